@@ -1,0 +1,159 @@
+# smtpmon -- see README.md. Targets: all (build/smtpmon), run, test, bench, fuzz, lint, deps,
+# install, clean. Out-of-tree builds: build/ (release), build-asan/ (ASan+UBSan tests).
+
+CC ?= cc
+PREFIX ?= /usr/local
+V ?= 0
+WERROR ?= 0
+
+# Debian 12 packages needed to build and test (installed by 'make deps' when root).
+BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
+             libinih-dev libsystemd-dev zlib1g-dev
+TEST_DEPS = redis-server logrotate
+
+PKGS = libpcre2-8 zlib inih libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+       -Wpointer-arith -Wvla -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent -Iexporters $(PKG_CFLAGS) \
+               -DSMTPMON_PATTERNS_DIR='"$(PREFIX)/share/smtpmon/patterns"'
+CFLAGS_ALL = -std=c11 -O2 -g $(WARN) $(CFLAGS)
+LIBS = $(PKG_LIBS) -lev -lpthread -lm
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
+
+# The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
+CORE_SRCS = agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/linebuf.c \
+            agent/loghdr.c agent/pipeline.c agent/rules.c agent/stats.c agent/topk.c
+# The process edge: commands, sources, signals, logging.
+EDGE_SRCS = agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c
+MAIN_SRC = agent/main.c
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+
+OBJ = build/obj
+AOBJ = build-asan/obj
+CORE_OBJS = $(CORE_SRCS:%.c=$(OBJ)/%.o)
+EDGE_OBJS = $(EDGE_SRCS:%.c=$(OBJ)/%.o)
+UNIT_OBJS = $(UNIT_SRCS:%.c=$(OBJ)/%.o)
+ACORE_OBJS = $(CORE_SRCS:%.c=$(AOBJ)/%.o)
+AEDGE_OBJS = $(EDGE_SRCS:%.c=$(AOBJ)/%.o)
+AUNIT_OBJS = $(UNIT_SRCS:%.c=$(AOBJ)/%.o)
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+.PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
+        bench fuzz lint deps check-deps install clean
+
+all: build/smtpmon
+
+build/smtpmon: $(CORE_OBJS) $(EDGE_OBJS) $(OBJ)/$(MAIN_SRC:.c=.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(AOBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC-ASAN $<"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+
+build/unit-tests: $(UNIT_OBJS) $(CORE_OBJS) $(EDGE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $^ $(LIBS) -lcriterion
+
+build-asan/unit-tests: $(AUNIT_OBJS) $(ACORE_OBJS) $(AEDGE_OBJS)
+	@echo "  LD-ASAN $@"
+	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcriterion
+
+build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
+	@echo "  LD-ASAN $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+-include $(shell find build build-asan -name '*.d' 2>/dev/null)
+
+# ---------------------------------------------------------------------------------------
+# The two commands.
+
+run: check-deps build/smtpmon
+	@sh tests/run.sh
+
+test: check-deps
+	$(MAKE) --no-print-directory WERROR=1 test-headers build/smtpmon build/unit-tests
+	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration
+
+test-unit: build/unit-tests
+	@echo "== unit tests (Criterion)"
+	$(Q)build/unit-tests -j2
+
+# LeakSanitizer reports do not fail a Criterion test by themselves: grep for them.
+test-asan: build-asan/unit-tests
+	@echo "== unit tests under ASan+UBSan"
+	$(Q)ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  build-asan/unit-tests -j2 > build-asan/unit-tests.log 2>&1; rc=$$?; \
+	  tail -n 3 build-asan/unit-tests.log; \
+	  if grep -q 'ERROR: LeakSanitizer\|runtime error:\|ERROR: AddressSanitizer' \
+	      build-asan/unit-tests.log; then \
+	    grep -B2 -A20 'ERROR: LeakSanitizer\|runtime error:\|ERROR: AddressSanitizer' \
+	      build-asan/unit-tests.log | head -n 60; echo "sanitizer report: FAIL"; exit 1; fi; \
+	  exit $$rc
+
+test-fuzz: build/fuzz-replay
+	@echo "== fuzz corpus replay (ASan+UBSan)"
+	$(Q)build/fuzz-replay tests/fuzz/corpus
+
+test-integration: build/smtpmon
+	@echo "== integration tests"
+	$(Q)sh tests/integration/run.sh
+
+# Every header compiles on its own; pure headers never include libev or hiredis.
+test-headers:
+	@echo "== header self-containment"
+	$(Q)set -e; for h in agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
+	  printf '#include "%s"\n' "$$(basename $$h)" | \
+	  $(CC) $(CPPFLAGS_ALL) -std=c11 -Wall -Werror -fsyntax-only -x c - || \
+	  { echo "header not self-contained: $$h"; exit 1; }; done
+	$(Q)! grep -l '#include <ev.h>\|#include <hiredis' $(CORE_SRCS) $(CORE_SRCS:.c=.h) \
+	  2>/dev/null || { echo "pure core includes libev or hiredis"; exit 1; }
+
+bench: build/smtpmon
+	@bash tests/bench/bench.sh
+
+# libFuzzer build (clang): make fuzz FUZZ_SECONDS=60
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mkdir -p build/fuzz
+	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) $(PKG_LIBS) -lm
+	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus \
+	  tests/fuzz/corpus || true
+
+lint:
+	clang-format --dry-run --Werror agent/*.c agent/*.h tests/unit/*.c
+
+# ---------------------------------------------------------------------------------------
+# Dependencies: installed when root, otherwise the exact command is printed.
+
+check-deps:
+	@sh tests/deps.sh $(BUILD_DEPS) $(TEST_DEPS)
+
+deps: check-deps
+
+install: build/smtpmon
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smtpmon/patterns
+	install -m 0755 build/smtpmon $(DESTDIR)$(PREFIX)/bin/smtpmon
+	install -m 0644 patterns/*.rules $(DESTDIR)$(PREFIX)/share/smtpmon/patterns/
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,66 @@
+/*
+ * codes.h -- the SMTP code registries: RFC 5321 reply codes and the IANA registry of
+ * enhanced status codes (RFC 3463, RFC 5248 and later). Pure: tables and lookups only.
+ */
+#ifndef SMTPMON_AGENT_CODES_H
+#define SMTPMON_AGENT_CODES_H
+
+#include <stddef.h>
+
+/* Parsing. Both return 0 on success, -1 if the text is not of the code's shape at all.
+ * The whole of s[0..len) must be the code: exactly three ASCII digits for a reply code;
+ * "c.s.d" for an enhanced code, c one digit, s and d 1 to 3 digits each (leading zeros
+ * allowed). Never reads past len; s need not be NUL-terminated. On failure the outputs are
+ * left untouched; NULL output pointers are skipped. Values are not range-checked here: use
+ * the _valid functions. */
+int codes_parse_reply(const char *s, size_t len, int *reply);
+int codes_parse_enh(const char *s, size_t len, int *cls, int *subject, int *detail);
+
+/* Validity: reply class 2/4/5 with second digit 0..5; enhanced class 2/4/5,
+ * subject and detail 0..999. Intermediate 3yz replies (334, 354) are in the reply table but
+ * are not valid final outcomes here. Return 1 or 0. */
+int codes_reply_valid(int reply);
+int codes_enh_valid(int cls, int subject, int detail);
+
+/* Class digit (not a whole code): 2 "success", 4 "transient failure", 5 "permanent failure",
+ * 3 "positive intermediate" (reply codes such as 354); NULL for another digit. */
+const char *codes_class_name(int cls);
+/* Second digit of a reply code: "syntax", "information", "connections", "unspecified"
+ * (for x3z and x4z), "mail system"; NULL if the code is not within 100..599 or its second
+ * digit is above 5. */
+const char *codes_reply_category(int reply);
+/* Subject of an enhanced code: "other", "addressing", "mailbox", "mail system",
+ * "network and routing", "delivery protocol", "content or media", "security or policy";
+ * "unassigned" above 7; NULL if negative. */
+const char *codes_subject_name(int subject);
+
+struct enh_code_info {
+    int subject;
+    int detail;
+    const char *title;       /* registry sample text, e.g. "Bad destination mailbox address";
+                              * "" for X.6.10, which the registry lists without one */
+    const char *description; /* one sentence, in our words */
+    const char *replies;     /* associated basic reply codes, e.g. "550, 553", may be ""
+                              * (none given) or a registry wildcard such as "5XX" */
+    const char *reference;   /* e.g. "RFC 3463" */
+};
+
+/* Registry entry for X.subject.detail (the class does not change the entry), or NULL.
+ * The registry's generic rows (2.XXX.YYY, X.1.YYY, ...) are not entries. */
+const struct enh_code_info *codes_enh_lookup(int subject, int detail);
+/* Iterate the registry: returns the i-th entry or NULL past the end. Entries are sorted by
+ * (subject, detail) without duplicates. */
+const struct enh_code_info *codes_enh_at(size_t i);
+
+struct reply_code_info {
+    int code;
+    const char *meaning;
+    const char *reference;
+};
+
+/* RFC 5321 section 4.2.3 reply codes plus those defined by later RFCs (AUTH, ETRN, null MX);
+ * sorted by code. */
+const struct reply_code_info *codes_reply_lookup(int reply);
+const struct reply_code_info *codes_reply_at(size_t i);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * The detector decides whether a message carries an SMTP code, without a regular expression.
+ *
+ * Enhanced code token: [245] "." 1-3 digits "." 1-3 digits, where
+ *   - the byte before is none (start), or one of  space ( [ " ' = # , ; < :
+ *   - the byte after is none (end), or not a letter, digit, '.', '-' or '_' -- except a '.'
+ *     that is not followed by a digit (end of a sentence);
+ *   - it is not preceded by the word "version", "v" or "V" (software versions).
+ *   This excludes IPv4 addresses (a fourth ".digits"), dotted numbers inside words, delays
+ *   ("delays=0.1/0/2.5/0.3" has no [245].d.d token) and queue ids.
+ * Reply code token: [245] [0-5] [0-9], where
+ *   - the byte after is none (end), or one of  space - " ) , ;  and, when it is a space or '-',
+ *     the text that follows does not start with a digit unless it starts an enhanced code;
+ *   - the byte before is none (start of the message), one of ( " ' # ,  or "reject=", or a
+ *     space that itself follows ':' (as in "said: 550", "RCPT from x[1.2.3.4]: 554").
+ *   This excludes PIDs ("[1234]"), ports (":465"), sizes and counters ("size=250,"), and
+ *   numbers inside prose ("max count 250 for").
+ */
+#include <string.h>
+
+#include "detect.h"
+
+static inline int
+is_digit(unsigned char c)
+{
+    return (unsigned)(c - '0') <= 9;
+}
+
+static inline int
+is_wordish(unsigned char c)
+{
+    return is_digit(c) || ((unsigned)((c | 0x20) - 'a') <= 25) || c == '_' || c == '-' ||
+           c == '.' || c >= 0x80;
+}
+
+static inline int
+is_class(unsigned char c)
+{
+    return c == '2' || c == '4' || c == '5';
+}
+
+/* Length of an enhanced token at s[i] (0 if none), checking only what follows. */
+static size_t
+enh_len(const unsigned char *s, size_t i, size_t len)
+{
+    size_t j = i + 1, k;
+
+    if (j >= len || s[j] != '.') {
+        return 0;
+    }
+    j++;
+    for (k = 0; k < 3 && j < len && is_digit(s[j]); k++, j++) {
+    }
+    if (k == 0 || (j < len && is_digit(s[j])) || j >= len || s[j] != '.') {
+        return 0;
+    }
+    j++;
+    for (k = 0; k < 3 && j < len && is_digit(s[j]); k++, j++) {
+    }
+    if (k == 0 || (j < len && is_digit(s[j]))) {
+        return 0;
+    }
+    if (j < len) {
+        unsigned char c = s[j];
+        if (c == '.') {
+            if (j + 1 < len && is_digit(s[j + 1])) {
+                return 0;
+            }
+        } else if (is_wordish(c)) {
+            return 0;
+        }
+    }
+    return j - i;
+}
+
+static int
+enh_before_ok(const unsigned char *s, size_t i)
+{
+    unsigned char c;
+
+    if (i == 0) {
+        return 1;
+    }
+    c = s[i - 1];
+    if (c == ' ') {
+        if (i >= 8 && memcmp(s + i - 8, "version ", 8) == 0) {
+            return 0;
+        }
+        return 1;
+    }
+    if (c == 'v' || c == 'V') {
+        return 0;
+    }
+    return c == '(' || c == '[' || c == '"' || c == '\'' || c == '=' || c == '#' || c == ',' ||
+           c == ';' || c == '<' || c == ':';
+}
+
+static size_t
+reply_len(const unsigned char *s, size_t i, size_t len)
+{
+    size_t j = i + 3;
+
+    if (j > len || (unsigned)(s[i + 1] - '0') > 5 || !is_digit(s[i + 2])) {
+        return 0;
+    }
+    if (j < len) {
+        unsigned char c = s[j];
+        if (c == ' ' || c == '-') {
+            if (j + 1 < len && is_digit(s[j + 1]) &&
+                !(is_class(s[j + 1]) && enh_len(s, j + 1, len) > 0)) {
+                return 0;
+            }
+        } else if (c != '"' && c != ')' && c != ',' && c != ';') {
+            return 0;
+        }
+    }
+    return 3;
+}
+
+static int
+reply_before_ok(const unsigned char *s, size_t i)
+{
+    unsigned char c;
+
+    if (i == 0) {
+        return 1;
+    }
+    c = s[i - 1];
+    switch (c) {
+    case '(':
+    case '"':
+    case '\'':
+    case '#':
+    case ',':
+        return 1;
+    case ' ':
+        return i >= 2 && s[i - 2] == ':';
+    case '=':
+        return i >= 7 && memcmp(s + i - 7, "reject=", 7) == 0;
+    default:
+        return 0;
+    }
+}
+
+size_t
+detect_list(const char *msg, size_t len, struct detect_hit *hits, size_t max)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        size_t l;
+
+        if (!is_class(s[i])) {
+            continue;
+        }
+        if (i + 1 < len && s[i + 1] == '.') {
+            if (enh_before_ok(s, i) && (l = enh_len(s, i, len)) > 0) {
+                if (n < max) {
+                    hits[n] = (struct detect_hit){i, l, DETECT_ENH};
+                }
+                n++;
+                i += l - 1;
+            }
+        } else if (i + 2 < len && reply_before_ok(s, i) && (l = reply_len(s, i, len)) > 0) {
+            if (n < max) {
+                hits[n] = (struct detect_hit){i, l, DETECT_REPLY};
+            }
+            n++;
+            i += l - 1;
+        }
+    }
+    return n;
+}
+
+unsigned
+detect_codes(const char *msg, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+
+    for (size_t i = 0; i < len; i++) {
+        if (!is_class(s[i])) {
+            continue;
+        }
+        if (i + 1 < len && s[i + 1] == '.') {
+            if (enh_before_ok(s, i) && enh_len(s, i, len) > 0) {
+                return DETECT_ENH;
+            }
+        } else if (i + 2 < len && reply_before_ok(s, i) && reply_len(s, i, len) > 0) {
+            return DETECT_REPLY;
+        }
+    }
+    return 0;
+}

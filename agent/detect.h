@@ -1,0 +1,25 @@
+/*
+ * detect.h -- does a log message carry an SMTP code? Pure and fast: one pass over the bytes,
+ * no regular expression. See the README ("Which lines carry a code") for the definition.
+ */
+#ifndef SMTPMON_AGENT_DETECT_H
+#define SMTPMON_AGENT_DETECT_H
+
+#include <stddef.h>
+
+#define DETECT_REPLY 0x1 /* a reply-code token, e.g. "said: 550 ", "(250 " */
+#define DETECT_ENH 0x2   /* an enhanced-code token, e.g. "dsn=5.7.1", " 4.2.0 " */
+
+struct detect_hit {
+    size_t off; /* where the token starts in the message */
+    size_t len;
+    int kind;   /* DETECT_REPLY or DETECT_ENH */
+};
+
+/* Returns the DETECT_* kind of the first token found, 0 if the message carries no code. */
+unsigned detect_codes(const char *msg, size_t len);
+
+/* Lists up to max tokens (for explain and tests); returns how many were found. */
+size_t detect_list(const char *msg, size_t len, struct detect_hit *hits, size_t max);
+
+#endif

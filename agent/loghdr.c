@@ -1,0 +1,469 @@
+#include <string.h>
+
+#include "loghdr.h"
+
+int64_t
+loghdr_days_from_civil(int year, int mon, int mday)
+{
+    /* Howard Hinnant's days_from_civil. */
+    int64_t y = (int64_t)year - (mon <= 2);
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (mon + (mon > 2 ? -3 : 9)) + 2) / 5 + mday - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+static int
+digits(const char *p, const char *end, int n, int *out)
+{
+    int v = 0;
+
+    if (end - p < n) {
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9) {
+            return -1;
+        }
+        v = v * 10 + (int)d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* "HH:MM:SS" then an optional fraction. Returns the position after it, or NULL. */
+static const char *
+parse_clock(const char *p, const char *end, int *h, int *m, int *s)
+{
+    if (digits(p, end, 2, h) < 0 || end - p < 8 || p[2] != ':' ||
+        digits(p + 3, end, 2, m) < 0 || p[5] != ':' || digits(p + 6, end, 2, s) < 0) {
+        return NULL;
+    }
+    if (*h > 23 || *m > 59 || *s > 60) {
+        return NULL;
+    }
+    p += 8;
+    if (p < end && (*p == '.' || *p == ',')) {
+        p++;
+        while (p < end && (unsigned)(*p - '0') <= 9) {
+            p++;
+        }
+    }
+    return p;
+}
+
+static int
+month_index(const char *p)
+{
+    /* Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec */
+    switch (p[0]) {
+    case 'J':
+        if (p[1] == 'a' && p[2] == 'n') {
+            return 1;
+        }
+        if (p[1] == 'u' && p[2] == 'n') {
+            return 6;
+        }
+        if (p[1] == 'u' && p[2] == 'l') {
+            return 7;
+        }
+        return 0;
+    case 'F':
+        return p[1] == 'e' && p[2] == 'b' ? 2 : 0;
+    case 'M':
+        if (p[1] == 'a' && p[2] == 'r') {
+            return 3;
+        }
+        return p[1] == 'a' && p[2] == 'y' ? 5 : 0;
+    case 'A':
+        if (p[1] == 'p' && p[2] == 'r') {
+            return 4;
+        }
+        return p[1] == 'u' && p[2] == 'g' ? 8 : 0;
+    case 'S':
+        return p[1] == 'e' && p[2] == 'p' ? 9 : 0;
+    case 'O':
+        return p[1] == 'c' && p[2] == 't' ? 10 : 0;
+    case 'N':
+        return p[1] == 'o' && p[2] == 'v' ? 11 : 0;
+    case 'D':
+        return p[1] == 'e' && p[2] == 'c' ? 12 : 0;
+    default:
+        return 0;
+    }
+}
+
+static int64_t
+to_epoch(int y, int mo, int d, int h, int mi, int s)
+{
+    return loghdr_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+}
+
+static int64_t
+local_epoch(const struct loghdr_ctx *ctx, int y, int mo, int d, int h, int mi, int s)
+{
+    if (ctx != NULL && ctx->local_to_utc != NULL) {
+        return ctx->local_to_utc(ctx->local_arg, y, mo, d, h, mi, s);
+    }
+    return to_epoch(y, mo, d, h, mi, s);
+}
+
+struct iso_time {
+    int year, mon, mday, hour, min, sec;
+    int has_off;
+    int64_t off; /* seconds east of UTC */
+};
+
+/* "YYYY-MM-DD" + sep + clock [+ offset]; sep is 'T' (RFC 3339) or ' ' (Exim). Returns the
+ * position after the timestamp, or NULL. */
+static const char *
+parse_iso(const char *p, const char *end, char sep, struct iso_time *it)
+{
+    int oh, om, sign;
+
+    memset(it, 0, sizeof(*it));
+    if (digits(p, end, 4, &it->year) < 0 || end - p < 11 || p[4] != '-' ||
+        digits(p + 5, end, 2, &it->mon) < 0 || p[7] != '-' ||
+        digits(p + 8, end, 2, &it->mday) < 0 || p[10] != sep) {
+        return NULL;
+    }
+    if (it->mon < 1 || it->mon > 12 || it->mday < 1 || it->mday > 31) {
+        return NULL;
+    }
+    if ((p = parse_clock(p + 11, end, &it->hour, &it->min, &it->sec)) == NULL) {
+        return NULL;
+    }
+    if (p < end && *p == 'Z') {
+        it->has_off = 1;
+        p++;
+    } else if (p < end && (*p == '+' || *p == '-')) {
+        /* "+01:00" (RFC 3339), "+0100" (journald short-iso) */
+        sign = *p == '-' ? -1 : 1;
+        if (digits(p + 1, end, 2, &oh) == 0) {
+            if (end - p >= 6 && p[3] == ':' && digits(p + 4, end, 2, &om) == 0) {
+                p += 6;
+                it->has_off = 1;
+            } else if (digits(p + 3, end, 2, &om) == 0) {
+                p += 5;
+                it->has_off = 1;
+            }
+            if (it->has_off) {
+                it->off = sign * (oh * 3600 + om * 60);
+            }
+        }
+    }
+    return p;
+}
+
+static int64_t
+iso_epoch(const struct loghdr_ctx *ctx, const struct iso_time *it)
+{
+    if (it->has_off) {
+        return to_epoch(it->year, it->mon, it->mday, it->hour, it->min, it->sec) - it->off;
+    }
+    return local_epoch(ctx, it->year, it->mon, it->mday, it->hour, it->min, it->sec);
+}
+
+static const char *
+skip_spaces(const char *p, const char *end)
+{
+    while (p < end && *p == ' ') {
+        p++;
+    }
+    return p;
+}
+
+static const char *
+token_end(const char *p, const char *end)
+{
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    return sp != NULL ? sp : end;
+}
+
+/* "prog[pid]: " or "prog: ". Returns the message start, or NULL if p is not a program tag. */
+static const char *
+parse_tag(const char *p, const char *end, struct loghdr *out)
+{
+    const char *q = p;
+    long pid = -1;
+
+    while (q < end && *q != '[' && *q != ':' && *q != ' ') {
+        q++;
+    }
+    if (q == p || q >= end) {
+        return NULL;
+    }
+    const char *pend = q;
+    if (*q == '[') {
+        q++;
+        pid = 0;
+        while (q < end && (unsigned)(*q - '0') <= 9) {
+            pid = pid * 10 + (*q - '0');
+            if (pid > 100000000L) {
+                return NULL;
+            }
+            q++;
+        }
+        if (q >= end || *q != ']') {
+            return NULL;
+        }
+        q++;
+    }
+    if (q >= end || *q != ':') {
+        return NULL;
+    }
+    q++;
+    if (q < end && *q != ' ') {
+        return NULL; /* "host:port"-like tokens are not program tags */
+    }
+    out->program.p = p;
+    out->program.len = (size_t)(pend - p);
+    out->pid = pid;
+    return skip_spaces(q, end);
+}
+
+/* After the timestamp of a syslog line: "host prog[pid]: msg", with an optional
+ * "<facility.priority>" token before the host (some rsyslog templates). */
+static void
+parse_host_tag(const char *p, const char *end, struct loghdr *out)
+{
+    const char *te;
+
+    p = skip_spaces(p, end);
+    te = token_end(p, end);
+    if (te - p >= 3 && *p == '<' && te[-1] == '>') {
+        p = skip_spaces(te, end);
+        te = token_end(p, end);
+    }
+    out->host.p = p;
+    out->host.len = (size_t)(te - p);
+    p = skip_spaces(te, end);
+    const char *msg = parse_tag(p, end, out);
+    out->msg.p = msg != NULL ? msg : p;
+    out->msg.len = (size_t)(end - out->msg.p);
+}
+
+static int
+parse_rfc3164(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out)
+{
+    int mo, d, h, mi, s, y;
+
+    if (end - p < 16 || (mo = month_index(p)) == 0 || p[3] != ' ') {
+        return -1;
+    }
+    if (p[4] == ' ') {
+        if (digits(p + 5, end, 1, &d) < 0) {
+            return -1;
+        }
+    } else if (digits(p + 4, end, 2, &d) < 0) {
+        return -1;
+    }
+    if (p[6] != ' ' || d < 1 || d > 31) {
+        return -1;
+    }
+    p += 7;
+    /* Some writers put the year before the clock: "Nov 28 2026 14:03:01". */
+    y = -1;
+    if (end - p > 5 && p[4] == ' ' && digits(p, end, 4, &y) == 0) {
+        p += 5;
+    } else {
+        y = -1;
+    }
+    if ((p = parse_clock(p, end, &h, &mi, &s)) == NULL || p >= end || *p != ' ') {
+        return -1;
+    }
+    if (y < 0) {
+        y = ctx != NULL && ctx->ref_year > 0 ? ctx->ref_year : 1970;
+        if (ctx != NULL && ctx->ref_mon > 0 && mo > ctx->ref_mon + 1) {
+            y--; /* "Dec 31" read in January belongs to last year */
+        }
+    }
+    out->format = LOGHDR_RFC3164;
+    out->time = local_epoch(ctx, y, mo, d, h, mi, s);
+    parse_host_tag(p, end, out);
+    return 0;
+}
+
+/* RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG" */
+static int
+parse_rfc5424(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out)
+{
+    const char *te;
+    int64_t t = -1;
+    struct iso_time it;
+
+    if (end - p < 3 || p[0] != '1' || p[1] != ' ') {
+        return -1;
+    }
+    p += 2;
+    if (*p == '-') {
+        p++;
+    } else if ((p = parse_iso(p, end, 'T', &it)) == NULL) {
+        return -1;
+    } else {
+        t = iso_epoch(ctx, &it);
+    }
+    out->format = LOGHDR_RFC5424;
+    out->time = t;
+    p = skip_spaces(p, end);
+    te = token_end(p, end); /* host */
+    if (!(te - p == 1 && *p == '-')) {
+        out->host.p = p;
+        out->host.len = (size_t)(te - p);
+    }
+    p = skip_spaces(te, end);
+    te = token_end(p, end); /* app-name */
+    if (!(te - p == 1 && *p == '-')) {
+        out->program.p = p;
+        out->program.len = (size_t)(te - p);
+    }
+    p = skip_spaces(te, end);
+    te = token_end(p, end); /* procid */
+    if (te > p && (unsigned)(*p - '0') <= 9) {
+        long pid = 0;
+        for (const char *q = p; q < te && (unsigned)(*q - '0') <= 9 && pid < 100000000L; q++) {
+            pid = pid * 10 + (*q - '0');
+        }
+        out->pid = pid;
+    }
+    p = skip_spaces(te, end);
+    te = token_end(p, end); /* msgid */
+    p = skip_spaces(te, end);
+    if (p < end && *p == '-') { /* no structured data */
+        p++;
+    } else {
+        while (p < end && *p == '[') { /* skip SD elements, honouring \] escapes */
+            p++;
+            while (p < end && *p != ']') {
+                p += (*p == '\\' && p + 1 < end) ? 2 : 1;
+            }
+            if (p < end) {
+                p++;
+            }
+        }
+    }
+    p = skip_spaces(p, end);
+    if (end - p >= 3 && (unsigned char)p[0] == 0xef && (unsigned char)p[1] == 0xbb &&
+        (unsigned char)p[2] == 0xbf) {
+        p += 3; /* BOM */
+    }
+    out->msg.p = p;
+    out->msg.len = (size_t)(end - p);
+    return 0;
+}
+
+/* Exim: "2026-11-28 14:03:01[.fff] [+zzzz] [[pid]] msg". Some collectors prepend this date to a
+ * syslog-style "host prog[pid]: msg"; that is recognised too. */
+static int
+parse_exim(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out)
+{
+    struct iso_time it;
+    const char *q, *te;
+
+    if ((p = parse_iso(p, end, ' ', &it)) == NULL) {
+        return -1;
+    }
+    out->format = LOGHDR_EXIM;
+    p = skip_spaces(p, end);
+    /* A timezone as a separate token ("+0100") when Exim's log_timezone is set. */
+    if (!it.has_off && end - p >= 6 && (*p == '+' || *p == '-') && p[5] == ' ') {
+        int oh, om;
+        if (digits(p + 1, end, 2, &oh) == 0 && digits(p + 3, end, 2, &om) == 0) {
+            it.has_off = 1;
+            it.off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+            p = skip_spaces(p + 5, end);
+        }
+    }
+    out->time = iso_epoch(ctx, &it);
+    te = token_end(p, end);
+    /* "[pid]" from log_selector +pid */
+    if (te - p >= 3 && *p == '[' && te[-1] == ']') {
+        long pid = 0;
+        for (q = p + 1; q < te - 1 && (unsigned)(*q - '0') <= 9 && pid < 100000000L; q++) {
+            pid = pid * 10 + (*q - '0');
+        }
+        if (q == te - 1) {
+            out->pid = pid;
+            p = skip_spaces(te, end);
+        }
+    } else if (te < end && te > p) {
+        /* "host prog[pid]: msg" after the date: the second token must be a program tag */
+        struct loghdr tmp = *out;
+        const char *t2 = skip_spaces(te, end);
+        const char *msg = parse_tag(t2, end, &tmp);
+        if (msg != NULL && memchr(p, '=', (size_t)(te - p)) == NULL) {
+            tmp.host.p = p;
+            tmp.host.len = (size_t)(te - p);
+            tmp.msg.p = msg;
+            tmp.msg.len = (size_t)(end - msg);
+            *out = tmp;
+            return 0;
+        }
+    }
+    out->program.p = "exim";
+    out->program.len = 4;
+    out->msg.p = p;
+    out->msg.len = (size_t)(end - p);
+    return 0;
+}
+
+void
+loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+{
+    const char *p = line, *end = line + len;
+
+    memset(out, 0, sizeof(*out));
+    out->time = -1;
+    out->pid = -1;
+    out->msg.p = line;
+    out->msg.len = len;
+    out->format = LOGHDR_NONE;
+
+    if (len < 8) {
+        return;
+    }
+    if (*p == '<') { /* "<PRI>" */
+        const char *q = p + 1;
+        while (q < end && q - p <= 4 && (unsigned)(*q - '0') <= 9) {
+            q++;
+        }
+        if (q < end && *q == '>' && q > p + 1) {
+            p = q + 1;
+            if (parse_rfc5424(ctx, p, end, out) == 0) {
+                return;
+            }
+            out->msg.p = p;
+            out->msg.len = (size_t)(end - p);
+        }
+    }
+    if ((unsigned)(*p - '0') <= 9) {
+        const char *q;
+        struct iso_time it;
+        if (end - p > 10 && p[10] == 'T' && (q = parse_iso(p, end, 'T', &it)) != NULL &&
+            q < end && *q == ' ') {
+            out->format = LOGHDR_RFC3339;
+            out->time = iso_epoch(ctx, &it);
+            parse_host_tag(q, end, out);
+            return;
+        }
+        if (end - p > 10 && p[10] == ' ') {
+            if (parse_exim(ctx, p, end, out) == 0) {
+                return;
+            }
+            out->msg.p = p;
+            out->msg.len = (size_t)(end - p);
+            out->format = LOGHDR_NONE;
+            out->time = -1;
+        }
+        return;
+    }
+    if (parse_rfc3164(ctx, p, end, out) < 0) {
+        out->format = LOGHDR_NONE;
+        out->time = -1;
+        out->msg.p = p;
+        out->msg.len = (size_t)(end - p);
+    }
+}

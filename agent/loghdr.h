@@ -1,0 +1,48 @@
+/*
+ * loghdr.h -- pure parser of a log line's header: timestamp, host, program, pid, and where the
+ * message starts. Formats: RFC 3164 syslog (year inferred), RFC 3339 / RFC 5424 timestamps
+ * (rsyslog's default on Debian 12), journald short-iso, and Exim's own main-log format.
+ */
+#ifndef SMTPMON_AGENT_LOGHDR_H
+#define SMTPMON_AGENT_LOGHDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+
+enum loghdr_format {
+    LOGHDR_NONE,    /* no header recognised: the whole line is the message */
+    LOGHDR_RFC3164, /* "Nov 28 14:03:01 host prog[pid]: msg" */
+    LOGHDR_RFC3339, /* "2026-11-28T14:03:01.123+01:00 host prog[pid]: msg" (and short-iso) */
+    LOGHDR_RFC5424, /* "<34>1 2026-11-28T14:03:01Z host prog pid msgid [sd] msg" */
+    LOGHDR_EXIM,    /* "2026-11-28 14:03:01 [pid] msg" (Exim's mainlog/rejectlog) */
+};
+
+/* Converts a local civil time (no offset in the line) to seconds since the epoch. */
+typedef int64_t loghdr_local_fn(void *arg, int year, int mon, int mday, int hour, int min,
+                                int sec);
+
+struct loghdr_ctx {
+    int ref_year;  /* year of the reference time (file mtime, or now) */
+    int ref_mon;   /* 1..12: a RFC 3164 month more than one month after it is last year's */
+    loghdr_local_fn *local_to_utc; /* NULL: treat local times as UTC */
+    void *local_arg;
+};
+
+struct loghdr {
+    enum loghdr_format format;
+    int64_t time;          /* seconds since the epoch, -1 if none */
+    struct slice host;     /* may be empty */
+    struct slice program;  /* e.g. "postfix/smtp"; "exim" for LOGHDR_EXIM; may be empty */
+    long pid;              /* -1 if none */
+    struct slice msg;      /* the message: never NULL, may be empty */
+};
+
+void loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len,
+                  struct loghdr *out);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t loghdr_days_from_civil(int year, int mon, int mday);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * smtpmon -- SMTP reply and enhanced status codes from mail logs, classified and counted.
+ *
+ *   smtpmon scan [options] [FILE...|-]     counts of a batch of logs
+ *   smtpmon explain CODE...|LINE           what codes and a log line mean
+ *   smtpmon [-f FILE] [options]            the agent (see smtpmon --help)
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "scan.h"
+
+/* The agent (agent/daemon.c); weak so the batch commands build without it. */
+int agent_main(int argc, char **argv) __attribute__((weak));
+
+#ifndef SMTPMON_VERSION
+#define SMTPMON_VERSION "0.1.0"
+#endif
+
+int
+main(int argc, char **argv)
+{
+    log_init("smtpmon", LOG_LVL_INFO, 0);
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        perror("signal");
+        return 71;
+    }
+    if (argc >= 2) {
+        if (strcmp(argv[1], "scan") == 0) {
+            return scan_main(argc - 1, argv + 1);
+        }
+        if (strcmp(argv[1], "explain") == 0) {
+            return explain_main(argc - 1, argv + 1);
+        }
+        if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+            printf("smtpmon %s\n", SMTPMON_VERSION);
+            return 0;
+        }
+    }
+    if (agent_main == NULL) {
+        fprintf(stderr, "usage: smtpmon scan|explain ... (this build has no agent)\n");
+        return 64;
+    }
+    return agent_main(argc, argv);
+}

@@ -1,0 +1,19 @@
+/*
+ * paths.h -- where the pattern packs are: $SMTPMON_PATTERNS, else "patterns" beside the
+ * directory of the executable (a build tree: build/smtpmon -> patterns/), else the installed
+ * SMTPMON_PATTERNS_DIR. Overrides live in PATHS_OVERRIDE_DIR when it exists.
+ */
+#ifndef SMTPMON_AGENT_PATHS_H
+#define SMTPMON_AGENT_PATHS_H
+
+#include <stddef.h>
+
+#define PATHS_OVERRIDE_DIR "/etc/smtpmon/patterns.d"
+
+const char *paths_patterns_dir(void);
+
+/* Fills dirs with the built-in dir (or 'primary' if not NULL) and, if 'extra' is not NULL, or
+ * else when PATHS_OVERRIDE_DIR exists, the override dir. Returns how many (1 or 2). */
+size_t paths_pattern_dirs(const char *primary, const char *extra, const char *dirs[2]);
+
+#endif

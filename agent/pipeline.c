@@ -1,0 +1,30 @@
+#include "detect.h"
+#include "pipeline.h"
+
+enum match_result
+pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len,
+              struct smtp_event *ev)
+{
+    struct loghdr h;
+    enum match_result r;
+
+    loghdr_parse(&p->ctx, line, len, &h);
+    st->lines++;
+    st->bytes += len + 1;
+    r = matcher_match(p->matcher, &h, p->only, ev);
+    switch (r) {
+    case MATCH_OK:
+        if (!(ev->flags & EV_IMPLIED)) {
+            st->with_code++;
+        }
+        stats_add_event(st, ev);
+        break;
+    case MATCH_UNMATCHED:
+        st->with_code++;
+        stats_add_unmatched(st, line, len);
+        break;
+    case MATCH_NOCODE:
+        break;
+    }
+    return r;
+}

@@ -1,0 +1,24 @@
+/*
+ * pipeline.h -- the per-line core shared by the batch commands and the agent: header parse,
+ * code detection, rule matching, classification, counting. Pure (no I/O, no logging).
+ */
+#ifndef SMTPMON_AGENT_PIPELINE_H
+#define SMTPMON_AGENT_PIPELINE_H
+
+#include <stddef.h>
+
+#include "loghdr.h"
+#include "rules.h"
+#include "stats.h"
+
+struct pipeline {
+    struct matcher *matcher;       /* owned by the caller */
+    const struct pack *only;       /* NULL: packs chosen by program name */
+    struct loghdr_ctx ctx;
+};
+
+/* Processes one complete line (without its newline) into st. Returns the match result. */
+enum match_result pipeline_line(struct pipeline *p, struct stats *st, const char *line,
+                                size_t len, struct smtp_event *ev);
+
+#endif

@@ -1,0 +1,1445 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codes.h"
+#include "detect.h"
+#include "rules.h"
+
+#define RULES_DEPTH_LIMIT 2000
+#define RULES_HEAP_LIMIT_KIB 2048
+#define REASON_SCAN_MAX 16 /* reason matches looked at per text */
+#define CACHE_SLOTS 128    /* program -> rules cache entries per matcher */
+#define PROGRAM_MAX 96
+
+#define OUTCOME_FROM_STATUS (-1)
+#define GREF_MAX 4
+
+/* The capture groups of one name (a pattern may repeat a name in alternatives). */
+struct gref {
+    int n;
+    int g[GREF_MAX];
+};
+
+struct rule {
+    char *name;
+    char *file;
+    unsigned line;
+    int dir_level; /* index of the directory it came from */
+    struct pack *pack;
+    size_t index;
+    char **services;
+    size_t nservices;
+    int direction;
+    int outcome;      /* OUTCOME_* or OUTCOME_FROM_STATUS */
+    char *reason_name;
+    int reason;       /* forced reason, -1 none */
+    int def_reply;    /* 0 none */
+    int def_cls, def_subject, def_detail; /* def_cls 0 none */
+    char *pattern;
+    unsigned pattern_line;
+    pcre2_code *re;
+    struct gref g_reply, g_enh, g_text, g_domain, g_status;
+    int disabled;
+};
+
+struct pack {
+    char *name;
+    char **programs;
+    size_t nprograms;
+    struct rule **rules;
+    size_t nrules;
+};
+
+struct status_glob {
+    int cls, subject, detail; /* -1 wildcard */
+};
+
+struct reason {
+    char *name;
+    char *file;
+    unsigned line;
+    int dir_level;
+    struct status_glob *statuses;
+    size_t nstatuses;
+    int *replies;
+    size_t nreplies;
+    char *pattern;
+    unsigned pattern_line;
+};
+
+struct ruleset {
+    struct pack **packs;
+    size_t npacks;
+    struct rule **rules; /* every rule, disabled ones included, by index */
+    size_t nrules;
+    struct reason **reasons;
+    size_t nreasons;
+    int other_reason;
+    pcre2_code *reason_re; /* all reason patterns, one alternative each, marked by index */
+    uint32_t max_groups;
+    int jit;
+};
+
+struct cache_entry {
+    char program[PROGRAM_MAX];
+    size_t plen;
+    const struct pack *only;
+    int used;
+    const struct rule **code;   /* rules with a code group */
+    size_t ncode;
+    const struct rule **nocode; /* rules with a default code */
+    size_t nnocode;
+};
+
+struct matcher {
+    const struct ruleset *rs;
+    pcre2_match_data *md;
+    pcre2_match_data *reason_md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit_stack;
+    struct cache_entry cache[CACHE_SLOTS];
+    struct cache_entry scratch;
+    uint64_t limit_hits;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Small helpers */
+
+static char *
+xstrndup(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p != NULL) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static int
+push_ptr(void ***arr, size_t *n, void *p)
+{
+    void **a = realloc(*arr, (*n + 1) * sizeof(*a));
+    if (a == NULL) {
+        return -1;
+    }
+    a[(*n)++] = p;
+    *arr = a;
+    return 0;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
+}
+
+static void
+rule_free(struct rule *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->name);
+    free(r->file);
+    free_strv(r->services, r->nservices);
+    free(r->reason_name);
+    free(r->pattern);
+    pcre2_code_free(r->re);
+    free(r);
+}
+
+static void
+reason_free(struct reason *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->name);
+    free(r->file);
+    free(r->statuses);
+    free(r->replies);
+    free(r->pattern);
+    free(r);
+}
+
+void
+ruleset_free(struct ruleset *rs)
+{
+    if (rs == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < rs->npacks; i++) {
+        free(rs->packs[i]->name);
+        free_strv(rs->packs[i]->programs, rs->packs[i]->nprograms);
+        free(rs->packs[i]->rules);
+        free(rs->packs[i]);
+    }
+    free(rs->packs);
+    for (size_t i = 0; i < rs->nrules; i++) {
+        rule_free(rs->rules[i]);
+    }
+    free(rs->rules);
+    for (size_t i = 0; i < rs->nreasons; i++) {
+        reason_free(rs->reasons[i]);
+    }
+    free(rs->reasons);
+    pcre2_code_free(rs->reason_re);
+    free(rs);
+}
+
+/* Splits the words of s (white space separated) into a new vector appended to *v. */
+static int
+add_words(char ***v, size_t *n, const char *s)
+{
+    while (*s != '\0') {
+        while (*s == ' ' || *s == '\t') {
+            s++;
+        }
+        const char *e = s;
+        while (*e != '\0' && *e != ' ' && *e != '\t') {
+            e++;
+        }
+        if (e > s) {
+            char *w = xstrndup(s, (size_t)(e - s));
+            if (w == NULL || push_ptr((void ***)v, n, w) < 0) {
+                free(w);
+                return -1;
+            }
+        }
+        s = e;
+    }
+    return 0;
+}
+
+static int
+valid_name(const char *s)
+{
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s != '\0'; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+parse_glob_part(const char *s, size_t len, int *out)
+{
+    int v = 0;
+    if (len == 1 && *s == '*') {
+        *out = -1;
+        return 0;
+    }
+    if (len == 0 || len > 3) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+parse_status_glob(const char *w, struct status_glob *g)
+{
+    const char *d1 = strchr(w, '.'), *d2;
+    if (d1 == NULL || (d2 = strchr(d1 + 1, '.')) == NULL || strchr(d2 + 1, '.') != NULL) {
+        return -1;
+    }
+    if (parse_glob_part(w, (size_t)(d1 - w), &g->cls) < 0 ||
+        parse_glob_part(d1 + 1, (size_t)(d2 - d1 - 1), &g->subject) < 0 ||
+        parse_glob_part(d2 + 1, strlen(d2 + 1), &g->detail) < 0) {
+        return -1;
+    }
+    if (g->cls != -1 && g->cls != 2 && g->cls != 4 && g->cls != 5) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Loading */
+
+struct loader {
+    struct ruleset *rs;
+    struct errlist *errs;
+    int use_jit;
+    int dir_level;
+    /* current context */
+    const char *file;
+    struct pack *pack;
+    struct rule *rule;
+    struct reason *reason;
+};
+
+static struct pack *
+pack_find(struct ruleset *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->npacks; i++) {
+        if (strcmp(rs->packs[i]->name, name) == 0) {
+            return rs->packs[i];
+        }
+    }
+    return NULL;
+}
+
+static struct rule *
+rule_find(struct ruleset *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->nrules; i++) {
+        if (strcmp(rs->rules[i]->name, name) == 0) {
+            return rs->rules[i];
+        }
+    }
+    return NULL;
+}
+
+static struct reason *
+reason_find(struct ruleset *rs, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < rs->nreasons; i++) {
+        if (strcmp(rs->reasons[i]->name, name) == 0) {
+            if (idx != NULL) {
+                *idx = i;
+            }
+            return rs->reasons[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+top_pack(struct loader *ld, unsigned ln, const char *arg)
+{
+    struct pack *p;
+
+    ld->rule = NULL;
+    ld->reason = NULL;
+    if (!valid_name(arg)) {
+        errlist_add(ld->errs, ld->file, ln, "invalid pack name '%s'", arg);
+        ld->pack = NULL;
+        return;
+    }
+    if ((p = pack_find(ld->rs, arg)) == NULL) {
+        if ((p = calloc(1, sizeof(*p))) == NULL || (p->name = strdup(arg)) == NULL ||
+            push_ptr((void ***)&ld->rs->packs, &ld->rs->npacks, p) < 0) {
+            if (p != NULL) {
+                free(p->name);
+            }
+            free(p);
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+            ld->pack = NULL;
+            return;
+        }
+    }
+    ld->pack = p;
+}
+
+static void
+top_rule(struct loader *ld, unsigned ln, const char *arg)
+{
+    struct rule *r, *old;
+
+    ld->rule = NULL;
+    ld->reason = NULL;
+    if (!valid_name(arg)) {
+        errlist_add(ld->errs, ld->file, ln, "invalid rule name '%s'", arg);
+        return;
+    }
+    if (ld->pack == NULL) {
+        errlist_add(ld->errs, ld->file, ln, "rule '%s' outside a pack (add a 'pack NAME' line)",
+                    arg);
+        return;
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL || (r->name = strdup(arg)) == NULL ||
+        (r->file = strdup(ld->file)) == NULL) {
+        rule_free(r);
+        errlist_add(ld->errs, ld->file, ln, "out of memory");
+        return;
+    }
+    r->line = ln;
+    r->dir_level = ld->dir_level;
+    r->direction = DIR_UNKNOWN;
+    r->outcome = OUTCOME_FROM_STATUS;
+    r->reason = -1;
+    r->pack = ld->pack;
+    if ((old = rule_find(ld->rs, arg)) != NULL) {
+        if (old->dir_level == ld->dir_level) {
+            errlist_add(ld->errs, ld->file, ln, "duplicate rule '%s' (first at %s:%u)", arg,
+                        old->file, old->line);
+            rule_free(r);
+            return;
+        }
+        /* An override from a later directory replaces the rule in place. */
+        r->pack = old->pack;
+        r->index = old->index;
+        for (size_t i = 0; i < old->pack->nrules; i++) {
+            if (old->pack->rules[i] == old) {
+                old->pack->rules[i] = r;
+            }
+        }
+        ld->rs->rules[old->index] = r;
+        rule_free(old);
+    } else {
+        r->index = ld->rs->nrules;
+        if (push_ptr((void ***)&ld->rs->rules, &ld->rs->nrules, r) < 0 ||
+            push_ptr((void ***)&ld->pack->rules, &ld->pack->nrules, r) < 0) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+            return;
+        }
+    }
+    ld->rule = r;
+}
+
+static void
+top_reason(struct loader *ld, unsigned ln, const char *arg)
+{
+    struct reason *r, *old;
+    size_t idx;
+
+    ld->rule = NULL;
+    ld->reason = NULL;
+    if (!valid_name(arg)) {
+        errlist_add(ld->errs, ld->file, ln, "invalid reason name '%s'", arg);
+        return;
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL || (r->name = strdup(arg)) == NULL ||
+        (r->file = strdup(ld->file)) == NULL) {
+        reason_free(r);
+        errlist_add(ld->errs, ld->file, ln, "out of memory");
+        return;
+    }
+    r->line = ln;
+    r->dir_level = ld->dir_level;
+    if ((old = reason_find(ld->rs, arg, &idx)) != NULL) {
+        if (old->dir_level == ld->dir_level) {
+            errlist_add(ld->errs, ld->file, ln, "duplicate reason '%s' (first at %s:%u)", arg,
+                        old->file, old->line);
+            reason_free(r);
+            return;
+        }
+        ld->rs->reasons[idx] = r;
+        reason_free(old);
+    } else if (ld->rs->nreasons >= 63 ||
+               push_ptr((void ***)&ld->rs->reasons, &ld->rs->nreasons, r) < 0) {
+        errlist_add(ld->errs, ld->file, ln, "too many reasons (at most 63)");
+        reason_free(r);
+        return;
+    }
+    ld->reason = r;
+}
+
+static void
+top_disable(struct loader *ld, unsigned ln, const char *arg)
+{
+    struct rule *r = rule_find(ld->rs, arg);
+
+    ld->rule = NULL;
+    ld->reason = NULL;
+    if (r == NULL) {
+        errlist_add(ld->errs, ld->file, ln, "disable: no rule named '%s'", arg);
+        return;
+    }
+    r->disabled = 1;
+}
+
+static int
+parse_code_default(const char *arg, int *reply)
+{
+    if (codes_parse_reply(arg, strlen(arg), reply) < 0 || !codes_reply_valid(*reply)) {
+        return -1;
+    }
+    return 0;
+}
+
+static void
+rule_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
+{
+    struct rule *r = ld->rule;
+    int v;
+
+    if (strcmp(key, "services") == 0) {
+        if (add_words(&r->services, &r->nservices, arg) < 0) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+        }
+    } else if (strcmp(key, "direction") == 0) {
+        if ((v = direction_from_name(arg, strlen(arg))) <= 0) {
+            errlist_add(ld->errs, ld->file, ln,
+                        "rule '%s': direction must be inbound, outbound or local, not '%s'",
+                        r->name, arg);
+        } else {
+            r->direction = v;
+        }
+    } else if (strcmp(key, "outcome") == 0) {
+        if (strcmp(arg, "status") == 0) {
+            r->outcome = OUTCOME_FROM_STATUS;
+        } else if ((v = outcome_from_name(arg, strlen(arg))) <= 0) {
+            errlist_add(ld->errs, ld->file, ln,
+                        "rule '%s': outcome must be delivered, deferred, bounced, rejected, "
+                        "expired or status, not '%s'",
+                        r->name, arg);
+        } else {
+            r->outcome = v;
+        }
+    } else if (strcmp(key, "reason") == 0) {
+        free(r->reason_name);
+        r->reason_name = strdup(arg);
+        r->pattern_line = r->pattern_line; /* resolved after all files are read */
+        if (r->reason_name == NULL) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+        }
+    } else if (strcmp(key, "reply") == 0) {
+        if (parse_code_default(arg, &r->def_reply) < 0) {
+            errlist_add(ld->errs, ld->file, ln,
+                        "rule '%s': reply must be a reply code such as 550, not '%s'", r->name,
+                        arg);
+        }
+    } else if (strcmp(key, "status") == 0) {
+        if (codes_parse_enh(arg, strlen(arg), &r->def_cls, &r->def_subject, &r->def_detail) <
+                0 ||
+            !codes_enh_valid(r->def_cls, r->def_subject, r->def_detail)) {
+            errlist_add(ld->errs, ld->file, ln,
+                        "rule '%s': status must be an enhanced code such as 5.7.1, not '%s'",
+                        r->name, arg);
+            r->def_cls = 0;
+        }
+    } else if (strcmp(key, "match") == 0) {
+        if (r->pattern != NULL) {
+            errlist_add(ld->errs, ld->file, ln, "rule '%s': a second 'match' line", r->name);
+            return;
+        }
+        if ((r->pattern = strdup(arg)) == NULL) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+        }
+        r->pattern_line = ln;
+    } else {
+        errlist_add(ld->errs, ld->file, ln, "rule '%s': unknown key '%s'", r->name, key);
+    }
+}
+
+static void
+reason_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
+{
+    struct reason *r = ld->reason;
+
+    if (strcmp(key, "status") == 0) {
+        char **w = NULL;
+        size_t n = 0;
+        if (add_words(&w, &n, arg) < 0) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct status_glob g;
+            struct status_glob *a;
+            if (parse_status_glob(w[i], &g) < 0) {
+                errlist_add(ld->errs, ld->file, ln,
+                            "reason '%s': '%s' is not an enhanced code or glob such as 5.1.1 "
+                            "or *.2.2",
+                            r->name, w[i]);
+                continue;
+            }
+            if ((a = realloc(r->statuses, (r->nstatuses + 1) * sizeof(*a))) == NULL) {
+                break;
+            }
+            a[r->nstatuses++] = g;
+            r->statuses = a;
+        }
+        free_strv(w, n);
+    } else if (strcmp(key, "reply") == 0) {
+        char **w = NULL;
+        size_t n = 0;
+        if (add_words(&w, &n, arg) < 0) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int v;
+            int *a;
+            if (parse_code_default(w[i], &v) < 0) {
+                errlist_add(ld->errs, ld->file, ln,
+                            "reason '%s': '%s' is not a reply code such as 550", r->name, w[i]);
+                continue;
+            }
+            if ((a = realloc(r->replies, (r->nreplies + 1) * sizeof(*a))) == NULL) {
+                break;
+            }
+            a[r->nreplies++] = v;
+            r->replies = a;
+        }
+        free_strv(w, n);
+    } else if (strcmp(key, "match") == 0) {
+        if (r->pattern != NULL) {
+            errlist_add(ld->errs, ld->file, ln, "reason '%s': a second 'match' line", r->name);
+            return;
+        }
+        r->pattern = strdup(arg);
+        r->pattern_line = ln;
+    } else {
+        errlist_add(ld->errs, ld->file, ln, "reason '%s': unknown key '%s'", r->name, key);
+    }
+}
+
+static void
+load_line(struct loader *ld, unsigned ln, char *line)
+{
+    size_t len = strlen(line);
+    int indented;
+    char *key, *arg, *p;
+
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+        line[--len] = '\0';
+    }
+    indented = line[0] == ' ' || line[0] == '\t';
+    p = line;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    if (*p == '\0' || *p == '#') {
+        return;
+    }
+    key = p;
+    while (*p != '\0' && *p != ' ' && *p != '\t') {
+        p++;
+    }
+    if (*p != '\0') {
+        *p++ = '\0';
+    }
+    /* The argument: everything after one run of blanks; 'match' keeps trailing blanks. */
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    arg = p;
+    if (strcmp(key, "match") != 0) {
+        size_t al = strlen(arg);
+        while (al > 0 && (arg[al - 1] == ' ' || arg[al - 1] == '\t')) {
+            arg[--al] = '\0';
+        }
+    }
+    if (*arg == '\0') {
+        errlist_add(ld->errs, ld->file, ln, "'%s' needs a value", key);
+        return;
+    }
+    if (!indented) {
+        if (strcmp(key, "pack") == 0) {
+            top_pack(ld, ln, arg);
+        } else if (strcmp(key, "programs") == 0) {
+            ld->rule = NULL;
+            ld->reason = NULL;
+            if (ld->pack == NULL) {
+                errlist_add(ld->errs, ld->file, ln, "'programs' outside a pack");
+            } else if (add_words(&ld->pack->programs, &ld->pack->nprograms, arg) < 0) {
+                errlist_add(ld->errs, ld->file, ln, "out of memory");
+            }
+        } else if (strcmp(key, "rule") == 0) {
+            top_rule(ld, ln, arg);
+        } else if (strcmp(key, "reason") == 0) {
+            top_reason(ld, ln, arg);
+        } else if (strcmp(key, "disable") == 0) {
+            top_disable(ld, ln, arg);
+        } else {
+            errlist_add(ld->errs, ld->file, ln,
+                        "unknown keyword '%s' (expected pack, programs, rule, reason or "
+                        "disable; keys of a rule are indented)",
+                        key);
+        }
+        return;
+    }
+    if (ld->rule != NULL) {
+        rule_key(ld, ln, key, arg);
+    } else if (ld->reason != NULL) {
+        reason_key(ld, ln, key, arg);
+    } else {
+        /* Keys of a rule or reason that failed to start are ignored: its error is reported. */
+    }
+}
+
+static void
+load_stream(struct loader *ld, FILE *fp)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    unsigned ln = 0;
+
+    ld->pack = NULL;
+    ld->rule = NULL;
+    ld->reason = NULL;
+    while (getline(&line, &cap, fp) != -1) {
+        ln++;
+        if (memchr(line, '\0', strlen(line) + 1) != line + strlen(line)) {
+            continue;
+        }
+        load_line(ld, ln, line);
+    }
+    free(line);
+}
+
+static void
+compile_error(struct loader *ld, const char *file, unsigned ln, const char *what,
+              const char *name, int code, PCRE2_SIZE off)
+{
+    PCRE2_UCHAR msg[256];
+
+    pcre2_get_error_message(code, msg, sizeof(msg));
+    errlist_add(ld->errs, file, ln, "%s '%s': pattern error at offset %zu: %s", what, name,
+                (size_t)off, (const char *)msg);
+}
+
+static pcre2_code *
+compile(struct loader *ld, const char *pat, uint32_t opts, int *code, PCRE2_SIZE *off)
+{
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, code, off, NULL);
+
+    if (re != NULL && ld->use_jit) {
+        if (pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) != 0) {
+            ld->rs->jit = 0;
+        }
+    }
+    return re;
+}
+
+static struct gref
+group(pcre2_code *re, const char *name)
+{
+    struct gref r = {0, {0}};
+    PCRE2_SPTR first, last;
+    int size = pcre2_substring_nametable_scan(re, (PCRE2_SPTR)name, &first, &last);
+
+    if (size <= 0) {
+        return r;
+    }
+    for (PCRE2_SPTR e = first; e <= last && r.n < GREF_MAX; e += size) {
+        r.g[r.n++] = (e[0] << 8) | e[1];
+    }
+    return r;
+}
+
+static void
+finish_rules(struct loader *ld)
+{
+    struct ruleset *rs = ld->rs;
+
+    for (size_t i = 0; i < rs->nrules; i++) {
+        struct rule *r = rs->rules[i];
+        int code;
+        PCRE2_SIZE off;
+        uint32_t cap;
+
+        if (r->pattern == NULL) {
+            errlist_add(ld->errs, r->file, r->line, "rule '%s' has no 'match' line", r->name);
+            continue;
+        }
+        r->re = compile(ld, r->pattern, PCRE2_DUPNAMES, &code, &off);
+        if (r->re == NULL) {
+            compile_error(ld, r->file, r->pattern_line, "rule", r->name, code, off);
+            continue;
+        }
+        r->g_reply = group(r->re, "reply");
+        r->g_enh = group(r->re, "enh");
+        r->g_text = group(r->re, "text");
+        r->g_domain = group(r->re, "domain");
+        r->g_status = group(r->re, "status");
+        if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 && r->def_cls == 0) {
+            errlist_add(ld->errs, r->file, r->pattern_line,
+                        "rule '%s': the pattern has no (?<reply>...) or (?<enh>...) group and "
+                        "the rule no 'reply' or 'status' default",
+                        r->name);
+        }
+        if (pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &cap) == 0 &&
+            cap + 1 > rs->max_groups) {
+            rs->max_groups = cap + 1;
+        }
+        if (r->reason_name != NULL) {
+            size_t idx;
+            if (reason_find(rs, r->reason_name, &idx) == NULL) {
+                errlist_add(ld->errs, r->file, r->line, "rule '%s': unknown reason '%s'",
+                            r->name, r->reason_name);
+            } else {
+                r->reason = (int)idx;
+            }
+        }
+        if (r->direction == DIR_UNKNOWN) {
+            errlist_add(ld->errs, r->file, r->line,
+                        "rule '%s' needs a direction (inbound, outbound or local)", r->name);
+        }
+    }
+}
+
+static void
+finish_reasons(struct loader *ld)
+{
+    struct ruleset *rs = ld->rs;
+    char *all = NULL;
+    size_t len = 0;
+    FILE *mem;
+    size_t idx;
+
+    if (reason_find(rs, "other", &idx) == NULL) {
+        struct reason *o = calloc(1, sizeof(*o));
+        if (o == NULL || (o->name = strdup("other")) == NULL ||
+            (o->file = strdup("(built in)")) == NULL ||
+            push_ptr((void ***)&rs->reasons, &rs->nreasons, o) < 0) {
+            reason_free(o);
+            errlist_add(ld->errs, "(built in)", 0, "out of memory");
+            return;
+        }
+        idx = rs->nreasons - 1;
+    }
+    rs->other_reason = (int)idx;
+
+    if ((mem = open_memstream(&all, &len)) == NULL) {
+        errlist_add(ld->errs, "(built in)", 0, "out of memory");
+        return;
+    }
+    int first = 1;
+    for (size_t i = 0; i < rs->nreasons; i++) {
+        struct reason *r = rs->reasons[i];
+        int code;
+        PCRE2_SIZE off;
+        pcre2_code *re;
+
+        if (r->pattern == NULL) {
+            continue;
+        }
+        /* Compile alone first, so an error names its own file and line. */
+        re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED,
+                           PCRE2_CASELESS | PCRE2_DUPNAMES, &code, &off, NULL);
+        if (re == NULL) {
+            compile_error(ld, r->file, r->pattern_line, "reason", r->name, code, off);
+            continue;
+        }
+        pcre2_code_free(re);
+        fprintf(mem, "%s(*MARK:%zu)(?:%s)", first ? "" : "|", i, r->pattern);
+        first = 0;
+    }
+    fclose(mem);
+    if (!first && ld->errs->total == 0) {
+        int code;
+        PCRE2_SIZE off;
+        rs->reason_re = compile(ld, all, PCRE2_CASELESS | PCRE2_DUPNAMES, &code, &off);
+        if (rs->reason_re == NULL) {
+            compile_error(ld, "reasons", 0, "reason", "(combined)", code, off);
+        }
+    }
+    free(all);
+}
+
+static struct ruleset *
+ruleset_new(int use_jit)
+{
+    struct ruleset *rs = calloc(1, sizeof(*rs));
+    if (rs != NULL) {
+        rs->jit = use_jit ? 1 : 0;
+        rs->max_groups = 1;
+    }
+    return rs;
+}
+
+static struct ruleset *
+finish(struct loader *ld)
+{
+    finish_reasons(ld);
+    finish_rules(ld);
+    if (ld->errs->total > 0) {
+        ruleset_free(ld->rs);
+        return NULL;
+    }
+    return ld->rs;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct ruleset *
+ruleset_load(const char *const *dirs, size_t ndirs, int use_jit, struct errlist *errs)
+{
+    struct loader ld = {0};
+
+    if ((ld.rs = ruleset_new(use_jit)) == NULL) {
+        errlist_add(errs, "patterns", 0, "out of memory");
+        return NULL;
+    }
+    ld.errs = errs;
+    ld.use_jit = use_jit;
+    for (size_t d = 0; d < ndirs; d++) {
+        DIR *dp = opendir(dirs[d]);
+        struct dirent *de;
+        char **names = NULL;
+        size_t n = 0;
+
+        if (dp == NULL) {
+            errlist_add(errs, dirs[d], 0, "cannot open pattern directory: %s", strerror(errno));
+            continue;
+        }
+        while ((de = readdir(dp)) != NULL) {
+            size_t l = strlen(de->d_name);
+            char *nm;
+            if (l > 6 && strcmp(de->d_name + l - 6, ".rules") == 0 && de->d_name[0] != '.') {
+                if ((nm = strdup(de->d_name)) == NULL || push_ptr((void ***)&names, &n, nm) < 0) {
+                    free(nm);
+                }
+            }
+        }
+        closedir(dp);
+        if (n == 0 && d == 0) {
+            errlist_add(errs, dirs[d], 0, "no *.rules files in the pattern directory");
+        }
+        qsort(names, n, sizeof(*names), name_cmp);
+        ld.dir_level = (int)d;
+        for (size_t i = 0; i < n; i++) {
+            char path[4096];
+            FILE *fp;
+            snprintf(path, sizeof(path), "%s/%s", dirs[d], names[i]);
+            if ((fp = fopen(path, "r")) == NULL) {
+                errlist_add(errs, path, 0, "cannot open: %s", strerror(errno));
+                continue;
+            }
+            ld.file = path;
+            load_stream(&ld, fp);
+            fclose(fp);
+        }
+        free_strv(names, n);
+    }
+    ld.file = NULL;
+    return finish(&ld);
+}
+
+struct ruleset *
+ruleset_load_text(const char *name, const char *text, size_t len, int use_jit,
+                  struct errlist *errs)
+{
+    struct loader ld = {0};
+    FILE *fp;
+
+    if ((ld.rs = ruleset_new(use_jit)) == NULL) {
+        errlist_add(errs, name, 0, "out of memory");
+        return NULL;
+    }
+    ld.errs = errs;
+    ld.use_jit = use_jit;
+    ld.file = name;
+    if ((fp = fmemopen((void *)(uintptr_t)text, len, "r")) == NULL) {
+        errlist_add(errs, name, 0, "out of memory");
+        ruleset_free(ld.rs);
+        return NULL;
+    }
+    load_stream(&ld, fp);
+    fclose(fp);
+    return finish(&ld);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Accessors */
+
+int
+ruleset_jit(const struct ruleset *rs)
+{
+    return rs->jit;
+}
+
+size_t
+ruleset_rule_count(const struct ruleset *rs)
+{
+    return rs->nrules;
+}
+
+const struct rule *
+ruleset_rule_at(const struct ruleset *rs, size_t i)
+{
+    return i < rs->nrules ? rs->rules[i] : NULL;
+}
+
+size_t
+ruleset_pack_count(const struct ruleset *rs)
+{
+    return rs->npacks;
+}
+
+const struct pack *
+ruleset_pack_at(const struct ruleset *rs, size_t i)
+{
+    return i < rs->npacks ? rs->packs[i] : NULL;
+}
+
+const struct pack *
+ruleset_pack_by_name(const struct ruleset *rs, const char *name)
+{
+    return pack_find((struct ruleset *)(uintptr_t)rs, name);
+}
+
+size_t
+ruleset_reason_count(const struct ruleset *rs)
+{
+    return rs->nreasons;
+}
+
+const char *
+ruleset_reason_name(const struct ruleset *rs, int reason)
+{
+    if (reason < 0 || (size_t)reason >= rs->nreasons) {
+        return "none";
+    }
+    return rs->reasons[reason]->name;
+}
+
+int
+ruleset_reason_by_name(const struct ruleset *rs, const char *name)
+{
+    size_t idx;
+    return reason_find((struct ruleset *)(uintptr_t)rs, name, &idx) != NULL ? (int)idx : -1;
+}
+
+const char *
+rule_name(const struct rule *r)
+{
+    return r->name;
+}
+
+size_t
+rule_index(const struct rule *r)
+{
+    return r->index;
+}
+
+const char *
+rule_file(const struct rule *r)
+{
+    return r->file;
+}
+
+unsigned
+rule_line(const struct rule *r)
+{
+    return r->line;
+}
+
+const struct pack *
+rule_pack(const struct rule *r)
+{
+    return r->pack;
+}
+
+const char *
+pack_name(const struct pack *p)
+{
+    return p->name;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Matching */
+
+struct matcher *
+matcher_new(const struct ruleset *rs)
+{
+    struct matcher *m = calloc(1, sizeof(*m));
+
+    if (m == NULL) {
+        return NULL;
+    }
+    m->rs = rs;
+    m->md = pcre2_match_data_create(rs->max_groups, NULL);
+    m->mctx = pcre2_match_context_create(NULL);
+    if (rs->reason_re != NULL) {
+        m->reason_md = pcre2_match_data_create_from_pattern(rs->reason_re, NULL);
+    }
+    if (m->md == NULL || m->mctx == NULL || (rs->reason_re != NULL && m->reason_md == NULL)) {
+        matcher_free(m);
+        return NULL;
+    }
+    pcre2_set_match_limit(m->mctx, RULES_MAX_LINE_MATCH);
+    pcre2_set_depth_limit(m->mctx, RULES_DEPTH_LIMIT);
+    pcre2_set_heap_limit(m->mctx, RULES_HEAP_LIMIT_KIB);
+    if (rs->jit) {
+        m->jit_stack = pcre2_jit_stack_create(32 * 1024, 512 * 1024, NULL);
+        if (m->jit_stack != NULL) {
+            pcre2_jit_stack_assign(m->mctx, NULL, m->jit_stack);
+        }
+    }
+    return m;
+}
+
+static void
+cache_entry_clear(struct cache_entry *e)
+{
+    free(e->code);
+    free(e->nocode);
+    e->code = NULL;
+    e->nocode = NULL;
+    e->ncode = e->nnocode = 0;
+    e->used = 0;
+}
+
+void
+matcher_free(struct matcher *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        cache_entry_clear(&m->cache[i]);
+    }
+    cache_entry_clear(&m->scratch);
+    pcre2_match_data_free(m->md);
+    pcre2_match_data_free(m->reason_md);
+    pcre2_match_context_free(m->mctx);
+    pcre2_jit_stack_free(m->jit_stack);
+    free(m);
+}
+
+uint64_t
+matcher_limit_hits(const struct matcher *m)
+{
+    return m->limit_hits;
+}
+
+static int
+glob_match(const char *glob, const char *s)
+{
+    return fnmatch(glob, s, 0) == 0;
+}
+
+static int
+pack_takes(const struct pack *p, const char *program)
+{
+    for (size_t i = 0; i < p->nprograms; i++) {
+        if (glob_match(p->programs[i], program)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+rule_takes(const struct rule *r, const char *service)
+{
+    if (r->nservices == 0 || service == NULL) {
+        return 1;
+    }
+    for (size_t i = 0; i < r->nservices; i++) {
+        if (glob_match(r->services[i], service)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+add_pack_rules(struct cache_entry *e, const struct pack *p, const char *service)
+{
+    for (size_t i = 0; i < p->nrules; i++) {
+        const struct rule *r = p->rules[i];
+        if (r->disabled || r->re == NULL || !rule_takes(r, service)) {
+            continue;
+        }
+        if (r->g_reply.n > 0 || r->g_enh.n > 0) {
+            push_ptr((void ***)&e->code, &e->ncode, (void *)(uintptr_t)r);
+        }
+        if (r->def_reply != 0 || r->def_cls != 0) {
+            push_ptr((void ***)&e->nocode, &e->nnocode, (void *)(uintptr_t)r);
+        }
+    }
+}
+
+static void
+build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program,
+            const struct pack *only)
+{
+    const char *service = NULL;
+
+    if (program[0] != '\0') {
+        const char *slash = strrchr(program, '/');
+        service = slash != NULL ? slash + 1 : program;
+    }
+    if (only != NULL) {
+        add_pack_rules(e, only, service);
+    } else {
+        for (size_t i = 0; i < rs->npacks; i++) {
+            if (program[0] == '\0' || pack_takes(rs->packs[i], program)) {
+                add_pack_rules(e, rs->packs[i], service);
+            }
+        }
+    }
+    e->used = 1;
+}
+
+static struct cache_entry *
+lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
+{
+    size_t plen = prog->len < PROGRAM_MAX - 1 ? prog->len : PROGRAM_MAX - 1;
+    uint32_t h = 2166136261u ^ (uint32_t)(uintptr_t)only;
+    struct cache_entry *e;
+
+    for (size_t i = 0; i < plen; i++) {
+        h = (h ^ (unsigned char)prog->p[i]) * 16777619u;
+    }
+    for (size_t k = 0; k < CACHE_SLOTS; k++) {
+        e = &m->cache[(h + k) & (CACHE_SLOTS - 1)];
+        if (!e->used) {
+            memcpy(e->program, prog->p, plen);
+            e->program[plen] = '\0';
+            e->plen = plen;
+            e->only = only;
+            build_entry(m->rs, e, e->program, only);
+            return e;
+        }
+        if (e->plen == plen && e->only == only && memcmp(e->program, prog->p, plen) == 0) {
+            return e;
+        }
+    }
+    /* Cache full (a flood of distinct program names): build without caching. */
+    e = &m->scratch;
+    cache_entry_clear(e);
+    memcpy(e->program, prog->p, plen);
+    e->program[plen] = '\0';
+    build_entry(m->rs, e, e->program, only);
+    return e;
+}
+
+static int
+status_word_outcome(const char *s, size_t len)
+{
+    static const struct {
+        const char *w;
+        int o;
+    } words[] = {
+        {"sent", OUTCOME_DELIVERED},       {"delivered", OUTCOME_DELIVERED},
+        {"deliverable", OUTCOME_DELIVERED}, {"deferred", OUTCOME_DEFERRED},
+        {"softbounce", OUTCOME_DEFERRED},  {"SOFTBOUNCE", OUTCOME_DEFERRED},
+        {"tempfail", OUTCOME_DEFERRED},    {"TempFail", OUTCOME_DEFERRED},
+        {"bounced", OUTCOME_BOUNCED},      {"undeliverable", OUTCOME_BOUNCED},
+        {"failed", OUTCOME_BOUNCED},       {"permfail", OUTCOME_BOUNCED},
+        {"PermFail", OUTCOME_BOUNCED},     {"expired", OUTCOME_EXPIRED},
+        {"rejected", OUTCOME_REJECTED},    {"reject", OUTCOME_REJECTED},
+        {"Ok", OUTCOME_DELIVERED},         {"ok", OUTCOME_DELIVERED},
+    };
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strlen(words[i].w) == len && memcmp(words[i].w, s, len) == 0) {
+            return words[i].o;
+        }
+    }
+    return OUTCOME_UNKNOWN;
+}
+
+static int
+glob_part_ok(int g, int v)
+{
+    return g < 0 || g == v;
+}
+
+int
+matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
+               const char *text, size_t len)
+{
+    const struct ruleset *rs = m->rs;
+    int best = -1;
+
+    if (rs->reason_re != NULL && text != NULL && len > 0) {
+        PCRE2_SIZE start = 0;
+        for (int k = 0; k < REASON_SCAN_MAX && start <= len; k++) {
+            int rc = pcre2_match(rs->reason_re, (PCRE2_SPTR)text, len, start, 0, m->reason_md,
+                                 m->mctx);
+            if (rc < 0) {
+                if (rc != PCRE2_ERROR_NOMATCH) {
+                    m->limit_hits++;
+                }
+                break;
+            }
+            PCRE2_SPTR mark = pcre2_get_mark(m->reason_md);
+            if (mark != NULL) {
+                int idx = atoi((const char *)mark);
+                if (best < 0 || idx < best) {
+                    best = idx;
+                }
+                if (best == 0) {
+                    break;
+                }
+            }
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->reason_md);
+            start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+        }
+        if (best >= 0) {
+            return best;
+        }
+    }
+    for (size_t i = 0; i < rs->nreasons; i++) {
+        const struct reason *r = rs->reasons[i];
+        if (enh_class != 0) {
+            for (size_t j = 0; j < r->nstatuses; j++) {
+                const struct status_glob *g = &r->statuses[j];
+                if (glob_part_ok(g->cls, enh_class) && glob_part_ok(g->subject, subject) &&
+                    glob_part_ok(g->detail, detail)) {
+                    return (int)i;
+                }
+            }
+        }
+        if (reply != 0) {
+            for (size_t j = 0; j < r->nreplies; j++) {
+                if (r->replies[j] == reply) {
+                    return (int)i;
+                }
+            }
+        }
+    }
+    return rs->other_reason;
+}
+
+static struct slice
+group_slice(const char *base, const PCRE2_SIZE *ov, const struct gref *gr)
+{
+    struct slice s = {NULL, 0};
+    for (int i = 0; i < gr->n; i++) {
+        int g = gr->g[i];
+        if (ov[2 * g] != PCRE2_UNSET) {
+            s.p = base + ov[2 * g];
+            s.len = ov[2 * g + 1] - ov[2 * g];
+            break;
+        }
+    }
+    return s;
+}
+
+static void
+fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int implied,
+           struct smtp_event *ev)
+{
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+    const char *msg = h->msg.p;
+    struct slice s;
+    int cls = 0;
+
+    memset(ev, 0, sizeof(*ev));
+    ev->time = h->time;
+    ev->rule = r;
+    ev->program = h->program;
+    ev->host = h->host;
+    ev->direction = (enum smtp_direction)r->direction;
+    ev->reason = -1;
+
+    s = group_slice(msg, ov, &r->g_reply);
+    if (s.len > 0) {
+        ev->flags |= EV_HAS_REPLY;
+        if (codes_parse_reply(s.p, s.len, &ev->reply) < 0 || !codes_reply_valid(ev->reply)) {
+            ev->flags |= EV_REPLY_BAD;
+            ev->reply = 0;
+        }
+    }
+    s = group_slice(msg, ov, &r->g_enh);
+    if (s.len > 0) {
+        ev->flags |= EV_HAS_ENH;
+        if (codes_parse_enh(s.p, s.len, &ev->enh_class, &ev->enh_subject, &ev->enh_detail) <
+                0 ||
+            !codes_enh_valid(ev->enh_class, ev->enh_subject, ev->enh_detail)) {
+            ev->flags |= EV_ENH_BAD;
+            ev->enh_class = ev->enh_subject = ev->enh_detail = 0;
+        }
+    }
+    if (!(ev->flags & (EV_HAS_REPLY | EV_HAS_ENH))) {
+        /* No code in the line: the rule's documented default. */
+        if (r->def_reply != 0) {
+            ev->flags |= EV_HAS_REPLY;
+            ev->reply = r->def_reply;
+        }
+        if (r->def_cls != 0) {
+            ev->flags |= EV_HAS_ENH;
+            ev->enh_class = r->def_cls;
+            ev->enh_subject = r->def_subject;
+            ev->enh_detail = r->def_detail;
+        }
+        ev->flags |= EV_IMPLIED;
+    }
+    (void)implied;
+    if (ev->reply != 0 && ev->enh_class != 0 && ev->reply / 100 != ev->enh_class) {
+        ev->flags |= EV_MISMATCH;
+    }
+    ev->text = group_slice(msg, ov, &r->g_text);
+    ev->domain = group_slice(msg, ov, &r->g_domain);
+    cls = event_class(ev);
+
+    if (r->outcome != OUTCOME_FROM_STATUS) {
+        ev->outcome = (enum smtp_outcome)r->outcome;
+    } else {
+        s = group_slice(msg, ov, &r->g_status);
+        ev->outcome = s.len > 0 ? (enum smtp_outcome)status_word_outcome(s.p, s.len)
+                                : OUTCOME_UNKNOWN;
+    }
+    if (ev->outcome == OUTCOME_UNKNOWN) {
+        if (cls == 2) {
+            ev->outcome = OUTCOME_DELIVERED;
+        } else if (cls == 4) {
+            ev->outcome = OUTCOME_DEFERRED;
+        } else if (cls == 5) {
+            ev->outcome = ev->direction == DIR_INBOUND ? OUTCOME_REJECTED : OUTCOME_BOUNCED;
+        }
+    }
+    if (cls == 4 || cls == 5) {
+        if (r->reason >= 0) {
+            ev->reason = r->reason;
+        } else {
+            const char *t = ev->text.p != NULL ? ev->text.p : msg;
+            size_t tl = ev->text.p != NULL ? ev->text.len : h->msg.len;
+            ev->reason = matcher_reason(m, ev->reply, ev->enh_class, ev->enh_subject,
+                                        ev->enh_detail, t, tl);
+        }
+    }
+}
+
+static int
+try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
+          int implied, struct smtp_event *ev)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct rule *r = rules[i];
+        int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);
+        if (rc >= 0) {
+            fill_event(m, r, h, implied, ev);
+            return 1;
+        }
+        if (rc != PCRE2_ERROR_NOMATCH) {
+            m->limit_hits++;
+        }
+    }
+    return 0;
+}
+
+enum match_result
+matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only,
+              struct smtp_event *ev)
+{
+    struct cache_entry *e = lookup(m, &h->program, only);
+
+    if (detect_codes(h->msg.p, h->msg.len) != 0) {
+        if (try_rules(m, e->code, e->ncode, h, 0, ev)) {
+            return MATCH_OK;
+        }
+        /* A rule with a default may still describe this line (its code unparsed). */
+        if (try_rules(m, e->nocode, e->nnocode, h, 1, ev)) {
+            return MATCH_OK;
+        }
+        return MATCH_UNMATCHED;
+    }
+    if (e->nnocode > 0 && try_rules(m, e->nocode, e->nnocode, h, 1, ev)) {
+        return MATCH_OK;
+    }
+    return MATCH_NOCODE;
+}

@@ -1,0 +1,76 @@
+/*
+ * rules.h -- pattern packs and the reason catalogue (patterns/NAME.rules), compiled with PCRE2,
+ * and the matcher that turns a parsed log line into a classified event.
+ *
+ * A ruleset is immutable once loaded and may be shared by threads; each thread uses its own
+ * matcher (PCRE2 match data, JIT stack and a program -> rules cache).
+ */
+#ifndef SMTPMON_AGENT_RULES_H
+#define SMTPMON_AGENT_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errlist.h"
+#include "event.h"
+#include "loghdr.h"
+
+struct ruleset;
+struct matcher;
+struct pack;
+struct rule;
+
+#define RULES_MAX_LINE_MATCH 100000 /* PCRE2 match limit per line and rule */
+
+/* Loads every *.rules file of each directory in order (later directories override rules by
+ * name). Returns NULL and fills errs ("file:line: message") on any error. 'use_jit' 0 disables
+ * JIT; a JIT compile failure (e.g. under MemoryDenyWriteExecute) falls back to the
+ * interpreter and is reported by ruleset_jit(). */
+struct ruleset *ruleset_load(const char *const *dirs, size_t ndirs, int use_jit,
+                             struct errlist *errs);
+/* Same, from in-memory text (for tests and fuzzing): 'name' is used in messages. */
+struct ruleset *ruleset_load_text(const char *name, const char *text, size_t len, int use_jit,
+                                  struct errlist *errs);
+void ruleset_free(struct ruleset *rs);
+
+/* 1 if every pattern runs JIT-compiled, 0 if some or all run in the interpreter. */
+int ruleset_jit(const struct ruleset *rs);
+size_t ruleset_rule_count(const struct ruleset *rs);
+const struct rule *ruleset_rule_at(const struct ruleset *rs, size_t i);
+size_t ruleset_pack_count(const struct ruleset *rs);
+const struct pack *ruleset_pack_at(const struct ruleset *rs, size_t i);
+const struct pack *ruleset_pack_by_name(const struct ruleset *rs, const char *name);
+
+size_t ruleset_reason_count(const struct ruleset *rs);
+const char *ruleset_reason_name(const struct ruleset *rs, int reason);
+int ruleset_reason_by_name(const struct ruleset *rs, const char *name); /* -1 unknown */
+
+const char *rule_name(const struct rule *r);
+size_t rule_index(const struct rule *r);
+const char *rule_file(const struct rule *r);
+unsigned rule_line(const struct rule *r);
+const struct pack *rule_pack(const struct rule *r);
+const char *pack_name(const struct pack *p);
+
+struct matcher *matcher_new(const struct ruleset *rs);
+void matcher_free(struct matcher *m);
+
+enum match_result {
+    MATCH_NOCODE,    /* the line carries no code and no rule with a default matched */
+    MATCH_OK,        /* ev is filled */
+    MATCH_UNMATCHED, /* the line carries a code but no rule matched */
+};
+
+/* Matches a parsed line. 'only' restricts to one pack (NULL: choose packs by program name;
+ * a line without a program tries every pack). 'ev' slices point into the line. */
+enum match_result matcher_match(struct matcher *m, const struct loghdr *h,
+                                const struct pack *only, struct smtp_event *ev);
+
+/* Chooses a reason for a failure: index in the catalogue. Exposed for explain and tests. */
+int matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
+                   const char *text, size_t len);
+
+/* Counters for lines whose matching hit a PCRE2 limit (they count as unmatched). */
+uint64_t matcher_limit_hits(const struct matcher *m);
+
+#endif

@@ -1,0 +1,513 @@
+/*
+ * smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]
+ *              [--patterns DIR] [--patterns-extra DIR] [--no-jit] [--max-line BYTES]
+ *              [--progress|--no-progress] [FILE...|-]
+ *
+ * Reads plain or gzip-compressed logs and prints the counts. A large plain file is split at
+ * line boundaries between worker threads (one per core, at most --jobs), each with its own
+ * matcher and counts, merged at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "linebuf.h"
+#include "log.h"
+#include "paths.h"
+#include "pipeline.h"
+#include "rules.h"
+#include "scan.h"
+#include "stats.h"
+#include "tz.h"
+
+#define SCAN_CHUNK (256 * 1024)
+#define SCAN_PARALLEL_MIN (32 * 1024 * 1024) /* smaller files are read by one thread */
+#define SCAN_JOBS_MAX 16
+#define SCAN_PROGRESS_MIN (64 * 1024 * 1024)
+#define EX_USAGE 64
+#define EX_DATAERR 65
+#define EX_NOINPUT 66
+#define EX_CONFIG 78
+
+struct scan_opts {
+    enum stats_format format;
+    const char *pack;
+    size_t top;
+    int jobs;
+    const char *patterns;
+    const char *patterns_extra;
+    int jit;
+    size_t max_line;
+    int progress;
+};
+
+struct worker {
+    const struct ruleset *rs;
+    const struct scan_opts *o;
+    const char *path;
+    int fd;
+    gzFile gz;
+    off_t start, end; /* byte range of a plain file; end < 0: to EOF */
+    struct stats st;
+    struct pipeline pl;
+    struct tz_cache tz;
+    struct linebuf *lb;
+    _Atomic uint64_t done; /* bytes read, for the progress bar */
+    int err;               /* errno of a read failure */
+    const char *errwhat;
+};
+
+static int
+on_line(void *arg, const char *line, size_t len, uint64_t end)
+{
+    struct worker *w = arg;
+    struct smtp_event ev;
+
+    (void)end;
+    pipeline_line(&w->pl, &w->st, line, len, &ev);
+    return 0;
+}
+
+static void *
+worker_run(void *arg)
+{
+    struct worker *w = arg;
+    char *buf = malloc(SCAN_CHUNK);
+    off_t pos = w->start;
+
+    if (buf == NULL) {
+        w->err = ENOMEM;
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n;
+        size_t want = SCAN_CHUNK;
+
+        if (w->gz != NULL) {
+            n = gzread(w->gz, buf, (unsigned)want);
+            if (n < 0) {
+                int zerr;
+                w->errwhat = gzerror(w->gz, &zerr);
+                w->err = zerr == Z_ERRNO ? errno : EIO;
+                break;
+            }
+        } else {
+            if (w->end >= 0) {
+                if (pos >= w->end) {
+                    break;
+                }
+                if ((off_t)want > w->end - pos) {
+                    want = (size_t)(w->end - pos);
+                }
+            }
+            n = pread(w->fd, buf, want, pos);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                w->err = errno;
+                break;
+            }
+        }
+        if (n == 0) {
+            break;
+        }
+        pos += n;
+        linebuf_feed(w->lb, buf, (size_t)n, on_line, w);
+        atomic_fetch_add_explicit(&w->done, (uint64_t)n, memory_order_relaxed);
+    }
+    linebuf_finish(w->lb, on_line, w);
+    w->st.overlong += linebuf_overlong(w->lb);
+    w->st.limit_hits += matcher_limit_hits(w->pl.matcher);
+    free(buf);
+    return NULL;
+}
+
+static int
+worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *o,
+            const struct pack *only, int64_t ref)
+{
+    memset(w, 0, sizeof(*w));
+    w->rs = rs;
+    w->o = o;
+    w->fd = -1;
+    w->end = -1;
+    if (stats_init(&w->st, ruleset_rule_count(rs)) < 0 ||
+        (w->pl.matcher = matcher_new(rs)) == NULL || (w->lb = linebuf_new(o->max_line)) == NULL) {
+        return -1;
+    }
+    w->pl.only = only;
+    w->pl.ctx.local_to_utc = tz_local_to_utc;
+    w->pl.ctx.local_arg = &w->tz;
+    tz_year_month(ref, &w->pl.ctx.ref_year, &w->pl.ctx.ref_mon);
+    return 0;
+}
+
+static void
+worker_fini(struct worker *w)
+{
+    stats_free(&w->st);
+    matcher_free(w->pl.matcher);
+    linebuf_free(w->lb);
+}
+
+/* The offset just after the first newline at or after 'at' (or the file size). */
+static off_t
+line_boundary(int fd, off_t at, off_t size)
+{
+    char buf[4096];
+
+    while (at < size) {
+        ssize_t n = pread(fd, buf, sizeof(buf), at);
+        if (n <= 0) {
+            return size;
+        }
+        char *nl = memchr(buf, '\n', (size_t)n);
+        if (nl != NULL) {
+            return at + (nl - buf) + 1;
+        }
+        at += n;
+    }
+    return size;
+}
+
+static void
+progress(const char *path, struct worker *ws, int nw, uint64_t total, int final)
+{
+    uint64_t done = 0;
+    char bar[41];
+
+    for (int i = 0; i < nw; i++) {
+        done += atomic_load_explicit(&ws[i].done, memory_order_relaxed);
+    }
+    if (total == 0) {
+        return;
+    }
+    if (done > total) {
+        done = total;
+    }
+    int fill = (int)(40 * done / total);
+    memset(bar, '#', (size_t)fill);
+    memset(bar + fill, '.', (size_t)(40 - fill));
+    bar[40] = '\0';
+    fprintf(stderr, "\r%-30.30s [%s] %3d%% %6.0f MiB", path, bar, (int)(100 * done / total),
+            (double)done / 1048576.0);
+    if (final) {
+        fputc('\n', stderr);
+    }
+    fflush(stderr);
+}
+
+static int
+scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
+         const struct pack *only, struct stats *total)
+{
+    struct worker ws[SCAN_JOBS_MAX];
+    pthread_t tids[SCAN_JOBS_MAX];
+    int nw = 1, fd, rc = 0;
+    struct stat sb;
+    unsigned char magic[2] = {0, 0};
+    int gz = 0;
+    int64_t ref = (int64_t)time(NULL);
+
+    if (strcmp(path, "-") == 0) {
+        fd = dup(STDIN_FILENO);
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        log_warn("scan: cannot open file=%s%s", path,
+                 errno == EACCES ? " (mail logs are often group adm: run as a member)" : "");
+        return -1;
+    }
+    if (fstat(fd, &sb) < 0) {
+        log_warn("scan: cannot stat file=%s", path);
+        close(fd);
+        return -1;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        log_warnx("scan: file=%s is a directory", path);
+        close(fd);
+        return -1;
+    }
+    if (S_ISREG(sb.st_mode)) {
+        ref = (int64_t)sb.st_mtime;
+        if (pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+            gz = 1;
+        }
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        gz = 1; /* a pipe: zlib reads plain data through transparently, and gzip too */
+    }
+    if (!gz && o->jobs > 1 && sb.st_size >= SCAN_PARALLEL_MIN) {
+        nw = o->jobs;
+    }
+    for (int i = 0; i < nw; i++) {
+        if (worker_init(&ws[i], rs, o, only, ref) < 0) {
+            for (int j = 0; j <= i; j++) {
+                worker_fini(&ws[j]);
+            }
+            close(fd);
+            log_errx("scan: out of memory");
+            return -1;
+        }
+        ws[i].path = path;
+        ws[i].fd = fd;
+    }
+    if (gz) {
+        int gfd = dup(fd);
+        if (gfd < 0 || (ws[0].gz = gzdopen(gfd, "rb")) == NULL) {
+            log_warn("scan: cannot read file=%s", path);
+            if (gfd >= 0) {
+                close(gfd);
+            }
+            worker_fini(&ws[0]);
+            close(fd);
+            return -1;
+        }
+        gzbuffer(ws[0].gz, SCAN_CHUNK);
+    } else {
+        off_t prev = 0;
+        for (int i = 0; i < nw; i++) {
+            off_t b = i + 1 == nw ? sb.st_size
+                                  : line_boundary(fd, sb.st_size * (i + 1) / nw, sb.st_size);
+            ws[i].start = prev;
+            ws[i].end = b < prev ? prev : b;
+            prev = ws[i].end;
+        }
+        if (nw == 1) {
+            ws[0].end = -1; /* to EOF: the file may still be growing */
+        }
+    }
+    int show = o->progress > 0 || (o->progress < 0 && isatty(STDERR_FILENO) &&
+                                   S_ISREG(sb.st_mode) && sb.st_size >= SCAN_PROGRESS_MIN);
+    int started = 0;
+    for (int i = 0; i < nw; i++) {
+        if (pthread_create(&tids[i], NULL, worker_run, &ws[i]) != 0) {
+            worker_run(&ws[i]); /* no thread: do it here */
+            tids[i] = 0;
+        } else {
+            started++;
+        }
+    }
+    if (show && started > 0) {
+        for (;;) {
+            struct timespec ts = {0, 250 * 1000 * 1000};
+            uint64_t done = 0;
+            nanosleep(&ts, NULL);
+            for (int i = 0; i < nw; i++) {
+                done += atomic_load_explicit(&ws[i].done, memory_order_relaxed);
+            }
+            progress(path, ws, nw, (uint64_t)sb.st_size, 0);
+            if (done >= (uint64_t)sb.st_size) {
+                break;
+            }
+        }
+    }
+    for (int i = 0; i < nw; i++) {
+        if (tids[i] != 0) {
+            pthread_join(tids[i], NULL);
+        }
+    }
+    if (show) {
+        progress(path, ws, nw, (uint64_t)sb.st_size, 1);
+    }
+    for (int i = 0; i < nw; i++) {
+        if (ws[i].err != 0) {
+            errno = ws[i].err;
+            if (ws[i].errwhat != NULL && ws[i].err == EIO) {
+                log_warnx("scan: read error file=%s: %s (counts up to there are kept)", path,
+                          ws[i].errwhat);
+            } else {
+                log_warn("scan: read error file=%s (counts up to there are kept)", path);
+            }
+            rc = -1;
+        }
+        stats_merge(total, &ws[i].st);
+        if (ws[i].gz != NULL) {
+            gzclose(ws[i].gz);
+        }
+        worker_fini(&ws[i]);
+    }
+    close(fd);
+    return rc;
+}
+
+static void
+scan_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]\n"
+            "                    [--patterns DIR] [--patterns-extra DIR] [--no-jit]\n"
+            "                    [--max-line BYTES] [--progress|--no-progress] [FILE...|-]\n");
+}
+
+static int
+parse_size(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+struct ruleset *
+scan_load_rules(const char *primary, const char *extra, int jit)
+{
+    const char *dirs[2];
+    size_t nd = paths_pattern_dirs(primary, extra, dirs);
+    struct errlist errs = {0};
+    struct ruleset *rs = ruleset_load(dirs, nd, jit, &errs);
+
+    if (rs == NULL) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        }
+        if (errs.total > errs.n) {
+            fprintf(stderr, "(%zu more errors)\n", errs.total - errs.n);
+        }
+    } else if (jit && !ruleset_jit(rs)) {
+        log_info("patterns: JIT compilation unavailable, using the PCRE2 interpreter");
+    }
+    errlist_clear(&errs);
+    return rs;
+}
+
+int
+scan_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'F'},
+        {"pack", required_argument, NULL, 'p'},
+        {"top", required_argument, NULL, 't'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"patterns", required_argument, NULL, 'P'},
+        {"patterns-extra", required_argument, NULL, 'E'},
+        {"no-jit", no_argument, NULL, 'J'},
+        {"max-line", required_argument, NULL, 'm'},
+        {"progress", no_argument, NULL, 'g'},
+        {"no-progress", no_argument, NULL, 'G'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct scan_opts o = {STATS_TABLE, NULL, 10, 0, NULL, NULL, 1, 64 * 1024, -1};
+    struct ruleset *rs;
+    const struct pack *only = NULL;
+    struct stats total;
+    int c, rc = 0;
+    long v;
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    o.jobs = ncpu > 0 ? (int)(ncpu < SCAN_JOBS_MAX ? ncpu : SCAN_JOBS_MAX) : 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:j:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'F':
+        case 'f':
+            if (strcmp(optarg, "json") == 0) {
+                o.format = STATS_JSON;
+            } else if (strcmp(optarg, "table") == 0) {
+                o.format = STATS_TABLE;
+            } else {
+                fprintf(stderr, "smtpmon scan: --format must be table or json, not '%s'\n",
+                        optarg);
+                return EX_USAGE;
+            }
+            break;
+        case 'p':
+            o.pack = strcmp(optarg, "auto") == 0 ? NULL : optarg;
+            break;
+        case 't':
+            if (parse_size(optarg, 1, 64, &v) < 0) {
+                fprintf(stderr, "smtpmon scan: --top must be 1..64, not '%s'\n", optarg);
+                return EX_USAGE;
+            }
+            o.top = (size_t)v;
+            break;
+        case 'j':
+            if (parse_size(optarg, 1, SCAN_JOBS_MAX, &v) < 0) {
+                fprintf(stderr, "smtpmon scan: --jobs must be 1..%d, not '%s'\n", SCAN_JOBS_MAX,
+                        optarg);
+                return EX_USAGE;
+            }
+            o.jobs = (int)v;
+            break;
+        case 'P':
+            o.patterns = optarg;
+            break;
+        case 'E':
+            o.patterns_extra = optarg;
+            break;
+        case 'J':
+            o.jit = 0;
+            break;
+        case 'm':
+            if (parse_size(optarg, 256, 64L * 1024 * 1024, &v) < 0) {
+                fprintf(stderr, "smtpmon scan: --max-line must be 256..67108864, not '%s'\n",
+                        optarg);
+                return EX_USAGE;
+            }
+            o.max_line = (size_t)v;
+            break;
+        case 'g':
+            o.progress = 1;
+            break;
+        case 'G':
+            o.progress = 0;
+            break;
+        case 'h':
+            scan_usage(stdout);
+            return 0;
+        default:
+            scan_usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if ((rs = scan_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
+        return EX_CONFIG;
+    }
+    if (o.pack != NULL && (only = ruleset_pack_by_name(rs, o.pack)) == NULL) {
+        fprintf(stderr, "smtpmon scan: --pack: no pack named '%s' (packs:", o.pack);
+        for (size_t i = 0; i < ruleset_pack_count(rs); i++) {
+            fprintf(stderr, " %s", pack_name(ruleset_pack_at(rs, i)));
+        }
+        fprintf(stderr, ")\n");
+        ruleset_free(rs);
+        return EX_USAGE;
+    }
+    if (stats_init(&total, ruleset_rule_count(rs)) < 0) {
+        ruleset_free(rs);
+        log_errx("scan: out of memory");
+        return 1;
+    }
+    if (optind >= argc) {
+        if (isatty(STDIN_FILENO)) {
+            fprintf(stderr, "smtpmon scan: reading the log from standard input "
+                            "(give FILE arguments, or '-')\n");
+        }
+        rc = scan_one("-", rs, &o, only, &total) < 0 ? 1 : 0;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (scan_one(argv[i], rs, &o, only, &total) < 0) {
+            rc = EX_NOINPUT;
+        }
+    }
+    stats_print(&total, rs, o.format, o.top, stdout);
+    fflush(stdout);
+    stats_free(&total);
+    ruleset_free(rs);
+    return rc;
+}

@@ -1,0 +1,556 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "codes.h"
+#include "rules.h"
+#include "stats.h"
+
+int
+stats_init(struct stats *st, size_t nrules)
+{
+    memset(st, 0, sizeof(*st));
+    st->first_time = st->last_time = -1;
+    st->nrules = nrules;
+    st->rule = calloc(nrules ? nrules : 1, sizeof(*st->rule));
+    st->domains = topk_new(STATS_DOMAINS);
+    if (st->rule == NULL || st->domains == NULL) {
+        stats_free(st);
+        return -1;
+    }
+    return 0;
+}
+
+void
+stats_free(struct stats *st)
+{
+    free(st->rule);
+    topk_free(st->domains);
+    st->rule = NULL;
+    st->domains = NULL;
+}
+
+void
+stats_reset(struct stats *st)
+{
+    uint64_t *rule = st->rule;
+    size_t nrules = st->nrules;
+    struct topk *domains = st->domains;
+
+    memset(st, 0, sizeof(*st));
+    st->first_time = st->last_time = -1;
+    st->rule = rule;
+    st->nrules = nrules;
+    st->domains = domains;
+    memset(rule, 0, (nrules ? nrules : 1) * sizeof(*rule));
+    topk_reset(domains);
+}
+
+static void
+status_add(struct stats *st, int cls, int subject, int detail, uint64_t n)
+{
+    size_t mask = STATS_STATUS_MAX * 2 - 1;
+    size_t h = ((size_t)cls * 1000003u + (size_t)subject * 1009u + (size_t)detail) & mask;
+
+    for (;; h = (h + 1) & mask) {
+        struct stats_status *s = &st->status[h];
+        if (s->cls == 0) {
+            if (st->nstatus >= STATS_STATUS_MAX) {
+                st->status_other += n;
+                return;
+            }
+            s->cls = (uint16_t)cls;
+            s->subject = (uint16_t)subject;
+            s->detail = (uint16_t)detail;
+            s->n = n;
+            st->nstatus++;
+            return;
+        }
+        if (s->cls == cls && s->subject == subject && s->detail == detail) {
+            s->n += n;
+            return;
+        }
+    }
+}
+
+static int
+class_slot(int cls)
+{
+    return cls == 2 ? 0 : cls == 4 ? 1 : cls == 5 ? 2 : -1;
+}
+
+void
+stats_add_event(struct stats *st, const struct smtp_event *ev)
+{
+    int cls = event_class(ev);
+    int slot = class_slot(cls);
+
+    st->matched++;
+    if (ev->flags & EV_IMPLIED) {
+        st->implied++;
+    }
+    if (ev->flags & (EV_REPLY_BAD | EV_ENH_BAD)) {
+        st->invalid++;
+    }
+    if (ev->flags & EV_MISMATCH) {
+        st->mismatch++;
+    }
+    if (ev->time >= 0) {
+        if (st->first_time < 0 || ev->time < st->first_time) {
+            st->first_time = ev->time;
+        }
+        if (ev->time > st->last_time) {
+            st->last_time = ev->time;
+        }
+    }
+    if (slot >= 0) {
+        st->cls[cls]++;
+        st->dir_class[ev->direction][slot]++;
+    } else {
+        st->cls_invalid++;
+    }
+    if (ev->enh_class != 0) {
+        st->subject[class_slot(ev->enh_class)][ev->enh_subject]++;
+        status_add(st, ev->enh_class, ev->enh_subject, ev->enh_detail, 1);
+    } else if (ev->flags & EV_ENH_BAD) {
+        st->status_invalid++;
+    }
+    if (ev->reply != 0) {
+        st->reply[ev->reply]++;
+    } else if (ev->flags & EV_REPLY_BAD) {
+        st->reply_invalid++;
+    }
+    st->direction[ev->direction]++;
+    st->outcome[ev->outcome]++;
+    if (ev->reason >= 0 && ev->reason < STATS_REASONS_MAX) {
+        st->reason[ev->reason]++;
+    } else if (cls == 4 || cls == 5) {
+        st->reason_none++;
+    }
+    if (ev->rule != NULL && rule_index(ev->rule) < st->nrules) {
+        st->rule[rule_index(ev->rule)]++;
+    }
+    if (ev->domain.len > 0) {
+        topk_add(st->domains, ev->domain.p, ev->domain.len, 1);
+    }
+}
+
+void
+stats_add_unmatched(struct stats *st, const char *line, size_t len)
+{
+    st->unmatched_with_code++;
+    if (st->nsamples < STATS_SAMPLES) {
+        size_t n = len < STATS_SAMPLE_LEN - 1 ? len : STATS_SAMPLE_LEN - 1;
+        memcpy(st->samples[st->nsamples], line, n);
+        st->samples[st->nsamples][n] = '\0';
+        st->nsamples++;
+    }
+}
+
+void
+stats_merge(struct stats *dst, const struct stats *src)
+{
+    dst->lines += src->lines;
+    dst->bytes += src->bytes;
+    dst->with_code += src->with_code;
+    dst->matched += src->matched;
+    dst->unmatched_with_code += src->unmatched_with_code;
+    dst->implied += src->implied;
+    dst->overlong += src->overlong;
+    dst->invalid += src->invalid;
+    dst->mismatch += src->mismatch;
+    dst->limit_hits += src->limit_hits;
+    if (src->first_time >= 0 && (dst->first_time < 0 || src->first_time < dst->first_time)) {
+        dst->first_time = src->first_time;
+    }
+    if (src->last_time > dst->last_time) {
+        dst->last_time = src->last_time;
+    }
+    for (size_t i = 0; i < 10; i++) {
+        dst->cls[i] += src->cls[i];
+    }
+    dst->cls_invalid += src->cls_invalid;
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t s = 0; s < 1000; s++) {
+            dst->subject[c][s] += src->subject[c][s];
+        }
+    }
+    for (size_t i = 0; i < 1000; i++) {
+        dst->reply[i] += src->reply[i];
+    }
+    dst->reply_invalid += src->reply_invalid;
+    dst->status_other += src->status_other;
+    dst->status_invalid += src->status_invalid;
+    for (size_t i = 0; i < STATS_STATUS_MAX * 2; i++) {
+        const struct stats_status *s = &src->status[i];
+        if (s->cls != 0) {
+            status_add(dst, s->cls, s->subject, s->detail, s->n);
+        }
+    }
+    for (size_t i = 0; i < DIR__N; i++) {
+        dst->direction[i] += src->direction[i];
+        for (size_t c = 0; c < 3; c++) {
+            dst->dir_class[i][c] += src->dir_class[i][c];
+        }
+    }
+    for (size_t i = 0; i < OUTCOME__N; i++) {
+        dst->outcome[i] += src->outcome[i];
+    }
+    for (size_t i = 0; i < STATS_REASONS_MAX; i++) {
+        dst->reason[i] += src->reason[i];
+    }
+    dst->reason_none += src->reason_none;
+    for (size_t i = 0; i < dst->nrules && i < src->nrules; i++) {
+        dst->rule[i] += src->rule[i];
+    }
+    topk_merge(dst->domains, src->domains);
+    for (size_t i = 0; i < src->nsamples && dst->nsamples < STATS_SAMPLES; i++) {
+        memcpy(dst->samples[dst->nsamples++], src->samples[i], STATS_SAMPLE_LEN);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Output: a list of (key, count) pairs per dimension, printed as JSON or as a table. */
+
+struct kv {
+    char key[TOPK_KEY_MAX + 16];
+    uint64_t n;
+};
+
+struct kvlist {
+    struct kv *v;
+    size_t n, cap;
+};
+
+static void
+kv_add(struct kvlist *l, const char *key, uint64_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct kv *v = realloc(l->v, cap * sizeof(*v));
+        if (v == NULL) {
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n].key, sizeof(l->v[l->n].key), "%s", key);
+    l->v[l->n].n = n;
+    l->n++;
+}
+
+static int
+kv_by_count(const void *a, const void *b)
+{
+    const struct kv *x = a, *y = b;
+    if (x->n != y->n) {
+        return x->n < y->n ? 1 : -1;
+    }
+    return strcmp(x->key, y->key);
+}
+
+static int
+kv_by_key(const void *a, const void *b)
+{
+    const struct kv *x = a, *y = b;
+    return strcmp(x->key, y->key);
+}
+
+static void
+json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc(c, out);
+        } else if (c < 0x20 || c >= 0x7f) {
+            /* Log bytes are not necessarily UTF-8: escape everything outside ASCII. */
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+enum dim {
+    DIM_CLASS,
+    DIM_SUBJECT,
+    DIM_STATUS,
+    DIM_REPLY,
+    DIM_DIRECTION,
+    DIM_OUTCOME,
+    DIM_REASON,
+    DIM_DIRECTION_CLASS,
+    DIM_DOMAIN,
+    DIM_RULE,
+    DIM__N
+};
+
+static const char *const dim_names[DIM__N] = {
+    "class", "subject", "status", "reply", "direction", "outcome", "reason",
+    "direction_class", "domain", "rule",
+};
+
+static void
+collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top,
+        struct kvlist *l)
+{
+    char k[64];
+    static const int classes[3] = {2, 4, 5};
+
+    switch (d) {
+    case DIM_CLASS:
+        for (int c = 0; c < 10; c++) {
+            snprintf(k, sizeof(k), "%d", c);
+            kv_add(l, k, st->cls[c]);
+        }
+        kv_add(l, "invalid", st->cls_invalid);
+        break;
+    case DIM_SUBJECT:
+        for (int c = 0; c < 3; c++) {
+            for (int s = 0; s < 1000; s++) {
+                snprintf(k, sizeof(k), "%d.%d", classes[c], s);
+                kv_add(l, k, st->subject[c][s]);
+            }
+        }
+        break;
+    case DIM_STATUS:
+        for (size_t i = 0; i < STATS_STATUS_MAX * 2; i++) {
+            const struct stats_status *s = &st->status[i];
+            if (s->cls != 0) {
+                snprintf(k, sizeof(k), "%u.%u.%u", s->cls, s->subject, s->detail);
+                kv_add(l, k, s->n);
+            }
+        }
+        kv_add(l, "other", st->status_other);
+        kv_add(l, "invalid", st->status_invalid);
+        break;
+    case DIM_REPLY:
+        for (int r = 0; r < 1000; r++) {
+            snprintf(k, sizeof(k), "%d", r);
+            kv_add(l, k, st->reply[r]);
+        }
+        kv_add(l, "invalid", st->reply_invalid);
+        break;
+    case DIM_DIRECTION:
+        for (int i = 0; i < DIR__N; i++) {
+            kv_add(l, direction_name((enum smtp_direction)i), st->direction[i]);
+        }
+        break;
+    case DIM_OUTCOME:
+        for (int i = 0; i < OUTCOME__N; i++) {
+            kv_add(l, outcome_name((enum smtp_outcome)i), st->outcome[i]);
+        }
+        break;
+    case DIM_REASON:
+        for (size_t i = 0; i < ruleset_reason_count(rs) && i < STATS_REASONS_MAX; i++) {
+            kv_add(l, ruleset_reason_name(rs, (int)i), st->reason[i]);
+        }
+        kv_add(l, "none", st->reason_none);
+        break;
+    case DIM_DIRECTION_CLASS:
+        for (int i = 0; i < DIR__N; i++) {
+            for (int c = 0; c < 3; c++) {
+                snprintf(k, sizeof(k), "%s/%d", direction_name((enum smtp_direction)i),
+                         classes[c]);
+                kv_add(l, k, st->dir_class[i][c]);
+            }
+        }
+        break;
+    case DIM_DOMAIN: {
+        struct topk_item items[64];
+        size_t n = topk_list(st->domains, items, top < 64 ? top : 64);
+        uint64_t shown = 0;
+        for (size_t i = 0; i < n; i++) {
+            kv_add(l, items[i].key, items[i].count);
+            shown += items[i].count;
+        }
+        if (topk_total(st->domains) > shown) {
+            kv_add(l, "other", topk_total(st->domains) - shown);
+        }
+        break;
+    }
+    case DIM_RULE:
+        for (size_t i = 0; i < st->nrules; i++) {
+            const struct rule *r = ruleset_rule_at(rs, i);
+            if (r != NULL) {
+                kv_add(l, rule_name(r), st->rule[i]);
+            }
+        }
+        break;
+    case DIM__N:
+        break;
+    }
+    if (d == DIM_DOMAIN) {
+        return; /* already ordered, "other" last */
+    }
+    qsort(l->v, l->n, sizeof(*l->v),
+          (d == DIM_DIRECTION || d == DIM_OUTCOME || d == DIM_CLASS) ? kv_by_key : kv_by_count);
+}
+
+static void
+print_json(const struct stats *st, const struct ruleset *rs, size_t top, FILE *out)
+{
+    fprintf(out,
+            "{\"lines\":%llu,\"matched\":%llu,\"unmatched_with_code\":%llu,"
+            "\"with_code\":%llu,\"implied\":%llu,\"invalid\":%llu,\"class_mismatch\":%llu,"
+            "\"overlong\":%llu,\"limit_hits\":%llu,\"bytes\":%llu",
+            (unsigned long long)st->lines, (unsigned long long)st->matched,
+            (unsigned long long)st->unmatched_with_code, (unsigned long long)st->with_code,
+            (unsigned long long)st->implied, (unsigned long long)st->invalid,
+            (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
+            (unsigned long long)st->limit_hits, (unsigned long long)st->bytes);
+    if (st->first_time >= 0) {
+        fprintf(out, ",\"first_time\":%lld,\"last_time\":%lld", (long long)st->first_time,
+                (long long)st->last_time);
+    }
+    fputs(",\"by\":{", out);
+    for (int d = 0; d < DIM__N; d++) {
+        struct kvlist l = {0};
+        collect(st, rs, (enum dim)d, top, &l);
+        fprintf(out, "%s\"%s\":{", d ? "," : "", dim_names[d]);
+        for (size_t i = 0; i < l.n; i++) {
+            if (i) {
+                fputc(',', out);
+            }
+            json_string(out, l.v[i].key);
+            fprintf(out, ":%llu", (unsigned long long)l.v[i].n);
+        }
+        fputc('}', out);
+        free(l.v);
+    }
+    fputs("},\"unmatched_samples\":[", out);
+    for (size_t i = 0; i < st->nsamples; i++) {
+        if (i) {
+            fputc(',', out);
+        }
+        json_string(out, st->samples[i]);
+    }
+    fputs("]}\n", out);
+}
+
+static const char *
+dim_title(enum dim d)
+{
+    switch (d) {
+    case DIM_CLASS:
+        return "class";
+    case DIM_SUBJECT:
+        return "subject (class.subject)";
+    case DIM_STATUS:
+        return "enhanced status code";
+    case DIM_REPLY:
+        return "reply code";
+    case DIM_DIRECTION:
+        return "direction";
+    case DIM_OUTCOME:
+        return "outcome";
+    case DIM_REASON:
+        return "reason (failures)";
+    case DIM_DIRECTION_CLASS:
+        return "direction/class";
+    case DIM_DOMAIN:
+        return "top recipient domains";
+    case DIM_RULE:
+        return "rule";
+    case DIM__N:
+        break;
+    }
+    return "";
+}
+
+static const char *
+key_note(enum dim d, const char *key, char *buf, size_t len)
+{
+    int cls, subject, detail, reply;
+    const struct enh_code_info *ei;
+
+    buf[0] = '\0';
+    if (d == DIM_CLASS && key[0] >= '0' && key[0] <= '9') {
+        const char *n = codes_class_name(key[0] - '0');
+        snprintf(buf, len, "%s", n != NULL ? n : "");
+    } else if (d == DIM_SUBJECT && sscanf(key, "%d.%d", &cls, &subject) == 2) {
+        snprintf(buf, len, "%s", codes_subject_name(subject));
+    } else if (d == DIM_STATUS && codes_parse_enh(key, strlen(key), &cls, &subject, &detail) == 0 &&
+               (ei = codes_enh_lookup(subject, detail)) != NULL) {
+        snprintf(buf, len, "%s", ei->title);
+    } else if (d == DIM_REPLY && codes_parse_reply(key, strlen(key), &reply) == 0) {
+        const struct reply_code_info *ri = codes_reply_lookup(reply);
+        if (ri != NULL) {
+            snprintf(buf, len, "%s", ri->meaning);
+        } else if (codes_reply_category(reply) != NULL) {
+            snprintf(buf, len, "(%s)", codes_reply_category(reply));
+        }
+    }
+    return buf;
+}
+
+static void
+print_table(const struct stats *st, const struct ruleset *rs, size_t top, FILE *out)
+{
+    char note[160];
+
+    fprintf(out, "lines %llu, with a code %llu, matched %llu, unmatched with a code %llu",
+            (unsigned long long)st->lines, (unsigned long long)st->with_code,
+            (unsigned long long)st->matched, (unsigned long long)st->unmatched_with_code);
+    if (st->implied || st->invalid || st->mismatch || st->overlong || st->limit_hits) {
+        fprintf(out, "\nimplied %llu, invalid codes %llu, class mismatches %llu, "
+                     "overlong lines %llu, match-limit hits %llu",
+                (unsigned long long)st->implied, (unsigned long long)st->invalid,
+                (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
+                (unsigned long long)st->limit_hits);
+    }
+    fputc('\n', out);
+    for (int d = 0; d < DIM__N; d++) {
+        struct kvlist l = {0};
+        uint64_t total = 0;
+        collect(st, rs, (enum dim)d, top, &l);
+        if (l.n == 0 || d == DIM_RULE) {
+            free(l.v);
+            continue;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+            total += l.v[i].n;
+        }
+        fprintf(out, "\n%s\n", dim_title((enum dim)d));
+        size_t limit = (d == DIM_STATUS || d == DIM_REPLY || d == DIM_SUBJECT) ? top : l.n;
+        uint64_t rest = 0;
+        for (size_t i = 0; i < l.n; i++) {
+            if (i >= limit) {
+                rest += l.v[i].n;
+                continue;
+            }
+            fprintf(out, "  %-28s %10llu %5.1f%%  %s\n", l.v[i].key,
+                    (unsigned long long)l.v[i].n, total ? 100.0 * (double)l.v[i].n / (double)total
+                                                        : 0.0,
+                    key_note((enum dim)d, l.v[i].key, note, sizeof(note)));
+        }
+        if (rest > 0) {
+            fprintf(out, "  %-28s %10llu %5.1f%%\n", "(others)", (unsigned long long)rest,
+                    100.0 * (double)rest / (double)total);
+        }
+        free(l.v);
+    }
+    if (st->nsamples > 0) {
+        fprintf(out, "\nlines with a code that no rule matched (samples)\n");
+        for (size_t i = 0; i < st->nsamples; i++) {
+            fprintf(out, "  %s\n", st->samples[i]);
+        }
+    }
+}
+
+void
+stats_print(const struct stats *st, const struct ruleset *rs, enum stats_format fmt, size_t top,
+            FILE *out)
+{
+    if (fmt == STATS_JSON) {
+        print_json(st, rs, top, out);
+    } else {
+        print_table(st, rs, top, out);
+    }
+}
