@@ -160,6 +160,7 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
     } else {
         printf("%-10s %s\n", "rule",
                r == MATCH_UNMATCHED ? "none (the line carries a code that no rule matched)"
+               : r == MATCH_IGNORED ? "none (an ignore rule says the code-like text is no reply)"
                                     : "none (the line carries no code)");
         nh = detect_list(h.msg.p, h.msg.len, hits, 16);
         for (size_t i = 0; i < nh && i < 16; i++) {

@@ -254,17 +254,21 @@ parse_rfc3164(const struct loghdr_ctx *ctx, const char *p, const char *end, stru
     if (end - p < 16 || (mo = month_index(p)) == 0 || p[3] != ' ') {
         return -1;
     }
-    if (p[4] == ' ') {
-        if (digits(p + 5, end, 1, &d) < 0) {
+    if (p[4] == ' ') { /* "Nov  3" */
+        if (digits(p + 5, end, 1, &d) < 0 || p[6] != ' ') {
             return -1;
         }
-    } else if (digits(p + 4, end, 2, &d) < 0) {
+        p += 7;
+    } else if (digits(p + 4, end, 2, &d) == 0 && p[6] == ' ') { /* "Nov 28" */
+        p += 7;
+    } else if (digits(p + 4, end, 1, &d) == 0 && p[5] == ' ') { /* "Mar 7" (not padded) */
+        p += 6;
+    } else {
         return -1;
     }
-    if (p[6] != ' ' || d < 1 || d > 31) {
+    if (d < 1 || d > 31) {
         return -1;
     }
-    p += 7;
     /* Some writers put the year before the clock: "Nov 28 2026 14:03:01". */
     y = -1;
     if (end - p > 5 && p[4] == ' ' && digits(p, end, 4, &y) == 0) {
@@ -355,8 +359,33 @@ parse_rfc5424(const struct loghdr_ctx *ctx, const char *p, const char *end, stru
     return 0;
 }
 
+/* An Exim message id: "1aBcDe-000123-Xy" (6-6-2), or "1aBcDe-00000000123-WxYz" (6-11-4) since
+ * Exim 4.97; base-62 characters. */
+static int
+is_exim_msgid(const char *p, size_t len)
+{
+    size_t d2;
+
+    if (len == 16) {
+        d2 = 13;
+    } else if (len == 23) {
+        d2 = 18;
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        int alnum = (unsigned)(c - '0') <= 9 || (unsigned)((c | 0x20) - 'a') <= 25;
+        if ((i == 6 || i == d2) ? c != '-' : !alnum) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Exim: "2026-11-28 14:03:01[.fff] [+zzzz] [[pid]] msg". Some collectors prepend this date to a
- * syslog-style "host prog[pid]: msg"; that is recognised too. */
+ * syslog-style "host prog[pid]: msg"; that is recognised too, unless the first token is an Exim
+ * message id ("1aBcDe-000123-Xy DKIM: d=..." is Exim's own line). */
 static int
 parse_exim(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out)
 {
@@ -394,7 +423,8 @@ parse_exim(const struct loghdr_ctx *ctx, const char *p, const char *end, struct 
         struct loghdr tmp = *out;
         const char *t2 = skip_spaces(te, end);
         const char *msg = parse_tag(t2, end, &tmp);
-        if (msg != NULL && memchr(p, '=', (size_t)(te - p)) == NULL) {
+        if (msg != NULL && memchr(p, '=', (size_t)(te - p)) == NULL &&
+            !is_exim_msgid(p, (size_t)(te - p))) {
             tmp.host.p = p;
             tmp.host.len = (size_t)(te - p);
             tmp.msg.p = msg;
@@ -410,8 +440,76 @@ parse_exim(const struct loghdr_ctx *ctx, const char *p, const char *end, struct 
     return 0;
 }
 
+/* Exim writing to stderr under journald or a container keeps its own timestamp (and [pid]) at
+ * the start of the message: "host exim[12]: 2021-07-17 23:20:49 [12] 1abc-... <= ...". Take the
+ * time from it and start the message after it, as in Exim's own log files. */
+static void
+strip_exim_stamp(const struct loghdr_ctx *ctx, struct loghdr *out)
+{
+    const char *p = out->msg.p, *end = out->msg.p + out->msg.len;
+    struct iso_time it;
+    const char *q;
+
+    if (out->program.len < 4 || memcmp(out->program.p, "exim", 4) != 0 || end - p < 20 ||
+        (unsigned)(*p - '0') > 9 || (q = parse_iso(p, end, ' ', &it)) == NULL || q >= end ||
+        *q != ' ') {
+        return;
+    }
+    out->time = iso_epoch(ctx, &it);
+    q = skip_spaces(q, end);
+    if (q < end && *q == '[') {
+        const char *r = q + 1;
+        while (r < end && (unsigned)(*r - '0') <= 9) {
+            r++;
+        }
+        if (r < end && *r == ']' && r > q + 1) {
+            q = skip_spaces(r + 1, end);
+        }
+    }
+    out->msg.p = q;
+    out->msg.len = (size_t)(end - q);
+}
+
+static void
+parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out);
+
+static int
+is_hostname(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void
 loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+{
+    parse_syslog(ctx, line, len, out);
+    if (out->format == LOGHDR_NONE) {
+        /* "host prog[pid]: msg" with no timestamp (journalctl -o with-unit/cat variants) */
+        struct loghdr tmp = *out;
+        const char *p = line, *end = line + len;
+        const char *te = memchr(p, ' ', len);
+        if (te != NULL && te > p && is_hostname(p, te) &&
+            parse_tag(skip_spaces(te, end), end, &tmp) != NULL && tmp.pid >= 0) {
+            parse_host_tag(p, end, &tmp);
+            if (tmp.program.len > 0) {
+                *out = tmp;
+            }
+        }
+    }
+    if (out->program.len > 0) {
+        strip_exim_stamp(ctx, out);
+    }
+}
+
+static void
+parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
 {
     const char *p = line, *end = line + len;
 

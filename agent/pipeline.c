@@ -23,6 +23,9 @@ pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len
         st->with_code++;
         stats_add_unmatched(st, line, len);
         break;
+    case MATCH_IGNORED:
+        st->ignored++;
+        break;
     case MATCH_NOCODE:
         break;
     }

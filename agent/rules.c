@@ -14,6 +14,7 @@
 #define RULES_HEAP_LIMIT_KIB 2048
 #define REASON_SCAN_MAX 16 /* reason matches looked at per text */
 #define CACHE_SLOTS 128    /* program -> rules cache entries per matcher */
+#define REASON_MEMO 4096   /* memoised reason choices per matcher (power of two) */
 #define PROGRAM_MAX 96
 
 #define OUTCOME_FROM_STATUS (-1)
@@ -45,6 +46,9 @@ struct rule {
     pcre2_code *re;
     struct gref g_reply, g_enh, g_text, g_domain, g_status;
     int disabled;
+    int ignore;       /* matching lines carry no reply: protocol traces, version banners */
+    char *require;    /* a literal the message must contain before the pattern is tried */
+    size_t require_len;
 };
 
 struct pack {
@@ -105,6 +109,10 @@ struct matcher {
     struct cache_entry cache[CACHE_SLOTS];
     struct cache_entry scratch;
     uint64_t limit_hits;
+    struct {
+        uint64_t key; /* 0: empty */
+        int reason;
+    } memo[REASON_MEMO];
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -153,6 +161,7 @@ rule_free(struct rule *r)
     free_strv(r->services, r->nservices);
     free(r->reason_name);
     free(r->pattern);
+    free(r->require);
     pcre2_code_free(r->re);
     free(r);
 }
@@ -521,6 +530,22 @@ rule_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
                         r->name, arg);
             r->def_cls = 0;
         }
+    } else if (strcmp(key, "ignore") == 0) {
+        if (strcmp(arg, "yes") == 0) {
+            r->ignore = 1;
+        } else if (strcmp(arg, "no") == 0) {
+            r->ignore = 0;
+        } else {
+            errlist_add(ld->errs, ld->file, ln, "rule '%s': ignore must be yes or no, not '%s'",
+                        r->name, arg);
+        }
+    } else if (strcmp(key, "require") == 0) {
+        free(r->require);
+        if ((r->require = strdup(arg)) == NULL) {
+            errlist_add(ld->errs, ld->file, ln, "out of memory");
+        } else {
+            r->require_len = strlen(arg);
+        }
     } else if (strcmp(key, "match") == 0) {
         if (r->pattern != NULL) {
             errlist_add(ld->errs, ld->file, ln, "rule '%s': a second 'match' line", r->name);
@@ -757,7 +782,10 @@ finish_rules(struct loader *ld)
         r->g_text = group(r->re, "text");
         r->g_domain = group(r->re, "domain");
         r->g_status = group(r->re, "status");
-        if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 && r->def_cls == 0) {
+        if (r->ignore) {
+            /* An ignore rule needs no code, direction or outcome. */
+        } else if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 &&
+                   r->def_cls == 0) {
             errlist_add(ld->errs, r->file, r->pattern_line,
                         "rule '%s': the pattern has no (?<reply>...) or (?<enh>...) group and "
                         "the rule no 'reply' or 'status' default",
@@ -776,7 +804,7 @@ finish_rules(struct loader *ld)
                 r->reason = (int)idx;
             }
         }
-        if (r->direction == DIR_UNKNOWN) {
+        if (r->direction == DIR_UNKNOWN && !r->ignore) {
             errlist_add(ld->errs, r->file, r->line,
                         "rule '%s' needs a direction (inbound, outbound or local)", r->name);
         }
@@ -1152,7 +1180,7 @@ add_pack_rules(struct cache_entry *e, const struct pack *p, const char *service)
         if (r->disabled || r->re == NULL || !rule_takes(r, service)) {
             continue;
         }
-        if (r->g_reply.n > 0 || r->g_enh.n > 0) {
+        if (r->g_reply.n > 0 || r->g_enh.n > 0 || r->ignore) {
             push_ptr((void ***)&e->code, &e->ncode, (void *)(uintptr_t)r);
         }
         if (r->def_reply != 0 || r->def_cls != 0) {
@@ -1186,31 +1214,33 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
 static struct cache_entry *
 lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
 {
+    static const char empty[1] = "";
+    const char *pp = prog->p != NULL ? prog->p : empty;
     size_t plen = prog->len < PROGRAM_MAX - 1 ? prog->len : PROGRAM_MAX - 1;
     uint32_t h = 2166136261u ^ (uint32_t)(uintptr_t)only;
     struct cache_entry *e;
 
     for (size_t i = 0; i < plen; i++) {
-        h = (h ^ (unsigned char)prog->p[i]) * 16777619u;
+        h = (h ^ (unsigned char)pp[i]) * 16777619u;
     }
     for (size_t k = 0; k < CACHE_SLOTS; k++) {
         e = &m->cache[(h + k) & (CACHE_SLOTS - 1)];
         if (!e->used) {
-            memcpy(e->program, prog->p, plen);
+            memcpy(e->program, pp, plen);
             e->program[plen] = '\0';
             e->plen = plen;
             e->only = only;
             build_entry(m->rs, e, e->program, only);
             return e;
         }
-        if (e->plen == plen && e->only == only && memcmp(e->program, prog->p, plen) == 0) {
+        if (e->plen == plen && e->only == only && memcmp(e->program, pp, plen) == 0) {
             return e;
         }
     }
     /* Cache full (a flood of distinct program names): build without caching. */
     e = &m->scratch;
     cache_entry_clear(e);
-    memcpy(e->program, prog->p, plen);
+    memcpy(e->program, pp, plen);
     e->program[plen] = '\0';
     build_entry(m->rs, e, e->program, only);
     return e;
@@ -1247,9 +1277,38 @@ glob_part_ok(int g, int v)
     return g < 0 || g == v;
 }
 
-int
-matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
-               const char *text, size_t len)
+/*
+ * The memo key of a reason choice: the codes and the words of the text, where a word that
+ * contains a digit or '@' (queue ids, IP addresses, ports, message ids, addresses) counts as
+ * one placeholder and letters are folded to lower case. Remote servers repeat one template with
+ * such words changed, so the regular expressions run once per template.
+ */
+static uint64_t
+memo_key(int reply, int enh_class, int subject, int detail, const char *text, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    uint64_t h = 1469598103934665603ull, w = 0;
+    int special = 0;
+
+    h = (h ^ (uint64_t)(reply * 1000000 + enh_class * 1000 + subject)) * 1099511628211ull;
+    h = (h ^ (uint64_t)detail) * 1099511628211ull;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned c = i < len ? t[i] : ' ';
+        if (c == ' ') {
+            h = (h ^ (special ? 0x23u : w)) * 1099511628211ull;
+            w = 0;
+            special = 0;
+        } else {
+            special |= (c - '0' <= 9u) | (c == '@');
+            w = (w ^ (c | 0x20u)) * 1099511628211ull; /* case folded (and a few symbols) */
+        }
+    }
+    return h | 1;
+}
+
+static int
+choose_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
+              const char *text, size_t len)
 {
     const struct ruleset *rs = m->rs;
     int best = -1;
@@ -1304,6 +1363,21 @@ matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int det
     return rs->other_reason;
 }
 
+int
+matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
+               const char *text, size_t len)
+{
+    uint64_t key = memo_key(reply, enh_class, subject, detail, text, len);
+    size_t slot = (size_t)(key ^ (key >> 29)) & (REASON_MEMO - 1);
+
+    if (m->memo[slot].key == key) {
+        return m->memo[slot].reason;
+    }
+    m->memo[slot].key = key;
+    m->memo[slot].reason = choose_reason(m, reply, enh_class, subject, detail, text, len);
+    return m->memo[slot].reason;
+}
+
 static struct slice
 group_slice(const char *base, const PCRE2_SIZE *ov, const struct gref *gr)
 {
@@ -1317,6 +1391,26 @@ group_slice(const char *base, const PCRE2_SIZE *ov, const struct gref *gr)
         }
     }
     return s;
+}
+
+/* Drops closing parentheses at the end of a reply text that close nothing inside it: patterns
+ * may take "(TEXT)" greedily as "TEXT)", which is much faster than a lazy match. */
+static struct slice
+trim_text(struct slice t)
+{
+    if (t.len == 0 || t.p[t.len - 1] != ')') {
+        return t;
+    }
+    size_t open = 0, close = 0;
+    for (size_t i = 0; i < t.len; i++) {
+        open += t.p[i] == '(';
+        close += t.p[i] == ')';
+    }
+    while (close > open && t.len > 0 && t.p[t.len - 1] == ')') {
+        t.len--;
+        close--;
+    }
+    return t;
 }
 
 static void
@@ -1372,7 +1466,7 @@ fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int 
     if (ev->reply != 0 && ev->enh_class != 0 && ev->reply / 100 != ev->enh_class) {
         ev->flags |= EV_MISMATCH;
     }
-    ev->text = group_slice(msg, ov, &r->g_text);
+    ev->text = trim_text(group_slice(msg, ov, &r->g_text));
     ev->domain = group_slice(msg, ov, &r->g_domain);
     cls = event_class(ev);
 
@@ -1404,14 +1498,21 @@ fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int 
     }
 }
 
+/* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. */
 static int
 try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
           int implied, struct smtp_event *ev)
 {
     for (size_t i = 0; i < n; i++) {
         const struct rule *r = rules[i];
+        if (r->require != NULL && memmem(h->msg.p, h->msg.len, r->require, r->require_len) == NULL) {
+            continue;
+        }
         int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);
         if (rc >= 0) {
+            if (r->ignore) {
+                return 2;
+            }
             fill_event(m, r, h, implied, ev);
             return 1;
         }
@@ -1429,14 +1530,12 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
     struct cache_entry *e = lookup(m, &h->program, only);
 
     if (detect_codes(h->msg.p, h->msg.len) != 0) {
-        if (try_rules(m, e->code, e->ncode, h, 0, ev)) {
-            return MATCH_OK;
+        int rc = try_rules(m, e->code, e->ncode, h, 0, ev);
+        if (rc == 0) {
+            /* A rule with a default may still describe this line (its code unparsed). */
+            rc = try_rules(m, e->nocode, e->nnocode, h, 1, ev);
         }
-        /* A rule with a default may still describe this line (its code unparsed). */
-        if (try_rules(m, e->nocode, e->nnocode, h, 1, ev)) {
-            return MATCH_OK;
-        }
-        return MATCH_UNMATCHED;
+        return rc == 1 ? MATCH_OK : rc == 2 ? MATCH_IGNORED : MATCH_UNMATCHED;
     }
     if (e->nnocode > 0 && try_rules(m, e->nocode, e->nnocode, h, 1, ev)) {
         return MATCH_OK;

@@ -155,6 +155,7 @@ stats_merge(struct stats *dst, const struct stats *src)
     dst->matched += src->matched;
     dst->unmatched_with_code += src->unmatched_with_code;
     dst->implied += src->implied;
+    dst->ignored += src->ignored;
     dst->overlong += src->overlong;
     dst->invalid += src->invalid;
     dst->mismatch += src->mismatch;
@@ -399,12 +400,13 @@ print_json(const struct stats *st, const struct ruleset *rs, size_t top, FILE *o
     fprintf(out,
             "{\"lines\":%llu,\"matched\":%llu,\"unmatched_with_code\":%llu,"
             "\"with_code\":%llu,\"implied\":%llu,\"invalid\":%llu,\"class_mismatch\":%llu,"
-            "\"overlong\":%llu,\"limit_hits\":%llu,\"bytes\":%llu",
+            "\"overlong\":%llu,\"limit_hits\":%llu,\"ignored\":%llu,\"bytes\":%llu",
             (unsigned long long)st->lines, (unsigned long long)st->matched,
             (unsigned long long)st->unmatched_with_code, (unsigned long long)st->with_code,
             (unsigned long long)st->implied, (unsigned long long)st->invalid,
             (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
-            (unsigned long long)st->limit_hits, (unsigned long long)st->bytes);
+            (unsigned long long)st->limit_hits, (unsigned long long)st->ignored,
+            (unsigned long long)st->bytes);
     if (st->first_time >= 0) {
         fprintf(out, ",\"first_time\":%lld,\"last_time\":%lld", (long long)st->first_time,
                 (long long)st->last_time);

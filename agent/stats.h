@@ -32,6 +32,7 @@ struct stats {
     uint64_t matched;      /* events: lines a rule matched */
     uint64_t unmatched_with_code;
     uint64_t implied;      /* events whose code came from a rule's default */
+    uint64_t ignored;      /* code-like lines an 'ignore' rule recognised (traces, banners) */
     uint64_t overlong;     /* lines skipped for their length */
     uint64_t invalid;      /* events with a malformed or out-of-range code */
     uint64_t mismatch;     /* reply class != enhanced class */

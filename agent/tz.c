@@ -8,6 +8,11 @@ int64_t
 tz_local_to_utc(void *arg, int year, int mon, int mday, int hour, int min, int sec)
 {
     struct tz_cache *c = arg;
+    int ymdh = ((year * 13 + mon) * 32 + mday) * 24 + hour + 1;
+
+    if (ymdh == c->last_ymdh) {
+        return c->last_base + min * 60 + sec;
+    }
     int64_t days = loghdr_days_from_civil(year, mon, mday);
     int64_t naive = days * 86400 + hour * 3600 + min * 60 + sec;
     int64_t key = days * 24 + hour + 1;
@@ -16,6 +21,8 @@ tz_local_to_utc(void *arg, int year, int mon, int mday, int hour, int min, int s
     time_t t;
 
     if (c->key[slot] == key) {
+        c->last_ymdh = ymdh;
+        c->last_base = naive - min * 60 - sec + c->off[slot];
         return naive + c->off[slot];
     }
     memset(&tm, 0, sizeof(tm));
@@ -29,6 +36,8 @@ tz_local_to_utc(void *arg, int year, int mon, int mday, int hour, int min, int s
     }
     c->key[slot] = key;
     c->off[slot] = (int64_t)t - (days * 86400 + hour * 3600);
+    c->last_ymdh = ymdh;
+    c->last_base = naive - min * 60 - sec + c->off[slot];
     return naive + c->off[slot];
 }
 
