@@ -1279,16 +1279,18 @@ glob_part_ok(int g, int v)
 
 /*
  * The memo key of a reason choice: the codes and the words of the text, where a word that
- * contains a digit or '@' (queue ids, IP addresses, ports, message ids, addresses) counts as
- * one placeholder and letters are folded to lower case. Remote servers repeat one template with
- * such words changed, so the regular expressions run once per template.
+ * contains a digit, '@', '/', '=' or a dot inside it (queue ids, IP addresses, ports, message
+ * ids, addresses, host names, URLs) counts as one placeholder, and letters are folded to lower
+ * case. Remote servers repeat one template with such words changed, so the regular expressions
+ * run once per template; a reason must therefore not depend on such words alone.
  */
 static uint64_t
 memo_key(int reply, int enh_class, int subject, int detail, const char *text, size_t len)
 {
     const unsigned char *t = (const unsigned char *)text;
-    uint64_t h = 1469598103934665603ull, w = 0;
-    int special = 0;
+    uint64_t h = 1469598103934665603ull;
+    uint32_t w = 5381;
+    unsigned special = 0;
 
     h = (h ^ (uint64_t)(reply * 1000000 + enh_class * 1000 + subject)) * 1099511628211ull;
     h = (h ^ (uint64_t)detail) * 1099511628211ull;
@@ -1296,11 +1298,12 @@ memo_key(int reply, int enh_class, int subject, int detail, const char *text, si
         unsigned c = i < len ? t[i] : ' ';
         if (c == ' ') {
             h = (h ^ (special ? 0x23u : w)) * 1099511628211ull;
-            w = 0;
+            w = 5381;
             special = 0;
         } else {
-            special |= (c - '0' <= 9u) | (c == '@');
-            w = (w ^ (c | 0x20u)) * 1099511628211ull; /* case folded (and a few symbols) */
+            special |= (c - '0' <= 9u) | (c == '@') | (c == '/') | (c == '=') |
+                       (c == '.' && i + 1 < len && (t[i + 1] | 0x20u) - 'a' <= 25u);
+            w = (w << 5) + w + (c | 0x20u); /* djb2, case folded (and a few symbols) */
         }
     }
     return h | 1;
@@ -1399,6 +1402,12 @@ static struct slice
 trim_text(struct slice t)
 {
     if (t.len == 0 || t.p[t.len - 1] != ')') {
+        return t;
+    }
+    if (memchr(t.p, '(', t.len) == NULL) {
+        while (t.len > 0 && t.p[t.len - 1] == ')') {
+            t.len--;
+        }
         return t;
     }
     size_t open = 0, close = 0;
@@ -1511,6 +1520,9 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
         int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);
         if (rc >= 0) {
             if (r->ignore) {
+                memset(ev, 0, sizeof(*ev));
+                ev->rule = r;
+                ev->reason = -1;
                 return 2;
             }
             fill_event(m, r, h, implied, ev);

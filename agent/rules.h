@@ -59,7 +59,8 @@ enum match_result {
     MATCH_NOCODE,    /* the line carries no code and no rule with a default matched */
     MATCH_OK,        /* ev is filled */
     MATCH_UNMATCHED, /* the line carries a code but no rule matched */
-    MATCH_IGNORED,   /* an 'ignore' rule says the code-like text is not a reply (traces) */
+    MATCH_IGNORED,   /* an 'ignore' rule says the code-like text is not a reply (traces);
+                        ev->rule names it, nothing else is filled */
 };
 
 /* Matches a parsed line. 'only' restricts to one pack (NULL: choose packs by program name;

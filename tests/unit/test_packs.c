@@ -163,6 +163,21 @@ static void run_case(struct matcher *m, const struct ruleset *rs,
     return;
   }
   st->positive++;
+  if (strcmp(f[2], "ignored") == 0) {
+    /* An ignore rule: the line looks as if it carried a code but carries no reply. */
+    if (r != MATCH_IGNORED) {
+      fail(st, file, ln, "rule", f[1],
+           r == MATCH_OK ? rule_name(ev.rule) : "not ignored");
+      return;
+    }
+    st->rule_seen[rule_index(ev.rule)] = 1;
+    check_field(st, file, ln, "rule", f[1], rule_name(ev.rule));
+    return;
+  }
+  if (r == MATCH_IGNORED) {
+    fail(st, file, ln, "rule", f[1], "ignored by an ignore rule");
+    return;
+  }
   if (r != MATCH_OK) {
     fail(st, file, ln, "rule", f[1],
          r == MATCH_UNMATCHED ? "no match (the line carries a code)"
