@@ -13,6 +13,9 @@
 #define RULES_DEPTH_LIMIT 2000
 #define RULES_HEAP_LIMIT_KIB 2048
 #define REASON_SCAN_MAX 16 /* reason matches looked at per text */
+/* Reasons are searched at word starts only: after a byte that is no letter or digit. One
+ * shared assertion in front of all the alternatives is several times faster than one in each. */
+#define REASON_PREFIX "(?<![a-z0-9])(?=[a-z0-9])(?:"
 #define CACHE_SLOTS 128    /* program -> rules cache entries per matcher */
 #define REASON_MEMO 4096   /* memoised reason choices per matcher (power of two) */
 #define PROGRAM_MAX 96
@@ -855,8 +858,12 @@ finish_reasons(struct loader *ld)
             continue;
         }
         pcre2_code_free(re);
-        fprintf(mem, "%s(*MARK:%zu)(?:%s)", first ? "" : "|", i, r->pattern);
+        fprintf(mem, "%s%s(*MARK:%zu)(?:%s)", first ? REASON_PREFIX : "", first ? "" : "|", i,
+                r->pattern);
         first = 0;
+    }
+    if (!first) {
+        fputs(")", mem);
     }
     fclose(mem);
     if (!first && ld->errs->total == 0) {
