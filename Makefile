@@ -9,9 +9,10 @@ WERROR ?= 0
 # Debian 12 packages needed to build and test (installed by 'make deps' when root).
 BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
              libinih-dev libsystemd-dev zlib1g-dev
-TEST_DEPS = redis-server logrotate
+TEST_DEPS = redis-server logrotate jq systemd-journal-remote procps util-linux gzip \
+            debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd
 
-PKGS = libpcre2-8 zlib inih libsystemd
+PKGS = libpcre2-8 zlib inih libsystemd hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -28,10 +29,13 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
              -fno-omit-frame-pointer
 
 # The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
-CORE_SRCS = agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/linebuf.c \
-            agent/loghdr.c agent/pipeline.c agent/rules.c agent/stats.c agent/topk.c
+CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c \
+            agent/linebuf.c agent/loghdr.c agent/pipeline.c agent/rules.c agent/stats.c \
+            agent/topk.c exporters/redis_cmd.c
 # The process edge: commands, sources, signals, logging.
-EDGE_SRCS = agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c
+EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
+            agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
+            agent/state.c agent/tail.c exporters/redis.c exporters/query.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
@@ -50,8 +54,9 @@ else
 Q = @
 endif
 
+PHONY_EXTRA = print-deps deb rpm man test-packaging
 .PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
-        bench fuzz lint deps check-deps install clean
+        bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
 all: build/smtpmon
 
@@ -91,7 +96,8 @@ run: check-deps build/smtpmon
 
 test: check-deps
 	$(MAKE) --no-print-directory WERROR=1 test-headers build/smtpmon build/unit-tests
-	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration
+	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration \
+	  test-packaging
 
 test-unit: build/unit-tests
 	@echo "== unit tests (Criterion)"
@@ -150,10 +156,53 @@ check-deps:
 
 deps: check-deps
 
+print-deps:
+	@echo $(BUILD_DEPS) $(TEST_DEPS)
+
 install: build/smtpmon
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smtpmon/patterns
 	install -m 0755 build/smtpmon $(DESTDIR)$(PREFIX)/bin/smtpmon
 	install -m 0644 patterns/*.rules $(DESTDIR)$(PREFIX)/share/smtpmon/patterns/
+
+# ---------------------------------------------------------------------------------------
+# Packages, built out of tree from a copy of the sources in build/pkg/ (see packaging/).
+
+PKG_VERSION := $(shell sed -n '1s/^smtpmon (\([^)-]*\).*/\1/p' packaging/debian/changelog)
+PKG_TREE = build/pkg/deb/smtpmon-$(PKG_VERSION)
+PKG_EXCLUDE = --exclude=./build --exclude=./build-asan --exclude=./.git --exclude=./debian
+
+deb:
+	@echo "  DEB     build/smtpmon_$(PKG_VERSION)_*.deb"
+	$(Q)rm -rf build/pkg/deb && mkdir -p $(PKG_TREE)
+	$(Q)tar -c $(PKG_EXCLUDE) . | tar -x -C $(PKG_TREE)
+	$(Q)cp -r packaging/debian $(PKG_TREE)/debian
+	$(Q)cp packaging/systemd/smtpmon.service $(PKG_TREE)/debian/smtpmon.service
+	$(Q)cd $(PKG_TREE) && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 || \
+	  { tail -n 40 ../build.log; exit 1; }
+	$(Q)cp build/pkg/deb/smtpmon_$(PKG_VERSION)_*.deb build/ && rm -rf $(PKG_TREE)
+
+rpm:
+	@echo "  RPM     build/smtpmon-$(PKG_VERSION)-*.rpm"
+	$(Q)rm -rf build/pkg/rpm && mkdir -p build/pkg/rpm/SOURCES build/pkg/rpm/src/smtpmon-$(PKG_VERSION)
+	$(Q)tar -c $(PKG_EXCLUDE) . | tar -x -C build/pkg/rpm/src/smtpmon-$(PKG_VERSION)
+	$(Q)tar -czf build/pkg/rpm/SOURCES/smtpmon-$(PKG_VERSION).tar.gz -C build/pkg/rpm/src \
+	  smtpmon-$(PKG_VERSION)
+	$(Q)rpmbuild -bb --nodeps --define "_topdir $(CURDIR)/build/pkg/rpm" \
+	  --define "debug_package %{nil}" \
+	  --define "version $(PKG_VERSION)" packaging/rpm/smtpmon.spec \
+	  > build/pkg/rpm/build.log 2>&1 || { tail -n 40 build/pkg/rpm/build.log; exit 1; }
+	$(Q)cp build/pkg/rpm/RPMS/*/smtpmon-$(PKG_VERSION)-*.rpm build/
+
+man:
+	@echo "  MAN     build/man"
+	$(Q)mkdir -p build/man
+	$(Q)for m in packaging/man/smtpmon.8 packaging/man/smtpmon.conf.5; do \
+	  MANWIDTH=80 man --warnings -l $$m > build/man/$$(basename $$m).txt 2> build/man/warnings || \
+	  exit 1; if [ -s build/man/warnings ]; then cat build/man/warnings; exit 1; fi; done
+
+test-packaging: build/smtpmon
+	@echo "== packaging tests"
+	$(Q)sh tests/packaging/run.sh
 
 clean:
 	rm -rf build build-asan

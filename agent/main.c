@@ -3,13 +3,16 @@
  *
  *   smtpmon scan [options] [FILE...|-]     counts of a batch of logs
  *   smtpmon explain CODE...|LINE           what codes and a log line mean
+ *   smtpmon alerts --follow [options]      the alerts of the agents, from Redis
  *   smtpmon [-f FILE] [options]            the agent (see smtpmon --help)
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "alerts_out.h"
 #include "log.h"
+#include "query.h"
 #include "scan.h"
 
 /* The agent (agent/daemon.c); weak so the batch commands build without it. */
@@ -30,6 +33,12 @@ main(int argc, char **argv)
     if (argc >= 2) {
         if (strcmp(argv[1], "scan") == 0) {
             return scan_main(argc - 1, argv + 1);
+        }
+        if (strcmp(argv[1], "query") == 0) {
+            return query_main(argc - 1, argv + 1);
+        }
+        if (strcmp(argv[1], "alerts") == 0) {
+            return alerts_main(argc - 1, argv + 1);
         }
         if (strcmp(argv[1], "explain") == 0) {
             return explain_main(argc - 1, argv + 1);

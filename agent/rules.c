@@ -940,7 +940,9 @@ ruleset_load(const char *const *dirs, size_t ndirs, int use_jit, struct errlist 
         if (n == 0 && d == 0) {
             errlist_add(errs, dirs[d], 0, "no *.rules files in the pattern directory");
         }
-        qsort(names, n, sizeof(*names), name_cmp);
+        if (n > 1) {
+            qsort(names, n, sizeof(*names), name_cmp);
+        }
         ld.dir_level = (int)d;
         for (size_t i = 0; i < n; i++) {
             char path[4096];

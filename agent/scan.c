@@ -2,10 +2,12 @@
  * smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]
  *              [--patterns DIR] [--patterns-extra DIR] [--no-jit] [--max-line BYTES]
  *              [--progress|--no-progress] [FILE...|-]
+ * smtpmon scan --alerts [--config FILE] [options] [FILE...|-]
  *
  * Reads plain or gzip-compressed logs and prints the counts. A large plain file is split at
  * line boundaries between worker threads (one per core, at most --jobs), each with its own
- * matcher and counts, merged at the end.
+ * matcher and counts, merged at the end. With --alerts, the files are read in order by one
+ * thread and only the alerts that would have fired over their log time are printed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +22,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "alerts.h"
+#include "alerts_out.h"
 #include "linebuf.h"
 #include "log.h"
 #include "paths.h"
@@ -48,6 +52,7 @@ struct scan_opts {
     int jit;
     size_t max_line;
     int progress;
+    struct alerts *alerts; /* --alerts: the detector fed in line order */
 };
 
 struct worker {
@@ -73,7 +78,9 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
     struct smtp_event ev;
 
     (void)end;
-    pipeline_line(&w->pl, &w->st, line, len, &ev);
+    if (pipeline_line(&w->pl, &w->st, line, len, &ev) == MATCH_OK && w->o->alerts != NULL) {
+        alerts_feed(w->o->alerts, &ev, line, len);
+    }
     return 0;
 }
 
@@ -348,7 +355,11 @@ scan_usage(FILE *out)
     fprintf(out,
             "usage: smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]\n"
             "                    [--patterns DIR] [--patterns-extra DIR] [--no-jit]\n"
-            "                    [--max-line BYTES] [--progress|--no-progress] [FILE...|-]\n");
+            "                    [--max-line BYTES] [--progress|--no-progress] [FILE...|-]\n"
+            "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n"
+            "  --alerts       print the alerts that would have fired over the files' log time\n"
+            "                 (one JSON object per line; give files oldest first)\n"
+            "  --config FILE  the [alert NAME] rules of FILE (default: the shipped rules)\n");
 }
 
 static int
@@ -400,10 +411,14 @@ scan_main(int argc, char **argv)
         {"max-line", required_argument, NULL, 'm'},
         {"progress", no_argument, NULL, 'g'},
         {"no-progress", no_argument, NULL, 'G'},
+        {"alerts", no_argument, NULL, 'A'},
+        {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct scan_opts o = {STATS_TABLE, NULL, 10, 0, NULL, NULL, 1, 64 * 1024, -1};
+    struct scan_opts o = {STATS_TABLE, NULL, 10, 0, NULL, NULL, 1, 64 * 1024, -1, NULL};
+    int want_alerts = 0;
+    const char *alerts_config = NULL;
     struct ruleset *rs;
     const struct pack *only = NULL;
     struct stats total;
@@ -468,6 +483,12 @@ scan_main(int argc, char **argv)
         case 'G':
             o.progress = 0;
             break;
+        case 'A':
+            want_alerts = 1;
+            break;
+        case 'C':
+            alerts_config = optarg;
+            break;
         case 'h':
             scan_usage(stdout);
             return 0;
@@ -488,7 +509,16 @@ scan_main(int argc, char **argv)
         ruleset_free(rs);
         return EX_USAGE;
     }
+    if (want_alerts) {
+        o.jobs = 1; /* the detector needs the lines in order */
+        o.progress = 0;
+        if ((o.alerts = alerts_out_scan_new(alerts_config, rs, stdout)) == NULL) {
+            ruleset_free(rs);
+            return EX_CONFIG;
+        }
+    }
     if (stats_init(&total, ruleset_rule_count(rs)) < 0) {
+        alerts_free(o.alerts);
         ruleset_free(rs);
         log_errx("scan: out of memory");
         return 1;
@@ -505,7 +535,10 @@ scan_main(int argc, char **argv)
             rc = EX_NOINPUT;
         }
     }
-    stats_print(&total, rs, o.format, o.top, stdout);
+    if (o.alerts == NULL) {
+        stats_print(&total, rs, o.format, o.top, stdout);
+    }
+    alerts_free(o.alerts);
     fflush(stdout);
     stats_free(&total);
     ruleset_free(rs);

@@ -390,6 +390,9 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
     if (d == DIM_DOMAIN) {
         return; /* already ordered, "other" last */
     }
+    if (l->n < 2) {
+        return;
+    }
     qsort(l->v, l->n, sizeof(*l->v),
           (d == DIM_DIRECTION || d == DIM_OUTCOME || d == DIM_CLASS) ? kv_by_key : kv_by_count);
 }

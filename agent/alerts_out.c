@@ -1,0 +1,862 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libev.h>
+
+#include "alerts.h"
+#include "alerts_out.h"
+#include "log.h"
+#include "notify.h"
+#include "redis.h"
+#include "redis_cmd.h"
+#include "rules.h"
+
+#define PROGRAMS_MAX 4       /* programs running at once; more alerts skip theirs */
+#define ARGV_MAX 32
+#define SAVE_EVERY 60.0      /* seconds between saves of the baselines to Redis */
+#define RECONNECT_EVERY 5.0  /* seconds between connection attempts */
+#define EX_USAGE 64
+#define EX_UNAVAILABLE 69
+#define EX_CONFIG 78
+
+/* ---------------------------------------------------------------------------------------- */
+/* Rules from the configuration */
+
+/* The line of key 'name' in an alert section, or the section's line. */
+static unsigned
+key_line(const struct config_alert *a, const char *name)
+{
+    const struct config_option *want = config_option_find("alert", name);
+    size_t idx = 0;
+
+    for (const struct config_option *o = config_options(); o->name != NULL && o != want; o++) {
+        idx += o->scope == CONFIG_ALERT;
+    }
+    if (want == NULL || idx >= sizeof(a->lines) / sizeof(a->lines[0]) || a->lines[idx] == 0) {
+        return a->line;
+    }
+    return a->lines[idx];
+}
+
+static int
+copy_glob(char *dst, size_t cap, const char *src)
+{
+    if (src == NULL) {
+        dst[0] = '\0';
+        return 0;
+    }
+    if (strlen(src) >= cap) {
+        return -1;
+    }
+    snprintf(dst, cap, "%s", src);
+    return 0;
+}
+
+/* Applies the older 'select = KIND:VALUE' to r. */
+static int
+apply_select(struct alert_rule *r, const char *sel, const struct ruleset *rs, char *err,
+             size_t errlen)
+{
+    const char *v = strchr(sel, ':');
+    size_t klen;
+
+    if (v == NULL || v[1] == '\0') {
+        snprintf(err, errlen, "bad select '%s': expected KIND:VALUE", sel);
+        return -1;
+    }
+    klen = (size_t)(v - sel);
+    v++;
+    if (klen == 7 && strncmp(sel, "outcome", 7) == 0) {
+        if ((r->outcome = outcome_from_name(v, strlen(v))) < 0) {
+            snprintf(err, errlen, "unknown outcome '%s'", v);
+            return -1;
+        }
+    } else if (klen == 9 && strncmp(sel, "direction", 9) == 0) {
+        int d = direction_from_name(v, strlen(v));
+
+        if (d <= 0) {
+            snprintf(err, errlen, "unknown direction '%s'", v);
+            return -1;
+        }
+        r->direction = d;
+    } else if (klen == 5 && strncmp(sel, "class", 5) == 0) {
+        if (strcmp(v, "2") != 0 && strcmp(v, "4") != 0 && strcmp(v, "5") != 0) {
+            snprintf(err, errlen, "class must be 2, 4 or 5, not '%s'", v);
+            return -1;
+        }
+        r->cls = v[0] - '0';
+    } else if (klen == 5 && strncmp(sel, "reply", 5) == 0) {
+        if (copy_glob(r->reply, sizeof(r->reply), v) < 0) {
+            snprintf(err, errlen, "select '%s' is too long", sel);
+            return -1;
+        }
+    } else if (klen == 6 && strncmp(sel, "status", 6) == 0) {
+        if (copy_glob(r->status, sizeof(r->status), v) < 0) {
+            snprintf(err, errlen, "select '%s' is too long", sel);
+            return -1;
+        }
+    } else if (klen == 6 && strncmp(sel, "reason", 6) == 0) {
+        if (rs != NULL && (r->reason = ruleset_reason_by_name(rs, v)) < 0) {
+            snprintf(err, errlen, "unknown reason '%s'", v);
+            return -1;
+        }
+    } else {
+        snprintf(err, errlen, "bad select '%s'", sel);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+parse_number(const char *s, double max, int percent_ok, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno != 0 || !isfinite(v) || v < 0) {
+        return -1;
+    }
+    if (percent_ok && *end == '%') {
+        v /= 100.0;
+        end++;
+    }
+    if (*end != '\0' || v > max) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+rule_of(const struct config_alert *a, const struct ruleset *rs, struct alert_rule *r,
+        struct errlist *errs)
+{
+    size_t before = errs->total;
+    char err[256];
+
+    alerts_rule_defaults(r);
+    snprintf(r->name, sizeof(r->name), "%s", a->name);
+    r->direction = a->direction > 0 && a->direction < DIR__N ? a->direction : DIR_UNKNOWN;
+    if (copy_glob(r->status, sizeof(r->status), a->status) < 0 ||
+        copy_glob(r->reply, sizeof(r->reply), a->reply) < 0 ||
+        copy_glob(r->domain, sizeof(r->domain), a->domain) < 0) {
+        errlist_add(errs, a->file, a->line, "alert '%s': a selector is too long", a->name);
+    }
+    if (a->reason != NULL && rs != NULL &&
+        (r->reason = ruleset_reason_by_name(rs, a->reason)) < 0) {
+        errlist_add(errs, a->file, key_line(a, "reason"), "alert '%s': unknown reason '%s'",
+                    a->name, a->reason);
+    }
+    if (a->select != NULL && apply_select(r, a->select, rs, err, sizeof(err)) < 0) {
+        errlist_add(errs, a->file, key_line(a, "select"), "alert '%s': %s", a->name, err);
+    }
+    if (a->window % 60000 != 0) {
+        errlist_add(errs, a->file, key_line(a, "window"),
+                    "alert '%s': window must be whole minutes", a->name);
+    }
+    r->window_s = a->window / 1000;
+    r->min_count = (uint64_t)a->min_count;
+    if (key_line(a, "min_count") == a->line && key_line(a, "threshold") != a->line) {
+        r->min_count = (uint64_t)a->threshold;
+    }
+    if (a->factor != NULL && parse_number(a->factor, 1e6, 0, &r->factor) < 0) {
+        errlist_add(errs, a->file, key_line(a, "factor"),
+                    "alert '%s': factor must be a number from 0 to 1000000, not '%s'", a->name,
+                    a->factor);
+    }
+    if (a->min_share != NULL && parse_number(a->min_share, 1.0, 1, &r->min_share) < 0) {
+        errlist_add(errs, a->file, key_line(a, "min_share"),
+                    "alert '%s': min_share must be 0..1 or 0%%..100%%, not '%s'", a->name,
+                    a->min_share);
+    }
+    r->min_total = (uint64_t)a->min_events;
+    r->cooldown_s = (a->cooldown + 999) / 1000;
+    r->recover_after_s = (a->recover_after + 999) / 1000;
+    if (a->program != NULL && a->program[0] != '/') {
+        errlist_add(errs, a->file, key_line(a, "program"),
+                    "alert '%s': program must be an absolute path (it is run without a shell)",
+                    a->name);
+    }
+    return errs->total == before ? 0 : -1;
+}
+
+int
+alerts_out_rules(const struct config *c, const struct ruleset *rs, struct alert_rule **out,
+                 size_t *n, struct errlist *errs)
+{
+    size_t cnt = c != NULL && c->nalerts > 0 ? c->nalerts : alerts_default_count();
+    struct alert_rule *r = calloc(cnt, sizeof(*r));
+    int rc = 0;
+
+    if (r == NULL) {
+        errlist_add(errs, "alerts", 0, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cnt; i++) {
+        if (c != NULL && c->nalerts > 0) {
+            rc |= rule_of(&c->alerts[i], rs, &r[i], errs);
+        } else {
+            r[i] = *alerts_default_at(i);
+        }
+    }
+    if (rc != 0) {
+        free(r);
+        return -1;
+    }
+    *out = r;
+    *n = cnt;
+    return 0;
+}
+
+void
+alerts_out_check(const struct config *c, const struct ruleset *rs, struct errlist *errs)
+{
+    struct alert_rule *r;
+    size_t n;
+
+    if (alerts_out_rules(c, rs, &r, &n, errs) == 0) {
+        free(r);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* smtpmon scan --alerts */
+
+static void
+scan_emit(void *arg, const struct alert *a)
+{
+    FILE *out = arg;
+
+    fwrite(a->json, 1, a->json_len, out);
+    fputc('\n', out);
+}
+
+struct alerts *
+alerts_out_scan_new(const char *config_file, const struct ruleset *rs, FILE *out)
+{
+    struct config c;
+    struct errlist errs = {0};
+    struct alert_rule *rules = NULL;
+    size_t n = 0;
+    struct alerts *d = NULL;
+
+    if (config_init(&c) < 0) {
+        fprintf(stderr, "smtpmon scan: out of memory\n");
+        return NULL;
+    }
+    if ((config_file == NULL || config_load_file(&c, config_file, &errs) == 0) &&
+        alerts_out_rules(&c, rs, &rules, &n, &errs) == 0) {
+        if ((d = alerts_new(rules, n, rs, NULL, scan_emit, out)) == NULL) {
+            fprintf(stderr, "smtpmon scan: cannot set up the alert rules\n");
+        }
+    }
+    for (size_t i = 0; i < errs.n; i++) {
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    }
+    errlist_clear(&errs);
+    free(rules);
+    config_free(&c);
+    return d;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Agent delivery */
+
+struct program {
+    struct alerts_out *ao;
+    pid_t pid;               /* 0: free slot */
+    char rule[ALERTS_NAME_MAX];
+    ev_child w_child;
+    ev_timer w_kill;
+};
+
+struct alerts_out {
+    struct ev_loop *loop;
+    struct alerts *det;
+    struct alert_rule *rules;
+    size_t n;
+    char **words;            /* per rule: the program line split in place, or NULL */
+    char *(*argv)[ARGV_MAX + 1];
+    double *timeout;         /* per rule, seconds */
+    struct program progs[PROGRAMS_MAX];
+    char status[256];
+    /* Redis */
+    int redis;
+    struct redis_conf rc;
+    redisAsyncContext *ac;
+    double tried_at;
+    int warned;
+    char chan[RCMD_KEY_MAX];
+    char stream[RCMD_KEY_MAX];
+    ev_timer w_save;
+};
+
+static void
+on_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct alerts_out *ao = ac->data;
+    redisReply *rep = r;
+
+    (void)priv;
+    if (ao == NULL) {
+        return;
+    }
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        if (!ao->warned) {
+            log_warnx("alerts: redis command failed: %s",
+                      rep != NULL ? rep->str : ac->errstr[0] != '\0' ? ac->errstr : "no reply");
+            ao->warned = 1;
+        }
+    } else {
+        ao->warned = 0;
+    }
+}
+
+static void
+on_connect(const redisAsyncContext *ac, int status)
+{
+    struct alerts_out *ao = ac->data;
+
+    if (status != REDIS_OK && ao != NULL) {
+        if (!ao->warned) {
+            log_warnx("alerts: redis connect failed: %s", ac->errstr);
+            ao->warned = 1;
+        }
+        ao->ac = NULL; /* hiredis frees the context */
+    }
+}
+
+static void
+on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct alerts_out *ao = ac->data;
+
+    (void)status;
+    if (ao != NULL) {
+        ao->ac = NULL;
+    }
+}
+
+/* The async context, connecting (AUTH, SELECT pipelined ahead) if needed; NULL if none. */
+static redisAsyncContext *
+redis_ctx(struct alerts_out *ao)
+{
+    redisAsyncContext *ac;
+    double now = ev_now(ao->loop);
+
+    if (!ao->redis || ao->ac != NULL) {
+        return ao->ac;
+    }
+    if (ao->tried_at > 0 && now - ao->tried_at < RECONNECT_EVERY) {
+        return NULL;
+    }
+    ao->tried_at = now;
+    ac = ao->rc.url.unix_socket ? redisAsyncConnectUnix(ao->rc.url.path)
+                                : redisAsyncConnect(ao->rc.url.host, ao->rc.url.port);
+    if (ac == NULL || ac->err) {
+        if (!ao->warned) {
+            log_warnx("alerts: redis connect failed: %s", ac != NULL ? ac->errstr : "no memory");
+            ao->warned = 1;
+        }
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+        return NULL;
+    }
+    ac->data = ao;
+    redisLibevAttach(ao->loop, ac);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    ao->ac = ac;
+    if (ao->rc.url.password[0] != '\0') {
+        if (ao->rc.url.user[0] != '\0') {
+            redisAsyncCommand(ac, on_reply, NULL, "AUTH %s %s", ao->rc.url.user,
+                              ao->rc.url.password);
+        } else {
+            redisAsyncCommand(ac, on_reply, NULL, "AUTH %s", ao->rc.url.password);
+        }
+    }
+    if (ao->rc.url.db != 0) {
+        redisAsyncCommand(ac, on_reply, NULL, "SELECT %d", ao->rc.url.db);
+    }
+    return ao->ac;
+}
+
+static int
+state_key(const struct alerts_out *ao, size_t i, char *buf, size_t cap)
+{
+    char rest[RCMD_KEY_MAX];
+
+    snprintf(rest, sizeof(rest), "alerts:%s", ao->rules[i].name);
+    return rcmd_key(buf, cap, ao->rc.prefix, ao->rc.agent_id, rest);
+}
+
+static void
+save_async(struct alerts_out *ao)
+{
+    redisAsyncContext *ac = redis_ctx(ao);
+
+    for (size_t i = 0; ac != NULL && i < ao->n; i++) {
+        char key[RCMD_KEY_MAX], *text;
+        size_t len;
+
+        if (state_key(ao, i, key, sizeof(key)) < 0 ||
+            alerts_state_encode(ao->det, i, &text, &len) < 0) {
+            continue;
+        }
+        redisAsyncCommand(ac, on_reply, NULL, "HSET %s state %b updated_ms %lld", key, text,
+                          len, (long long)(ev_now(ao->loop) * 1000));
+        free(text);
+    }
+}
+
+static void
+save_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    save_async(w->data);
+}
+
+/* Restores (restore = 1) or saves the baselines over a blocking connection. */
+static void
+state_sync(struct alerts_out *ao, int restore)
+{
+    char err[256];
+    redisContext *ctx = redis_sync_connect(&ao->rc, ao->rc.timeout_ms, err, sizeof(err));
+
+    if (ctx == NULL) {
+        log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save", err);
+        return;
+    }
+    for (size_t i = 0; i < ao->n; i++) {
+        char key[RCMD_KEY_MAX], *text;
+        size_t len;
+        redisReply *rep;
+
+        if (state_key(ao, i, key, sizeof(key)) < 0) {
+            continue;
+        }
+        if (!restore) {
+            if (alerts_state_encode(ao->det, i, &text, &len) == 0) {
+                rep = redisCommand(ctx, "HSET %s state %b", key, text, len);
+                freeReplyObject(rep);
+                free(text);
+            }
+            continue;
+        }
+        rep = redisCommand(ctx, "HGET %s state", key);
+        if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
+            if (alerts_state_decode(ao->det, i, rep->str, rep->len) == 0) {
+                log_info("alerts: rule=%s baseline restored from %s", ao->rules[i].name, key);
+            } else {
+                log_warnx("alerts: rule=%s the baseline in %s is unusable: learning anew",
+                          ao->rules[i].name, key);
+            }
+        }
+        freeReplyObject(rep);
+    }
+    redisFree(ctx);
+}
+
+static void
+program_child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+    struct program *p = w->data;
+
+    (void)revents;
+    ev_child_stop(loop, &p->w_child);
+    ev_timer_stop(loop, &p->w_kill);
+    if (WIFSIGNALED(w->rstatus)) {
+        log_warnx("alerts: rule=%s program pid=%d killed by signal %d", p->rule, (int)p->pid,
+                  WTERMSIG(w->rstatus));
+    } else if (WEXITSTATUS(w->rstatus) != 0) {
+        log_warnx("alerts: rule=%s program pid=%d exited with status %d", p->rule, (int)p->pid,
+                  WEXITSTATUS(w->rstatus));
+    }
+    p->pid = 0;
+}
+
+static void
+program_kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct program *p = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (p->pid > 0) {
+        log_warnx("alerts: rule=%s program pid=%d timed out: killing it", p->rule, (int)p->pid);
+        kill(p->pid, SIGKILL);
+    }
+}
+
+static void
+run_program(struct alerts_out *ao, size_t ri, const struct alert *a)
+{
+    struct program *p = NULL;
+    int fds[2];
+    pid_t pid;
+    static char *const envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", NULL};
+
+    for (size_t i = 0; i < PROGRAMS_MAX; i++) {
+        if (ao->progs[i].pid == 0) {
+            p = &ao->progs[i];
+            break;
+        }
+    }
+    if (p == NULL) {
+        log_warnx("alerts: rule=%s %d programs still running: not starting another",
+                  ao->rules[ri].name, PROGRAMS_MAX);
+        return;
+    }
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        log_warn("alerts: rule=%s pipe", ao->rules[ri].name);
+        return;
+    }
+    if ((pid = fork()) < 0) {
+        log_warn("alerts: rule=%s fork", ao->rules[ri].name);
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        sigset_t all;
+
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (dup2(fds[0], STDIN_FILENO) < 0) {
+            _exit(126);
+        }
+        for (int fd = 3; fd < 1024; fd++) {
+            close(fd);
+        }
+        execve(ao->argv[ri][0], ao->argv[ri], envp);
+        _exit(127);
+    }
+    close(fds[0]);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    if (write(fds[1], a->json, a->json_len) < 0 || write(fds[1], "\n", 1) < 0) {
+        if (errno != EPIPE) {
+            log_warn("alerts: rule=%s writing to the program", ao->rules[ri].name);
+        }
+    }
+    close(fds[1]);
+    p->ao = ao;
+    p->pid = pid;
+    snprintf(p->rule, sizeof(p->rule), "%s", ao->rules[ri].name);
+    ev_child_init(&p->w_child, program_child_cb, pid, 0);
+    p->w_child.data = p;
+    ev_child_start(ao->loop, &p->w_child);
+    ev_timer_init(&p->w_kill, program_kill_cb, ao->timeout[ri], 0.);
+    p->w_kill.data = p;
+    ev_timer_start(ao->loop, &p->w_kill);
+}
+
+static void
+agent_emit(void *arg, const struct alert *a)
+{
+    struct alerts_out *ao = arg;
+    redisAsyncContext *ac;
+    size_t ri = (size_t)(a->rule - alerts_rule_at(ao->det, 0));
+    char st[256];
+
+    log_warnx("alerts: %s rule=%s count=%" PRIu64 " baseline=%.2f share=%.4f %.*s",
+              a->type == ALERT_FIRE ? "ALERT" : "recovery", a->rule->name, a->count, a->baseline,
+              a->share, (int)a->json_len, a->json);
+    snprintf(st, sizeof(st), "%s %s: %" PRIu64 " in %" PRId64 "s, baseline %.1f",
+             a->type == ALERT_FIRE ? "ALERT" : "recovered", a->rule->name, a->count,
+             a->rule->window_s, a->baseline);
+    notify_status(st);
+    if ((ac = redis_ctx(ao)) != NULL) {
+        redisAsyncCommand(ac, on_reply, NULL, "PUBLISH %s %b", ao->chan, a->json, a->json_len);
+        redisAsyncCommand(ac, on_reply, NULL,
+                          "XADD %s MAXLEN ~ %d * type %s rule %s json %b", ao->stream,
+                          ALERTS_STREAM_MAXLEN, a->type == ALERT_FIRE ? "alert" : "recovery",
+                          a->rule->name, a->json, a->json_len);
+    } else if (ao->redis) {
+        log_warnx("alerts: rule=%s not delivered to Redis (no connection)", a->rule->name);
+    }
+    if (ri < ao->n && ao->argv[ri][0] != NULL) {
+        run_program(ao, ri, a);
+    }
+    if (a->type == ALERT_RECOVERY) {
+        save_async(ao);
+    }
+}
+
+struct alerts_out *
+alerts_out_new(struct ev_loop *loop, const struct config *c, const struct ruleset *rs,
+               const char *host)
+{
+    struct alerts_out *ao = calloc(1, sizeof(*ao));
+    struct errlist errs = {0};
+    char err[256];
+
+    if (ao == NULL) {
+        log_errx("alerts: out of memory");
+        return NULL;
+    }
+    ao->loop = loop;
+    if (alerts_out_rules(c, rs, &ao->rules, &ao->n, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++) {
+            log_errx("%s", errs.msgs[i]);
+        }
+        errlist_clear(&errs);
+        free(ao);
+        return NULL;
+    }
+    ao->words = calloc(ao->n, sizeof(*ao->words));
+    ao->argv = calloc(ao->n, sizeof(*ao->argv));
+    ao->timeout = calloc(ao->n, sizeof(*ao->timeout));
+    if (ao->words == NULL || ao->argv == NULL || ao->timeout == NULL ||
+        (ao->det = alerts_new(ao->rules, ao->n, rs, host, agent_emit, ao)) == NULL) {
+        log_errx("alerts: out of memory");
+        alerts_out_free(ao);
+        return NULL;
+    }
+    for (size_t i = 0; i < ao->n && c->nalerts > 0; i++) {
+        const struct config_alert *a = &c->alerts[i];
+        size_t k = 0;
+        char *save = NULL;
+
+        ao->timeout[i] = (double)a->program_timeout / 1000.0;
+        if (a->program == NULL) {
+            continue;
+        }
+        if ((ao->words[i] = strdup(a->program)) == NULL) {
+            log_errx("alerts: out of memory");
+            alerts_out_free(ao);
+            return NULL;
+        }
+        for (char *w = strtok_r(ao->words[i], " \t", &save); w != NULL && k < ARGV_MAX;
+             w = strtok_r(NULL, " \t", &save)) {
+            ao->argv[i][k++] = w;
+        }
+        ao->argv[i][k] = NULL;
+    }
+    if (c->redis != NULL) {
+        redis_conf_defaults(&ao->rc);
+        ao->rc.url = c->redis_url;
+        snprintf(ao->rc.agent_id, sizeof(ao->rc.agent_id), "%s", host);
+        snprintf(ao->rc.prefix, sizeof(ao->rc.prefix), "%s",
+                 c->redis_prefix != NULL ? c->redis_prefix : "smtpmon");
+        ao->rc.timeout_ms = c->redis_timeout;
+        ao->rc.connect_timeout_ms = c->redis_timeout;
+        if (redis_conf_env(&ao->rc, err, sizeof(err)) == -1 ||
+            redis_conf_password(&ao->rc, err, sizeof(err)) == -1 ||
+            rcmd_key(ao->stream, sizeof(ao->stream), ao->rc.prefix, host, "alerts") < 0) {
+            log_warnx("alerts: no Redis delivery: %s", err);
+        } else {
+            snprintf(ao->chan, sizeof(ao->chan), "%s:alerts", ao->rc.prefix);
+            ao->redis = 1;
+            state_sync(ao, 1);
+            ev_timer_init(&ao->w_save, save_cb, SAVE_EVERY, SAVE_EVERY);
+            ao->w_save.data = ao;
+            ev_timer_start(loop, &ao->w_save);
+        }
+    }
+    log_info("alerts: %zu rules%s%s", ao->n, c->nalerts == 0 ? " (the defaults)" : "",
+             ao->redis ? ", delivered to Redis" : "");
+    return ao;
+}
+
+void
+alerts_out_free(struct alerts_out *ao)
+{
+    if (ao == NULL) {
+        return;
+    }
+    if (ao->redis && ao->det != NULL) {
+        ev_timer_stop(ao->loop, &ao->w_save);
+        state_sync(ao, 0);
+    }
+    if (ao->ac != NULL) {
+        ao->ac->data = NULL;
+        redisAsyncFree(ao->ac);
+    }
+    for (size_t i = 0; i < PROGRAMS_MAX; i++) {
+        if (ao->progs[i].pid != 0) {
+            ev_child_stop(ao->loop, &ao->progs[i].w_child);
+            ev_timer_stop(ao->loop, &ao->progs[i].w_kill);
+        }
+    }
+    for (size_t i = 0; ao->words != NULL && i < ao->n; i++) {
+        free(ao->words[i]);
+    }
+    alerts_free(ao->det);
+    free(ao->words);
+    free(ao->argv);
+    free(ao->timeout);
+    free(ao->rules);
+    explicit_bzero(&ao->rc, sizeof(ao->rc));
+    free(ao);
+}
+
+void
+alerts_out_feed(struct alerts_out *ao, const struct smtp_event *ev, const char *line, size_t len)
+{
+    if (ao != NULL) {
+        alerts_feed(ao->det, ev, line, len);
+    }
+}
+
+void
+alerts_out_status(const struct alerts_out *ao, char *status, size_t cap)
+{
+    size_t pos = strlen(status);
+    int first = 1;
+
+    for (size_t i = 0; ao != NULL && i < ao->n && pos + 1 < cap; i++) {
+        if (alerts_firing(ao->det, i)) {
+            int w = snprintf(status + pos, cap - pos, "%s%s", first ? "; ALERT " : ",",
+                             ao->rules[i].name);
+            pos += w > 0 ? (size_t)w : 0;
+            first = 0;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* smtpmon alerts --follow */
+
+static void
+alerts_usage(FILE *out)
+{
+    fprintf(out, "usage: smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N]\n"
+                 "  Subscribes to P:alerts and prints each alert as one JSON line.\n"
+                 "  -f FILE     take the Redis URL and prefix from this configuration\n"
+                 "  --count N   exit after N alerts\n");
+}
+
+int
+alerts_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"follow", no_argument, NULL, 'F'},   {"redis", required_argument, NULL, 'r'},
+        {"prefix", required_argument, NULL, 'p'}, {"config", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config c;
+    struct errlist errs = {0};
+    struct redis_conf rc;
+    const char *url = NULL, *prefix = NULL, *file = NULL;
+    long count = -1;
+    int follow = 0, ch, rcode = 0;
+    char err[256], chan[RCMD_KEY_MAX];
+    redisContext *ctx;
+    redisReply *rep;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'F':
+            follow = 1;
+            break;
+        case 'r':
+            url = optarg;
+            break;
+        case 'p':
+            prefix = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case 'n':
+            count = strtol(optarg, NULL, 10);
+            break;
+        case 'h':
+            alerts_usage(stdout);
+            return 0;
+        default:
+            alerts_usage(stderr);
+            return EX_USAGE;
+        }
+    }
+    if (!follow || optind < argc) {
+        alerts_usage(stderr);
+        return EX_USAGE;
+    }
+    if (config_init(&c) < 0) {
+        return 71;
+    }
+    if (file != NULL && config_load_file(&c, file, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        }
+        errlist_clear(&errs);
+        config_free(&c);
+        return EX_CONFIG;
+    }
+    redis_conf_defaults(&rc);
+    if (url == NULL) {
+        url = c.redis != NULL ? c.redis : "redis://127.0.0.1:6379";
+    }
+    if (config_parse_redis_url(url, &rc.url, err, sizeof(err)) < 0) {
+        fprintf(stderr, "smtpmon alerts: %s\n", err);
+        config_free(&c);
+        return EX_USAGE;
+    }
+    snprintf(chan, sizeof(chan), "%s:alerts",
+             prefix != NULL ? prefix : c.redis_prefix != NULL ? c.redis_prefix : "smtpmon");
+    config_free(&c);
+    if (redis_conf_env(&rc, err, sizeof(err)) < 0 ||
+        redis_conf_password(&rc, err, sizeof(err)) < 0 ||
+        (ctx = redis_sync_connect(&rc, rc.connect_timeout_ms, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "smtpmon alerts: %s\n", err);
+        explicit_bzero(&rc, sizeof(rc));
+        return EX_UNAVAILABLE;
+    }
+    explicit_bzero(&rc, sizeof(rc));
+    redisSetTimeout(ctx, (struct timeval){0, 0});
+    rep = redisCommand(ctx, "SUBSCRIBE %s", chan);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "smtpmon alerts: SUBSCRIBE %s: %s\n", chan,
+                rep != NULL ? rep->str : ctx->errstr);
+        freeReplyObject(rep);
+        redisFree(ctx);
+        return EX_UNAVAILABLE;
+    }
+    freeReplyObject(rep);
+    fprintf(stderr, "smtpmon alerts: subscribed to %s\n", chan);
+    while (count != 0) {
+        void *r = NULL;
+
+        if (redisGetReply(ctx, &r) != REDIS_OK || r == NULL) {
+            fprintf(stderr, "smtpmon alerts: connection lost: %s\n", ctx->errstr);
+            rcode = EX_UNAVAILABLE;
+            break;
+        }
+        rep = r;
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+            rep->element[2]->type == REDIS_REPLY_STRING) {
+            fwrite(rep->element[2]->str, 1, rep->element[2]->len, stdout);
+            fputc('\n', stdout);
+            fflush(stdout);
+            if (count > 0) {
+                count--;
+            }
+        }
+        freeReplyObject(rep);
+    }
+    redisFree(ctx);
+    return rcode;
+}

@@ -1,0 +1,1411 @@
+#include <errno.h>
+#include <getopt.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "errlist.h"
+#include "export.h"
+#include "journal.h"
+#include "log.h"
+#include "notify.h"
+#include "paths.h"
+#include "pipeline.h"
+#include "redis.h"
+#include "rules.h"
+#include "state.h"
+#include "stats.h"
+#include "tail.h"
+#include "tz.h"
+
+#define PUMP_BUDGET (1024 * 1024) /* bytes read per loop iteration and stream */
+#define JOURNAL_BUDGET 2000       /* journal entries per loop iteration */
+#define STATUS_EVERY 5.0          /* seconds between STATUS= updates */
+#define RETRY_MIN 0.5             /* exporter retry back-off, seconds */
+#define RETRY_MAX 30.0
+#define CLI_MAX 64
+
+/* A loaded ruleset and its matcher, shared by the streams and by the batches counted with it
+ * (a batch names its rules through it), freed when the last user lets go. */
+struct rsref {
+    struct ruleset *rs;
+    struct matcher *m;
+    int refs;
+};
+
+struct agent;
+
+/* One file (a path, or one match of a glob) or the journal, with its own cursor and batch. */
+struct stream {
+    struct agent *ag;
+    char name[STATE_NAME_MAX];     /* state file name and "source" in the output */
+    char src[CONFIG_NAME_MAX];     /* configured source name */
+    char *path;                    /* file streams */
+    char *glob;                    /* the glob it was expanded from, or NULL */
+    int type;                      /* enum config_source_type */
+    struct tail *tail;
+    struct journal *journal;
+    struct pipeline pl;
+    struct tz_cache tz;
+    struct rsref *rsr;
+    struct batch *open;            /* lines read since the last seal */
+    struct state last;             /* cursor of the last sealed batch */
+    int have_last;
+    uint64_t seq;
+    int paused;                    /* waiting for room in the queue */
+    int keep;                      /* reload: still configured */
+    ev_stat w_path;
+    ev_stat w_target;
+    char *target;                  /* path watched by w_target */
+    ev_io w_journal;
+    ev_idle w_pump;
+    ev_timer w_rotate;
+    struct stream *next;
+};
+
+struct cli_set {
+    const char *section, *name, *value;
+    unsigned arg;
+};
+
+struct cli {
+    const char *config_file;
+    int check;
+    int verbose;
+    struct cli_set sets[CLI_MAX];
+    size_t nsets;
+    const char *follow[CLI_MAX];
+    size_t nfollow;
+    int journal;
+    const char *pack;
+};
+
+struct agent {
+    struct ev_loop *loop;
+    struct cli cli;
+    struct config cfg;
+    struct rsref *rsr;
+    char agent_id[CONFIG_NAME_MAX];
+    int lock_fd;
+    struct exporter *ex;
+    struct stream *streams;
+    struct batch *qhead, *qtail;   /* sealed batches not yet acknowledged, in order */
+    struct batch *qsubmit;         /* first batch not yet accepted by the exporter */
+    size_t qlen;
+    double retry_delay;
+    int stopping;
+    uint64_t lines_total, lines_at_status;
+    double status_at;
+    ev_timer w_flush;
+    ev_timer w_rescan;
+    ev_timer w_retry;
+    ev_timer w_stop;
+    ev_timer w_watchdog;
+    ev_signal w_term, w_int, w_hup;
+};
+
+static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
+static void stream_stat_cb(struct ev_loop *loop, ev_stat *w, int revents);
+static void stream_rotate_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void stream_journal_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void agent_submit(struct agent *ag);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Rulesets */
+
+static struct rsref *
+rsref_load(const struct config *c, struct errlist *errs)
+{
+    const char *dirs[2];
+    size_t nd = paths_pattern_dirs(c->patterns, c->patterns_override, dirs);
+    struct rsref *r;
+
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        errlist_add(errs, "patterns", 0, "out of memory");
+        return NULL;
+    }
+    if ((r->rs = ruleset_load(dirs, nd, c->jit, errs)) == NULL) {
+        free(r);
+        return NULL;
+    }
+    if ((r->m = matcher_new(r->rs)) == NULL) {
+        errlist_add(errs, "patterns", 0, "out of memory");
+        ruleset_free(r->rs);
+        free(r);
+        return NULL;
+    }
+    r->refs = 1;
+    return r;
+}
+
+static void
+rsref_put(struct rsref *r)
+{
+    if (r == NULL || --r->refs > 0) {
+        return;
+    }
+    matcher_free(r->m);
+    ruleset_free(r->rs);
+    free(r);
+}
+
+/* What needs the patterns: pack names of the sources, reason names of the alerts. */
+static void
+check_against_rules(const struct config *c, const struct ruleset *rs, struct errlist *errs)
+{
+    const struct config_option *po = config_option_find("source", "pack");
+    size_t pidx = 0;
+
+    for (const struct config_option *o = config_options(); o != po; o++) {
+        pidx += o->scope == CONFIG_SOURCE;
+    }
+    for (size_t i = 0; i < c->nsources; i++) {
+        const struct config_source *s = &c->sources[i];
+
+        if (s->pack != NULL && strcmp(s->pack, "auto") != 0 &&
+            ruleset_pack_by_name(rs, s->pack) == NULL) {
+            char known[512] = "";
+            size_t n = 0;
+
+            for (size_t k = 0; k < ruleset_pack_count(rs) && n < sizeof(known); k++) {
+                int w = snprintf(known + n, sizeof(known) - n, "%s%s", k > 0 ? ", " : "",
+                                 pack_name(ruleset_pack_at(rs, k)));
+                n += w > 0 ? (size_t)w : 0;
+            }
+            errlist_add(errs, s->file, s->lines[pidx] != 0 ? s->lines[pidx] : s->line,
+                        "source '%s': unknown pack '%s' (known: auto, %s)", s->name, s->pack,
+                        known);
+        }
+    }
+    for (size_t i = 0; i < c->nalerts; i++) {
+        const struct config_alert *a = &c->alerts[i];
+
+        if (a->select != NULL && strncmp(a->select, "reason:", 7) == 0 &&
+            ruleset_reason_by_name(rs, a->select + 7) < 0) {
+            errlist_add(errs, a->file, a->line, "alert '%s': unknown reason '%s'", a->name,
+                        a->select + 7);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Configuration: the file, then the command line over it. */
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "usage: smtpmon [-n] [-f FILE] [--follow PATH]... [--journal] [--pack NAME]\n"
+            "               [--redis URL] [--agent-id ID] [--state-dir DIR] [--output FILE]\n"
+            "               [--patterns DIR] [--patterns-override DIR] [--from-beginning]\n"
+            "               [--flush-interval DURATION] [--batch-lines N] [--max-line SIZE]\n"
+            "               [--log-level LEVEL] [-v]\n"
+            "       smtpmon scan ...     smtpmon explain ...\n\n"
+            "  -f, --config FILE   configuration file (default %s when no --follow)\n"
+            "  -n, --check         check the configuration and the patterns, then exit\n"
+            "  --follow PATH       follow this log file (replaces the file's sources)\n"
+            "  --journal           read the systemd journal (replaces the file's sources)\n"
+            "  --output FILE       JSON-lines output, one object per batch ('-': stdout)\n"
+            "  -v                  debug logging\n\n"
+            "configuration keys ([section] key = default):\n",
+            CONFIG_DEFAULT_FILE);
+    for (const struct config_option *o = config_options(); o->name != NULL; o++) {
+        fprintf(out, "  [%s] %s = %s\n      %s\n", o->section, o->name,
+                o->def != NULL ? o->def : "", o->help);
+    }
+}
+
+static int
+parse_cli(struct cli *cli, int argc, char **argv)
+{
+    enum {
+        O_FOLLOW = 256,
+        O_JOURNAL,
+        O_PACK,
+        O_REDIS,
+        O_AGENT_ID,
+        O_STATE_DIR,
+        O_OUTPUT,
+        O_PATTERNS,
+        O_PATTERNS_OVERRIDE,
+        O_FROM_BEGINNING,
+        O_FLUSH,
+        O_BATCH,
+        O_MAX_LINE,
+        O_LOG_LEVEL,
+    };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'f'},
+        {"check", no_argument, NULL, 'n'},
+        {"follow", required_argument, NULL, O_FOLLOW},
+        {"journal", no_argument, NULL, O_JOURNAL},
+        {"pack", required_argument, NULL, O_PACK},
+        {"redis", required_argument, NULL, O_REDIS},
+        {"agent-id", required_argument, NULL, O_AGENT_ID},
+        {"state-dir", required_argument, NULL, O_STATE_DIR},
+        {"output", required_argument, NULL, O_OUTPUT},
+        {"patterns", required_argument, NULL, O_PATTERNS},
+        {"patterns-override", required_argument, NULL, O_PATTERNS_OVERRIDE},
+        {"from-beginning", no_argument, NULL, O_FROM_BEGINNING},
+        {"flush-interval", required_argument, NULL, O_FLUSH},
+        {"batch-lines", required_argument, NULL, O_BATCH},
+        {"max-line", required_argument, NULL, O_MAX_LINE},
+        {"log-level", required_argument, NULL, O_LOG_LEVEL},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct {
+        int opt;
+        const char *section, *name;
+    } map[] = {
+        {O_REDIS, "redis", "url"},
+        {O_AGENT_ID, "agent", "agent_id"},
+        {O_STATE_DIR, "agent", "state_dir"},
+        {O_OUTPUT, "agent", "output"},
+        {O_PATTERNS, "agent", "patterns"},
+        {O_PATTERNS_OVERRIDE, "agent", "patterns_override"},
+        {O_FROM_BEGINNING, "agent", "read_from"},
+        {O_FLUSH, "agent", "flush_interval"},
+        {O_BATCH, "agent", "batch_lines"},
+        {O_MAX_LINE, "agent", "max_line"},
+        {O_LOG_LEVEL, "agent", "log_level"},
+    };
+    int ch;
+
+    memset(cli, 0, sizeof(*cli));
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "f:nvh", longopts, NULL)) != -1) {
+        size_t i;
+
+        switch (ch) {
+        case 'f':
+            cli->config_file = optarg;
+            continue;
+        case 'n':
+            cli->check = 1;
+            continue;
+        case 'v':
+            cli->verbose = 1;
+            continue;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case O_FOLLOW:
+            if (cli->nfollow == CLI_MAX) {
+                fprintf(stderr, "smtpmon: too many --follow\n");
+                return -1;
+            }
+            cli->follow[cli->nfollow++] = optarg;
+            continue;
+        case O_JOURNAL:
+            cli->journal = 1;
+            continue;
+        case O_PACK:
+            cli->pack = optarg;
+            continue;
+        default:
+            break;
+        }
+        for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+            if (map[i].opt == ch) {
+                break;
+            }
+        }
+        if (i == sizeof(map) / sizeof(map[0]) || cli->nsets == CLI_MAX) {
+            usage(stderr);
+            return -1;
+        }
+        cli->sets[cli->nsets].section = map[i].section;
+        cli->sets[cli->nsets].name = map[i].name;
+        cli->sets[cli->nsets].value = ch == O_FROM_BEGINNING ? "head" : optarg;
+        cli->sets[cli->nsets].arg = (unsigned)(optind - 1);
+        cli->nsets++;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "smtpmon: unexpected argument '%s' (commands: scan, explain)\n",
+                argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Builds the configuration and loads the patterns. Returns 0, or -1 with errs filled. */
+static int
+load_config(const struct cli *cli, struct config *c, struct rsref **rsr, struct errlist *errs)
+{
+    const char *file = cli->config_file;
+    char cwd[PATH_MAX];
+
+    *rsr = NULL;
+    if (config_init(c) == -1) {
+        errlist_add(errs, "smtpmon", 0, "out of memory");
+        return -1;
+    }
+    if (file == NULL && cli->nfollow == 0 && !cli->journal) {
+        file = CONFIG_DEFAULT_FILE;
+    }
+    if (file != NULL) {
+        config_load_file(c, file, errs);
+    }
+    for (size_t i = 0; i < cli->nsets; i++) {
+        const struct cli_set *s = &cli->sets[i];
+
+        config_set(c, s->section, s->name, s->value, "command line", s->arg, errs);
+    }
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        snprintf(cwd, sizeof(cwd), "/");
+    }
+    for (size_t i = 0; i < cli->nfollow; i++) {
+        char abs[PATH_MAX * 2];
+        const char *p = cli->follow[i];
+
+        if (p[0] != '/') {
+            snprintf(abs, sizeof(abs), "%s/%s", cwd, p);
+            p = abs;
+        }
+        config_add_cli_source(c, p, cli->pack, errs);
+    }
+    if (cli->journal) {
+        config_add_cli_source(c, NULL, cli->pack, errs);
+    }
+    config_validate(c, errs);
+    if (errs->total > 0) {
+        return -1;
+    }
+    if ((*rsr = rsref_load(c, errs)) == NULL) {
+        return -1;
+    }
+    check_against_rules(c, (*rsr)->rs, errs);
+    if (errs->total > 0) {
+        rsref_put(*rsr);
+        *rsr = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void
+print_errors(const struct errlist *errs, int to_log)
+{
+    for (size_t i = 0; i < errs->n; i++) {
+        if (to_log) {
+            log_errx("%s", errs->msgs[i]);
+        } else {
+            fprintf(stderr, "%s\n", errs->msgs[i]);
+        }
+    }
+    if (errs->total > errs->n) {
+        if (to_log) {
+            log_errx("(%zu more errors)", errs->total - errs->n);
+        } else {
+            fprintf(stderr, "(%zu more errors)\n", errs->total - errs->n);
+        }
+    }
+}
+
+static void
+default_agent_id(char *dst, size_t cap, const char *configured)
+{
+    char host[256];
+    size_t j = 0;
+
+    if (configured != NULL) {
+        snprintf(dst, cap, "%s", configured);
+        return;
+    }
+    if (gethostname(host, sizeof(host)) == -1) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    for (const char *p = host; *p != '\0' && j + 1 < cap; p++) {
+        dst[j++] = (strchr("._-", *p) != NULL || (*p >= '0' && *p <= '9') ||
+                    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+                       ? *p
+                       : '_';
+    }
+    dst[j] = '\0';
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Batches */
+
+static double
+now_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+batch_free(struct batch *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    stats_free(&b->st);
+    rsref_put((struct rsref *)b->owner);
+    free(b);
+}
+
+static struct batch *
+batch_new(struct stream *s)
+{
+    struct batch *b = calloc(1, sizeof(*b));
+
+    if (b == NULL) {
+        return NULL;
+    }
+    if (stats_init(&b->st, ruleset_rule_count(s->rsr->rs)) < 0) {
+        free(b);
+        return NULL;
+    }
+    b->rs = s->rsr->rs;
+    b->owner = s->rsr;
+    s->rsr->refs++;
+    b->start = s->tail != NULL ? tail_committed(s->tail) : 0;
+    return b;
+}
+
+static int
+stream_line(void *arg, const char *line, size_t len)
+{
+    struct stream *s = arg;
+    struct smtp_event ev;
+
+    pipeline_line(&s->pl, &s->open->st, line, len, &ev);
+    return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines;
+}
+
+static int
+same_cursor(const struct state *a, const struct state *b)
+{
+    if (a->kind != b->kind) {
+        return 0;
+    }
+    if (a->kind == STATE_JOURNAL) {
+        return strcmp(a->jcursor, b->jcursor) == 0;
+    }
+    return a->dev == b->dev && a->ino == b->ino && a->offset == b->offset &&
+           strcmp(a->path, b->path) == 0;
+}
+
+static int
+metrics_zero(const struct tail_metrics *m)
+{
+    return m->overlong == 0 && m->rotations == 0 && m->truncations == 0 &&
+           m->reopen_failures == 0 && m->unreachable_files == 0;
+}
+
+/* Seals the open batch at the current cursor and queues it. 'force': even when the queue is
+ * full (stop, reload). Returns 0 (sealed or nothing to seal), -1 if the queue is full. */
+static int
+stream_seal(struct stream *s, int force)
+{
+    struct agent *ag = s->ag;
+    struct state cur;
+    struct tail_metrics tm;
+    struct batch *b;
+
+    memset(&cur, 0, sizeof(cur));
+    memset(&tm, 0, sizeof(tm));
+    if (s->tail != NULL ? tail_cursor(s->tail, &cur) == -1
+                        : journal_cursor(s->journal, &cur) == -1) {
+        return 0; /* nothing open: nothing counted */
+    }
+    if (s->have_last && same_cursor(&cur, &s->last) &&
+        (s->open == NULL || s->open->st.lines == 0)) {
+        if (s->tail == NULL) {
+            return 0;
+        }
+        tail_peek_metrics(s->tail, &tm);
+        if (metrics_zero(&tm)) {
+            return 0;
+        }
+    }
+    if (!force && ag->qlen >= (size_t)ag->cfg.queue_batches) {
+        return -1;
+    }
+    if (s->open == NULL && (s->open = batch_new(s)) == NULL) {
+        log_warnx("agent: out of memory sealing a batch of source=%s", s->name);
+        return -1;
+    }
+    b = s->open;
+    s->open = NULL;
+    if (s->tail != NULL) {
+        tail_take_metrics(s->tail, &tm);
+        b->m.lag_bytes = tail_lag(s->tail);
+    } else {
+        tm.bytes_read = journal_take_bytes(s->journal);
+    }
+    b->m.bytes_read = tm.bytes_read;
+    b->m.overlong = tm.overlong;
+    b->m.rotations = tm.rotations;
+    b->m.truncations = tm.truncations;
+    b->m.reopen_failures = tm.reopen_failures;
+    b->m.unreachable_files = tm.unreachable_files;
+    b->st.overlong += tm.overlong;
+    b->cursor = cur;
+    snprintf(b->cursor.source, sizeof(b->cursor.source), "%s", s->name);
+    b->cursor.seq = ++s->seq;
+    b->sealed_ms = (int64_t)(now_wall() * 1000.0);
+    s->last = b->cursor;
+    s->have_last = 1;
+    ag->lines_total += b->st.lines;
+    if (ag->qtail != NULL) {
+        ag->qtail->next = b;
+    } else {
+        ag->qhead = b;
+    }
+    ag->qtail = b;
+    if (ag->qsubmit == NULL) {
+        ag->qsubmit = b;
+    }
+    ag->qlen++;
+    log_debug("batch: source=%s seq=%" PRIu64 " lines=%" PRIu64 " offset=%" PRIu64, s->name,
+              b->cursor.seq, b->st.lines, b->cursor.offset);
+    return 0;
+}
+
+static void
+stream_resume(struct stream *s)
+{
+    if (!s->ag->stopping) {
+        ev_idle_start(s->ag->loop, &s->w_pump);
+    }
+}
+
+static void
+agent_ack(void *arg, struct batch *b, int ok)
+{
+    struct agent *ag = arg;
+    char err[256];
+
+    if (b != ag->qhead) {
+        log_warnx("export: acknowledgement out of order for source=%s seq=%" PRIu64,
+                  b->cursor.source, b->cursor.seq);
+    }
+    if (ok && state_save(ag->cfg.state_dir, &b->cursor, err, sizeof(err)) == -1) {
+        log_warn("state: dir=%s source=%s cannot save cursor: %s", ag->cfg.state_dir,
+                 b->cursor.source, err);
+    }
+    if (b == ag->qhead) {
+        ag->qhead = b->next;
+        if (ag->qhead == NULL) {
+            ag->qtail = NULL;
+        }
+        if (ag->qsubmit == b) {
+            ag->qsubmit = b->next;
+        }
+        ag->qlen--;
+        batch_free(b);
+    }
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        if (s->paused) {
+            s->paused = 0;
+            stream_resume(s);
+        }
+    }
+}
+
+static void
+agent_submit(struct agent *ag)
+{
+    while (ag->qsubmit != NULL) {
+        struct batch *b = ag->qsubmit;
+
+        ag->qsubmit = b->next;
+        if (ag->ex->submit(ag->ex, b) == -1) {
+            ag->qsubmit = b;
+            if (!ev_is_active(&ag->w_retry)) {
+                ag->retry_delay = ag->retry_delay == 0 ? RETRY_MIN : ag->retry_delay * 2;
+                if (ag->retry_delay > RETRY_MAX) {
+                    ag->retry_delay = RETRY_MAX;
+                }
+                ev_timer_set(&ag->w_retry, ag->retry_delay, 0.);
+                ev_timer_start(ag->loop, &ag->w_retry);
+            }
+            return;
+        }
+        ag->retry_delay = 0;
+    }
+    if (ag->stopping && ag->qhead == NULL && !ag->ex->busy(ag->ex)) {
+        ev_break(ag->loop, EVBREAK_ALL);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Streams */
+
+static void
+stream_set_rules(struct stream *s, struct rsref *r, const struct config_source *cs)
+{
+    if (s->rsr != NULL) {
+        rsref_put(s->rsr);
+    }
+    s->rsr = r;
+    r->refs++;
+    s->pl.matcher = r->m;
+    s->pl.only = cs != NULL && cs->pack != NULL && strcmp(cs->pack, "auto") != 0
+                     ? ruleset_pack_by_name(r->rs, cs->pack)
+                     : NULL;
+}
+
+static void
+stream_ref_time(struct stream *s)
+{
+    tz_year_month((int64_t)time(NULL), &s->pl.ctx.ref_year, &s->pl.ctx.ref_mon);
+}
+
+static struct tail_conf
+tail_conf_of(const struct config *c, const struct config_source *cs)
+{
+    struct tail_conf tc;
+    int from = cs->read_from >= 0 ? cs->read_from : c->read_from;
+
+    tc.read_from_head = from == CONFIG_READ_HEAD;
+    tc.max_line = (size_t)c->max_line;
+    tc.chunk = (size_t)c->read_chunk;
+    tc.rotate_wait = c->rotate_wait;
+    return tc;
+}
+
+static void
+stream_watch_target(struct stream *s)
+{
+    const char *t = s->tail != NULL ? tail_target(s->tail) : NULL;
+
+    if (t != NULL && s->target != NULL && strcmp(t, s->target) == 0) {
+        return;
+    }
+    if (s->target != NULL) {
+        ev_stat_stop(s->ag->loop, &s->w_target);
+        free(s->target);
+        s->target = NULL;
+    }
+    if (t != NULL && (s->target = strdup(t)) != NULL) {
+        ev_stat_set(&s->w_target, s->target, 0.);
+        ev_stat_start(s->ag->loop, &s->w_target);
+    }
+}
+
+static void
+stream_free(struct stream *s)
+{
+    struct ev_loop *loop = s->ag->loop;
+
+    ev_idle_stop(loop, &s->w_pump);
+    ev_timer_stop(loop, &s->w_rotate);
+    if (s->tail != NULL) {
+        ev_stat_stop(loop, &s->w_path);
+        if (s->target != NULL) {
+            ev_stat_stop(loop, &s->w_target);
+        }
+    }
+    if (s->journal != NULL) {
+        ev_io_stop(loop, &s->w_journal);
+    }
+    batch_free(s->open);
+    tail_free(s->tail);
+    journal_free(s->journal);
+    rsref_put(s->rsr);
+    free(s->target);
+    free(s->path);
+    free(s->glob);
+    free(s);
+}
+
+static struct stream *
+stream_new(struct agent *ag, const struct config_source *cs, const char *path, int first)
+{
+    struct stream *s = calloc(1, sizeof(*s));
+    struct state saved;
+    char err[512];
+    int rc;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    s->ag = ag;
+    s->type = cs->type;
+    snprintf(s->src, sizeof(s->src), "%s", cs->name);
+    if (path != NULL && strcmp(path, cs->path) != 0) {
+        snprintf(s->name, sizeof(s->name), "%.*s-%08" PRIx32, CONFIG_NAME_MAX - 10, cs->name,
+                 (uint32_t)state_hash(path, strlen(path)));
+        s->glob = strdup(cs->path);
+    } else {
+        snprintf(s->name, sizeof(s->name), "%s", cs->name);
+    }
+    s->pl.ctx.local_to_utc = tz_local_to_utc;
+    s->pl.ctx.local_arg = &s->tz;
+    stream_ref_time(s);
+    stream_set_rules(s, ag->rsr, cs);
+    ev_idle_init(&s->w_pump, stream_pump_cb);
+    s->w_pump.data = s;
+    ev_timer_init(&s->w_rotate, stream_rotate_cb, 0., 0.);
+    s->w_rotate.data = s;
+
+    rc = state_load(ag->cfg.state_dir, s->name, &saved, err, sizeof(err));
+    if (rc == -1) {
+        log_warnx("state: source=%s ignoring the saved cursor: %s", s->name, err);
+    } else if (rc == 0 && saved.kind != (cs->type == CONFIG_SOURCE_JOURNAL ? STATE_JOURNAL
+                                                                            : STATE_FILE)) {
+        log_warnx("state: source=%s ignoring a saved cursor of another kind", s->name);
+        rc = 1;
+    }
+    /* -- Redis exporter: the committed cursor in Redis is the authority, the file a hint. */
+    if (ag->ex != NULL && ag->ex->start_cursor != NULL) {
+        struct state rsaved;
+        int rrc = ag->ex->start_cursor(ag->ex, s->name, &rsaved, err, sizeof(err));
+
+        if (rrc == -1) {
+            fatalx(73, "redis: source=%s refusing to start: %s", s->name, err);
+        }
+        if (rrc == 0 && rc == 0 && rsaved.seq != saved.seq) {
+            log_info("state: source=%s local cursor seq=%" PRIu64 " differs from the committed "
+                     "seq=%" PRIu64 ": using Redis", s->name, saved.seq, rsaved.seq);
+        }
+        if (rrc == 0) {
+            saved = rsaved;
+        }
+        rc = rrc == 0 ? 0 : 1;
+    }
+    /* -- end Redis exporter */
+    if (rc == 0) {
+        s->seq = saved.seq;
+        s->last = saved;
+        s->have_last = 1;
+    }
+    if (cs->type == CONFIG_SOURCE_JOURNAL) {
+        int from = cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from;
+
+        s->journal = journal_open(cs->journal_dir, cs->identifiers,
+                                  first && from == CONFIG_READ_HEAD,
+                                  rc == 0 ? saved.jcursor : NULL, err, sizeof(err));
+        if (s->journal == NULL && rc == 0) {
+            log_warnx("journal: source=%s %s: reading from the tail", s->name, err);
+            s->journal = journal_open(cs->journal_dir, cs->identifiers, 0, NULL, err,
+                                      sizeof(err));
+        }
+        if (s->journal == NULL) {
+            log_errx("journal: source=%s %s", s->name, err);
+            stream_free(s);
+            return NULL;
+        }
+        if (journal_fd(s->journal) >= 0) {
+            ev_io_init(&s->w_journal, stream_journal_cb, journal_fd(s->journal), EV_READ);
+            s->w_journal.data = s;
+            ev_io_start(ag->loop, &s->w_journal);
+        }
+        log_info("journal: source=%s reading identifiers=\"%s\"%s", s->name, cs->identifiers,
+                 rc == 0 ? " from the saved cursor" : "");
+        ev_idle_start(ag->loop, &s->w_pump);
+        return s;
+    }
+    struct tail_conf tc = tail_conf_of(&ag->cfg, cs);
+
+    if ((s->path = strdup(path != NULL ? path : cs->path)) == NULL ||
+        (s->tail = tail_new(s->path, &tc)) == NULL) {
+        stream_free(s);
+        return NULL;
+    }
+    ev_stat_init(&s->w_path, stream_stat_cb, s->path, 0.);
+    s->w_path.data = s;
+    ev_stat_init(&s->w_target, stream_stat_cb, "", 0.);
+    s->w_target.data = s;
+    ev_stat_start(ag->loop, &s->w_path);
+    tail_start(s->tail, rc == 0 ? &saved : NULL, first && rc != 0, ev_now(ag->loop));
+    stream_watch_target(s);
+    ev_idle_start(ag->loop, &s->w_pump);
+    return s;
+}
+
+/* Reads what is there, within a budget per loop iteration; seals batches that are full or
+ * that end a file. */
+static void
+stream_pump(struct stream *s)
+{
+    struct agent *ag = s->ag;
+    double now = ev_now(ag->loop);
+
+    for (int round = 0; round < 4; round++) {
+        enum tail_status st;
+
+        if (s->open != NULL && s->open->st.lines >= (uint64_t)ag->cfg.batch_lines) {
+            if (stream_seal(s, 0) == -1) {
+                goto paused;
+            }
+            agent_submit(ag);
+        }
+        if (s->open == NULL && (s->open = batch_new(s)) == NULL) {
+            log_warnx("agent: out of memory for a batch of source=%s", s->name);
+            goto idle;
+        }
+        if (s->tail != NULL) {
+            st = tail_read(s->tail, stream_line, s, PUMP_BUDGET, now);
+        } else {
+            st = journal_read(s->journal, stream_line, s, JOURNAL_BUDGET);
+        }
+        switch (st) {
+        case TAIL_MORE:
+            continue;
+        case TAIL_IDLE:
+            goto idle;
+        case TAIL_SWITCH:
+            if (stream_seal(s, 0) == -1) {
+                goto paused;
+            }
+            agent_submit(ag);
+            tail_switch(s->tail, now);
+            if (s->open != NULL) {
+                s->open->start = tail_committed(s->tail); /* empty: nothing to seal */
+            }
+            stream_watch_target(s);
+            continue;
+        }
+    }
+    return; /* the idle watcher stays active: more next iteration */
+paused:
+    s->paused = 1;
+idle:
+    ev_idle_stop(ag->loop, &s->w_pump);
+    if (s->tail != NULL && !s->paused) {
+        double d = tail_deadline(s->tail);
+
+        ev_timer_stop(ag->loop, &s->w_rotate);
+        if (d > 0) {
+            ev_timer_set(&s->w_rotate, d > now ? d - now + 0.01 : 0.01, 0.);
+            ev_timer_start(ag->loop, &s->w_rotate);
+        }
+    }
+}
+
+static void
+stream_poll(struct stream *s)
+{
+    if (s->ag->stopping) {
+        return;
+    }
+    if (s->tail != NULL) {
+        if (tail_poll(s->tail, ev_now(s->ag->loop))) {
+            stream_watch_target(s);
+            if (!s->paused) {
+                ev_idle_start(s->ag->loop, &s->w_pump);
+            }
+        }
+        return;
+    }
+    journal_process(s->journal);
+    if (!s->paused) {
+        ev_idle_start(s->ag->loop, &s->w_pump);
+    }
+}
+
+static void
+stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream_pump(w->data);
+}
+
+static void
+stream_stat_cb(struct ev_loop *loop, ev_stat *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream_poll(w->data);
+}
+
+static void
+stream_rotate_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct stream *s = w->data;
+
+    (void)revents;
+    if (!s->paused && !s->ag->stopping) {
+        ev_idle_start(loop, &s->w_pump);
+    }
+}
+
+static void
+stream_journal_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    stream_poll(w->data);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sources: streams for every configured source (globs expanded). */
+
+static int
+looks_rotated(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    size_t n;
+
+    base = base != NULL ? base + 1 : path;
+    n = strlen(base);
+    if (strstr(base, ".gz") != NULL || strstr(base, ".xz") != NULL ||
+        strstr(base, ".bz2") != NULL || strstr(base, ".zst") != NULL) {
+        return 1;
+    }
+    while (n > 0 && base[n - 1] >= '0' && base[n - 1] <= '9') {
+        n--;
+    }
+    return n < strlen(base) && n > 0 && (base[n - 1] == '.' || base[n - 1] == '-');
+}
+
+static struct stream *
+find_stream(struct agent *ag, const struct config_source *cs, const char *path)
+{
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        if (strcmp(s->src, cs->name) != 0 || s->type != cs->type) {
+            continue;
+        }
+        if (cs->type == CONFIG_SOURCE_JOURNAL || (s->path != NULL && strcmp(s->path, path) == 0)) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static void
+add_stream(struct agent *ag, const struct config_source *cs, const char *path, int first)
+{
+    struct stream *s = find_stream(ag, cs, path);
+
+    if (s != NULL) {
+        s->keep = 1;
+        return;
+    }
+    if ((s = stream_new(ag, cs, path, first)) == NULL) {
+        return;
+    }
+    s->keep = 1;
+    s->next = ag->streams;
+    ag->streams = s;
+}
+
+/* Creates the streams of every source; 'first': at start-up (read_from applies). */
+static void
+agent_sources(struct agent *ag, int first)
+{
+    for (size_t i = 0; i < ag->cfg.nsources; i++) {
+        const struct config_source *cs = &ag->cfg.sources[i];
+        glob_t g;
+
+        if (cs->type == CONFIG_SOURCE_JOURNAL || strpbrk(cs->path, "*?[") == NULL) {
+            add_stream(ag, cs, cs->type == CONFIG_SOURCE_FILE ? cs->path : NULL, first);
+            continue;
+        }
+        if (glob(cs->path, GLOB_NOSORT, NULL, &g) != 0) {
+            continue;
+        }
+        for (size_t k = 0; k < g.gl_pathc; k++) {
+            if (!looks_rotated(g.gl_pathv[k])) {
+                add_stream(ag, cs, g.gl_pathv[k], first);
+            }
+        }
+        globfree(&g);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Timers and signals */
+
+static void
+agent_status(struct agent *ag, int force)
+{
+    double now = ev_now(ag->loop);
+    uint64_t lag = 0;
+    char status[256];
+    double rate;
+
+    if (!force && now - ag->status_at < STATUS_EVERY) {
+        return;
+    }
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        if (s->tail != NULL) {
+            lag += tail_lag(s->tail);
+        }
+    }
+    rate = ag->status_at > 0 && now > ag->status_at
+               ? (double)(ag->lines_total - ag->lines_at_status) / (now - ag->status_at)
+               : 0;
+    snprintf(status, sizeof(status),
+             "%.0f lines/s, lag %" PRIu64 " bytes, exporter %s, %zu batches queued", rate, lag,
+             ag->ex->state(ag->ex), ag->qlen);
+    notify_status(status);
+    ag->status_at = now;
+    ag->lines_at_status = ag->lines_total;
+}
+
+static void
+agent_flush(struct agent *ag)
+{
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        stream_ref_time(s);
+        if (stream_seal(s, 0) == -1) {
+            s->paused = 1;
+            ev_idle_stop(ag->loop, &s->w_pump);
+        }
+    }
+    agent_submit(ag);
+    agent_status(ag, 0);
+}
+
+static void
+agent_rescan(struct agent *ag)
+{
+    int globbed = 0;
+
+    for (size_t i = 0; i < ag->cfg.nsources; i++) {
+        globbed |= ag->cfg.sources[i].type == CONFIG_SOURCE_FILE &&
+                   strpbrk(ag->cfg.sources[i].path, "*?[") != NULL;
+    }
+    if (globbed) {
+        agent_sources(ag, 0);
+    }
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        stream_poll(s);
+    }
+}
+
+static void
+flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    agent_flush(w->data);
+}
+
+static void
+rescan_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    agent_rescan(w->data);
+}
+
+static void
+retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    agent_submit(w->data);
+}
+
+static void
+watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    notify_watchdog();
+}
+
+static void
+stop_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct agent *ag = w->data;
+
+    (void)revents;
+    log_warnx("agent: stop timeout: %zu batches not acknowledged; their lines are read again "
+              "on the next start",
+              ag->qlen);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+agent_stop(struct agent *ag, int sig)
+{
+    if (ag->stopping) {
+        return;
+    }
+    ag->stopping = 1;
+    log_info("agent: signal %d: flushing and stopping", sig);
+    notify_stopping();
+    ev_timer_stop(ag->loop, &ag->w_flush);
+    ev_timer_stop(ag->loop, &ag->w_rescan);
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        ev_idle_stop(ag->loop, &s->w_pump);
+        ev_timer_stop(ag->loop, &s->w_rotate);
+        stream_seal(s, 1);
+    }
+    ev_timer_set(&ag->w_stop, (double)ag->cfg.stop_timeout / 1000.0, 0.);
+    ev_timer_start(ag->loop, &ag->w_stop);
+    agent_submit(ag);
+}
+
+static void
+agent_reload(struct agent *ag)
+{
+    struct config nc;
+    struct rsref *nr = NULL;
+    struct errlist errs = {0};
+    struct stream **pp;
+
+    notify_reloading();
+    log_info("reload: reading the configuration%s%s", ag->cli.config_file != NULL ? " " : "",
+             ag->cli.config_file != NULL ? ag->cli.config_file : "");
+    if (load_config(&ag->cli, &nc, &nr, &errs) == -1) {
+        print_errors(&errs, 1);
+        log_errx("reload: failed (%zu errors): keeping the running configuration", errs.total);
+        errlist_clear(&errs);
+        config_free(&nc);
+        agent_status(ag, 1);
+        notify_ready("reload failed: running the previous configuration");
+        return;
+    }
+    errlist_clear(&errs);
+    if (strcmp(nc.state_dir, ag->cfg.state_dir) != 0 ||
+        (nc.output == NULL) != (ag->cfg.output == NULL) ||
+        (nc.output != NULL && strcmp(nc.output, ag->cfg.output) != 0)) {
+        log_warnx("reload: state_dir and output changes take effect after a restart");
+        free(nc.state_dir);
+        nc.state_dir = strdup(ag->cfg.state_dir);
+        free(nc.output);
+        nc.output = ag->cfg.output != NULL ? strdup(ag->cfg.output) : NULL;
+    }
+    /* Batches counted with the old rules are sealed with them. */
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        stream_seal(s, 1);
+        s->keep = 0;
+    }
+    config_free(&ag->cfg);
+    ag->cfg = nc;
+    rsref_put(ag->rsr);
+    ag->rsr = nr;
+    log_set_level(ag->cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag->cfg.log_level);
+    agent_sources(ag, 0);
+    for (pp = &ag->streams; *pp != NULL;) {
+        struct stream *s = *pp;
+
+        if (!s->keep) {
+            log_info("reload: source=%s removed", s->name);
+            *pp = s->next;
+            stream_free(s);
+            continue;
+        }
+        for (size_t i = 0; i < ag->cfg.nsources; i++) {
+            const struct config_source *cs = &ag->cfg.sources[i];
+
+            if (strcmp(cs->name, s->src) == 0) {
+                stream_set_rules(s, ag->rsr, cs);
+                if (s->tail != NULL) {
+                    struct tail_conf tc = tail_conf_of(&ag->cfg, cs);
+
+                    tail_set_conf(s->tail, &tc);
+                }
+            }
+        }
+        pp = &s->next;
+    }
+    ev_timer_stop(ag->loop, &ag->w_flush);
+    ev_timer_set(&ag->w_flush, (double)ag->cfg.flush_interval / 1000.0,
+                 (double)ag->cfg.flush_interval / 1000.0);
+    ev_timer_start(ag->loop, &ag->w_flush);
+    ev_timer_stop(ag->loop, &ag->w_rescan);
+    ev_timer_set(&ag->w_rescan, (double)ag->cfg.rescan_interval / 1000.0,
+                 (double)ag->cfg.rescan_interval / 1000.0);
+    ev_timer_start(ag->loop, &ag->w_rescan);
+    agent_submit(ag);
+    agent_rescan(ag);
+    log_info("reload: done: %zu sources, %zu rules", ag->cfg.nsources,
+             ruleset_rule_count(ag->rsr->rs));
+    notify_ready("running (reloaded)");
+}
+
+static void
+signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct agent *ag = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (w->signum == SIGHUP) {
+        agent_reload(ag);
+    } else {
+        agent_stop(ag, w->signum);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static int
+check_only(const struct config *c, const struct rsref *r)
+{
+    (void)c;
+    (void)r;
+    printf("configuration OK\n");
+    return 0;
+}
+
+static void
+agent_fini(struct agent *ag)
+{
+    while (ag->streams != NULL) {
+        struct stream *s = ag->streams;
+
+        ag->streams = s->next;
+        stream_free(s);
+    }
+    while (ag->qhead != NULL) {
+        struct batch *b = ag->qhead;
+
+        ag->qhead = b->next;
+        batch_free(b);
+    }
+    export_free(ag->ex);
+    rsref_put(ag->rsr);
+    config_free(&ag->cfg);
+    if (ag->lock_fd != -1) {
+        close(ag->lock_fd);
+    }
+}
+
+static void
+agent_timers(struct agent *ag)
+{
+    struct ev_loop *loop = ag->loop;
+    uint64_t wd = notify_watchdog_usec();
+
+    ev_timer_init(&ag->w_flush, flush_cb, (double)ag->cfg.flush_interval / 1000.0,
+                  (double)ag->cfg.flush_interval / 1000.0);
+    ag->w_flush.data = ag;
+    ev_timer_start(loop, &ag->w_flush);
+    ev_timer_init(&ag->w_rescan, rescan_cb, (double)ag->cfg.rescan_interval / 1000.0,
+                  (double)ag->cfg.rescan_interval / 1000.0);
+    ag->w_rescan.data = ag;
+    ev_timer_start(loop, &ag->w_rescan);
+    ev_timer_init(&ag->w_retry, retry_cb, 1., 0.);
+    ag->w_retry.data = ag;
+    ev_timer_init(&ag->w_stop, stop_timeout_cb, 1., 0.);
+    ag->w_stop.data = ag;
+    if (wd > 0) {
+        ev_timer_init(&ag->w_watchdog, watchdog_cb, (double)wd / 2e6, (double)wd / 2e6);
+        ag->w_watchdog.data = ag;
+        ev_timer_start(loop, &ag->w_watchdog);
+    }
+    ev_signal_init(&ag->w_term, signal_cb, SIGTERM);
+    ev_signal_init(&ag->w_int, signal_cb, SIGINT);
+    ev_signal_init(&ag->w_hup, signal_cb, SIGHUP);
+    ag->w_term.data = ag->w_int.data = ag->w_hup.data = ag;
+    ev_signal_start(loop, &ag->w_term);
+    ev_signal_start(loop, &ag->w_int);
+    ev_signal_start(loop, &ag->w_hup);
+}
+
+int
+agent_main(int argc, char **argv)
+{
+    struct agent ag;
+    struct errlist errs = {0};
+    int rc = 1;
+
+    memset(&ag, 0, sizeof(ag));
+    ag.lock_fd = -1;
+    signal(SIGPIPE, SIG_IGN);
+    if (parse_cli(&ag.cli, argc, argv) == -1) {
+        return 64;
+    }
+    log_init("smtpmon", ag.cli.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+             getenv("JOURNAL_STREAM") != NULL && !ag.cli.check);
+    if (load_config(&ag.cli, &ag.cfg, &ag.rsr, &errs) == -1) {
+        print_errors(&errs, 0);
+        errlist_clear(&errs);
+        config_free(&ag.cfg);
+        return DAEMON_EX_CONFIG;
+    }
+    errlist_clear(&errs);
+    if (ag.cli.check) {
+        rc = check_only(&ag.cfg, ag.rsr);
+        agent_fini(&ag);
+        return rc;
+    }
+    log_set_level(ag.cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag.cfg.log_level);
+    default_agent_id(ag.agent_id, sizeof(ag.agent_id), ag.cfg.agent_id);
+    if ((ag.lock_fd = state_lock(ag.cfg.state_dir)) == -1) {
+        if (errno == EWOULDBLOCK) {
+            log_errx("state: dir=%s is locked by another smtpmon: refusing to start",
+                     ag.cfg.state_dir);
+        } else {
+            log_warn("state: dir=%s cannot create or lock", ag.cfg.state_dir);
+        }
+        agent_fini(&ag);
+        return 73;
+    }
+    /* -- Redis exporter: used when a Redis URL is configured. */
+    if (ag.cfg.redis != NULL) {
+        struct redis_conf rcf;
+        char err[512];
+
+        redis_conf_defaults(&rcf);
+        rcf.url = ag.cfg.redis_url;
+        if (ag.cfg.agent_id == NULL) {
+            redis_default_agent_id(ag.agent_id, sizeof(ag.agent_id));
+        }
+        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", ag.agent_id);
+        snprintf(rcf.prefix, sizeof(rcf.prefix), "%s",
+                 ag.cfg.redis_prefix != NULL ? ag.cfg.redis_prefix : "smtpmon");
+        snprintf(rcf.state_dir, sizeof(rcf.state_dir), "%s", ag.cfg.state_dir);
+        rcf.timeout_ms = ag.cfg.redis_timeout;
+        rcf.connect_timeout_ms = ag.cfg.redis_timeout;
+        rcf.bucket_ttl_ms = ag.cfg.bucket_minute;
+        if (redis_conf_env(&rcf, err, sizeof(err)) == -1 ||
+            redis_conf_password(&rcf, err, sizeof(err)) == -1) {
+            log_errx("redis: %s", err);
+            agent_fini(&ag);
+            return DAEMON_EX_CONFIG;
+        }
+        ag.ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, &ag);
+        explicit_bzero(&rcf, sizeof(rcf));
+        if (ag.ex == NULL) {
+            log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])",
+                     ag.agent_id);
+            agent_fini(&ag);
+            return DAEMON_EX_CONFIG;
+        }
+    } else
+    /* -- end Redis exporter */
+    ag.ex = export_jsonl_new(ag.cfg.output != NULL ? ag.cfg.output : "-", ag.agent_id,
+                             agent_ack, &ag);
+    if (ag.ex == NULL) {
+        log_warn("export: output=%s cannot open", ag.cfg.output != NULL ? ag.cfg.output : "-");
+        agent_fini(&ag);
+        return 73;
+    }
+    if ((ag.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
+        log_errx("agent: cannot initialise libev");
+        agent_fini(&ag);
+        return 71;
+    }
+    agent_timers(&ag);
+    agent_sources(&ag, 1);
+    log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s",
+             ag.agent_id, ag.cfg.nsources, ruleset_rule_count(ag.rsr->rs),
+             ruleset_jit(ag.rsr->rs) ? " (JIT)" : "", ag.cfg.state_dir,
+             ag.cfg.output != NULL ? ag.cfg.output : "-");
+    notify_ready("running");
+    ev_run(ag.loop, 0);
+    log_info("agent: stopped");
+    agent_fini(&ag);
+    ev_loop_destroy(ag.loop);
+    return 0;
+}

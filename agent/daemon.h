@@ -1,0 +1,15 @@
+/*
+ * daemon.h -- the long-running agent: `smtpmon [-f FILE] [options]`. It follows the mail logs
+ * (files and the journal) with libev, feeds every line through the same pipeline as
+ * `smtpmon scan`, seals batches of counts that end at an exact cursor, hands them to the
+ * exporter and saves the cursor once the exporter acknowledged them.
+ */
+#ifndef SMTPMON_AGENT_DAEMON_H
+#define SMTPMON_AGENT_DAEMON_H
+
+#define DAEMON_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
+
+/* argv[0] is the program; the options follow. Returns the process exit status. */
+int agent_main(int argc, char **argv);
+
+#endif

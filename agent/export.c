@@ -1,0 +1,237 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "export.h"
+#include "log.h"
+
+struct jsonl {
+    struct exporter ex;   /* first: the exporter is cast back to its jsonl */
+    char *path;
+    char *agent_id;
+    int fd;
+    int regular;
+    int failing;
+};
+
+static void
+json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            fprintf(out, "\\%c", c);
+        } else if (c < 0x20 || c >= 0x7f) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    fputc('"', out);
+}
+
+int
+export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
+{
+    const struct state *c = &b->cursor;
+    const struct batch_metrics *m = &b->m;
+    char *counts = NULL;
+    size_t clen = 0;
+    FILE *mem;
+
+    if ((mem = open_memstream(&counts, &clen)) == NULL) {
+        return -1;
+    }
+    stats_print(&b->st, b->rs, STATS_JSON, 10, mem);
+    if (fclose(mem) != 0) {
+        free(counts);
+        return -1;
+    }
+    while (clen > 0 && (counts[clen - 1] == '\n' || counts[clen - 1] == ' ')) {
+        counts[--clen] = '\0';
+    }
+    fputs("{\"agent\":", out);
+    json_string(out, agent_id);
+    fputs(",\"source\":", out);
+    json_string(out, c->source);
+    fprintf(out, ",\"seq\":%" PRIu64 ",\"sealed_ms\":%" PRId64 ",\"cursor\":{", c->seq,
+            b->sealed_ms);
+    if (c->kind == STATE_JOURNAL) {
+        fputs("\"kind\":\"journal\",\"cursor\":", out);
+        json_string(out, c->jcursor);
+    } else {
+        fputs("\"kind\":\"file\",\"path\":", out);
+        json_string(out, c->path);
+        fprintf(out,
+                ",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"start\":%" PRIu64
+                ",\"offset\":%" PRIu64 ",\"head_len\":%" PRIu64 ",\"head_fp\":\"%016" PRIx64
+                "\",\"marker_len\":%" PRIu64 ",\"marker_fp\":\"%016" PRIx64 "\"",
+                c->dev, c->ino, b->start, c->offset, c->head_len, c->head_fp, c->marker_len,
+                c->marker_fp);
+    }
+    fprintf(out,
+            "},\"agent_metrics\":{\"lines\":%" PRIu64 ",\"bytes_read\":%" PRIu64
+            ",\"lines_with_code\":%" PRIu64 ",\"unmatched_with_code\":%" PRIu64
+            ",\"overlong\":%" PRIu64 ",\"rotations\":%" PRIu64 ",\"truncations\":%" PRIu64
+            ",\"reopen_failures\":%" PRIu64 ",\"unreachable_files\":%" PRIu64
+            ",\"lag_bytes\":%" PRIu64 "},\"counts\":",
+            b->st.lines, m->bytes_read, b->st.with_code, b->st.unmatched_with_code, m->overlong,
+            m->rotations, m->truncations, m->reopen_failures, m->unreachable_files,
+            m->lag_bytes);
+    fwrite(counts, 1, clen, out);
+    fputs("}\n", out);
+    free(counts);
+    return ferror(out) ? -1 : 0;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int
+jsonl_open(struct jsonl *j)
+{
+    struct stat st;
+
+    if (strcmp(j->path, "-") == 0) {
+        j->fd = STDOUT_FILENO;
+    } else if ((j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1) {
+        return -1;
+    }
+    j->regular = fstat(j->fd, &st) == 0 && S_ISREG(st.st_mode);
+    return 0;
+}
+
+static int
+jsonl_submit(struct exporter *ex, struct batch *b)
+{
+    struct jsonl *j = (struct jsonl *)ex;
+    char *line = NULL;
+    size_t len = 0;
+    FILE *mem;
+    int rc = -1, saved;
+
+    if (j->fd == -1 && jsonl_open(j) == -1) {
+        goto fail;
+    }
+    if ((mem = open_memstream(&line, &len)) == NULL) {
+        goto fail;
+    }
+    if (export_batch_json(b, j->agent_id, mem) == -1) {
+        fclose(mem);
+        errno = ENOMEM;
+        goto fail;
+    }
+    if (fclose(mem) != 0) {
+        goto fail;
+    }
+    if (write_all(j->fd, line, len) == -1) {
+        goto fail;
+    }
+    if (j->regular && fsync(j->fd) == -1) {
+        goto fail;
+    }
+    rc = 0;
+fail:
+    saved = errno;
+    free(line);
+    if (rc == -1) {
+        if (!j->failing) {
+            log_warn("export: output=%s cannot write batch seq=%" PRIu64 "", j->path,
+                     b->cursor.seq);
+        }
+        j->failing = 1;
+        errno = saved == EAGAIN ? EIO : saved;
+        return -1;
+    }
+    if (j->failing) {
+        log_info("export: output=%s writing again", j->path);
+    }
+    j->failing = 0;
+    ex->ack(ex->ack_arg, b, 1);
+    return 0;
+}
+
+static int
+jsonl_busy(const struct exporter *ex)
+{
+    (void)ex;
+    return 0;
+}
+
+static const char *
+jsonl_state(const struct exporter *ex)
+{
+    return ((const struct jsonl *)ex)->failing ? "failing" : "ok";
+}
+
+static void
+jsonl_free(struct exporter *ex)
+{
+    struct jsonl *j = (struct jsonl *)ex;
+
+    if (j->fd > STDERR_FILENO) {
+        close(j->fd);
+    }
+    free(j->path);
+    free(j->agent_id);
+    free(j);
+}
+
+struct exporter *
+export_jsonl_new(const char *path, const char *agent_id, export_ack_fn *ack, void *ack_arg)
+{
+    struct jsonl *j;
+
+    if ((j = calloc(1, sizeof(*j))) == NULL) {
+        return NULL;
+    }
+    j->fd = -1;
+    if ((j->path = strdup(path)) == NULL || (j->agent_id = strdup(agent_id)) == NULL) {
+        jsonl_free(&j->ex);
+        return NULL;
+    }
+    if (jsonl_open(j) == -1) {
+        int saved = errno;
+
+        jsonl_free(&j->ex);
+        errno = saved;
+        return NULL;
+    }
+    j->ex.name = "jsonl";
+    j->ex.submit = jsonl_submit;
+    j->ex.busy = jsonl_busy;
+    j->ex.state = jsonl_state;
+    j->ex.free = jsonl_free;
+    j->ex.ack = ack;
+    j->ex.ack_arg = ack_arg;
+    return &j->ex;
+}
+
+void
+export_free(struct exporter *ex)
+{
+    if (ex != NULL) {
+        ex->free(ex);
+    }
+}

@@ -1,0 +1,310 @@
+/*
+ * smtpmon query [-f CONFIG] [--redis URL] [--password-file FILE] [--prefix P]
+ *               [--agent ID | --fleet] [--since DURATION|TIME] [--format table|json]
+ *               [--top N] [--patterns DIR]
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "log.h"
+#include "query.h"
+#include "redis.h"
+#include "redis_cmd.h"
+#include "rules.h"
+#include "scan.h"
+#include "stats.h"
+
+#define EX_USAGE 64
+#define EX_DATAERR 65
+#define EX_UNAVAILABLE 69
+#define EX_CONFIG 78
+#define QUERY_PIPELINE 256
+
+static void
+usage(void)
+{
+    fprintf(stderr,
+            "usage: smtpmon query [-f CONFIG] [--redis URL] [--password-file FILE] "
+            "[--prefix P]\n"
+            "                     [--agent ID | --fleet] [--since DURATION|TIME]\n"
+            "                     [--format table|json] [--top N] [--patterns DIR]\n"
+            "  TIME: epoch seconds or YYYY-MM-DDTHH:MM[:SS] (UTC); DURATION: 90s, 15m, 2h, 1d\n");
+}
+
+static int
+parse_since(const char *s, int64_t *out)
+{
+    struct tm tm;
+    char err[128];
+    int64_t d;
+    char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    if ((end = strptime(s, "%Y-%m-%dT%H:%M", &tm)) != NULL) {
+        if (*end == ':') {
+            tm.tm_sec = atoi(end + 1);
+        }
+        *out = (int64_t)timegm(&tm);
+        return 0;
+    }
+    if (strspn(s, "0123456789") == strlen(s) && strlen(s) >= 9) {
+        *out = strtoll(s, NULL, 10);
+        return 0;
+    }
+    if (config_parse_duration(s, &d, err, sizeof(err)) == 0) {
+        *out = (int64_t)time(NULL) - d / 1000;
+        return 0;
+    }
+    return -1;
+}
+
+static int
+add_hash(struct stats *st, const struct ruleset *rs, const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        return -1;
+    }
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            rcmd_stats_add_field(st, rs, k->str, k->len, v->str, v->len) == -1) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads the per-minute hashes from 'since' to now, pipelined. */
+static int
+read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t since,
+             struct stats *st, const struct ruleset *rs)
+{
+    int64_t now = (int64_t)time(NULL);
+    int64_t first = since - since % 60;
+
+    for (int64_t m = first; m <= now;) {
+        int n = 0;
+
+        for (; m <= now && n < QUERY_PIPELINE; m += 60, n++) {
+            char rest[64], key[RCMD_KEY_MAX];
+
+            snprintf(rest, sizeof(rest), "c:m:%" PRId64, m);
+            rcmd_key(key, sizeof(key), prefix, tag, rest);
+            redisAppendCommand(ctx, "HGETALL %s", key);
+        }
+        for (int i = 0; i < n; i++) {
+            redisReply *rep;
+
+            if (redisGetReply(ctx, (void **)&rep) != REDIS_OK) {
+                fprintf(stderr, "smtpmon query: %s\n", ctx->errstr);
+                return -1;
+            }
+            if (add_hash(st, rs, rep) == -1) {
+                fprintf(stderr, "smtpmon query: unexpected reply: %s\n",
+                        rep->type == REDIS_REPLY_ERROR ? rep->str : "not a hash");
+                freeReplyObject(rep);
+                return -1;
+            }
+            freeReplyObject(rep);
+        }
+    }
+    return 0;
+}
+
+int
+query_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'f'},
+        {"redis", required_argument, NULL, 'r'},
+        {"password-file", required_argument, NULL, 'p'},
+        {"prefix", required_argument, NULL, 'x'},
+        {"agent", required_argument, NULL, 'a'},
+        {"fleet", no_argument, NULL, 'F'},
+        {"since", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'o'},
+        {"top", required_argument, NULL, 't'},
+        {"patterns", required_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cfile = NULL, *url = NULL, *pwfile = NULL, *prefix = NULL, *agent = NULL;
+    const char *patterns = NULL;
+    int fleet = 0, c, rc = 0;
+    int64_t since = -1;
+    enum stats_format fmt = STATS_TABLE;
+    size_t top = 10;
+    struct config cfg;
+    struct errlist errs = {0};
+    struct redis_conf rcf;
+    char err[512];
+    struct ruleset *rs;
+    struct stats st;
+    redisContext *ctx;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            cfile = optarg;
+            break;
+        case 'r':
+            url = optarg;
+            break;
+        case 'p':
+            pwfile = optarg;
+            break;
+        case 'x':
+            prefix = optarg;
+            break;
+        case 'a':
+            agent = optarg;
+            break;
+        case 'F':
+            fleet = 1;
+            break;
+        case 's':
+            if (parse_since(optarg, &since) == -1) {
+                fprintf(stderr, "smtpmon query: --since: expected a duration or a time, not "
+                                "'%s'\n", optarg);
+                return EX_USAGE;
+            }
+            break;
+        case 'o':
+            if (strcmp(optarg, "json") == 0) {
+                fmt = STATS_JSON;
+            } else if (strcmp(optarg, "table") == 0) {
+                fmt = STATS_TABLE;
+            } else {
+                fprintf(stderr, "smtpmon query: --format must be table or json\n");
+                return EX_USAGE;
+            }
+            break;
+        case 't':
+            top = (size_t)strtoul(optarg, NULL, 10);
+            if (top < 1 || top > 64) {
+                fprintf(stderr, "smtpmon query: --top must be 1..64\n");
+                return EX_USAGE;
+            }
+            break;
+        case 'P':
+            patterns = optarg;
+            break;
+        case 'h':
+            usage();
+            return 0;
+        default:
+            usage();
+            return EX_USAGE;
+        }
+    }
+    if (optind != argc || (fleet && agent != NULL)) {
+        usage();
+        return EX_USAGE;
+    }
+    if (config_init(&cfg) == -1) {
+        return 71;
+    }
+    if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
+        cfile = CONFIG_DEFAULT_FILE;
+    }
+    if (cfile != NULL && config_load_file(&cfg, cfile, &errs) == -1) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        }
+        errlist_clear(&errs);
+        config_free(&cfg);
+        return EX_CONFIG;
+    }
+    errlist_clear(&errs);
+    redis_conf_defaults(&rcf);
+    if (url == NULL) {
+        url = cfg.redis != NULL ? cfg.redis : "redis://127.0.0.1:6379";
+    }
+    if (config_parse_redis_url(url, &rcf.url, err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon query: %s\n", err);
+        config_free(&cfg);
+        return EX_USAGE;
+    }
+    if (pwfile != NULL) {
+        snprintf(rcf.password_file, sizeof(rcf.password_file), "%s", pwfile);
+    }
+    snprintf(rcf.prefix, sizeof(rcf.prefix), "%s",
+             prefix != NULL ? prefix : cfg.redis_prefix != NULL ? cfg.redis_prefix : "smtpmon");
+    if (agent != NULL) {
+        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", agent);
+    } else if (cfg.agent_id != NULL) {
+        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", cfg.agent_id);
+    } else {
+        redis_default_agent_id(rcf.agent_id, sizeof(rcf.agent_id));
+    }
+    if (patterns == NULL) {
+        patterns = cfg.patterns;
+    }
+    if (redis_conf_password(&rcf, err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon query: %s\n", err);
+        config_free(&cfg);
+        return EX_CONFIG;
+    }
+    if (!fleet && !rcmd_name_ok(rcf.agent_id)) {
+        fprintf(stderr, "smtpmon query: bad agent id '%s'\n", rcf.agent_id);
+        config_free(&cfg);
+        return EX_USAGE;
+    }
+    rs = scan_load_rules(patterns, cfg.patterns_override, 0);
+    config_free(&cfg);
+    if (rs == NULL) {
+        return EX_CONFIG;
+    }
+    if (stats_init(&st, ruleset_rule_count(rs)) == -1) {
+        ruleset_free(rs);
+        return 71;
+    }
+    if ((ctx = redis_sync_connect(&rcf, 10000, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "smtpmon query: %s\n", err);
+        rc = EX_UNAVAILABLE;
+        goto out;
+    }
+    explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
+    const char *tag = fleet ? "fleet" : rcf.agent_id;
+    if (since >= 0) {
+        if (read_minutes(ctx, rcf.prefix, tag, since, &st, rs) == -1) {
+            rc = EX_UNAVAILABLE;
+        }
+    } else {
+        char key[RCMD_KEY_MAX];
+        redisReply *rep;
+
+        rcmd_key(key, sizeof(key), rcf.prefix, tag, "c:total");
+        rep = redisCommand(ctx, "HGETALL %s", key);
+        if (rep == NULL || add_hash(&st, rs, rep) == -1) {
+            fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
+                    rep == NULL                       ? ctx->errstr
+                    : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                      : "not a hash");
+            rc = EX_UNAVAILABLE;
+        }
+        if (rep != NULL) {
+            freeReplyObject(rep);
+        }
+    }
+    redisFree(ctx);
+    if (rc == 0) {
+        stats_print(&st, rs, fmt, top, stdout);
+        if (fflush(stdout) != 0) {
+            rc = 74;
+        }
+    }
+out:
+    stats_free(&st);
+    ruleset_free(rs);
+    return rc;
+}

@@ -1,0 +1,13 @@
+/*
+ * query.h -- `smtpmon query`: reads the counts of one agent or of the fleet back from Redis,
+ * totals or a time range of per-minute buckets, and prints them in the shape of
+ * `smtpmon scan` (same JSON, same table), so that a replay and the live counts compare with
+ * one diff.
+ */
+#ifndef SMTPMON_EXPORTERS_QUERY_H
+#define SMTPMON_EXPORTERS_QUERY_H
+
+/* argv[0] is "query". Returns the exit status. */
+int query_main(int argc, char **argv);
+
+#endif

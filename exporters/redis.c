@@ -1,0 +1,1168 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libev.h>
+
+#include "log.h"
+#include "redis.h"
+#include "redis_cmd.h"
+
+#define SOURCES_MAX 64
+
+enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY };
+
+/* What a reply answers. */
+enum rkind { K_HELLO, K_LOAD_COMMIT, K_LOAD_FLEET, K_LOAD_CLAIM, K_CLAIM, K_COMMIT, K_FLEET,
+             K_PENDING_READ, K_PENDING_FLEET };
+
+struct rreq {
+    struct rex *r;
+    unsigned gen;
+    enum rkind kind;
+};
+
+struct fleet_mark {
+    char source[STATE_NAME_MAX];
+    uint64_t done;                 /* last seq of this source applied fleet-wide */
+};
+
+struct rex {
+    struct exporter ex;            /* first: cast back */
+    struct ev_loop *loop;
+    struct redis_conf c;
+    struct rcmd_conf rc;
+    char token[RCMD_TOKEN_MAX + 1];
+    char sha_commit[41], sha_fleet[41], sha_claim[41];
+    redisAsyncContext *ac;
+    unsigned gen;                  /* bumped on every new connection: stale replies ignored */
+    enum rstate st;
+    int outstanding;               /* replies awaited on this connection */
+    int inflight;                  /* a batch step (commit, fleet, pending) is awaited */
+    int attempts;                  /* failed connections in a row */
+    int auth_failed;
+    char last_err[256];
+    struct batch *q[REDIS_QUEUE_MAX];
+    size_t qhead, qlen;
+    struct fleet_mark marks[SOURCES_MAX];
+    size_t nmarks;
+    uint64_t pending_seq;          /* PENDING: the fleet delta being recovered */
+    struct rcmd cmd;
+    ev_timer w_timeout;            /* connect or command deadline */
+    ev_timer w_backoff;
+    ev_timer w_lease;
+    uint64_t commits, dups, reconnects;
+};
+
+static void rex_connect(struct rex *r);
+static void rex_kick(struct rex *r);
+
+static double
+ms(int64_t v)
+{
+    return (double)v / 1000.0;
+}
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Configuration. */
+
+void
+redis_conf_defaults(struct redis_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->url.port = 6379;
+    snprintf(c->url.host, sizeof(c->url.host), "127.0.0.1");
+    snprintf(c->prefix, sizeof(c->prefix), "smtpmon");
+    c->timeout_ms = 5000;
+    c->connect_timeout_ms = 5000;
+    c->backoff_min_ms = 100;
+    c->backoff_max_ms = 30000;
+    c->bucket_ttl_ms = 2LL * 24 * 3600 * 1000;
+    c->lease_ms = 60000;
+    c->topn_minute = 50;
+    c->topn_total = 1000;
+    c->stream_maxlen = 2 * 24 * 60;
+    c->fleet = 1;
+}
+
+static int
+env_num(const char *name, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
+{
+    const char *v = getenv(name);
+    char *end;
+    long long n;
+
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+    n = strtoll(v, &end, 10);
+    if (*end != '\0' || n < min || n > max) {
+        snprintf(err, errlen, "%s must be a number in %lld..%lld", name, (long long)min,
+                 (long long)max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int
+redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
+{
+    const char *v;
+    int64_t topn = c->topn_minute, fleet = c->fleet;
+
+    if ((v = getenv("SMTPMON_REDIS_PASSWORD_FILE")) != NULL) {
+        snprintf(c->password_file, sizeof(c->password_file), "%s", v);
+    }
+    if ((v = getenv("SMTPMON_REDIS_SENTINELS")) != NULL) {
+        snprintf(c->sentinels, sizeof(c->sentinels), "%s", v);
+    }
+    if ((v = getenv("SMTPMON_REDIS_MASTER")) != NULL) {
+        snprintf(c->master, sizeof(c->master), "%s", v);
+    }
+    if (env_num("SMTPMON_REDIS_LEASE_MS", 1000, 86400000, &c->lease_ms, err, errlen) == -1 ||
+        env_num("SMTPMON_REDIS_BACKOFF_MAX_MS", 10, 600000, &c->backoff_max_ms, err, errlen) ==
+            -1 ||
+        env_num("SMTPMON_REDIS_TOPN", 1, 100000, &topn, err, errlen) == -1 ||
+        env_num("SMTPMON_REDIS_FLEET", 0, 1, &fleet, err, errlen) == -1) {
+        return -1;
+    }
+    c->topn_minute = (unsigned)topn;
+    c->fleet = (int)fleet;
+    if (c->sentinels[0] != '\0' && c->master[0] == '\0') {
+        snprintf(err, errlen, "SMTPMON_REDIS_SENTINELS needs SMTPMON_REDIS_MASTER");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+read_secret(const char *path, char *dst, size_t cap, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd == -1) {
+        snprintf(err, errlen, "cannot open the password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    n = read(fd, dst, cap - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot read the password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == '\r')) {
+        n--;
+    }
+    dst[n] = '\0';
+    if (n == 0 || (size_t)n >= cap - 1) {
+        snprintf(err, errlen, "the password file %s is empty or too long", path);
+        return -1;
+    }
+    return 0;
+}
+
+int
+redis_conf_password(struct redis_conf *c, char *err, size_t errlen)
+{
+    char path[512];
+    const char *cred = getenv("CREDENTIALS_DIRECTORY");
+
+    if (c->url.password[0] != '\0') {
+        return 0;
+    }
+    if (c->password_file[0] != '\0') {
+        return read_secret(c->password_file, c->url.password, sizeof(c->url.password), err,
+                           errlen);
+    }
+    if (cred != NULL) {
+        snprintf(path, sizeof(path), "%s/redis-password", cred);
+        if (access(path, R_OK) == 0) {
+            return read_secret(path, c->url.password, sizeof(c->url.password), err, errlen);
+        }
+    }
+    return 0;
+}
+
+void
+redis_default_agent_id(char *dst, size_t cap)
+{
+    char host[256], mid[64] = "";
+    FILE *fp;
+    size_t j = 0;
+
+    if (gethostname(host, sizeof(host)) == -1) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    if ((fp = fopen("/etc/machine-id", "re")) != NULL) {
+        if (fgets(mid, sizeof(mid), fp) == NULL) {
+            mid[0] = '\0';
+        }
+        fclose(fp);
+    }
+    for (const char *p = host; *p != '\0' && *p != '.' && j + 10 < cap; p++) {
+        dst[j++] = (*p == '_' || *p == '-' || (*p >= '0' && *p <= '9') ||
+                    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+                       ? *p
+                       : '_';
+    }
+    if (strlen(mid) >= 8) {
+        dst[j++] = '-';
+        memcpy(dst + j, mid, 8);
+        j += 8;
+    }
+    dst[j] = '\0';
+}
+
+/* The owner token of this host: kept in the state directory so that a restart (even after
+ * kill -9) is recognised as the same owner, while another host claiming the id is not. */
+static int
+load_token(const char *dir, char *tok, size_t cap)
+{
+    char path[512];
+    unsigned char raw[16];
+    int fd;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%s/redis-owner", dir[0] != '\0' ? dir : ".");
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+        n = read(fd, tok, cap - 1);
+        close(fd);
+        if (n >= 16) {
+            tok[n] = '\0';
+            tok[strcspn(tok, "\n")] = '\0';
+            if (strlen(tok) >= 16) {
+                return 0;
+            }
+        }
+    }
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(raw) && 2 * i + 2 < cap; i++) {
+        snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+    }
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) != -1) {
+        if (write(fd, tok, strlen(tok)) < 0 || fsync(fd) == -1) {
+            log_warn("redis: cannot save the owner token in %s", path);
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Blocking connection (start cursor, query). */
+
+static redisContext *
+sync_open(const char *host, int port, const char *path, int64_t timeout_ms, char *err,
+          size_t errlen)
+{
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    redisContext *ctx = path != NULL ? redisConnectUnixWithTimeout(path, tv)
+                                     : redisConnectWithTimeout(host, port, tv);
+
+    if (ctx == NULL || ctx->err) {
+        snprintf(err, errlen, "cannot connect to %s%s%d: %s", path != NULL ? path : host,
+                 path != NULL ? "" : ":", path != NULL ? 0 : port,
+                 ctx != NULL ? ctx->errstr : "out of memory");
+        if (ctx != NULL) {
+            redisFree(ctx);
+        }
+        return NULL;
+    }
+    redisSetTimeout(ctx, tv);
+    return ctx;
+}
+
+/* Asks the sentinels for the master's address. Returns 0 and fills host/port. */
+static int
+sentinel_master(const struct redis_conf *c, char *host, size_t hcap, int *port, char *err,
+                size_t errlen)
+{
+    char list[sizeof(c->sentinels)], *save = NULL;
+
+    snprintf(list, sizeof(list), "%s", c->sentinels);
+    for (char *w = strtok_r(list, " ,", &save); w != NULL; w = strtok_r(NULL, " ,", &save)) {
+        char *colon = strrchr(w, ':');
+        int sp = colon != NULL ? atoi(colon + 1) : 26379;
+        redisContext *ctx;
+        redisReply *rep;
+
+        if (colon != NULL) {
+            *colon = '\0';
+        }
+        if ((ctx = sync_open(w, sp, NULL, c->connect_timeout_ms, err, errlen)) == NULL) {
+            continue;
+        }
+        rep = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", c->master);
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+            snprintf(host, hcap, "%s", rep->element[0]->str);
+            *port = atoi(rep->element[1]->str);
+            freeReplyObject(rep);
+            redisFree(ctx);
+            return 0;
+        }
+        snprintf(err, errlen, "sentinel %s:%d does not know master '%s'", w, sp, c->master);
+        if (rep != NULL) {
+            freeReplyObject(rep);
+        }
+        redisFree(ctx);
+    }
+    return -1;
+}
+
+static int
+sync_ok(redisContext *ctx, redisReply *rep, const char *what, char *err, size_t errlen)
+{
+    if (rep == NULL) {
+        snprintf(err, errlen, "%s: %s", what, ctx->errstr);
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s: %s", what, rep->str);
+        freeReplyObject(rep);
+        return -1;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+redisContext *
+redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err, size_t errlen)
+{
+    char host[256];
+    int port = c->url.port;
+    redisContext *ctx;
+
+    snprintf(host, sizeof(host), "%s", c->url.host);
+    if (c->sentinels[0] != '\0' &&
+        sentinel_master(c, host, sizeof(host), &port, err, errlen) == -1) {
+        return NULL;
+    }
+    ctx = sync_open(host, port, c->url.unix_socket && c->sentinels[0] == '\0' ? c->url.path : NULL,
+                    timeout_ms, err, errlen);
+    if (ctx == NULL) {
+        return NULL;
+    }
+    if (c->url.password[0] != '\0') {
+        redisReply *rep = c->url.user[0] != '\0'
+                              ? redisCommand(ctx, "AUTH %s %s", c->url.user, c->url.password)
+                              : redisCommand(ctx, "AUTH %s", c->url.password);
+        if (sync_ok(ctx, rep, "AUTH", err, errlen) == -1) {
+            redisFree(ctx);
+            return NULL;
+        }
+    }
+    if (c->url.db != 0 &&
+        sync_ok(ctx, redisCommand(ctx, "SELECT %d", c->url.db), "SELECT", err, errlen) == -1) {
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-source fleet marks. */
+
+static struct fleet_mark *
+mark_of(struct rex *r, const char *source)
+{
+    for (size_t i = 0; i < r->nmarks; i++) {
+        if (strcmp(r->marks[i].source, source) == 0) {
+            return &r->marks[i];
+        }
+    }
+    if (r->nmarks == SOURCES_MAX) {
+        return NULL;
+    }
+    snprintf(r->marks[r->nmarks].source, sizeof(r->marks[0].source), "%s", source);
+    r->marks[r->nmarks].done = 0;
+    return &r->marks[r->nmarks++];
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Connection. */
+
+static void
+rex_drop(struct rex *r, const char *why)
+{
+    redisAsyncContext *ac = r->ac;
+
+    if (why != NULL && strcmp(why, r->last_err) != 0) {
+        log_warnx("redis: %s", why);
+        snprintf(r->last_err, sizeof(r->last_err), "%s", why);
+    }
+    ev_timer_stop(r->loop, &r->w_timeout);
+    r->ac = NULL;
+    r->gen++;
+    r->st = R_DOWN;
+    r->outstanding = 0;
+    r->inflight = 0;
+    if (ac != NULL) {
+        redisAsyncFree(ac); /* pending callbacks run with a NULL reply and a stale gen */
+    }
+    if (!ev_is_active(&r->w_backoff)) {
+        double cap = ms(r->c.backoff_max_ms);
+        double d = ms(r->c.backoff_min_ms) * (double)(1u << (r->attempts < 16 ? r->attempts : 16));
+        uint32_t rnd = 0;
+
+        if (r->auth_failed) {
+            d = cap;
+        }
+        if (d > cap) {
+            d = cap;
+        }
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+            rnd = (uint32_t)rand();
+        }
+        d *= 0.5 + 0.5 * (double)rnd / 4294967296.0; /* jitter: [d/2, d) */
+        r->attempts++;
+        ev_timer_set(&r->w_backoff, d, 0.);
+        ev_timer_start(r->loop, &r->w_backoff);
+    }
+}
+
+static void
+backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    rex_connect(w->data);
+}
+
+static void
+timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rex *r = w->data;
+
+    (void)loop;
+    (void)revents;
+    rex_drop(r, r->st == R_CONNECTING ? "connect timed out" : "command timed out");
+}
+
+static int
+rex_send(struct rex *r, enum rkind kind, struct rcmd *c);
+
+static void
+reply_cb(redisAsyncContext *ac, void *reply, void *priv);
+
+static void
+lease_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rex *r = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (r->st == R_READY && !r->inflight && r->outstanding == 0 &&
+        rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == 0) {
+        rex_send(r, K_CLAIM, &r->cmd);
+    }
+}
+
+static int
+rex_send(struct rex *r, enum rkind kind, struct rcmd *c)
+{
+    struct rreq *q = malloc(sizeof(*q));
+
+    if (q == NULL) {
+        return -1;
+    }
+    *q = (struct rreq){r, r->gen, kind};
+    if (redisAsyncCommandArgv(r->ac, reply_cb, q, (int)c->argc, (const char **)c->argv,
+                              c->argvlen) != REDIS_OK) {
+        free(q);
+        return -1;
+    }
+    r->outstanding++;
+    ev_timer_stop(r->loop, &r->w_timeout);
+    ev_timer_set(&r->w_timeout, ms(r->c.timeout_ms), 0.);
+    ev_timer_start(r->loop, &r->w_timeout);
+    return 0;
+}
+
+static int
+send_words(struct rex *r, enum rkind kind, const char *a, const char *b, const char *c3)
+{
+    rcmd_reset(&r->cmd);
+    if (rcmd_adds(&r->cmd, a) == -1 || (b != NULL && rcmd_adds(&r->cmd, b) == -1) ||
+        (c3 != NULL && rcmd_adds(&r->cmd, c3) == -1)) {
+        return -1;
+    }
+    return rex_send(r, kind, &r->cmd);
+}
+
+static void
+handshake(struct rex *r)
+{
+    char name[200];
+    int rc = 0;
+
+    r->st = R_HANDSHAKE;
+    if (r->c.url.password[0] != '\0') {
+        rc |= r->c.url.user[0] != '\0'
+                  ? send_words(r, K_HELLO, "AUTH", r->c.url.user, r->c.url.password)
+                  : send_words(r, K_HELLO, "AUTH", r->c.url.password, NULL);
+    }
+    if (r->c.url.db != 0) {
+        char db[16];
+
+        snprintf(db, sizeof(db), "%d", r->c.url.db);
+        rc |= send_words(r, K_HELLO, "SELECT", db, NULL);
+    }
+    snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
+    rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
+    rc |= send_words(r, K_LOAD_COMMIT, "SCRIPT", "LOAD", rcmd_commit_lua);
+    rc |= send_words(r, K_LOAD_FLEET, "SCRIPT", "LOAD", rcmd_fleet_lua);
+    rc |= send_words(r, K_LOAD_CLAIM, "SCRIPT", "LOAD", rcmd_claim_lua);
+    if (rc != 0) {
+        rex_drop(r, "cannot queue the handshake");
+    }
+}
+
+static void
+connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct rex *r = ac->data;
+
+    if (r == NULL || ac != r->ac) {
+        return;
+    }
+    if (status != REDIS_OK) {
+        char why[300];
+
+        snprintf(why, sizeof(why), "cannot connect: %s", ac->errstr);
+        r->ac = NULL; /* hiredis frees a context that failed to connect */
+        rex_drop(r, why);
+        return;
+    }
+    ev_timer_stop(r->loop, &r->w_timeout);
+    handshake(r);
+}
+
+static void
+disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    struct rex *r = ac->data;
+    char why[300];
+
+    if (r == NULL || ac != r->ac) {
+        return;
+    }
+    snprintf(why, sizeof(why), "connection lost: %s",
+             status == REDIS_OK ? "closed" : ac->errstr);
+    r->ac = NULL; /* freed by hiredis after this callback */
+    rex_drop(r, why);
+}
+
+static void
+rex_connect(struct rex *r)
+{
+    char host[256], err[600];
+    int port = r->c.url.port;
+    redisAsyncContext *ac;
+
+    snprintf(host, sizeof(host), "%s", r->c.url.host);
+    if (r->c.sentinels[0] != '\0' &&
+        sentinel_master(&r->c, host, sizeof(host), &port, err, sizeof(err)) == -1) {
+        rex_drop(r, err);
+        return;
+    }
+    /* redisAsyncConnect resolves the name again on every attempt. */
+    ac = r->c.url.unix_socket && r->c.sentinels[0] == '\0'
+             ? redisAsyncConnectUnix(r->c.url.path)
+             : redisAsyncConnect(host, port);
+    if (ac == NULL || ac->err) {
+        snprintf(err, sizeof(err), "cannot connect to %s:%d: %s", host, port,
+                 ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+        rex_drop(r, err);
+        return;
+    }
+    r->gen++;
+    r->ac = ac;
+    ac->data = r;
+    redisLibevAttach(r->loop, ac);
+    redisAsyncSetConnectCallback(ac, connect_cb);
+    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+    r->st = R_CONNECTING;
+    ev_timer_set(&r->w_timeout, ms(r->c.connect_timeout_ms), 0.);
+    ev_timer_start(r->loop, &r->w_timeout);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Replies. */
+
+static void
+fatal_verdict(struct rex *r, enum rcmd_verdict v, long long n, const struct batch *b)
+{
+    if (v == RCMD_OWNED) {
+        log_errx("redis: agent id '%s' is held by another live agent (lease %lld ms left): "
+                 "two hosts claim the same id; refusing to count",
+                 r->c.agent_id, n);
+        exit(73);
+    }
+    log_errx("redis: source=%s batch seq=%" PRIu64 " refused with GAP: the committed seq is "
+             "%lld; restarting from the committed cursor",
+             b->cursor.source, b->cursor.seq, n);
+    exit(75);
+}
+
+static int
+verdict_of(const redisReply *rep, long long *n)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING) {
+        return RCMD_BAD;
+    }
+    *n = rep->element[1]->type == REDIS_REPLY_INTEGER ? rep->element[1]->integer : 0;
+    return (int)rcmd_verdict(rep->element[0]->str, rep->element[0]->len);
+}
+
+static void
+batch_done(struct rex *r)
+{
+    struct batch *b = r->q[r->qhead];
+
+    r->qhead = (r->qhead + 1) % REDIS_QUEUE_MAX;
+    r->qlen--;
+    r->inflight = 0;
+    r->commits++;
+    r->ex.ack(r->ex.ack_arg, b, 1);
+}
+
+static void
+on_error(struct rex *r, const char *err)
+{
+    char why[300];
+
+    if (strncmp(err, "NOSCRIPT", 8) == 0) {
+        /* Redis restarted or SCRIPT FLUSH: reconnecting loads the scripts again. */
+        rex_drop(r, "scripts missing (NOSCRIPT): loading them again");
+        return;
+    }
+    if (strncmp(err, "WRONGPASS", 9) == 0 || strncmp(err, "NOAUTH", 6) == 0 ||
+        strncmp(err, "NOPERM", 6) == 0 || strstr(err, "ACL") != NULL) {
+        r->auth_failed = 1;
+    }
+    snprintf(why, sizeof(why), "command refused: %s", err);
+    rex_drop(r, why);
+}
+
+static void
+on_step(struct rex *r, enum rkind kind, redisReply *rep)
+{
+    struct batch *b = r->qlen > 0 ? r->q[r->qhead] : NULL;
+    long long n = 0;
+    int v = verdict_of(rep, &n);
+
+    if (b == NULL) {
+        return;
+    }
+    if (v == RCMD_OWNED || v == RCMD_GAP) {
+        fatal_verdict(r, (enum rcmd_verdict)v, n, b);
+    }
+    r->inflight = 0;
+    switch (kind) {
+    case K_COMMIT:
+        if (v == RCMD_OK || v == RCMD_DUP) {
+            if (v == RCMD_DUP) {
+                r->dups++;
+                log_info("redis: source=%s seq=%" PRIu64 " was already committed (DUP)",
+                         b->cursor.source, b->cursor.seq);
+            }
+            if (!r->c.fleet) {
+                batch_done(r);
+            } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b) == 0 &&
+                       rex_send(r, K_FLEET, &r->cmd) == 0) {
+                r->inflight = 1;
+            } else {
+                rex_drop(r, "cannot send the fleet delta");
+            }
+        } else if (v == RCMD_PENDING) {
+            char rest[RCMD_KEY_MAX], key[RCMD_KEY_MAX];
+
+            r->pending_seq = (uint64_t)n;
+            snprintf(rest, sizeof(rest), "fleet:%s", b->cursor.source);
+            rcmd_key(key, sizeof(key), r->c.prefix, r->c.agent_id, rest);
+            if (send_words(r, K_PENDING_READ, "HGETALL", key, NULL) == 0) {
+                r->inflight = 1;
+            }
+        } else {
+            rex_drop(r, "unexpected reply to the commit script");
+        }
+        break;
+    case K_FLEET:
+        if (v == RCMD_OK || v == RCMD_DUP) {
+            struct fleet_mark *m = mark_of(r, b->cursor.source);
+            if (m != NULL) {
+                m->done = b->cursor.seq;
+            }
+            batch_done(r);
+        } else {
+            rex_drop(r, "unexpected reply to the fleet script");
+        }
+        break;
+    case K_PENDING_FLEET:
+        if (v == RCMD_OK || v == RCMD_DUP) {
+            struct fleet_mark *m = mark_of(r, b->cursor.source);
+            if (m != NULL) {
+                m->done = r->pending_seq;
+            }
+        } else {
+            rex_drop(r, "unexpected reply to the fleet script");
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* HGETALL of a pending fleet delta: forwarded to the fleet script as it is. */
+static void
+on_pending(struct rex *r, redisReply *rep)
+{
+    struct batch *b = r->q[r->qhead];
+    const char **f = NULL;
+    uint64_t *v = NULL, seq = 0;
+    int64_t minute = -1;
+    size_t n = 0;
+
+    r->inflight = 0;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
+        rex_drop(r, "unexpected reply reading a pending fleet delta");
+        return;
+    }
+    f = calloc(rep->elements / 2 + 1, sizeof(*f));
+    v = calloc(rep->elements / 2 + 1, sizeof(*v));
+    for (size_t i = 0; f != NULL && v != NULL && i + 1 < rep->elements; i += 2) {
+        const char *k = rep->element[i]->str, *val = rep->element[i + 1]->str;
+        if (strcmp(k, "seq") == 0) {
+            seq = strtoull(val, NULL, 10);
+        } else if (strcmp(k, "minute") == 0) {
+            minute = strtoll(val, NULL, 10);
+        } else {
+            f[n] = k;
+            v[n++] = strtoull(val, NULL, 10);
+        }
+    }
+    if (f == NULL || v == NULL) {
+        rex_drop(r, "out of memory");
+    } else if (seq == 0) {
+        struct fleet_mark *m = mark_of(r, b->cursor.source);
+        if (m != NULL) {
+            m->done = r->pending_seq;
+        }
+    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v,
+                          n) == 0 &&
+               rex_send(r, K_PENDING_FLEET, &r->cmd) == 0) {
+        r->pending_seq = seq;
+        r->inflight = 1;
+        log_info("redis: source=%s re-sending the fleet delta of seq=%" PRIu64,
+                 b->cursor.source, seq);
+    } else {
+        rex_drop(r, "cannot send a pending fleet delta");
+    }
+    free(f);
+    free(v);
+}
+
+static void
+reply_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct rreq *q = priv;
+    struct rex *r = q->r;
+    redisReply *rep = reply;
+    enum rkind kind = q->kind;
+    unsigned gen = q->gen;
+
+    (void)ac;
+    free(q);
+    if (gen != r->gen) {
+        return; /* an answer from a connection given up on */
+    }
+    if (rep == NULL) {
+        rex_drop(r, "connection lost with commands outstanding");
+        return;
+    }
+    if (--r->outstanding == 0) {
+        ev_timer_stop(r->loop, &r->w_timeout);
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        on_error(r, rep->str);
+        return;
+    }
+    switch (kind) {
+    case K_LOAD_COMMIT:
+    case K_LOAD_FLEET:
+    case K_LOAD_CLAIM: {
+        char *dst = kind == K_LOAD_COMMIT ? r->sha_commit
+                    : kind == K_LOAD_FLEET ? r->sha_fleet
+                                           : r->sha_claim;
+        if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+            rex_drop(r, "unexpected reply to SCRIPT LOAD");
+            return;
+        }
+        memcpy(dst, rep->str, 41);
+        if (kind == K_LOAD_CLAIM) {
+            if (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 ||
+                rex_send(r, K_CLAIM, &r->cmd) == -1) {
+                rex_drop(r, "cannot send the claim");
+            }
+        }
+        return;
+    }
+    case K_CLAIM: {
+        long long n = 0;
+        int v = verdict_of(rep, &n);
+
+        if (v == RCMD_OWNED) {
+            log_errx("redis: agent id '%s' is held by another live agent (lease %lld ms left): "
+                     "two hosts claim the same id; refusing to count",
+                     r->c.agent_id, n);
+            exit(73);
+        }
+        if (r->st == R_HANDSHAKE) {
+            if (r->last_err[0] != '\0' || r->reconnects > 0) {
+                log_info("redis: connected again, %zu batches to commit", r->qlen);
+            }
+            r->reconnects++;
+            r->last_err[0] = '\0';
+            r->st = R_READY;
+            r->attempts = 0;
+            r->auth_failed = 0;
+        }
+        break;
+    }
+    case K_COMMIT:
+    case K_FLEET:
+    case K_PENDING_FLEET:
+        on_step(r, kind, rep);
+        break;
+    case K_PENDING_READ:
+        on_pending(r, rep);
+        break;
+    case K_HELLO:
+        return;
+    }
+    rex_kick(r);
+}
+
+/* Sends the next step of the head batch when nothing is in flight. */
+static void
+rex_kick(struct rex *r)
+{
+    struct batch *b;
+    struct fleet_mark *m;
+
+    if (r->st != R_READY || r->inflight || r->qlen == 0) {
+        return;
+    }
+    b = r->q[r->qhead];
+    m = mark_of(r, b->cursor.source);
+    if (rcmd_commit(&r->cmd, &r->rc, r->sha_commit, b, m != NULL ? m->done : 0, now_ms()) == -1) {
+        log_errx("redis: source=%s seq=%" PRIu64 " cannot build the commit (bad name?)",
+                 b->cursor.source, b->cursor.seq);
+        exit(70);
+    }
+    if (rex_send(r, K_COMMIT, &r->cmd) == -1) {
+        rex_drop(r, "cannot send the commit");
+        return;
+    }
+    r->inflight = 1;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The exporter interface. */
+
+static int
+rex_submit(struct exporter *ex, struct batch *b)
+{
+    struct rex *r = (struct rex *)ex;
+
+    if (r->qlen == REDIS_QUEUE_MAX) {
+        errno = EAGAIN;
+        return -1;
+    }
+    r->q[(r->qhead + r->qlen) % REDIS_QUEUE_MAX] = b;
+    r->qlen++;
+    rex_kick(r);
+    return 0;
+}
+
+static int
+rex_busy(const struct exporter *ex)
+{
+    return ((const struct rex *)ex)->qlen > 0;
+}
+
+static const char *
+rex_state(const struct exporter *ex)
+{
+    const struct rex *r = (const struct rex *)ex;
+
+    if (r->st == R_READY) {
+        return "ok";
+    }
+    if (r->auth_failed) {
+        return "auth-failed";
+    }
+    return r->last_err[0] != '\0' ? "failing" : "connecting";
+}
+
+static void
+rex_free(struct exporter *ex)
+{
+    struct rex *r = (struct rex *)ex;
+    redisAsyncContext *ac = r->ac;
+
+    ev_timer_stop(r->loop, &r->w_timeout);
+    ev_timer_stop(r->loop, &r->w_backoff);
+    ev_timer_stop(r->loop, &r->w_lease);
+    r->ac = NULL;
+    r->gen++;
+    if (ac != NULL) {
+        redisAsyncFree(ac);
+    }
+    rcmd_free(&r->cmd);
+    explicit_bzero(r->c.url.password, sizeof(r->c.url.password));
+    free(r);
+}
+
+/* Reads a reply of HGETALL into a cursor. */
+static int
+fill_cursor(const redisReply *rep, struct state *s)
+{
+    int seen = 0;
+
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        if (rcmd_state_field(s, k->str, k->len, v->str, v->len) == -1) {
+            return -1;
+        }
+        seen |= k->len == 3 && memcmp(k->str, "seq", 3) == 0;
+    }
+    return seen ? 0 : 1;
+}
+
+/* One attempt: claim the id, read the cursor, apply a pending fleet delta. 0, 1 (no cursor),
+ * -1 retry, -2 refuse to start. */
+static int
+start_once(struct rex *r, const char *source, struct state *s, char *err, size_t errlen)
+{
+    char key[RCMD_KEY_MAX], rest[RCMD_KEY_MAX];
+    redisContext *ctx = redis_sync_connect(&r->c, r->c.timeout_ms, err, errlen);
+    redisReply *rep;
+    int rc = -1;
+
+    if (ctx == NULL) {
+        return strstr(err, "AUTH") != NULL || strstr(err, "SELECT") != NULL ? -2 : -1;
+    }
+    rcmd_key(key, sizeof(key), r->c.prefix, r->c.agent_id, "owner");
+    rep = redisCommand(ctx, "EVAL %s 1 %s %s %lld", rcmd_claim_lua, key, r->token,
+                       (long long)r->c.lease_ms);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "claiming the agent id: %s",
+                 rep == NULL ? ctx->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+        rc = rep != NULL && rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOPERM") != NULL
+                 ? -2
+                 : -1;
+        goto out;
+    }
+    if (rep->elements == 2 && strcmp(rep->element[0]->str, "OWNED") == 0) {
+        snprintf(err, errlen,
+                 "agent id '%s' is held by another live agent (lease %lld ms left): two hosts "
+                 "claim the same id",
+                 r->c.agent_id, rep->element[1]->integer);
+        rc = -2;
+        goto out;
+    }
+    freeReplyObject(rep);
+    snprintf(rest, sizeof(rest), "cursor:%s", source);
+    rcmd_key(key, sizeof(key), r->c.prefix, r->c.agent_id, rest);
+    if ((rep = redisCommand(ctx, "HGETALL %s", key)) == NULL ||
+        rep->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "reading the cursor: %s", rep == NULL ? ctx->errstr : "bad reply");
+        goto out;
+    }
+    memset(s, 0, sizeof(*s));
+    s->kind = STATE_FILE;
+    snprintf(s->source, sizeof(s->source), "%s", source);
+    if ((rc = fill_cursor(rep, s)) == -1) {
+        snprintf(err, errlen, "the cursor %s is malformed", key);
+        rc = -2;
+        goto out;
+    }
+    freeReplyObject(rep);
+    rep = NULL;
+    if (r->c.fleet) {
+        /* A fleet delta left by a crash between the two scripts: apply it now. */
+        snprintf(rest, sizeof(rest), "fleet:%s", source);
+        rcmd_key(key, sizeof(key), r->c.prefix, r->c.agent_id, rest);
+        if ((rep = redisCommand(ctx, "HGETALL %s", key)) == NULL ||
+            rep->type != REDIS_REPLY_ARRAY) {
+            snprintf(err, errlen, "reading the pending fleet delta: %s",
+                     rep == NULL ? ctx->errstr : "bad reply");
+            rc = -1;
+            goto out;
+        }
+        struct rcmd c;
+        const char **f = calloc(rep->elements / 2 + 1, sizeof(*f));
+        uint64_t *v = calloc(rep->elements / 2 + 1, sizeof(*v)), seq = 0;
+        int64_t minute = -1;
+        size_t n = 0;
+
+        for (size_t i = 0; f != NULL && v != NULL && i + 1 < rep->elements; i += 2) {
+            const char *k = rep->element[i]->str, *val = rep->element[i + 1]->str;
+            if (strcmp(k, "seq") == 0) {
+                seq = strtoull(val, NULL, 10);
+            } else if (strcmp(k, "minute") == 0) {
+                minute = strtoll(val, NULL, 10);
+            } else {
+                f[n] = k;
+                v[n++] = strtoull(val, NULL, 10);
+            }
+        }
+        rcmd_init(&c);
+        if (seq > 0 && f != NULL && v != NULL) {
+            redisReply *fr;
+            struct rcmd_conf rc2 = r->rc;
+
+            rcmd_fleet(&c, &rc2, "x", source, seq, minute, f, v, n);
+            /* EVAL with the script text instead of EVALSHA: nothing is loaded yet. */
+            free(c.argv[0]);
+            free(c.argv[1]);
+            c.argv[0] = strdup("EVAL");
+            c.argvlen[0] = 4;
+            c.argv[1] = strdup(rcmd_fleet_lua);
+            c.argvlen[1] = strlen(rcmd_fleet_lua);
+            fr = redisCommandArgv(ctx, (int)c.argc, (const char **)c.argv, c.argvlen);
+            if (fr == NULL || fr->type != REDIS_REPLY_ARRAY) {
+                snprintf(err, errlen, "applying the pending fleet delta: %s",
+                         fr == NULL ? ctx->errstr : fr->type == REDIS_REPLY_ERROR ? fr->str : "?");
+                rc = -1;
+            } else {
+                struct fleet_mark *m = mark_of(r, source);
+                if (m != NULL) {
+                    m->done = seq;
+                }
+                log_info("redis: source=%s applied the pending fleet delta of seq=%" PRIu64
+                         " (%s)", source, seq, fr->element[0]->str);
+            }
+            if (fr != NULL) {
+                freeReplyObject(fr);
+            }
+        }
+        rcmd_free(&c);
+        free(f);
+        free(v);
+    }
+out:
+    if (rep != NULL) {
+        freeReplyObject(rep);
+    }
+    redisFree(ctx);
+    return rc;
+}
+
+static int
+rex_start_cursor(struct exporter *ex, const char *source, struct state *s, char *err,
+                 size_t errlen)
+{
+    struct rex *r = (struct rex *)ex;
+    double delay = ms(r->c.backoff_min_ms);
+    int logged = 0;
+
+    if (!rcmd_name_ok(source)) {
+        snprintf(err, errlen, "source name '%s' cannot be part of a Redis key", source);
+        return -1;
+    }
+    for (;;) {
+        int rc = start_once(r, source, s, err, errlen);
+
+        if (rc >= 0) {
+            if (logged) {
+                log_info("redis: reachable again");
+            }
+            if (rc == 0) {
+                log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
+                         " offset=%" PRIu64, source, s->seq, s->offset);
+            }
+            return rc;
+        }
+        if (rc == -2) {
+            return -1;
+        }
+        if (!logged) {
+            log_warnx("redis: waiting for Redis to read the cursor of source=%s: %s", source,
+                      err);
+            logged = 1;
+        }
+        usleep((useconds_t)(delay * 1e6));
+        delay = delay * 2 > ms(r->c.backoff_max_ms) ? ms(r->c.backoff_max_ms) : delay * 2;
+    }
+}
+
+struct exporter *
+export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn *ack,
+                 void *ack_arg)
+{
+    struct rex *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        return NULL;
+    }
+    r->loop = loop;
+    r->c = *c;
+    if (!rcmd_name_ok(r->c.agent_id) || load_token(r->c.state_dir, r->token,
+                                                   sizeof(r->token)) == -1) {
+        free(r);
+        errno = EINVAL;
+        return NULL;
+    }
+    r->rc = (struct rcmd_conf){r->c.prefix,        r->c.agent_id,      r->token,
+                               r->c.bucket_ttl_ms, r->c.lease_ms,      r->c.topn_minute,
+                               r->c.topn_total,    r->c.stream_maxlen};
+    rcmd_init(&r->cmd);
+    ev_timer_init(&r->w_timeout, timeout_cb, 0., 0.);
+    ev_timer_init(&r->w_backoff, backoff_cb, 0., 0.);
+    ev_timer_init(&r->w_lease, lease_cb, ms(r->c.lease_ms) / 3, ms(r->c.lease_ms) / 3);
+    r->w_timeout.data = r->w_backoff.data = r->w_lease.data = r;
+    ev_timer_start(loop, &r->w_lease);
+    r->ex.name = "redis";
+    r->ex.submit = rex_submit;
+    r->ex.busy = rex_busy;
+    r->ex.state = rex_state;
+    r->ex.free = rex_free;
+    r->ex.ack = ack;
+    r->ex.ack_arg = ack_arg;
+    r->ex.start_cursor = rex_start_cursor;
+    rex_connect(r);
+    return &r->ex;
+}

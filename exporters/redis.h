@@ -1,0 +1,63 @@
+/*
+ * redis.h -- the Redis exporter: hiredis async on libev. Each batch is committed by one
+ * server-side script that checks the agent's last sequence number (exactly once across lost
+ * replies, reconnects and restarts), then its fleet-wide delta by a second script in the
+ * {fleet} slot. Own ev_timers bound connect and command time (hiredis 0.14 has none);
+ * reconnects back off exponentially with jitter and re-resolve the host.
+ */
+#ifndef SMTPMON_EXPORTERS_REDIS_H
+#define SMTPMON_EXPORTERS_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "export.h"
+
+struct ev_loop;
+struct redisContext;
+
+#define REDIS_QUEUE_MAX 1024 /* batches held by the exporter (the agent bounds its own) */
+
+struct redis_conf {
+    struct config_redis_url url;   /* host:port or a socket; db; user; password (if any) */
+    char password_file[256];       /* read at start when the URL carries no password */
+    char prefix[64];
+    char agent_id[128];
+    char state_dir[256];           /* keeps the owner token across restarts of this host */
+    char sentinels[512];           /* "host:port host:port": find the master through them */
+    char master[128];              /* the master name known to the sentinels */
+    int64_t timeout_ms;            /* one command */
+    int64_t connect_timeout_ms;
+    int64_t backoff_min_ms, backoff_max_ms;
+    int64_t bucket_ttl_ms;         /* retention of per-minute hashes; 0: none */
+    int64_t lease_ms;              /* owner lease of the agent id */
+    unsigned topn_minute, topn_total, stream_maxlen;
+    int fleet;                     /* also commit fleet-wide counts */
+};
+
+/* Defaults for everything but the URL and the agent id. */
+void redis_conf_defaults(struct redis_conf *c);
+
+/* Fills c->url.password from the password file, else $CREDENTIALS_DIRECTORY/redis-password,
+ * when the URL has none. Returns 0, or -1 with a reason in err. */
+int redis_conf_password(struct redis_conf *c, char *err, size_t errlen);
+
+/* Settings not in the configuration file, from the environment: SMTPMON_REDIS_PASSWORD_FILE,
+ * SMTPMON_REDIS_SENTINELS ("host:port ..."), SMTPMON_REDIS_MASTER, SMTPMON_REDIS_LEASE_MS,
+ * SMTPMON_REDIS_BACKOFF_MAX_MS, SMTPMON_REDIS_TOPN (domains per minute bucket),
+ * SMTPMON_REDIS_FLEET (0: no fleet-wide keys). Returns 0, or -1 with a reason in err. */
+int redis_conf_env(struct redis_conf *c, char *err, size_t errlen);
+
+/* The default agent id: the host name and the first 8 hex digits of /etc/machine-id. */
+void redis_default_agent_id(char *dst, size_t cap);
+
+/* A blocking connection for commands and tests: connects (through the sentinels if set),
+ * authenticates and selects the database. NULL with a reason in err. */
+struct redisContext *redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms,
+                                        char *err, size_t errlen);
+
+struct exporter *export_redis_new(struct ev_loop *loop, const struct redis_conf *c,
+                                  export_ack_fn *ack, void *ack_arg);
+
+#endif

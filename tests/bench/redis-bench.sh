@@ -1,0 +1,52 @@
+#!/bin/bash
+# Cost of the Redis exporter: commands and bytes sent to Redis per million log lines, commits
+# per second at sustained load, and the catch-up rate after an outage (the proxy refuses
+# connections while OUTAGE_LINES accumulate, as in a 10-minute outage of a busy host).
+# BENCH_LINES (default 1000000), OUTAGE_LINES (default 300000).
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export SMTPMON=${SMTPMON:-$ROOT/build/smtpmon}
+N=${BENCH_LINES:-1000000}
+M=${OUTAGE_LINES:-300000}
+# Reuse the integration helpers (temp dir, gen, the proxy, Redis with ACL users).
+. "$ROOT/tests/integration/lib.sh"
+. "$ROOT/tests/integration/redis_lib.sh"
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+stat_of() { rcli INFO "$1" | tr -d '\r' | awk -F'[:=,]' -v k="$2" '$1 == k {print $2; exit} $1 == "cmdstat_" k {print $3; exit}'; }
+
+start_redis
+start_proxy
+LOG=$T/mail.log
+gen 0 "$N" > "$LOG"
+cp "$LOG" "$T/written.log"
+write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "[source mail]" "path = $LOG"
+rcli CONFIG RESETSTAT > /dev/null
+in0=$(stat_of stats total_net_input_bytes)
+t0=$(ms)
+start_agent -f "$T/smtpmon.conf"
+wait_for 600 "[ \"\$(query_lines)\" -ge $N ]" || fail "not all lines committed"
+t1=$(ms)
+in1=$(stat_of stats total_net_input_bytes)
+calls=$(rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ && !/hgetall|ping|info|config/ {s += $3} END {print s}')
+evals=$(rcli INFO commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_evalsha:/ {print $3}')
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", (b - a) / 1000}')
+echo "redis-bench: $N lines committed in ${secs}s ($(awk -v n="$N" -v s="$secs" 'BEGIN {printf "%.0f", n / s}') lines/s)"
+echo "redis-bench: per million lines: $(awk -v c="$calls" -v n="$N" 'BEGIN {printf "%.0f", c * 1e6 / n}') commands" \
+     "(incl. the scripts' inner calls: see INFO), $(awk -v c="$evals" -v n="$N" 'BEGIN {printf "%.0f", c * 1e6 / n}') EVALSHA," \
+     "$(awk -v b="$((in1 - in0))" -v n="$N" 'BEGIN {printf "%.1f", b * 1e6 / n / 1024}') KiB sent"
+echo "redis-bench: commits (EVALSHA) per second at sustained load: $(awk -v e="$evals" -v s="$secs" 'BEGIN {printf "%.1f", e / s}')"
+
+# Outage: refuse while M lines accumulate, then measure the catch-up.
+proxy refuse
+wait_for 20 "grep -q 'cannot connect\|connection lost' '$AGENT_ERR'" || fail "no outage seen"
+gen "$N" "$M" | tee -a "$T/written.log" >> "$LOG"
+t2=$(ms)
+proxy forward
+wait_for 600 "[ \"\$(query_lines)\" -ge $((N + M)) ]" || fail "no catch-up"
+t3=$(ms)
+echo "redis-bench: catch-up after the outage: $M lines in $(( t3 - t2 )) ms" \
+     "($(awk -v n="$M" -v a="$t2" -v b="$t3" 'BEGIN {printf "%.0f", n * 1000 / (b - a)}') lines/s)"
+assert_query_is_scan
+echo "redis-bench: query == scan after the outage"
+stop_agent

