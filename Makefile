@@ -139,7 +139,7 @@ bench: build/smtpmon
 # libFuzzer build (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 60
 fuzz:
-	@mkdir -p build/fuzz
+	@mkdir -p build/fuzz/corpus
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) $(PKG_LIBS) -lm
 	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus \
@@ -181,14 +181,16 @@ deb:
 	  { tail -n 40 ../build.log; exit 1; }
 	$(Q)cp build/pkg/deb/smtpmon_$(PKG_VERSION)_*.deb build/ && rm -rf $(PKG_TREE)
 
+# rpmbuild on Debian: no RPM database to check BuildRequires against, no debugedit.
+RPM_HOST_FLAGS := $(if $(wildcard /etc/debian_version),--nodeps --define "debug_package %{nil}")
+
 rpm:
 	@echo "  RPM     build/smtpmon-$(PKG_VERSION)-*.rpm"
 	$(Q)rm -rf build/pkg/rpm && mkdir -p build/pkg/rpm/SOURCES build/pkg/rpm/src/smtpmon-$(PKG_VERSION)
 	$(Q)tar -c $(PKG_EXCLUDE) . | tar -x -C build/pkg/rpm/src/smtpmon-$(PKG_VERSION)
 	$(Q)tar -czf build/pkg/rpm/SOURCES/smtpmon-$(PKG_VERSION).tar.gz -C build/pkg/rpm/src \
 	  smtpmon-$(PKG_VERSION)
-	$(Q)rpmbuild -bb --nodeps --define "_topdir $(CURDIR)/build/pkg/rpm" \
-	  --define "debug_package %{nil}" \
+	$(Q)rpmbuild -bb $(RPM_HOST_FLAGS) --define "_topdir $(CURDIR)/build/pkg/rpm" \
 	  --define "version $(PKG_VERSION)" packaging/rpm/smtpmon.spec \
 	  > build/pkg/rpm/build.log 2>&1 || { tail -n 40 build/pkg/rpm/build.log; exit 1; }
 	$(Q)cp build/pkg/rpm/RPMS/*/smtpmon-$(PKG_VERSION)-*.rpm build/

@@ -40,6 +40,7 @@ enum smtp_outcome {
 #define EV_ENH_BAD 0x08     /* enhanced code malformed or class not 2/4/5 */
 #define EV_IMPLIED 0x10     /* the code is the rule's documented default, not in the line */
 #define EV_MISMATCH 0x20    /* reply class and enhanced class disagree */
+#define EV_DETECTED 0x40    /* the detector found a code in the line (it carries a code) */
 
 struct smtp_event {
     int64_t time;           /* seconds since the epoch (UTC), from the line; -1 unknown */

@@ -14,7 +14,7 @@ pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len
     r = matcher_match(p->matcher, &h, p->only, ev);
     switch (r) {
     case MATCH_OK:
-        if (!(ev->flags & EV_IMPLIED)) {
+        if (ev->flags & EV_DETECTED) {
             st->with_code++;
         }
         stats_add_event(st, ev);

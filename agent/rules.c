@@ -12,7 +12,8 @@
 
 #define RULES_DEPTH_LIMIT 2000
 #define RULES_HEAP_LIMIT_KIB 2048
-#define REASON_SCAN_MAX 16 /* reason matches looked at per text */
+#define REASON_SCAN_MAX 64 /* reason matches looked at per text */
+#define REASON_TEXT_MAX 2048 /* bytes of a normalised reply text searched for a reason */
 /* Reasons are searched at word starts only: after a byte that is no letter or digit. One
  * shared assertion in front of all the alternatives is several times faster than one in each. */
 #define REASON_PREFIX "(?<![a-z0-9])(?=[a-z0-9])(?:"
@@ -300,6 +301,7 @@ struct loader {
     struct pack *pack;
     struct rule *rule;
     struct reason *reason;
+    int block_failed; /* a rule or reason line was refused: its keys are skipped quietly */
 };
 
 static struct pack *
@@ -667,6 +669,7 @@ load_line(struct loader *ld, unsigned ln, char *line)
         return;
     }
     if (!indented) {
+        ld->block_failed = 0;
         if (strcmp(key, "pack") == 0) {
             top_pack(ld, ln, arg);
         } else if (strcmp(key, "programs") == 0) {
@@ -679,8 +682,10 @@ load_line(struct loader *ld, unsigned ln, char *line)
             }
         } else if (strcmp(key, "rule") == 0) {
             top_rule(ld, ln, arg);
+            ld->block_failed = ld->rule == NULL;
         } else if (strcmp(key, "reason") == 0) {
             top_reason(ld, ln, arg);
+            ld->block_failed = ld->reason == NULL;
         } else if (strcmp(key, "disable") == 0) {
             top_disable(ld, ln, arg);
         } else {
@@ -695,8 +700,11 @@ load_line(struct loader *ld, unsigned ln, char *line)
         rule_key(ld, ln, key, arg);
     } else if (ld->reason != NULL) {
         reason_key(ld, ln, key, arg);
-    } else {
-        /* Keys of a rule or reason that failed to start are ignored: its error is reported. */
+    } else if (!ld->block_failed) {
+        errlist_add(ld->errs, ld->file, ln,
+                    "'%s' outside a rule or reason (keys are indented under 'rule NAME' or "
+                    "'reason NAME')",
+                    key);
     }
 }
 
@@ -707,12 +715,16 @@ load_stream(struct loader *ld, FILE *fp)
     size_t cap = 0;
     unsigned ln = 0;
 
+    ssize_t n;
+
     ld->pack = NULL;
     ld->rule = NULL;
     ld->reason = NULL;
-    while (getline(&line, &cap, fp) != -1) {
+    ld->block_failed = 0;
+    while ((n = getline(&line, &cap, fp)) != -1) {
         ln++;
-        if (memchr(line, '\0', strlen(line) + 1) != line + strlen(line)) {
+        if ((size_t)n != strlen(line)) {
+            errlist_add(ld->errs, ld->file, ln, "the line contains a NUL byte");
             continue;
         }
         load_line(ld, ln, line);
@@ -814,6 +826,51 @@ finish_rules(struct loader *ld)
     }
 }
 
+/* The combined expression failed although each pattern compiled alone (an unclosed \\Q or an
+ * extended-mode comment swallows what follows): name the first reason that breaks it. */
+static void
+reason_combine_error(struct loader *ld, int code, PCRE2_SIZE off)
+{
+    struct ruleset *rs = ld->rs;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem;
+
+    for (size_t n = 1; n <= rs->nreasons; n++) {
+        int first = 1, c;
+        PCRE2_SIZE o;
+        pcre2_code *re;
+
+        if ((mem = open_memstream(&buf, &len)) == NULL) {
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (rs->reasons[i]->pattern != NULL) {
+                fprintf(mem, "%s%s(*MARK:%zu)(?:%s\\E)", first ? REASON_PREFIX : "",
+                        first ? "" : "|", i, rs->reasons[i]->pattern);
+                first = 0;
+            }
+        }
+        fputs(first ? "" : ")", mem);
+        fclose(mem);
+        re = first ? NULL
+                   : pcre2_compile((PCRE2_SPTR)buf, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_CASELESS | PCRE2_DUPNAMES, &c, &o, NULL);
+        free(buf);
+        buf = NULL;
+        if (!first && re == NULL) {
+            const struct reason *r = rs->reasons[n - 1];
+            errlist_add(ld->errs, r->file, r->pattern_line,
+                        "reason '%s': the pattern breaks the expression that joins all reasons "
+                        "(end it cleanly: no unclosed \\Q, no '#' comment in (?x) mode)",
+                        r->name);
+            return;
+        }
+        pcre2_code_free(re);
+    }
+    compile_error(ld, "reasons", 0, "reason", "(combined)", code, off);
+}
+
 static void
 finish_reasons(struct loader *ld)
 {
@@ -857,9 +914,18 @@ finish_reasons(struct loader *ld)
             compile_error(ld, r->file, r->pattern_line, "reason", r->name, code, off);
             continue;
         }
+        uint32_t backrefs = 0;
+        pcre2_pattern_info(re, PCRE2_INFO_BACKREFMAX, &backrefs);
         pcre2_code_free(re);
-        fprintf(mem, "%s%s(*MARK:%zu)(?:%s)", first ? REASON_PREFIX : "", first ? "" : "|", i,
-                r->pattern);
+        if (backrefs > 0) {
+            errlist_add(ld->errs, r->file, r->pattern_line,
+                        "reason '%s': backreferences are not supported in reason patterns (all "
+                        "reasons are searched as one expression)",
+                        r->name);
+            continue;
+        }
+        fprintf(mem, "%s%s(*MARK:%zu)(?:%s\\E)", first ? REASON_PREFIX : "", first ? "" : "|",
+                i, r->pattern);
         first = 0;
     }
     if (!first) {
@@ -871,7 +937,7 @@ finish_reasons(struct loader *ld)
         PCRE2_SIZE off;
         rs->reason_re = compile(ld, all, PCRE2_CASELESS | PCRE2_DUPNAMES, &code, &off);
         if (rs->reason_re == NULL) {
-            compile_error(ld, "reasons", 0, "reason", "(combined)", code, off);
+            reason_combine_error(ld, code, off);
         }
     }
     free(all);
@@ -1287,33 +1353,72 @@ glob_part_ok(int g, int v)
 }
 
 /*
- * The memo key of a reason choice: the codes and the words of the text, where a word that
- * contains a digit, '@', '/', '=' or a dot inside it (queue ids, IP addresses, ports, message
- * ids, addresses, host names, URLs) counts as one placeholder, and letters are folded to lower
- * case. Remote servers repeat one template with such words changed, so the regular expressions
- * run once per template; a reason must therefore not depend on such words alone.
+ * Reasons are chosen from the words of a reply text, not from the numbers and ids in it: before
+ * the reason patterns run, every run of digits becomes '#', and a word (separated by ' ', '_',
+ * which qmail writes for spaces, or the URL separators '/', '?', '&', '=') that contains '@' or
+ * three or more runs of digits becomes one '#': "[TSS04]" -> "[TSS#]", "hits=7.5" -> "hits=#.#",
+ * "198.18.0.1" -> "#", "<a@b.c>" -> "#", a Gmail or Microsoft message id -> "#". Remote servers repeat one template with such words
+ * changed, so the choice is memoised per normalised text and codes: exact, and the patterns run
+ * once per template.
  */
-static uint64_t
-memo_key(int reply, int enh_class, int subject, int detail, const char *text, size_t len)
+static inline int
+digit(unsigned char c)
+{
+    return (unsigned)(c - '0') <= 9u;
+}
+
+static inline int
+word_sep(unsigned char c)
+{
+    return c == ' ' || c == '_' || c == '/' || c == '?' || c == '&' || c == '=';
+}
+
+static size_t
+normalise_text(const char *text, size_t len, char *out, size_t cap)
 {
     const unsigned char *t = (const unsigned char *)text;
+    size_t i = 0, n = 0;
+
+    while (i < len && n + 2 < cap) {
+        size_t j = i, runs = 0;
+        int at = 0;
+        while (j < len && !word_sep(t[j])) {
+            if (digit(t[j]) && (j == i || !digit(t[j - 1]))) {
+                runs++;
+            }
+            at |= t[j] == '@';
+            j++;
+        }
+        if (at || runs >= 3) {
+            out[n++] = '#';
+        } else {
+            for (size_t k = i; k < j && n + 2 < cap; k++) {
+                if (digit(t[k])) {
+                    if (k == i || !digit(t[k - 1])) {
+                        out[n++] = '#';
+                    }
+                } else {
+                    out[n++] = (char)t[k];
+                }
+            }
+        }
+        if (j < len && n + 1 < cap) {
+            out[n++] = (char)t[j]; /* the separator */
+        }
+        i = j + 1;
+    }
+    return n;
+}
+
+static uint64_t
+memo_key(int reply, int enh_class, int subject, int detail, const char *norm, size_t len)
+{
     uint64_t h = 1469598103934665603ull;
-    uint32_t w = 5381;
-    unsigned special = 0;
 
     h = (h ^ (uint64_t)(reply * 1000000 + enh_class * 1000 + subject)) * 1099511628211ull;
     h = (h ^ (uint64_t)detail) * 1099511628211ull;
-    for (size_t i = 0; i <= len; i++) {
-        unsigned c = i < len ? t[i] : ' ';
-        if (c == ' ') {
-            h = (h ^ (special ? 0x23u : w)) * 1099511628211ull;
-            w = 5381;
-            special = 0;
-        } else {
-            special |= (c - '0' <= 9u) | (c == '@') | (c == '/') | (c == '=') |
-                       (c == '.' && i + 1 < len && (t[i + 1] | 0x20u) - 'a' <= 25u);
-            w = (w << 5) + w + (c | 0x20u); /* djb2, case folded (and a few symbols) */
-        }
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ ((unsigned char)norm[i] | 0x20u)) * 1099511628211ull;
     }
     return h | 1;
 }
@@ -1346,8 +1451,10 @@ choose_reason(struct matcher *m, int reply, int enh_class, int subject, int deta
                     break;
                 }
             }
+            /* Go on from the next byte, not the end of this match: an earlier-listed reason may
+             * start inside it. */
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->reason_md);
-            start = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
+            start = ov[0] + 1;
         }
         if (best >= 0) {
             return best;
@@ -1379,14 +1486,16 @@ int
 matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
                const char *text, size_t len)
 {
-    uint64_t key = memo_key(reply, enh_class, subject, detail, text, len);
+    char norm[REASON_TEXT_MAX];
+    size_t nlen = text != NULL ? normalise_text(text, len, norm, sizeof(norm)) : 0;
+    uint64_t key = memo_key(reply, enh_class, subject, detail, norm, nlen);
     size_t slot = (size_t)(key ^ (key >> 29)) & (REASON_MEMO - 1);
 
     if (m->memo[slot].key == key) {
         return m->memo[slot].reason;
     }
     m->memo[slot].key = key;
-    m->memo[slot].reason = choose_reason(m, reply, enh_class, subject, detail, text, len);
+    m->memo[slot].reason = choose_reason(m, reply, enh_class, subject, detail, norm, nlen);
     return m->memo[slot].reason;
 }
 
@@ -1555,6 +1664,9 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
         if (rc == 0) {
             /* A rule with a default may still describe this line (its code unparsed). */
             rc = try_rules(m, e->nocode, e->nnocode, h, 1, ev);
+        }
+        if (rc == 1) {
+            ev->flags |= EV_DETECTED;
         }
         return rc == 1 ? MATCH_OK : rc == 2 ? MATCH_IGNORED : MATCH_UNMATCHED;
     }

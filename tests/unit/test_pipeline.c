@@ -216,7 +216,7 @@ Test(pipeline, through_the_line_splitter)
 }
 
 /* stats.h: with_code counts the lines that carry a code by the detector. */
-Test(pipeline, with_code_counts_code_lines_matched_by_a_default, .disabled = true)
+Test(pipeline, with_code_counts_code_lines_matched_by_a_default)
 {
     struct fixture f;
     struct smtp_event ev;
