@@ -92,7 +92,7 @@ build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
 # The two commands.
 
 run: check-deps build/smtpmon
-	@sh tests/run.sh
+	@bash tests/run.sh
 
 test: check-deps
 	$(MAKE) --no-print-directory WERROR=1 test-headers build/smtpmon build/unit-tests
@@ -204,7 +204,7 @@ man:
 
 test-packaging: build/smtpmon
 	@echo "== packaging tests"
-	$(Q)sh tests/packaging/run.sh
+	$(Q)bash tests/packaging/run.sh
 
 clean:
 	rm -rf build build-asan

@@ -13,6 +13,7 @@
 
 #include <ev.h>
 
+#include "alerts_out.h"
 #include "config.h"
 #include "daemon.h"
 #include "errlist.h"
@@ -60,6 +61,8 @@ struct stream {
     struct tz_cache tz;
     struct rsref *rsr;
     struct batch *open;            /* lines read since the last seal */
+    int64_t minute;                /* log minute of the last line with a time; 0: none yet */
+    int minute_sealed;             /* a batch was sealed inside the line callback */
     struct state last;             /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
@@ -99,6 +102,7 @@ struct agent {
     char agent_id[CONFIG_NAME_MAX];
     int lock_fd;
     struct exporter *ex;
+    struct alerts_out *alerts;     /* alert rules and their delivery (agent/alerts_out.h) */
     struct stream *streams;
     struct batch *qhead, *qtail;   /* sealed batches not yet acknowledged, in order */
     struct batch *qsubmit;         /* first batch not yet accepted by the exporter */
@@ -138,6 +142,10 @@ rsref_load(const struct config *c, struct errlist *errs)
     if ((r->rs = ruleset_load(dirs, nd, c->jit, errs)) == NULL) {
         free(r);
         return NULL;
+    }
+    if (c->jit && !ruleset_jit(r->rs)) {
+        /* e.g. MemoryDenyWriteExecute=yes: PCRE2 cannot map executable memory */
+        log_info("patterns: JIT compilation unavailable, using the PCRE2 interpreter");
     }
     if ((r->m = matcher_new(r->rs)) == NULL) {
         errlist_add(errs, "patterns", 0, "out of memory");
@@ -197,6 +205,7 @@ check_against_rules(const struct config *c, const struct ruleset *rs, struct err
                         a->select + 7);
         }
     }
+    alerts_out_check(c, rs, errs);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -478,7 +487,33 @@ batch_new(struct stream *s)
     b->owner = s->rsr;
     s->rsr->refs++;
     b->start = s->tail != NULL ? tail_committed(s->tail) : 0;
+    b->minute = s->tail != NULL ? s->minute : 0;
     return b;
+}
+
+static int stream_seal_at(struct stream *s, int force, int before_line);
+
+/* Keeps a file batch within one log minute: a line of another minute than the open batch's
+ * seals it first, at the cursor before that line. Lines without a time stay in the open
+ * batch (they count in the minute of the last line with a time). */
+static void
+stream_minute(struct stream *s, int64_t t)
+{
+    int64_t m = t - t % 60;
+
+    if (t <= 0 || s->tail == NULL || m == s->minute) {
+        return;
+    }
+    s->minute = m;
+    if (s->open->st.lines > 0) {
+        stream_seal_at(s, 1, 1);
+        if ((s->open = batch_new(s)) == NULL) {
+            fatalx(70, "agent: out of memory for a batch of source=%s", s->name);
+        }
+        s->open->start = s->last.offset;
+        s->minute_sealed = 1;
+    }
+    s->open->minute = m;
 }
 
 static int
@@ -486,9 +521,14 @@ stream_line(void *arg, const char *line, size_t len)
 {
     struct stream *s = arg;
     struct smtp_event ev;
+    struct loghdr h;
 
-    pipeline_line(&s->pl, &s->open->st, line, len, &ev);
-    return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines;
+    loghdr_parse(&s->pl.ctx, line, len, &h);
+    stream_minute(s, h.time);
+    if (pipeline_line_hdr(&s->pl, &s->open->st, &h, line, len, &ev) == MATCH_OK) {
+        alerts_out_feed(s->ag->alerts, &ev, line, len);
+    }
+    return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines || s->minute_sealed;
 }
 
 static int
@@ -511,10 +551,11 @@ metrics_zero(const struct tail_metrics *m)
            m->reopen_failures == 0 && m->unreachable_files == 0;
 }
 
-/* Seals the open batch at the current cursor and queues it. 'force': even when the queue is
- * full (stop, reload). Returns 0 (sealed or nothing to seal), -1 if the queue is full. */
+/* Seals the open batch at the current cursor (before_line: the cursor before the line being
+ * fed) and queues it. 'force': even when the queue is full (stop, reload, minute change).
+ * Returns 0 (sealed or nothing to seal), -1 if the queue is full. */
 static int
-stream_seal(struct stream *s, int force)
+stream_seal_at(struct stream *s, int force, int before_line)
 {
     struct agent *ag = s->ag;
     struct state cur;
@@ -523,7 +564,8 @@ stream_seal(struct stream *s, int force)
 
     memset(&cur, 0, sizeof(cur));
     memset(&tm, 0, sizeof(tm));
-    if (s->tail != NULL ? tail_cursor(s->tail, &cur) == -1
+    if (s->tail != NULL ? (before_line ? tail_cursor_before_line(s->tail, &cur)
+                                       : tail_cursor(s->tail, &cur)) == -1
                         : journal_cursor(s->journal, &cur) == -1) {
         return 0; /* nothing open: nothing counted */
     }
@@ -579,6 +621,12 @@ stream_seal(struct stream *s, int force)
     log_debug("batch: source=%s seq=%" PRIu64 " lines=%" PRIu64 " offset=%" PRIu64, s->name,
               b->cursor.seq, b->st.lines, b->cursor.offset);
     return 0;
+}
+
+static int
+stream_seal(struct stream *s, int force)
+{
+    return stream_seal_at(s, force, 0);
 }
 
 static void
@@ -860,6 +908,13 @@ stream_pump(struct stream *s)
         } else {
             st = journal_read(s->journal, stream_line, s, JOURNAL_BUDGET);
         }
+        if (s->minute_sealed) {
+            s->minute_sealed = 0;
+            agent_submit(ag);
+            if (ag->qlen >= (size_t)ag->cfg.queue_batches) {
+                goto paused;
+            }
+        }
         switch (st) {
         case TAIL_MORE:
             continue;
@@ -1051,6 +1106,7 @@ agent_status(struct agent *ag, int force)
     snprintf(status, sizeof(status),
              "%.0f lines/s, lag %" PRIu64 " bytes, exporter %s, %zu batches queued", rate, lag,
              ag->ex->state(ag->ex), ag->qlen);
+    alerts_out_status(ag->alerts, status, sizeof(status));
     notify_status(status);
     ag->status_at = now;
     ag->lines_at_status = ag->lines_total;
@@ -1272,6 +1328,7 @@ agent_fini(struct agent *ag)
         ag->qhead = b->next;
         batch_free(b);
     }
+    alerts_out_free(ag->alerts);
     export_free(ag->ex);
     rsref_put(ag->rsr);
     config_free(&ag->cfg);
@@ -1397,6 +1454,7 @@ agent_main(int argc, char **argv)
         return 71;
     }
     agent_timers(&ag);
+    ag.alerts = alerts_out_new(ag.loop, &ag.cfg, ag.rsr->rs, ag.agent_id);
     agent_sources(&ag, 1);
     log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s",
              ag.agent_id, ag.cfg.nsources, ruleset_rule_count(ag.rsr->rs),

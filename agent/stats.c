@@ -530,10 +530,11 @@ print_table(const struct stats *st, const struct ruleset *rs, size_t top, FILE *
                 rest += l.v[i].n;
                 continue;
             }
-            fprintf(out, "  %-28s %10llu %5.1f%%  %s\n", l.v[i].key,
-                    (unsigned long long)l.v[i].n, total ? 100.0 * (double)l.v[i].n / (double)total
-                                                        : 0.0,
-                    key_note((enum dim)d, l.v[i].key, note, sizeof(note)));
+            const char *kn = key_note((enum dim)d, l.v[i].key, note, sizeof(note));
+            fprintf(out, "  %-28s %10llu %5.1f%%%s%s\n", l.v[i].key,
+                    (unsigned long long)l.v[i].n,
+                    total ? 100.0 * (double)l.v[i].n / (double)total : 0.0, kn[0] ? "  " : "",
+                    kn);
         }
         if (rest > 0) {
             fprintf(out, "  %-28s %10llu %5.1f%%\n", "(others)", (unsigned long long)rest,
