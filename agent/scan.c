@@ -215,10 +215,9 @@ progress(const char *path, struct worker *ws, int nw, uint64_t total, int final)
 }
 
 static int
-scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
-         const struct pack *only, struct stats *total)
+scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *o,
+         const struct pack *only, struct stats *total, struct worker *ws)
 {
-    struct worker ws[SCAN_JOBS_MAX];
     pthread_t tids[SCAN_JOBS_MAX];
     int nw = 1, fd, rc = 0;
     struct stat sb;
@@ -346,6 +345,23 @@ scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
         worker_fini(&ws[i]);
     }
     close(fd);
+    return rc;
+}
+
+static int
+scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
+         const struct pack *only, struct stats *total)
+{
+    /* On the heap: each worker holds a struct stats of a few hundred KiB. */
+    struct worker *ws = calloc(SCAN_JOBS_MAX, sizeof(*ws));
+    int rc;
+
+    if (ws == NULL) {
+        log_errx("scan: out of memory");
+        return -1;
+    }
+    rc = scan_one_in(path, rs, o, only, total, ws);
+    free(ws);
     return rc;
 }
 

@@ -110,6 +110,7 @@ stats_add_event(struct stats *st, const struct smtp_event *ev)
     }
     if (ev->enh_class != 0) {
         st->subject[class_slot(ev->enh_class)][ev->enh_subject]++;
+        st->dir_subject[ev->direction][class_slot(ev->enh_class)][ev->enh_subject]++;
         status_add(st, ev->enh_class, ev->enh_subject, ev->enh_detail, 1);
     } else if (ev->flags & EV_ENH_BAD) {
         st->status_invalid++;
@@ -191,6 +192,9 @@ stats_merge(struct stats *dst, const struct stats *src)
         dst->direction[i] += src->direction[i];
         for (size_t c = 0; c < 3; c++) {
             dst->dir_class[i][c] += src->dir_class[i][c];
+            for (size_t j = 0; j < 1000; j++) {
+                dst->dir_subject[i][c][j] += src->dir_subject[i][c][j];
+            }
         }
     }
     for (size_t i = 0; i < OUTCOME__N; i++) {
@@ -287,6 +291,7 @@ enum dim {
     DIM_OUTCOME,
     DIM_REASON,
     DIM_DIRECTION_CLASS,
+    DIM_DIRECTION_SUBJECT,
     DIM_DOMAIN,
     DIM_RULE,
     DIM__N
@@ -294,7 +299,7 @@ enum dim {
 
 static const char *const dim_names[DIM__N] = {
     "class", "subject", "status", "reply", "direction", "outcome", "reason",
-    "direction_class", "domain", "rule",
+    "direction_class", "direction_subject", "domain", "rule",
 };
 
 static void
@@ -360,6 +365,19 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
                 snprintf(k, sizeof(k), "%s/%d", direction_name((enum smtp_direction)i),
                          classes[c]);
                 kv_add(l, k, st->dir_class[i][c]);
+            }
+        }
+        break;
+    case DIM_DIRECTION_SUBJECT:
+        for (int i = 0; i < DIR__N; i++) {
+            for (int c = 0; c < 3; c++) {
+                for (int j = 0; j < 1000; j++) {
+                    if (st->dir_subject[i][c][j] != 0) {
+                        snprintf(k, sizeof(k), "%s/%d.%d",
+                                 direction_name((enum smtp_direction)i), classes[c], j);
+                        kv_add(l, k, st->dir_subject[i][c][j]);
+                    }
+                }
             }
         }
         break;
@@ -459,6 +477,8 @@ dim_title(enum dim d)
         return "reason (failures)";
     case DIM_DIRECTION_CLASS:
         return "direction/class";
+    case DIM_DIRECTION_SUBJECT:
+        return "direction/class.subject";
     case DIM_DOMAIN:
         return "top recipient domains";
     case DIM_RULE:

@@ -51,6 +51,7 @@ struct stats {
     uint64_t direction[DIR__N];
     uint64_t outcome[OUTCOME__N];
     uint64_t dir_class[DIR__N][3]; /* direction x class 2/4/5 */
+    uint64_t dir_subject[DIR__N][3][1000]; /* direction x class.subject of enhanced codes */
     uint64_t reason[STATS_REASONS_MAX];
     uint64_t reason_none;          /* failures with no reason (should stay 0) */
     uint64_t *rule;                /* per rule index, nrules long (owned) */

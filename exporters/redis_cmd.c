@@ -408,6 +408,9 @@ rcmd_fleet_key(char *buf, size_t cap, const char *prefix, const char *rest)
 int64_t
 rcmd_batch_minute(const struct batch *b)
 {
+    if (b->minute > 0) {
+        return b->minute;
+    }
     if (b->st.first_time < 0) {
         return -1;
     }
@@ -481,6 +484,13 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
             snprintf(k, sizeof(k), "dc|%s|%d", direction_name((enum smtp_direction)i),
                      stat_classes[c]);
             EMIT(k, st->dir_class[i][c]);
+            for (int j = 0; j < 1000; j++) {
+                if (st->dir_subject[i][c][j] != 0) {
+                    snprintf(k, sizeof(k), "ds|%s|%d.%d",
+                             direction_name((enum smtp_direction)i), stat_classes[c], j);
+                    EMIT(k, st->dir_subject[i][c][j]);
+                }
+            }
         }
     }
     for (int i = 0; i < OUTCOME__N; i++) {
@@ -1027,6 +1037,16 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
             return 1;
         }
         st->dir_class[a][class_slot(b)] += n;
+        return 0;
+    }
+    if (strncmp(name, "ds|", 3) == 0) {
+        const char *bar = strchr(k, '|');
+        int c;
+        if (bar == NULL || (a = direction_from_name(k, (size_t)(bar - k))) < 0 ||
+            sscanf(bar + 1, "%d.%d", &b, &c) != 2 || class_slot(b) < 0 || c < 0 || c > 999) {
+            return 1;
+        }
+        st->dir_subject[a][class_slot(b)][c] += n;
         return 0;
     }
     if (strncmp(name, "rs|", 3) == 0) {

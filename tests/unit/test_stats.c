@@ -490,6 +490,7 @@ Test(stats, json_exact)
         "\"outcome\":{\"bounced\":1,\"delivered\":1,\"rejected\":1},"
         "\"reason\":{\"other\":1,\"unknown-recipient\":1},"
         "\"direction_class\":{\"inbound/4\":1,\"outbound/2\":1,\"outbound/5\":1},"
+        "\"direction_subject\":{\"outbound/2.0\":1,\"outbound/5.1\":1},"
         "\"domain\":{\"example.com\":2},"
         "\"rule\":{\"r0\":2,\"r1\":1}},"
         "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\u00ff\\u007f\"]}\n");
@@ -512,7 +513,7 @@ Test(stats, json_empty)
                            "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
                            "\"subject\":{},"
                            "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
-                           "\"reason\":{},\"direction_class\":{},\"domain\":{},\"rule\":{}},"
+                           "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{}},"
                            "\"unmatched_samples\":[]}\n");
     cr_assert(json_valid(json));
     free(json);
