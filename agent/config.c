@@ -66,13 +66,32 @@ static const struct config_option options[] = {
      "Time allowed for one Redis command"},
     {"redis", "prefix", CONFIG_STR, G(redis_prefix), "smtpmon", 0, 0, NULL,
      "First component of every key"},
+    /* -- Redis exporter settings */
+    {"redis", "password_file", CONFIG_PATH, G(redis_password_file), NULL, 0, 0, NULL,
+     "File holding the password when the URL has none; default: the systemd credential "
+     "$CREDENTIALS_DIRECTORY/redis-password"},
+    {"redis", "user", CONFIG_STR, G(redis_user), NULL, 0, 0, NULL,
+     "ACL user name; overrides the one in the URL"},
+    {"redis", "db", CONFIG_INT, G(redis_db), NULL, 0, 65535, NULL,
+     "Database number; overrides the one in the URL"},
+    {"redis", "sentinels", CONFIG_WORDS, G(redis_sentinels), NULL, 0, 0, NULL,
+     "HOST:PORT of Redis Sentinels: the master is asked of them (the URL's host is unused)"},
+    {"redis", "master_name", CONFIG_STR, G(redis_master_name), NULL, 0, 0, NULL,
+     "Name of the master monitored by the sentinels"},
+    {"redis", "connect_timeout", CONFIG_DURATION, G(redis_connect_timeout), "5s", 100, 10 * MIN,
+     NULL, "Time allowed to connect to Redis or a sentinel"},
+    {"redis", "backoff_max", CONFIG_DURATION, G(redis_backoff_max), "30s", 10, 10 * MIN, NULL,
+     "Longest wait between two reconnection attempts (exponential, with jitter)"},
+    {"redis", "lease", CONFIG_DURATION, G(redis_lease), "60s", SEC, DAY, NULL,
+     "Ownership lease of the agent id: another agent with the same id is refused meanwhile"},
+    {"redis", "top_domains", CONFIG_INT, G(redis_top_domains), "50", 1, 100000, NULL,
+     "Distinct recipient domains kept per minute bucket (the rest count as other)"},
+    {"redis", "fleet", CONFIG_BOOL, G(redis_fleet), "yes", 0, 0, NULL,
+     "Also commit fleet-wide counts ({fleet} keys)"},
+    /* -- end Redis exporter settings */
 
     {"buckets", "minute", CONFIG_DURATION, G(bucket_minute), "2d", 0, 400 * DAY, NULL,
      "How long per-minute counts are kept; 0: not kept"},
-    {"buckets", "hour", CONFIG_DURATION, G(bucket_hour), "35d", 0, 4000 * DAY, NULL,
-     "How long per-hour counts are kept; 0: not kept"},
-    {"buckets", "day", CONFIG_DURATION, G(bucket_day), "400d", 0, 40000 * DAY, NULL,
-     "How long per-day counts are kept; 0: not kept"},
 
     {"source", "type", CONFIG_ENUM, S(type), "file", 0, 0, "file|journal",
      "file: follow a log file; journal: read the systemd journal"},
@@ -1108,6 +1127,41 @@ source_key_line(const struct config_source *s, const char *name)
     return l != 0 ? l : s->line;
 }
 
+/* [redis]: the sentinel list and the master name go together; every sentinel is HOST:PORT. */
+static void
+check_redis(struct config *c, struct errlist *errs)
+{
+    const char *file = c->file != NULL ? c->file : "command line";
+    unsigned ls = c->lines[option_index(config_option_find("redis", "sentinels"))];
+    unsigned lm = c->lines[option_index(config_option_find("redis", "master_name"))];
+    const char *p = c->redis_sentinels;
+
+    if ((c->redis_sentinels != NULL) != (c->redis_master_name != NULL)) {
+        errlist_add(errs, file, c->redis_sentinels != NULL ? ls : lm,
+                    "[redis] sentinels and master_name go together");
+    }
+    if (c->redis_master_name != NULL && !valid_name(c->redis_master_name)) {
+        errlist_add(errs, file, lm, "master_name '%s': use letters, digits, '.', '_' or '-'",
+                    c->redis_master_name);
+    }
+    while (p != NULL && *p != '\0') {
+        size_t n = strcspn(p, " \t,");
+        const char *colon = memchr(p, ':', n);
+        long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+
+        if (n > 0 && (colon == NULL || colon == p || port < 1 || port > 65535 ||
+                      strspn(colon + 1, "0123456789") != (size_t)(p + n - colon - 1))) {
+            errlist_add(errs, file, ls, "sentinel '%.*s': expected HOST:PORT", (int)n, p);
+        }
+        p += n;
+        p += strspn(p, " \t,");
+    }
+    if (c->redis == NULL && (c->redis_sentinels != NULL || c->redis_password_file != NULL)) {
+        errlist_add(errs, file, c->redis_sentinels != NULL ? ls : 0,
+                    "[redis] settings without url: set url (the sentinels replace its host)");
+    }
+}
+
 int
 config_validate(struct config *c, struct errlist *errs)
 {
@@ -1165,9 +1219,7 @@ config_validate(struct config *c, struct errlist *errs)
         if (a->select == NULL && a->direction <= 0 && a->status == NULL && a->reply == NULL &&
             a->reason == NULL && a->domain == NULL) {
             errlist_add(errs, a->file, a->line,
-                        "alert '%s': missing key 'select' (or direction, status, reply, reason, "
-                        "domain)",
-                        a->name);
+                        "alert '%s': missing key 'select'", a->name);
         } else if (a->select != NULL && (check_select(a->select, err, sizeof(err)) == -1)) {
             const struct config_option *o = config_option_find("alert", "select");
             unsigned l = a->lines[option_index(o)];
@@ -1189,6 +1241,7 @@ config_validate(struct config *c, struct errlist *errs)
                         "socket");
         }
     }
+    check_redis(c, errs);
     if (c->agent_id != NULL && !valid_name(c->agent_id)) {
         const struct config_option *o = config_option_find("agent", "agent_id");
 

@@ -124,11 +124,19 @@ struct config {
     struct config_redis_url redis_url;
     int64_t redis_timeout;   /* ms */
     char *redis_prefix;
+    char *redis_password_file;
+    char *redis_user;        /* overrides the URL's */
+    int64_t redis_db;        /* overrides the URL's when set (its line is non-zero) */
+    char *redis_sentinels;   /* "host:port host:port" */
+    char *redis_master_name;
+    int64_t redis_connect_timeout; /* ms */
+    int64_t redis_backoff_max;     /* ms */
+    int64_t redis_lease;           /* ms */
+    int64_t redis_top_domains;
+    int redis_fleet;
 
     /* [buckets] */
     int64_t bucket_minute;   /* retention of per-minute counts, ms; 0: none */
-    int64_t bucket_hour;
-    int64_t bucket_day;
 
     struct config_source *sources;
     size_t nsources;

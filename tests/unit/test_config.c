@@ -82,7 +82,7 @@ Test(config, defaults)
     cr_assert_eq(fx.c.log_level, 2);
     cr_assert_null(fx.c.output);
     cr_assert_null(fx.c.redis);
-    cr_assert_eq(fx.c.bucket_hour, 35LL * 86400 * 1000);
+    cr_assert_eq(fx.c.bucket_minute, 2LL * 86400 * 1000);
 }
 
 Test(config, every_default_parses_and_table_is_consistent)
@@ -243,6 +243,35 @@ Test(config, tls_url_refused)
     load("[redis]\nurl = rediss://h\n[source s]\npath = /x\n");
     ASSERT_ERROR("t.conf:2: rediss:// (TLS) is not supported: use a local stunnel or a unix "
                  "socket");
+}
+
+Test(config, redis_settings)
+{
+    cr_assert_eq(load("[redis]\nurl = redis://h:1\nsentinels = s1:26379 s2:26380\n"
+                      "master_name = m1\nlease = 5s\ntop_domains = 7\nfleet = no\ndb = 3\n"
+                      "password_file = /run/pw\n[source a]\npath = /x\n"),
+                 0);
+    cr_assert_str_eq(fx.c.redis_sentinels, "s1:26379 s2:26380");
+    cr_assert_str_eq(fx.c.redis_master_name, "m1");
+    cr_assert_eq(fx.c.redis_lease, 5000);
+    cr_assert_eq(fx.c.redis_top_domains, 7);
+    cr_assert_eq(fx.c.redis_fleet, 0);
+    cr_assert_eq(fx.c.redis_db, 3);
+}
+
+Test(config, redis_settings_checked)
+{
+    cr_assert_geq(load("[redis]\nurl = redis://h:1\nsentinels = s1:26379 s2\n"
+                       "[source a]\npath = /x\n"),
+                  2);
+    ASSERT_ERROR("t.conf:3: [redis] sentinels and master_name go together");
+    ASSERT_ERROR("t.conf:3: sentinel 's2': expected HOST:PORT");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    cr_assert_geq(load("[redis]\nurl = redis://h:1\nlease = 10ms\n[source a]\npath = /x\n"),
+                  1);
+    dump_errors();
 }
 
 Test(config, duplicate_source_and_key)
