@@ -1355,9 +1355,11 @@ glob_part_ok(int g, int v)
 /*
  * Reasons are chosen from the words of a reply text, not from the numbers and ids in it: before
  * the reason patterns run, every run of digits becomes '#', and a word (separated by ' ', '_',
- * which qmail writes for spaces, or the URL separators '/', '?', '&', '=') that contains '@' or
- * three or more runs of digits becomes one '#': "[TSS04]" -> "[TSS#]", "hits=7.5" -> "hits=#.#",
- * "198.18.0.1" -> "#", "<a@b.c>" -> "#", a Gmail or Microsoft message id -> "#". Remote servers repeat one template with such words
+ * which qmail writes for spaces, or the URL separators '/', '?', '&', '=') that contains '@',
+ * three or more runs of digits, or a dot between two letters (a host or domain name, except the
+ * host of a URL) becomes one '#': "[TSS04]" -> "[TSS#]", "hits=7.5" -> "hits=#.#",
+ * "198.18.0.1" -> "#", "<a@b.c>" -> "#", "mx.example.com" -> "#", a message id -> "#"; the
+ * query of a URL ("?...") becomes one '#'. Remote servers repeat one template with such words
  * changed, so the choice is memoised per normalised text and codes: exact, and the patterns run
  * once per template.
  */
@@ -1365,6 +1367,12 @@ static inline int
 digit(unsigned char c)
 {
     return (unsigned)(c - '0') <= 9u;
+}
+
+static inline int
+letter(unsigned char c)
+{
+    return (unsigned)((c | 0x20u) - 'a') <= 25u;
 }
 
 static inline int
@@ -1377,19 +1385,22 @@ static size_t
 normalise_text(const char *text, size_t len, char *out, size_t cap)
 {
     const unsigned char *t = (const unsigned char *)text;
-    size_t i = 0, n = 0;
+    size_t i = 0, n = 0, chunk = 0;
 
     while (i < len && n + 2 < cap) {
         size_t j = i, runs = 0;
-        int at = 0;
+        int at = 0, dotted = 0;
         while (j < len && !word_sep(t[j])) {
             if (digit(t[j]) && (j == i || !digit(t[j - 1]))) {
                 runs++;
             }
             at |= t[j] == '@';
+            dotted |= t[j] == '.' && j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1]);
             j++;
         }
-        if (at || runs >= 3) {
+        /* the host of a URL ("//host/") names a provider's help page: kept */
+        int url_host = i >= 2 && t[i - 1] == '/' && t[i - 2] == '/';
+        if (at || runs >= 3 || (dotted && !url_host)) {
             out[n++] = '#';
         } else {
             for (size_t k = i; k < j && n + 2 < cap; k++) {
@@ -1405,6 +1416,22 @@ normalise_text(const char *text, size_t len, char *out, size_t cap)
         if (j < len && n + 1 < cap) {
             out[n++] = (char)t[j]; /* the separator */
         }
+        if (j < len && t[j] == ' ') {
+            chunk = j + 1;
+        } else if (j < len && t[j] == '?' &&
+                   memmem(t + chunk, j - chunk, "://", 3) != NULL) {
+            /* the query of a URL carries ids: one '#' up to the next space */
+            if (n + 1 < cap) {
+                out[n++] = '#';
+            }
+            while (j < len && t[j] != ' ') {
+                j++;
+            }
+            if (j < len && n + 1 < cap) {
+                out[n++] = ' ';
+            }
+            chunk = j + 1;
+        }
         i = j + 1;
     }
     return n;
@@ -1414,11 +1441,23 @@ static uint64_t
 memo_key(int reply, int enh_class, int subject, int detail, const char *norm, size_t len)
 {
     uint64_t h = 1469598103934665603ull;
+    size_t i = 0;
 
     h = (h ^ (uint64_t)(reply * 1000000 + enh_class * 1000 + subject)) * 1099511628211ull;
     h = (h ^ (uint64_t)detail) * 1099511628211ull;
-    for (size_t i = 0; i < len; i++) {
-        h = (h ^ ((unsigned char)norm[i] | 0x20u)) * 1099511628211ull;
+    h = (h ^ (uint64_t)len) * 1099511628211ull;
+    /* eight bytes at a time, case folded (which folds a few symbols too) */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, norm + i, 8);
+        h = (h ^ (w | 0x2020202020202020ull)) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, norm + i, len - i);
+        h = (h ^ (w | (0x2020202020202020ull >> (8 * (8 - (len - i)))))) * 1099511628211ull;
+        h ^= h >> 29;
     }
     return h | 1;
 }
