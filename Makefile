@@ -86,7 +86,7 @@ build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find build/obj build-asan/obj -name '*.d' -type f 2>/dev/null)
 
 # ---------------------------------------------------------------------------------------
 # The two commands.
@@ -135,6 +135,8 @@ test-headers:
 
 bench: build/smtpmon
 	@bash tests/bench/bench.sh
+	@if command -v redis-server >/dev/null; then bash tests/bench/redis-bench.sh; \
+	else echo 'SKIP redis-bench: needs redis-server'; fi
 
 # libFuzzer build (clang): make fuzz FUZZ_SECONDS=60
 FUZZ_SECONDS ?= 60

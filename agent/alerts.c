@@ -56,7 +56,8 @@ struct rstate {
 struct alerts {
     struct rstate *rules;
     size_t n;
-    const struct ruleset *rs;
+    char **reasons;                      /* reason names, copied from the ruleset */
+    size_t nreasons;
     char host[128];
     alerts_emit_fn *emit;
     void *arg;
@@ -218,7 +219,6 @@ alerts_new(const struct alert_rule *rules, size_t n, const struct ruleset *rs, c
     if (d == NULL) {
         return NULL;
     }
-    d->rs = rs;
     d->emit = emit;
     d->arg = arg;
     d->cur = NONE;
@@ -228,6 +228,22 @@ alerts_new(const struct alert_rule *rules, size_t n, const struct ruleset *rs, c
         (n > 0 && (d->rules = calloc(n, sizeof(*d->rules))) == NULL)) {
         alerts_free(d);
         return NULL;
+    }
+    if (rs != NULL && ruleset_reason_count(rs) > 0) {
+        size_t nr = ruleset_reason_count(rs);
+
+        if ((d->reasons = calloc(nr, sizeof(*d->reasons))) == NULL) {
+            alerts_free(d);
+            return NULL;
+        }
+        for (; d->nreasons < nr; d->nreasons++) {
+            const char *name = ruleset_reason_name(rs, (int)d->nreasons);
+
+            if ((d->reasons[d->nreasons] = strdup(name != NULL ? name : "")) == NULL) {
+                alerts_free(d);
+                return NULL;
+            }
+        }
     }
     for (size_t i = 0; i < n; i++) {
         struct rstate *s = &d->rules[i];
@@ -263,6 +279,10 @@ alerts_free(struct alerts *d)
     for (size_t i = 0; i < d->n; i++) {
         free(d->rules[i].ring);
     }
+    for (size_t i = 0; i < d->nreasons; i++) {
+        free(d->reasons[i]);
+    }
+    free(d->reasons);
     free(d->rules);
     free(d->json);
     free(d);
@@ -741,9 +761,10 @@ alerts_feed(struct alerts *d, const struct smtp_event *ev, const char *line, siz
             }
             top_add(b, K_STATUS, key);
             if (ev->reason >= 0) {
-                const char *rn = d->rs != NULL ? ruleset_reason_name(d->rs, ev->reason) : NULL;
+                const char *rn =
+                    (size_t)ev->reason < d->nreasons ? d->reasons[ev->reason] : NULL;
 
-                if (rn != NULL) {
+                if (rn != NULL && rn[0] != '\0') {
                     snprintf(key, sizeof(key), "%s", rn);
                 } else {
                     snprintf(key, sizeof(key), "reason-%d", ev->reason);

@@ -88,9 +88,9 @@ typedef void alerts_emit_fn(void *arg, const struct alert *a);
 
 struct alerts;
 
-/* 'rs' names reasons in the output (may be NULL: "reason-N"); 'host' names this host (empty
- * or NULL: the syslog host of the sample line). Rules are copied. NULL on allocation failure
- * or a bad rule (window not a multiple of the bucket, or out of range). */
+/* 'rs' names reasons in the output (the names are copied; NULL: "reason-N"); 'host' names
+ * this host (empty or NULL: the syslog host of the sample line). Rules are copied. NULL on
+ * allocation failure or a bad rule (window not a multiple of the bucket, or out of range). */
 struct alerts *alerts_new(const struct alert_rule *rules, size_t n, const struct ruleset *rs,
                           const char *host, alerts_emit_fn *emit, void *arg);
 void alerts_free(struct alerts *d);

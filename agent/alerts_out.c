@@ -542,7 +542,8 @@ run_program(struct alerts_out *ao, size_t ri, const struct alert *a)
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         signal(SIGPIPE, SIG_DFL);
-        if (dup2(fds[0], STDIN_FILENO) < 0) {
+        /* What the program prints goes to the agent's log, never into an output stream. */
+        if (dup2(fds[0], STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
             _exit(126);
         }
         for (int fd = 3; fd < 1024; fd++) {
@@ -654,12 +655,8 @@ alerts_out_new(struct ev_loop *loop, const struct config *c, const struct rulese
     }
     if (c->redis != NULL) {
         redis_conf_defaults(&ao->rc);
-        ao->rc.url = c->redis_url;
+        redis_conf_from_config(&ao->rc, c); /* sentinels, user, db, password file */
         snprintf(ao->rc.agent_id, sizeof(ao->rc.agent_id), "%s", host);
-        snprintf(ao->rc.prefix, sizeof(ao->rc.prefix), "%s",
-                 c->redis_prefix != NULL ? c->redis_prefix : "smtpmon");
-        ao->rc.timeout_ms = c->redis_timeout;
-        ao->rc.connect_timeout_ms = c->redis_timeout;
         if (redis_conf_env(&ao->rc, err, sizeof(err)) == -1 ||
             redis_conf_password(&ao->rc, err, sizeof(err)) == -1 ||
             rcmd_key(ao->stream, sizeof(ao->stream), ao->rc.prefix, host, "alerts") < 0) {

@@ -63,6 +63,11 @@ struct stream {
     struct batch *open;            /* lines read since the last seal */
     int64_t minute;                /* log minute of the last line with a time; 0: none yet */
     int minute_sealed;             /* a batch was sealed inside the line callback */
+    int waiting;                   /* for the exporter's start cursor: not reading yet */
+    int first;                     /* the agent's first start: read_from applies */
+    struct tail_conf tc;
+    char *jdir, *jids;             /* journal sources: opened once the cursor is known */
+    int jhead;
     struct state last;             /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
@@ -493,15 +498,16 @@ batch_new(struct stream *s)
 
 static int stream_seal_at(struct stream *s, int force, int before_line);
 
-/* Keeps a file batch within one log minute: a line of another minute than the open batch's
- * seals it first, at the cursor before that line. Lines without a time stay in the open
- * batch (they count in the minute of the last line with a time). */
+/* Keeps a file batch within one log minute for the per-minute buckets of the Redis exporter:
+ * a line of another minute than the open batch's seals it first, at the cursor before that
+ * line. Lines without a time stay in the open batch (they count in the minute of the last
+ * line with a time). */
 static void
 stream_minute(struct stream *s, int64_t t)
 {
     int64_t m = t - t % 60;
 
-    if (t <= 0 || s->tail == NULL || m == s->minute) {
+    if (t <= 0 || s->tail == NULL || m == s->minute || s->ag->ex->start_cursor_async == NULL) {
         return;
     }
     s->minute = m;
@@ -564,6 +570,9 @@ stream_seal_at(struct stream *s, int force, int before_line)
 
     memset(&cur, 0, sizeof(cur));
     memset(&tm, 0, sizeof(tm));
+    if (s->waiting) {
+        return 0; /* nothing read yet */
+    }
     if (s->tail != NULL ? (before_line ? tail_cursor_before_line(s->tail, &cur)
                                        : tail_cursor(s->tail, &cur)) == -1
                         : journal_cursor(s->journal, &cur) == -1) {
@@ -637,12 +646,43 @@ stream_resume(struct stream *s)
     }
 }
 
+/* Takes a batch out of the queue, wherever it is. */
+static void
+agent_unlink(struct agent *ag, struct batch *b)
+{
+    struct batch *prev = NULL;
+
+    for (struct batch *x = ag->qhead; x != NULL; prev = x, x = x->next) {
+        if (x != b) {
+            continue;
+        }
+        if (prev != NULL) {
+            prev->next = b->next;
+        } else {
+            ag->qhead = b->next;
+        }
+        if (ag->qtail == b) {
+            ag->qtail = prev;
+        }
+        if (ag->qsubmit == b) {
+            ag->qsubmit = b->next;
+        }
+        ag->qlen--;
+        return;
+    }
+}
+
 static void
 agent_ack(void *arg, struct batch *b, int ok)
 {
     struct agent *ag = arg;
     char err[256];
 
+    if (!ok) {
+        agent_unlink(ag, b);
+        batch_free(b);
+        return;
+    }
     if (b != ag->qhead) {
         log_warnx("export: acknowledgement out of order for source=%s seq=%" PRIu64,
                   b->cursor.source, b->cursor.seq);
@@ -774,7 +814,49 @@ stream_free(struct stream *s)
     free(s->target);
     free(s->path);
     free(s->glob);
+    free(s->jdir);
+    free(s->jids);
     free(s);
+}
+
+/* Starts reading a stream at its saved cursor (rc 0) or per read_from (rc 1). */
+static int
+stream_open(struct stream *s, int rc, const struct state *saved)
+{
+    struct agent *ag = s->ag;
+    char err[512];
+
+    s->waiting = 0;
+    if (rc == 0) {
+        s->seq = saved->seq;
+        s->last = *saved;
+        s->have_last = 1;
+    }
+    if (s->tail != NULL) {
+        tail_start(s->tail, rc == 0 ? saved : NULL, s->first && rc != 0, ev_now(ag->loop));
+        stream_watch_target(s);
+        ev_idle_start(ag->loop, &s->w_pump);
+        return 0;
+    }
+    s->journal = journal_open(s->jdir, s->jids, s->jhead, rc == 0 ? saved->jcursor : NULL, err,
+                              sizeof(err));
+    if (s->journal == NULL && rc == 0) {
+        log_warnx("journal: source=%s %s: reading from the tail", s->name, err);
+        s->journal = journal_open(s->jdir, s->jids, 0, NULL, err, sizeof(err));
+    }
+    if (s->journal == NULL) {
+        log_errx("journal: source=%s %s", s->name, err);
+        return -1;
+    }
+    if (journal_fd(s->journal) >= 0) {
+        ev_io_init(&s->w_journal, stream_journal_cb, journal_fd(s->journal), EV_READ);
+        s->w_journal.data = s;
+        ev_io_start(ag->loop, &s->w_journal);
+    }
+    log_info("journal: source=%s reading identifiers=\"%s\"%s", s->name, s->jids,
+             rc == 0 ? " from the saved cursor" : "");
+    ev_idle_start(ag->loop, &s->w_pump);
+    return 0;
 }
 
 static struct stream *
@@ -815,7 +897,38 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
         log_warnx("state: source=%s ignoring a saved cursor of another kind", s->name);
         rc = 1;
     }
-    /* -- Redis exporter: the committed cursor in Redis is the authority, the file a hint. */
+    s->first = first;
+    if (cs->type == CONFIG_SOURCE_JOURNAL) {
+        int from = cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from;
+
+        s->jhead = first && from == CONFIG_READ_HEAD;
+        if ((s->jids = strdup(cs->identifiers)) == NULL ||
+            (cs->journal_dir != NULL && (s->jdir = strdup(cs->journal_dir)) == NULL)) {
+            stream_free(s);
+            return NULL;
+        }
+    } else {
+        s->tc = tail_conf_of(&ag->cfg, cs);
+        if ((s->path = strdup(path != NULL ? path : cs->path)) == NULL ||
+            (s->tail = tail_new(s->path, &s->tc)) == NULL) {
+            stream_free(s);
+            return NULL;
+        }
+        ev_stat_init(&s->w_path, stream_stat_cb, s->path, 0.);
+        s->w_path.data = s;
+        ev_stat_init(&s->w_target, stream_stat_cb, "", 0.);
+        s->w_target.data = s;
+        ev_stat_start(ag->loop, &s->w_path);
+    }
+    /* -- Redis exporter: the committed cursor in Redis is the authority, the file a hint. The
+     * stream waits for it without blocking the loop (signals, watchdog, status go on). */
+    if (ag->ex != NULL && ag->ex->start_cursor_async != NULL) {
+        if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
+            fatalx(73, "redis: source name '%s' cannot be part of a Redis key", s->name);
+        }
+        s->waiting = 1;
+        return s;
+    }
     if (ag->ex != NULL && ag->ex->start_cursor != NULL) {
         struct state rsaved;
         int rrc = ag->ex->start_cursor(ag->ex, s->name, &rsaved, err, sizeof(err));
@@ -823,62 +936,16 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
         if (rrc == -1) {
             fatalx(73, "redis: source=%s refusing to start: %s", s->name, err);
         }
-        if (rrc == 0 && rc == 0 && rsaved.seq != saved.seq) {
-            log_info("state: source=%s local cursor seq=%" PRIu64 " differs from the committed "
-                     "seq=%" PRIu64 ": using Redis", s->name, saved.seq, rsaved.seq);
-        }
         if (rrc == 0) {
             saved = rsaved;
         }
         rc = rrc == 0 ? 0 : 1;
     }
     /* -- end Redis exporter */
-    if (rc == 0) {
-        s->seq = saved.seq;
-        s->last = saved;
-        s->have_last = 1;
-    }
-    if (cs->type == CONFIG_SOURCE_JOURNAL) {
-        int from = cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from;
-
-        s->journal = journal_open(cs->journal_dir, cs->identifiers,
-                                  first && from == CONFIG_READ_HEAD,
-                                  rc == 0 ? saved.jcursor : NULL, err, sizeof(err));
-        if (s->journal == NULL && rc == 0) {
-            log_warnx("journal: source=%s %s: reading from the tail", s->name, err);
-            s->journal = journal_open(cs->journal_dir, cs->identifiers, 0, NULL, err,
-                                      sizeof(err));
-        }
-        if (s->journal == NULL) {
-            log_errx("journal: source=%s %s", s->name, err);
-            stream_free(s);
-            return NULL;
-        }
-        if (journal_fd(s->journal) >= 0) {
-            ev_io_init(&s->w_journal, stream_journal_cb, journal_fd(s->journal), EV_READ);
-            s->w_journal.data = s;
-            ev_io_start(ag->loop, &s->w_journal);
-        }
-        log_info("journal: source=%s reading identifiers=\"%s\"%s", s->name, cs->identifiers,
-                 rc == 0 ? " from the saved cursor" : "");
-        ev_idle_start(ag->loop, &s->w_pump);
-        return s;
-    }
-    struct tail_conf tc = tail_conf_of(&ag->cfg, cs);
-
-    if ((s->path = strdup(path != NULL ? path : cs->path)) == NULL ||
-        (s->tail = tail_new(s->path, &tc)) == NULL) {
+    if (stream_open(s, rc, rc == 0 ? &saved : NULL) == -1) {
         stream_free(s);
         return NULL;
     }
-    ev_stat_init(&s->w_path, stream_stat_cb, s->path, 0.);
-    s->w_path.data = s;
-    ev_stat_init(&s->w_target, stream_stat_cb, "", 0.);
-    s->w_target.data = s;
-    ev_stat_start(ag->loop, &s->w_path);
-    tail_start(s->tail, rc == 0 ? &saved : NULL, first && rc != 0, ev_now(ag->loop));
-    stream_watch_target(s);
-    ev_idle_start(ag->loop, &s->w_pump);
     return s;
 }
 
@@ -890,6 +957,10 @@ stream_pump(struct stream *s)
     struct agent *ag = s->ag;
     double now = ev_now(ag->loop);
 
+    if (s->waiting) {
+        ev_idle_stop(ag->loop, &s->w_pump);
+        return;
+    }
     for (int round = 0; round < 4; round++) {
         enum tail_status st;
 
@@ -952,7 +1023,7 @@ idle:
 static void
 stream_poll(struct stream *s)
 {
-    if (s->ag->stopping) {
+    if (s->ag->stopping || s->waiting) {
         return;
     }
     if (s->tail != NULL) {
@@ -1003,6 +1074,67 @@ stream_journal_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     stream_poll(w->data);
+}
+
+/* Forgets what a stream has read and not committed, and waits for the committed cursor again
+ * (the exporter found it moved: GAP). */
+static void
+stream_restart(struct stream *s)
+{
+    struct agent *ag = s->ag;
+
+    for (struct batch *b = ag->qsubmit, *next; b != NULL; b = next) {
+        next = b->next;
+        if (strcmp(b->cursor.source, s->name) == 0) {
+            agent_unlink(ag, b);
+            batch_free(b);
+        }
+    }
+    ev_idle_stop(ag->loop, &s->w_pump);
+    ev_timer_stop(ag->loop, &s->w_rotate);
+    batch_free(s->open);
+    s->open = NULL;
+    if (s->tail != NULL) {
+        tail_free(s->tail);
+        if ((s->tail = tail_new(s->path, &s->tc)) == NULL) {
+            fatalx(70, "agent: out of memory restarting source=%s", s->name);
+        }
+    } else if (s->journal != NULL) {
+        ev_io_stop(ag->loop, &s->w_journal);
+        journal_free(s->journal);
+        s->journal = NULL;
+    }
+    s->have_last = 0;
+    s->seq = 0;
+    s->minute = 0;
+    s->first = 0;
+    s->paused = 0;
+    s->waiting = 1;
+    if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
+        fatalx(70, "agent: source=%s cannot ask for its cursor again", s->name);
+    }
+}
+
+/* The exporter's answer to start_cursor_async(), or its request to restart a source. */
+static void
+agent_cursor(void *arg, const char *source, int rc, const struct state *saved, const char *err)
+{
+    struct agent *ag = arg;
+    struct stream *s = ag->streams;
+
+    while (s != NULL && strcmp(s->name, source) != 0) {
+        s = s->next;
+    }
+    if (s == NULL) {
+        return; /* removed by a reload meanwhile */
+    }
+    if (rc == 2) {
+        stream_restart(s);
+    } else if (rc == -1) {
+        fatalx(73, "redis: source=%s refusing to start: %s", source, err);
+    } else if (s->waiting && stream_open(s, rc, saved) == -1) {
+        log_errx("agent: source=%s cannot be read", source);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1414,17 +1546,11 @@ agent_main(int argc, char **argv)
         char err[512];
 
         redis_conf_defaults(&rcf);
-        rcf.url = ag.cfg.redis_url;
+        redis_conf_from_config(&rcf, &ag.cfg);
         if (ag.cfg.agent_id == NULL) {
             redis_default_agent_id(ag.agent_id, sizeof(ag.agent_id));
         }
         snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", ag.agent_id);
-        snprintf(rcf.prefix, sizeof(rcf.prefix), "%s",
-                 ag.cfg.redis_prefix != NULL ? ag.cfg.redis_prefix : "smtpmon");
-        snprintf(rcf.state_dir, sizeof(rcf.state_dir), "%s", ag.cfg.state_dir);
-        rcf.timeout_ms = ag.cfg.redis_timeout;
-        rcf.connect_timeout_ms = ag.cfg.redis_timeout;
-        rcf.bucket_ttl_ms = ag.cfg.bucket_minute;
         if (redis_conf_env(&rcf, err, sizeof(err)) == -1 ||
             redis_conf_password(&rcf, err, sizeof(err)) == -1) {
             log_errx("redis: %s", err);
@@ -1433,6 +1559,9 @@ agent_main(int argc, char **argv)
         }
         ag.ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, &ag);
         explicit_bzero(&rcf, sizeof(rcf));
+        if (ag.ex != NULL) {
+            ag.ex->cursor_cb = agent_cursor;
+        }
         if (ag.ex == NULL) {
             log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])",
                      ag.agent_id);

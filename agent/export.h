@@ -29,6 +29,7 @@ struct batch_metrics {
 struct batch {
     struct state cursor;          /* end cursor; cursor.seq is the batch's sequence number */
     uint64_t start;               /* file: offset where the batch's bytes begin */
+    int64_t minute;               /* log-time minute of its lines (epoch s); 0: none */
     struct stats st;              /* counts of the batch's lines */
     const struct ruleset *rs;     /* names the rules and reasons of st */
     struct batch_metrics m;
@@ -42,6 +43,15 @@ struct exporter;
 /* Called once per submitted batch, in order: ok 1 when the batch is durable, 0 if it was
  * dropped (the agent then keeps the cursor where it was). */
 typedef void export_ack_fn(void *arg, struct batch *b, int ok);
+
+/* Delivers the start cursor of a source asked with start_cursor_async(): rc 0 (s filled,
+ * s->seq is the last committed batch), 1 if none was ever committed, -1 if the agent must not
+ * read it (reason in err). rc 2 (s NULL): the committed cursor moved under the exporter (GAP:
+ * Redis restored from an older snapshot, lost writes in a failover); the exporter has dropped
+ * the source's batches (acknowledged with ok 0) and the agent restarts the source from the
+ * committed cursor by asking for it again. */
+typedef void export_cursor_fn(void *arg, const char *source, int rc, const struct state *s,
+                              const char *err);
 
 struct exporter {
     const char *name;
@@ -62,6 +72,11 @@ struct exporter {
      * in err: another live agent holds the id, authentication refused, ...). May block. */
     int (*start_cursor)(struct exporter *ex, const char *source, struct state *s, char *err,
                         size_t errlen);
+    /* Optional, preferred to start_cursor: asks for the start cursor without blocking;
+     * cursor_cb(ack_arg, ...) delivers it later from the loop, once the store is reachable.
+     * Returns 0, or -1 if the source name cannot be used. */
+    int (*start_cursor_async)(struct exporter *ex, const char *source);
+    export_cursor_fn *cursor_cb;
 };
 
 /* JSON-lines exporter: one object per batch appended to 'path' ("-" is stdout), written with

@@ -10,6 +10,7 @@ struct linebuf {
     int skipping;       /* inside an overlong line: drop bytes up to the next newline */
     uint64_t offset;    /* stream offset of the next byte to be fed */
     uint64_t committed; /* stream offset just past the last complete line */
+    uint64_t line_start; /* where the line being emitted begins */
     uint64_t overlong;
 };
 
@@ -46,6 +47,7 @@ emit(struct linebuf *lb, const char *line, size_t len, uint64_t end, linebuf_lin
     if (len > 0 && line[len - 1] == '\r') {
         len--;
     }
+    lb->line_start = lb->committed;
     lb->committed = end;
     return cb(arg, line, len, end);
 }
@@ -127,6 +129,12 @@ uint64_t
 linebuf_committed(const struct linebuf *lb)
 {
     return lb->committed;
+}
+
+uint64_t
+linebuf_line_start(const struct linebuf *lb)
+{
+    return lb->line_start;
 }
 
 size_t

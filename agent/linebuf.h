@@ -35,6 +35,8 @@ void linebuf_finish(struct linebuf *lb, linebuf_line_cb *cb, void *arg);
 uint64_t linebuf_offset(const struct linebuf *lb);
 /* Stream offset just past the last complete line delivered (or skipped): a safe cursor. */
 uint64_t linebuf_committed(const struct linebuf *lb);
+/* Inside the line callback: the offset where the line being emitted begins. */
+uint64_t linebuf_line_start(const struct linebuf *lb);
 /* Bytes of an incomplete line being held (or skipped, if overlong). */
 size_t linebuf_pending(const struct linebuf *lb);
 /* Overlong lines skipped so far. */

@@ -6,12 +6,20 @@ pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len
               struct smtp_event *ev)
 {
     struct loghdr h;
-    enum match_result r;
 
     loghdr_parse(&p->ctx, line, len, &h);
+    return pipeline_line_hdr(p, st, &h, line, len, ev);
+}
+
+enum match_result
+pipeline_line_hdr(struct pipeline *p, struct stats *st, const struct loghdr *hdr,
+                  const char *line, size_t len, struct smtp_event *ev)
+{
+    enum match_result r;
+
     st->lines++;
     st->bytes += len + 1;
-    r = matcher_match(p->matcher, &h, p->only, ev);
+    r = matcher_match(p->matcher, hdr, p->only, ev);
     switch (r) {
     case MATCH_OK:
         if (ev->flags & EV_DETECTED) {

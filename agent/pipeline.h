@@ -21,4 +21,9 @@ struct pipeline {
 enum match_result pipeline_line(struct pipeline *p, struct stats *st, const char *line,
                                 size_t len, struct smtp_event *ev);
 
+/* The same with the header already parsed by loghdr_parse(&p->ctx, line, len, hdr). */
+enum match_result pipeline_line_hdr(struct pipeline *p, struct stats *st,
+                                    const struct loghdr *hdr, const char *line, size_t len,
+                                    struct smtp_event *ev);
+
 #endif

@@ -665,8 +665,8 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
     return TAIL_IDLE;
 }
 
-int
-tail_cursor(struct tail *t, struct state *out)
+static int
+cursor_at(struct tail *t, int before_line, struct state *out)
 {
     struct tail_file *f = t->cur;
     uint64_t end;
@@ -674,7 +674,7 @@ tail_cursor(struct tail *t, struct state *out)
     if (f == NULL) {
         return -1;
     }
-    end = linebuf_committed(f->lb);
+    end = before_line ? linebuf_line_start(f->lb) : linebuf_committed(f->lb);
     out->kind = STATE_FILE;
     snprintf(out->path, sizeof(out->path), "%s", f->name);
     out->dev = f->dev;
@@ -693,6 +693,18 @@ tail_cursor(struct tail *t, struct state *out)
         out->marker_fp = 0;
     }
     return 0;
+}
+
+int
+tail_cursor(struct tail *t, struct state *out)
+{
+    return cursor_at(t, 0, out);
+}
+
+int
+tail_cursor_before_line(struct tail *t, struct state *out)
+{
+    return cursor_at(t, 1, out);
 }
 
 static void

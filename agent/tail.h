@@ -68,6 +68,10 @@ enum tail_status tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t b
  * Returns 0, or -1 when no file is open. */
 int tail_cursor(struct tail *t, struct state *out);
 
+/* Inside the line callback: the cursor just before the line being fed (to seal a batch
+ * without it). Returns 0, or -1 when no file is open. */
+int tail_cursor_before_line(struct tail *t, struct state *out);
+
 /* After TAIL_SWITCH and the seal: moves on to the next file, or to offset 0. */
 void tail_switch(struct tail *t, double now);
 

@@ -229,7 +229,10 @@ query_main(int argc, char **argv)
     if (url == NULL) {
         url = cfg.redis != NULL ? cfg.redis : "redis://127.0.0.1:6379";
     }
-    if (config_parse_redis_url(url, &rcf.url, err, sizeof(err)) == -1) {
+    if (config_parse_redis_url(url, &rcf.url, err, sizeof(err)) == 0 && url == cfg.redis) {
+        cfg.redis_url = rcf.url;
+        redis_conf_from_config(&rcf, &cfg); /* sentinels, user, db, password file */
+    } else if (config_parse_redis_url(url, &rcf.url, err, sizeof(err)) == -1) {
         fprintf(stderr, "smtpmon query: %s\n", err);
         config_free(&cfg);
         return EX_USAGE;

@@ -24,7 +24,7 @@ enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY };
 
 /* What a reply answers. */
 enum rkind { K_HELLO, K_LOAD_COMMIT, K_LOAD_FLEET, K_LOAD_CLAIM, K_CLAIM, K_COMMIT, K_FLEET,
-             K_PENDING_READ, K_PENDING_FLEET };
+             K_PENDING_READ, K_PENDING_FLEET, K_CURSOR, K_POLICY };
 
 struct rreq {
     struct rex *r;
@@ -51,12 +51,16 @@ struct rex {
     int inflight;                  /* a batch step (commit, fleet, pending) is awaited */
     int attempts;                  /* failed connections in a row */
     int auth_failed;
-    char last_err[256];
+    int evicting;                  /* maxmemory-policy may evict: committing is refused */
+    int policy_warned;
+    char last_err[1024];
     struct batch *q[REDIS_QUEUE_MAX];
     size_t qhead, qlen;
     struct fleet_mark marks[SOURCES_MAX];
     size_t nmarks;
     uint64_t pending_seq;          /* PENDING: the fleet delta being recovered */
+    char want[SOURCES_MAX][STATE_NAME_MAX]; /* start cursors asked for, in order */
+    size_t nwant;
     struct rcmd cmd;
     ev_timer w_timeout;            /* connect or command deadline */
     ev_timer w_backoff;
@@ -102,6 +106,44 @@ redis_conf_defaults(struct redis_conf *c)
     c->topn_total = 1000;
     c->stream_maxlen = 2 * 24 * 60;
     c->fleet = 1;
+}
+
+void
+redis_conf_from_config(struct redis_conf *rc, const struct config *c)
+{
+    const struct config_option *db = config_option_find("redis", "db");
+    size_t dbi = 0;
+
+    rc->url = c->redis_url;
+    if (c->redis_user != NULL) {
+        snprintf(rc->url.user, sizeof(rc->url.user), "%s", c->redis_user);
+    }
+    for (const struct config_option *o = config_options(); o != db && o->name != NULL; o++) {
+        dbi += o->scope == CONFIG_GLOBAL;
+    }
+    if (c->lines[dbi] != 0) {
+        rc->url.db = (int)c->redis_db;
+    }
+    if (c->redis_password_file != NULL) {
+        snprintf(rc->password_file, sizeof(rc->password_file), "%s", c->redis_password_file);
+    }
+    if (c->redis_sentinels != NULL && c->redis_master_name != NULL) {
+        snprintf(rc->sentinels, sizeof(rc->sentinels), "%s", c->redis_sentinels);
+        snprintf(rc->master, sizeof(rc->master), "%s", c->redis_master_name);
+    }
+    snprintf(rc->prefix, sizeof(rc->prefix), "%s",
+             c->redis_prefix != NULL ? c->redis_prefix : "smtpmon");
+    snprintf(rc->state_dir, sizeof(rc->state_dir), "%s", c->state_dir != NULL ? c->state_dir : "");
+    rc->timeout_ms = c->redis_timeout;
+    rc->connect_timeout_ms = c->redis_connect_timeout;
+    rc->backoff_max_ms = c->redis_backoff_max;
+    if (rc->backoff_min_ms > rc->backoff_max_ms) {
+        rc->backoff_min_ms = rc->backoff_max_ms;
+    }
+    rc->lease_ms = c->redis_lease;
+    rc->topn_minute = (unsigned)c->redis_top_domains;
+    rc->fleet = c->redis_fleet;
+    rc->bucket_ttl_ms = c->bucket_minute;
 }
 
 static int
@@ -533,6 +575,7 @@ handshake(struct rex *r)
     }
     snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
     rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
+    rc |= send_words(r, K_POLICY, "CONFIG", "GET", "maxmemory-policy");
     rc |= send_words(r, K_LOAD_COMMIT, "SCRIPT", "LOAD", rcmd_commit_lua);
     rc |= send_words(r, K_LOAD_FLEET, "SCRIPT", "LOAD", rcmd_fleet_lua);
     rc |= send_words(r, K_LOAD_CLAIM, "SCRIPT", "LOAD", rcmd_claim_lua);
@@ -617,18 +660,50 @@ rex_connect(struct rex *r)
 /* Replies. */
 
 static void
-fatal_verdict(struct rex *r, enum rcmd_verdict v, long long n, const struct batch *b)
+fatal_owned(struct rex *r, long long n)
 {
-    if (v == RCMD_OWNED) {
-        log_errx("redis: agent id '%s' is held by another live agent (lease %lld ms left): "
-                 "two hosts claim the same id; refusing to count",
-                 r->c.agent_id, n);
-        exit(73);
+    log_errx("redis: agent id '%s' is held by another live agent (lease %lld ms left): "
+             "two hosts claim the same id; refusing to count",
+             r->c.agent_id, n);
+    exit(73);
+}
+
+/* GAP: the committed cursor of the head batch's source is not where this agent left it
+ * (Redis restored from an older snapshot, writes lost in a failover, the cursor deleted).
+ * Drops the source's batches and has the agent restart it from the committed cursor, which
+ * re-reads the lost bytes (counts and cursor were lost together). */
+static void
+rex_gap(struct rex *r, const struct batch *b, long long n)
+{
+    char source[STATE_NAME_MAX];
+    struct batch *drop[REDIS_QUEUE_MAX];
+    size_t nd = 0, k = 0;
+    struct fleet_mark *m;
+
+    snprintf(source, sizeof(source), "%s", b->cursor.source);
+    log_warnx("redis: source=%s batch seq=%" PRIu64 " refused with GAP: the committed seq is "
+              "%lld (Redis lost writes or was restored): re-reading from the committed cursor",
+              source, b->cursor.seq, n);
+    for (size_t i = 0; i < r->qlen; i++) {
+        struct batch *x = r->q[(r->qhead + i) % REDIS_QUEUE_MAX];
+
+        if (strcmp(x->cursor.source, source) == 0) {
+            drop[nd++] = x;
+        } else {
+            r->q[(r->qhead + k++) % REDIS_QUEUE_MAX] = x;
+        }
     }
-    log_errx("redis: source=%s batch seq=%" PRIu64 " refused with GAP: the committed seq is "
-             "%lld; restarting from the committed cursor",
-             b->cursor.source, b->cursor.seq, n);
-    exit(75);
+    r->qlen = k;
+    r->inflight = 0;
+    if ((m = mark_of(r, source)) != NULL) {
+        m->done = 0;
+    }
+    for (size_t i = 0; i < nd; i++) {
+        r->ex.ack(r->ex.ack_arg, drop[i], 0);
+    }
+    if (r->ex.cursor_cb != NULL) {
+        r->ex.cursor_cb(r->ex.ack_arg, source, 2, NULL, "GAP");
+    }
 }
 
 static int
@@ -657,7 +732,7 @@ batch_done(struct rex *r)
 static void
 on_error(struct rex *r, const char *err)
 {
-    char why[300];
+    char why[1024];
 
     if (strncmp(err, "NOSCRIPT", 8) == 0) {
         /* Redis restarted or SCRIPT FLUSH: reconnecting loads the scripts again. */
@@ -668,7 +743,13 @@ on_error(struct rex *r, const char *err)
         strncmp(err, "NOPERM", 6) == 0 || strstr(err, "ACL") != NULL) {
         r->auth_failed = 1;
     }
-    snprintf(why, sizeof(why), "command refused: %s", err);
+    if (strncmp(err, "NOPERM", 6) == 0 || strstr(err, "ACL") != NULL) {
+        snprintf(why, sizeof(why), "command refused by the ACL (agent id '%s': does the user's "
+                 "key pattern cover %s:{%s}:*?): %s; nothing committed", r->c.agent_id,
+                 r->c.prefix, r->c.agent_id, err);
+    } else {
+        snprintf(why, sizeof(why), "command refused: %s", err);
+    }
     rex_drop(r, why);
 }
 
@@ -682,8 +763,12 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     if (b == NULL) {
         return;
     }
-    if (v == RCMD_OWNED || v == RCMD_GAP) {
-        fatal_verdict(r, (enum rcmd_verdict)v, n, b);
+    if (v == RCMD_OWNED) {
+        fatal_owned(r, n);
+    }
+    if (v == RCMD_GAP) {
+        rex_gap(r, b, n);
+        return;
     }
     r->inflight = 0;
     switch (kind) {
@@ -790,6 +875,73 @@ on_pending(struct rex *r, redisReply *rep)
     free(v);
 }
 
+static int fill_cursor(const redisReply *rep, struct state *s);
+
+/* HGETALL of the cursor asked for first: delivered to the agent. */
+static void
+on_cursor(struct rex *r, redisReply *rep)
+{
+    char source[STATE_NAME_MAX];
+    struct state s;
+    int rc;
+
+    r->inflight = 0;
+    if (r->nwant == 0) {
+        return;
+    }
+    snprintf(source, sizeof(source), "%s", r->want[0]);
+    memmove(r->want[0], r->want[1], (r->nwant - 1) * sizeof(r->want[0]));
+    r->nwant--;
+    memset(&s, 0, sizeof(s));
+    s.kind = STATE_FILE;
+    snprintf(s.source, sizeof(s.source), "%s", source);
+    rc = rep->type == REDIS_REPLY_ARRAY ? fill_cursor(rep, &s) : -1;
+    if (rc == 0) {
+        log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
+                 " offset=%" PRIu64, source, s.seq, s.offset);
+    } else if (rc == 1) {
+        log_info("redis: source=%s has no committed cursor", source);
+    }
+    r->ex.cursor_cb(r->ex.ack_arg, source, rc, rc == 0 ? &s : NULL,
+                    rc == -1 ? "the committed cursor is malformed" : "");
+}
+
+/* C8: a cursor evicted while its counters stay would count its bytes twice. An eviction
+ * policy refuses committing; when the policy cannot be read (the ACL user lacks
+ * +config|get), a warning says what Redis must be configured with. */
+static void
+on_policy(struct rex *r, redisReply *rep)
+{
+    const char *v = rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                            rep->element[1]->type == REDIS_REPLY_STRING
+                        ? rep->element[1]->str
+                        : NULL;
+
+    if (v == NULL) {
+        if (!r->policy_warned) {
+            log_warnx("redis: cannot read maxmemory-policy (%s): it must be noeviction, or "
+                      "an evicted cursor makes its bytes count twice",
+                      rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            r->policy_warned = 1;
+        }
+        return;
+    }
+    if (strcmp(v, "noeviction") != 0 && strstr(v, "volatile") != v) {
+        r->evicting = 1;
+        r->auth_failed = 1; /* long back-off: checked again on every reconnection */
+        log_errx("redis: maxmemory-policy is %s: an evicted cursor would make its bytes count "
+                 "twice; refusing to commit until it is noeviction", v);
+        rex_drop(r, "maxmemory-policy evicts keys");
+        return;
+    }
+    r->evicting = 0;
+    if (strcmp(v, "noeviction") != 0 && !r->policy_warned) {
+        log_warnx("redis: maxmemory-policy is %s: per-minute buckets (they have a TTL) may be "
+                  "evicted under memory pressure; noeviction is recommended", v);
+        r->policy_warned = 1;
+    }
+}
+
 static void
 reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -810,6 +962,10 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (--r->outstanding == 0) {
         ev_timer_stop(r->loop, &r->w_timeout);
+    }
+    if (kind == K_POLICY) {
+        on_policy(r, rep);
+        return;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
         on_error(r, rep->str);
@@ -840,10 +996,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         int v = verdict_of(rep, &n);
 
         if (v == RCMD_OWNED) {
-            log_errx("redis: agent id '%s' is held by another live agent (lease %lld ms left): "
-                     "two hosts claim the same id; refusing to count",
-                     r->c.agent_id, n);
-            exit(73);
+            fatal_owned(r, n);
         }
         if (r->st == R_HANDSHAKE) {
             if (r->last_err[0] != '\0' || r->reconnects > 0) {
@@ -865,7 +1018,11 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     case K_PENDING_READ:
         on_pending(r, rep);
         break;
+    case K_CURSOR:
+        on_cursor(r, rep);
+        break;
     case K_HELLO:
+    case K_POLICY:
         return;
     }
     rex_kick(r);
@@ -878,7 +1035,22 @@ rex_kick(struct rex *r)
     struct batch *b;
     struct fleet_mark *m;
 
-    if (r->st != R_READY || r->inflight || r->qlen == 0) {
+    if (r->st != R_READY || r->inflight) {
+        return;
+    }
+    if (r->nwant > 0) {
+        char rest[RCMD_KEY_MAX], key[RCMD_KEY_MAX];
+
+        snprintf(rest, sizeof(rest), "cursor:%s", r->want[0]);
+        rcmd_key(key, sizeof(key), r->c.prefix, r->c.agent_id, rest);
+        if (send_words(r, K_CURSOR, "HGETALL", key, NULL) == -1) {
+            rex_drop(r, "cannot send the cursor read");
+            return;
+        }
+        r->inflight = 1;
+        return;
+    }
+    if (r->qlen == 0) {
         return;
     }
     b = r->q[r->qhead];
@@ -914,6 +1086,24 @@ rex_submit(struct exporter *ex, struct batch *b)
 }
 
 static int
+rex_start_cursor_async(struct exporter *ex, const char *source)
+{
+    struct rex *r = (struct rex *)ex;
+
+    if (!rcmd_name_ok(source) || r->nwant == SOURCES_MAX) {
+        return -1;
+    }
+    for (size_t i = 0; i < r->nwant; i++) {
+        if (strcmp(r->want[i], source) == 0) {
+            return 0;
+        }
+    }
+    snprintf(r->want[r->nwant++], sizeof(r->want[0]), "%s", source);
+    rex_kick(r);
+    return 0;
+}
+
+static int
 rex_busy(const struct exporter *ex)
 {
     return ((const struct rex *)ex)->qlen > 0;
@@ -926,6 +1116,9 @@ rex_state(const struct exporter *ex)
 
     if (r->st == R_READY) {
         return "ok";
+    }
+    if (r->evicting) {
+        return "refused-eviction-policy";
     }
     if (r->auth_failed) {
         return "auth-failed";
@@ -1163,6 +1356,7 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     r->ex.ack = ack;
     r->ex.ack_arg = ack_arg;
     r->ex.start_cursor = rex_start_cursor;
+    r->ex.start_cursor_async = rex_start_cursor_async;
     rex_connect(r);
     return &r->ex;
 }

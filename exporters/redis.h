@@ -43,7 +43,10 @@ void redis_conf_defaults(struct redis_conf *c);
  * when the URL has none. Returns 0, or -1 with a reason in err. */
 int redis_conf_password(struct redis_conf *c, char *err, size_t errlen);
 
-/* Settings not in the configuration file, from the environment: SMTPMON_REDIS_PASSWORD_FILE,
+/* Everything but the agent id from the [redis] and [buckets] settings of c (validated). */
+void redis_conf_from_config(struct redis_conf *rc, const struct config *c);
+
+/* Overrides of the configuration file from the environment: SMTPMON_REDIS_PASSWORD_FILE,
  * SMTPMON_REDIS_SENTINELS ("host:port ..."), SMTPMON_REDIS_MASTER, SMTPMON_REDIS_LEASE_MS,
  * SMTPMON_REDIS_BACKOFF_MAX_MS, SMTPMON_REDIS_TOPN (domains per minute bucket),
  * SMTPMON_REDIS_FLEET (0: no fleet-wide keys). Returns 0, or -1 with a reason in err. */

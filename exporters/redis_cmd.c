@@ -26,7 +26,7 @@
     "    return redis.error_reply('BADARG ' .. why)\n" \
     "end\n" \
     "local PFX = {m = 1, t = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1, rs = 1,\n" \
-    "             ru = 1, dm = 1, a = 1}\n" \
+    "             ru = 1, dm = 1, a = 1, ds = 1}\n" \
     "local HEAD = {{'m|lines', 'lines'}, {'m|matched', 'matched'},\n" \
     "              {'m|unmatched_with_code', 'unmatched_with_code'}, {'cl|2', 'class_2'},\n" \
     "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n" \

@@ -77,7 +77,8 @@ int rcmd_key(char *buf, size_t cap, const char *prefix, const char *agent, const
 int rcmd_fleet_key(char *buf, size_t cap, const char *prefix, const char *rest);
 
 /* The log minute a batch is counted in (epoch seconds, a multiple of 60), or -1 when its lines
- * carried no time. A batch is bucketed as a whole: the minute of its first timed line. */
+ * carried no time: b->minute when set (the agent never lets a batch span two log minutes),
+ * else the minute of its first event. */
 int64_t rcmd_batch_minute(const struct batch *b);
 
 /* Calls fn for every non-zero field of st (the names above, without a|, t| and sx|). */

@@ -107,6 +107,7 @@ label[wc]="wc -l"
 label[grep]="grep -cE dsn="
 label[scan]="smtpmon scan"
 label[scan1]="scan --jobs 1"
+label[scannj]="scan --no-jit"
 
 scan_note=""
 if [[ ! -x $smtpmon ]]; then
@@ -123,6 +124,10 @@ else
     else
         scan_note="$smtpmon scan does not accept --jobs 1: single-thread line skipped"
     fi
+    # The interpreter, as under MemoryDenyWriteExecute=yes (the packaged systemd unit).
+    if "$smtpmon" scan --no-jit --format json "$bd/probe.log" > /dev/null 2>&1; then
+        names+=(scannj)
+    fi
 fi
 
 declare -A times rss
@@ -137,6 +142,7 @@ measure() {
     grep) cmd=(grep -cE "$dsn_re" "$log") ;;
     scan) cmd=("$smtpmon" scan --format json "$log") ;;
     scan1) cmd=("$smtpmon" scan --jobs 1 --format json "$log") ;;
+    scannj) cmd=("$smtpmon" scan --no-jit --format json "$log") ;;
     esac
     if [[ $name == wc || $name == grep ]]; then
         out=$bd/out.$name
@@ -243,6 +249,7 @@ tool_json() {
 
 json_scan=null
 json_scan1=null
+json_scannj=null
 if [[ -n ${med[scan]:-} ]]; then
     r_wc=$(ratio "${med[scan]}" "${med[wc]}")
     r_grep=$(ratio "${med[scan]}" "${med[grep]}")
@@ -273,6 +280,14 @@ if [[ -n ${med[scan]:-} ]]; then
         json_scan1+=" \"wc_pass\": $(jbool "$v1_wc"), \"grep_pass\": $(jbool "$v1_grep"),"
         json_scan1+=" \"rss_pass\": $(jbool "$v1_rss")}"
     fi
+    if [[ -n ${med[scannj]:-} ]]; then
+        rn_wc=$(ratio "${med[scannj]}" "${med[wc]}")
+        rn_grep=$(ratio "${med[scannj]}" "${med[grep]}")
+        printf 'no JIT     %.3fs: scan/wc %sx %s, scan/grep %sx %s, %.2f M lines/s (MemoryDenyWriteExecute)\n' \
+            "${med[scannj]}" "$rn_wc" "$(verdict "$rn_wc" "$target_wc")" "$rn_grep" \
+            "$(verdict "$rn_grep" "$target_grep")" "$(calc "print $lines / ${med[scannj]} / 1e6")"
+        json_scannj="$(tool_json scannj), \"ratio_wc\": $rn_wc, \"ratio_grep\": $rn_grep}"
+    fi
 fi
 
 cat > "$bd/result.json" << END_JSON
@@ -286,7 +301,8 @@ cat > "$bd/result.json" << END_JSON
   "wc": $(tool_json wc)},
   "grep": $(tool_json grep), "count": $grep_count},
   "scan": $json_scan,
-  "scan_jobs1": $json_scan1
+  "scan_jobs1": $json_scan1,
+  "scan_no_jit": $json_scannj
 }
 END_JSON
 echo
