@@ -383,11 +383,17 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
         break;
     case DIM_DOMAIN: {
         struct topk_item items[64];
-        size_t n = topk_list(st->domains, items, top < 64 ? top : 64);
+        size_t n = topk_list(st->domains, items, top < 63 ? top + 1 : 64);
         uint64_t shown = 0;
-        for (size_t i = 0; i < n; i++) {
+        size_t listed = 0;
+        for (size_t i = 0; i < n && listed < top; i++) {
+            /* "other" read back from Redis is the rest of a bucket: it joins the rest here */
+            if (strcmp(items[i].key, "other") == 0) {
+                continue;
+            }
             kv_add(l, items[i].key, items[i].count);
             shown += items[i].count;
+            listed++;
         }
         if (topk_total(st->domains) > shown) {
             kv_add(l, "other", topk_total(st->domains) - shown);

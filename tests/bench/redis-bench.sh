@@ -2,7 +2,8 @@
 # Cost of the Redis exporter: commands and bytes sent to Redis per million log lines, commits
 # per second at sustained load, and the catch-up rate after an outage (the proxy refuses
 # connections while OUTAGE_LINES accumulate, as in a 10-minute outage of a busy host).
-# BENCH_LINES (default 1000000), OUTAGE_LINES (default 300000).
+# BENCH_LINES (default 1000000), OUTAGE_LINES (default 300000). The log is the busy relay of
+# tests/bench/gen.c (about 200 lines per second of log time, a third with a code).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export SMTPMON=${SMTPMON:-$ROOT/build/smtpmon}
@@ -15,10 +16,16 @@ M=${OUTAGE_LINES:-300000}
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 stat_of() { rcli INFO "$1" | tr -d '\r' | awk -F'[:=,]' -v k="$2" '$1 == k {print $2; exit} $1 == "cmdstat_" k {print $3; exit}'; }
 
+GEN=$ROOT/build/bench/gen
+if [ ! -x "$GEN" ] || [ "$GEN" -ot "$ROOT/tests/bench/gen.c" ]; then
+    mkdir -p "$ROOT/build/bench"
+    ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -o "$GEN" "$ROOT/tests/bench/gen.c" || exit 1
+fi
 start_redis
 start_proxy
 LOG=$T/mail.log
-gen 0 "$N" > "$LOG"
+"$GEN" $((N + M)) 7 > "$T/all.log"
+head -n "$N" "$T/all.log" > "$LOG"
 cp "$LOG" "$T/written.log"
 write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "[source mail]" "path = $LOG"
 rcli CONFIG RESETSTAT > /dev/null
@@ -40,13 +47,15 @@ echo "redis-bench: commits (EVALSHA) per second at sustained load: $(awk -v e="$
 # Outage: refuse while M lines accumulate, then measure the catch-up.
 proxy refuse
 wait_for 20 "grep -q 'cannot connect\|connection lost' '$AGENT_ERR'" || fail "no outage seen"
-gen "$N" "$M" | tee -a "$T/written.log" >> "$LOG"
+tail -n +$((N + 1)) "$T/all.log" | tee -a "$T/written.log" >> "$LOG"
 t2=$(ms)
 proxy forward
 wait_for 600 "[ \"\$(query_lines)\" -ge $((N + M)) ]" || fail "no catch-up"
 t3=$(ms)
 echo "redis-bench: catch-up after the outage: $M lines in $(( t3 - t2 )) ms" \
      "($(awk -v n="$M" -v a="$t2" -v b="$t3" 'BEGIN {printf "%.0f", n * 1000 / (b - a)}') lines/s)"
-assert_query_is_scan
-echo "redis-bench: query == scan after the outage"
+# The generated relay has about a million distinct recipient domains: the top domains of each
+# Redis hash are kept and the rest counted as "other", so domains are compared only in total.
+QUERY_FILTER='.by.domain |= ([.[]] | add)' assert_query_is_scan
+echo "redis-bench: query == scan after the outage (every count; domains as their total)"
 stop_agent

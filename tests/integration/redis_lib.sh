@@ -98,13 +98,16 @@ committed_offset() {
 }
 
 # The oracle: query (agent and fleet) == scan of every line written, exactly.
+# QUERY_FILTER (a jq program, default '.') is applied to both sides: the recipient domains are
+# a top-N of each Redis hash, so with more distinct domains than that they are approximate.
 assert_query_is_scan() {
-    "$SMTPMON" scan --format json "$T/written.log" | jq -S . > "$T/scan.json" ||
+    "$SMTPMON" scan --format json "$T/written.log" | jq -S "${QUERY_FILTER:-.}" > "$T/scan.json" ||
         fail "scan failed"
-    query_json | jq -S . > "$T/query.json" || fail "query failed"
+    query_json | jq -S "${QUERY_FILTER:-.}" > "$T/query.json" || fail "query failed"
     diff "$T/scan.json" "$T/query.json" > "$T/diff.txt" ||
         fail "query differs from scan: $(head -c 1500 "$T/diff.txt")"
-    query_json --fleet | jq -S . > "$T/fleet.json" || fail "query --fleet failed"
+    query_json --fleet | jq -S "${QUERY_FILTER:-.}" > "$T/fleet.json" ||
+        fail "query --fleet failed"
     diff "$T/scan.json" "$T/fleet.json" > "$T/diff.txt" ||
         fail "fleet query differs from scan: $(head -c 1500 "$T/diff.txt")"
 }
