@@ -929,18 +929,6 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
         s->waiting = 1;
         return s;
     }
-    if (ag->ex != NULL && ag->ex->start_cursor != NULL) {
-        struct state rsaved;
-        int rrc = ag->ex->start_cursor(ag->ex, s->name, &rsaved, err, sizeof(err));
-
-        if (rrc == -1) {
-            fatalx(73, "redis: source=%s refusing to start: %s", s->name, err);
-        }
-        if (rrc == 0) {
-            saved = rsaved;
-        }
-        rc = rrc == 0 ? 0 : 1;
-    }
     /* -- end Redis exporter */
     if (stream_open(s, rc, rc == 0 ? &saved : NULL) == -1) {
         stream_free(s);

@@ -66,15 +66,10 @@ struct exporter {
     void (*free)(struct exporter *ex);
     export_ack_fn *ack;
     void *ack_arg;
-    /* Optional (NULL: the exporter keeps no cursor): the authoritative start cursor of a
-     * source, read where the batches are committed. Returns 0 (s filled, s->seq is the last
-     * committed batch), 1 if none was ever committed, -1 if the agent must not start (reason
-     * in err: another live agent holds the id, authentication refused, ...). May block. */
-    int (*start_cursor)(struct exporter *ex, const char *source, struct state *s, char *err,
-                        size_t errlen);
-    /* Optional, preferred to start_cursor: asks for the start cursor without blocking;
-     * cursor_cb(ack_arg, ...) delivers it later from the loop, once the store is reachable.
-     * Returns 0, or -1 if the source name cannot be used. */
+    /* Optional (NULL: the exporter keeps no cursor, the local state file is used): asks for
+     * the authoritative start cursor of a source, read where the batches are committed,
+     * without blocking; cursor_cb(ack_arg, ...) delivers it later from the loop, once the
+     * store is reachable. Returns 0, or -1 if the source name cannot be used. */
     int (*start_cursor_async)(struct exporter *ex, const char *source);
     export_cursor_fn *cursor_cb;
 };
