@@ -148,7 +148,7 @@ fuzz:
 	  tests/fuzz/corpus || true
 
 lint:
-	clang-format --dry-run --Werror agent/*.c agent/*.h tests/unit/*.c
+	clang-format --dry-run --Werror agent/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
 
 # ---------------------------------------------------------------------------------------
 # Dependencies: installed when root, otherwise the exact command is printed.

@@ -11,9 +11,9 @@
 #include "alerts.h"
 #include "rules.h"
 
-#define TOP_SLOTS 8     /* distinct keys kept per bucket and kind; the rest count as other */
+#define TOP_SLOTS 8 /* distinct keys kept per bucket and kind; the rest count as other */
 #define TOP_KEY 64
-#define MERGE_SLOTS 64  /* distinct keys when a window is summed up */
+#define MERGE_SLOTS 64 /* distinct keys when a window is summed up */
 #define HOUR_MIN_SAMPLES 30
 #define GAP_STEPS_MAX (2 * 24 * 60) /* minute steps simulated over a gap; beyond, decayed */
 #define JSON_CAP 8192
@@ -28,7 +28,7 @@ struct topent {
 };
 
 struct bucket {
-    int64_t idx;                         /* minute (log time / 60); NONE: unused */
+    int64_t idx; /* minute (log time / 60); NONE: unused */
     uint32_t count, total;
     struct topent top[K__N][TOP_SLOTS];
     uint32_t other[K__N];
@@ -38,12 +38,12 @@ struct rstate {
     struct alert_rule r;
     struct bucket *ring;
     size_t nb;
-    uint64_t wcount, wtotal;             /* sums over the window */
+    uint64_t wcount, wtotal; /* sums over the window */
     double ewma;
     uint64_t nsamples;
     double hour[24];
     uint32_t hour_days[24];
-    int64_t acc_hour;                    /* absolute hour being accumulated; NONE */
+    int64_t acc_hour; /* absolute hour being accumulated; NONE */
     double acc_sum;
     uint32_t acc_n;
     int firing;
@@ -56,14 +56,14 @@ struct rstate {
 struct alerts {
     struct rstate *rules;
     size_t n;
-    char **reasons;                      /* reason names, copied from the ruleset */
+    char **reasons; /* reason names, copied from the ruleset */
     size_t nreasons;
     char host[128];
     alerts_emit_fn *emit;
     void *arg;
-    int64_t cur;                         /* current minute; NONE before the first event */
-    int64_t now;                         /* latest log time seen */
-    uint64_t steps;                      /* minute boundaries crossed since the first event */
+    int64_t cur;    /* current minute; NONE before the first event */
+    int64_t now;    /* latest log time seen */
+    uint64_t steps; /* minute boundaries crossed since the first event */
     struct alerts_counters cnt;
     char *json;
 };
@@ -72,14 +72,11 @@ struct alerts {
 /* Rules */
 
 static const struct alert_rule defaults[] = {
-    {"outbound-5.7", DIR_OUTBOUND, -1, 0, "5.7.*", "", -1, "", 600, 20, 3.0, 0.02, 0, 3600,
+    {"outbound-5.7", DIR_OUTBOUND, -1, 0, "5.7.*", "", -1, "", 600, 20, 3.0, 0.02, 0, 3600, 900},
+    {"inbound-5.7", DIR_INBOUND, -1, 0, "5.7.*", "", -1, "", 600, 100, 4.0, 0.05, 0, 3600, 900},
+    {"outbound-deferrals", DIR_OUTBOUND, -1, 0, "4.*.*", "", -1, "", 900, 50, 3.0, 0.05, 0, 3600,
      900},
-    {"inbound-5.7", DIR_INBOUND, -1, 0, "5.7.*", "", -1, "", 600, 100, 4.0, 0.05, 0, 3600,
-     900},
-    {"outbound-deferrals", DIR_OUTBOUND, -1, 0, "4.*.*", "", -1, "", 900, 50, 3.0, 0.05, 0,
-     3600, 900},
-    {"inbound-5.1.1", DIR_INBOUND, -1, 0, "5.1.1", "", -1, "", 600, 50, 4.0, 0.05, 0, 3600,
-     900},
+    {"inbound-5.1.1", DIR_INBOUND, -1, 0, "5.1.1", "", -1, "", 600, 50, 4.0, 0.05, 0, 3600, 900},
 };
 
 size_t
@@ -373,7 +370,7 @@ alerts_json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t len
             dst[p++] = (char)ch;
         } else {
             /* Copy a valid UTF-8 sequence, replace anything else. */
-            size_t n = ch >= 0xf0 && ch <= 0xf4 ? 4
+            size_t n = ch >= 0xf0 && ch <= 0xf4  ? 4
                        : ch >= 0xe0 && ch < 0xf0 ? 3
                        : ch >= 0xc2 && ch < 0xe0 ? 2
                                                  : 0;
@@ -761,8 +758,7 @@ alerts_feed(struct alerts *d, const struct smtp_event *ev, const char *line, siz
             }
             top_add(b, K_STATUS, key);
             if (ev->reason >= 0) {
-                const char *rn =
-                    (size_t)ev->reason < d->nreasons ? d->reasons[ev->reason] : NULL;
+                const char *rn = (size_t)ev->reason < d->nreasons ? d->reasons[ev->reason] : NULL;
 
                 if (rn != NULL && rn[0] != '\0') {
                     snprintf(key, sizeof(key), "%s", rn);
@@ -778,8 +774,7 @@ alerts_feed(struct alerts *d, const struct smtp_event *ev, const char *line, siz
                 memcpy(s->sample, line, s->sample_len);
             }
             if (ev->host.len > 0) {
-                size_t hl = ev->host.len < sizeof(s->host) - 1 ? ev->host.len
-                                                               : sizeof(s->host) - 1;
+                size_t hl = ev->host.len < sizeof(s->host) - 1 ? ev->host.len : sizeof(s->host) - 1;
                 memcpy(s->host, ev->host.p, hl);
                 s->host[hl] = '\0';
             }
@@ -803,8 +798,8 @@ alerts_state_encode(const struct alerts *d, size_t i, char **out, size_t *len)
         return -1;
     }
     s = &d->rules[i];
-    n = snprintf(buf, cap, "%s\nwindow %" PRId64 "\nsamples %" PRIu64 "\newma %.17g\n",
-                 STATE_MAGIC, s->r.window_s, s->nsamples, s->ewma);
+    n = snprintf(buf, cap, "%s\nwindow %" PRId64 "\nsamples %" PRIu64 "\newma %.17g\n", STATE_MAGIC,
+                 s->r.window_s, s->nsamples, s->ewma);
     pos += (size_t)n;
     for (int h = 0; h < 24; h++) {
         if (s->hour_days[h] > 0) {
@@ -813,11 +808,10 @@ alerts_state_encode(const struct alerts *d, size_t i, char **out, size_t *len)
             pos += (size_t)n;
         }
     }
-    n = snprintf(buf + pos, cap - pos,
-                 "acc %" PRId64 " %.17g %" PRIu32 "\nfiring %d %" PRId64 " %" PRId64 " %" PRId64
-                 "\nend\n",
-                 s->acc_hour, s->acc_sum, s->acc_n, s->firing, s->fired_at, s->last_true,
-                 s->cooldown_until);
+    n = snprintf(
+        buf + pos, cap - pos,
+        "acc %" PRId64 " %.17g %" PRIu32 "\nfiring %d %" PRId64 " %" PRId64 " %" PRId64 "\nend\n",
+        s->acc_hour, s->acc_sum, s->acc_n, s->firing, s->fired_at, s->last_true, s->cooldown_until);
     pos += (size_t)n;
     *out = buf;
     *len = pos;

@@ -45,17 +45,17 @@ struct ruleset;
 /* One rule. Empty strings and -1 / 0 select everything. */
 struct alert_rule {
     char name[ALERTS_NAME_MAX];
-    int direction;                 /* enum smtp_direction; DIR_UNKNOWN: any */
-    int outcome;                   /* enum smtp_outcome; -1: any */
-    int cls;                       /* 2, 4, 5; 0: any */
-    char status[ALERTS_GLOB_MAX];  /* glob(s) on "C.S.D", e.g. "5.7.*"; space-separated */
-    char reply[ALERTS_GLOB_MAX];   /* glob(s) on the reply code, e.g. "55?" */
-    int reason;                    /* reason index; -1: any */
-    char domain[ALERTS_GLOB_MAX];  /* glob(s) on the recipient domain, case-insensitive */
-    int64_t window_s;              /* a multiple of ALERTS_BUCKET_S */
+    int direction;                /* enum smtp_direction; DIR_UNKNOWN: any */
+    int outcome;                  /* enum smtp_outcome; -1: any */
+    int cls;                      /* 2, 4, 5; 0: any */
+    char status[ALERTS_GLOB_MAX]; /* glob(s) on "C.S.D", e.g. "5.7.*"; space-separated */
+    char reply[ALERTS_GLOB_MAX];  /* glob(s) on the reply code, e.g. "55?" */
+    int reason;                   /* reason index; -1: any */
+    char domain[ALERTS_GLOB_MAX]; /* glob(s) on the recipient domain, case-insensitive */
+    int64_t window_s;             /* a multiple of ALERTS_BUCKET_S */
     uint64_t min_count;
     double factor;
-    double min_share;              /* 0..1 */
+    double min_share; /* 0..1 */
     uint64_t min_total;
     int64_t cooldown_s;
     int64_t recover_after_s;
@@ -76,11 +76,11 @@ enum alert_type { ALERT_FIRE, ALERT_RECOVERY };
 struct alert {
     enum alert_type type;
     const struct alert_rule *rule;
-    int64_t time;          /* log time of the transition */
-    int64_t since;         /* recovery: when the alert fired */
+    int64_t time;  /* log time of the transition */
+    int64_t since; /* recovery: when the alert fired */
     uint64_t count, total;
     double baseline, share;
-    const char *json;      /* one line, no newline; valid during the callback */
+    const char *json; /* one line, no newline; valid during the callback */
     size_t json_len;
 };
 

@@ -26,10 +26,10 @@
 #include "redis_cmd.h"
 #include "rules.h"
 
-#define PROGRAMS_MAX 4       /* programs running at once; more alerts skip theirs */
+#define PROGRAMS_MAX 4 /* programs running at once; more alerts skip theirs */
 #define ARGV_MAX 32
-#define SAVE_EVERY 60.0      /* seconds between saves of the baselines to Redis */
-#define RECONNECT_EVERY 5.0  /* seconds between connection attempts */
+#define SAVE_EVERY 60.0     /* seconds between saves of the baselines to Redis */
+#define RECONNECT_EVERY 5.0 /* seconds between connection attempts */
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69
 #define EX_CONFIG 78
@@ -281,7 +281,7 @@ alerts_out_scan_new(const char *config_file, const struct ruleset *rs, FILE *out
 
 struct program {
     struct alerts_out *ao;
-    pid_t pid;               /* 0: free slot */
+    pid_t pid; /* 0: free slot */
     char rule[ALERTS_NAME_MAX];
     ev_child w_child;
     ev_timer w_kill;
@@ -292,9 +292,9 @@ struct alerts_out {
     struct alerts *det;
     struct alert_rule *rules;
     size_t n;
-    char **words;            /* per rule: the program line split in place, or NULL */
+    char **words; /* per rule: the program line split in place, or NULL */
     char *(*argv)[ARGV_MAX + 1];
-    double *timeout;         /* per rule, seconds */
+    double *timeout; /* per rule, seconds */
     struct program progs[PROGRAMS_MAX];
     char status[256];
     /* Redis */
@@ -320,8 +320,9 @@ on_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
         if (!ao->warned) {
-            log_warnx("alerts: redis command failed: %s",
-                      rep != NULL ? rep->str : ac->errstr[0] != '\0' ? ac->errstr : "no reply");
+            log_warnx("alerts: redis command failed: %s", rep != NULL             ? rep->str
+                                                          : ac->errstr[0] != '\0' ? ac->errstr
+                                                                                  : "no reply");
             ao->warned = 1;
         }
     } else {
@@ -421,8 +422,8 @@ save_async(struct alerts_out *ao)
             alerts_state_encode(ao->det, i, &text, &len) < 0) {
             continue;
         }
-        redisAsyncCommand(ac, on_reply, NULL, "HSET %s state %b updated_ms %lld", key, text,
-                          len, (long long)(ev_now(ao->loop) * 1000));
+        redisAsyncCommand(ac, on_reply, NULL, "HSET %s state %b updated_ms %lld", key, text, len,
+                          (long long)(ev_now(ao->loop) * 1000));
         free(text);
     }
 }
@@ -588,10 +589,10 @@ agent_emit(void *arg, const struct alert *a)
     notify_status(st);
     if ((ac = redis_ctx(ao)) != NULL) {
         redisAsyncCommand(ac, on_reply, NULL, "PUBLISH %s %b", ao->chan, a->json, a->json_len);
-        redisAsyncCommand(ac, on_reply, NULL,
-                          "XADD %s MAXLEN ~ %d * type %s rule %s json %b", ao->stream,
-                          ALERTS_STREAM_MAXLEN, a->type == ALERT_FIRE ? "alert" : "recovery",
-                          a->rule->name, a->json, a->json_len);
+        redisAsyncCommand(ac, on_reply, NULL, "XADD %s MAXLEN ~ %d * type %s rule %s json %b",
+                          ao->stream, ALERTS_STREAM_MAXLEN,
+                          a->type == ALERT_FIRE ? "alert" : "recovery", a->rule->name, a->json,
+                          a->json_len);
     } else if (ao->redis) {
         log_warnx("alerts: rule=%s not delivered to Redis (no connection)", a->rule->name);
     }
@@ -747,9 +748,12 @@ int
 alerts_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"follow", no_argument, NULL, 'F'},   {"redis", required_argument, NULL, 'r'},
-        {"prefix", required_argument, NULL, 'p'}, {"config", required_argument, NULL, 'f'},
-        {"count", required_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+        {"follow", no_argument, NULL, 'F'},
+        {"redis", required_argument, NULL, 'r'},
+        {"prefix", required_argument, NULL, 'p'},
+        {"config", required_argument, NULL, 'f'},
+        {"count", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct config c;
@@ -813,7 +817,9 @@ alerts_main(int argc, char **argv)
         return EX_USAGE;
     }
     snprintf(chan, sizeof(chan), "%s:alerts",
-             prefix != NULL ? prefix : c.redis_prefix != NULL ? c.redis_prefix : "smtpmon");
+             prefix != NULL           ? prefix
+             : c.redis_prefix != NULL ? c.redis_prefix
+                                      : "smtpmon");
     config_free(&c);
     if (redis_conf_env(&rc, err, sizeof(err)) < 0 ||
         redis_conf_password(&rc, err, sizeof(err)) < 0 ||

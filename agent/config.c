@@ -120,8 +120,7 @@ static const struct config_option options[] = {
      "Events of this direction only; also the traffic that min_share is a share of"},
     {"alert", "status", CONFIG_WORDS, A(status), NULL, 0, 0, NULL,
      "Enhanced status codes (globs such as 5.7.*); a bare reply counts as C.0.0"},
-    {"alert", "reply", CONFIG_WORDS, A(reply), NULL, 0, 0, NULL,
-     "Reply codes (globs such as 55?)"},
+    {"alert", "reply", CONFIG_WORDS, A(reply), NULL, 0, 0, NULL, "Reply codes (globs such as 55?)"},
     {"alert", "reason", CONFIG_STR, A(reason), NULL, 0, 0, NULL,
      "A reason of the catalogue (patterns/reasons.rules), e.g. blocklist"},
     {"alert", "domain", CONFIG_WORDS, A(domain), NULL, 0, 0, NULL,
@@ -138,15 +137,15 @@ static const struct config_option options[] = {
      "A recovery is sent once the condition has been false for this long"},
     {"alert", "program", CONFIG_WORDS, A(program), NULL, 0, 0, NULL,
      "Run this program (absolute path and fixed arguments, no shell) with the alert on stdin"},
-    {"alert", "program_timeout", CONFIG_DURATION, A(program_timeout), "10s", 100, 10 * MIN,
-     NULL, "The program is killed after this long"},
+    {"alert", "program_timeout", CONFIG_DURATION, A(program_timeout), "10s", 100, 10 * MIN, NULL,
+     "The program is killed after this long"},
     /* -- end alert rules */
 
     {NULL, NULL, CONFIG_STR, CONFIG_GLOBAL, 0, NULL, 0, 0, NULL, NULL},
 };
 
 struct config_reader {
-    FILE *fp;             /* or NULL when reading from text */
+    FILE *fp; /* or NULL when reading from text */
     const char *text;
     size_t text_off;
     const char *file;
@@ -160,8 +159,8 @@ struct config_parse {
     struct config *c;
     struct config_reader *rd;
     struct errlist *errs;
-    int bad_section;          /* ignore keys until the next section header */
-    char section[128];        /* the section of the last key, to detect a new header */
+    int bad_section;           /* ignore keys until the next section header */
+    char section[128];         /* the section of the last key, to detect a new header */
     struct config_source *src; /* the current [source NAME] */
     struct config_alert *alert;
 };
@@ -371,13 +370,12 @@ config_parse_redis_url(const char *s, struct config_redis_url *u, char *err, siz
         const char *colon = memchr(p, ':', (size_t)(at - p));
 
         if (colon == NULL) {
-            snprintf(err, errlen, "bad Redis URL '%s': expected USER:PASSWORD@ or :PASSWORD@",
-                     s);
+            snprintf(err, errlen, "bad Redis URL '%s': expected USER:PASSWORD@ or :PASSWORD@", s);
             return -1;
         }
         if (copy_part(u->user, sizeof(u->user), p, (size_t)(colon - p)) == -1 ||
-            copy_part(u->password, sizeof(u->password), colon + 1,
-                      (size_t)(at - colon - 1)) == -1) {
+            copy_part(u->password, sizeof(u->password), colon + 1, (size_t)(at - colon - 1)) ==
+                -1) {
             snprintf(err, errlen, "bad Redis URL '%s': user or password too long", s);
             return -1;
         }
@@ -472,8 +470,8 @@ parse_enum(const char *choices, const char *s, int *out)
 static int
 check_select(const char *s, char *err, size_t errlen)
 {
-    static const char *const kinds[] = {"outcome", "class", "reply", "status", "reason",
-                                        "direction"};
+    static const char *const kinds[] = {"outcome", "class",  "reply",
+                                        "status",  "reason", "direction"};
     const char *colon = strchr(s, ':');
     size_t klen;
 
@@ -488,8 +486,7 @@ check_select(const char *s, char *err, size_t errlen)
         }
     }
     snprintf(err, errlen,
-             "bad select '%s': kind must be outcome, class, reply, status, reason or direction",
-             s);
+             "bad select '%s': kind must be outcome, class, reply, status, reason or direction", s);
     return -1;
 }
 
@@ -508,8 +505,7 @@ set_string(char **dst, const char *value)
 
 /* Parses 'value' for option o and stores it at base + o->offset. */
 static int
-option_store(const struct config_option *o, void *base, const char *value, char *err,
-             size_t errlen)
+option_store(const struct config_option *o, void *base, const char *value, char *err, size_t errlen)
 {
     char *field = (char *)base + o->offset;
     int64_t v = 0;
@@ -549,8 +545,7 @@ option_store(const struct config_option *o, void *base, const char *value, char 
         int e;
 
         if (parse_enum(o->choices, value, &e) == -1) {
-            snprintf(err, errlen, "bad value '%s' for %s (one of: %s)", value, o->name,
-                     o->choices);
+            snprintf(err, errlen, "bad value '%s' for %s (one of: %s)", value, o->name, o->choices);
             return -1;
         }
         *(int *)(void *)field = e;
@@ -743,8 +738,7 @@ begin_section(struct config_parse *ps, const char *section)
     } else {
         snprintf(kind, sizeof(kind), "%s", section);
     }
-    if (strcmp(kind, "agent") == 0 || strcmp(kind, "redis") == 0 ||
-        strcmp(kind, "buckets") == 0) {
+    if (strcmp(kind, "agent") == 0 || strcmp(kind, "redis") == 0 || strcmp(kind, "buckets") == 0) {
         if (*name != '\0') {
             errlist_add(ps->errs, file, line, "section [%s] takes no name", kind);
             ps->bad_section = 1;
@@ -769,8 +763,8 @@ begin_section(struct config_parse *ps, const char *section)
     if (strcmp(kind, "source") == 0) {
         for (size_t i = 0; i < ps->c->nsources; i++) {
             if (strcmp(ps->c->sources[i].name, name) == 0) {
-                errlist_add(ps->errs, file, line, "duplicate source '%s' (first at line %u)",
-                            name, ps->c->sources[i].line);
+                errlist_add(ps->errs, file, line, "duplicate source '%s' (first at line %u)", name,
+                            ps->c->sources[i].line);
                 ps->bad_section = 1;
                 return;
             }
@@ -797,8 +791,7 @@ begin_section(struct config_parse *ps, const char *section)
 
 static int
 set_option(struct config *c, void *base, unsigned *lines, const char *kind, const char *name,
-           const char *value, const char *file, unsigned line, int dup_check,
-           struct errlist *errs)
+           const char *value, const char *file, unsigned line, int dup_check, struct errlist *errs)
 {
     const struct config_option *o = config_option_find(kind, name);
     char err[512];
@@ -840,8 +833,7 @@ ini_handler_cb(void *user, const char *section, const char *name, const char *va
     if (ps->src != NULL) {
         set_option(c, ps->src, ps->src->lines, "source", name, value, file, line, 1, ps->errs);
     } else if (ps->alert != NULL) {
-        set_option(c, ps->alert, ps->alert->lines, "alert", name, value, file, line, 1,
-                   ps->errs);
+        set_option(c, ps->alert, ps->alert->lines, "alert", name, value, file, line, 1, ps->errs);
     } else {
         set_option(c, c, c->lines, section, name, value, file, line, 1, ps->errs);
     }
@@ -1072,8 +1064,7 @@ name_from_path(char *dst, size_t cap, const char *path)
 }
 
 int
-config_add_cli_source(struct config *c, const char *path, const char *pack,
-                      struct errlist *errs)
+config_add_cli_source(struct config *c, const char *path, const char *pack, struct errlist *errs)
 {
     static const char cli[] = "command line";
     struct config_source *s;
@@ -1200,8 +1191,8 @@ config_validate(struct config *c, struct errlist *errs)
 
             if (s->path != NULL && t->path != NULL && strcmp(s->path, t->path) == 0) {
                 errlist_add(errs, s->file, source_key_line(s, "path"),
-                            "source '%s': path %s is already read by source '%s'", s->name,
-                            s->path, t->name);
+                            "source '%s': path %s is already read by source '%s'", s->name, s->path,
+                            t->name);
             } else if (s->type == CONFIG_SOURCE_JOURNAL && t->type == CONFIG_SOURCE_JOURNAL &&
                        ((s->journal_dir == NULL && t->journal_dir == NULL) ||
                         (s->journal_dir != NULL && t->journal_dir != NULL &&
@@ -1218,8 +1209,7 @@ config_validate(struct config *c, struct errlist *errs)
 
         if (a->select == NULL && a->direction <= 0 && a->status == NULL && a->reply == NULL &&
             a->reason == NULL && a->domain == NULL) {
-            errlist_add(errs, a->file, a->line,
-                        "alert '%s': missing key 'select'", a->name);
+            errlist_add(errs, a->file, a->line, "alert '%s': missing key 'select'", a->name);
         } else if (a->select != NULL && (check_select(a->select, err, sizeof(err)) == -1)) {
             const struct config_option *o = config_option_find("alert", "select");
             unsigned l = a->lines[option_index(o)];
@@ -1235,8 +1225,7 @@ config_validate(struct config *c, struct errlist *errs)
         } else if (c->redis_url.tls) {
             const struct config_option *o = config_option_find("redis", "url");
 
-            errlist_add(errs, c->file != NULL ? c->file : "command line",
-                        c->lines[option_index(o)],
+            errlist_add(errs, c->file != NULL ? c->file : "command line", c->lines[option_index(o)],
                         "rediss:// (TLS) is not supported: use a local stunnel or a unix "
                         "socket");
         }
@@ -1246,8 +1235,8 @@ config_validate(struct config *c, struct errlist *errs)
         const struct config_option *o = config_option_find("agent", "agent_id");
 
         errlist_add(errs, c->file != NULL ? c->file : "command line", c->lines[option_index(o)],
-                    "agent_id '%s': use letters, digits, '.', '_' or '-' (at most %d)",
-                    c->agent_id, CONFIG_NAME_MAX - 1);
+                    "agent_id '%s': use letters, digits, '.', '_' or '-' (at most %d)", c->agent_id,
+                    CONFIG_NAME_MAX - 1);
     }
     if (c->nsources == 0) {
         errlist_add(errs, c->file != NULL ? c->file : "command line", 0,

@@ -50,8 +50,8 @@ enum config_read_from { CONFIG_READ_HEAD, CONFIG_READ_TAIL };
 enum config_source_type { CONFIG_SOURCE_FILE, CONFIG_SOURCE_JOURNAL };
 
 struct config_redis_url {
-    int unix_socket;   /* 1: 'path' is a socket; 0: host and port */
-    int tls;           /* rediss:// */
+    int unix_socket; /* 1: 'path' is a socket; 0: host and port */
+    int tls;         /* rediss:// */
     char host[256];
     int port;
     char path[256];
@@ -62,31 +62,31 @@ struct config_redis_url {
 
 struct config_source {
     char name[CONFIG_NAME_MAX];
-    unsigned line;           /* where the section starts; 0 for command-line sources */
-    const char *file;        /* configuration file or "command line" */
-    int type;                /* enum config_source_type */
-    char *path;              /* file sources: a path or a glob */
-    char *pack;              /* "auto" or a pack name */
-    int read_from;           /* -1: the [agent] default; else enum config_read_from */
-    char *identifiers;       /* journal sources: SYSLOG_IDENTIFIER values (globs allowed) */
-    char *journal_dir;       /* journal sources: read this directory instead of the system's */
-    unsigned lines[16];      /* line of each option set, by row index within the scope */
+    unsigned line;      /* where the section starts; 0 for command-line sources */
+    const char *file;   /* configuration file or "command line" */
+    int type;           /* enum config_source_type */
+    char *path;         /* file sources: a path or a glob */
+    char *pack;         /* "auto" or a pack name */
+    int read_from;      /* -1: the [agent] default; else enum config_read_from */
+    char *identifiers;  /* journal sources: SYSLOG_IDENTIFIER values (globs allowed) */
+    char *journal_dir;  /* journal sources: read this directory instead of the system's */
+    unsigned lines[16]; /* line of each option set, by row index within the scope */
 };
 
 struct config_alert {
     char name[CONFIG_NAME_MAX];
     unsigned line;
     const char *file;
-    char *select;            /* e.g. "outcome:bounced", "status:5.7.*", "reason:blocklist" */
+    char *select; /* e.g. "outcome:bounced", "status:5.7.*", "reason:blocklist" */
     int64_t threshold;
-    int64_t window;          /* ms */
+    int64_t window; /* ms */
     int64_t min_events;
     /* -- alert rules (agent/alerts.h): selectors, thresholds, delivery */
-    int direction;           /* 0 any, 1 inbound, 2 outbound, 3 local (enum smtp_direction) */
-    char *status;            /* globs on X.Y.Z */
-    char *reply;             /* globs on the reply code */
-    char *reason;            /* a reason name */
-    char *domain;            /* globs on the recipient domain */
+    int direction; /* 0 any, 1 inbound, 2 outbound, 3 local (enum smtp_direction) */
+    char *status;  /* globs on X.Y.Z */
+    char *reply;   /* globs on the reply code */
+    char *reason;  /* a reason name */
+    char *domain;  /* globs on the recipient domain */
     int64_t min_count;
     char *factor;            /* a decimal number */
     char *min_share;         /* a fraction or a percentage */
@@ -99,7 +99,7 @@ struct config_alert {
 };
 
 struct config {
-    char *file;              /* the configuration file read, or NULL */
+    char *file; /* the configuration file read, or NULL */
 
     /* [agent] */
     char *agent_id;
@@ -107,8 +107,8 @@ struct config {
     char *output;
     char *patterns;
     char *patterns_override;
-    int read_from;           /* enum config_read_from */
-    int64_t flush_interval;  /* ms */
+    int read_from;          /* enum config_read_from */
+    int64_t flush_interval; /* ms */
     int64_t batch_lines;
     int64_t queue_batches;
     int64_t max_line;        /* bytes */
@@ -122,12 +122,12 @@ struct config {
     /* [redis] */
     char *redis;
     struct config_redis_url redis_url;
-    int64_t redis_timeout;   /* ms */
+    int64_t redis_timeout; /* ms */
     char *redis_prefix;
     char *redis_password_file;
-    char *redis_user;        /* overrides the URL's */
-    int64_t redis_db;        /* overrides the URL's when set (its line is non-zero) */
-    char *redis_sentinels;   /* "host:port host:port" */
+    char *redis_user;      /* overrides the URL's */
+    int64_t redis_db;      /* overrides the URL's when set (its line is non-zero) */
+    char *redis_sentinels; /* "host:port host:port" */
     char *redis_master_name;
     int64_t redis_connect_timeout; /* ms */
     int64_t redis_backoff_max;     /* ms */
@@ -136,15 +136,15 @@ struct config {
     int redis_fleet;
 
     /* [buckets] */
-    int64_t bucket_minute;   /* retention of per-minute counts, ms; 0: none */
+    int64_t bucket_minute; /* retention of per-minute counts, ms; 0: none */
 
     struct config_source *sources;
     size_t nsources;
     struct config_alert *alerts;
     size_t nalerts;
 
-    unsigned lines[48];      /* line of each global option set, by row index */
-    int cli_sources;         /* sources were given on the command line */
+    unsigned lines[48]; /* line of each global option set, by row index */
+    int cli_sources;    /* sources were given on the command line */
 };
 
 /* The option table, NULL-name terminated. */

@@ -50,32 +50,32 @@ struct agent;
 /* One file (a path, or one match of a glob) or the journal, with its own cursor and batch. */
 struct stream {
     struct agent *ag;
-    char name[STATE_NAME_MAX];     /* state file name and "source" in the output */
-    char src[CONFIG_NAME_MAX];     /* configured source name */
-    char *path;                    /* file streams */
-    char *glob;                    /* the glob it was expanded from, or NULL */
-    int type;                      /* enum config_source_type */
+    char name[STATE_NAME_MAX]; /* state file name and "source" in the output */
+    char src[CONFIG_NAME_MAX]; /* configured source name */
+    char *path;                /* file streams */
+    char *glob;                /* the glob it was expanded from, or NULL */
+    int type;                  /* enum config_source_type */
     struct tail *tail;
     struct journal *journal;
     struct pipeline pl;
     struct tz_cache tz;
     struct rsref *rsr;
-    struct batch *open;            /* lines read since the last seal */
-    int64_t minute;                /* log minute of the last line with a time; 0: none yet */
-    int minute_sealed;             /* a batch was sealed inside the line callback */
-    int waiting;                   /* for the exporter's start cursor: not reading yet */
-    int first;                     /* the agent's first start: read_from applies */
+    struct batch *open; /* lines read since the last seal */
+    int64_t minute;     /* log minute of the last line with a time; 0: none yet */
+    int minute_sealed;  /* a batch was sealed inside the line callback */
+    int waiting;        /* for the exporter's start cursor: not reading yet */
+    int first;          /* the agent's first start: read_from applies */
     struct tail_conf tc;
-    char *jdir, *jids;             /* journal sources: opened once the cursor is known */
+    char *jdir, *jids; /* journal sources: opened once the cursor is known */
     int jhead;
-    struct state last;             /* cursor of the last sealed batch */
+    struct state last; /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
-    int paused;                    /* waiting for room in the queue */
-    int keep;                      /* reload: still configured */
+    int paused; /* waiting for room in the queue */
+    int keep;   /* reload: still configured */
     ev_stat w_path;
     ev_stat w_target;
-    char *target;                  /* path watched by w_target */
+    char *target; /* path watched by w_target */
     ev_io w_journal;
     ev_idle w_pump;
     ev_timer w_rotate;
@@ -107,10 +107,10 @@ struct agent {
     char agent_id[CONFIG_NAME_MAX];
     int lock_fd;
     struct exporter *ex;
-    struct alerts_out *alerts;     /* alert rules and their delivery (agent/alerts_out.h) */
+    struct alerts_out *alerts; /* alert rules and their delivery (agent/alerts_out.h) */
     struct stream *streams;
-    struct batch *qhead, *qtail;   /* sealed batches not yet acknowledged, in order */
-    struct batch *qsubmit;         /* first batch not yet accepted by the exporter */
+    struct batch *qhead, *qtail; /* sealed batches not yet acknowledged, in order */
+    struct batch *qsubmit;       /* first batch not yet accepted by the exporter */
     size_t qlen;
     double retry_delay;
     int stopping;
@@ -838,8 +838,8 @@ stream_open(struct stream *s, int rc, const struct state *saved)
         ev_idle_start(ag->loop, &s->w_pump);
         return 0;
     }
-    s->journal = journal_open(s->jdir, s->jids, s->jhead, rc == 0 ? saved->jcursor : NULL, err,
-                              sizeof(err));
+    s->journal =
+        journal_open(s->jdir, s->jids, s->jhead, rc == 0 ? saved->jcursor : NULL, err, sizeof(err));
     if (s->journal == NULL && rc == 0) {
         log_warnx("journal: source=%s %s: reading from the tail", s->name, err);
         s->journal = journal_open(s->jdir, s->jids, 0, NULL, err, sizeof(err));
@@ -892,8 +892,8 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     rc = state_load(ag->cfg.state_dir, s->name, &saved, err, sizeof(err));
     if (rc == -1) {
         log_warnx("state: source=%s ignoring the saved cursor: %s", s->name, err);
-    } else if (rc == 0 && saved.kind != (cs->type == CONFIG_SOURCE_JOURNAL ? STATE_JOURNAL
-                                                                            : STATE_FILE)) {
+    } else if (rc == 0 &&
+               saved.kind != (cs->type == CONFIG_SOURCE_JOURNAL ? STATE_JOURNAL : STATE_FILE)) {
         log_warnx("state: source=%s ignoring a saved cursor of another kind", s->name);
         rc = 1;
     }
@@ -1551,15 +1551,14 @@ agent_main(int argc, char **argv)
             ag.ex->cursor_cb = agent_cursor;
         }
         if (ag.ex == NULL) {
-            log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])",
-                     ag.agent_id);
+            log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])", ag.agent_id);
             agent_fini(&ag);
             return DAEMON_EX_CONFIG;
         }
     } else
-    /* -- end Redis exporter */
-    ag.ex = export_jsonl_new(ag.cfg.output != NULL ? ag.cfg.output : "-", ag.agent_id,
-                             agent_ack, &ag);
+        /* -- end Redis exporter */
+        ag.ex = export_jsonl_new(ag.cfg.output != NULL ? ag.cfg.output : "-", ag.agent_id,
+                                 agent_ack, &ag);
     if (ag.ex == NULL) {
         log_warn("export: output=%s cannot open", ag.cfg.output != NULL ? ag.cfg.output : "-");
         agent_fini(&ag);
@@ -1573,8 +1572,8 @@ agent_main(int argc, char **argv)
     agent_timers(&ag);
     ag.alerts = alerts_out_new(ag.loop, &ag.cfg, ag.rsr->rs, ag.agent_id);
     agent_sources(&ag, 1);
-    log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s",
-             ag.agent_id, ag.cfg.nsources, ruleset_rule_count(ag.rsr->rs),
+    log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s", ag.agent_id,
+             ag.cfg.nsources, ruleset_rule_count(ag.rsr->rs),
              ruleset_jit(ag.rsr->rs) ? " (JIT)" : "", ag.cfg.state_dir,
              ag.cfg.output != NULL ? ag.cfg.output : "-");
     notify_ready("running");

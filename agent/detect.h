@@ -13,7 +13,7 @@
 struct detect_hit {
     size_t off; /* where the token starts in the message */
     size_t len;
-    int kind;   /* DETECT_REPLY or DETECT_ENH */
+    int kind; /* DETECT_REPLY or DETECT_ENH */
 };
 
 /* Returns the DETECT_* kind of the first token found, 0 if the message carries no code. */

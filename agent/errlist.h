@@ -11,8 +11,8 @@
 
 struct errlist {
     char *msgs[ERRLIST_MAX];
-    size_t n;       /* messages kept */
-    size_t total;   /* errors seen */
+    size_t n;     /* messages kept */
+    size_t total; /* errors seen */
 };
 
 void errlist_add(struct errlist *el, const char *file, unsigned line, const char *fmt, ...)

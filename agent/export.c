@@ -10,7 +10,7 @@
 #include "log.h"
 
 struct jsonl {
-    struct exporter ex;   /* first: the exporter is cast back to its jsonl */
+    struct exporter ex; /* first: the exporter is cast back to its jsonl */
     char *path;
     char *agent_id;
     int fd;
@@ -69,9 +69,9 @@ export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
         fputs("\"kind\":\"file\",\"path\":", out);
         json_string(out, c->path);
         fprintf(out,
-                ",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"start\":%" PRIu64
-                ",\"offset\":%" PRIu64 ",\"head_len\":%" PRIu64 ",\"head_fp\":\"%016" PRIx64
-                "\",\"marker_len\":%" PRIu64 ",\"marker_fp\":\"%016" PRIx64 "\"",
+                ",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"start\":%" PRIu64 ",\"offset\":%" PRIu64
+                ",\"head_len\":%" PRIu64 ",\"head_fp\":\"%016" PRIx64 "\",\"marker_len\":%" PRIu64
+                ",\"marker_fp\":\"%016" PRIx64 "\"",
                 c->dev, c->ino, b->start, c->offset, c->head_len, c->head_fp, c->marker_len,
                 c->marker_fp);
     }
@@ -82,8 +82,7 @@ export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
             ",\"reopen_failures\":%" PRIu64 ",\"unreachable_files\":%" PRIu64
             ",\"lag_bytes\":%" PRIu64 "},\"counts\":",
             b->st.lines, m->bytes_read, b->st.with_code, b->st.unmatched_with_code, m->overlong,
-            m->rotations, m->truncations, m->reopen_failures, m->unreachable_files,
-            m->lag_bytes);
+            m->rotations, m->truncations, m->reopen_failures, m->unreachable_files, m->lag_bytes);
     fwrite(counts, 1, clen, out);
     fputs("}\n", out);
     free(counts);

@@ -16,9 +16,9 @@
 struct journal {
     sd_journal *j;
     char *identifiers;
-    int client_filter;    /* identifiers have globs: filter entries here */
-    int have_entry;       /* positioned on an entry already read */
-    char *skip_cursor;    /* the saved cursor: its entry was already counted */
+    int client_filter; /* identifiers have globs: filter entries here */
+    int have_entry;    /* positioned on an entry already read */
+    char *skip_cursor; /* the saved cursor: its entry was already counted */
     size_t bytes;
     char line[JOURNAL_LINE_MAX];
 };
@@ -61,14 +61,13 @@ add_matches(struct journal *jr)
 }
 
 struct journal *
-journal_open(const char *dir, const char *identifiers, int from_head, const char *cursor,
-             char *err, size_t errlen)
+journal_open(const char *dir, const char *identifiers, int from_head, const char *cursor, char *err,
+             size_t errlen)
 {
     struct journal *jr;
     int r;
 
-    if ((jr = calloc(1, sizeof(*jr))) == NULL ||
-        (jr->identifiers = strdup(identifiers)) == NULL) {
+    if ((jr = calloc(1, sizeof(*jr))) == NULL || (jr->identifiers = strdup(identifiers)) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -180,8 +179,8 @@ build_line(struct journal *jr, size_t *msglen)
         hl = 9;
     }
     if (pl > 0) {
-        n = (size_t)snprintf(jr->line, sizeof(jr->line), "%s %.*s %.*s[%.*s]: ", ts, (int)hl,
-                             host, (int)il, ident, (int)pl, pid);
+        n = (size_t)snprintf(jr->line, sizeof(jr->line), "%s %.*s %.*s[%.*s]: ", ts, (int)hl, host,
+                             (int)il, ident, (int)pl, pid);
     } else {
         n = (size_t)snprintf(jr->line, sizeof(jr->line), "%s %.*s %.*s: ", ts, (int)hl, host,
                              (int)il, ident);

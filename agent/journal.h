@@ -27,8 +27,7 @@ int journal_fd(struct journal *j);
 void journal_process(struct journal *j);
 
 /* Feeds up to max_entries matching entries to fn; TAIL_MORE if there may be more. */
-enum tail_status journal_read(struct journal *j, tail_line_fn *fn, void *arg,
-                              size_t max_entries);
+enum tail_status journal_read(struct journal *j, tail_line_fn *fn, void *arg, size_t max_entries);
 
 /* The cursor of the last entry read. Returns 0, or -1 if none was read yet. */
 int journal_cursor(struct journal *j, struct state *out);

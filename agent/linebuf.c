@@ -4,12 +4,12 @@
 #include "linebuf.h"
 
 struct linebuf {
-    char *buf;          /* partial line carried over from the previous feed */
+    char *buf; /* partial line carried over from the previous feed */
     size_t len;
-    size_t max;         /* maximum line length, without the newline */
-    int skipping;       /* inside an overlong line: drop bytes up to the next newline */
-    uint64_t offset;    /* stream offset of the next byte to be fed */
-    uint64_t committed; /* stream offset just past the last complete line */
+    size_t max;          /* maximum line length, without the newline */
+    int skipping;        /* inside an overlong line: drop bytes up to the next newline */
+    uint64_t offset;     /* stream offset of the next byte to be fed */
+    uint64_t committed;  /* stream offset just past the last complete line */
     uint64_t line_start; /* where the line being emitted begins */
     uint64_t overlong;
 };
@@ -41,8 +41,7 @@ linebuf_free(struct linebuf *lb)
 }
 
 static int
-emit(struct linebuf *lb, const char *line, size_t len, uint64_t end, linebuf_line_cb *cb,
-     void *arg)
+emit(struct linebuf *lb, const char *line, size_t len, uint64_t end, linebuf_line_cb *cb, void *arg)
 {
     if (len > 0 && line[len - 1] == '\r') {
         len--;

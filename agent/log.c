@@ -89,13 +89,13 @@ vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
     errno = saved_errno;
 }
 
-#define LOG_FN(name, level, with_errno)                                                        \
-    void name(const char *fmt, ...)                                                            \
-    {                                                                                          \
-        va_list ap;                                                                            \
-        va_start(ap, fmt);                                                                     \
-        vlog(level, with_errno, fmt, ap);                                                      \
-        va_end(ap);                                                                            \
+#define LOG_FN(name, level, with_errno)                                                            \
+    void name(const char *fmt, ...)                                                                \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        vlog(level, with_errno, fmt, ap);                                                          \
+        va_end(ap);                                                                                \
     }
 
 LOG_FN(log_warn, LOG_LVL_WARN, 1)

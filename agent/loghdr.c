@@ -38,8 +38,8 @@ digits(const char *p, const char *end, int n, int *out)
 static const char *
 parse_clock(const char *p, const char *end, int *h, int *m, int *s)
 {
-    if (digits(p, end, 2, h) < 0 || end - p < 8 || p[2] != ':' ||
-        digits(p + 3, end, 2, m) < 0 || p[5] != ':' || digits(p + 6, end, 2, s) < 0) {
+    if (digits(p, end, 2, h) < 0 || end - p < 8 || p[2] != ':' || digits(p + 3, end, 2, m) < 0 ||
+        p[5] != ':' || digits(p + 6, end, 2, s) < 0) {
         return NULL;
     }
     if (*h > 23 || *m > 59 || *s > 60) {
@@ -470,8 +470,8 @@ strip_exim_stamp(const struct loghdr_ctx *ctx, struct loghdr *out)
     out->msg.len = (size_t)(end - q);
 }
 
-static void
-parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out);
+static void parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len,
+                         struct loghdr *out);
 
 static int
 is_hostname(const char *p, const char *end)
@@ -540,8 +540,8 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     if ((unsigned)(*p - '0') <= 9) {
         const char *q;
         struct iso_time it;
-        if (end - p > 10 && p[10] == 'T' && (q = parse_iso(p, end, 'T', &it)) != NULL &&
-            q < end && *q == ' ') {
+        if (end - p > 10 && p[10] == 'T' && (q = parse_iso(p, end, 'T', &it)) != NULL && q < end &&
+            *q == ' ') {
             out->format = LOGHDR_RFC3339;
             out->time = iso_epoch(ctx, &it);
             parse_host_tag(q, end, out);

@@ -20,27 +20,25 @@ enum loghdr_format {
 };
 
 /* Converts a local civil time (no offset in the line) to seconds since the epoch. */
-typedef int64_t loghdr_local_fn(void *arg, int year, int mon, int mday, int hour, int min,
-                                int sec);
+typedef int64_t loghdr_local_fn(void *arg, int year, int mon, int mday, int hour, int min, int sec);
 
 struct loghdr_ctx {
-    int ref_year;  /* year of the reference time (file mtime, or now) */
-    int ref_mon;   /* 1..12: a RFC 3164 month more than one month after it is last year's */
+    int ref_year; /* year of the reference time (file mtime, or now) */
+    int ref_mon;  /* 1..12: a RFC 3164 month more than one month after it is last year's */
     loghdr_local_fn *local_to_utc; /* NULL: treat local times as UTC */
     void *local_arg;
 };
 
 struct loghdr {
     enum loghdr_format format;
-    int64_t time;          /* seconds since the epoch, -1 if none */
-    struct slice host;     /* may be empty */
-    struct slice program;  /* e.g. "postfix/smtp"; "exim" for LOGHDR_EXIM; may be empty */
-    long pid;              /* -1 if none */
-    struct slice msg;      /* the message: never NULL, may be empty */
+    int64_t time;         /* seconds since the epoch, -1 if none */
+    struct slice host;    /* may be empty */
+    struct slice program; /* e.g. "postfix/smtp"; "exim" for LOGHDR_EXIM; may be empty */
+    long pid;             /* -1 if none */
+    struct slice msg;     /* the message: never NULL, may be empty */
 };
 
-void loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len,
-                  struct loghdr *out);
+void loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out);
 
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t loghdr_days_from_civil(int year, int mon, int mday);

@@ -12,8 +12,8 @@ pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len
 }
 
 enum match_result
-pipeline_line_hdr(struct pipeline *p, struct stats *st, const struct loghdr *hdr,
-                  const char *line, size_t len, struct smtp_event *ev)
+pipeline_line_hdr(struct pipeline *p, struct stats *st, const struct loghdr *hdr, const char *line,
+                  size_t len, struct smtp_event *ev)
 {
     enum match_result r;
 

@@ -12,18 +12,17 @@
 #include "stats.h"
 
 struct pipeline {
-    struct matcher *matcher;       /* owned by the caller */
-    const struct pack *only;       /* NULL: packs chosen by program name */
+    struct matcher *matcher; /* owned by the caller */
+    const struct pack *only; /* NULL: packs chosen by program name */
     struct loghdr_ctx ctx;
 };
 
 /* Processes one complete line (without its newline) into st. Returns the match result. */
-enum match_result pipeline_line(struct pipeline *p, struct stats *st, const char *line,
-                                size_t len, struct smtp_event *ev);
+enum match_result pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len,
+                                struct smtp_event *ev);
 
 /* The same with the header already parsed by loghdr_parse(&p->ctx, line, len, hdr). */
-enum match_result pipeline_line_hdr(struct pipeline *p, struct stats *st,
-                                    const struct loghdr *hdr, const char *line, size_t len,
-                                    struct smtp_event *ev);
+enum match_result pipeline_line_hdr(struct pipeline *p, struct stats *st, const struct loghdr *hdr,
+                                    const char *line, size_t len, struct smtp_event *ev);
 
 #endif

@@ -12,13 +12,13 @@
 
 #define RULES_DEPTH_LIMIT 2000
 #define RULES_HEAP_LIMIT_KIB 2048
-#define REASON_SCAN_MAX 64 /* reason matches looked at per text */
+#define REASON_SCAN_MAX 64   /* reason matches looked at per text */
 #define REASON_TEXT_MAX 2048 /* bytes of a normalised reply text searched for a reason */
 /* Reasons are searched at word starts only: after a byte that is no letter or digit. One
  * shared assertion in front of all the alternatives is several times faster than one in each. */
 #define REASON_PREFIX "(?<![a-z0-9])(?=[a-z0-9])(?:"
-#define CACHE_SLOTS 128    /* program -> rules cache entries per matcher */
-#define REASON_MEMO 4096   /* memoised reason choices per matcher (power of two) */
+#define CACHE_SLOTS 128  /* program -> rules cache entries per matcher */
+#define REASON_MEMO 4096 /* memoised reason choices per matcher (power of two) */
 #define PROGRAM_MAX 96
 
 #define OUTCOME_FROM_STATUS (-1)
@@ -40,18 +40,18 @@ struct rule {
     char **services;
     size_t nservices;
     int direction;
-    int outcome;      /* OUTCOME_* or OUTCOME_FROM_STATUS */
+    int outcome; /* OUTCOME_* or OUTCOME_FROM_STATUS */
     char *reason_name;
-    int reason;       /* forced reason, -1 none */
-    int def_reply;    /* 0 none */
+    int reason;                           /* forced reason, -1 none */
+    int def_reply;                        /* 0 none */
     int def_cls, def_subject, def_detail; /* def_cls 0 none */
     char *pattern;
     unsigned pattern_line;
     pcre2_code *re;
     struct gref g_reply, g_enh, g_text, g_domain, g_status;
     int disabled;
-    int ignore;       /* matching lines carry no reply: protocol traces, version banners */
-    char *require;    /* a literal the message must contain before the pattern is tried */
+    int ignore;    /* matching lines carry no reply: protocol traces, version banners */
+    char *require; /* a literal the message must contain before the pattern is tried */
     size_t require_len;
 };
 
@@ -98,7 +98,7 @@ struct cache_entry {
     size_t plen;
     const struct pack *only;
     int used;
-    const struct rule **code;   /* rules with a code group */
+    const struct rule **code; /* rules with a code group */
     size_t ncode;
     const struct rule **nocode; /* rules with a default code */
     size_t nnocode;
@@ -527,8 +527,7 @@ rule_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
                         arg);
         }
     } else if (strcmp(key, "status") == 0) {
-        if (codes_parse_enh(arg, strlen(arg), &r->def_cls, &r->def_subject, &r->def_detail) <
-                0 ||
+        if (codes_parse_enh(arg, strlen(arg), &r->def_cls, &r->def_subject, &r->def_detail) < 0 ||
             !codes_enh_valid(r->def_cls, r->def_subject, r->def_detail)) {
             errlist_add(ld->errs, ld->file, ln,
                         "rule '%s': status must be an enhanced code such as 5.7.1, not '%s'",
@@ -733,8 +732,8 @@ load_stream(struct loader *ld, FILE *fp)
 }
 
 static void
-compile_error(struct loader *ld, const char *file, unsigned ln, const char *what,
-              const char *name, int code, PCRE2_SIZE off)
+compile_error(struct loader *ld, const char *file, unsigned ln, const char *what, const char *name,
+              int code, PCRE2_SIZE off)
 {
     PCRE2_UCHAR msg[256];
 
@@ -799,8 +798,7 @@ finish_rules(struct loader *ld)
         r->g_status = group(r->re, "status");
         if (r->ignore) {
             /* An ignore rule needs no code, direction or outcome. */
-        } else if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 &&
-                   r->def_cls == 0) {
+        } else if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 && r->def_cls == 0) {
             errlist_add(ld->errs, r->file, r->pattern_line,
                         "rule '%s': the pattern has no (?<reply>...) or (?<enh>...) group and "
                         "the rule no 'reply' or 'status' default",
@@ -813,8 +811,8 @@ finish_rules(struct loader *ld)
         if (r->reason_name != NULL) {
             size_t idx;
             if (reason_find(rs, r->reason_name, &idx) == NULL) {
-                errlist_add(ld->errs, r->file, r->line, "rule '%s': unknown reason '%s'",
-                            r->name, r->reason_name);
+                errlist_add(ld->errs, r->file, r->line, "rule '%s': unknown reason '%s'", r->name,
+                            r->reason_name);
             } else {
                 r->reason = (int)idx;
             }
@@ -924,8 +922,8 @@ finish_reasons(struct loader *ld)
                         r->name);
             continue;
         }
-        fprintf(mem, "%s%s(*MARK:%zu)(?:%s\\E)", first ? REASON_PREFIX : "", first ? "" : "|",
-                i, r->pattern);
+        fprintf(mem, "%s%s(*MARK:%zu)(?:%s\\E)", first ? REASON_PREFIX : "", first ? "" : "|", i,
+                r->pattern);
         first = 0;
     }
     if (!first) {
@@ -1029,8 +1027,7 @@ ruleset_load(const char *const *dirs, size_t ndirs, int use_jit, struct errlist 
 }
 
 struct ruleset *
-ruleset_load_text(const char *name, const char *text, size_t len, int use_jit,
-                  struct errlist *errs)
+ruleset_load_text(const char *name, const char *text, size_t len, int use_jit, struct errlist *errs)
 {
     struct loader ld = {0};
     FILE *fp;
@@ -1328,15 +1325,15 @@ status_word_outcome(const char *s, size_t len)
         const char *w;
         int o;
     } words[] = {
-        {"sent", OUTCOME_DELIVERED},       {"delivered", OUTCOME_DELIVERED},
+        {"sent", OUTCOME_DELIVERED},        {"delivered", OUTCOME_DELIVERED},
         {"deliverable", OUTCOME_DELIVERED}, {"deferred", OUTCOME_DEFERRED},
-        {"softbounce", OUTCOME_DEFERRED},  {"SOFTBOUNCE", OUTCOME_DEFERRED},
-        {"tempfail", OUTCOME_DEFERRED},    {"TempFail", OUTCOME_DEFERRED},
-        {"bounced", OUTCOME_BOUNCED},      {"undeliverable", OUTCOME_BOUNCED},
-        {"failed", OUTCOME_BOUNCED},       {"permfail", OUTCOME_BOUNCED},
-        {"PermFail", OUTCOME_BOUNCED},     {"expired", OUTCOME_EXPIRED},
-        {"rejected", OUTCOME_REJECTED},    {"reject", OUTCOME_REJECTED},
-        {"Ok", OUTCOME_DELIVERED},         {"ok", OUTCOME_DELIVERED},
+        {"softbounce", OUTCOME_DEFERRED},   {"SOFTBOUNCE", OUTCOME_DEFERRED},
+        {"tempfail", OUTCOME_DEFERRED},     {"TempFail", OUTCOME_DEFERRED},
+        {"bounced", OUTCOME_BOUNCED},       {"undeliverable", OUTCOME_BOUNCED},
+        {"failed", OUTCOME_BOUNCED},        {"permfail", OUTCOME_BOUNCED},
+        {"PermFail", OUTCOME_BOUNCED},      {"expired", OUTCOME_EXPIRED},
+        {"rejected", OUTCOME_REJECTED},     {"reject", OUTCOME_REJECTED},
+        {"Ok", OUTCOME_DELIVERED},          {"ok", OUTCOME_DELIVERED},
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (strlen(words[i].w) == len && memcmp(words[i].w, s, len) == 0) {
@@ -1418,8 +1415,7 @@ normalise_text(const char *text, size_t len, char *out, size_t cap)
         }
         if (j < len && t[j] == ' ') {
             chunk = j + 1;
-        } else if (j < len && t[j] == '?' &&
-                   memmem(t + chunk, j - chunk, "://", 3) != NULL) {
+        } else if (j < len && t[j] == '?' && memmem(t + chunk, j - chunk, "://", 3) != NULL) {
             /* the query of a URL carries ids: one '#' up to the next space */
             if (n + 1 < cap) {
                 out[n++] = '#';
@@ -1472,8 +1468,8 @@ choose_reason(struct matcher *m, int reply, int enh_class, int subject, int deta
     if (rs->reason_re != NULL && text != NULL && len > 0) {
         PCRE2_SIZE start = 0;
         for (int k = 0; k < REASON_SCAN_MAX && start <= len; k++) {
-            int rc = pcre2_match(rs->reason_re, (PCRE2_SPTR)text, len, start, 0, m->reason_md,
-                                 m->mctx);
+            int rc =
+                pcre2_match(rs->reason_re, (PCRE2_SPTR)text, len, start, 0, m->reason_md, m->mctx);
             if (rc < 0) {
                 if (rc != PCRE2_ERROR_NOMATCH) {
                     m->limit_hits++;
@@ -1607,8 +1603,7 @@ fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int 
     s = group_slice(msg, ov, &r->g_enh);
     if (s.len > 0) {
         ev->flags |= EV_HAS_ENH;
-        if (codes_parse_enh(s.p, s.len, &ev->enh_class, &ev->enh_subject, &ev->enh_detail) <
-                0 ||
+        if (codes_parse_enh(s.p, s.len, &ev->enh_class, &ev->enh_subject, &ev->enh_detail) < 0 ||
             !codes_enh_valid(ev->enh_class, ev->enh_subject, ev->enh_detail)) {
             ev->flags |= EV_ENH_BAD;
             ev->enh_class = ev->enh_subject = ev->enh_detail = 0;
@@ -1640,8 +1635,8 @@ fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int 
         ev->outcome = (enum smtp_outcome)r->outcome;
     } else {
         s = group_slice(msg, ov, &r->g_status);
-        ev->outcome = s.len > 0 ? (enum smtp_outcome)status_word_outcome(s.p, s.len)
-                                : OUTCOME_UNKNOWN;
+        ev->outcome =
+            s.len > 0 ? (enum smtp_outcome)status_word_outcome(s.p, s.len) : OUTCOME_UNKNOWN;
     }
     if (ev->outcome == OUTCOME_UNKNOWN) {
         if (cls == 2) {
@@ -1658,8 +1653,8 @@ fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int 
         } else {
             const char *t = ev->text.p != NULL ? ev->text.p : msg;
             size_t tl = ev->text.p != NULL ? ev->text.len : h->msg.len;
-            ev->reason = matcher_reason(m, ev->reply, ev->enh_class, ev->enh_subject,
-                                        ev->enh_detail, t, tl);
+            ev->reason =
+                matcher_reason(m, ev->reply, ev->enh_class, ev->enh_subject, ev->enh_detail, t, tl);
         }
     }
 }
@@ -1671,7 +1666,8 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
 {
     for (size_t i = 0; i < n; i++) {
         const struct rule *r = rules[i];
-        if (r->require != NULL && memmem(h->msg.p, h->msg.len, r->require, r->require_len) == NULL) {
+        if (r->require != NULL &&
+            memmem(h->msg.p, h->msg.len, r->require, r->require_len) == NULL) {
             continue;
         }
         int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);

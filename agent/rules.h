@@ -65,8 +65,8 @@ enum match_result {
 
 /* Matches a parsed line. 'only' restricts to one pack (NULL: choose packs by program name;
  * a line without a program tries every pack). 'ev' slices point into the line. */
-enum match_result matcher_match(struct matcher *m, const struct loghdr *h,
-                                const struct pack *only, struct smtp_event *ev);
+enum match_result matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only,
+                                struct smtp_event *ev);
 
 /* Chooses a reason for a failure: index in the catalogue. Exposed for explain and tests. */
 int matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,

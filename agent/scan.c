@@ -216,7 +216,7 @@ progress(const char *path, struct worker *ws, int nw, uint64_t total, int final)
 
 static int
 scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *o,
-         const struct pack *only, struct stats *total, struct worker *ws)
+            const struct pack *only, struct stats *total, struct worker *ws)
 {
     pthread_t tids[SCAN_JOBS_MAX];
     int nw = 1, fd, rc = 0;
@@ -284,8 +284,8 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
     } else {
         off_t prev = 0;
         for (int i = 0; i < nw; i++) {
-            off_t b = i + 1 == nw ? sb.st_size
-                                  : line_boundary(fd, sb.st_size * (i + 1) / nw, sb.st_size);
+            off_t b =
+                i + 1 == nw ? sb.st_size : line_boundary(fd, sb.st_size * (i + 1) / nw, sb.st_size);
             ws[i].start = prev;
             ws[i].end = b < prev ? prev : b;
             prev = ws[i].end;
@@ -453,8 +453,7 @@ scan_main(int argc, char **argv)
             } else if (strcmp(optarg, "table") == 0) {
                 o.format = STATS_TABLE;
             } else {
-                fprintf(stderr, "smtpmon scan: --format must be table or json, not '%s'\n",
-                        optarg);
+                fprintf(stderr, "smtpmon scan: --format must be table or json, not '%s'\n", optarg);
                 return EX_USAGE;
             }
             break;

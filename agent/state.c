@@ -34,8 +34,7 @@ struct out {
     size_t len;
 };
 
-static void
-out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 out_printf(struct out *o, const char *fmt, ...)
@@ -87,8 +86,7 @@ state_encode(const struct state *s, char *buf, size_t cap)
         out_escaped(&o, "path", s->path);
         out_printf(&o, "dev %" PRIu64 "\nino %" PRIu64 "\noffset %" PRIu64 "\n", s->dev, s->ino,
                    s->offset);
-        out_printf(&o, "head_len %" PRIu64 "\nhead_fp %016" PRIx64 "\n", s->head_len,
-                   s->head_fp);
+        out_printf(&o, "head_len %" PRIu64 "\nhead_fp %016" PRIx64 "\n", s->head_len, s->head_fp);
         out_printf(&o, "marker_len %" PRIu64 "\nmarker_fp %016" PRIx64 "\n", s->marker_len,
                    s->marker_fp);
         out_printf(&o, "mtime %" PRId64 "\n", s->mtime);
@@ -185,8 +183,8 @@ enum {
     F_JCURSOR = 1 << 12,
 };
 
-#define F_FILE_ALL                                                                              \
-    (F_SOURCE | F_KIND | F_SEQ | F_PATH | F_DEV | F_INO | F_OFFSET | F_HEAD_LEN | F_HEAD_FP |    \
+#define F_FILE_ALL                                                                                 \
+    (F_SOURCE | F_KIND | F_SEQ | F_PATH | F_DEV | F_INO | F_OFFSET | F_HEAD_LEN | F_HEAD_FP |      \
      F_MARKER_LEN | F_MARKER_FP | F_MTIME)
 #define F_JOURNAL_ALL (F_SOURCE | F_KIND | F_SEQ | F_JCURSOR)
 
@@ -320,8 +318,7 @@ state_decode(const char *buf, size_t len, struct state *s, char *err, size_t err
         }
         pos = (size_t)(nl - buf) + 1;
     }
-    if ((seen & F_KIND) == 0 ||
-        (s->kind == STATE_FILE && (seen & F_FILE_ALL) != F_FILE_ALL) ||
+    if ((seen & F_KIND) == 0 || (s->kind == STATE_FILE && (seen & F_FILE_ALL) != F_FILE_ALL) ||
         (s->kind == STATE_JOURNAL && (seen & F_JOURNAL_ALL) != F_JOURNAL_ALL)) {
         snprintf(err, errlen, "missing fields in state file");
         return -1;

@@ -18,17 +18,17 @@ enum state_kind { STATE_FILE = 1, STATE_JOURNAL = 2 };
 
 /* Where a source's counted bytes end: a file identity and offset, or a journal cursor. */
 struct state {
-    int kind;                 /* enum state_kind */
+    int kind; /* enum state_kind */
     char source[STATE_NAME_MAX];
-    uint64_t seq;             /* sequence number of the last batch committed */
+    uint64_t seq;              /* sequence number of the last batch committed */
     char path[STATE_PATH_MAX]; /* file: the name the file was opened by */
     uint64_t dev, ino;
-    uint64_t offset;          /* bytes counted: just past the last complete line */
-    uint64_t head_len;        /* bytes of the file's head hashed into head_fp */
+    uint64_t offset;   /* bytes counted: just past the last complete line */
+    uint64_t head_len; /* bytes of the file's head hashed into head_fp */
     uint64_t head_fp;
-    uint64_t marker_len;      /* bytes just before 'offset' hashed into marker_fp */
+    uint64_t marker_len; /* bytes just before 'offset' hashed into marker_fp */
     uint64_t marker_fp;
-    int64_t mtime;            /* of the file when the batch ended, seconds */
+    int64_t mtime;                   /* of the file when the batch ended, seconds */
     char jcursor[STATE_JCURSOR_MAX]; /* journal: sd_journal cursor of the last entry */
 };
 

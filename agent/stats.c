@@ -298,13 +298,12 @@ enum dim {
 };
 
 static const char *const dim_names[DIM__N] = {
-    "class", "subject", "status", "reply", "direction", "outcome", "reason",
+    "class",           "subject",           "status", "reply", "direction", "outcome", "reason",
     "direction_class", "direction_subject", "domain", "rule",
 };
 
 static void
-collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top,
-        struct kvlist *l)
+collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top, struct kvlist *l)
 {
     char k[64];
     static const int classes[3] = {2, 4, 5};
@@ -362,8 +361,7 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
     case DIM_DIRECTION_CLASS:
         for (int i = 0; i < DIR__N; i++) {
             for (int c = 0; c < 3; c++) {
-                snprintf(k, sizeof(k), "%s/%d", direction_name((enum smtp_direction)i),
-                         classes[c]);
+                snprintf(k, sizeof(k), "%s/%d", direction_name((enum smtp_direction)i), classes[c]);
                 kv_add(l, k, st->dir_class[i][c]);
             }
         }
@@ -373,8 +371,8 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
             for (int c = 0; c < 3; c++) {
                 for (int j = 0; j < 1000; j++) {
                     if (st->dir_subject[i][c][j] != 0) {
-                        snprintf(k, sizeof(k), "%s/%d.%d",
-                                 direction_name((enum smtp_direction)i), classes[c], j);
+                        snprintf(k, sizeof(k), "%s/%d.%d", direction_name((enum smtp_direction)i),
+                                 classes[c], j);
                         kv_add(l, k, st->dir_subject[i][c][j]);
                     }
                 }
@@ -530,8 +528,9 @@ print_table(const struct stats *st, const struct ruleset *rs, size_t top, FILE *
             (unsigned long long)st->lines, (unsigned long long)st->with_code,
             (unsigned long long)st->matched, (unsigned long long)st->unmatched_with_code);
     if (st->implied || st->invalid || st->mismatch || st->overlong || st->limit_hits) {
-        fprintf(out, "\nimplied %llu, invalid codes %llu, class mismatches %llu, "
-                     "overlong lines %llu, match-limit hits %llu",
+        fprintf(out,
+                "\nimplied %llu, invalid codes %llu, class mismatches %llu, "
+                "overlong lines %llu, match-limit hits %llu",
                 (unsigned long long)st->implied, (unsigned long long)st->invalid,
                 (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
                 (unsigned long long)st->limit_hits);
@@ -557,10 +556,8 @@ print_table(const struct stats *st, const struct ruleset *rs, size_t top, FILE *
                 continue;
             }
             const char *kn = key_note((enum dim)d, l.v[i].key, note, sizeof(note));
-            fprintf(out, "  %-28s %10llu %5.1f%%%s%s\n", l.v[i].key,
-                    (unsigned long long)l.v[i].n,
-                    total ? 100.0 * (double)l.v[i].n / (double)total : 0.0, kn[0] ? "  " : "",
-                    kn);
+            fprintf(out, "  %-28s %10llu %5.1f%%%s%s\n", l.v[i].key, (unsigned long long)l.v[i].n,
+                    total ? 100.0 * (double)l.v[i].n / (double)total : 0.0, kn[0] ? "  " : "", kn);
         }
         if (rest > 0) {
             fprintf(out, "  %-28s %10llu %5.1f%%\n", "(others)", (unsigned long long)rest,

@@ -14,10 +14,10 @@
 
 struct ruleset;
 
-#define STATS_STATUS_MAX 1024   /* distinct enhanced codes kept; the rest count as "other" */
-#define STATS_SAMPLES 5         /* unmatched lines kept as samples */
-#define STATS_SAMPLE_LEN 512    /* bytes kept of each sample */
-#define STATS_DOMAINS 1000      /* recipient domains tracked (space-saving) */
+#define STATS_STATUS_MAX 1024 /* distinct enhanced codes kept; the rest count as "other" */
+#define STATS_SAMPLES 5       /* unmatched lines kept as samples */
+#define STATS_SAMPLE_LEN 512  /* bytes kept of each sample */
+#define STATS_DOMAINS 1000    /* recipient domains tracked (space-saving) */
 #define STATS_REASONS_MAX 64
 
 struct stats_status {
@@ -26,35 +26,35 @@ struct stats_status {
 };
 
 struct stats {
-    uint64_t lines;        /* complete lines read */
+    uint64_t lines; /* complete lines read */
     uint64_t bytes;
-    uint64_t with_code;    /* lines that carry a code (detector) */
-    uint64_t matched;      /* events: lines a rule matched */
+    uint64_t with_code; /* lines that carry a code (detector) */
+    uint64_t matched;   /* events: lines a rule matched */
     uint64_t unmatched_with_code;
-    uint64_t implied;      /* events whose code came from a rule's default */
-    uint64_t ignored;      /* code-like lines an 'ignore' rule recognised (traces, banners) */
-    uint64_t overlong;     /* lines skipped for their length */
-    uint64_t invalid;      /* events with a malformed or out-of-range code */
-    uint64_t mismatch;     /* reply class != enhanced class */
-    uint64_t limit_hits;   /* lines that hit a PCRE2 match limit */
+    uint64_t implied;    /* events whose code came from a rule's default */
+    uint64_t ignored;    /* code-like lines an 'ignore' rule recognised (traces, banners) */
+    uint64_t overlong;   /* lines skipped for their length */
+    uint64_t invalid;    /* events with a malformed or out-of-range code */
+    uint64_t mismatch;   /* reply class != enhanced class */
+    uint64_t limit_hits; /* lines that hit a PCRE2 match limit */
     int64_t first_time, last_time; /* log time span, -1 unknown */
 
-    uint64_t cls[10];              /* by class digit; [0] unused */
+    uint64_t cls[10]; /* by class digit; [0] unused */
     uint64_t cls_invalid;
-    uint64_t subject[3][1000];     /* [2,4,5 -> 0,1,2][subject] */
+    uint64_t subject[3][1000]; /* [2,4,5 -> 0,1,2][subject] */
     uint64_t reply[1000];
     uint64_t reply_invalid;
-    uint64_t status_other;         /* enhanced codes beyond STATS_STATUS_MAX distinct */
+    uint64_t status_other; /* enhanced codes beyond STATS_STATUS_MAX distinct */
     uint64_t status_invalid;
     struct stats_status status[STATS_STATUS_MAX * 2]; /* open addressing, half full at most */
     size_t nstatus;
     uint64_t direction[DIR__N];
     uint64_t outcome[OUTCOME__N];
-    uint64_t dir_class[DIR__N][3]; /* direction x class 2/4/5 */
+    uint64_t dir_class[DIR__N][3];         /* direction x class 2/4/5 */
     uint64_t dir_subject[DIR__N][3][1000]; /* direction x class.subject of enhanced codes */
     uint64_t reason[STATS_REASONS_MAX];
-    uint64_t reason_none;          /* failures with no reason (should stay 0) */
-    uint64_t *rule;                /* per rule index, nrules long (owned) */
+    uint64_t reason_none; /* failures with no reason (should stay 0) */
+    uint64_t *rule;       /* per rule index, nrules long (owned) */
     size_t nrules;
     struct topk *domains;
     char samples[STATS_SAMPLES][STATS_SAMPLE_LEN];
@@ -63,7 +63,7 @@ struct stats {
 
 int stats_init(struct stats *st, size_t nrules); /* -1 on allocation failure */
 void stats_free(struct stats *st);
-void stats_reset(struct stats *st);   /* zero all counts, keep allocations */
+void stats_reset(struct stats *st); /* zero all counts, keep allocations */
 void stats_add_event(struct stats *st, const struct smtp_event *ev);
 void stats_add_unmatched(struct stats *st, const char *line, size_t len);
 void stats_merge(struct stats *dst, const struct stats *src);

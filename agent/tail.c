@@ -15,18 +15,18 @@
 
 #define TAIL_LOG_REPEAT 600.0 /* seconds between repeated "cannot open" messages */
 #define TAIL_SIBLINGS_MAX 32
-#define TAIL_CHAIN_MAX 8      /* files seen at the path while an older one is being drained */
+#define TAIL_CHAIN_MAX 8 /* files seen at the path while an older one is being drained */
 
 struct tail_file {
     int fd;
-    char *name;            /* the path it was opened by */
-    char *real;            /* its real path, when that differs (a symlink) */
+    char *name; /* the path it was opened by */
+    char *real; /* its real path, when that differs (a symlink) */
     uint64_t dev, ino;
     struct linebuf *lb;
-    uint64_t read_off;     /* file offset just past the bytes read */
-    uint64_t size;         /* at the last fstat */
+    uint64_t read_off; /* file offset just past the bytes read */
+    uint64_t size;     /* at the last fstat */
     int64_t mtime;
-    double changed_at;     /* when it last grew or was read */
+    double changed_at;                   /* when it last grew or was read */
     unsigned char mark[TAIL_MARKER_MAX]; /* the bytes just before read_off */
     size_t nmark;
     uint64_t overlong_taken;
@@ -35,16 +35,16 @@ struct tail_file {
 struct tail {
     char *path;
     struct tail_conf conf;
-    struct tail_file *cur;  /* being read */
+    struct tail_file *cur;                   /* being read */
     struct tail_file *chain[TAIL_CHAIN_MAX]; /* files seen at path since cur, oldest first */
     size_t nchain;
     char *pending[TAIL_SIBLINGS_MAX]; /* rotated files to read from 0 before path */
     size_t npending;
-    int gone;               /* cur is no longer the file at path */
-    int truncated;          /* cur must be read again from 0 */
-    int open_errno;         /* last error opening path, 0 after a success */
+    int gone;       /* cur is no longer the file at path */
+    int truncated;  /* cur must be read again from 0 */
+    int open_errno; /* last error opening path, 0 after a success */
     double open_logged;
-    int start_at_end;       /* a first start found the file unreadable: read_from = tail */
+    int start_at_end; /* a first start found the file unreadable: read_from = tail */
     char *rbuf;
     size_t rpos, rlen;
     tail_line_fn *fn;
@@ -152,7 +152,7 @@ file_open(const char *path, size_t max_line, double now)
     f->mtime = (int64_t)st.st_mtime;
     f->changed_at = now;
     return f;
-fail: {
+fail : {
     int saved = errno;
 
     file_free(f);
@@ -174,9 +174,9 @@ file_matches(struct tail_file *f, const struct state *s, int same_inode)
         (hash_range(f->fd, 0, (size_t)s->head_len, &h) == -1 || h != s->head_fp)) {
         return 0;
     }
-    if (s->marker_len > 0 && (hash_range(f->fd, s->offset - s->marker_len,
-                                         (size_t)s->marker_len, &h) == -1 ||
-                              h != s->marker_fp)) {
+    if (s->marker_len > 0 &&
+        (hash_range(f->fd, s->offset - s->marker_len, (size_t)s->marker_len, &h) == -1 ||
+         h != s->marker_fp)) {
         return 0;
     }
     return 1;
@@ -550,8 +550,8 @@ tail_poll(struct tail *t, double now)
     if (!t->gone) {
         if (stat(t->path, &st) == -1) {
             if (errno == ENOENT) {
-                log_info("tail: file=%s ino=%ju removed or renamed: reading it to its end",
-                         t->path, (uintmax_t)f->ino);
+                log_info("tail: file=%s ino=%ju removed or renamed: reading it to its end", t->path,
+                         (uintmax_t)f->ino);
                 t->gone = 1;
                 t->m.rotations++;
             }
@@ -687,8 +687,7 @@ cursor_at(struct tail *t, int before_line, struct state *out)
         out->head_len = 0;
         out->head_fp = 0;
     }
-    if (hash_range(f->fd, end - out->marker_len, (size_t)out->marker_len, &out->marker_fp) ==
-        -1) {
+    if (hash_range(f->fd, end - out->marker_len, (size_t)out->marker_len, &out->marker_fp) == -1) {
         out->marker_len = 0;
         out->marker_fp = 0;
     }

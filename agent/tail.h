@@ -22,10 +22,10 @@
 struct tail;
 
 struct tail_conf {
-    int read_from_head;   /* a file with no saved cursor on a first start: 1 head, 0 tail */
+    int read_from_head; /* a file with no saved cursor on a first start: 1 head, 0 tail */
     size_t max_line;
-    size_t chunk;         /* bytes per read */
-    int64_t rotate_wait;  /* ms a rotated file must stay unchanged before it is closed */
+    size_t chunk;        /* bytes per read */
+    int64_t rotate_wait; /* ms a rotated file must stay unchanged before it is closed */
 };
 
 /* Called for each complete line; return non-zero to stop reading (the batch is full). */
@@ -61,8 +61,7 @@ void tail_start(struct tail *t, const struct state *saved, int first_start, doub
 int tail_poll(struct tail *t, double now);
 
 /* Reads and feeds lines to fn until EOF, until fn stops it, or about 'budget' bytes. */
-enum tail_status tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget,
-                           double now);
+enum tail_status tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now);
 
 /* The cursor just past the last complete line of the current file (preads the fingerprints).
  * Returns 0, or -1 when no file is open. */

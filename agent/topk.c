@@ -15,9 +15,9 @@ struct topk_entry {
 struct topk {
     struct topk_entry *e;
     size_t cap, n;
-    size_t *heap;   /* entry indexes, min count at the root */
-    size_t *slots;  /* open addressing: entry index + 1, 0 = empty */
-    size_t nslots;  /* power of two, >= 2 * cap */
+    size_t *heap;  /* entry indexes, min count at the root */
+    size_t *slots; /* open addressing: entry index + 1, 0 = empty */
+    size_t nslots; /* power of two, >= 2 * cap */
     uint64_t total;
 };
 

@@ -12,8 +12,8 @@
 struct tz_cache {
     int64_t key[TZ_CACHE]; /* days * 24 + hour, + 1 (0 = empty) */
     int64_t off[TZ_CACHE]; /* UTC - local, seconds */
-    int last_ymdh;          /* the hour of the previous call, to skip the date arithmetic */
-    int64_t last_base;      /* UTC of that hour at minute 0 */
+    int last_ymdh;         /* the hour of the previous call, to skip the date arithmetic */
+    int64_t last_base;     /* UTC of that hour at minute 0 */
 };
 
 /* A loghdr_local_fn: 'arg' is a struct tz_cache. */

@@ -173,8 +173,10 @@ query_main(int argc, char **argv)
             break;
         case 's':
             if (parse_since(optarg, &since) == -1) {
-                fprintf(stderr, "smtpmon query: --since: expected a duration or a time, not "
-                                "'%s'\n", optarg);
+                fprintf(stderr,
+                        "smtpmon query: --since: expected a duration or a time, not "
+                        "'%s'\n",
+                        optarg);
                 return EX_USAGE;
             }
             break;
@@ -241,7 +243,9 @@ query_main(int argc, char **argv)
         snprintf(rcf.password_file, sizeof(rcf.password_file), "%s", pwfile);
     }
     snprintf(rcf.prefix, sizeof(rcf.prefix), "%s",
-             prefix != NULL ? prefix : cfg.redis_prefix != NULL ? cfg.redis_prefix : "smtpmon");
+             prefix != NULL             ? prefix
+             : cfg.redis_prefix != NULL ? cfg.redis_prefix
+                                        : "smtpmon");
     if (agent != NULL) {
         snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", agent);
     } else if (cfg.agent_id != NULL) {
@@ -290,9 +294,9 @@ query_main(int argc, char **argv)
         rep = redisCommand(ctx, "HGETALL %s", key);
         if (rep == NULL || add_hash(&st, rs, rep) == -1) {
             fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
-                    rep == NULL                       ? ctx->errstr
+                    rep == NULL                      ? ctx->errstr
                     : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                      : "not a hash");
+                                                     : "not a hash");
             rc = EX_UNAVAILABLE;
         }
         if (rep != NULL) {

@@ -23,8 +23,19 @@
 enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY };
 
 /* What a reply answers. */
-enum rkind { K_HELLO, K_LOAD_COMMIT, K_LOAD_FLEET, K_LOAD_CLAIM, K_CLAIM, K_COMMIT, K_FLEET,
-             K_PENDING_READ, K_PENDING_FLEET, K_CURSOR, K_POLICY };
+enum rkind {
+    K_HELLO,
+    K_LOAD_COMMIT,
+    K_LOAD_FLEET,
+    K_LOAD_CLAIM,
+    K_CLAIM,
+    K_COMMIT,
+    K_FLEET,
+    K_PENDING_READ,
+    K_PENDING_FLEET,
+    K_CURSOR,
+    K_POLICY
+};
 
 struct rreq {
     struct rex *r;
@@ -34,35 +45,35 @@ struct rreq {
 
 struct fleet_mark {
     char source[STATE_NAME_MAX];
-    uint64_t done;                 /* last seq of this source applied fleet-wide */
+    uint64_t done; /* last seq of this source applied fleet-wide */
 };
 
 struct rex {
-    struct exporter ex;            /* first: cast back */
+    struct exporter ex; /* first: cast back */
     struct ev_loop *loop;
     struct redis_conf c;
     struct rcmd_conf rc;
     char token[RCMD_TOKEN_MAX + 1];
     char sha_commit[41], sha_fleet[41], sha_claim[41];
     redisAsyncContext *ac;
-    unsigned gen;                  /* bumped on every new connection: stale replies ignored */
+    unsigned gen; /* bumped on every new connection: stale replies ignored */
     enum rstate st;
-    int outstanding;               /* replies awaited on this connection */
-    int inflight;                  /* a batch step (commit, fleet, pending) is awaited */
-    int attempts;                  /* failed connections in a row */
+    int outstanding; /* replies awaited on this connection */
+    int inflight;    /* a batch step (commit, fleet, pending) is awaited */
+    int attempts;    /* failed connections in a row */
     int auth_failed;
-    int evicting;                  /* maxmemory-policy may evict: committing is refused */
+    int evicting; /* maxmemory-policy may evict: committing is refused */
     int policy_warned;
     char last_err[1024];
     struct batch *q[REDIS_QUEUE_MAX];
     size_t qhead, qlen;
     struct fleet_mark marks[SOURCES_MAX];
     size_t nmarks;
-    uint64_t pending_seq;          /* PENDING: the fleet delta being recovered */
+    uint64_t pending_seq;                   /* PENDING: the fleet delta being recovered */
     char want[SOURCES_MAX][STATE_NAME_MAX]; /* start cursors asked for, in order */
     size_t nwant;
     struct rcmd cmd;
-    ev_timer w_timeout;            /* connect or command deadline */
+    ev_timer w_timeout; /* connect or command deadline */
     ev_timer w_backoff;
     ev_timer w_lease;
     uint64_t commits, dups, reconnects;
@@ -234,8 +245,7 @@ redis_conf_password(struct redis_conf *c, char *err, size_t errlen)
         return 0;
     }
     if (c->password_file[0] != '\0') {
-        return read_secret(c->password_file, c->url.password, sizeof(c->url.password), err,
-                           errlen);
+        return read_secret(c->password_file, c->url.password, sizeof(c->url.password), err, errlen);
     }
     if (cred != NULL) {
         snprintf(path, sizeof(path), "%s/redis-password", cred);
@@ -504,11 +514,9 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     rex_drop(r, r->st == R_CONNECTING ? "connect timed out" : "command timed out");
 }
 
-static int
-rex_send(struct rex *r, enum rkind kind, struct rcmd *c);
+static int rex_send(struct rex *r, enum rkind kind, struct rcmd *c);
 
-static void
-reply_cb(redisAsyncContext *ac, void *reply, void *priv);
+static void reply_cb(redisAsyncContext *ac, void *reply, void *priv);
 
 static void
 lease_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -613,8 +621,7 @@ disconnect_cb(const redisAsyncContext *ac, int status)
     if (r == NULL || ac != r->ac) {
         return;
     }
-    snprintf(why, sizeof(why), "connection lost: %s",
-             status == REDIS_OK ? "closed" : ac->errstr);
+    snprintf(why, sizeof(why), "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
     r->ac = NULL; /* freed by hiredis after this callback */
     rex_drop(r, why);
 }
@@ -633,9 +640,8 @@ rex_connect(struct rex *r)
         return;
     }
     /* redisAsyncConnect resolves the name again on every attempt. */
-    ac = r->c.url.unix_socket && r->c.sentinels[0] == '\0'
-             ? redisAsyncConnectUnix(r->c.url.path)
-             : redisAsyncConnect(host, port);
+    ac = r->c.url.unix_socket && r->c.sentinels[0] == '\0' ? redisAsyncConnectUnix(r->c.url.path)
+                                                           : redisAsyncConnect(host, port);
     if (ac == NULL || ac->err) {
         snprintf(err, sizeof(err), "cannot connect to %s:%d: %s", host, port,
                  ac != NULL ? ac->errstr : "out of memory");
@@ -744,9 +750,10 @@ on_error(struct rex *r, const char *err)
         r->auth_failed = 1;
     }
     if (strncmp(err, "NOPERM", 6) == 0 || strstr(err, "ACL") != NULL) {
-        snprintf(why, sizeof(why), "command refused by the ACL (agent id '%s': does the user's "
-                 "key pattern cover %s:{%s}:*?): %s; nothing committed", r->c.agent_id,
-                 r->c.prefix, r->c.agent_id, err);
+        snprintf(why, sizeof(why),
+                 "command refused by the ACL (agent id '%s': does the user's "
+                 "key pattern cover %s:{%s}:*?): %s; nothing committed",
+                 r->c.agent_id, r->c.prefix, r->c.agent_id, err);
     } else {
         snprintf(why, sizeof(why), "command refused: %s", err);
     }
@@ -861,13 +868,13 @@ on_pending(struct rex *r, redisReply *rep)
         if (m != NULL) {
             m->done = r->pending_seq;
         }
-    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v,
-                          n) == 0 &&
+    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v, n) ==
+                   0 &&
                rex_send(r, K_PENDING_FLEET, &r->cmd) == 0) {
         r->pending_seq = seq;
         r->inflight = 1;
-        log_info("redis: source=%s re-sending the fleet delta of seq=%" PRIu64,
-                 b->cursor.source, seq);
+        log_info("redis: source=%s re-sending the fleet delta of seq=%" PRIu64, b->cursor.source,
+                 seq);
     } else {
         rex_drop(r, "cannot send a pending fleet delta");
     }
@@ -898,7 +905,8 @@ on_cursor(struct rex *r, redisReply *rep)
     rc = rep->type == REDIS_REPLY_ARRAY ? fill_cursor(rep, &s) : -1;
     if (rc == 0) {
         log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
-                 " offset=%" PRIu64, source, s.seq, s.offset);
+                 " offset=%" PRIu64,
+                 source, s.seq, s.offset);
     } else if (rc == 1) {
         log_info("redis: source=%s has no committed cursor", source);
     }
@@ -930,14 +938,16 @@ on_policy(struct rex *r, redisReply *rep)
         r->evicting = 1;
         r->auth_failed = 1; /* long back-off: checked again on every reconnection */
         log_errx("redis: maxmemory-policy is %s: an evicted cursor would make its bytes count "
-                 "twice; refusing to commit until it is noeviction", v);
+                 "twice; refusing to commit until it is noeviction",
+                 v);
         rex_drop(r, "maxmemory-policy evicts keys");
         return;
     }
     r->evicting = 0;
     if (strcmp(v, "noeviction") != 0 && !r->policy_warned) {
         log_warnx("redis: maxmemory-policy is %s: per-minute buckets (they have a TTL) may be "
-                  "evicted under memory pressure; noeviction is recommended", v);
+                  "evicted under memory pressure; noeviction is recommended",
+                  v);
         r->policy_warned = 1;
     }
 }
@@ -975,7 +985,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     case K_LOAD_COMMIT:
     case K_LOAD_FLEET:
     case K_LOAD_CLAIM: {
-        char *dst = kind == K_LOAD_COMMIT ? r->sha_commit
+        char *dst = kind == K_LOAD_COMMIT  ? r->sha_commit
                     : kind == K_LOAD_FLEET ? r->sha_fleet
                                            : r->sha_claim;
         if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
@@ -1164,7 +1174,6 @@ fill_cursor(const redisReply *rep, struct state *s)
     return seen ? 0 : 1;
 }
 
-
 struct exporter *
 export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn *ack,
                  void *ack_arg)
@@ -1176,15 +1185,15 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     }
     r->loop = loop;
     r->c = *c;
-    if (!rcmd_name_ok(r->c.agent_id) || load_token(r->c.state_dir, r->token,
-                                                   sizeof(r->token)) == -1) {
+    if (!rcmd_name_ok(r->c.agent_id) ||
+        load_token(r->c.state_dir, r->token, sizeof(r->token)) == -1) {
         free(r);
         errno = EINVAL;
         return NULL;
     }
-    r->rc = (struct rcmd_conf){r->c.prefix,        r->c.agent_id,      r->token,
-                               r->c.bucket_ttl_ms, r->c.lease_ms,      r->c.topn_minute,
-                               r->c.topn_total,    r->c.stream_maxlen};
+    r->rc =
+        (struct rcmd_conf){r->c.prefix,   r->c.agent_id,    r->token,        r->c.bucket_ttl_ms,
+                           r->c.lease_ms, r->c.topn_minute, r->c.topn_total, r->c.stream_maxlen};
     rcmd_init(&r->cmd);
     ev_timer_init(&r->w_timeout, timeout_cb, 0., 0.);
     ev_timer_init(&r->w_backoff, backoff_cb, 0., 0.);

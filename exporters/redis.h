@@ -20,20 +20,20 @@ struct redisContext;
 #define REDIS_QUEUE_MAX 1024 /* batches held by the exporter (the agent bounds its own) */
 
 struct redis_conf {
-    struct config_redis_url url;   /* host:port or a socket; db; user; password (if any) */
-    char password_file[256];       /* read at start when the URL carries no password */
+    struct config_redis_url url; /* host:port or a socket; db; user; password (if any) */
+    char password_file[256];     /* read at start when the URL carries no password */
     char prefix[64];
     char agent_id[128];
-    char state_dir[256];           /* keeps the owner token across restarts of this host */
-    char sentinels[512];           /* "host:port host:port": find the master through them */
-    char master[128];              /* the master name known to the sentinels */
-    int64_t timeout_ms;            /* one command */
+    char state_dir[256]; /* keeps the owner token across restarts of this host */
+    char sentinels[512]; /* "host:port host:port": find the master through them */
+    char master[128];    /* the master name known to the sentinels */
+    int64_t timeout_ms;  /* one command */
     int64_t connect_timeout_ms;
     int64_t backoff_min_ms, backoff_max_ms;
-    int64_t bucket_ttl_ms;         /* retention of per-minute hashes; 0: none */
-    int64_t lease_ms;              /* owner lease of the agent id */
+    int64_t bucket_ttl_ms; /* retention of per-minute hashes; 0: none */
+    int64_t lease_ms;      /* owner lease of the agent id */
     unsigned topn_minute, topn_total, stream_maxlen;
-    int fleet;                     /* also commit fleet-wide counts */
+    int fleet; /* also commit fleet-wide counts */
 };
 
 /* Defaults for everything but the URL and the agent id. */
@@ -57,8 +57,8 @@ void redis_default_agent_id(char *dst, size_t cap);
 
 /* A blocking connection for commands and tests: connects (through the sentinels if set),
  * authenticates and selects the database. NULL with a reason in err. */
-struct redisContext *redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms,
-                                        char *err, size_t errlen);
+struct redisContext *redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err,
+                                        size_t errlen);
 
 struct exporter *export_redis_new(struct ev_loop *loop, const struct redis_conf *c,
                                   export_ack_fn *ack, void *ack_arg);

@@ -14,101 +14,101 @@
  * too. Nothing after the first write can fail except on a server fault (OOM is refused by
  * Redis before a script that may write starts). */
 
-#define RCMD_LUA_COMMON \
-    "local function int(s)\n" \
-    "    local n = tonumber(s)\n" \
-    "    if n == nil or n ~= n or n < 0 or n > 9007199254740991 or n ~= math.floor(n) then\n" \
-    "        return nil\n" \
-    "    end\n" \
-    "    return n\n" \
-    "end\n" \
-    "local function bad(why)\n" \
-    "    return redis.error_reply('BADARG ' .. why)\n" \
-    "end\n" \
+#define RCMD_LUA_COMMON                                                                            \
+    "local function int(s)\n"                                                                      \
+    "    local n = tonumber(s)\n"                                                                  \
+    "    if n == nil or n ~= n or n < 0 or n > 9007199254740991 or n ~= math.floor(n) then\n"      \
+    "        return nil\n"                                                                         \
+    "    end\n"                                                                                    \
+    "    return n\n"                                                                               \
+    "end\n"                                                                                        \
+    "local function bad(why)\n"                                                                    \
+    "    return redis.error_reply('BADARG ' .. why)\n"                                             \
+    "end\n"                                                                                        \
     "local PFX = {m = 1, t = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1, rs = 1,\n" \
-    "             ru = 1, dm = 1, a = 1, ds = 1}\n" \
-    "local HEAD = {{'m|lines', 'lines'}, {'m|matched', 'matched'},\n" \
-    "              {'m|unmatched_with_code', 'unmatched_with_code'}, {'cl|2', 'class_2'},\n" \
-    "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n" \
-    "              {'oc|deferred', 'deferred'}, {'oc|bounced', 'bounced'},\n" \
-    "              {'oc|rejected', 'rejected'}, {'oc|expired', 'expired'}}\n" \
-    "local function fields(i)\n" \
-    "    local n = int(ARGV[i])\n" \
-    "    if n == nil or n > 100000 then\n" \
-    "        return nil, 'nfields'\n" \
-    "    end\n" \
-    "    local f, v = {}, {}\n" \
-    "    for j = 1, n do\n" \
-    "        local name, d = ARGV[i + 2 * j - 1], int(ARGV[i + 2 * j])\n" \
-    "        if name == nil or d == nil then\n" \
-    "            return nil, 'field ' .. j\n" \
-    "        end\n" \
-    "        local p = string.match(name, '^(%l+)|.')\n" \
-    "        if p == nil or PFX[p] == nil or #name > 200 then\n" \
-    "            return nil, 'field name ' .. j\n" \
-    "        end\n" \
-    "        f[j], v[j] = name, d\n" \
-    "    end\n" \
-    "    return f, v, i + 2 * n + 1\n" \
-    "end\n" \
-    "local function hset(key, t)\n" \
-    "    for j = 1, #t, 200 do\n" \
-    "        redis.call('HSET', key, unpack(t, j, math.min(j + 199, #t)))\n" \
-    "    end\n" \
-    "end\n" \
-    "local function apply(key, f, v, topn)\n" \
-    "    for j = 1, #f do\n" \
-    "        local name, d = f[j], v[j]\n" \
-    "        if name == 't|first' or name == 't|last' then\n" \
-    "            local o = tonumber(redis.call('HGET', key, name))\n" \
-    "            local lt = name == 't|first'\n" \
-    "            if o == nil or (lt and d < o) or (not lt and d > o) then\n" \
-    "                redis.call('HSET', key, name, d)\n" \
-    "            end\n" \
-    "        elseif d > 0 then\n" \
-    "            if string.sub(name, 1, 3) == 'dm|' and name ~= 'dm|other' and\n" \
-    "                redis.call('HEXISTS', key, name) == 0 then\n" \
-    "                if tonumber(redis.call('HGET', key, 'x|dm') or '0') < topn then\n" \
-    "                    redis.call('HINCRBY', key, 'x|dm', 1)\n" \
-    "                else\n" \
-    "                    name = 'dm|other'\n" \
-    "                end\n" \
-    "            end\n" \
-    "            redis.call('HINCRBY', key, name, d)\n" \
-    "        end\n" \
-    "    end\n" \
-    "end\n" \
-    "local function series(meta, stream, minute, f, v, maxlen)\n" \
-    "    if minute < 0 then\n" \
-    "        return\n" \
-    "    end\n" \
-    "    local om = tonumber(redis.call('HGET', meta, 'om'))\n" \
-    "    if om ~= nil and minute < om then\n" \
-    "        return\n" \
-    "    end\n" \
-    "    if om == nil or minute > om then\n" \
-    "        local e, z = {}, {'om', minute}\n" \
-    "        for _, h in ipairs(HEAD) do\n" \
-    "            e[#e + 1] = h[2]\n" \
-    "            e[#e + 1] = redis.call('HGET', meta, 'o|' .. h[2]) or '0'\n" \
-    "            z[#z + 1] = 'o|' .. h[2]\n" \
-    "            z[#z + 1] = 0\n" \
-    "        end\n" \
-    "        if om ~= nil then\n" \
-    "            local id = tostring(om) .. '000-0'\n" \
-    "            redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, id, unpack(e))\n" \
-    "        end\n" \
-    "        redis.call('HSET', meta, unpack(z))\n" \
-    "    end\n" \
-    "    local idx = {}\n" \
-    "    for _, h in ipairs(HEAD) do\n" \
-    "        idx[h[1]] = h[2]\n" \
-    "    end\n" \
-    "    for j = 1, #f do\n" \
-    "        if idx[f[j]] and v[j] > 0 then\n" \
-    "            redis.call('HINCRBY', meta, 'o|' .. idx[f[j]], v[j])\n" \
-    "        end\n" \
-    "    end\n" \
+    "             ru = 1, dm = 1, a = 1, ds = 1}\n"                                                \
+    "local HEAD = {{'m|lines', 'lines'}, {'m|matched', 'matched'},\n"                              \
+    "              {'m|unmatched_with_code', 'unmatched_with_code'}, {'cl|2', 'class_2'},\n"       \
+    "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n"     \
+    "              {'oc|deferred', 'deferred'}, {'oc|bounced', 'bounced'},\n"                      \
+    "              {'oc|rejected', 'rejected'}, {'oc|expired', 'expired'}}\n"                      \
+    "local function fields(i)\n"                                                                   \
+    "    local n = int(ARGV[i])\n"                                                                 \
+    "    if n == nil or n > 100000 then\n"                                                         \
+    "        return nil, 'nfields'\n"                                                              \
+    "    end\n"                                                                                    \
+    "    local f, v = {}, {}\n"                                                                    \
+    "    for j = 1, n do\n"                                                                        \
+    "        local name, d = ARGV[i + 2 * j - 1], int(ARGV[i + 2 * j])\n"                          \
+    "        if name == nil or d == nil then\n"                                                    \
+    "            return nil, 'field ' .. j\n"                                                      \
+    "        end\n"                                                                                \
+    "        local p = string.match(name, '^(%l+)|.')\n"                                           \
+    "        if p == nil or PFX[p] == nil or #name > 200 then\n"                                   \
+    "            return nil, 'field name ' .. j\n"                                                 \
+    "        end\n"                                                                                \
+    "        f[j], v[j] = name, d\n"                                                               \
+    "    end\n"                                                                                    \
+    "    return f, v, i + 2 * n + 1\n"                                                             \
+    "end\n"                                                                                        \
+    "local function hset(key, t)\n"                                                                \
+    "    for j = 1, #t, 200 do\n"                                                                  \
+    "        redis.call('HSET', key, unpack(t, j, math.min(j + 199, #t)))\n"                       \
+    "    end\n"                                                                                    \
+    "end\n"                                                                                        \
+    "local function apply(key, f, v, topn)\n"                                                      \
+    "    for j = 1, #f do\n"                                                                       \
+    "        local name, d = f[j], v[j]\n"                                                         \
+    "        if name == 't|first' or name == 't|last' then\n"                                      \
+    "            local o = tonumber(redis.call('HGET', key, name))\n"                              \
+    "            local lt = name == 't|first'\n"                                                   \
+    "            if o == nil or (lt and d < o) or (not lt and d > o) then\n"                       \
+    "                redis.call('HSET', key, name, d)\n"                                           \
+    "            end\n"                                                                            \
+    "        elseif d > 0 then\n"                                                                  \
+    "            if string.sub(name, 1, 3) == 'dm|' and name ~= 'dm|other' and\n"                  \
+    "                redis.call('HEXISTS', key, name) == 0 then\n"                                 \
+    "                if tonumber(redis.call('HGET', key, 'x|dm') or '0') < topn then\n"            \
+    "                    redis.call('HINCRBY', key, 'x|dm', 1)\n"                                  \
+    "                else\n"                                                                       \
+    "                    name = 'dm|other'\n"                                                      \
+    "                end\n"                                                                        \
+    "            end\n"                                                                            \
+    "            redis.call('HINCRBY', key, name, d)\n"                                            \
+    "        end\n"                                                                                \
+    "    end\n"                                                                                    \
+    "end\n"                                                                                        \
+    "local function series(meta, stream, minute, f, v, maxlen)\n"                                  \
+    "    if minute < 0 then\n"                                                                     \
+    "        return\n"                                                                             \
+    "    end\n"                                                                                    \
+    "    local om = tonumber(redis.call('HGET', meta, 'om'))\n"                                    \
+    "    if om ~= nil and minute < om then\n"                                                      \
+    "        return\n"                                                                             \
+    "    end\n"                                                                                    \
+    "    if om == nil or minute > om then\n"                                                       \
+    "        local e, z = {}, {'om', minute}\n"                                                    \
+    "        for _, h in ipairs(HEAD) do\n"                                                        \
+    "            e[#e + 1] = h[2]\n"                                                               \
+    "            e[#e + 1] = redis.call('HGET', meta, 'o|' .. h[2]) or '0'\n"                      \
+    "            z[#z + 1] = 'o|' .. h[2]\n"                                                       \
+    "            z[#z + 1] = 0\n"                                                                  \
+    "        end\n"                                                                                \
+    "        if om ~= nil then\n"                                                                  \
+    "            local id = tostring(om) .. '000-0'\n"                                             \
+    "            redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, id, unpack(e))\n"              \
+    "        end\n"                                                                                \
+    "        redis.call('HSET', meta, unpack(z))\n"                                                \
+    "    end\n"                                                                                    \
+    "    local idx = {}\n"                                                                         \
+    "    for _, h in ipairs(HEAD) do\n"                                                            \
+    "        idx[h[1]] = h[2]\n"                                                                   \
+    "    end\n"                                                                                    \
+    "    for j = 1, #f do\n"                                                                       \
+    "        if idx[f[j]] and v[j] > 0 then\n"                                                     \
+    "            redis.call('HINCRBY', meta, 'o|' .. idx[f[j]], v[j])\n"                           \
+    "        end\n"                                                                                \
+    "    end\n"                                                                                    \
     "end\n"
 
 const char rcmd_commit_lua[] = RCMD_LUA_COMMON
@@ -258,19 +258,18 @@ const char rcmd_fleet_lua[] = RCMD_LUA_COMMON
     "redis.call('HSET', KEYS[1], member, seq)\n"
     "return {'OK', seq}\n";
 
-const char rcmd_claim_lua[] =
-    "-- KEYS: owner   ARGV: token lease_ms\n"
-    "local token, lease = ARGV[1], tonumber(ARGV[2])\n"
-    "if #KEYS ~= 1 or token == nil or #token < 8 or #token > 64 or\n"
-    "    lease == nil or lease < 1000 then\n"
-    "    return redis.error_reply('BADARG header')\n"
-    "end\n"
-    "local owner = redis.call('GET', KEYS[1])\n"
-    "if owner and owner ~= token then\n"
-    "    return {'OWNED', redis.call('PTTL', KEYS[1])}\n"
-    "end\n"
-    "redis.call('SET', KEYS[1], token, 'PX', lease)\n"
-    "return {'OK', 0}\n";
+const char rcmd_claim_lua[] = "-- KEYS: owner   ARGV: token lease_ms\n"
+                              "local token, lease = ARGV[1], tonumber(ARGV[2])\n"
+                              "if #KEYS ~= 1 or token == nil or #token < 8 or #token > 64 or\n"
+                              "    lease == nil or lease < 1000 then\n"
+                              "    return redis.error_reply('BADARG header')\n"
+                              "end\n"
+                              "local owner = redis.call('GET', KEYS[1])\n"
+                              "if owner and owner ~= token then\n"
+                              "    return {'OWNED', redis.call('PTTL', KEYS[1])}\n"
+                              "end\n"
+                              "redis.call('SET', KEYS[1], token, 'PX', lease)\n"
+                              "return {'OK', 0}\n";
 
 /* ------------------------------------------------------------------------------------ */
 
@@ -351,8 +350,7 @@ rcmd_addi(struct rcmd *c, int64_t v)
     return rcmd_add(c, b, (size_t)snprintf(b, sizeof(b), "%" PRId64, v));
 }
 
-static int
-rcmd_addf(struct rcmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rcmd_addf(struct rcmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 rcmd_addf(struct rcmd *c, const char *fmt, ...)
@@ -422,11 +420,11 @@ rcmd_batch_minute(const struct batch *b)
 
 static const int stat_classes[3] = {2, 4, 5};
 
-#define EMIT(name, n)                                                                        \
-    do {                                                                                     \
-        if ((n) != 0 && fn(arg, (name), (n)) != 0) {                                         \
-            goto fail;                                                                       \
-        }                                                                                    \
+#define EMIT(name, n)                                                                              \
+    do {                                                                                           \
+        if ((n) != 0 && fn(arg, (name), (n)) != 0) {                                               \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 
 int
@@ -486,8 +484,8 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
             EMIT(k, st->dir_class[i][c]);
             for (int j = 0; j < 1000; j++) {
                 if (st->dir_subject[i][c][j] != 0) {
-                    snprintf(k, sizeof(k), "ds|%s|%d.%d",
-                             direction_name((enum smtp_direction)i), stat_classes[c], j);
+                    snprintf(k, sizeof(k), "ds|%s|%d.%d", direction_name((enum smtp_direction)i),
+                             stat_classes[c], j);
                     EMIT(k, st->dir_subject[i][c][j]);
                 }
             }
@@ -600,8 +598,7 @@ batch_fields(struct rcmd *c, const struct batch *b)
         (m->rotations && add_pair(&p, "a|rotations", m->rotations) == -1) ||
         (m->truncations && add_pair(&p, "a|truncations", m->truncations) == -1) ||
         (m->reopen_failures && add_pair(&p, "a|reopen_failures", m->reopen_failures) == -1) ||
-        (m->unreachable_files &&
-         add_pair(&p, "a|unreachable_files", m->unreachable_files) == -1)) {
+        (m->unreachable_files && add_pair(&p, "a|unreachable_files", m->unreachable_files) == -1)) {
         return -1;
     }
     return set_count(c, slot, p.n);
@@ -610,9 +607,8 @@ batch_fields(struct rcmd *c, const struct batch *b)
 /* ------------------------------------------------------------------------------------ */
 /* Commands. */
 
-static int
-add_key(struct rcmd *c, const struct rcmd_conf *rc, const char *tag, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int add_key(struct rcmd *c, const struct rcmd_conf *rc, const char *tag, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
 static int
 add_key(struct rcmd *c, const struct rcmd_conf *rc, const char *tag, const char *fmt, ...)
@@ -672,12 +668,12 @@ rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const s
     if (rcmd_adds(c, "0") == -1) {
         return -1;
     }
-#define CUR(name, add)                                                                       \
-    do {                                                                                     \
-        if (rcmd_adds(c, name) == -1 || (add) == -1) {                                       \
-            return -1;                                                                       \
-        }                                                                                    \
-        ncur++;                                                                              \
+#define CUR(name, add)                                                                             \
+    do {                                                                                           \
+        if (rcmd_adds(c, name) == -1 || (add) == -1) {                                             \
+            return -1;                                                                             \
+        }                                                                                          \
+        ncur++;                                                                                    \
     } while (0)
     if (s->kind == STATE_JOURNAL) {
         CUR("kind", rcmd_adds(c, "journal"));
@@ -710,8 +706,7 @@ rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const s
     slot = c->argc;
     snprintf(lag, sizeof(lag), "g|lag_bytes|%s", s->source);
     if (rcmd_adds(c, "0") == -1 || add_pair(&p, lag, b->m.lag_bytes) == -1 ||
-        (b->sealed_ms > 0 &&
-         add_pair(&p, "g|sealed_ms", (uint64_t)b->sealed_ms) == -1)) {
+        (b->sealed_ms > 0 && add_pair(&p, "g|sealed_ms", (uint64_t)b->sealed_ms) == -1)) {
         return -1;
     }
     return set_count(c, slot, p.n);
@@ -747,8 +742,7 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
 
 int
 rcmd_fleet(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const char *source,
-           uint64_t seq, int64_t minute, const char *const *fields, const uint64_t *vals,
-           size_t n)
+           uint64_t seq, int64_t minute, const char *const *fields, const uint64_t *vals, size_t n)
 {
     if (fleet_head(c, rc, sha, source, seq, minute) == -1 || rcmd_addu(c, n) == -1) {
         return -1;
@@ -762,8 +756,7 @@ rcmd_fleet(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
 }
 
 int
-rcmd_fleet_batch(struct rcmd *c, const struct rcmd_conf *rc, const char *sha,
-                 const struct batch *b)
+rcmd_fleet_batch(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const struct batch *b)
 {
     if (fleet_head(c, rc, sha, b->cursor.source, b->cursor.seq, rcmd_batch_minute(b)) == -1) {
         return -1;
@@ -1081,8 +1074,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
 }
 
 int
-rcmd_state_field(struct state *s, const char *field, size_t flen, const char *value,
-                 size_t vlen)
+rcmd_state_field(struct state *s, const char *field, size_t flen, const char *value, size_t vlen)
 {
     char v[STATE_PATH_MAX];
     int64_t t;

@@ -38,7 +38,7 @@
 struct ruleset;
 
 #define RCMD_KEY_MAX 512
-#define RCMD_FIELD_MAX 200  /* bytes of a hash field name, checked again by the script */
+#define RCMD_FIELD_MAX 200 /* bytes of a hash field name, checked again by the script */
 #define RCMD_TOKEN_MAX 64
 #define RCMD_AGENT_MAX 128
 
@@ -52,21 +52,21 @@ struct rcmd {
 void rcmd_init(struct rcmd *c);
 void rcmd_free(struct rcmd *c);
 void rcmd_reset(struct rcmd *c);
-int rcmd_add(struct rcmd *c, const char *s, size_t len);  /* -1 on allocation failure */
+int rcmd_add(struct rcmd *c, const char *s, size_t len); /* -1 on allocation failure */
 int rcmd_adds(struct rcmd *c, const char *s);
 int rcmd_addu(struct rcmd *c, uint64_t v);
 int rcmd_addi(struct rcmd *c, int64_t v);
 
 /* What the scripts need besides the batch. */
 struct rcmd_conf {
-    const char *prefix;       /* "smtpmon" */
-    const char *agent;        /* the agent id: [A-Za-z0-9._-], 1..RCMD_AGENT_MAX-1 bytes */
-    const char *token;        /* this process's owner token */
-    int64_t bucket_ttl_ms;    /* retention of the per-minute hashes; 0: no minute hashes */
-    int64_t lease_ms;         /* owner lease */
-    unsigned topn_minute;     /* distinct domains kept per minute hash */
-    unsigned topn_total;      /* distinct domains kept in the totals */
-    unsigned stream_maxlen;   /* entries kept in the time-series streams (approximately) */
+    const char *prefix;     /* "smtpmon" */
+    const char *agent;      /* the agent id: [A-Za-z0-9._-], 1..RCMD_AGENT_MAX-1 bytes */
+    const char *token;      /* this process's owner token */
+    int64_t bucket_ttl_ms;  /* retention of the per-minute hashes; 0: no minute hashes */
+    int64_t lease_ms;       /* owner lease */
+    unsigned topn_minute;   /* distinct domains kept per minute hash */
+    unsigned topn_total;    /* distinct domains kept in the totals */
+    unsigned stream_maxlen; /* entries kept in the time-series streams (approximately) */
 };
 
 /* 1 if s is usable as an agent id or a source name in a key. */
@@ -94,8 +94,8 @@ extern const char rcmd_claim_lua[];
 /* EVALSHA commit: the counts, the end cursor and the seq of b, in the agent's slot.
  * 'fleet_done' is the last seq of this source known applied fleet-wide. Returns 0 or -1
  * (allocation, or a name that cannot be a key). */
-int rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha,
-                const struct batch *b, uint64_t fleet_done, int64_t now_ms);
+int rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const struct batch *b,
+                uint64_t fleet_done, int64_t now_ms);
 
 /* EVALSHA fleet: applies a fleet delta (the fields of b, or a pending hash read back) to the
  * {fleet} keys, gated by "A|SRC" -> seq. */
@@ -122,8 +122,8 @@ const char *rcmd_verdict_name(enum rcmd_verdict v);
 
 /* Rebuilds counts from a hash read back (HGETALL): adds one field. Unknown fields, rules and
  * reasons the ruleset does not name are ignored (returns 1); 0 when used; -1 bad value. */
-int rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *field,
-                         size_t flen, const char *value, size_t vlen);
+int rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *field, size_t flen,
+                         const char *value, size_t vlen);
 
 /* Fills a cursor from the fields of a P:{A}:cursor:SRC hash. Returns 0 if it carried a seq. */
 int rcmd_state_field(struct state *s, const char *field, size_t flen, const char *value,

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define IP4(a, b, c, d)                                                                        \
+#define IP4(a, b, c, d)                                                                            \
     (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
 #define PICK(arr) ((arr)[rn((uint32_t)ARRAY_LEN(arr))])
 
@@ -149,10 +149,8 @@ s_u0(struct sb *b, uint64_t v, int width)
 static const char hex_upper[] = "0123456789ABCDEF";
 static const char hex_lower[] = "0123456789abcdef";
 static const char alnum_lower[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-static const char alnum_mixed[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-static const char b64_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alnum_mixed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static void
 s_hex(struct sb *b, uint64_t v, int width, const char *digits)
@@ -276,8 +274,7 @@ stamp_update(void)
 static void
 time_init(void)
 {
-    t_epoch = days_from_civil(t_year, t_mon, t_mday) * 86400 + t_hour * 3600 + t_min * 60 +
-              t_sec;
+    t_epoch = days_from_civil(t_year, t_mon, t_mday) * 86400 + t_hour * 3600 + t_min * 60 + t_sec;
     stamp_update();
 }
 
@@ -354,15 +351,19 @@ enum prog {
 };
 
 static const char *const prog_name[NPROG] = {
-    "postfix/smtpd[",   "postfix/submission/smtpd[", "postfix/postscreen[", "postfix/dnsblog[",
-    "postfix/cleanup[", "postfix/qmgr[",             "postfix/smtp[",       "postfix/lmtp[",
-    "postfix/local[",   "postfix/virtual[",          "postfix/bounce[",     "postfix/error[",
-    "postfix/anvil[",   "postfix/scache[",           "postfix/pickup[",     "opendkim[",
+    "postfix/smtpd[",      "postfix/submission/smtpd[",
+    "postfix/postscreen[", "postfix/dnsblog[",
+    "postfix/cleanup[",    "postfix/qmgr[",
+    "postfix/smtp[",       "postfix/lmtp[",
+    "postfix/local[",      "postfix/virtual[",
+    "postfix/bounce[",     "postfix/error[",
+    "postfix/anvil[",      "postfix/scache[",
+    "postfix/pickup[",     "opendkim[",
 };
 static const uint8_t pool_size[NPROG] = {24, 8, 1, 4, 6, 1, 32, 8, 2, 2, 2, 2, 1, 1, 1, 1};
 /* 1 in N picks starts a new process for that slot; 0: never. */
-static const uint32_t respawn_odds[NPROG] = {3000, 2000, 0,      1500, 4000, 0,     3000, 4000,
-                                             800,  800,  1500,   600,  50000, 50000, 200000, 0};
+static const uint32_t respawn_odds[NPROG] = {3000, 2000, 0,    1500, 4000,  0,     3000,   4000,
+                                             800,  800,  1500, 600,  50000, 50000, 200000, 0};
 
 #define POOL_MAX 32
 
@@ -496,17 +497,26 @@ struct provider {
 };
 
 static const struct provider providers[] = {
-    {"gmail.com", 215, ST_GMAIL, 1,
+    {"gmail.com",
+     215,
+     ST_GMAIL,
+     1,
      {"gmail-smtp-in.l.google.com", "alt1.gmail-smtp-in.l.google.com",
       "alt2.gmail-smtp-in.l.google.com", NULL}},
-    {"googlemail.com", 10, ST_GMAIL, 1,
+    {"googlemail.com",
+     10,
+     ST_GMAIL,
+     1,
      {"gmail-smtp-in.l.google.com", "alt1.gmail-smtp-in.l.google.com", NULL, NULL}},
     {"outlook.com", 50, ST_OUTLOOK, 2, {"outlook-com.olc.protection.outlook.com", NULL, NULL}},
     {"hotmail.com", 50, ST_OUTLOOK, 2, {"hotmail-com.olc.protection.outlook.com", NULL, NULL}},
     {"live.com", 15, ST_OUTLOOK, 2, {"live-com.olc.protection.outlook.com", NULL, NULL}},
     {"hotmail.co.uk", 8, ST_OUTLOOK, 2, {"eur.olc.protection.outlook.com", NULL, NULL}},
     {"hotmail.fr", 8, ST_OUTLOOK, 2, {"eur.olc.protection.outlook.com", NULL, NULL}},
-    {"yahoo.com", 50, ST_YAHOO, 3,
+    {"yahoo.com",
+     50,
+     ST_YAHOO,
+     3,
      {"mta5.am0.yahoodns.net", "mta6.am0.yahoodns.net", "mta7.am0.yahoodns.net", NULL}},
     {"yahoo.fr", 8, ST_YAHOO, 3, {"mx-eu.mail.am0.yahoodns.net", NULL, NULL}},
     {"aol.com", 15, ST_YAHOO, 3, {"mx-aol.mail.gm0.yahoodns.net", NULL, NULL}},
@@ -519,7 +529,10 @@ static const struct provider providers[] = {
     {"laposte.net", 8, ST_POSTFIX, 9, {"smtpz4.laposte.net", NULL, NULL}},
     {"icloud.com", 30, ST_ICLOUD, 6, {"mx01.mail.icloud.com", "mx02.mail.icloud.com", NULL}},
     {"me.com", 5, ST_ICLOUD, 6, {"mx01.mail.icloud.com", "mx02.mail.icloud.com", NULL}},
-    {"t-online.de", 20, ST_TONLINE, 7,
+    {"t-online.de",
+     20,
+     ST_TONLINE,
+     7,
      {"mx00.t-online.de", "mx01.t-online.de", "mx02.t-online.de", "mx03.t-online.de"}},
     {"libero.it", 8, ST_POSTFIX, 10, {"smtp-in.libero.it", NULL, NULL}},
     {"yandex.ru", 6, ST_POSTFIX, 11, {"mx.yandex.ru", NULL, NULL}},
@@ -533,24 +546,23 @@ static const struct provider providers[] = {
 };
 
 static const char *const syllables[64] = {
-    "al",  "an",  "ar",  "bel", "ber", "bri", "ca",  "cor",  "da",  "del", "dor", "el", "en",
-    "fa",  "fer", "gal", "gar", "ha",  "hel", "in",  "is",   "ka",  "kel", "la",  "lan", "li",
-    "lor", "ma",  "mar", "mel", "mi",  "mon", "na",  "nor",  "o",   "or",  "pa",  "per", "ra",
-    "ren", "ri",  "ro",  "sa",  "sel", "sen", "ta",  "ter",  "tri", "u",   "va",  "vel", "ven",
+    "al",  "an",  "ar",  "bel", "ber", "bri", "ca",  "cor",  "da",  "del",  "dor", "el",  "en",
+    "fa",  "fer", "gal", "gar", "ha",  "hel", "in",  "is",   "ka",  "kel",  "la",  "lan", "li",
+    "lor", "ma",  "mar", "mel", "mi",  "mon", "na",  "nor",  "o",   "or",   "pa",  "per", "ra",
+    "ren", "ri",  "ro",  "sa",  "sel", "sen", "ta",  "ter",  "tri", "u",    "va",  "vel", "ven",
     "vi",  "wa",  "wel", "xa",  "ya",  "za",  "zen", "quin", "ste", "stra", "tho", "gre",
 };
 static const char *const name_suffixes[32] = {
-    "tech",    "net",   "group",  "media",   "shop",  "consulting", "design", "solutions",
-    "systems", "labs",  "studio", "partners", "health", "logistics", "finance", "energy",
-    "travel",  "immo",  "bau",    "digital", "online", "mail",      "cloud",  "data",
-    "soft",    "works", "trade",  "legal",   "press", "games",      "food",   "sport",
+    "tech",    "net",   "group",  "media",    "shop",   "consulting", "design",  "solutions",
+    "systems", "labs",  "studio", "partners", "health", "logistics",  "finance", "energy",
+    "travel",  "immo",  "bau",    "digital",  "online", "mail",       "cloud",   "data",
+    "soft",    "works", "trade",  "legal",    "press",  "games",      "food",    "sport",
 };
-static const char *const tlds[] = {"com", "de", "net", "org", "fr", "co.uk", "nl", "it",
-                                   "es",  "io", "pl",  "ch",  "at", "be",    "eu", "info",
+static const char *const tlds[] = {"com", "de", "net", "org", "fr", "co.uk",  "nl", "it",
+                                   "es",  "io", "pl",  "ch",  "at", "be",     "eu", "info",
                                    "biz", "se", "dk",  "cz",  "pt", "com.au", "ca", "us"};
-static const uint16_t tld_weight[ARRAY_LEN(tlds)] = {350, 150, 80, 70, 80, 50, 40, 40,
-                                                    30,  30, 20, 20, 20, 20, 10, 10,
-                                                    10,  10, 10, 10, 8,  8,  8,  8};
+static const uint16_t tld_weight[ARRAY_LEN(tlds)] = {
+    350, 150, 80, 70, 80, 50, 40, 40, 30, 30, 20, 20, 20, 20, 10, 10, 10, 10, 10, 10, 8, 8, 8, 8};
 
 struct dom {
     char name[80];
@@ -777,33 +789,35 @@ target_of(const struct dom *d, struct target *t)
  */
 
 static const char *const first_names[] = {
-    "james",  "mary",   "john",    "patricia", "robert",  "jennifer", "michael", "linda",
-    "william", "elizabeth", "david", "barbara", "richard", "susan",   "joseph",  "jessica",
-    "thomas", "sarah",  "charles", "karen",    "daniel",  "nancy",    "matthew", "lisa",
-    "anthony", "emily", "mark",    "sandra",   "paul",    "ashley",   "steven",  "kim",
-    "lukas",  "anna",   "felix",   "lea",      "jonas",   "marie",    "leon",    "sophie",
-    "max",    "emma",   "hannah",  "pierre",   "camille", "louis",    "chloe",   "nicolas",
-    "julie",  "manon",  "giulia",  "marco",    "luca",    "sofia",    "jan",     "eva",
-    "piotr",  "katarzyna", "lars", "ingrid",   "sven",    "mia",      "noah",    "olivia",
+    "james",   "mary",      "john",    "patricia", "robert",  "jennifer", "michael", "linda",
+    "william", "elizabeth", "david",   "barbara",  "richard", "susan",    "joseph",  "jessica",
+    "thomas",  "sarah",     "charles", "karen",    "daniel",  "nancy",    "matthew", "lisa",
+    "anthony", "emily",     "mark",    "sandra",   "paul",    "ashley",   "steven",  "kim",
+    "lukas",   "anna",      "felix",   "lea",      "jonas",   "marie",    "leon",    "sophie",
+    "max",     "emma",      "hannah",  "pierre",   "camille", "louis",    "chloe",   "nicolas",
+    "julie",   "manon",     "giulia",  "marco",    "luca",    "sofia",    "jan",     "eva",
+    "piotr",   "katarzyna", "lars",    "ingrid",   "sven",    "mia",      "noah",    "olivia",
 };
 static const char *const last_names[] = {
-    "smith",    "johnson", "williams",  "brown",  "jones",    "garcia",    "miller",  "davis",
-    "rodriguez", "martinez", "mueller", "schmidt", "schneider", "fischer", "weber",   "meyer",
-    "wagner",   "becker",  "schulz",    "hoffmann", "martin", "bernard",   "dubois",  "durand",
-    "leroy",    "moreau",  "petit",     "lefebvre", "rossi",  "russo",     "ferrari", "esposito",
-    "bianchi",  "romano",  "kowalski",  "nowak",  "wisniewski", "novak",   "svoboda", "jansen",
-    "devries",  "bakker",  "visser",    "peeters", "nielsen", "hansen",    "andersson", "johansson",
-    "larsen",   "tanaka",  "suzuki",    "kim",    "lee",      "chen",      "wang",    "nguyen",
-    "silva",    "santos",  "oliveira",  "costa",  "murphy",   "kelly",     "obrien",  "walsh",
+    "smith",   "johnson",    "williams", "brown",    "jones",     "garcia",    "miller",
+    "davis",   "rodriguez",  "martinez", "mueller",  "schmidt",   "schneider", "fischer",
+    "weber",   "meyer",      "wagner",   "becker",   "schulz",    "hoffmann",  "martin",
+    "bernard", "dubois",     "durand",   "leroy",    "moreau",    "petit",     "lefebvre",
+    "rossi",   "russo",      "ferrari",  "esposito", "bianchi",   "romano",    "kowalski",
+    "nowak",   "wisniewski", "novak",    "svoboda",  "jansen",    "devries",   "bakker",
+    "visser",  "peeters",    "nielsen",  "hansen",   "andersson", "johansson", "larsen",
+    "tanaka",  "suzuki",     "kim",      "lee",      "chen",      "wang",      "nguyen",
+    "silva",   "santos",     "oliveira", "costa",    "murphy",    "kelly",     "obrien",
+    "walsh",
 };
 static const char *const roles[] = {
-    "info",     "sales",   "support", "contact",  "office",  "billing",   "hello",
-    "team",     "jobs",    "hr",      "accounts", "service", "kontakt",   "admin",
-    "marketing", "invoices", "orders", "press",   "booking", "reception", "postmaster",
+    "info",      "sales",    "support", "contact",  "office",  "billing",   "hello",
+    "team",      "jobs",     "hr",      "accounts", "service", "kontakt",   "admin",
+    "marketing", "invoices", "orders",  "press",    "booking", "reception", "postmaster",
 };
-static const char *const bulk_locals[] = {"noreply",  "no-reply", "newsletter", "notifications",
-                                          "mailer",   "news",     "alerts",     "updates",
-                                          "do-not-reply", "info", "service", "digest"};
+static const char *const bulk_locals[] = {"noreply",      "no-reply", "newsletter", "notifications",
+                                          "mailer",       "news",     "alerts",     "updates",
+                                          "do-not-reply", "info",     "service",    "digest"};
 
 static void
 s_person(struct sb *b)
@@ -922,8 +936,8 @@ make_msgid(char *buf, int style, const struct dom *d, const char *qid, int host)
         b.p[-1] = 'Q';
         S_LIT(&b, "@mail.gmail.com");
     } else if (style == ST_OUTLOOK || style == ST_O365) {
-        static const char *const pre[] = {"AM0PR", "DB9PR", "PA4PR", "VI1PR", "AS8PR", "DU0PR",
-                                          "GV1PR", "BY5PR", "SN6PR"};
+        static const char *const pre[] = {"AM0PR", "DB9PR", "PA4PR", "VI1PR", "AS8PR",
+                                          "DU0PR", "GV1PR", "BY5PR", "SN6PR"};
         const char *p = PICK(pre);
         char host6[40];
         struct sb h = {host6};
@@ -1300,8 +1314,8 @@ s_gsmtp(struct sb *b)
 static void
 s_mstag(struct sb *b)
 {
-    static const char *const pre[] = {"AM4PEPF", "DB5PEPF", "DU2PEPF", "AMS0EPF", "FRA0EPF",
-                                      "VI1PEPF", "BN2PEPF", "CH1PEPF"};
+    static const char *const pre[] = {"AM4PEPF", "DB5PEPF", "DU2PEPF", "AMS0EPF",
+                                      "FRA0EPF", "VI1PEPF", "BN2PEPF", "CH1PEPF"};
     const char *p = PICK(pre);
 
     s_c(b, '[');
@@ -1975,8 +1989,7 @@ l_smtp_to(struct sess *s, int prog, uint32_t pid, const struct msg *m, const cha
 
 /* Local delivery to one of our mailboxes: LMTP to Dovecot, virtual or local. */
 static int
-l_local_to(struct sess *s, const struct msg *m, const char *rcpt, size_t rlen,
-           const struct dom *d)
+l_local_to(struct sess *s, const struct msg *m, const char *rcpt, size_t rlen, const struct dom *d)
 {
     uint32_t r = rn(1000);
     uint32_t q = rr(1, 60);
@@ -2243,8 +2256,8 @@ rdns_name(char *name, uint32_t ip, uint32_t unknown_permille)
         S_LIT(&b, "unknown");
     } else {
         static const char *const isp[] = {"dyn.telefonica.example", "pool.kabel.example",
-                                          "dsl.wanadoo.example", "static.hosting.example",
-                                          "cust.vodafone.example", "ip.colo.example"};
+                                          "dsl.wanadoo.example",    "static.hosting.example",
+                                          "cust.vodafone.example",  "ip.colo.example"};
         uint32_t r = rn(3);
 
         if (r == 0) {
@@ -2439,7 +2452,7 @@ gen_outbound(struct sess *s)
         m.sdom = *dom_hosted();
         m.slen = addr_person(m.sender, &m.sdom);
     } else if (src < 88) {
-        static const char *const apps[] = {"app01", "app02", "app03", "web01", "web02",
+        static const char *const apps[] = {"app01", "app02", "app03", "web01",   "web02",
                                            "crm",   "erp",   "jira",  "monitor", "billing"};
         unsigned a = rn((uint32_t)ARRAY_LEN(apps));
 
@@ -2505,8 +2518,7 @@ gen_outbound(struct sess *s)
     }
     l_qmgr_from(s, &m, nrcpt);
     if (prog != P_PICKUP) {
-        l_disconnect(s, prog, smtpd_pid, client, ip, tls, prog == P_SUBMISSION, nrcpt, nrcpt, 1,
-                     1);
+        l_disconnect(s, prog, smtpd_pid, client, ip, tls, prog == P_SUBMISSION, nrcpt, nrcpt, 1, 1);
     }
     smtp_pid = pid_of(s->host, P_SMTP);
     for (i = 0; i < nrcpt; i++) {
@@ -2584,8 +2596,7 @@ gen_inbound(struct sess *s)
     m.mlen = make_msgid(m.msgid, m.sdom.style, &m.sdom, NULL, s->host);
     l_msgid(s, &m);
     if (pm(45)) {
-        static const char *const why[] = {"5.7.1 Spam message rejected",
-                                          "5.7.1 Gtube pattern",
+        static const char *const why[] = {"5.7.1 Spam message rejected", "5.7.1 Gtube pattern",
                                           "4.7.1 Try again later",
                                           "5.7.1 Rejected due to virus (Eicar-Signature)"};
 
@@ -2630,8 +2641,8 @@ gen_postscreen_reject(struct sess *s)
 {
     static const char *const zones[] = {"zen.spamhaus.org", "b.barracudacentral.org",
                                         "bl.spamcop.net", "psbl.surriel.com"};
-    static const char *const answers[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9",
-                                          "127.0.0.10", "127.0.0.11"};
+    static const char *const answers[] = {"127.0.0.2", "127.0.0.3",  "127.0.0.4",
+                                          "127.0.0.9", "127.0.0.10", "127.0.0.11"};
     uint32_t ip = any_ip(), port = rr(1024, 65535), pid, rank = 0;
     unsigned i, nz = pm(600) ? 1 : rr(2, 3);
     struct sb *b;

@@ -231,8 +231,7 @@ fuzz_lines(const uint8_t *data, size_t size)
         fail("linebuf_feed consumed less than given");
     }
     linebuf_finish(two, on_line, &b);
-    if (a.hash != b.hash || a.lines != b.lines ||
-        linebuf_overlong(one) != linebuf_overlong(two) ||
+    if (a.hash != b.hash || a.lines != b.lines || linebuf_overlong(one) != linebuf_overlong(two) ||
         linebuf_offset(one) != size || linebuf_committed(one) != linebuf_committed(two) ||
         linebuf_pending(one) != 0) {
         fail("one feed and two feeds give different lines");

@@ -28,8 +28,8 @@
 #define PAIRS 64
 
 struct pair {
-    int c, s;        /* client and server fds, -1 when free */
-    int dropping;    /* the EVALSHA was forwarded: the reply is discarded */
+    int c, s;     /* client and server fds, -1 when free */
+    int dropping; /* the EVALSHA was forwarded: the reply is discarded */
 };
 
 static struct pair pairs[PAIRS];
@@ -225,8 +225,7 @@ main(int argc, char **argv)
             if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)) || p->c < 0) {
                 continue;
             }
-            if (pass(client_side ? p->c : p->s, client_side ? p->s : p->c, p, client_side) ==
-                -1) {
+            if (pass(client_side ? p->c : p->s, client_side ? p->s : p->c, p, client_side) == -1) {
                 close_pair(p);
             }
         }

@@ -127,8 +127,8 @@ run(struct alerts *d, int64_t from, int64_t to, int64_t s1, int64_t e1, int64_t 
 Test(alerts, defaults_are_valid)
 {
     cr_assert_eq(alerts_default_count(), 4);
-    struct alerts *d = alerts_new(alerts_default_at(0), alerts_default_count(), NULL, NULL,
-                                  NULL, NULL);
+    struct alerts *d =
+        alerts_new(alerts_default_at(0), alerts_default_count(), NULL, NULL, NULL, NULL);
     cr_assert_not_null(d);
     cr_assert_str_eq(alerts_rule_at(d, 0)->name, "outbound-5.7");
     cr_assert_str_eq(alerts_rule_at(d, 1)->name, "inbound-5.7");
@@ -351,8 +351,8 @@ Test(alerts, late_lines)
     struct alerts_counters c;
 
     feed_one(d, T0 + 1000, DIR_OUTBOUND, 2, 0, 0, "a.example");
-    feed_one(d, T0 + 990, DIR_OUTBOUND, 2, 0, 0, "a.example");  /* a few seconds back */
-    feed_one(d, T0 + 100, DIR_OUTBOUND, 2, 0, 0, "a.example");  /* far back */
+    feed_one(d, T0 + 990, DIR_OUTBOUND, 2, 0, 0, "a.example"); /* a few seconds back */
+    feed_one(d, T0 + 100, DIR_OUTBOUND, 2, 0, 0, "a.example"); /* far back */
     feed_one(d, -1, DIR_OUTBOUND, 2, 0, 0, "a.example");
     alerts_counters(d, &c);
     cr_assert_eq(c.events, 2);
@@ -441,8 +441,7 @@ Test(alerts, garbage_state_rejected)
     run(d, 0, 120, -1, -1, -1, -1);
     cr_assert_eq(alerts_state_encode(d, 0, &good, &len), 0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_assert_eq(alerts_state_decode(d, 0, bad[i], strlen(bad[i])), -1, "accepted: %s",
-                     bad[i]);
+        cr_assert_eq(alerts_state_decode(d, 0, bad[i], strlen(bad[i])), -1, "accepted: %s", bad[i]);
     }
     cr_assert_eq(alerts_state_decode(d, 0, good, len - 1), 0); /* without the last newline */
     cr_assert_eq(alerts_state_decode(d, 0, good, len / 2), -1);

@@ -116,8 +116,8 @@ Test(codes_parse_reply, accepts_three_digits)
 Test(codes_parse_reply, rejects_other_shapes)
 {
     static const char *const bad[] = {
-        "",     "5",    "55",   "5500", "550x", "x550", " 550", "550 ", "5a0",  "-50",
-        "+50",  "5.0",  "55 ",  "abc",  "55\n", "\t55", "0x5",  "5 5",  "550-", "\xd9\xa0\xd9",
+        "",    "5",   "55",  "5500", "550x", "x550", " 550", "550 ", "5a0",  "-50",
+        "+50", "5.0", "55 ", "abc",  "55\n", "\t55", "0x5",  "5 5",  "550-", "\xd9\xa0\xd9",
     };
     int r = 12345;
 
@@ -173,12 +173,11 @@ Test(codes_parse_enh, accepts_valid_shapes)
 Test(codes_parse_enh, rejects_other_shapes)
 {
     static const char *const bad[] = {
-        "",        "5",        "5.",       "5.7",      "5.7.",      "5.7.1.2",  "5.7.1.",
-        ".5.7.1",  "5.7.1 ",   " 5.7.1",   "55.7.1",   "5.1234.1",  "5.1.1234", "5.0001.1",
-        "x.7.1",   "5..1",     "5.7..1",   ".7.1",     "5-7-1",     "5,7,1",    "5.7.a",
-        "5.a.1",   "5.7.-1",   "5.-7.1",   "+5.7.1",   "5.7.1x",    "X.7.1",    "5.7 .1",
-        "5. 7.1",  "5.7.1\n",  "..",       "...",      "5.7.1;",    "550",      "5.7.1.2.3",
-        "\xd9\xa0.7.1",
+        "",       "5",      "5.",        "5.7",          "5.7.",     "5.7.1.2",  "5.7.1.", ".5.7.1",
+        "5.7.1 ", " 5.7.1", "55.7.1",    "5.1234.1",     "5.1.1234", "5.0001.1", "x.7.1",  "5..1",
+        "5.7..1", ".7.1",   "5-7-1",     "5,7,1",        "5.7.a",    "5.a.1",    "5.7.-1", "5.-7.1",
+        "+5.7.1", "5.7.1x", "X.7.1",     "5.7 .1",       "5. 7.1",   "5.7.1\n",  "..",     "...",
+        "5.7.1;", "550",    "5.7.1.2.3", "\xd9\xa0.7.1",
     };
     int c = 11;
     int s = 22;
@@ -186,8 +185,7 @@ Test(codes_parse_enh, rejects_other_shapes)
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(parse_enh_str(bad[i], &c, &s, &d), -1, "\"%s\" should not parse", bad[i]);
-        cr_expect(c == 11 && s == 22 && d == 33, "outputs changed on failure for \"%s\"",
-                  bad[i]);
+        cr_expect(c == 11 && s == 22 && d == 33, "outputs changed on failure for \"%s\"", bad[i]);
     }
     cr_assert_eq(codes_parse_enh(NULL, 0, &c, &s, &d), -1);
     cr_assert_eq(codes_parse_enh(NULL, 5, &c, &s, &d), -1);
@@ -214,7 +212,7 @@ Test(codes_parse_enh, honours_len)
 Test(codes_parse, never_reads_past_len)
 {
     static const char *const inputs[] = {
-        "5.7.1", "5.7.30", "5.123.456", "5.7", "5.7.", "5.", "5", "5.1234", "5.1.1234",
+        "5.7.1", "5.7.30", "5.123.456", "5.7", "5.7.",    "5.",   "5",      "5.1234",   "5.1.1234",
         "550",   "55",     "5",         "",    "5.7.1.2", "....", "999999", "5.999.99",
     };
     struct guarded g;
@@ -283,9 +281,9 @@ Test(codes_parse, random_input_is_safe)
 
 Test(codes_valid, reply)
 {
-    static const int good[] = {200, 211, 220, 250, 252, 259, 421, 450, 455, 459, 500, 521, 550,
-                               554, 555, 556, 559};
-    static const int bad[] = {-1,  0,   99,  100, 199, 260, 299, 300, 334, 354,
+    static const int good[] = {200, 211, 220, 250, 252, 259, 421, 450, 455,
+                               459, 500, 521, 550, 554, 555, 556, 559};
+    static const int bad[] = {-1,  0,   99,  100, 199, 260, 299, 300,  334, 354,
                               399, 460, 499, 560, 599, 600, 999, 1000, 5500};
 
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -559,11 +557,11 @@ Test(codes_table, enhanced_sorted_unique_and_complete)
         cr_expect(e->title[0] != '\0' || (e->subject == 6 && e->detail == 10),
                   "X.%d.%d: empty title", e->subject, e->detail);
         size_t dlen = strlen(e->description);
-        cr_expect(dlen > 20 && e->description[dlen - 1] == '.', "X.%d.%d: description",
-                  e->subject, e->detail);
+        cr_expect(dlen > 20 && e->description[dlen - 1] == '.', "X.%d.%d: description", e->subject,
+                  e->detail);
         cr_expect(e->reference[0] != '\0', "X.%d.%d: reference", e->subject, e->detail);
-        cr_expect(replies_well_formed(e->replies), "X.%d.%d: replies \"%s\"", e->subject,
-                  e->detail, e->replies);
+        cr_expect(replies_well_formed(e->replies), "X.%d.%d: replies \"%s\"", e->subject, e->detail,
+                  e->replies);
         cr_expect_eq(codes_enh_lookup(e->subject, e->detail), e, "X.%d.%d: lookup", e->subject,
                      e->detail);
         prev = e;
@@ -724,11 +722,11 @@ Test(codes_corpus, every_enhanced_code_listed)
         if (strstr(code, "XXX") != NULL || strstr(code, "YYY") != NULL) {
             continue; /* generic class and subject rows */
         }
-        cr_assert(code[0] == 'X' && code[1] == '.', "%s:%d: unexpected code \"%s\"", path,
-                  lineno, code);
+        cr_assert(code[0] == 'X' && code[1] == '.', "%s:%d: unexpected code \"%s\"", path, lineno,
+                  code);
         snprintf(buf, sizeof(buf), "5%s", code + 1);
-        cr_assert_eq(parse_enh_str(buf, &c, &s, &d), 0, "%s:%d: cannot parse \"%s\"", path,
-                     lineno, code);
+        cr_assert_eq(parse_enh_str(buf, &c, &s, &d), 0, "%s:%d: cannot parse \"%s\"", path, lineno,
+                     code);
         concrete++;
 
         const struct enh_code_info *e = codes_enh_lookup(s, d);
@@ -739,8 +737,7 @@ Test(codes_corpus, every_enhanced_code_listed)
         if (s >= 0 && s < 8 && d >= 0 && d < 1000) {
             seen[s * 1000 + d] = 1;
         }
-        cr_assert_eq(csv_field(line, 1, title, sizeof(title)), 0, "%s:%d: no title", path,
-                     lineno);
+        cr_assert_eq(csv_field(line, 1, title, sizeof(title)), 0, "%s:%d: no title", path, lineno);
         cr_expect_str_eq(e->title, title, "%s: title differs from the registry", code);
     }
     free(line);

@@ -63,12 +63,12 @@ dump_errors(void)
     }
 }
 
-#define ASSERT_ERROR(msg)                                                                       \
-    do {                                                                                        \
-        if (!has_error(msg)) {                                                                  \
-            dump_errors();                                                                      \
-        }                                                                                       \
-        cr_assert(has_error(msg), "expected error: %s", msg);                                   \
+#define ASSERT_ERROR(msg)                                                                          \
+    do {                                                                                           \
+        if (!has_error(msg)) {                                                                     \
+            dump_errors();                                                                         \
+        }                                                                                          \
+        cr_assert(has_error(msg), "expected error: %s", msg);                                      \
     } while (0)
 
 Test(config, defaults)
@@ -93,8 +93,8 @@ Test(config, every_default_parses_and_table_is_consistent)
         cr_assert_not_null(o->help, "%s.%s has no help", o->section, o->name);
         cr_assert(o->type != CONFIG_ENUM || o->choices != NULL, "%s: enum without choices",
                   o->name);
-        cr_assert_eq(config_option_find(o->section, o->name), o, "%s.%s is not unique",
-                     o->section, o->name);
+        cr_assert_eq(config_option_find(o->section, o->name), o, "%s.%s is not unique", o->section,
+                     o->name);
         nglobal += o->scope == CONFIG_GLOBAL;
         nsource += o->scope == CONFIG_SOURCE;
         nalert += o->scope == CONFIG_ALERT;
@@ -226,10 +226,10 @@ Test(config, redis_urls)
     cr_assert_eq(config_parse_redis_url("rediss://h", &u, err, sizeof(err)), 0);
     cr_assert(u.tls);
 
-    const char *bad[] = {"redis://",          "redis://h:0",         "redis://h:65536",
-                         "redis://h:abc",     "redis://h/x",         "redis://pw@h",
-                         "unix://relative",   "unix:///s?database=1", "redis://[::1",
-                         "redis://h o st",    "ftp://h",             ""};
+    const char *bad[] = {
+        "redis://",     "redis://h:0",    "redis://h:65536", "redis://h:abc",
+        "redis://h/x",  "redis://pw@h",   "unix://relative", "unix:///s?database=1",
+        "redis://[::1", "redis://h o st", "ftp://h",         ""};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_assert_eq(config_parse_redis_url(bad[i], &u, err, sizeof(err)), -1, "accepted '%s'",
@@ -269,8 +269,7 @@ Test(config, redis_settings_checked)
     config_free(&fx.c);
     config_init(&fx.c);
     errlist_clear(&fx.errs);
-    cr_assert_geq(load("[redis]\nurl = redis://h:1\nlease = 10ms\n[source a]\npath = /x\n"),
-                  1);
+    cr_assert_geq(load("[redis]\nurl = redis://h:1\nlease = 10ms\n[source a]\npath = /x\n"), 1);
     dump_errors();
 }
 
@@ -312,8 +311,9 @@ Test(config, syntax_errors_all_listed)
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
 
-    fprintf(f, "[agent\nno value here\n= 3\n[agent]\n%s\nkey_outside = 1\n[weird]\nx = 1\n"
-               "[agent x]\n[source s]\npath = /x\n",
+    fprintf(f,
+            "[agent\nno value here\n= 3\n[agent]\n%s\nkey_outside = 1\n[weird]\nx = 1\n"
+            "[agent x]\n[source s]\npath = /x\n",
             longline);
     fclose(f);
     load(text);
@@ -376,8 +376,7 @@ Test(config, command_line_overrides_and_sources)
     cr_assert_eq(load("[agent]\nstate_dir = /a\n[source s]\npath = /x\n"), 0);
     cr_assert_eq(config_set(&fx.c, "agent", "state_dir", "/b", "command line", 3, &fx.errs), 0);
     cr_assert_str_eq(fx.c.state_dir, "/b");
-    cr_assert_eq(config_set(&fx.c, "agent", "batch_lines", "0", "command line", 5, &fx.errs),
-                 -1);
+    cr_assert_eq(config_set(&fx.c, "agent", "batch_lines", "0", "command line", 5, &fx.errs), -1);
     ASSERT_ERROR("command line:5: batch_lines = 0 is out of range (1..100000000)");
     cr_assert_eq(config_set(&fx.c, "agent", "nope", "1", "command line", 7, &fx.errs), -1);
     ASSERT_ERROR("command line:7: unknown option agent.nope");
@@ -447,8 +446,8 @@ Test(config, packaged_file_documents_every_key)
         /* Keys without a default show an example value. */
         snprintf(want, sizeof(want), "\n;%s = %s%s", o->name, o->def != NULL ? o->def : "",
                  o->def != NULL ? "\n" : "");
-        cr_expect_not_null(strstr(text, want), "packaging/smtpmon.conf lacks '%s' ([%s])",
-                           want + 1, o->section);
+        cr_expect_not_null(strstr(text, want), "packaging/smtpmon.conf lacks '%s' ([%s])", want + 1,
+                           o->section);
     }
     free(text);
     /* And the file as shipped (everything commented) parses. */

@@ -34,13 +34,16 @@ static const struct det_case det_cases[] = {
     /* positives */
     {"4F2A3B: to=<a@example.com>, relay=none, delay=0.1, delays=0/0/0/0, dsn=5.1.1, "
      "status=bounced (user unknown)",
-     1, {{71, 5, E}}},
+     1,
+     {{71, 5, E}}},
     {"4F2A3B: host mx.example.com[192.0.2.1] said: 550 5.1.1 <x@example.com>: Recipient address "
      "rejected (in reply to RCPT TO command)",
-     2, {{45, 3, R}, {49, 5, E}}},
+     2,
+     {{45, 3, R}, {49, 5, E}}},
     {"status=sent (250 2.0.0 OK 1700000000 x12si)", 2, {{13, 3, R}, {17, 5, E}}},
     {"ruleset=check_rcpt, arg1=<a@b>, relay=x [1.2.3.4], reject=550 5.7.1 <a@b>... Relaying denied",
-     2, {{58, 3, R}, {62, 5, E}}},
+     2,
+     {{58, 3, R}, {62, 5, E}}},
     {"lost connection after CONNECT: 421 4.7.0 Try again later", 2, {{31, 3, R}, {35, 5, E}}},
     {"Remote host said: #550 5.1.1 RESOLVER.ADR.RecipNotFound", 2, {{19, 3, R}, {23, 5, E}}},
     {"msg=\"535 Authentication failed.\"", 1, {{5, 3, R}}},
@@ -148,18 +151,17 @@ ParameterizedTest(size_t *idx, detect, table)
     const char *msg = guarded_copy(c->msg, len, &base, &page);
 
     n = detect_list(msg, len, hits, MAXHITS + 1);
-    cr_assert_eq(n, c->n, "'%s': %zu tokens, expected %zu (first at %zu len %zu)", c->msg, n,
-                 c->n, n > 0 ? hits[0].off : 0, n > 0 ? hits[0].len : 0);
+    cr_assert_eq(n, c->n, "'%s': %zu tokens, expected %zu (first at %zu len %zu)", c->msg, n, c->n,
+                 n > 0 ? hits[0].off : 0, n > 0 ? hits[0].len : 0);
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(hits[i].off, c->hits[i].off, "'%s' token %zu: offset %zu, expected %zu",
                      c->msg, i, hits[i].off, c->hits[i].off);
         cr_assert_eq(hits[i].len, c->hits[i].len, "'%s' token %zu: length %zu, expected %zu",
                      c->msg, i, hits[i].len, c->hits[i].len);
-        cr_assert_eq(hits[i].kind, c->hits[i].kind, "'%s' token %zu: kind %d, expected %d",
-                     c->msg, i, hits[i].kind, c->hits[i].kind);
+        cr_assert_eq(hits[i].kind, c->hits[i].kind, "'%s' token %zu: kind %d, expected %d", c->msg,
+                     i, hits[i].kind, c->hits[i].kind);
     }
-    cr_assert_eq(detect_codes(msg, len), c->n > 0 ? (unsigned)c->hits[0].kind : 0u, "'%s'",
-                 c->msg);
+    cr_assert_eq(detect_codes(msg, len), c->n > 0 ? (unsigned)c->hits[0].kind : 0u, "'%s'", c->msg);
     munmap(base, 2 * page);
 }
 
@@ -231,8 +233,8 @@ Test(detect, codes_agrees_with_list_on_random_input)
             buf[k] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
         }
         n = detect_list(buf, len, &hit, 1);
-        cr_assert_eq(detect_codes(buf, len), n > 0 ? (unsigned)hit.kind : 0u, "'%.*s'",
-                     (int)len, buf);
+        cr_assert_eq(detect_codes(buf, len), n > 0 ? (unsigned)hit.kind : 0u, "'%.*s'", (int)len,
+                     buf);
         if (n > 0) {
             cr_assert_leq(hit.off + hit.len, len);
             cr_assert(buf[hit.off] == '2' || buf[hit.off] == '4' || buf[hit.off] == '5');

@@ -52,8 +52,8 @@ expect_line(const struct seen *s, size_t i, const char *text, size_t len, uint64
 {
     cr_assert_gt(s->n, i, "line %zu not delivered (%zu lines)", i, s->n);
     cr_assert_eq(s->len[i], len, "line %zu: length %zu, expected %zu", i, s->len[i], len);
-    cr_assert_eq(memcmp(s->line[i], text, len), 0, "line %zu: '%s', expected '%.*s'", i,
-                 s->line[i], (int)len, text);
+    cr_assert_eq(memcmp(s->line[i], text, len), 0, "line %zu: '%s', expected '%.*s'", i, s->line[i],
+                 (int)len, text);
     cr_assert_eq(s->end[i], end, "line %zu: end %llu, expected %llu", i,
                  (unsigned long long)s->end[i], (unsigned long long)end);
 }
@@ -157,8 +157,7 @@ Test(linebuf, partial_line_across_many_feeds)
 
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         feed_str(lb, parts[i], &s);
-        cr_assert_eq(s.n, i + 1 < sizeof(parts) / sizeof(parts[0]) ? 0u : 1u, "after part %zu",
-                     i);
+        cr_assert_eq(s.n, i + 1 < sizeof(parts) / sizeof(parts[0]) ? 0u : 1u, "after part %zu", i);
     }
     expect_str(&s, 0, "postfix/smtp[1]: x", 19);
     cr_assert_eq(linebuf_pending(lb), 4);
@@ -184,10 +183,10 @@ static const char mixed_input[] = "alpha\r\n"
                                   "\n"
                                   "\r\n"
                                   "bravo charlie\n"
-                                  "0123456789abcdef\n"        /* exactly 16: kept */
-                                  "0123456789abcdefg\n"       /* 17: overlong */
-                                  "a\rb\n"                    /* a bare CR is data */
-                                  "0123456789abcdefghijkl\n"  /* overlong */
+                                  "0123456789abcdef\n"       /* exactly 16: kept */
+                                  "0123456789abcdefg\n"      /* 17: overlong */
+                                  "a\rb\n"                   /* a bare CR is data */
+                                  "0123456789abcdefghijkl\n" /* overlong */
                                   "nul\0inside\n"
                                   "last-no-newline";
 
@@ -241,8 +240,8 @@ Test(linebuf, byte_by_byte_same_as_one_feed)
 
 Test(linebuf, odd_chunks_same_as_one_feed)
 {
-    static const size_t sizes[][4] = {{2, 3, 5, 7}, {16, 1, 17, 2}, {18, 18, 18, 18},
-                                      {15, 4, 1, 9}, {3, 30, 1, 1}};
+    static const size_t sizes[][4] = {
+        {2, 3, 5, 7}, {16, 1, 17, 2}, {18, 18, 18, 18}, {15, 4, 1, 9}, {3, 30, 1, 1}};
 
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
         struct seen s = {0};

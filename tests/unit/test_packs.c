@@ -28,248 +28,262 @@
 #define MAX_FAIL_LOG 400
 
 struct case_stats {
-  size_t cases;
-  size_t failures;
-  size_t positive;
-  size_t negative;
-  unsigned char *rule_seen;   /* per rule index */
-  unsigned char *reason_seen; /* per reason index */
-  unsigned direction_seen;    /* bit per enum smtp_direction */
-  unsigned outcome_seen;      /* bit per enum smtp_outcome */
+    size_t cases;
+    size_t failures;
+    size_t positive;
+    size_t negative;
+    unsigned char *rule_seen;   /* per rule index */
+    unsigned char *reason_seen; /* per reason index */
+    unsigned direction_seen;    /* bit per enum smtp_direction */
+    unsigned outcome_seen;      /* bit per enum smtp_outcome */
 };
 
 /* ---- helpers
  * ----------------------------------------------------------------------------
  */
 
-static struct ruleset *load_patterns(void) {
-  struct errlist errs = {0};
-  const char *dirs[1] = {PATTERNS_DIR};
-  struct ruleset *rs = ruleset_load(dirs, 1, 1, &errs);
+static struct ruleset *
+load_patterns(void)
+{
+    struct errlist errs = {0};
+    const char *dirs[1] = {PATTERNS_DIR};
+    struct ruleset *rs = ruleset_load(dirs, 1, 1, &errs);
 
-  for (size_t i = 0; i < errs.n; i++) {
-    cr_log_error("%s", errs.msgs[i]);
-  }
-  errlist_clear(&errs);
-  return rs;
+    for (size_t i = 0; i < errs.n; i++) {
+        cr_log_error("%s", errs.msgs[i]);
+    }
+    errlist_clear(&errs);
+    return rs;
 }
 
-static int name_cmp(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+static int
+name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The *.cases files of CASES_DIR, sorted; returns how many (the vector is
  * NULL-terminated). */
-static size_t list_cases(char ***out) {
-  DIR *dp = opendir(CASES_DIR);
-  struct dirent *de;
-  char **v = NULL;
-  size_t n = 0;
+static size_t
+list_cases(char ***out)
+{
+    DIR *dp = opendir(CASES_DIR);
+    struct dirent *de;
+    char **v = NULL;
+    size_t n = 0;
 
-  cr_assert_not_null(dp, "cannot open %s (run the tests from the project root)",
-                     CASES_DIR);
-  while ((de = readdir(dp)) != NULL) {
-    size_t l = strlen(de->d_name);
-    if (l > 6 && strcmp(de->d_name + l - 6, ".cases") == 0 &&
-        de->d_name[0] != '.') {
-      char **nv = realloc(v, (n + 2) * sizeof(*v));
-      cr_assert_not_null(nv);
-      v = nv;
-      v[n] = malloc(strlen(CASES_DIR) + l + 2);
-      cr_assert_not_null(v[n]);
-      sprintf(v[n], "%s/%s", CASES_DIR, de->d_name);
-      n++;
-      v[n] = NULL;
+    cr_assert_not_null(dp, "cannot open %s (run the tests from the project root)", CASES_DIR);
+    while ((de = readdir(dp)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l > 6 && strcmp(de->d_name + l - 6, ".cases") == 0 && de->d_name[0] != '.') {
+            char **nv = realloc(v, (n + 2) * sizeof(*v));
+            cr_assert_not_null(nv);
+            v = nv;
+            v[n] = malloc(strlen(CASES_DIR) + l + 2);
+            cr_assert_not_null(v[n]);
+            sprintf(v[n], "%s/%s", CASES_DIR, de->d_name);
+            n++;
+            v[n] = NULL;
+        }
     }
-  }
-  closedir(dp);
-  if (n > 0) {
-    qsort(v, n, sizeof(*v), name_cmp);
-  }
-  *out = v;
-  return n;
+    closedir(dp);
+    if (n > 0) {
+        qsort(v, n, sizeof(*v), name_cmp);
+    }
+    *out = v;
+    return n;
 }
 
-static void free_list(char **v, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    free(v[i]);
-  }
-  free(v);
+static void
+free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
 }
 
 /* Splits s at tabs into at most max fields; returns the number of fields. */
-static size_t split_tabs(char *s, char **f, size_t max) {
-  size_t n = 0;
+static size_t
+split_tabs(char *s, char **f, size_t max)
+{
+    size_t n = 0;
 
-  while (n < max) {
-    f[n++] = s;
-    s = strchr(s, '\t');
-    if (s == NULL) {
-      break;
+    while (n < max) {
+        f[n++] = s;
+        s = strchr(s, '\t');
+        if (s == NULL) {
+            break;
+        }
+        *s++ = '\0';
     }
-    *s++ = '\0';
-  }
-  return s == NULL ? n : max + 1;
+    return s == NULL ? n : max + 1;
 }
 
-static void fail(struct case_stats *st, const char *file, unsigned ln,
-                 const char *field, const char *want, const char *got) {
-  st->failures++;
-  if (st->failures <= MAX_FAIL_LOG) {
-    cr_log_error("%s:%u: %s: expected %s got %s", file, ln, field, want, got);
-  }
+static void
+fail(struct case_stats *st, const char *file, unsigned ln, const char *field, const char *want,
+     const char *got)
+{
+    st->failures++;
+    if (st->failures <= MAX_FAIL_LOG) {
+        cr_log_error("%s:%u: %s: expected %s got %s", file, ln, field, want, got);
+    }
 }
 
-static void check_field(struct case_stats *st, const char *file, unsigned ln,
-                        const char *field, const char *want, const char *got) {
-  if (strcmp(want, got) != 0) {
-    fail(st, file, ln, field, want, got);
-  }
+static void
+check_field(struct case_stats *st, const char *file, unsigned ln, const char *field,
+            const char *want, const char *got)
+{
+    if (strcmp(want, got) != 0) {
+        fail(st, file, ln, field, want, got);
+    }
 }
 
-static void slice_str(const struct slice *s, char *buf, size_t cap) {
-  if (s->p == NULL || s->len == 0) {
-    snprintf(buf, cap, "-");
-  } else {
-    snprintf(buf, cap, "%.*s", (int)s->len, s->p);
-  }
+static void
+slice_str(const struct slice *s, char *buf, size_t cap)
+{
+    if (s->p == NULL || s->len == 0) {
+        snprintf(buf, cap, "-");
+    } else {
+        snprintf(buf, cap, "%.*s", (int)s->len, s->p);
+    }
 }
 
-static void run_case(struct matcher *m, const struct ruleset *rs,
-                     struct case_stats *st, const char *file, unsigned ln,
-                     char **f) {
-  const struct loghdr_ctx ctx = {.ref_year = 2026, .ref_mon = 12};
-  struct loghdr h;
-  struct smtp_event ev;
-  enum match_result r;
-  char got[512];
-  int negative = strcmp(f[1], "-") == 0;
+static void
+run_case(struct matcher *m, const struct ruleset *rs, struct case_stats *st, const char *file,
+         unsigned ln, char **f)
+{
+    const struct loghdr_ctx ctx = {.ref_year = 2026, .ref_mon = 12};
+    struct loghdr h;
+    struct smtp_event ev;
+    enum match_result r;
+    char got[512];
+    int negative = strcmp(f[1], "-") == 0;
 
-  loghdr_parse(&ctx, f[0], strlen(f[0]), &h);
-  r = matcher_match(m, &h, NULL, &ev);
-  st->cases++;
-  if (negative) {
-    st->negative++;
-    for (size_t i = 2; i < CASE_FIELDS; i++) {
-      if (strcmp(f[i], "-") != 0) {
-        fail(st, file, ln, "case",
-             "'-' in every field of a must-not-match case", f[i]);
+    loghdr_parse(&ctx, f[0], strlen(f[0]), &h);
+    r = matcher_match(m, &h, NULL, &ev);
+    st->cases++;
+    if (negative) {
+        st->negative++;
+        for (size_t i = 2; i < CASE_FIELDS; i++) {
+            if (strcmp(f[i], "-") != 0) {
+                fail(st, file, ln, "case", "'-' in every field of a must-not-match case", f[i]);
+                return;
+            }
+        }
+        if (r == MATCH_OK) {
+            fail(st, file, ln, "rule", "no match", rule_name(ev.rule));
+        }
         return;
-      }
     }
-    if (r == MATCH_OK) {
-      fail(st, file, ln, "rule", "no match", rule_name(ev.rule));
+    st->positive++;
+    if (strcmp(f[2], "ignored") == 0) {
+        /* An ignore rule: the line looks as if it carried a code but carries no reply. */
+        if (r != MATCH_IGNORED) {
+            fail(st, file, ln, "rule", f[1], r == MATCH_OK ? rule_name(ev.rule) : "not ignored");
+            return;
+        }
+        st->rule_seen[rule_index(ev.rule)] = 1;
+        check_field(st, file, ln, "rule", f[1], rule_name(ev.rule));
+        return;
     }
-    return;
-  }
-  st->positive++;
-  if (strcmp(f[2], "ignored") == 0) {
-    /* An ignore rule: the line looks as if it carried a code but carries no reply. */
-    if (r != MATCH_IGNORED) {
-      fail(st, file, ln, "rule", f[1],
-           r == MATCH_OK ? rule_name(ev.rule) : "not ignored");
-      return;
+    if (r == MATCH_IGNORED) {
+        fail(st, file, ln, "rule", f[1], "ignored by an ignore rule");
+        return;
+    }
+    if (r != MATCH_OK) {
+        fail(st, file, ln, "rule", f[1],
+             r == MATCH_UNMATCHED ? "no match (the line carries a code)" : "no match");
+        return;
     }
     st->rule_seen[rule_index(ev.rule)] = 1;
-    check_field(st, file, ln, "rule", f[1], rule_name(ev.rule));
-    return;
-  }
-  if (r == MATCH_IGNORED) {
-    fail(st, file, ln, "rule", f[1], "ignored by an ignore rule");
-    return;
-  }
-  if (r != MATCH_OK) {
-    fail(st, file, ln, "rule", f[1],
-         r == MATCH_UNMATCHED ? "no match (the line carries a code)"
-                              : "no match");
-    return;
-  }
-  st->rule_seen[rule_index(ev.rule)] = 1;
-  if (ev.reason >= 0) {
-    st->reason_seen[ev.reason] = 1;
-  }
-  st->direction_seen |= 1u << ev.direction;
-  st->outcome_seen |= 1u << ev.outcome;
+    if (ev.reason >= 0) {
+        st->reason_seen[ev.reason] = 1;
+    }
+    st->direction_seen |= 1u << ev.direction;
+    st->outcome_seen |= 1u << ev.outcome;
 
-  check_field(st, file, ln, "rule", f[1], rule_name(ev.rule));
-  if (ev.reply != 0) {
-    snprintf(got, sizeof(got), "%d", ev.reply);
-  } else {
-    snprintf(got, sizeof(got), "-");
-  }
-  check_field(st, file, ln, "reply", f[2], got);
-  if (ev.enh_class != 0) {
-    snprintf(got, sizeof(got), "%d.%d.%d", ev.enh_class, ev.enh_subject,
-             ev.enh_detail);
-  } else {
-    snprintf(got, sizeof(got), "-");
-  }
-  check_field(st, file, ln, "enh", f[3], got);
-  check_field(st, file, ln, "direction", f[4], direction_name(ev.direction));
-  check_field(st, file, ln, "outcome", f[5], outcome_name(ev.outcome));
-  check_field(st, file, ln, "reason", f[6],
-              ev.reason >= 0 ? ruleset_reason_name(rs, ev.reason) : "-");
-  slice_str(&ev.domain, got, sizeof(got));
-  check_field(st, file, ln, "domain", f[7], got);
+    check_field(st, file, ln, "rule", f[1], rule_name(ev.rule));
+    if (ev.reply != 0) {
+        snprintf(got, sizeof(got), "%d", ev.reply);
+    } else {
+        snprintf(got, sizeof(got), "-");
+    }
+    check_field(st, file, ln, "reply", f[2], got);
+    if (ev.enh_class != 0) {
+        snprintf(got, sizeof(got), "%d.%d.%d", ev.enh_class, ev.enh_subject, ev.enh_detail);
+    } else {
+        snprintf(got, sizeof(got), "-");
+    }
+    check_field(st, file, ln, "enh", f[3], got);
+    check_field(st, file, ln, "direction", f[4], direction_name(ev.direction));
+    check_field(st, file, ln, "outcome", f[5], outcome_name(ev.outcome));
+    check_field(st, file, ln, "reason", f[6],
+                ev.reason >= 0 ? ruleset_reason_name(rs, ev.reason) : "-");
+    slice_str(&ev.domain, got, sizeof(got));
+    check_field(st, file, ln, "domain", f[7], got);
 }
 
-static void run_file(struct matcher *m, const struct ruleset *rs,
-                     struct case_stats *st, const char *file) {
-  FILE *fp = fopen(file, "r");
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  unsigned ln = 0;
+static void
+run_file(struct matcher *m, const struct ruleset *rs, struct case_stats *st, const char *file)
+{
+    FILE *fp = fopen(file, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    unsigned ln = 0;
 
-  cr_assert_not_null(fp, "cannot open %s", file);
-  while ((n = getline(&line, &cap, fp)) != -1) {
-    char *f[CASE_FIELDS + 1];
-    size_t nf;
+    cr_assert_not_null(fp, "cannot open %s", file);
+    while ((n = getline(&line, &cap, fp)) != -1) {
+        char *f[CASE_FIELDS + 1];
+        size_t nf;
 
-    ln++;
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-      line[--n] = '\0';
+        ln++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+            line[--n] = '\0';
+        }
+        if (n == 0 || line[0] == '#') {
+            continue;
+        }
+        nf = split_tabs(line, f, CASE_FIELDS);
+        if (nf != CASE_FIELDS) {
+            char want[32];
+            char have[32];
+            snprintf(want, sizeof(want), "%d fields", CASE_FIELDS);
+            if (nf > CASE_FIELDS) {
+                snprintf(have, sizeof(have), "more");
+            } else {
+                snprintf(have, sizeof(have), "%zu", nf);
+            }
+            fail(st, file, ln, "format", want, have);
+            continue;
+        }
+        run_case(m, rs, st, file, ln, f);
     }
-    if (n == 0 || line[0] == '#') {
-      continue;
-    }
-    nf = split_tabs(line, f, CASE_FIELDS);
-    if (nf != CASE_FIELDS) {
-      char want[32];
-      char have[32];
-      snprintf(want, sizeof(want), "%d fields", CASE_FIELDS);
-      if (nf > CASE_FIELDS) {
-        snprintf(have, sizeof(have), "more");
-      } else {
-        snprintf(have, sizeof(have), "%zu", nf);
-      }
-      fail(st, file, ln, "format", want, have);
-      continue;
-    }
-    run_case(m, rs, st, file, ln, f);
-  }
-  free(line);
-  fclose(fp);
+    free(line);
+    fclose(fp);
 }
 
 /* Counts the non-comment case lines of one file. */
-static size_t count_cases(const char *file) {
-  FILE *fp = fopen(file, "r");
-  char *line = NULL;
-  size_t cap = 0, n = 0;
-  ssize_t len;
+static size_t
+count_cases(const char *file)
+{
+    FILE *fp = fopen(file, "r");
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    ssize_t len;
 
-  if (fp == NULL) {
-    return 0;
-  }
-  while ((len = getline(&line, &cap, fp)) != -1) {
-    if (len > 1 && line[0] != '#') {
-      n++;
+    if (fp == NULL) {
+        return 0;
     }
-  }
-  free(line);
-  fclose(fp);
-  return n;
+    while ((len = getline(&line, &cap, fp)) != -1) {
+        if (len > 1 && line[0] != '#') {
+            n++;
+        }
+    }
+    free(line);
+    fclose(fp);
+    return n;
 }
 
 /* ---- tests
@@ -278,123 +292,105 @@ static size_t count_cases(const char *file) {
 
 TestSuite(packs);
 
-Test(packs, load) {
-  static const char *const packs[] = {"postfix",   "exim",     "sendmail",
-                                      "opensmtpd", "exchange", "courier",
-                                      "qmail"};
-  static const char *const reasons[] = {"unknown-recipient",
-                                        "mailbox-full",
-                                        "spam",
-                                        "virus",
-                                        "blocklist",
-                                        "reputation",
-                                        "spf",
-                                        "dkim",
-                                        "dmarc",
-                                        "policy",
-                                        "rate-limit",
-                                        "greylisting",
-                                        "tls-required",
-                                        "auth-required",
-                                        "relay-denied",
-                                        "message-too-large",
-                                        "dns",
-                                        "connection",
-                                        "other"};
-  struct ruleset *rs = load_patterns();
+Test(packs, load)
+{
+    static const char *const packs[] = {"postfix",  "exim",    "sendmail", "opensmtpd",
+                                        "exchange", "courier", "qmail"};
+    static const char *const reasons[] = {
+        "unknown-recipient", "mailbox-full", "spam",         "virus",         "blocklist",
+        "reputation",        "spf",          "dkim",         "dmarc",         "policy",
+        "rate-limit",        "greylisting",  "tls-required", "auth-required", "relay-denied",
+        "message-too-large", "dns",          "connection",   "other"};
+    struct ruleset *rs = load_patterns();
 
-  cr_assert_not_null(rs, "the shipped patterns do not load (errors above)");
-  for (size_t i = 0; i < sizeof(packs) / sizeof(packs[0]); i++) {
-    cr_expect_not_null(ruleset_pack_by_name(rs, packs[i]), "no pack '%s'",
-                       packs[i]);
-  }
-  for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
-    cr_expect_geq(ruleset_reason_by_name(rs, reasons[i]), 0, "no reason '%s'",
-                  reasons[i]);
-  }
-  cr_expect_eq(ruleset_reason_by_name(rs, "other"),
-               (int)ruleset_reason_count(rs) - 1,
-               "'other' must be the last reason");
-  ruleset_free(rs);
+    cr_assert_not_null(rs, "the shipped patterns do not load (errors above)");
+    for (size_t i = 0; i < sizeof(packs) / sizeof(packs[0]); i++) {
+        cr_expect_not_null(ruleset_pack_by_name(rs, packs[i]), "no pack '%s'", packs[i]);
+    }
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+        cr_expect_geq(ruleset_reason_by_name(rs, reasons[i]), 0, "no reason '%s'", reasons[i]);
+    }
+    cr_expect_eq(ruleset_reason_by_name(rs, "other"), (int)ruleset_reason_count(rs) - 1,
+                 "'other' must be the last reason");
+    ruleset_free(rs);
 }
 
-Test(packs, cases) {
-  struct ruleset *rs = load_patterns();
-  struct matcher *m;
-  struct case_stats st = {0};
-  char **files = NULL;
-  size_t nfiles;
+Test(packs, cases)
+{
+    struct ruleset *rs = load_patterns();
+    struct matcher *m;
+    struct case_stats st = {0};
+    char **files = NULL;
+    size_t nfiles;
 
-  cr_assert_not_null(rs, "the shipped patterns do not load (errors above)");
-  m = matcher_new(rs);
-  cr_assert_not_null(m);
-  st.rule_seen = calloc(ruleset_rule_count(rs) + 1, 1);
-  st.reason_seen = calloc(ruleset_reason_count(rs) + 1, 1);
-  cr_assert(st.rule_seen != NULL && st.reason_seen != NULL);
+    cr_assert_not_null(rs, "the shipped patterns do not load (errors above)");
+    m = matcher_new(rs);
+    cr_assert_not_null(m);
+    st.rule_seen = calloc(ruleset_rule_count(rs) + 1, 1);
+    st.reason_seen = calloc(ruleset_reason_count(rs) + 1, 1);
+    cr_assert(st.rule_seen != NULL && st.reason_seen != NULL);
 
-  nfiles = list_cases(&files);
-  cr_assert_gt(nfiles, 0, "no *.cases files in %s", CASES_DIR);
-  for (size_t i = 0; i < nfiles; i++) {
-    run_file(m, rs, &st, files[i]);
-  }
+    nfiles = list_cases(&files);
+    cr_assert_gt(nfiles, 0, "no *.cases files in %s", CASES_DIR);
+    for (size_t i = 0; i < nfiles; i++) {
+        run_file(m, rs, &st, files[i]);
+    }
 
-  /* Every rule, reason (except the fallback), direction and outcome is
-   * exercised. */
-  for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
-    const struct rule *r = ruleset_rule_at(rs, i);
-    if (!st.rule_seen[i]) {
-      fail(&st, rule_file(r), rule_line(r), "coverage", "a case for this rule",
-           rule_name(r));
+    /* Every rule, reason (except the fallback), direction and outcome is
+     * exercised. */
+    for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
+        const struct rule *r = ruleset_rule_at(rs, i);
+        if (!st.rule_seen[i]) {
+            fail(&st, rule_file(r), rule_line(r), "coverage", "a case for this rule", rule_name(r));
+        }
     }
-  }
-  for (size_t i = 0; i < ruleset_reason_count(rs); i++) {
-    const char *name = ruleset_reason_name(rs, (int)i);
-    if (!st.reason_seen[i] && strcmp(name, "other") != 0) {
-      fail(&st, "patterns/reasons.rules", 0, "coverage",
-           "a case with this reason", name);
+    for (size_t i = 0; i < ruleset_reason_count(rs); i++) {
+        const char *name = ruleset_reason_name(rs, (int)i);
+        if (!st.reason_seen[i] && strcmp(name, "other") != 0) {
+            fail(&st, "patterns/reasons.rules", 0, "coverage", "a case with this reason", name);
+        }
     }
-  }
-  for (int d = DIR_INBOUND; d < DIR__N; d++) {
-    if (!(st.direction_seen & (1u << d))) {
-      fail(&st, CASES_DIR, 0, "coverage", "a case with this direction",
-           direction_name((enum smtp_direction)d));
+    for (int d = DIR_INBOUND; d < DIR__N; d++) {
+        if (!(st.direction_seen & (1u << d))) {
+            fail(&st, CASES_DIR, 0, "coverage", "a case with this direction",
+                 direction_name((enum smtp_direction)d));
+        }
     }
-  }
-  for (int o = OUTCOME_DELIVERED; o < OUTCOME__N; o++) {
-    if (!(st.outcome_seen & (1u << o))) {
-      fail(&st, CASES_DIR, 0, "coverage", "a case with this outcome",
-           outcome_name((enum smtp_outcome)o));
+    for (int o = OUTCOME_DELIVERED; o < OUTCOME__N; o++) {
+        if (!(st.outcome_seen & (1u << o))) {
+            fail(&st, CASES_DIR, 0, "coverage", "a case with this outcome",
+                 outcome_name((enum smtp_outcome)o));
+        }
     }
-  }
-  cr_log_info("%zu cases (%zu must match, %zu must not) in %zu files", st.cases,
-              st.positive, st.negative, nfiles);
-  if (st.failures > MAX_FAIL_LOG) {
-    cr_log_error("... and %zu more failures", st.failures - MAX_FAIL_LOG);
-  }
-  cr_expect_eq(st.failures, 0, "%zu failing case fields (listed above)",
-               st.failures);
+    cr_log_info("%zu cases (%zu must match, %zu must not) in %zu files", st.cases, st.positive,
+                st.negative, nfiles);
+    if (st.failures > MAX_FAIL_LOG) {
+        cr_log_error("... and %zu more failures", st.failures - MAX_FAIL_LOG);
+    }
+    cr_expect_eq(st.failures, 0, "%zu failing case fields (listed above)", st.failures);
 
-  free_list(files, nfiles);
-  free(st.rule_seen);
-  free(st.reason_seen);
-  matcher_free(m);
-  ruleset_free(rs);
+    free_list(files, nfiles);
+    free(st.rule_seen);
+    free(st.reason_seen);
+    matcher_free(m);
+    ruleset_free(rs);
 }
 
-Test(packs, minimum_cases) {
-  static const struct {
-    const char *file;
-    size_t min;
-  } mins[] = {
-      {CASES_DIR "/postfix.cases", 25},  {CASES_DIR "/exim.cases", 20},
-      {CASES_DIR "/sendmail.cases", 12}, {CASES_DIR "/opensmtpd.cases", 3},
-      {CASES_DIR "/exchange.cases", 3},  {CASES_DIR "/courier.cases", 3},
-      {CASES_DIR "/qmail.cases", 3},
-  };
+Test(packs, minimum_cases)
+{
+    static const struct {
+        const char *file;
+        size_t min;
+    } mins[] = {
+        {CASES_DIR "/postfix.cases", 25},  {CASES_DIR "/exim.cases", 20},
+        {CASES_DIR "/sendmail.cases", 12}, {CASES_DIR "/opensmtpd.cases", 3},
+        {CASES_DIR "/exchange.cases", 3},  {CASES_DIR "/courier.cases", 3},
+        {CASES_DIR "/qmail.cases", 3},
+    };
 
-  for (size_t i = 0; i < sizeof(mins) / sizeof(mins[0]); i++) {
-    size_t n = count_cases(mins[i].file);
-    cr_expect_geq(n, mins[i].min, "%s: %zu cases, want at least %zu",
-                  mins[i].file, n, mins[i].min);
-  }
+    for (size_t i = 0; i < sizeof(mins) / sizeof(mins[0]); i++) {
+        size_t n = count_cases(mins[i].file);
+        cr_expect_geq(n, mins[i].min, "%s: %zu cases, want at least %zu", mins[i].file, n,
+                      mins[i].min);
+    }
 }

@@ -39,9 +39,8 @@ server_start(void)
         char p[16];
         snprintf(p, sizeof(p), "%d", port);
         freopen("/dev/null", "w", stdout);
-        execl("/usr/bin/redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
-              "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
-              (char *)NULL);
+        execl("/usr/bin/redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save",
+              "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 100; i++) {
@@ -102,7 +101,7 @@ load(void)
 }
 
 static const struct rcmd_conf conf = {"smtpmon", "h1", "token-aaaaaaaa", 3600000, 60000, 2,
-                                      1000, 100};
+                                      1000,      100};
 
 static void
 make_batch(struct batch *b, uint64_t seq, uint64_t offset)

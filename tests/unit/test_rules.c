@@ -85,41 +85,41 @@ static const char base_rules[] =
     "  match ^\\S+ == \\S+@(?<domain>\\S+) .*: (?<reply>\\d{3})[ -](?:(?<enh>\\d\\.\\d+\\.\\d+) )?"
     "(?<text>.*)$\n";
 
-#define L_DELIVERY_BOUNCED                                                                      \
-    "Nov 28 14:03:01 mx1 postfix/smtp[1234]: 4F2A3B: to=<bob@Example.org>, "                    \
-    "relay=mx.example.org[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=5.1.1, "           \
-    "status=bounced (host mx.example.org[192.0.2.1] said: 550 5.1.1 <bob@example.org>: "         \
+#define L_DELIVERY_BOUNCED                                                                         \
+    "Nov 28 14:03:01 mx1 postfix/smtp[1234]: 4F2A3B: to=<bob@Example.org>, "                       \
+    "relay=mx.example.org[192.0.2.1]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=5.1.1, "             \
+    "status=bounced (host mx.example.org[192.0.2.1] said: 550 5.1.1 <bob@example.org>: "           \
     "Recipient address rejected: User unknown (in reply to RCPT TO command))"
-#define M_DELIVERY_BOUNCED                                                                      \
-    "4F2A3B: to=<bob@Example.org>, relay=mx.example.org[192.0.2.1]:25, delay=1.2, "             \
-    "delays=0.1/0/0.5/0.6, dsn=5.1.1, status=bounced (host mx.example.org[192.0.2.1] said: 550 " \
-    "5.1.1 <bob@example.org>: Recipient address rejected: User unknown (in reply to RCPT TO "    \
+#define M_DELIVERY_BOUNCED                                                                         \
+    "4F2A3B: to=<bob@Example.org>, relay=mx.example.org[192.0.2.1]:25, delay=1.2, "                \
+    "delays=0.1/0/0.5/0.6, dsn=5.1.1, status=bounced (host mx.example.org[192.0.2.1] said: 550 "   \
+    "5.1.1 <bob@example.org>: Recipient address rejected: User unknown (in reply to RCPT TO "      \
     "command))"
-#define L_DELIVERY_SENT                                                                         \
-    "Nov 28 14:03:02 mx1 postfix-out/smtp[77]: 5B1C: to=<al@mail.example>, "                    \
-    "relay=mail.example[198.51.100.4]:25, delay=0.4, delays=0/0/0.2/0.2, dsn=2.0.0, "            \
+#define L_DELIVERY_SENT                                                                            \
+    "Nov 28 14:03:02 mx1 postfix-out/smtp[77]: 5B1C: to=<al@mail.example>, "                       \
+    "relay=mail.example[198.51.100.4]:25, delay=0.4, delays=0/0/0.2/0.2, dsn=2.0.0, "              \
     "status=sent (250 2.0.0 Ok: queued as 9XYZ)"
-#define L_DELIVERY_DEFERRED                                                                     \
-    "Nov 28 14:03:03 mx1 postfix/smtp[78]: 6C2D: to=<cy@full.example>, "                        \
-    "relay=mx.full.example[203.0.113.9]:25, delay=3, delays=0/0/1/2, dsn=4.2.2, "                 \
-    "status=deferred (host mx.full.example[203.0.113.9] said: 452 4.2.2 The email account that " \
+#define L_DELIVERY_DEFERRED                                                                        \
+    "Nov 28 14:03:03 mx1 postfix/smtp[78]: 6C2D: to=<cy@full.example>, "                           \
+    "relay=mx.full.example[203.0.113.9]:25, delay=3, delays=0/0/1/2, dsn=4.2.2, "                  \
+    "status=deferred (host mx.full.example[203.0.113.9] said: 452 4.2.2 The email account that "   \
     "you tried to reach is over quota (in reply to RCPT TO command))"
-#define L_SMTPD_REJECT                                                                          \
-    "Nov 28 14:03:04 mx1 postfix/submission/smtpd[99]: NOQUEUE: reject: RCPT from "              \
-    "unknown[192.0.2.55]: 554 5.7.1 Service unavailable; Client host [192.0.2.55] blocked using " \
+#define L_SMTPD_REJECT                                                                             \
+    "Nov 28 14:03:04 mx1 postfix/submission/smtpd[99]: NOQUEUE: reject: RCPT from "                \
+    "unknown[192.0.2.55]: 554 5.7.1 Service unavailable; Client host [192.0.2.55] blocked using "  \
     "zen.spamhaus.org; from=<x@spam.example> to=<victim@Our.example> proto=ESMTP helo=<x>"
-#define L_POSTSCREEN                                                                            \
-    "Nov 28 14:03:05 mx1 postfix/postscreen[5]: NOQUEUE: reject: CONNECT from "                  \
+#define L_POSTSCREEN                                                                               \
+    "Nov 28 14:03:05 mx1 postfix/postscreen[5]: NOQUEUE: reject: CONNECT from "                    \
     "[192.0.2.66]:4711: too many connections"
-#define L_EXIM_REJECTED                                                                         \
-    "2026-11-28 14:03:06 H=(helo.example) [192.0.2.7] F=<s@x.example> rejected RCPT "             \
+#define L_EXIM_REJECTED                                                                            \
+    "2026-11-28 14:03:06 H=(helo.example) [192.0.2.7] F=<s@x.example> rejected RCPT "              \
     "<u@Dest.example>: mailbox is full, but this rule forces spam"
-#define L_EXIM_DEFER                                                                            \
-    "2026-11-28 14:03:07 [4242] 1aBcDe-000123-Xy == u@far.example R=dnslookup T=remote_smtp "    \
-    "defer (-44) H=mx.far.example [192.0.2.8]: SMTP error from remote mail server after RCPT "   \
+#define L_EXIM_DEFER                                                                               \
+    "2026-11-28 14:03:07 [4242] 1aBcDe-000123-Xy == u@far.example R=dnslookup T=remote_smtp "      \
+    "defer (-44) H=mx.far.example [192.0.2.8]: SMTP error from remote mail server after RCPT "     \
     "TO:<u@far.example>: 451-4.7.1 Greylisted, please come back later"
-#define L_UNMATCHED                                                                             \
-    "Nov 28 14:03:08 mx1 postfix/smtp[79]: 7D3E: lost connection with mx[192.0.2.9] while "      \
+#define L_UNMATCHED                                                                                \
+    "Nov 28 14:03:08 mx1 postfix/smtp[79]: 7D3E: lost connection with mx[192.0.2.9] while "        \
     "receiving the initial server greeting: 421 4.3.2 busy"
 #define L_NOCODE "Nov 28 14:03:09 mx1 postfix/smtpd[5]: connect from unknown[192.0.2.1]"
 
@@ -214,8 +214,8 @@ expect_slice(struct slice s, const char *want, const char *what)
 {
     size_t n = strlen(want);
 
-    cr_assert_eq(s.len, n, "%s: '%.*s', expected '%s'", what, (int)s.len,
-                 s.p != NULL ? s.p : "", want);
+    cr_assert_eq(s.len, n, "%s: '%.*s', expected '%s'", what, (int)s.len, s.p != NULL ? s.p : "",
+                 want);
     if (n > 0) {
         cr_assert_eq(memcmp(s.p, want, n), 0, "%s: '%.*s', expected '%s'", what, (int)s.len, s.p,
                      want);
@@ -243,8 +243,8 @@ pcre2_message(const char *pattern, uint32_t opts, size_t *offset)
     int code;
     PCRE2_SIZE off;
     PCRE2_UCHAR buf[256];
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off,
-                                   NULL);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts, &code, &off, NULL);
 
     cr_assert_null(re, "'%s' compiles", pattern);
     pcre2_get_error_message(code, buf, sizeof(buf));
@@ -350,45 +350,45 @@ Test(rules, comments_blanks_crlf_and_trailing_blanks)
 
 Test(rules, every_error_in_one_load)
 {
-    const char *text = "rule early.rule\n"                         /* 1 */
-                       "  direction inbound\n"                     /* 2 */
-                       "pack p\n"                                  /* 3 */
-                       "programs p/*\n"                            /* 4 */
-                       "rule bad.regex\n"                          /* 5 */
-                       "  direction inbound\n"                     /* 6 */
-                       "  match ^(?<reply>\\d{3}) (unclosed\n"     /* 7 */
-                       "rule unknown.key\n"                        /* 8 */
-                       "  direction inbound\n"                     /* 9 */
-                       "  colour blue\n"                           /* 10 */
-                       "  match ^(?<reply>\\d{3})\n"               /* 11 */
-                       "rule bad.values\n"                         /* 12 */
-                       "  direction sideways\n"                    /* 13 */
-                       "  outcome maybe\n"                         /* 14 */
-                       "  reply 650\n"                             /* 15 */
-                       "  status 5.1\n"                            /* 16 */
-                       "  reason nonexistent\n"                    /* 17 */
-                       "  match ^x(?<enh>\\d\\.\\d\\.\\d)\n"       /* 18 */
-                       "rule no.match\n"                           /* 19 */
-                       "  direction outbound\n"                    /* 20 */
-                       "rule no.code\n"                            /* 21 */
-                       "  direction outbound\n"                    /* 22 */
-                       "  match ^no code here (?<text>.*)$\n"      /* 23 */
-                       "rule unknown.key\n"                        /* 24 */
-                       "  direction inbound\n"                     /* 25 */
-                       "rulez x\n"                                 /* 26 */
-                       "direction inbound\n"                       /* 27 */
-                       "reason r1\n"                               /* 28 */
-                       "  status 6.1.1\n"                          /* 29 */
-                       "  reply 5x0\n"                             /* 30 */
-                       "  match (bad\n"                            /* 31 */
-                       "  flavour x\n"                             /* 32 */
-                       "disable ghost\n"                           /* 33 */
-                       "pack\n"                                    /* 34 */
-                       "rule bad name!\n"                          /* 35 */
-                       "rule two.match\n"                          /* 36 */
-                       "  direction inbound\n"                     /* 37 */
-                       "  match ^(?<reply>\\d{3})\n"               /* 38 */
-                       "  match ^again\n";                         /* 39 */
+    const char *text = "rule early.rule\n"                     /* 1 */
+                       "  direction inbound\n"                 /* 2 */
+                       "pack p\n"                              /* 3 */
+                       "programs p/*\n"                        /* 4 */
+                       "rule bad.regex\n"                      /* 5 */
+                       "  direction inbound\n"                 /* 6 */
+                       "  match ^(?<reply>\\d{3}) (unclosed\n" /* 7 */
+                       "rule unknown.key\n"                    /* 8 */
+                       "  direction inbound\n"                 /* 9 */
+                       "  colour blue\n"                       /* 10 */
+                       "  match ^(?<reply>\\d{3})\n"           /* 11 */
+                       "rule bad.values\n"                     /* 12 */
+                       "  direction sideways\n"                /* 13 */
+                       "  outcome maybe\n"                     /* 14 */
+                       "  reply 650\n"                         /* 15 */
+                       "  status 5.1\n"                        /* 16 */
+                       "  reason nonexistent\n"                /* 17 */
+                       "  match ^x(?<enh>\\d\\.\\d\\.\\d)\n"   /* 18 */
+                       "rule no.match\n"                       /* 19 */
+                       "  direction outbound\n"                /* 20 */
+                       "rule no.code\n"                        /* 21 */
+                       "  direction outbound\n"                /* 22 */
+                       "  match ^no code here (?<text>.*)$\n"  /* 23 */
+                       "rule unknown.key\n"                    /* 24 */
+                       "  direction inbound\n"                 /* 25 */
+                       "rulez x\n"                             /* 26 */
+                       "direction inbound\n"                   /* 27 */
+                       "reason r1\n"                           /* 28 */
+                       "  status 6.1.1\n"                      /* 29 */
+                       "  reply 5x0\n"                         /* 30 */
+                       "  match (bad\n"                        /* 31 */
+                       "  flavour x\n"                         /* 32 */
+                       "disable ghost\n"                       /* 33 */
+                       "pack\n"                                /* 34 */
+                       "rule bad name!\n"                      /* 35 */
+                       "rule two.match\n"                      /* 36 */
+                       "  direction inbound\n"                 /* 37 */
+                       "  match ^(?<reply>\\d{3})\n"           /* 38 */
+                       "  match ^again\n";                     /* 39 */
     size_t off_rule, off_reason;
     char *msg_rule = pcre2_message("^(?<reply>\\d{3}) (unclosed", PCRE2_DUPNAMES, &off_rule);
     char *msg_reason = pcre2_message("(bad", PCRE2_CASELESS | PCRE2_DUPNAMES, &off_reason);
@@ -674,8 +674,8 @@ Test(rules, duplicate_across_files_of_one_directory)
     tmpdir_write(&d, "b.rules", "pack p\n\nrule x\n  direction local\n  match ^(?<reply>1)\n");
     const char *dirs[] = {d.path};
     cr_assert_null(ruleset_load(dirs, 1, 1, &e));
-    snprintf(want, sizeof(want), "%s/b.rules:3: duplicate rule 'x' (first at %s/a.rules:2)",
-             d.path, d.path);
+    snprintf(want, sizeof(want), "%s/b.rules:3: duplicate rule 'x' (first at %s/a.rules:2)", d.path,
+             d.path);
     cr_assert_eq(e.total, 1);
     cr_assert_str_eq(e.msgs[0], want);
     errlist_clear(&e);

@@ -66,8 +66,7 @@ event(const struct ruleset *rs, size_t rule, int reply, int cls, int subject, in
 }
 
 static char *
-print_to_string(const struct stats *st, const struct ruleset *rs, enum stats_format fmt,
-                size_t top)
+print_to_string(const struct stats *st, const struct ruleset *rs, enum stats_format fmt, size_t top)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -421,8 +420,7 @@ Test(stats, reset)
 {
     struct ruleset *rs = load_rules();
     struct stats st;
-    struct smtp_event ev = event(rs, 1, 550, 5, 1, 1, DIR_INBOUND, OUTCOME_REJECTED, 0, "x.org",
-                                 5);
+    struct smtp_event ev = event(rs, 1, 550, 5, 1, 1, DIR_INBOUND, OUTCOME_REJECTED, 0, "x.org", 5);
     struct topk *domains;
     uint64_t *rule;
 
@@ -477,23 +475,22 @@ Test(stats, json_exact)
     st.limit_hits = 1;
     json = print_to_string(&st, rs, STATS_JSON, 10);
     cr_assert_str_eq(
-        json,
-        "{\"lines\":10,\"matched\":3,\"unmatched_with_code\":1,\"with_code\":4,\"implied\":1,"
-        "\"invalid\":0,\"class_mismatch\":0,\"overlong\":2,\"limit_hits\":1,\"ignored\":0,"
-        "\"bytes\":500,"
-        "\"first_time\":900,\"last_time\":1000,\"by\":{"
-        "\"class\":{\"2\":1,\"4\":1,\"5\":1},"
-        "\"subject\":{\"2.0\":1,\"5.1\":1},"
-        "\"status\":{\"2.0.0\":1,\"5.1.1\":1},"
-        "\"reply\":{\"250\":1,\"421\":1,\"550\":1},"
-        "\"direction\":{\"inbound\":1,\"outbound\":2},"
-        "\"outcome\":{\"bounced\":1,\"delivered\":1,\"rejected\":1},"
-        "\"reason\":{\"other\":1,\"unknown-recipient\":1},"
-        "\"direction_class\":{\"inbound/4\":1,\"outbound/2\":1,\"outbound/5\":1},"
-        "\"direction_subject\":{\"outbound/2.0\":1,\"outbound/5.1\":1},"
-        "\"domain\":{\"example.com\":2},"
-        "\"rule\":{\"r0\":2,\"r1\":1}},"
-        "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\u00ff\\u007f\"]}\n");
+        json, "{\"lines\":10,\"matched\":3,\"unmatched_with_code\":1,\"with_code\":4,\"implied\":1,"
+              "\"invalid\":0,\"class_mismatch\":0,\"overlong\":2,\"limit_hits\":1,\"ignored\":0,"
+              "\"bytes\":500,"
+              "\"first_time\":900,\"last_time\":1000,\"by\":{"
+              "\"class\":{\"2\":1,\"4\":1,\"5\":1},"
+              "\"subject\":{\"2.0\":1,\"5.1\":1},"
+              "\"status\":{\"2.0.0\":1,\"5.1.1\":1},"
+              "\"reply\":{\"250\":1,\"421\":1,\"550\":1},"
+              "\"direction\":{\"inbound\":1,\"outbound\":2},"
+              "\"outcome\":{\"bounced\":1,\"delivered\":1,\"rejected\":1},"
+              "\"reason\":{\"other\":1,\"unknown-recipient\":1},"
+              "\"direction_class\":{\"inbound/4\":1,\"outbound/2\":1,\"outbound/5\":1},"
+              "\"direction_subject\":{\"outbound/2.0\":1,\"outbound/5.1\":1},"
+              "\"domain\":{\"example.com\":2},"
+              "\"rule\":{\"r0\":2,\"r1\":1}},"
+              "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\u00ff\\u007f\"]}\n");
     cr_assert(json_valid(json));
     free(json);
     stats_free(&st);
@@ -508,13 +505,15 @@ Test(stats, json_empty)
 
     stats_init(&st, ruleset_rule_count(rs));
     json = print_to_string(&st, rs, STATS_JSON, 10);
-    cr_assert_str_eq(json, "{\"lines\":0,\"matched\":0,\"unmatched_with_code\":0,\"with_code\":0,"
-                           "\"implied\":0,\"invalid\":0,\"class_mismatch\":0,\"overlong\":0,"
-                           "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
-                           "\"subject\":{},"
-                           "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
-                           "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{}},"
-                           "\"unmatched_samples\":[]}\n");
+    cr_assert_str_eq(
+        json,
+        "{\"lines\":0,\"matched\":0,\"unmatched_with_code\":0,\"with_code\":0,"
+        "\"implied\":0,\"invalid\":0,\"class_mismatch\":0,\"overlong\":0,"
+        "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
+        "\"subject\":{},"
+        "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
+        "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{}},"
+        "\"unmatched_samples\":[]}\n");
     cr_assert(json_valid(json));
     free(json);
     stats_free(&st);
@@ -728,9 +727,8 @@ Test(stats, report_with_hostile_domain_is_valid_json)
     stats_add_unmatched(&st, dom, sizeof(dom) - 1);
     json = print_to_string(&st, rs, STATS_JSON, 10);
     cr_assert(json_valid(json), "%s", json);
-    cr_assert_not_null(strstr(json,
-                              "\"\\\"},{\\\\\\u000a\\u0009\\u0001\\u007f\\u00c3(.example\":1"),
-                       "%s", json);
+    cr_assert_not_null(
+        strstr(json, "\"\\\"},{\\\\\\u000a\\u0009\\u0001\\u007f\\u00c3(.example\":1"), "%s", json);
     free(json);
     stats_free(&st);
     ruleset_free(rs);
