@@ -577,9 +577,13 @@ agent_emit(void *arg, const struct alert *a)
 {
     struct alerts_out *ao = arg;
     redisAsyncContext *ac;
-    size_t ri = (size_t)(a->rule - alerts_rule_at(ao->det, 0));
+    size_t ri = 0;
     char st[256];
 
+    /* The rules live inside the detector's per-rule state: find this one's index. */
+    while (ri < ao->n && alerts_rule_at(ao->det, ri) != a->rule) {
+        ri++;
+    }
     log_warnx("alerts: %s rule=%s count=%" PRIu64 " baseline=%.2f share=%.4f %.*s",
               a->type == ALERT_FIRE ? "ALERT" : "recovery", a->rule->name, a->count, a->baseline,
               a->share, (int)a->json_len, a->json);
