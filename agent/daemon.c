@@ -122,6 +122,8 @@ struct agent {
     ev_timer w_stop;
     ev_timer w_watchdog;
     ev_signal w_term, w_int, w_hup;
+    uint64_t state_failures; /* consecutive failed saves of the local cursor hint */
+    ev_tstamp state_logged;  /* when a failed save was last logged */
 };
 
 static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
@@ -688,8 +690,20 @@ agent_ack(void *arg, struct batch *b, int ok)
                   b->cursor.source, b->cursor.seq);
     }
     if (ok && state_save(ag->cfg.state_dir, &b->cursor, err, sizeof(err)) == -1) {
-        log_warn("state: dir=%s source=%s cannot save cursor: %s", ag->cfg.state_dir,
-                 b->cursor.source, err);
+        /* The hint only: counting goes on. Logged at the first failure, then at most once a
+         * minute with the number of failed saves. */
+        ev_tstamp now = ev_now(ag->loop);
+        ag->state_failures++;
+        if (ag->state_failures == 1 || now - ag->state_logged >= 60.) {
+            log_warn("state: dir=%s source=%s cannot save cursor (%" PRIu64
+                     " failed saves; the committed cursor is the authority): %s",
+                     ag->cfg.state_dir, b->cursor.source, ag->state_failures, err);
+            ag->state_logged = now;
+        }
+    } else if (ok && ag->state_failures > 0) {
+        log_info("state: dir=%s cursor saved again after %" PRIu64 " failed saves",
+                 ag->cfg.state_dir, ag->state_failures);
+        ag->state_failures = 0;
     }
     if (b == ag->qhead) {
         ag->qhead = b->next;
