@@ -22,11 +22,19 @@ rcli() {
 
 # Starts redis-server and creates the agent and dashboard users with the shipped ACL rules.
 start_redis() {
-    REDIS_PORT=$(free_port)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$T" --daemonize no > "$T/redis.log" 2>&1 &
-    REDIS_PID=$!
-    wait_for 10 "rcli ping 2>/dev/null | grep -q PONG" || fail "redis-server did not start"
+    # A port found free may be taken before redis-server binds it: then try another one.
+    for _try in 1 2 3 4 5; do
+        REDIS_PORT=$(free_port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$T" --daemonize no > "$T/redis.log" 2>&1 &
+        REDIS_PID=$!
+        wait_for 10 "rcli ping 2>/dev/null | grep -q PONG || ! kill -0 $REDIS_PID 2>/dev/null"
+        rcli ping 2>/dev/null | grep -q PONG && break
+        kill "$REDIS_PID" 2>/dev/null
+        wait "$REDIS_PID" 2>/dev/null
+    done
+    rcli ping 2>/dev/null | grep -q PONG ||
+        fail "redis-server did not start: $(tail -n 5 "$T/redis.log")"
     _acl=$ROOT/packaging/redis/users.acl
     _agent=$(grep '^user smtpmon-agent ' "$_acl" | sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$REDIS_PW/; s/^user smtpmon-agent //")
     _dash=$(grep '^user smtpmon-dashboard ' "$_acl" | sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$DASH_PW/; s/^user smtpmon-dashboard //")
