@@ -54,7 +54,7 @@ else
 Q = @
 endif
 
-PHONY_EXTRA = print-deps deb rpm man test-packaging
+PHONY_EXTRA = print-deps check-run-deps deb rpm man test-packaging
 .PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
@@ -91,7 +91,7 @@ build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
 # ---------------------------------------------------------------------------------------
 # The two commands.
 
-run: check-deps build/smtpmon
+run: check-run-deps build/smtpmon
 	@bash tests/run.sh
 
 test: check-deps
@@ -152,6 +152,10 @@ lint:
 
 # ---------------------------------------------------------------------------------------
 # Dependencies: installed when root, otherwise the exact command is printed.
+
+# 'make run' needs only the build and a redis-server; 'make test' needs everything.
+check-run-deps:
+	@sh tests/deps.sh $(BUILD_DEPS) redis-server
 
 check-deps:
 	@sh tests/deps.sh $(BUILD_DEPS) $(TEST_DEPS)
