@@ -54,7 +54,7 @@ else
 Q = @
 endif
 
-PHONY_EXTRA = print-deps check-run-deps deb rpm man test-packaging
+PHONY_EXTRA = print-deps check-run-deps test-integration-asan deb rpm man test-packaging
 .PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
@@ -97,6 +97,7 @@ run: check-run-deps build/smtpmon
 test: check-deps
 	$(MAKE) --no-print-directory WERROR=1 test-headers build/smtpmon build/unit-tests
 	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration \
+	  test-integration-asan \
 	  test-packaging
 
 test-unit: build/unit-tests
@@ -122,6 +123,16 @@ test-fuzz: build/fuzz-replay
 test-integration: build/smtpmon
 	@echo "== integration tests"
 	$(Q)sh tests/integration/run.sh
+
+# The same integration tests with the agent built with ASan+UBSan: any report fails a test.
+build-asan/smtpmon: $(ACORE_OBJS) $(AEDGE_OBJS) $(AOBJ)/$(MAIN_SRC:.c=.o)
+	@echo "  LD-ASAN $@"
+	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+test-integration-asan: build-asan/smtpmon
+	@echo "== integration tests, agent under ASan+UBSan"
+	$(Q)SMTPMON=$(CURDIR)/build-asan/smtpmon ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1 sh tests/integration/run.sh
 
 # Every header compiles on its own; pure headers never include libev or hiredis.
 test-headers:

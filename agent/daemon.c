@@ -1378,10 +1378,15 @@ agent_reload(struct agent *ag)
         stream_seal(s, 1);
         s->keep = 0;
     }
+    /* The alert rules name reasons of the old rule set: rebuild them with the new one (their
+     * learned baselines are saved to and restored from Redis on the way). */
+    alerts_out_free(ag->alerts);
+    ag->alerts = NULL;
     config_free(&ag->cfg);
     ag->cfg = nc;
     rsref_put(ag->rsr);
     ag->rsr = nr;
+    ag->alerts = alerts_out_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
     log_set_level(ag->cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag->cfg.log_level);
     agent_sources(ag, 0);
     for (pp = &ag->streams; *pp != NULL;) {

@@ -19,14 +19,24 @@ WRITER_PID=
 TEST_NAME=$(basename "$0" .sh)
 
 cleanup() {
+    _rc=$?
     [ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
     [ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
     wait 2>/dev/null
+    # With a sanitizer build (make test-integration-asan) any report fails the test.
+    if grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T"/*.err \
+        > "$T/sanitizer.files" 2>/dev/null; then
+        echo "FAIL: $TEST_NAME: sanitizer report:" >&2
+        xargs grep -h -A 25 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' \
+            < "$T/sanitizer.files" | head -n 60 >&2
+        _rc=1
+    fi
     if [ "${KEEP_TMP:-0}" = 1 ]; then
         echo "kept $T" >&2
     else
         rm -rf "$T"
     fi
+    exit "$_rc"
 }
 trap cleanup EXIT
 
@@ -191,9 +201,14 @@ start_writer() {
     bash -c '
         f=$1 s=$2 total=$3 chunk=$4 T=$5
         exec 3>>"$f"
-        trap "exec 3>>\"$f\"" HUP
         i=$s
         while [ $i -lt $((s + total)) ]; do
+            # reopen_writer asks for a reopen, as rsyslog reopens its files on SIGHUP after
+            # logrotate: the file is reopened before the next chunk is written
+            if [ -e "$T/writer.reopen" ]; then
+                rm -f "$T/writer.reopen"
+                exec 3>>"$f"
+            fi
             n=$chunk
             [ $((i + n)) -gt $((s + total)) ] && n=$((s + total - i))
             gen $i $n | tee -a "$T/written.log" >&3
@@ -202,6 +217,10 @@ start_writer() {
         touch "$T/writer.done"
     ' writer "$1" "$2" "$3" "$4" "$T" &
     WRITER_PID=$!
+}
+
+reopen_writer() {
+    touch "$T/writer.reopen"
 }
 
 wait_writer() {

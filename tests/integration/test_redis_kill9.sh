@@ -29,7 +29,7 @@ for i in $(seq 1 "$iters"); do
         rot=$((rot + 1))
         mv "$LOG" "$LOG.$rot"
         : > "$LOG"
-        kill -HUP "$WRITER_PID" 2>/dev/null || true
+        reopen_writer
         ino=$(stat -c %i "$LOG")
         wait_for 30 "[ \"\$(rcli HGET 'smtpmon:{$AGENT_ID}:cursor:mail' ino)\" = $ino ]" ||
             fail "rotation $rot: the agent did not move to the new file"
