@@ -13,18 +13,30 @@
 
 start_redis
 PA=$REDIS_PORT
-PB=$(free_port)
-redis-server --port "$PB" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
-    --dbfilename b.rdb --replicaof 127.0.0.1 "$PA" --daemonize no > "$T/redis-b.log" 2>&1 &
-PID_B=$!
-wait_for 10 "redis-cli -p $PB ping 2>/dev/null | grep -q PONG" || fail "replica did not start"
+PID_B= PID_S=
+trap 'kill -9 $PID_B $PID_S 2>/dev/null; _redis_cleanup' EXIT
+# A port found free may be taken before the server binds it: then another one is tried.
+for _try in 1 2 3 4 5; do
+    PB=$(free_port)
+    redis-server --port "$PB" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
+        --dbfilename b.rdb --replicaof 127.0.0.1 "$PA" --daemonize no > "$T/redis-b.log" 2>&1 &
+    PID_B=$!
+    wait_for 10 "redis-cli -p $PB ping 2>/dev/null | grep -q PONG || ! kill -0 $PID_B 2>/dev/null"
+    redis-cli -p "$PB" ping 2>/dev/null | grep -q PONG && break
+    kill -9 "$PID_B" 2>/dev/null
+done
+redis-cli -p "$PB" ping 2>/dev/null | grep -q PONG || fail "replica did not start"
 # ACL users are not replicated: the same users on B.
 # shellcheck disable=SC2086
 redis-cli -p "$PB" ACL SETUSER smtpmon-agent $_agent | grep -q OK || fail "ACL on B"
 # shellcheck disable=SC2086
 redis-cli -p "$PB" ACL SETUSER smtpmon-dashboard $_dash | grep -q OK || fail "ACL on B"
-PS=$(free_port)
-cat > "$T/sentinel.conf" <<CONF
+sentinel_master() {
+    redis-cli -p "$PS" SENTINEL get-master-addr-by-name m 2>/dev/null | tail -n 1
+}
+for _try in 1 2 3 4 5; do
+    PS=$(free_port)
+    cat > "$T/sentinel.conf" <<CONF
 port $PS
 bind 127.0.0.1
 dir $T
@@ -32,15 +44,16 @@ sentinel monitor m 127.0.0.1 $PA 1
 sentinel down-after-milliseconds m 400
 sentinel failover-timeout m 2000
 CONF
-redis-server "$T/sentinel.conf" --sentinel > "$T/sentinel.log" 2>&1 &
-PID_S=$!
-sentinel_master() {
-    redis-cli -p "$PS" SENTINEL get-master-addr-by-name m 2>/dev/null | tail -n 1
-}
-wait_for 10 "[ \"\$(sentinel_master)\" = $PA ]" || fail "sentinel does not know the master"
+    redis-server "$T/sentinel.conf" --sentinel > "$T/sentinel.log" 2>&1 &
+    PID_S=$!
+    wait_for 10 "[ \"\$(sentinel_master)\" = $PA ] || ! kill -0 $PID_S 2>/dev/null"
+    [ "$(sentinel_master)" = "$PA" ] && break
+    kill -9 "$PID_S" 2>/dev/null
+done
+[ "$(sentinel_master)" = "$PA" ] ||
+    fail "sentinel does not know the master: $(tail -n 5 "$T/sentinel.log")"
 wait_for 10 "redis-cli -p $PB INFO replication | grep -q 'master_link_status:up'" ||
     fail "replica not linked"
-trap 'kill -9 $PID_B $PID_S 2>/dev/null; _redis_cleanup' EXIT
 
 LOG=$T/mail.log
 append "$LOG" 0 1500

@@ -367,11 +367,18 @@ check_grafana_json() {
 # after an unmatched line with a code and an overlong line.
 replay_into_redis() {
     local pw=agent-$$ acl off size
-    REDIS_PORT=$(free_port)
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --dir "$T" --daemonize no > "$T/redis.log" 2>&1 &
-    REDIS_PID=$!
-    wait_for 10 "rcli ping 2> /dev/null | grep -q PONG" || { fail "grafana: redis-server did not start"; return 1; }
+    local try
+    # A port found free may be taken before redis-server binds it: then try another one.
+    for try in 1 2 3 4 5; do
+        REDIS_PORT=$(free_port)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$T" --daemonize no > "$T/redis.log" 2>&1 &
+        REDIS_PID=$!
+        wait_for 10 "rcli ping 2> /dev/null | grep -q PONG || ! kill -0 $REDIS_PID 2> /dev/null"
+        rcli ping 2> /dev/null | grep -q PONG && break
+        kill "$REDIS_PID" 2> /dev/null
+    done
+    rcli ping 2> /dev/null | grep -q PONG || { fail "grafana: redis-server did not start"; return 1; }
     acl=$(grep '^user smtpmon-agent ' packaging/redis/users.acl |
         sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$pw/; s/^user smtpmon-agent //")
     # shellcheck disable=SC2086
