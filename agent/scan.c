@@ -36,6 +36,7 @@
 #define SCAN_CHUNK (256 * 1024)
 #define SCAN_PARALLEL_MIN (32 * 1024 * 1024) /* smaller files are read by one thread */
 #define SCAN_JOBS_MAX 16
+#define SCAN_PIECES_PER_JOB 8 /* pieces of a large file per worker, taken in turn */
 #define SCAN_PROGRESS_MIN (64 * 1024 * 1024)
 #define EX_USAGE 64
 #define EX_DATAERR 65
@@ -55,13 +56,21 @@ struct scan_opts {
     struct alerts *alerts; /* --alerts: the detector fed in line order */
 };
 
+/* A large plain file cut at line boundaries into pieces that the workers take in turn. */
+struct chunks {
+    off_t *bounds; /* n + 1 offsets */
+    size_t n;
+    _Atomic size_t next;
+};
+
 struct worker {
     const struct ruleset *rs;
     const struct scan_opts *o;
     const char *path;
     int fd;
     gzFile gz;
-    off_t start, end; /* byte range of a plain file; end < 0: to EOF */
+    off_t start, end;      /* byte range of a plain file; end < 0: to EOF */
+    struct chunks *chunks; /* or pieces shared with the other workers */
     struct stats st;
     struct pipeline pl;
     struct tz_cache tz;
@@ -84,17 +93,13 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
     return 0;
 }
 
-static void *
-worker_run(void *arg)
+/* Reads [start, end) (end < 0: to EOF) of the worker's file or gzip stream into its counts. */
+static void
+read_range(struct worker *w, char *buf, off_t start, off_t end)
 {
-    struct worker *w = arg;
-    char *buf = malloc(SCAN_CHUNK);
-    off_t pos = w->start;
+    off_t pos = start;
 
-    if (buf == NULL) {
-        w->err = ENOMEM;
-        return NULL;
-    }
+    linebuf_reset(w->lb, (uint64_t)start);
     for (;;) {
         ssize_t n;
         size_t want = SCAN_CHUNK;
@@ -108,12 +113,12 @@ worker_run(void *arg)
                 break;
             }
         } else {
-            if (w->end >= 0) {
-                if (pos >= w->end) {
+            if (end >= 0) {
+                if (pos >= end) {
                     break;
                 }
-                if ((off_t)want > w->end - pos) {
-                    want = (size_t)(w->end - pos);
+                if ((off_t)want > end - pos) {
+                    want = (size_t)(end - pos);
                 }
             }
             n = pread(w->fd, buf, want, pos);
@@ -133,6 +138,30 @@ worker_run(void *arg)
         atomic_fetch_add_explicit(&w->done, (uint64_t)n, memory_order_relaxed);
     }
     linebuf_finish(w->lb, on_line, w);
+}
+
+static void *
+worker_run(void *arg)
+{
+    struct worker *w = arg;
+    char *buf = malloc(SCAN_CHUNK);
+
+    if (buf == NULL) {
+        w->err = ENOMEM;
+        return NULL;
+    }
+    if (w->chunks == NULL) {
+        read_range(w, buf, w->start, w->end);
+    } else {
+        /* Pieces of the file are taken in turn, so a slower core does less of the work. */
+        for (;;) {
+            size_t i = atomic_fetch_add_explicit(&w->chunks->next, 1, memory_order_relaxed);
+            if (i >= w->chunks->n || w->err != 0) {
+                break;
+            }
+            read_range(w, buf, w->chunks->bounds[i], w->chunks->bounds[i + 1]);
+        }
+    }
     w->st.overlong += linebuf_overlong(w->lb);
     w->st.limit_hits += matcher_limit_hits(w->pl.matcher);
     free(buf);
@@ -220,6 +249,7 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
 {
     pthread_t tids[SCAN_JOBS_MAX];
     int nw = 1, fd, rc = 0;
+    struct chunks chunks = {NULL, 0, 0};
     struct stat sb;
     unsigned char magic[2] = {0, 0};
     int gz = 0;
@@ -282,16 +312,29 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
         }
         gzbuffer(ws[0].gz, SCAN_CHUNK);
     } else {
-        off_t prev = 0;
-        for (int i = 0; i < nw; i++) {
-            off_t b =
-                i + 1 == nw ? sb.st_size : line_boundary(fd, sb.st_size * (i + 1) / nw, sb.st_size);
-            ws[i].start = prev;
-            ws[i].end = b < prev ? prev : b;
-            prev = ws[i].end;
-        }
         if (nw == 1) {
+            ws[0].start = 0;
             ws[0].end = -1; /* to EOF: the file may still be growing */
+        } else {
+            size_t n = (size_t)nw * SCAN_PIECES_PER_JOB;
+            off_t prev = 0;
+            if ((chunks.bounds = calloc(n + 1, sizeof(*chunks.bounds))) == NULL) {
+                nw = 1;
+                ws[0].start = 0;
+                ws[0].end = -1;
+            } else {
+                for (size_t i = 1; i <= n; i++) {
+                    off_t b = i == n ? sb.st_size
+                                     : line_boundary(fd, (off_t)((uint64_t)sb.st_size * i / n),
+                                                     sb.st_size);
+                    chunks.bounds[i] = b < prev ? prev : b;
+                    prev = chunks.bounds[i];
+                }
+                chunks.n = n;
+                for (int i = 0; i < nw; i++) {
+                    ws[i].chunks = &chunks;
+                }
+            }
         }
     }
     int show = o->progress > 0 || (o->progress < 0 && isatty(STDERR_FILENO) &&
@@ -344,6 +387,7 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
         }
         worker_fini(&ws[i]);
     }
+    free(chunks.bounds);
     close(fd);
     return rc;
 }
