@@ -45,8 +45,8 @@ stats_reset(struct stats *st)
     topk_reset(domains);
 }
 
-static void
-status_add(struct stats *st, int cls, int subject, int detail, uint64_t n)
+void
+stats_add_status(struct stats *st, int cls, int subject, int detail, uint64_t n)
 {
     size_t mask = STATS_STATUS_MAX * 2 - 1;
     size_t h = ((size_t)cls * 1000003u + (size_t)subject * 1009u + (size_t)detail) & mask;
@@ -111,7 +111,7 @@ stats_add_event(struct stats *st, const struct smtp_event *ev)
     if (ev->enh_class != 0) {
         st->subject[class_slot(ev->enh_class)][ev->enh_subject]++;
         st->dir_subject[ev->direction][class_slot(ev->enh_class)][ev->enh_subject]++;
-        status_add(st, ev->enh_class, ev->enh_subject, ev->enh_detail, 1);
+        stats_add_status(st, ev->enh_class, ev->enh_subject, ev->enh_detail, 1);
     } else if (ev->flags & EV_ENH_BAD) {
         st->status_invalid++;
     }
@@ -185,7 +185,7 @@ stats_merge(struct stats *dst, const struct stats *src)
     for (size_t i = 0; i < STATS_STATUS_MAX * 2; i++) {
         const struct stats_status *s = &src->status[i];
         if (s->cls != 0) {
-            status_add(dst, s->cls, s->subject, s->detail, s->n);
+            stats_add_status(dst, s->cls, s->subject, s->detail, s->n);
         }
     }
     for (size_t i = 0; i < DIR__N; i++) {

@@ -65,6 +65,8 @@ int stats_init(struct stats *st, size_t nrules); /* -1 on allocation failure */
 void stats_free(struct stats *st);
 void stats_reset(struct stats *st); /* zero all counts, keep allocations */
 void stats_add_event(struct stats *st, const struct smtp_event *ev);
+/* Adds n to an enhanced code's count (beyond STATS_STATUS_MAX distinct codes: to "other"). */
+void stats_add_status(struct stats *st, int cls, int subject, int detail, uint64_t n);
 void stats_add_unmatched(struct stats *st, const char *line, size_t len);
 void stats_merge(struct stats *dst, const struct stats *src);
 

@@ -870,30 +870,6 @@ is(const char *f, size_t flen, const char *name)
 }
 
 static int
-add_status(struct stats *st, int cls, int subject, int detail, uint64_t n)
-{
-    size_t mask = STATS_STATUS_MAX * 2 - 1;
-    size_t h = ((size_t)cls * 1000003u + (size_t)subject * 1009u + (size_t)detail) & mask;
-
-    for (;; h = (h + 1) & mask) {
-        struct stats_status *s = &st->status[h];
-        if (s->cls == 0) {
-            if (st->nstatus >= STATS_STATUS_MAX) {
-                st->status_other += n;
-                return 0;
-            }
-            *s = (struct stats_status){(uint16_t)cls, (uint16_t)subject, (uint16_t)detail, n};
-            st->nstatus++;
-            return 0;
-        }
-        if (s->cls == cls && s->subject == subject && s->detail == detail) {
-            s->n += n;
-            return 0;
-        }
-    }
-}
-
-static int
 class_slot(int cls)
 {
     return cls == 2 ? 0 : cls == 4 ? 1 : cls == 5 ? 2 : -1;
@@ -993,7 +969,8 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
             st->status_invalid += n;
         } else if (sscanf(k, "%d.%d.%d", &a, &b, &d) == 3 && class_slot(a) >= 0 && b >= 0 &&
                    b <= 999 && d >= 0 && d <= 999) {
-            return add_status(st, a, b, d, n);
+            stats_add_status(st, a, b, d, n);
+            return 0;
         } else {
             return 1;
         }
