@@ -9,16 +9,20 @@
 #include "codes.h"
 #include "detect.h"
 #include "rules.h"
+#include "scanner.h"
 
 #define RULES_DEPTH_LIMIT 2000
 #define RULES_HEAP_LIMIT_KIB 2048
-#define REASON_SCAN_MAX 64   /* reason matches looked at per text */
 #define REASON_TEXT_MAX 2048 /* bytes of a normalised reply text searched for a reason */
-/* Reasons are searched at word starts only: after a byte that is no letter or digit. One
- * shared assertion in front of all the alternatives is several times faster than one in each. */
-#define REASON_PREFIX "(?<![a-z0-9])(?=[a-z0-9])(?:"
-#define CACHE_SLOTS 128  /* program -> rules cache entries per matcher */
-#define REASON_MEMO 4096 /* memoised reason choices per matcher (power of two) */
+/* Reasons are searched at word starts only (a letter or digit after a byte that is neither).
+ * Which reasons can match at a word start is known from its first two bytes: a table per
+ * matcher, filled on first use by partial matching, leaves a handful of anchored matches per
+ * text instead of every reason at every word. */
+#define REASON_FIRST 62   /* [0-9A-Za-z] */
+#define REASON_SECOND 257 /* any byte, or 256: the text ends after the first */
+#define REASON_MASKED 64  /* reasons with a bit in the table; later ones are always tried */
+#define CACHE_SLOTS 128   /* program -> rules cache entries per matcher */
+#define REASON_MEMO 4096  /* memoised reason choices per matcher (power of two) */
 #define PROGRAM_MAX 96
 
 #define OUTCOME_FROM_STATUS (-1)
@@ -53,6 +57,7 @@ struct rule {
     int ignore;    /* matching lines carry no reply: protocol traces, version banners */
     char *require; /* a literal the message must contain before the pattern is tried */
     size_t require_len;
+    const struct scanner *scanner; /* native equivalent of the pattern, or NULL */
 };
 
 struct pack {
@@ -78,6 +83,8 @@ struct reason {
     size_t nreplies;
     char *pattern;
     unsigned pattern_line;
+    pcre2_code *re; /* the pattern, caseless and anchored (tried at word starts) */
+    int untested;   /* the two-byte table cannot rule it out: tried at every word start */
 };
 
 struct ruleset {
@@ -88,9 +95,11 @@ struct ruleset {
     struct reason **reasons;
     size_t nreasons;
     int other_reason;
-    pcre2_code *reason_re; /* all reason patterns, one alternative each, marked by index */
+    int reason_patterns; /* reasons with a pattern */
+    uint32_t reason_groups;
     uint32_t max_groups;
     int jit;
+    int scanners; /* run the native scanners of the rules that have one */
 };
 
 struct cache_entry {
@@ -108,8 +117,11 @@ struct matcher {
     const struct ruleset *rs;
     pcre2_match_data *md;
     pcre2_match_data *reason_md;
+    uint64_t (*cand)[REASON_SECOND]; /* reasons that may match at a word start, by its bytes */
+    uint8_t (*cand_known)[REASON_SECOND];
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
+    PCRE2_SIZE *scan_ov; /* a scanner's captures, laid out as PCRE2's ovector */
     struct cache_entry cache[CACHE_SLOTS];
     struct cache_entry scratch;
     uint64_t limit_hits;
@@ -181,6 +193,7 @@ reason_free(struct reason *r)
     free(r->statuses);
     free(r->replies);
     free(r->pattern);
+    pcre2_code_free(r->re);
     free(r);
 }
 
@@ -205,7 +218,6 @@ ruleset_free(struct ruleset *rs)
         reason_free(rs->reasons[i]);
     }
     free(rs->reasons);
-    pcre2_code_free(rs->reason_re);
     free(rs);
 }
 
@@ -796,6 +808,7 @@ finish_rules(struct loader *ld)
         r->g_text = group(r->re, "text");
         r->g_domain = group(r->re, "domain");
         r->g_status = group(r->re, "status");
+        r->scanner = scanner_for_pattern(r->pattern);
         if (r->ignore) {
             /* An ignore rule needs no code, direction or outcome. */
         } else if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 && r->def_cls == 0) {
@@ -824,58 +837,10 @@ finish_rules(struct loader *ld)
     }
 }
 
-/* The combined expression failed although each pattern compiled alone (an unclosed \\Q or an
- * extended-mode comment swallows what follows): name the first reason that breaks it. */
-static void
-reason_combine_error(struct loader *ld, int code, PCRE2_SIZE off)
-{
-    struct ruleset *rs = ld->rs;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem;
-
-    for (size_t n = 1; n <= rs->nreasons; n++) {
-        int first = 1, c;
-        PCRE2_SIZE o;
-        pcre2_code *re;
-
-        if ((mem = open_memstream(&buf, &len)) == NULL) {
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (rs->reasons[i]->pattern != NULL) {
-                fprintf(mem, "%s%s(*MARK:%zu)(?:%s\\E)", first ? REASON_PREFIX : "",
-                        first ? "" : "|", i, rs->reasons[i]->pattern);
-                first = 0;
-            }
-        }
-        fputs(first ? "" : ")", mem);
-        fclose(mem);
-        re = first ? NULL
-                   : pcre2_compile((PCRE2_SPTR)buf, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_CASELESS | PCRE2_DUPNAMES, &c, &o, NULL);
-        free(buf);
-        buf = NULL;
-        if (!first && re == NULL) {
-            const struct reason *r = rs->reasons[n - 1];
-            errlist_add(ld->errs, r->file, r->pattern_line,
-                        "reason '%s': the pattern breaks the expression that joins all reasons "
-                        "(end it cleanly: no unclosed \\Q, no '#' comment in (?x) mode)",
-                        r->name);
-            return;
-        }
-        pcre2_code_free(re);
-    }
-    compile_error(ld, "reasons", 0, "reason", "(combined)", code, off);
-}
-
 static void
 finish_reasons(struct loader *ld)
 {
     struct ruleset *rs = ld->rs;
-    char *all = NULL;
-    size_t len = 0;
-    FILE *mem;
     size_t idx;
 
     if (reason_find(rs, "other", &idx) == NULL) {
@@ -891,54 +856,35 @@ finish_reasons(struct loader *ld)
     }
     rs->other_reason = (int)idx;
 
-    if ((mem = open_memstream(&all, &len)) == NULL) {
-        errlist_add(ld->errs, "(built in)", 0, "out of memory");
-        return;
-    }
-    int first = 1;
     for (size_t i = 0; i < rs->nreasons; i++) {
         struct reason *r = rs->reasons[i];
         int code;
         PCRE2_SIZE off;
-        pcre2_code *re;
+        uint32_t v = 0;
 
         if (r->pattern == NULL) {
             continue;
         }
-        /* Compile alone first, so an error names its own file and line. */
-        re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED,
-                           PCRE2_CASELESS | PCRE2_DUPNAMES, &code, &off, NULL);
-        if (re == NULL) {
+        r->re =
+            compile(ld, r->pattern, PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, &code, &off);
+        if (r->re == NULL) {
             compile_error(ld, r->file, r->pattern_line, "reason", r->name, code, off);
             continue;
         }
-        uint32_t backrefs = 0;
-        pcre2_pattern_info(re, PCRE2_INFO_BACKREFMAX, &backrefs);
-        pcre2_code_free(re);
-        if (backrefs > 0) {
-            errlist_add(ld->errs, r->file, r->pattern_line,
-                        "reason '%s': backreferences are not supported in reason patterns (all "
-                        "reasons are searched as one expression)",
-                        r->name);
-            continue;
+        /* The table tests a reason on two bytes with nothing before them. A negative lookbehind
+         * or \b passes there whenever it could pass in a text, but a positive lookbehind or \B
+         * may not; and backtracking verbs can hide partial matches. */
+        if (pcre2_pattern_info(r->re, PCRE2_INFO_MAXLOOKBEHIND, &v) != 0 ||
+            (v > 0 && (strstr(r->pattern, "(?<=") != NULL || strstr(r->pattern, "\\B") != NULL)) ||
+            strstr(r->pattern, "(*") != NULL) {
+            r->untested = 1;
         }
-        fprintf(mem, "%s%s(*MARK:%zu)(?:%s\\E)", first ? REASON_PREFIX : "", first ? "" : "|", i,
-                r->pattern);
-        first = 0;
-    }
-    if (!first) {
-        fputs(")", mem);
-    }
-    fclose(mem);
-    if (!first && ld->errs->total == 0) {
-        int code;
-        PCRE2_SIZE off;
-        rs->reason_re = compile(ld, all, PCRE2_CASELESS | PCRE2_DUPNAMES, &code, &off);
-        if (rs->reason_re == NULL) {
-            reason_combine_error(ld, code, off);
+        if (pcre2_pattern_info(r->re, PCRE2_INFO_CAPTURECOUNT, &v) == 0 &&
+            v + 1 > rs->reason_groups) {
+            rs->reason_groups = v + 1;
         }
+        rs->reason_patterns++;
     }
-    free(all);
 }
 
 static struct ruleset *
@@ -947,6 +893,7 @@ ruleset_new(int use_jit)
     struct ruleset *rs = calloc(1, sizeof(*rs));
     if (rs != NULL) {
         rs->jit = use_jit ? 1 : 0;
+        rs->scanners = 1;
         rs->max_groups = 1;
     }
     return rs;
@@ -1058,6 +1005,22 @@ ruleset_jit(const struct ruleset *rs)
     return rs->jit;
 }
 
+void
+ruleset_set_scanners(struct ruleset *rs, int on)
+{
+    rs->scanners = on ? 1 : 0;
+}
+
+size_t
+ruleset_scanner_count(const struct ruleset *rs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rs->nrules; i++) {
+        n += rs->rules[i]->scanner != NULL && !rs->rules[i]->disabled;
+    }
+    return rs->scanners ? n : 0;
+}
+
 size_t
 ruleset_rule_count(const struct ruleset *rs)
 {
@@ -1103,6 +1066,15 @@ ruleset_reason_name(const struct ruleset *rs, int reason)
     return rs->reasons[reason]->name;
 }
 
+const char *
+ruleset_reason_pattern(const struct ruleset *rs, int reason)
+{
+    if (reason < 0 || (size_t)reason >= rs->nreasons) {
+        return NULL;
+    }
+    return rs->reasons[reason]->pattern;
+}
+
 int
 ruleset_reason_by_name(const struct ruleset *rs, const char *name)
 {
@@ -1134,6 +1106,12 @@ rule_line(const struct rule *r)
     return r->line;
 }
 
+const char *
+rule_scanner(const struct rule *r)
+{
+    return r->scanner != NULL ? r->scanner->name : NULL;
+}
+
 const struct pack *
 rule_pack(const struct rule *r)
 {
@@ -1160,10 +1138,15 @@ matcher_new(const struct ruleset *rs)
     m->rs = rs;
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
-    if (rs->reason_re != NULL) {
-        m->reason_md = pcre2_match_data_create_from_pattern(rs->reason_re, NULL);
+    m->scan_ov = malloc(2 * (size_t)(rs->max_groups > 0 ? rs->max_groups : 1) * sizeof(PCRE2_SIZE));
+    if (rs->reason_patterns > 0) {
+        m->reason_md = pcre2_match_data_create(rs->reason_groups, NULL);
+        m->cand = calloc(REASON_FIRST, sizeof(*m->cand));
+        m->cand_known = calloc(REASON_FIRST, sizeof(*m->cand_known));
     }
-    if (m->md == NULL || m->mctx == NULL || (rs->reason_re != NULL && m->reason_md == NULL)) {
+    if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL ||
+        (rs->reason_patterns > 0 &&
+         (m->reason_md == NULL || m->cand == NULL || m->cand_known == NULL))) {
         matcher_free(m);
         return NULL;
     }
@@ -1202,8 +1185,11 @@ matcher_free(struct matcher *m)
     cache_entry_clear(&m->scratch);
     pcre2_match_data_free(m->md);
     pcre2_match_data_free(m->reason_md);
+    free(m->cand);
+    free(m->cand_known);
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit_stack);
+    free(m->scan_ov);
     free(m);
 }
 
@@ -1378,8 +1364,8 @@ word_sep(unsigned char c)
     return c == ' ' || c == '_' || c == '/' || c == '?' || c == '&' || c == '=';
 }
 
-static size_t
-normalise_text(const char *text, size_t len, char *out, size_t cap)
+size_t
+rules_fold_text(const char *text, size_t len, char *out, size_t cap)
 {
     const unsigned char *t = (const unsigned char *)text;
     size_t i = 0, n = 0, chunk = 0;
@@ -1458,39 +1444,106 @@ memo_key(int reply, int enh_class, int subject, int detail, const char *norm, si
     return h | 1;
 }
 
+/* 0-61 for [0-9A-Za-z], -1 for any other byte */
+static inline int
+alnum_index(unsigned char c)
+{
+    if ((unsigned)(c - '0') <= 9) {
+        return c - '0';
+    }
+    if ((unsigned)(c - 'a') <= 25) {
+        return 10 + (c - 'a');
+    }
+    if ((unsigned)(c - 'A') <= 25) {
+        return 36 + (c - 'A');
+    }
+    return -1;
+}
+
+/* The reasons (bit i: reason i < REASON_MASKED) that may match at a word start whose bytes are
+ * b0, b1 (256: the text ends after b0). A reason is left out only when matching it anchored
+ * on those bytes, with PCRE2_PARTIAL_HARD, neither matches nor runs into their end: then no
+ * text that starts so can match it. */
+static uint64_t
+reason_candidates(struct matcher *m, unsigned char b0, int b1)
+{
+    const struct ruleset *rs = m->rs;
+    int a = alnum_index(b0);
+
+    if (!m->cand_known[a][b1]) {
+        unsigned char subj[2] = {b0, (unsigned char)(b1 & 0xff)};
+        size_t n = b1 == 256 ? 1 : 2;
+        uint64_t mask = 0;
+        for (size_t i = 0; i < rs->nreasons && i < REASON_MASKED; i++) {
+            const struct reason *r = rs->reasons[i];
+            if (r->re == NULL) {
+                continue;
+            }
+            int rc = r->untested ? 0
+                                 : pcre2_match(r->re, subj, n, 0, PCRE2_PARTIAL_HARD, m->reason_md,
+                                               m->mctx);
+            if (rc != PCRE2_ERROR_NOMATCH) {
+                mask |= 1ull << i;
+            }
+        }
+        m->cand[a][b1] = mask;
+        m->cand_known[a][b1] = 1;
+    }
+    return m->cand[a][b1];
+}
+
+/* 1 if reason i matches at p, counting PCRE2 limit hits. */
+static int
+reason_at(struct matcher *m, size_t i, const unsigned char *t, size_t len, size_t p)
+{
+    int rc = pcre2_match(m->rs->reasons[i]->re, t, len, p, 0, m->reason_md, m->mctx);
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
+        m->limit_hits++;
+    }
+    return rc >= 0;
+}
+
+/* The first reason in catalogue order whose pattern matches at some word start of the text,
+ * or -1. */
+static int
+search_reasons(struct matcher *m, const char *text, size_t len)
+{
+    const struct ruleset *rs = m->rs;
+    const unsigned char *t = (const unsigned char *)text;
+    int best = -1;
+
+    for (size_t p = 0; p < len && best != 0; p++) {
+        if (alnum_index(t[p]) < 0 || (p > 0 && alnum_index(t[p - 1]) >= 0)) {
+            continue;
+        }
+        uint64_t mask = reason_candidates(m, t[p], p + 1 < len ? t[p + 1] : 256);
+        if (best >= 0 && best < REASON_MASKED) {
+            mask &= (1ull << best) - 1;
+        }
+        for (; mask != 0; mask &= mask - 1) {
+            size_t i = (size_t)__builtin_ctzll(mask);
+            if (reason_at(m, i, t, len, p)) {
+                best = (int)i;
+                break;
+            }
+        }
+        for (size_t i = REASON_MASKED; i < rs->nreasons && (best < 0 || (int)i < best); i++) {
+            if (rs->reasons[i]->re != NULL && reason_at(m, i, t, len, p)) {
+                best = (int)i;
+            }
+        }
+    }
+    return best;
+}
+
 static int
 choose_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
               const char *text, size_t len)
 {
     const struct ruleset *rs = m->rs;
-    int best = -1;
 
-    if (rs->reason_re != NULL && text != NULL && len > 0) {
-        PCRE2_SIZE start = 0;
-        for (int k = 0; k < REASON_SCAN_MAX && start <= len; k++) {
-            int rc =
-                pcre2_match(rs->reason_re, (PCRE2_SPTR)text, len, start, 0, m->reason_md, m->mctx);
-            if (rc < 0) {
-                if (rc != PCRE2_ERROR_NOMATCH) {
-                    m->limit_hits++;
-                }
-                break;
-            }
-            PCRE2_SPTR mark = pcre2_get_mark(m->reason_md);
-            if (mark != NULL) {
-                int idx = atoi((const char *)mark);
-                if (best < 0 || idx < best) {
-                    best = idx;
-                }
-                if (best == 0) {
-                    break;
-                }
-            }
-            /* Go on from the next byte, not the end of this match: an earlier-listed reason may
-             * start inside it. */
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->reason_md);
-            start = ov[0] + 1;
-        }
+    if (rs->reason_patterns > 0 && text != NULL && len > 0) {
+        int best = search_reasons(m, text, len);
         if (best >= 0) {
             return best;
         }
@@ -1522,7 +1575,7 @@ matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int det
                const char *text, size_t len)
 {
     char norm[REASON_TEXT_MAX];
-    size_t nlen = text != NULL ? normalise_text(text, len, norm, sizeof(norm)) : 0;
+    size_t nlen = text != NULL ? rules_fold_text(text, len, norm, sizeof(norm)) : 0;
     uint64_t key = memo_key(reply, enh_class, subject, detail, norm, nlen);
     size_t slot = (size_t)(key ^ (key >> 29)) & (REASON_MEMO - 1);
 
@@ -1576,10 +1629,9 @@ trim_text(struct slice t)
 }
 
 static void
-fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int implied,
-           struct smtp_event *ev)
+fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const struct loghdr *h,
+           int implied, struct smtp_event *ev)
 {
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
     const char *msg = h->msg.p;
     struct slice s;
     int cls = 0;
@@ -1659,6 +1711,30 @@ fill_event(struct matcher *m, const struct rule *r, const struct loghdr *h, int 
     }
 }
 
+/* Lays a scanner's captures out as the rule's pattern would have left them in an ovector. */
+static const PCRE2_SIZE *
+scan_ovector(struct matcher *m, const struct rule *r, const struct scan_caps *c)
+{
+    const struct gref *refs[SCAN_NGROUPS];
+    PCRE2_SIZE *ov = m->scan_ov;
+
+    refs[SCAN_DOMAIN] = &r->g_domain;
+    refs[SCAN_ENH] = &r->g_enh;
+    refs[SCAN_STATUS] = &r->g_status;
+    refs[SCAN_REPLY] = &r->g_reply;
+    refs[SCAN_TEXT] = &r->g_text;
+    for (int g = 0; g < SCAN_NGROUPS; g++) {
+        for (int k = 0; k < refs[g]->n; k++) {
+            ov[2 * refs[g]->g[k]] = ov[2 * refs[g]->g[k] + 1] = PCRE2_UNSET;
+        }
+        if ((c->set & (1u << g)) && refs[g]->n > 0) {
+            ov[2 * refs[g]->g[0]] = c->off[g];
+            ov[2 * refs[g]->g[0] + 1] = c->off[g] + c->len[g];
+        }
+    }
+    return ov;
+}
+
 /* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. */
 static int
 try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
@@ -1670,6 +1746,13 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             memmem(h->msg.p, h->msg.len, r->require, r->require_len) == NULL) {
             continue;
         }
+        if (r->scanner != NULL && m->rs->scanners) {
+            struct scan_caps c;
+            if (r->scanner->fn(h->msg.p, h->msg.len, &c)) {
+                fill_event(m, r, scan_ovector(m, r, &c), h, implied, ev);
+                return 1;
+            }
+        }
         int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);
         if (rc >= 0) {
             if (r->ignore) {
@@ -1678,7 +1761,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
                 ev->reason = -1;
                 return 2;
             }
-            fill_event(m, r, h, implied, ev);
+            fill_event(m, r, pcre2_get_ovector_pointer(m->md), h, implied, ev);
             return 1;
         }
         if (rc != PCRE2_ERROR_NOMATCH) {

@@ -35,6 +35,11 @@ void ruleset_free(struct ruleset *rs);
 
 /* 1 if every pattern runs JIT-compiled, 0 if some or all run in the interpreter. */
 int ruleset_jit(const struct ruleset *rs);
+/* Native scanners (scanner.h) stand in for the patterns they implement unless turned off
+ * here, before any matcher is made (scan --no-scanners, and the tests that compare). */
+void ruleset_set_scanners(struct ruleset *rs, int on);
+/* Enabled rules that run a native scanner (0 when scanners are off). */
+size_t ruleset_scanner_count(const struct ruleset *rs);
 size_t ruleset_rule_count(const struct ruleset *rs);
 const struct rule *ruleset_rule_at(const struct ruleset *rs, size_t i);
 size_t ruleset_pack_count(const struct ruleset *rs);
@@ -44,12 +49,19 @@ const struct pack *ruleset_pack_by_name(const struct ruleset *rs, const char *na
 size_t ruleset_reason_count(const struct ruleset *rs);
 const char *ruleset_reason_name(const struct ruleset *rs, int reason);
 int ruleset_reason_by_name(const struct ruleset *rs, const char *name); /* -1 unknown */
+/* A reason's 'match' pattern as written, or NULL (for tests). */
+const char *ruleset_reason_pattern(const struct ruleset *rs, int reason);
+/* Folds a reply text as the reason search sees it (numbers, ids and names to '#', see
+ * patterns/README.md); returns the folded length, at most cap - 2. */
+size_t rules_fold_text(const char *text, size_t len, char *out, size_t cap);
 
 const char *rule_name(const struct rule *r);
 size_t rule_index(const struct rule *r);
 const char *rule_file(const struct rule *r);
 unsigned rule_line(const struct rule *r);
 const struct pack *rule_pack(const struct rule *r);
+/* The name of the rule's native scanner, or NULL. */
+const char *rule_scanner(const struct rule *r);
 const char *pack_name(const struct pack *p);
 
 struct matcher *matcher_new(const struct ruleset *rs);

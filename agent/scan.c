@@ -1,6 +1,7 @@
 /*
  * smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]
- *              [--patterns DIR] [--patterns-extra DIR] [--no-jit] [--max-line BYTES]
+ *              [--patterns DIR] [--patterns-extra DIR] [--no-jit] [--no-scanners]
+ *              [--max-line BYTES]
  *              [--progress|--no-progress] [FILE...|-]
  * smtpmon scan --alerts [--config FILE] [options] [FILE...|-]
  *
@@ -415,7 +416,8 @@ scan_usage(FILE *out)
     fprintf(out,
             "usage: smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]\n"
             "                    [--patterns DIR] [--patterns-extra DIR] [--no-jit]\n"
-            "                    [--max-line BYTES] [--progress|--no-progress] [FILE...|-]\n"
+            "                    [--no-scanners] [--max-line BYTES] [--progress|--no-progress]\n"
+            "                    [FILE...|-]\n"
             "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n"
             "  --alerts       print the alerts that would have fired over the files' log time\n"
             "                 (one JSON object per line; give files oldest first)\n"
@@ -468,6 +470,7 @@ scan_main(int argc, char **argv)
         {"patterns", required_argument, NULL, 'P'},
         {"patterns-extra", required_argument, NULL, 'E'},
         {"no-jit", no_argument, NULL, 'J'},
+        {"no-scanners", no_argument, NULL, 'S'},
         {"max-line", required_argument, NULL, 'm'},
         {"progress", no_argument, NULL, 'g'},
         {"no-progress", no_argument, NULL, 'G'},
@@ -478,6 +481,7 @@ scan_main(int argc, char **argv)
     };
     struct scan_opts o = {STATS_TABLE, NULL, 10, 0, NULL, NULL, 1, 64 * 1024, -1, NULL};
     int want_alerts = 0;
+    int no_scanners = 0;
     const char *alerts_config = NULL;
     struct ruleset *rs;
     const struct pack *only = NULL;
@@ -528,6 +532,9 @@ scan_main(int argc, char **argv)
         case 'J':
             o.jit = 0;
             break;
+        case 'S':
+            no_scanners = 1;
+            break;
         case 'm':
             if (parse_size(optarg, 256, 64L * 1024 * 1024, &v) < 0) {
                 fprintf(stderr, "smtpmon scan: --max-line must be 256..67108864, not '%s'\n",
@@ -559,6 +566,7 @@ scan_main(int argc, char **argv)
     if ((rs = scan_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
         return EX_CONFIG;
     }
+    ruleset_set_scanners(rs, !no_scanners);
     if (o.pack != NULL && (only = ruleset_pack_by_name(rs, o.pack)) == NULL) {
         fprintf(stderr, "smtpmon scan: --pack: no pack named '%s' (packs:", o.pack);
         for (size_t i = 0; i < ruleset_pack_count(rs); i++) {

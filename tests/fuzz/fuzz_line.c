@@ -8,8 +8,12 @@
  * loghdr_parse, the detector, matcher_match (via pipeline_line) and the counts, with the shipped
  * patterns loaded once from "patterns" (run from the project root).
  *
+ * Every message is also given to each native scanner (scanner.h): when one accepts, its
+ * reference pattern, run by the PCRE2 interpreter, must match with the same captures.
+ *
  * Invariants that do not hold abort(), so that libFuzzer and the replay report them.
  */
+#include <pcre2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@
 #include "loghdr.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "scanner.h"
 #include "stats.h"
 
 #define FUZZ_MAX_LINE 65536
@@ -31,11 +36,67 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct ruleset *shipped;
 static FILE *devnull;
 
+#define MAX_SCANNERS 8
+static struct {
+    const struct scanner *sc;
+    pcre2_code *re;
+    pcre2_match_data *md;
+    int num[SCAN_NGROUPS];
+} refs[MAX_SCANNERS];
+static size_t nrefs;
+
 static void
 fail(const char *what)
 {
     fprintf(stderr, "fuzz_line: invariant broken: %s\n", what);
     abort();
+}
+
+static void
+load_scanners(void)
+{
+    const struct scanner *list;
+    size_t n = scanner_list(&list);
+
+    for (size_t i = 0; i < n && i < MAX_SCANNERS; i++) {
+        int code;
+        PCRE2_SIZE off;
+        refs[i].sc = &list[i];
+        refs[i].re = pcre2_compile((PCRE2_SPTR)list[i].pattern, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_DUPNAMES, &code, &off, NULL);
+        if (refs[i].re == NULL) {
+            fail("a scanner's reference pattern does not compile");
+        }
+        refs[i].md = pcre2_match_data_create_from_pattern(refs[i].re, NULL);
+        for (int g = 0; g < SCAN_NGROUPS; g++) {
+            refs[i].num[g] =
+                pcre2_substring_number_from_name(refs[i].re, (PCRE2_SPTR)scanner_group_name(g));
+        }
+    }
+    nrefs = n < MAX_SCANNERS ? n : MAX_SCANNERS;
+}
+
+static void
+check_scanners(const char *msg, size_t len)
+{
+    for (size_t i = 0; i < nrefs; i++) {
+        struct scan_caps c;
+        if (!refs[i].sc->fn(msg, len, &c)) {
+            continue;
+        }
+        if (pcre2_match(refs[i].re, (PCRE2_SPTR)msg, len, 0, 0, refs[i].md, NULL) < 0) {
+            fail("a scanner accepts what its pattern does not match");
+        }
+        const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(refs[i].md);
+        for (int g = 0; g < SCAN_NGROUPS; g++) {
+            int k = refs[i].num[g];
+            int set = (c.set >> g) & 1;
+            if (set != (ov[2 * k] != PCRE2_UNSET) ||
+                (set && (ov[2 * k] != c.off[g] || ov[2 * k + 1] != c.off[g] + c.len[g]))) {
+                fail("a scanner's captures differ from its pattern's");
+            }
+        }
+    }
 }
 
 static void
@@ -57,6 +118,7 @@ load_shipped(void)
         abort();
     }
     errlist_clear(&errs);
+    load_scanners();
     devnull = fopen("/dev/null", "w");
     if (devnull == NULL) {
         fprintf(stderr, "fuzz_line: cannot open /dev/null\n");
@@ -161,6 +223,7 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
     if (h.format == LOGHDR_NONE && h.time != -1) {
         fail("a time without a header");
     }
+    check_scanners(h.msg.p, h.msg.len);
     n = detect_list(h.msg.p, h.msg.len, hits, 8);
     if (detect_codes(h.msg.p, h.msg.len) != (n > 0 ? (unsigned)hits[0].kind : 0u)) {
         fail("detect_codes and detect_list disagree");

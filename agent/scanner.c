@@ -1,0 +1,309 @@
+/*
+ * Native scanners for the Postfix delivery record. See scanner.h for the contract.
+ *
+ * Each step below names the part of the reference pattern it follows. Where the pattern has a
+ * choice, the step takes the first one PCRE2 would try, and a comment says why no later choice
+ * could change the captures (or the scanner declines and leaves the line to PCRE2).
+ */
+#include <string.h>
+
+#include "scanner.h"
+
+/* The reference patterns, split where the two differ (the relay). They must stay equal to the
+ * patterns of postfix.smtp.delivery and postfix.local.delivery in patterns/postfix.rules; a rule
+ * whose pattern differs simply gets no scanner. */
+#define PD_HEAD                                                                                    \
+    "^(?<qid>[0-9A-Za-z]++): to=<?(?>[^@>,]*@(?<domain>[^>,]*)|[^>,]*)>?, "                        \
+    "(?:orig_to=<?[^>,]*>?, )?relay="
+#define PD_RELAY_REMOTE "(?:none|[^,\\[\\s]*\\[[^\\]]*\\]:\\d+)"
+#define PD_RELAY_ANY "[^,]+"
+#define PD_TAIL                                                                                    \
+    ", (?:conn_use=\\d+, )?delay=[\\d.]++, delays=[\\d./]++, (?:tls=[^,]*, )?"                     \
+    "dsn=(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}), status=(?<status>[a-z]+)[a-z-]* "                      \
+    "\\((?:(?:delivery temporarily suspended: )?host \\S+ (?:said|refused to talk to me): )?"      \
+    "(?:(?<reply>\\d{3})[ -](?:\\d\\.\\d{1,3}\\.\\d{1,3} )?)?(?<text>(?s:.*))$"
+
+static inline int
+is_digit(unsigned char c)
+{
+    return (unsigned)(c - '0') <= 9;
+}
+
+static inline int
+is_alnum(unsigned char c)
+{
+    return is_digit(c) || (unsigned)((c | 0x20) - 'a') <= 25;
+}
+
+/* \s of PCRE2 without Unicode properties: space, \t, \n, \v, \f, \r */
+static inline int
+is_space(unsigned char c)
+{
+    return c == ' ' || (unsigned)(c - '\t') <= 4;
+}
+
+static inline int
+lit(const unsigned char *s, size_t n, size_t *i, const char *w, size_t wl)
+{
+    if (n - *i >= wl && memcmp(s + *i, w, wl) == 0) {
+        *i += wl;
+        return 1;
+    }
+    return 0;
+}
+
+#define LIT(w) lit(s, n, &i, (w), sizeof(w) - 1)
+
+static inline void
+cap(struct scan_caps *c, enum scan_group g, size_t from, size_t to)
+{
+    c->set |= 1u << g;
+    c->off[g] = from;
+    c->len[g] = to - from;
+}
+
+/* "\d{1,3}" followed by the byte 'next': the whole run of digits must be 1 to 3 long, since a
+ * shorter take leaves a digit where 'next' is needed. Returns the end, or 0. */
+static size_t
+digits13(const unsigned char *s, size_t n, size_t i, unsigned char next)
+{
+    size_t j = i;
+    while (j < n && is_digit(s[j])) {
+        j++;
+    }
+    if (j == i || j - i > 3 || j >= n || s[j] != next) {
+        return 0;
+    }
+    return j;
+}
+
+/* "\d\.\d{1,3}\.\d{1,3}" followed by 'next'; returns the end of the code (before 'next') or 0. */
+static size_t
+enh_code(const unsigned char *s, size_t n, size_t i, unsigned char next)
+{
+    size_t j;
+    if (n - i < 5 || !is_digit(s[i]) || s[i + 1] != '.') {
+        return 0;
+    }
+    if ((j = digits13(s, n, i + 2, '.')) == 0) {
+        return 0;
+    }
+    return digits13(s, n, j + 1, next);
+}
+
+static int
+postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i = 0, j;
+
+    c->set = 0;
+    /* ^(?<qid>[0-9A-Za-z]++): to= */
+    while (i < n && is_alnum(s[i])) {
+        i++;
+    }
+    if (i == 0 || !LIT(": to=<")) {
+        return 0; /* without '<' the line is left to PCRE2 */
+    }
+    /* <?(?>[^@>,]*@(?<domain>[^>,]*)|[^>,]*)  -- '<' taken, then the atomic group: the first
+     * alternative when the run of [^@>,] stops at '@' (a shorter run stops on a byte of the class,
+     * not '@'), else the second, which stops where the first run did. */
+    for (j = i; j < n && s[j] != '@' && s[j] != '>' && s[j] != ','; j++) {
+    }
+    if (j < n && s[j] == '@') {
+        size_t k;
+        for (k = j + 1; k < n && s[k] != '>' && s[k] != ','; k++) {
+        }
+        cap(c, SCAN_DOMAIN, j + 1, k);
+        j = k;
+    }
+    i = j;
+    /* >?,  */
+    if (i < n && s[i] == '>') {
+        i++;
+    }
+    if (!LIT(", ")) {
+        return 0;
+    }
+    /* (?:orig_to=<?[^>,]*>?, )?  -- it starts with a literal: entered exactly when present */
+    if (LIT("orig_to=")) {
+        if (i < n && s[i] == '<') {
+            i++;
+        }
+        while (i < n && s[i] != '>' && s[i] != ',') {
+            i++;
+        }
+        if (i < n && s[i] == '>') {
+            i++;
+        }
+        if (!LIT(", ")) {
+            return 0;
+        }
+    }
+    if (!LIT("relay=")) {
+        return 0;
+    }
+    if (remote) {
+        /* (?:none|[^,\[\s]*\[[^\]]*\]:\d+),   -- "none" first; each run below can only stop
+         * where it does, as a shorter one leaves a byte of its class where a delimiter is due */
+        if (!LIT("none, ")) {
+            while (i < n && s[i] != ',' && s[i] != '[' && !is_space(s[i])) {
+                i++;
+            }
+            if (!LIT("[")) {
+                return 0;
+            }
+            while (i < n && s[i] != ']') {
+                i++;
+            }
+            if (!LIT("]:")) {
+                return 0;
+            }
+            j = i;
+            while (i < n && is_digit(s[i])) {
+                i++;
+            }
+            if (i == j || !LIT(", ")) {
+                return 0;
+            }
+        }
+    } else {
+        /* [^,]+,  */
+        j = i;
+        while (i < n && s[i] != ',') {
+            i++;
+        }
+        if (i == j || !LIT(", ")) {
+            return 0;
+        }
+    }
+    /* (?:conn_use=\d+, )? */
+    if (LIT("conn_use=")) {
+        j = i;
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+        if (i == j || !LIT(", ")) {
+            return 0;
+        }
+    }
+    /* delay=[\d.]++, delays=[\d./]++,  */
+    if (!LIT("delay=")) {
+        return 0;
+    }
+    j = i;
+    while (i < n && (is_digit(s[i]) || s[i] == '.')) {
+        i++;
+    }
+    if (i == j || !LIT(", delays=")) {
+        return 0;
+    }
+    j = i;
+    while (i < n && (is_digit(s[i]) || s[i] == '.' || s[i] == '/')) {
+        i++;
+    }
+    if (i == j || !LIT(", ")) {
+        return 0;
+    }
+    /* (?:tls=[^,]*, )? */
+    if (LIT("tls=")) {
+        while (i < n && s[i] != ',') {
+            i++;
+        }
+        if (!LIT(", ")) {
+            return 0;
+        }
+    }
+    /* dsn=(?<enh>\d\.\d{1,3}\.\d{1,3}), status=(?<status>[a-z]+)[a-z-]* \( */
+    if (!LIT("dsn=") || (j = enh_code(s, n, i, ',')) == 0) {
+        return 0;
+    }
+    cap(c, SCAN_ENH, i, j);
+    i = j;
+    if (!LIT(", status=")) {
+        return 0;
+    }
+    j = i;
+    while (i < n && (unsigned)(s[i] - 'a') <= 25) {
+        i++;
+    }
+    if (i == j) {
+        return 0;
+    }
+    cap(c, SCAN_STATUS, j, i);
+    while (i < n && ((unsigned)(s[i] - 'a') <= 25 || s[i] == '-')) {
+        i++;
+    }
+    if (!LIT(" (")) {
+        return 0;
+    }
+    /* (?:(?:delivery temporarily suspended: )?host \S+ (?:said|refused to talk to me): )?
+     * When the first try fails the group cannot match at all: \S+ can only end before a space,
+     * and without the optional prefix "host " would have to match "delivery". */
+    j = i;
+    (void)lit(s, n, &j, "delivery temporarily suspended: ", 32);
+    if (lit(s, n, &j, "host ", 5)) {
+        size_t k = j;
+        while (k < n && !is_space(s[k])) {
+            k++;
+        }
+        if (k > j &&
+            (lit(s, n, &k, " said: ", 7) || lit(s, n, &k, " refused to talk to me: ", 24))) {
+            i = k;
+        }
+    }
+    /* (?:(?<reply>\d{3})[ -](?:\d\.\d{1,3}\.\d{1,3} )?)? */
+    if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+        (s[i + 3] == ' ' || s[i + 3] == '-')) {
+        cap(c, SCAN_REPLY, i, i + 3);
+        i += 4;
+        if ((j = enh_code(s, n, i, ' ')) != 0) {
+            i = j + 1;
+        }
+    }
+    /* (?<text>(?s:.*))$  -- the rest, whatever it is */
+    cap(c, SCAN_TEXT, i, n);
+    return 1;
+}
+
+static int
+postfix_delivery_remote(const char *msg, size_t len, struct scan_caps *c)
+{
+    return postfix_delivery(msg, len, 1, c);
+}
+
+static int
+postfix_delivery_any(const char *msg, size_t len, struct scan_caps *c)
+{
+    return postfix_delivery(msg, len, 0, c);
+}
+
+static const struct scanner scanners[] = {
+    {"postfix-delivery-remote", PD_HEAD PD_RELAY_REMOTE PD_TAIL, postfix_delivery_remote},
+    {"postfix-delivery", PD_HEAD PD_RELAY_ANY PD_TAIL, postfix_delivery_any},
+};
+
+const struct scanner *
+scanner_for_pattern(const char *pattern)
+{
+    for (size_t i = 0; i < sizeof(scanners) / sizeof(scanners[0]); i++) {
+        if (strcmp(pattern, scanners[i].pattern) == 0) {
+            return &scanners[i];
+        }
+    }
+    return NULL;
+}
+
+size_t
+scanner_list(const struct scanner **list)
+{
+    *list = scanners;
+    return sizeof(scanners) / sizeof(scanners[0]);
+}
+
+const char *
+scanner_group_name(enum scan_group g)
+{
+    static const char *const names[SCAN_NGROUPS] = {"domain", "enh", "status", "reply", "text"};
+    return (unsigned)g < SCAN_NGROUPS ? names[g] : "?";
+}
