@@ -23,6 +23,19 @@
     "\\((?:(?:delivery temporarily suspended: )?host \\S+ (?:said|refused to talk to me): )?"      \
     "(?:(?<reply>\\d{3})[ -](?:\\d\\.\\d{1,3}\\.\\d{1,3} )?)?(?<text>(?s:.*))$"
 
+/* The three reject records of smtpd(8), postscreen(8) and the milters share their tail. */
+#define PR_SMTPD                                                                                   \
+    "^(?:NOQUEUE|[0-9A-Za-z]+): reject: "                                                          \
+    "(?:RCPT|MAIL|DATA|BDAT|END-OF-MESSAGE|VRFY|ETRN|AUTH|STARTTLS|UNKNOWN) from "                 \
+    "[^\\[ ]*\\[[^\\]]*\\]"
+#define PR_POSTSCREEN "^NOQUEUE: reject: [A-Z-]+ from \\[[^\\]]*\\]"
+#define PR_MILTER "^(?:NOQUEUE|[0-9A-Za-z]+): milter-reject: [A-Z-]+ from [^\\[ ]*\\[[^\\]]*\\]"
+#define PR_TAIL                                                                                    \
+    "(?::\\d+)?: (?=\\d{3} |\\d\\.\\d)(?:(?<reply>\\d{3}) )?"                                      \
+    "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}) )?"                                                      \
+    "(?<text>[^;]*+(?:;(?! (?:from=<|to=<|proto=))[^;]*+)*+)"                                      \
+    "(?:; (?:from=<[^>]*+>,? )?(?:to=<(?>[^@>]*@(?<domain>[^>]*)|[^>]*)>,? )?proto=.*|; .*)?$"
+
 static inline int
 is_digit(unsigned char c)
 {
@@ -266,6 +279,214 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
     return 1;
 }
 
+static inline int
+is_upper_dash(unsigned char c)
+{
+    return (unsigned)(c - 'A') <= 25 || c == '-';
+}
+
+/* After "; ": does a from=<, to=< or proto= field start at i? */
+static int
+field_starts(const unsigned char *s, size_t n, size_t i)
+{
+    return (n - i >= 7 && memcmp(s + i, " from=<", 7) == 0) ||
+           (n - i >= 5 && memcmp(s + i, " to=<", 5) == 0) ||
+           (n - i >= 7 && memcmp(s + i, " proto=", 7) == 0);
+}
+
+/* PR_TAIL from i on. With no line feed in the message (the only byte '.' and '$' treat apart)
+ * it cannot fail after the reply and enhanced code: the text takes everything up to a '; '
+ * that starts a from=<, to=< or proto= field, and the fields either match as written (the
+ * domain is the recipient's) or "; .*" takes them. */
+static int
+reject_tail(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
+{
+    size_t j;
+
+    if (memchr(s, '\n', n) != NULL) {
+        return 0;
+    }
+    /* (?::\d+)?:  */
+    if (n - i >= 2 && s[i] == ':' && is_digit(s[i + 1])) {
+        i++;
+        while (i < n && is_digit(s[i])) {
+            i++;
+        }
+    }
+    if (!LIT(": ")) {
+        return 0;
+    }
+    /* (?=\d{3} |\d\.\d)(?:(?<reply>\d{3}) )?(?:(?<enh>\d\.\d{1,3}\.\d{1,3}) )? */
+    int reply =
+        n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) && s[i + 3] == ' ';
+    if (!reply && !(n - i >= 3 && is_digit(s[i]) && s[i + 1] == '.' && is_digit(s[i + 2]))) {
+        return 0;
+    }
+    if (reply) {
+        cap(c, SCAN_REPLY, i, i + 3);
+        i += 4;
+    }
+    if ((j = enh_code(s, n, i, ' ')) != 0) {
+        cap(c, SCAN_ENH, i, j);
+        i = j + 1;
+    }
+    /* (?<text>[^;]*+(?:;(?! (?:from=<|to=<|proto=))[^;]*+)*+) */
+    j = i;
+    for (;;) {
+        const unsigned char *semi = memchr(s + i, ';', n - i);
+        if (semi == NULL) {
+            i = n;
+            break;
+        }
+        i = (size_t)(semi - s);
+        if (field_starts(s, n, i + 1)) {
+            break;
+        }
+        i++;
+    }
+    cap(c, SCAN_TEXT, j, i);
+    if (i == n) {
+        return 1;
+    }
+    /* ; (?:from=<[^>]*+>,? )?(?:to=<(?>[^@>]*@(?<domain>[^>]*)|[^>]*)>,? )?proto=.*  else ; .*
+     * Each optional field matches as written or not at all, and then "proto=" cannot. */
+    i += 2;
+    size_t d0 = 0, d1 = 0;
+    int dom = 0;
+    if (LIT("from=<")) {
+        while (i < n && s[i] != '>') {
+            i++;
+        }
+        if (!LIT(">")) {
+            return 1;
+        }
+        (void)LIT(",");
+        if (!LIT(" ")) {
+            return 1;
+        }
+    }
+    if (LIT("to=<")) {
+        while (i < n && s[i] != '@' && s[i] != '>') {
+            i++;
+        }
+        if (i < n && s[i] == '@') {
+            d0 = ++i;
+            while (i < n && s[i] != '>') {
+                i++;
+            }
+            d1 = i;
+            dom = 1;
+        }
+        if (!LIT(">")) {
+            return 1;
+        }
+        (void)LIT(",");
+        if (!LIT(" ")) {
+            return 1;
+        }
+    }
+    if (LIT("proto=") && dom) {
+        cap(c, SCAN_DOMAIN, d0, d1);
+    }
+    return 1;
+}
+
+/* "NOQUEUE" or a queue id, then the literal w */
+static size_t
+qid_then(const unsigned char *s, size_t n, const char *w, size_t wl)
+{
+    size_t i = 0;
+    while (i < n && is_alnum(s[i])) {
+        i++;
+    }
+    return i > 0 && lit(s, n, &i, w, wl) ? i : 0;
+}
+
+/* [^\[ ]*\[[^\]]*\] */
+static size_t
+host_addr(const unsigned char *s, size_t n, size_t i)
+{
+    while (i < n && s[i] != '[' && s[i] != ' ') {
+        i++;
+    }
+    if (!LIT("[")) {
+        return 0;
+    }
+    while (i < n && s[i] != ']') {
+        i++;
+    }
+    return LIT("]") ? i : 0;
+}
+
+static int
+postfix_smtpd_reject(const char *msg, size_t n, struct scan_caps *c)
+{
+    static const char *const verbs[] = {"RCPT", "MAIL", "DATA", "BDAT",     "END-OF-MESSAGE",
+                                        "VRFY", "ETRN", "AUTH", "STARTTLS", "UNKNOWN"};
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i = qid_then(s, n, ": reject: ", 10), k;
+
+    c->set = 0;
+    if (i == 0) {
+        return 0;
+    }
+    /* no verb is a prefix of another: at most one can be followed by " from " */
+    for (k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++) {
+        size_t j = i;
+        if (lit(s, n, &j, verbs[k], strlen(verbs[k])) && lit(s, n, &j, " from ", 6)) {
+            i = j;
+            break;
+        }
+    }
+    if (k == sizeof(verbs) / sizeof(verbs[0]) || (i = host_addr(s, n, i)) == 0) {
+        return 0;
+    }
+    return reject_tail(s, n, i, c);
+}
+
+/* [A-Z-]+ from  */
+static size_t
+verb_from(const unsigned char *s, size_t n, size_t i)
+{
+    size_t j = i;
+    while (i < n && is_upper_dash(s[i])) {
+        i++;
+    }
+    return i > j && LIT(" from ") ? i : 0;
+}
+
+static int
+postfix_postscreen_reject(const char *msg, size_t n, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i = 0;
+
+    c->set = 0;
+    if (!LIT("NOQUEUE: reject: ") || (i = verb_from(s, n, i)) == 0 || !LIT("[")) {
+        return 0;
+    }
+    while (i < n && s[i] != ']') {
+        i++;
+    }
+    if (!LIT("]")) {
+        return 0;
+    }
+    return reject_tail(s, n, i, c);
+}
+
+static int
+postfix_milter_reject(const char *msg, size_t n, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i = qid_then(s, n, ": milter-reject: ", 17);
+
+    c->set = 0;
+    if (i == 0 || (i = verb_from(s, n, i)) == 0 || (i = host_addr(s, n, i)) == 0) {
+        return 0;
+    }
+    return reject_tail(s, n, i, c);
+}
+
 static int
 postfix_delivery_remote(const char *msg, size_t len, struct scan_caps *c)
 {
@@ -281,6 +502,9 @@ postfix_delivery_any(const char *msg, size_t len, struct scan_caps *c)
 static const struct scanner scanners[] = {
     {"postfix-delivery-remote", PD_HEAD PD_RELAY_REMOTE PD_TAIL, postfix_delivery_remote},
     {"postfix-delivery", PD_HEAD PD_RELAY_ANY PD_TAIL, postfix_delivery_any},
+    {"postfix-smtpd-reject", PR_SMTPD PR_TAIL, postfix_smtpd_reject},
+    {"postfix-postscreen-reject", PR_POSTSCREEN PR_TAIL, postfix_postscreen_reject},
+    {"postfix-milter-reject", PR_MILTER PR_TAIL, postfix_milter_reject},
 };
 
 const struct scanner *
