@@ -198,13 +198,35 @@ detect_codes(const char *msg, size_t len)
     unsigned kind;
 
 #ifdef __SSE2__
-    /* 16 bytes at a time: find the positions of '2', '4' and '5', test only those. */
+    /* 16 bytes at a time: test only a '2', '4' or '5' after a byte that may precede a token
+     * (enh_before_ok and reply_before_ok allow no other): most such digits are inside numbers,
+     * addresses and times. */
+    if (len > 0 && is_class(s[0]) && (kind = token_at(s, 0, len)) != 0) {
+        return kind;
+    }
+    i = 1;
     const __m128i c2 = _mm_set1_epi8('2'), c4 = _mm_set1_epi8('4'), c5 = _mm_set1_epi8('5');
     for (; i + 16 <= len; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
         __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, c4)),
                                  _mm_cmpeq_epi8(v, c5));
         unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits == 0) {
+            continue;
+        }
+        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(s + i - 1));
+        __m128i b = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8(' ')),
+                                 _mm_cmpeq_epi8(p, _mm_set1_epi8('(')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('[')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('\'')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('=')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('#')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(',')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(';')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('<')));
+        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(':')));
+        bits &= (unsigned)_mm_movemask_epi8(b);
         while (bits != 0) {
             size_t k = i + (size_t)__builtin_ctz(bits);
             if ((kind = token_at(s, k, len)) != 0) {

@@ -21,8 +21,11 @@
 #define REASON_FIRST 62   /* [0-9A-Za-z] */
 #define REASON_SECOND 257 /* any byte, or 256: the text ends after the first */
 #define REASON_MASKED 64  /* reasons with a bit in the table; later ones are always tried */
-#define CACHE_SLOTS 128   /* program -> rules cache entries per matcher */
-#define REASON_MEMO 4096  /* memoised reason choices per matcher (power of two) */
+/* The table by two bytes is then narrowed by the first four, for the prefixes a matcher meets
+ * (a few thousand in a busy log): an open-addressing cache, not filled beyond three quarters. */
+#define REASON_PREFIXES 8192
+#define CACHE_SLOTS 128  /* program -> rules cache entries per matcher */
+#define REASON_MEMO 4096 /* memoised reason choices per matcher (power of two) */
 #define PROGRAM_MAX 96
 
 #define OUTCOME_FROM_STATUS (-1)
@@ -105,6 +108,7 @@ struct ruleset {
 struct cache_entry {
     char program[PROGRAM_MAX];
     size_t plen;
+    uint64_t hash;
     const struct pack *only;
     int used;
     const struct rule **code; /* rules with a code group */
@@ -119,6 +123,11 @@ struct matcher {
     pcre2_match_data *reason_md;
     uint64_t (*cand)[REASON_SECOND]; /* reasons that may match at a word start, by its bytes */
     uint8_t (*cand_known)[REASON_SECOND];
+    struct {
+        uint64_t key; /* 0: empty */
+        uint64_t mask;
+    } * pfx;
+    size_t npfx;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
     PCRE2_SIZE *scan_ov; /* a scanner's captures, laid out as PCRE2's ovector */
@@ -1143,10 +1152,11 @@ matcher_new(const struct ruleset *rs)
         m->reason_md = pcre2_match_data_create(rs->reason_groups, NULL);
         m->cand = calloc(REASON_FIRST, sizeof(*m->cand));
         m->cand_known = calloc(REASON_FIRST, sizeof(*m->cand_known));
+        m->pfx = calloc(REASON_PREFIXES, sizeof(*m->pfx));
     }
     if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL ||
         (rs->reason_patterns > 0 &&
-         (m->reason_md == NULL || m->cand == NULL || m->cand_known == NULL))) {
+         (m->reason_md == NULL || m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
         matcher_free(m);
         return NULL;
     }
@@ -1187,6 +1197,7 @@ matcher_free(struct matcher *m)
     pcre2_match_data_free(m->reason_md);
     free(m->cand);
     free(m->cand_known);
+    free(m->pfx);
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit_stack);
     free(m->scan_ov);
@@ -1275,11 +1286,22 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
     static const char empty[1] = "";
     const char *pp = prog->p != NULL ? prog->p : empty;
     size_t plen = prog->len < PROGRAM_MAX - 1 ? prog->len : PROGRAM_MAX - 1;
-    uint32_t h = 2166136261u ^ (uint32_t)(uintptr_t)only;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)only ^ plen;
     struct cache_entry *e;
+    size_t i = 0;
 
-    for (size_t i = 0; i < plen; i++) {
-        h = (h ^ (unsigned char)pp[i]) * 16777619u;
+    /* eight bytes at a time: program names are short and looked up for every line */
+    for (; i + 8 <= plen; i += 8) {
+        uint64_t w;
+        memcpy(&w, pp + i, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    if (i < plen) {
+        uint64_t w = 0;
+        memcpy(&w, pp + i, plen - i);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
     }
     for (size_t k = 0; k < CACHE_SLOTS; k++) {
         e = &m->cache[(h + k) & (CACHE_SLOTS - 1)];
@@ -1287,11 +1309,13 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
             memcpy(e->program, pp, plen);
             e->program[plen] = '\0';
             e->plen = plen;
+            e->hash = h;
             e->only = only;
             build_entry(m->rs, e, e->program, only);
             return e;
         }
-        if (e->plen == plen && e->only == only && memcmp(e->program, pp, plen) == 0) {
+        if (e->hash == h && e->plen == plen && e->only == only &&
+            memcmp(e->program, pp, plen) == 0) {
             return e;
         }
     }
@@ -1358,11 +1382,15 @@ letter(unsigned char c)
     return (unsigned)((c | 0x20u) - 'a') <= 25u;
 }
 
-static inline int
-word_sep(unsigned char c)
-{
-    return c == ' ' || c == '_' || c == '/' || c == '?' || c == '&' || c == '=';
-}
+/* Bytes rules_fold_text looks at: the word separators (space _ / ? & =), digits, '@', '.'. */
+enum { FOLD_SEP = 1, FOLD_DIGIT = 2, FOLD_MARK = 3 };
+static const unsigned char fold_class[256] = {
+    [' '] = FOLD_SEP,   ['_'] = FOLD_SEP,   ['/'] = FOLD_SEP,   ['?'] = FOLD_SEP,
+    ['&'] = FOLD_SEP,   ['='] = FOLD_SEP,   ['0'] = FOLD_DIGIT, ['1'] = FOLD_DIGIT,
+    ['2'] = FOLD_DIGIT, ['3'] = FOLD_DIGIT, ['4'] = FOLD_DIGIT, ['5'] = FOLD_DIGIT,
+    ['6'] = FOLD_DIGIT, ['7'] = FOLD_DIGIT, ['8'] = FOLD_DIGIT, ['9'] = FOLD_DIGIT,
+    ['@'] = FOLD_MARK,  ['.'] = FOLD_MARK,
+};
 
 size_t
 rules_fold_text(const char *text, size_t len, char *out, size_t cap)
@@ -1371,30 +1399,45 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
     size_t i = 0, n = 0, chunk = 0;
 
     while (i < len && n + 2 < cap) {
-        size_t j = i, runs = 0;
-        int at = 0, dotted = 0;
-        while (j < len && !word_sep(t[j])) {
-            if (digit(t[j]) && (j == i || !digit(t[j - 1]))) {
-                runs++;
+        size_t j = i, runs = 0, word = n;
+        int at = 0, dotted = 0, prev_digit = 0;
+        /* One pass: the word is copied with each run of digits as '#' while it is measured,
+         * and replaced by a single '#' afterwards if it turns out to be an id or a name. */
+        for (; j < len; j++) {
+            unsigned char c = t[j];
+            unsigned k = fold_class[c];
+            if (k == 0) { /* the common case: a byte copied as it is */
+                prev_digit = 0;
+                if (n + 2 < cap) {
+                    out[n++] = (char)c;
+                }
+                continue;
             }
-            at |= t[j] == '@';
-            dotted |= t[j] == '.' && j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1]);
-            j++;
+            if (k == FOLD_SEP) {
+                break;
+            }
+            if (k == FOLD_DIGIT) {
+                if (!prev_digit) {
+                    runs++;
+                    if (n + 2 < cap) {
+                        out[n++] = '#';
+                    }
+                }
+                prev_digit = 1;
+                continue;
+            }
+            prev_digit = 0;
+            at |= c == '@';
+            dotted |= c == '.' && j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1]);
+            if (n + 2 < cap) {
+                out[n++] = (char)c;
+            }
         }
         /* the host of a URL ("//host/") names a provider's help page: kept */
         int url_host = i >= 2 && t[i - 1] == '/' && t[i - 2] == '/';
         if (at || runs >= 3 || (dotted && !url_host)) {
+            n = word;
             out[n++] = '#';
-        } else {
-            for (size_t k = i; k < j && n + 2 < cap; k++) {
-                if (digit(t[k])) {
-                    if (k == i || !digit(t[k - 1])) {
-                        out[n++] = '#';
-                    }
-                } else {
-                    out[n++] = (char)t[k];
-                }
-            }
         }
         if (j < len && n + 1 < cap) {
             out[n++] = (char)t[j]; /* the separator */
@@ -1492,6 +1535,46 @@ reason_candidates(struct matcher *m, unsigned char b0, int b1)
     return m->cand[a][b1];
 }
 
+/* Narrows the two-byte candidates by up to four bytes at t (n of them), the same way. */
+static uint64_t
+reason_candidates4(struct matcher *m, const unsigned char *t, size_t n)
+{
+    const struct ruleset *rs = m->rs;
+    uint64_t base = reason_candidates(m, t[0], n > 1 ? t[1] : 256);
+    uint64_t key = 0;
+    size_t slot;
+
+    if (n < 3 || base == 0) {
+        return base;
+    }
+    memcpy(&key, t, n);
+    key |= (uint64_t)n << 32;
+    slot = (size_t)((key * 0x9e3779b97f4a7c15ull) >> 51) & (REASON_PREFIXES - 1);
+    for (;; slot = (slot + 1) & (REASON_PREFIXES - 1)) {
+        if (m->pfx[slot].key == key) {
+            return m->pfx[slot].mask;
+        }
+        if (m->pfx[slot].key == 0) {
+            break;
+        }
+    }
+    if (m->npfx >= REASON_PREFIXES / 4 * 3) {
+        return base;
+    }
+    uint64_t mask = 0;
+    for (uint64_t b = base; b != 0; b &= b - 1) {
+        size_t i = (size_t)__builtin_ctzll(b);
+        if (rs->reasons[i]->untested || pcre2_match(rs->reasons[i]->re, t, n, 0, PCRE2_PARTIAL_HARD,
+                                                    m->reason_md, m->mctx) != PCRE2_ERROR_NOMATCH) {
+            mask |= 1ull << i;
+        }
+    }
+    m->pfx[slot].key = key;
+    m->pfx[slot].mask = mask;
+    m->npfx++;
+    return mask;
+}
+
 /* 1 if reason i matches at p, counting PCRE2 limit hits. */
 static int
 reason_at(struct matcher *m, size_t i, const unsigned char *t, size_t len, size_t p)
@@ -1516,7 +1599,7 @@ search_reasons(struct matcher *m, const char *text, size_t len)
         if (alnum_index(t[p]) < 0 || (p > 0 && alnum_index(t[p - 1]) >= 0)) {
             continue;
         }
-        uint64_t mask = reason_candidates(m, t[p], p + 1 < len ? t[p + 1] : 256);
+        uint64_t mask = reason_candidates4(m, t + p, len - p < 4 ? len - p : 4);
         if (best >= 0 && best < REASON_MASKED) {
             mask &= (1ull << best) - 1;
         }
@@ -1735,6 +1818,29 @@ scan_ovector(struct matcher *m, const struct rule *r, const struct scan_caps *c)
     return ov;
 }
 
+/* Does s contain the literal w? For the short messages and literals of 'require', memchr on
+ * the literal's last byte and a compare is several times cheaper than memmem's set-up. */
+static int
+contains(const char *s, size_t n, const char *w, size_t wl)
+{
+    const char *p, *end = s + n;
+
+    if (wl == 0) {
+        return 1;
+    }
+    if (n < wl) {
+        return 0;
+    }
+    p = s + wl - 1;
+    while (p < end && (p = memchr(p, w[wl - 1], (size_t)(end - p))) != NULL) {
+        if (memcmp(p - (wl - 1), w, wl - 1) == 0) {
+            return 1;
+        }
+        p++;
+    }
+    return 0;
+}
+
 /* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. */
 static int
 try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
@@ -1742,8 +1848,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
 {
     for (size_t i = 0; i < n; i++) {
         const struct rule *r = rules[i];
-        if (r->require != NULL &&
-            memmem(h->msg.p, h->msg.len, r->require, r->require_len) == NULL) {
+        if (r->require != NULL && !contains(h->msg.p, h->msg.len, r->require, r->require_len)) {
             continue;
         }
         if (r->scanner != NULL && m->rs->scanners) {

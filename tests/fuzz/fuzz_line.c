@@ -91,6 +91,12 @@ check_scanners(const char *msg, size_t len)
         for (int g = 0; g < SCAN_NGROUPS; g++) {
             int k = refs[i].num[g];
             int set = (c.set >> g) & 1;
+            if (k < 0) { /* the pattern has no such group */
+                if (set) {
+                    fail("a scanner sets a group its pattern lacks");
+                }
+                continue;
+            }
             if (set != (ov[2 * k] != PCRE2_UNSET) ||
                 (set && (ov[2 * k] != c.off[g] || ov[2 * k + 1] != c.off[g] + c.len[g]))) {
                 fail("a scanner's captures differ from its pattern's");

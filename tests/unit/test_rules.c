@@ -1392,6 +1392,11 @@ Test(rules, require_literal)
     cr_assert_eq(match(m, "x: 550 MAGIC", NULL, &ev), MATCH_OK);
     cr_assert_eq(ev.reply, 550);
     cr_assert_eq(match(m, "x: 550 magic", NULL, &ev), MATCH_UNMATCHED, "the literal is exact");
+    cr_assert_eq(match(m, "MAGIC: 550", NULL, &ev), MATCH_OK, "at the start");
+    cr_assert_eq(match(m, "x: 550 MAGMAGIC", NULL, &ev), MATCH_OK, "after a false start");
+    cr_assert_eq(match(m, "x: 550 MAGICC", NULL, &ev), MATCH_OK);
+    cr_assert_eq(match(m, "x: 550 MAGI", NULL, &ev), MATCH_UNMATCHED, "cut at the end");
+    cr_assert_eq(match(m, "x: 550 CMAGI C", NULL, &ev), MATCH_UNMATCHED);
     matcher_free(m);
     ruleset_free(rs);
 }
