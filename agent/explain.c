@@ -131,8 +131,8 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
         printf("%-10s %s (pack %s, %s:%u)\n", "rule", rule_name(ev.rule),
                pack_name(rule_pack(ev.rule)), rule_file(ev.rule), rule_line(ev.rule));
         if (rule_scanner(ev.rule) != NULL) {
-            printf("%-10s %s (stands in for the rule's pattern, with the same result)\n",
-                   "scanner", rule_scanner(ev.rule));
+            printf("%-10s %s (stands in for the rule's pattern, with the same result)\n", "scanner",
+                   rule_scanner(ev.rule));
         }
         printf("%-10s %s\n", "direction", direction_name(ev.direction));
         printf("%-10s %s\n", "outcome", outcome_name(ev.outcome));

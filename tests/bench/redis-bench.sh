@@ -59,3 +59,17 @@ echo "redis-bench: catch-up after the outage: $M lines in $(( t3 - t2 )) ms" \
 QUERY_FILTER='.by.domain |= ([.[]] | add)' assert_query_is_scan
 echo "redis-bench: query == scan after the outage (every count; domains as their total)"
 stop_agent
+# The agent without JIT, as under the packaged unit's MemoryDenyWriteExecute=yes: a second agent
+# (its own id and state) counts the same first N lines from their start.
+AGENT_ID=bench-nojit
+head -n "$N" "$T/all.log" > "$T/first.log"
+sed -e "s|^state_dir = .*|state_dir = $T/state-nojit|" -e "s|^path = .*|path = $T/first.log|" \
+    -e "s|^agent_id = .*|agent_id = $AGENT_ID\njit = no|" "$T/smtpmon.conf" > "$T/nojit.conf"
+t4=$(ms)
+start_agent -f "$T/nojit.conf"
+wait_for 600 "[ \"\$(query_lines)\" -ge $N ]" || fail "not all lines committed without JIT"
+t5=$(ms)
+secs2=$(awk -v a="$t4" -v b="$t5" 'BEGIN {printf "%.2f", (b - a) / 1000}')
+echo "redis-bench: without JIT (jit = no): $N lines committed in ${secs2}s" \
+     "($(awk -v n="$N" -v s="$secs2" 'BEGIN {printf "%.0f", n / s}') lines/s; with JIT above: ${secs}s)"
+stop_agent
