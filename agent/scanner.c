@@ -6,8 +6,19 @@
  * could change the captures (or the scanner declines and leaves the line to PCRE2).
  */
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "scanner.h"
+
+/* The helpers are tiny and called with literal arguments: inlined, they compile to a few
+ * compares. */
+#if defined(__GNUC__)
+#define SCAN_INLINE static inline __attribute__((always_inline))
+#else
+#define SCAN_INLINE static inline
+#endif
 
 /* The reference patterns, split where the two differ (the relay). They must stay equal to the
  * patterns of postfix.smtp.delivery and postfix.local.delivery in patterns/postfix.rules; a rule
@@ -48,14 +59,7 @@ is_alnum(unsigned char c)
     return is_digit(c) || (unsigned)((c | 0x20) - 'a') <= 25;
 }
 
-/* \s of PCRE2 without Unicode properties: space, \t, \n, \v, \f, \r */
-static inline int
-is_space(unsigned char c)
-{
-    return c == ' ' || (unsigned)(c - '\t') <= 4;
-}
-
-static inline int
+SCAN_INLINE int
 lit(const unsigned char *s, size_t n, size_t *i, const char *w, size_t wl)
 {
     if (n - *i >= wl && memcmp(s + *i, w, wl) == 0) {
@@ -66,6 +70,42 @@ lit(const unsigned char *s, size_t n, size_t *i, const char *w, size_t wl)
 }
 
 #define LIT(w) lit(s, n, &i, (w), sizeof(w) - 1)
+
+/* The first j >= i where s[j] is a, b or c, or n. With spaces set, \s stops it too (PCRE2's \s
+ * without Unicode properties: space, \t, \n, \v, \f, \r). Fields are tens of bytes long: 16
+ * at a time. */
+SCAN_INLINE size_t
+find_any(const unsigned char *s, size_t i, size_t n, unsigned char a, unsigned char b,
+         unsigned char c, int spaces)
+{
+#ifdef __SSE2__
+    const __m128i va = _mm_set1_epi8((char)a), vb = _mm_set1_epi8((char)b),
+                  vc = _mm_set1_epi8((char)c), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4),
+                  sp = _mm_set1_epi8(' ');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)),
+                                 _mm_cmpeq_epi8(v, vc));
+        if (spaces) {
+            /* ' ', and \t..\r: (v - '\t') <= 4 unsigned */
+            __m128i d = _mm_sub_epi8(v, tab);
+            m = _mm_or_si128(
+                m, _mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(_mm_min_epu8(d, four), d)));
+        }
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0) {
+            return i + (size_t)__builtin_ctz(bits);
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char x = s[i];
+        if (x == a || x == b || x == c || (spaces && (x == ' ' || (unsigned)(x - '\t') <= 4))) {
+            return i;
+        }
+    }
+    return n;
+}
 
 static inline void
 cap(struct scan_caps *c, enum scan_group g, size_t from, size_t to)
@@ -121,12 +161,9 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
     /* <?(?>[^@>,]*@(?<domain>[^>,]*)|[^>,]*)  -- '<' taken, then the atomic group: the first
      * alternative when the run of [^@>,] stops at '@' (a shorter run stops on a byte of the class,
      * not '@'), else the second, which stops where the first run did. */
-    for (j = i; j < n && s[j] != '@' && s[j] != '>' && s[j] != ','; j++) {
-    }
+    j = find_any(s, i, n, '@', '>', ',', 0);
     if (j < n && s[j] == '@') {
-        size_t k;
-        for (k = j + 1; k < n && s[k] != '>' && s[k] != ','; k++) {
-        }
+        size_t k = find_any(s, j + 1, n, '>', ',', ',', 0);
         cap(c, SCAN_DOMAIN, j + 1, k);
         j = k;
     }
@@ -143,9 +180,7 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
         if (i < n && s[i] == '<') {
             i++;
         }
-        while (i < n && s[i] != '>' && s[i] != ',') {
-            i++;
-        }
+        i = find_any(s, i, n, '>', ',', ',', 0);
         if (i < n && s[i] == '>') {
             i++;
         }
@@ -160,15 +195,11 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
         /* (?:none|[^,\[\s]*\[[^\]]*\]:\d+),   -- "none" first; each run below can only stop
          * where it does, as a shorter one leaves a byte of its class where a delimiter is due */
         if (!LIT("none, ")) {
-            while (i < n && s[i] != ',' && s[i] != '[' && !is_space(s[i])) {
-                i++;
-            }
+            i = find_any(s, i, n, ',', '[', '[', 1);
             if (!LIT("[")) {
                 return 0;
             }
-            while (i < n && s[i] != ']') {
-                i++;
-            }
+            i = find_any(s, i, n, ']', ']', ']', 0);
             if (!LIT("]:")) {
                 return 0;
             }
@@ -183,9 +214,7 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
     } else {
         /* [^,]+,  */
         j = i;
-        while (i < n && s[i] != ',') {
-            i++;
-        }
+        i = find_any(s, i, n, ',', ',', ',', 0);
         if (i == j || !LIT(", ")) {
             return 0;
         }
@@ -220,9 +249,7 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
     }
     /* (?:tls=[^,]*, )? */
     if (LIT("tls=")) {
-        while (i < n && s[i] != ',') {
-            i++;
-        }
+        i = find_any(s, i, n, ',', ',', ',', 0);
         if (!LIT(", ")) {
             return 0;
         }
@@ -256,10 +283,7 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
     j = i;
     (void)lit(s, n, &j, "delivery temporarily suspended: ", 32);
     if (lit(s, n, &j, "host ", 5)) {
-        size_t k = j;
-        while (k < n && !is_space(s[k])) {
-            k++;
-        }
+        size_t k = find_any(s, j, n, ' ', ' ', ' ', 1);
         if (k > j &&
             (lit(s, n, &k, " said: ", 7) || lit(s, n, &k, " refused to talk to me: ", 24))) {
             i = k;
