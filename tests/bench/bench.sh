@@ -281,12 +281,18 @@ if [[ -n ${med[scan]:-} ]]; then
         json_scan1+=" \"rss_pass\": $(jbool "$v1_rss")}"
     fi
     if [[ -n ${med[scannj]:-} ]]; then
+        # The packaged unit sets MemoryDenyWriteExecute=yes: the same targets hold without JIT.
         rn_wc=$(ratio "${med[scannj]}" "${med[wc]}")
         rn_grep=$(ratio "${med[scannj]}" "${med[grep]}")
-        printf 'no JIT     %.3fs: scan/wc %sx %s, scan/grep %sx %s, %.2f M lines/s (MemoryDenyWriteExecute)\n' \
-            "${med[scannj]}" "$rn_wc" "$(verdict "$rn_wc" "$target_wc")" "$rn_grep" \
-            "$(verdict "$rn_grep" "$target_grep")" "$(calc "print $lines / ${med[scannj]} / 1e6")"
-        json_scannj="$(tool_json scannj), \"ratio_wc\": $rn_wc, \"ratio_grep\": $rn_grep}"
+        vn_wc=$(verdict "$rn_wc" "$target_wc")
+        vn_grep=$(verdict "$rn_grep" "$target_grep")
+        vn_rss=$(verdict "${rss[scannj]}" "$target_rss_kib")
+        printf 'no JIT     %.3fs: scan/wc %sx %s, scan/grep %sx %s, RSS %s MiB %s, %.2f M lines/s (MemoryDenyWriteExecute)\n' \
+            "${med[scannj]}" "$rn_wc" "$vn_wc" "$rn_grep" "$vn_grep" "$(mib "${rss[scannj]}")" \
+            "$vn_rss" "$(calc "print $lines / ${med[scannj]} / 1e6")"
+        json_scannj="$(tool_json scannj), \"ratio_wc\": $rn_wc, \"ratio_grep\": $rn_grep,"
+        json_scannj+=" \"wc_pass\": $(jbool "$vn_wc"), \"grep_pass\": $(jbool "$vn_grep"),"
+        json_scannj+=" \"rss_pass\": $(jbool "$vn_rss")}"
     fi
 fi
 
