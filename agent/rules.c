@@ -1115,6 +1115,18 @@ rule_line(const struct rule *r)
     return r->line;
 }
 
+int
+rule_tried_without_code(const struct rule *r)
+{
+    return r->def_reply != 0 || r->def_cls != 0;
+}
+
+const char *
+rule_require(const struct rule *r)
+{
+    return r->require;
+}
+
 const char *
 rule_scanner(const struct rule *r)
 {

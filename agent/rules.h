@@ -60,6 +60,10 @@ size_t rule_index(const struct rule *r);
 const char *rule_file(const struct rule *r);
 unsigned rule_line(const struct rule *r);
 const struct pack *rule_pack(const struct rule *r);
+/* 1 if the rule has a default code, so that it is tried on lines without one too. */
+int rule_tried_without_code(const struct rule *r);
+/* The rule's 'require' literal, or NULL. */
+const char *rule_require(const struct rule *r);
 /* The name of the rule's native scanner, or NULL. */
 const char *rule_scanner(const struct rule *r);
 const char *pack_name(const struct pack *p);

@@ -315,6 +315,29 @@ Test(packs, load)
     ruleset_free(rs);
 }
 
+/* A rule with a default code is tried on every line of its programs that carries no code (most
+ * of a log): the shipped ones name a literal the line must contain, so that the pattern runs only
+ * on lines that may match. */
+Test(packs, defaults_have_require)
+{
+    struct ruleset *rs = load_patterns();
+    size_t n = 0;
+
+    cr_assert_not_null(rs);
+    for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
+        const struct rule *r = ruleset_rule_at(rs, i);
+        if (rule_tried_without_code(r)) {
+            n++;
+            cr_expect_not_null(rule_require(r),
+                               "%s:%u: rule '%s' has a default code but no "
+                               "'require' literal",
+                               rule_file(r), rule_line(r), rule_name(r));
+        }
+    }
+    cr_assert_geq(n, 10);
+    ruleset_free(rs);
+}
+
 Test(packs, cases)
 {
     struct ruleset *rs = load_patterns();
