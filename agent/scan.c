@@ -397,8 +397,9 @@ static int
 scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
          const struct pack *only, struct stats *total)
 {
-    /* On the heap: each worker holds a struct stats of a few hundred KiB. */
-    struct worker *ws = calloc(SCAN_JOBS_MAX, sizeof(*ws));
+    /* On the heap: each worker holds a struct stats of a few hundred KiB; only as many as
+     * --jobs (a scan of hundreds of rotated files pays this once per file). */
+    struct worker *ws = calloc((size_t)(o->jobs > 0 ? o->jobs : 1), sizeof(*ws));
     int rc;
 
     if (ws == NULL) {
