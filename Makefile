@@ -9,7 +9,7 @@ WERROR ?= 0
 # Debian 12 packages needed to build and test (installed by 'make deps' when root).
 BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
              libinih-dev libsystemd-dev zlib1g-dev
-TEST_DEPS = redis-server logrotate jq systemd-journal-remote procps util-linux gzip \
+TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
             debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd
 
 PKGS = libpcre2-8 zlib inih libsystemd hiredis

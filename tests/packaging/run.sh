@@ -2,7 +2,9 @@
 # Packaging tests: the systemd unit (verify, sandboxing score), the man pages, the Debian
 # package (build, lintian, contents, install or extract, the installed binary), the RPM, the
 # Grafana dashboard and alert rules (valid JSON; every Redis key and field they query exists
-# in a real redis-server after the agent replayed a log), and the PCRE2 JIT fallback.
+# in a real redis-server after the agent replayed a log), and the PCRE2 JIT fallback. When the
+# package is installed for real, the installed unit also runs under systemd as PID 1 of a
+# systemd-nspawn container (tests/packaging/systemd_nspawn.sh).
 #
 #   bash tests/packaging/run.sh          (what 'make test-packaging' runs)
 #
@@ -29,6 +31,7 @@ AGENT_PID=
 INSTALLED=0
 
 cleanup() {
+    stop_container
     [ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2> /dev/null
     [ -n "$REDIS_PID" ] && kill -9 "$REDIS_PID" 2> /dev/null
     wait $AGENT_PID $REDIS_PID 2> /dev/null
@@ -71,11 +74,13 @@ wait_for() {
     return 0
 }
 
+. "$ROOT/tests/packaging/systemd_nspawn.sh"
+
 # --- systemd unit ---------------------------------------------------------------------------
 
 check_unit_directives() {
     local missing="" d
-    for d in '^Type=notify$' '^WatchdogSec=' '^ExecStartPre=/usr/bin/smtpmon -n ' \
+    for d in '^Type=notify$' '^WatchdogSec=' '^ExecStartPre=-/usr/bin/smtpmon -n ' \
         '^ExecReload=/bin/kill -HUP \$MAINPID$' '^User=smtpmon$' '^SupplementaryGroups=adm$' \
         '^StateDirectory=smtpmon$' '^LoadCredential=redis-password:' \
         '^MemoryDenyWriteExecute=yes$' '^RestartPreventExitStatus=78$' '^NoNewPrivileges=yes$' \
@@ -282,6 +287,7 @@ check_deb_install() {
         fi
     fi
     if [ "$INSTALLED" = 1 ]; then
+        check_under_systemd
         if dpkg --purge smtpmon > "$T/purge.log" 2>&1 && [ ! -e /etc/smtpmon/smtpmon.conf ]; then
             INSTALLED=0
             pass "deb: dpkg --purge removed it"
