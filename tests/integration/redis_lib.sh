@@ -25,7 +25,7 @@ start_redis() {
     # A port found free may be taken before redis-server binds it: then try another one.
     for _try in 1 2 3 4 5; do
         REDIS_PORT=$(free_port)
-        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        redis-server --port "$REDIS_PORT" --bind ${REDIS_BIND:-127.0.0.1} --save '' --appendonly no \
             --dir "$T" --daemonize no > "$T/redis.log" 2>&1 &
         REDIS_PID=$!
         wait_for 10 "rcli ping 2>/dev/null | grep -q PONG || ! kill -0 $REDIS_PID 2>/dev/null"
