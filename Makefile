@@ -155,8 +155,8 @@ fuzz:
 	@mkdir -p build/fuzz/corpus
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) $(PKG_LIBS) -lm
-	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus \
-	  tests/fuzz/corpus || true
+	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 
 lint:
 	clang-format --dry-run --Werror agent/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
