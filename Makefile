@@ -86,6 +86,11 @@ build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
+build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/config.o \
+                          $(AOBJ)/agent/errlist.o
+	@echo "  LD-ASAN $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
 -include $(shell find build/obj build-asan/obj -name '*.d' -type f 2>/dev/null)
 
 # ---------------------------------------------------------------------------------------
@@ -116,9 +121,10 @@ test-asan: build-asan/unit-tests
 	      build-asan/unit-tests.log | head -n 60; echo "sanitizer report: FAIL"; exit 1; fi; \
 	  exit $$rc
 
-test-fuzz: build/fuzz-replay
+test-fuzz: build/fuzz-replay build/fuzz-replay-config
 	@echo "== fuzz corpus replay (ASan+UBSan)"
 	$(Q)build/fuzz-replay tests/fuzz/corpus
+	$(Q)build/fuzz-replay-config tests/fuzz/corpus-config
 
 test-integration: build/smtpmon
 	@echo "== integration tests"
@@ -149,7 +155,8 @@ bench: build/smtpmon
 	@if command -v redis-server >/dev/null; then bash tests/bench/redis-bench.sh; \
 	else echo 'SKIP redis-bench: needs redis-server'; fi
 
-# libFuzzer build (clang): make fuzz FUZZ_SECONDS=60
+# libFuzzer builds (clang) of the line and configuration targets, FUZZ_SECONDS each:
+# make fuzz FUZZ_SECONDS=600
 FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz/corpus
@@ -157,6 +164,12 @@ fuzz:
 	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) $(PKG_LIBS) -lm
 	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
+	@mkdir -p build/fuzz/corpus-config
+	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c \
+	  $(PKG_LIBS) -lm
+	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config
 
 lint:
 	clang-format --dry-run --Werror agent/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
