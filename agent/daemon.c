@@ -494,31 +494,34 @@ batch_new(struct stream *s)
     b->owner = s->rsr;
     s->rsr->refs++;
     b->start = s->tail != NULL ? tail_committed(s->tail) : 0;
-    b->minute = s->tail != NULL ? s->minute : 0;
+    b->minute = s->minute;
     return b;
 }
 
 static int stream_seal_at(struct stream *s, int force, int before_line);
 
-/* Keeps a file batch within one log minute for the per-minute buckets of the Redis exporter:
- * a line of another minute than the open batch's seals it first, at the cursor before that
- * line. Lines without a time stay in the open batch (they count in the minute of the last
- * line with a time). */
+/* Keeps a batch within one log minute for the per-minute buckets of the Redis exporter: a line
+ * (or journal entry) of another minute than the open batch's seals it first, at the cursor
+ * before that line. Lines without a time stay in the open batch (they count in the minute of
+ * the last line with a time). */
 static void
 stream_minute(struct stream *s, int64_t t)
 {
     int64_t m = t - t % 60;
 
-    if (t <= 0 || s->tail == NULL || m == s->minute || s->ag->ex->start_cursor_async == NULL) {
+    if (t <= 0 || m == s->minute || s->ag->ex->start_cursor_async == NULL) {
         return;
     }
     s->minute = m;
     if (s->open->st.lines > 0) {
         stream_seal_at(s, 1, 1);
+        if (s->open != NULL) {
+            return; /* no cursor to seal at: the lines stay in the open batch */
+        }
         if ((s->open = batch_new(s)) == NULL) {
             fatalx(70, "agent: out of memory for a batch of source=%s", s->name);
         }
-        s->open->start = s->last.offset;
+        s->open->start = s->tail != NULL ? s->last.offset : 0;
         s->minute_sealed = 1;
     }
     s->open->minute = m;
@@ -575,9 +578,10 @@ stream_seal_at(struct stream *s, int force, int before_line)
     if (s->waiting) {
         return 0; /* nothing read yet */
     }
-    if (s->tail != NULL ? (before_line ? tail_cursor_before_line(s->tail, &cur)
-                                       : tail_cursor(s->tail, &cur)) == -1
-                        : journal_cursor(s->journal, &cur) == -1) {
+    if ((s->tail != NULL
+             ? (before_line ? tail_cursor_before_line(s->tail, &cur) : tail_cursor(s->tail, &cur))
+             : (before_line ? journal_cursor_before(s->journal, &cur)
+                            : journal_cursor(s->journal, &cur))) == -1) {
         return 0; /* nothing open: nothing counted */
     }
     if (s->have_last && same_cursor(&cur, &s->last) &&

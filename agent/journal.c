@@ -263,6 +263,23 @@ journal_cursor(struct journal *jr, struct state *out)
     return 0;
 }
 
+int
+journal_cursor_before(struct journal *jr, struct state *out)
+{
+    int rc;
+
+    if (!jr->have_entry || sd_journal_previous(jr->j) <= 0) {
+        return -1;
+    }
+    rc = journal_cursor(jr, out);
+    /* back to the entry just delivered, so that reading goes on after it */
+    if (sd_journal_next(jr->j) <= 0) {
+        log_warnx("journal: cannot return to the entry after a minute's last one");
+        return -1;
+    }
+    return rc;
+}
+
 size_t
 journal_take_bytes(struct journal *jr)
 {
