@@ -134,6 +134,7 @@ struct config {
     int64_t redis_lease;           /* ms */
     int64_t redis_top_domains;
     int redis_fleet;
+    int64_t redis_wait_replicas;
 
     /* [buckets] */
     int64_t bucket_minute; /* retention of per-minute counts, ms; 0: none */

@@ -34,7 +34,8 @@ enum rkind {
     K_PENDING_READ,
     K_PENDING_FLEET,
     K_CURSOR,
-    K_POLICY
+    K_POLICY,
+    K_WAIT
 };
 
 struct rreq {
@@ -75,6 +76,8 @@ struct rex {
     struct rcmd cmd;
     ev_timer w_timeout; /* connect or command deadline */
     ev_timer w_backoff;
+    ev_timer w_rewait;  /* the replicas were short: the batch is sent again after a pause */
+    int short_replicas; /* WAIT came back short, said once until a WAIT succeeds */
     ev_timer w_lease;
     uint64_t commits, dups, reconnects;
 };
@@ -154,6 +157,7 @@ redis_conf_from_config(struct redis_conf *rc, const struct config *c)
     rc->lease_ms = c->redis_lease;
     rc->topn_minute = (unsigned)c->redis_top_domains;
     rc->fleet = c->redis_fleet;
+    rc->wait_replicas = (int)c->redis_wait_replicas;
     rc->bucket_ttl_ms = c->bucket_minute;
 }
 
@@ -467,6 +471,7 @@ rex_drop(struct rex *r, const char *why)
         snprintf(r->last_err, sizeof(r->last_err), "%s", why);
     }
     ev_timer_stop(r->loop, &r->w_timeout);
+    ev_timer_stop(r->loop, &r->w_rewait);
     r->ac = NULL;
     r->gen++;
     r->st = R_DOWN;
@@ -723,6 +728,74 @@ verdict_of(const redisReply *rep, long long *n)
     return (int)rcmd_verdict(rep->element[0]->str, rep->element[0]->len);
 }
 
+static void batch_done(struct rex *r);
+
+/* The batch was applied (and its fleet delta): with wait_replicas, WAIT for the replicas to
+ * hold it before it leaves memory. A batch sent again is acknowledged as DUP, so a short WAIT
+ * costs a retry, never a double count; after a failover to a replica that missed it, the new
+ * master applies it. */
+static void
+batch_applied(struct rex *r)
+{
+    char n[16], ms[24];
+    int64_t wait_ms = r->c.timeout_ms / 2 > 0 ? r->c.timeout_ms / 2 : 1;
+
+    if (r->c.wait_replicas <= 0) {
+        batch_done(r);
+        return;
+    }
+    snprintf(n, sizeof(n), "%d", r->c.wait_replicas);
+    snprintf(ms, sizeof(ms), "%" PRId64, wait_ms);
+    if (send_words(r, K_WAIT, "WAIT", n, ms) == 0) {
+        r->inflight = 1;
+    } else {
+        rex_drop(r, "cannot send WAIT");
+    }
+}
+
+static void
+on_wait(struct rex *r, redisReply *rep)
+{
+    struct batch *b = r->qlen > 0 ? r->q[r->qhead] : NULL;
+
+    r->inflight = 0;
+    if (b == NULL) {
+        return;
+    }
+    if (rep->type != REDIS_REPLY_INTEGER) {
+        rex_drop(r, "unexpected reply to WAIT");
+        return;
+    }
+    if (rep->integer >= r->c.wait_replicas) {
+        if (r->short_replicas) {
+            log_info("redis: %lld replicas hold the commits again", rep->integer);
+            r->short_replicas = 0;
+        }
+        batch_done(r);
+        return;
+    }
+    if (!r->short_replicas) {
+        log_warnx("redis: source=%s seq=%" PRIu64 " is held by %lld of %d replicas "
+                  "(wait_replicas): kept and sent again until enough replicas hold it",
+                  b->cursor.source, b->cursor.seq, rep->integer, r->c.wait_replicas);
+        r->short_replicas = 1;
+    }
+    r->inflight = 1; /* nothing else is sent meanwhile */
+    ev_timer_set(&r->w_rewait, 1.0, 0.0);
+    ev_timer_start(r->loop, &r->w_rewait);
+}
+
+static void
+rewait_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rex *r = w->data;
+
+    (void)loop;
+    (void)revents;
+    r->inflight = 0;
+    rex_kick(r);
+}
+
 static void
 batch_done(struct rex *r)
 {
@@ -787,7 +860,7 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
                          b->cursor.source, b->cursor.seq);
             }
             if (!r->c.fleet) {
-                batch_done(r);
+                batch_applied(r);
             } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b) == 0 &&
                        rex_send(r, K_FLEET, &r->cmd) == 0) {
                 r->inflight = 1;
@@ -813,7 +886,7 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
             if (m != NULL) {
                 m->done = b->cursor.seq;
             }
-            batch_done(r);
+            batch_applied(r);
         } else {
             rex_drop(r, "unexpected reply to the fleet script");
         }
@@ -1028,6 +1101,9 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     case K_PENDING_READ:
         on_pending(r, rep);
         break;
+    case K_WAIT:
+        on_wait(r, rep);
+        break;
     case K_CURSOR:
         on_cursor(r, rep);
         break;
@@ -1145,6 +1221,7 @@ rex_free(struct exporter *ex)
     ev_timer_stop(r->loop, &r->w_timeout);
     ev_timer_stop(r->loop, &r->w_backoff);
     ev_timer_stop(r->loop, &r->w_lease);
+    ev_timer_stop(r->loop, &r->w_rewait);
     r->ac = NULL;
     r->gen++;
     if (ac != NULL) {
@@ -1197,6 +1274,8 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     rcmd_init(&r->cmd);
     ev_timer_init(&r->w_timeout, timeout_cb, 0., 0.);
     ev_timer_init(&r->w_backoff, backoff_cb, 0., 0.);
+    ev_timer_init(&r->w_rewait, rewait_cb, 0., 0.);
+    r->w_rewait.data = r;
     ev_timer_init(&r->w_lease, lease_cb, ms(r->c.lease_ms) / 3, ms(r->c.lease_ms) / 3);
     r->w_timeout.data = r->w_backoff.data = r->w_lease.data = r;
     ev_timer_start(loop, &r->w_lease);

@@ -33,7 +33,8 @@ struct redis_conf {
     int64_t bucket_ttl_ms; /* retention of per-minute hashes; 0: none */
     int64_t lease_ms;      /* owner lease of the agent id */
     unsigned topn_minute, topn_total, stream_maxlen;
-    int fleet; /* also commit fleet-wide counts */
+    int fleet;         /* also commit fleet-wide counts */
+    int wait_replicas; /* WAIT for this many replicas before a batch is done; 0: no WAIT */
 };
 
 /* Defaults for everything but the URL and the agent id. */
