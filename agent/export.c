@@ -90,24 +90,6 @@ export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
 }
 
 static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int
 jsonl_open(struct jsonl *j)
 {
     struct stat st;
@@ -144,7 +126,7 @@ jsonl_submit(struct exporter *ex, struct batch *b)
     if (fclose(mem) != 0) {
         goto fail;
     }
-    if (write_all(j->fd, line, len) == -1) {
+    if (state_write_all(j->fd, line, len) == -1) {
         goto fail;
     }
     if (j->regular && fsync(j->fd) == -1) {

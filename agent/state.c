@@ -330,8 +330,8 @@ state_decode(const char *buf, size_t len, struct state *s, char *err, size_t err
     return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
+int
+state_write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -367,7 +367,7 @@ state_save(const char *dir, const struct state *s, char *err, size_t errlen)
         snprintf(err, errlen, "open %s", tmp);
         goto fail;
     }
-    if (write_all(fd, buf, len) == -1) {
+    if (state_write_all(fd, buf, len) == -1) {
         snprintf(err, errlen, "write %s", tmp);
         goto fail;
     }

@@ -52,4 +52,7 @@ int state_lock(const char *dir);
 /* 64-bit FNV-1a, the hash of the file fingerprints. */
 uint64_t state_hash(const void *p, size_t n);
 
+/* Writes all n bytes of p to fd, going on after EINTR and short writes. 0, or -1 with errno. */
+int state_write_all(int fd, const char *p, size_t n);
+
 #endif
