@@ -1383,12 +1383,6 @@ glob_part_ok(int g, int v)
  * once per template.
  */
 static inline int
-digit(unsigned char c)
-{
-    return (unsigned)(c - '0') <= 9u;
-}
-
-static inline int
 letter(unsigned char c)
 {
     return (unsigned)((c | 0x20u) - 'a') <= 25u;

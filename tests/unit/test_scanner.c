@@ -244,9 +244,11 @@ mutate(const char *src, size_t n, char *out)
     return len;
 }
 
-/* Calls fn on the message part of every line of a file; returns the number of lines. */
+typedef void text_fn(void *arg, const char *p, size_t len);
+
+/* Calls fn on every line of a file (without its newline); returns the number of lines. */
 static size_t
-each_message(const char *path, void (*fn)(void *, const char *, size_t), void *arg)
+each_line(const char *path, text_fn *fn, void *arg)
 {
     FILE *fp = fopen(path, "r");
     char *line = NULL;
@@ -257,17 +259,35 @@ each_message(const char *path, void (*fn)(void *, const char *, size_t), void *a
         return 0;
     }
     while ((got = getline(&line, &cap, fp)) > 0) {
-        struct loghdr h;
-        if (line[got - 1] == '\n') {
-            got--;
-        }
-        loghdr_parse(&hdr_ctx, line, (size_t)got, &h);
-        fn(arg, h.msg.p, h.msg.len);
+        fn(arg, line, (size_t)got - (line[got - 1] == '\n'));
         n++;
     }
     free(line);
     fclose(fp);
     return n;
+}
+
+struct msg_fn {
+    text_fn *fn;
+    void *arg;
+};
+
+static void
+line_to_message(void *arg, const char *line, size_t len)
+{
+    const struct msg_fn *m = arg;
+    struct loghdr h;
+
+    loghdr_parse(&hdr_ctx, line, len, &h);
+    m->fn(m->arg, h.msg.p, h.msg.len);
+}
+
+/* Calls fn on the message part of every line of a file; returns the number of lines. */
+static size_t
+each_message(const char *path, text_fn *fn, void *arg)
+{
+    struct msg_fn m = {fn, arg};
+    return each_line(path, line_to_message, &m);
 }
 
 static const char *
@@ -467,20 +487,15 @@ twin_line(struct twin *t, const char *line, size_t len)
 }
 
 static void
+twin_text(void *arg, const char *line, size_t len)
+{
+    twin_line(arg, line, len);
+}
+
+static void
 twin_file(void *arg, const char *path)
 {
-    FILE *fp = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    if (fp == NULL) {
-        return;
-    }
-    while ((got = getline(&line, &cap, fp)) > 0) {
-        twin_line(arg, line, (size_t)got - (line[got - 1] == '\n'));
-    }
-    free(line);
-    fclose(fp);
+    each_line(path, twin_text, arg);
 }
 
 Test(scanner, packs_same_events_without_scanners)
