@@ -685,6 +685,9 @@ open_corpus_file(const char *name, char *path, size_t pathsz)
     }
     snprintf(dir, sizeof(dir), "%s/codes", root);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        const char *req = getenv("REQUIRE_CORPUS");
+        cr_assert(req == NULL || strcmp(req, "1") != 0, "REQUIRE_CORPUS=1 but no corpus at %s",
+                  dir);
         cr_skip_test("code registry corpus not found at %s (set SMTPMON_CORPUS to the corpus "
                      "folder to run this test)",
                      dir);

@@ -413,6 +413,9 @@ Test(corpus, coverage)
 
     cr.root = env != NULL && env[0] != '\0' ? env : DEFAULT_CORPUS;
     if (!is_dir(cr.root)) {
+        const char *req = getenv("REQUIRE_CORPUS");
+        cr_assert(req == NULL || strcmp(req, "1") != 0, "REQUIRE_CORPUS=1 but no corpus at %s",
+                  cr.root);
         cr_skip_test("real-log corpus not found at %s (set SMTPMON_CORPUS to its folder): "
                      "corpus coverage not checked",
                      cr.root);
