@@ -62,7 +62,7 @@ else
 Q = @
 endif
 
-PHONY_EXTRA = print-deps check-run-deps check-libs test-integration-asan deb rpm man test-packaging
+PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh test-integration-asan deb rpm man test-packaging
 .PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
@@ -201,8 +201,10 @@ deps: check-deps
 check-libs:
 	@sh tests/libs.sh
 
+# What .ci/run installs: the build, the tests and the fresh-machine test.
+FRESH_DEPS = mmdebstrap git tmux systemd-container
 print-deps:
-	@echo $(BUILD_DEPS) $(TEST_DEPS)
+	@echo $(BUILD_DEPS) $(TEST_DEPS) $(FRESH_DEPS)
 
 install: build/smtpmon
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smtpmon/patterns
@@ -246,6 +248,10 @@ man:
 	$(Q)for m in packaging/man/smtpmon.8 packaging/man/smtpmon.conf.5; do \
 	  MANWIDTH=80 man --warnings -l $$m > build/man/$$(basename $$m).txt 2> build/man/warnings || \
 	  exit 1; if [ -s build/man/warnings ]; then cat build/man/warnings; exit 1; fi; done
+
+# The README's two commands on a Debian 12 root built from nothing (mmdebstrap, systemd-nspawn).
+test-fresh:
+	@bash tests/fresh/fresh.sh
 
 test-packaging: build/smtpmon
 	@echo "== packaging tests"
