@@ -10,7 +10,7 @@ WERROR ?= 0
 BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
              libinih-dev libsystemd-dev zlib1g-dev
 TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
-            debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux
+            debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux python3
 
 PKGS = libpcre2-8 zlib inih libsystemd hiredis
 # Evaluated when make starts: the targets that install packages first ('run', 'test') build in a
@@ -62,7 +62,7 @@ else
 Q = @
 endif
 
-PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh test-integration-asan deb rpm man test-packaging
+PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
 .PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
@@ -248,6 +248,10 @@ man:
 	$(Q)for m in packaging/man/smtpmon.8 packaging/man/smtpmon.conf.5; do \
 	  MANWIDTH=80 man --warnings -l $$m > build/man/$$(basename $$m).txt 2> build/man/warnings || \
 	  exit 1; if [ -s build/man/warnings ]; then cat build/man/warnings; exit 1; fi; done
+
+# Rewrites the README's checked examples with what the commands print now.
+readme: build/smtpmon
+	@python3 tests/readme/examples.py --update
 
 # The README's two commands on a Debian 12 root built from nothing (mmdebstrap, systemd-nspawn).
 test-fresh:

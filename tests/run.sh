@@ -45,7 +45,7 @@ wait_for() {
 }
 
 cleanup() {
-    trap - EXIT INT TERM
+    trap - EXIT INT TERM HUP
     echo >&2
     [ -n "$writer" ] && kill "$writer" 2>/dev/null
     if [ -n "$agent" ]; then
@@ -63,7 +63,7 @@ cleanup() {
     echo "== removed $tmp" >&2
 }
 trap cleanup EXIT
-trap 'exit 0' INT TERM
+trap 'exit 0' INT TERM HUP
 
 free_port() {
     p=$((20000 + $$ % 20000))

@@ -51,9 +51,13 @@ screen=$work/run.screen
 t0=$(date +%s)
 tmux -L "$sock" new-session -d -x 200 -y 60 \
     "sleep 0.5; ${nspawn[*]} /bin/bash -c 'make run; echo make-run-exit=\$?'; sleep 3600"
-tmux -L "$sock" pipe-pane -o "tr -d '\\r' >> '$screen'"
+# cat, not a filter: its output reaches the file as it comes (tr would buffer 4 KiB).
+tmux -L "$sock" pipe-pane -o "cat >> '$screen.raw'"
+# The screen as text: the terminal's CR LF become LF.
+snap() { tr -d '\r' < "$screen.raw" > "$screen"; }
 shown=
 for _ in $(seq 1 1800); do
+    snap
     if grep -q '^lines *[1-9]' "$screen"; then
         shown=$(( $(date +%s) - t0 ))
         break
@@ -71,6 +75,7 @@ fi
 sleep 3
 tmux -L "$sock" send-keys C-c
 for _ in $(seq 1 60); do
+    snap
     grep -q '^make-run-exit=' "$screen" && break
     sleep 0.5
 done

@@ -15,15 +15,19 @@ trap 'tm kill-server 2>/dev/null; cleanup' EXIT
 tm new-session -d -x 200 -y 60 \
     "sleep 0.5; cd '$ROOT' && EVERY=1 DELAY=0.01 make --no-print-directory run; \
      echo \$? > '$T/exit'; sleep 600"
-tm pipe-pane -o "tr -d '\\r' >> '$T/screen'"
-wait_for 90 "grep -q '^lines *[1-9]' '$T/screen'" || { cat "$T/screen" >&2; fail "no counts shown"; }
+tm pipe-pane -o "cat >> '$T/screen.raw'"
+# The screen as text (CR LF become LF); cat above, as a filter there would buffer.
+snap() { tr -d '\r' < "$T/screen.raw" > "$T/screen"; }
+wait_for 90 "snap; grep -q '^lines *[1-9]' '$T/screen'" || { cat "$T/screen" >&2; fail "no counts shown"; }
 tmpdir=$(sed -n 's/.*(data in \(.*\))$/\1/p' "$T/screen" | head -n 1)
 port=$(sed -n 's/.*redis-server on 127.0.0.1:\([0-9]*\) .*/\1/p' "$T/screen" | head -n 1)
 [ -n "$tmpdir" ] && [ -d "$tmpdir" ] || fail "no temporary directory named in the output"
 [ -n "$port" ] || fail "no Redis port named in the output"
 
 tm send-keys C-c
-wait_for 30 "[ -s '$T/exit' ]" || { tail -n 20 "$T/screen" >&2; fail "make run did not end on Ctrl-C"; }
+wait_for 30 "[ -s '$T/exit' ]" || { snap; tail -n 20 "$T/screen" >&2; fail "make run did not end on Ctrl-C"; }
+sleep 0.2
+snap
 tail -n 8 "$T/screen"
 [ "$(cat "$T/exit")" = 0 ] || fail "make run exited $(cat "$T/exit") on Ctrl-C"
 grep -q 'agent stopped (exit status 0)' "$T/screen" || fail "the agent did not exit 0"
