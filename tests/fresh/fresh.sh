@@ -45,6 +45,27 @@ echo "== test-fresh: Debian 12 minbase root in $root, smtpmon at $(git rev-parse
 nspawn=(systemd-nspawn -q -D "$root" --as-pid2 --register=no --keep-unit
     --chdir=/root/smtpmon -E TERM=xterm -E HOME=/root -E LANG=C.UTF-8)
 
+# 0. Before anything is installed, a user without root: 'make' and 'make run' stop at once with
+#    the packages to install and the command, not with a compiler or linker error.
+"${nspawn[@]}" --pipe /bin/bash -c '
+    set -e
+    useradd -m stranger
+    cp -r /root/smtpmon /home/stranger/smtpmon
+    chown -R stranger: /home/stranger/smtpmon' < /dev/null
+for target in all run; do
+    rc=0
+    "${nspawn[@]}" --pipe --chdir=/home/stranger/smtpmon --user=stranger /bin/bash -c \
+        "make $target" < /dev/null > "$work/user-$target.log" 2>&1 || rc=$?
+    if [ "$rc" = 0 ] || ! grep -q 'apt-get install -y.*libhiredis-dev' "$work/user-$target.log" ||
+        grep -q 'undefined reference\|fatal error:' "$work/user-$target.log"; then
+        echo "test-fresh: FAIL: 'make $target' as a user on a bare machine (exit $rc):" >&2
+        cat "$work/user-$target.log" >&2
+        exit 1
+    fi
+done
+echo "== make and make run without root, before the packages: stopped with the apt-get command"
+sed 's/^/   /' "$work/user-all.log"
+
 # 1. make run, on a terminal, then Ctrl-C.
 screen=$work/run.screen
 : > "$screen"
