@@ -37,7 +37,7 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
              -fno-omit-frame-pointer
 
 # The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
-CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c \
+CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/json.c \
             agent/linebuf.c agent/loghdr.c agent/pipeline.c agent/rules.c agent/scanner.c agent/stats.c \
             agent/topk.c exporters/redis_cmd.c
 # The process edge: commands, sources, signals, logging.
