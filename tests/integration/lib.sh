@@ -64,6 +64,19 @@ need() {
 need jq awk
 [ -x "$SMTPMON" ] || skip "build $SMTPMON first (make build/smtpmon)"
 
+# For tests that run the agent as user nobody: a copy of the binary and the patterns in $T, which
+# nobody can reach even when the clone is not (a clone under /root, whose mode is 0700).
+# Sets SMTPMON_REAL to the copy and exports SMTPMON_PATTERNS.
+copy_for_nobody() {
+    mkdir -p "$T/bin"
+    cp "$SMTPMON" "$T/bin/smtpmon"
+    cp -r "$ROOT/patterns" "$T/patterns"
+    chmod -R a+rX "$T/bin" "$T/patterns"
+    chmod 755 "$T"
+    SMTPMON_REAL=$T/bin/smtpmon
+    export SMTPMON_PATTERNS=$T/patterns
+}
+
 # wait_for SECONDS 'shell condition': polls every 50 ms until the condition holds.
 wait_for() {
     _deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))

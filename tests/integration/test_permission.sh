@@ -15,7 +15,7 @@ chown nobody:nogroup "$T/state"
 chown nobody:nogroup "$T/out.jsonl"
 write_conf "$T/smtpmon.conf" "[source mail]" "path = $LOG"
 chmod 644 "$T/smtpmon.conf"
-SMTPMON_REAL=$SMTPMON
+copy_for_nobody
 SMTPMON="setpriv --reuid=nobody --regid=nogroup --clear-groups $SMTPMON_REAL"
 AGENT_N=$((AGENT_N + 1))
 AGENT_ERR=$T/agent$AGENT_N.err

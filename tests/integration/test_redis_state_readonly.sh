@@ -17,7 +17,7 @@ chown nobody:nogroup "$T/state" "$T/cred" "$T/cred/redis-password"
 write_rconf "$T/smtpmon.conf" "$REDIS_PORT" "[source mail]" "path = $LOG"
 chmod 644 "$T/smtpmon.conf"
 chmod 755 "$T"
-SMTPMON_REAL=$SMTPMON
+copy_for_nobody
 run_agent() {
     AGENT_N=$((AGENT_N + 1))
     AGENT_ERR=$T/agent$AGENT_N.err
