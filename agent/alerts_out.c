@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sysexits.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,9 +31,6 @@
 #define ARGV_MAX 32
 #define SAVE_EVERY 60.0     /* seconds between saves of the baselines to Redis */
 #define RECONNECT_EVERY 5.0 /* seconds between connection attempts */
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
-#define EX_CONFIG 78
 
 /* ---------------------------------------------------------------------------------------- */
 /* Rules from the configuration */
@@ -801,7 +799,7 @@ alerts_main(int argc, char **argv)
         return EX_USAGE;
     }
     if (config_init(&c) < 0) {
-        return 71;
+        return EX_OSERR;
     }
     if (file != NULL && config_load_file(&c, file, &errs) < 0) {
         for (size_t i = 0; i < errs.n; i++) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 
 #include "codes.h"
@@ -16,9 +17,6 @@
 #include "rules.h"
 #include "scan.h"
 #include "tz.h"
-
-#define EX_USAGE 64
-#define EX_CONFIG 78
 
 static void
 explain_reply(int reply)
@@ -108,7 +106,7 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
 
     if (m == NULL) {
         fprintf(stderr, "smtpmon explain: out of memory\n");
-        return 1;
+        return EX_OSERR;
     }
     memset(&tz, 0, sizeof(tz));
     ctx.local_to_utc = tz_local_to_utc;
@@ -237,7 +235,7 @@ explain_main(int argc, char **argv)
     struct ruleset *rs = NULL;
     const struct pack *only = NULL;
     if (line == NULL) {
-        return 1;
+        return EX_OSERR;
     }
     for (int i = optind; i < argc; i++) {
         if (i > optind) {

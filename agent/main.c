@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "alerts_out.h"
 #include "log.h"
@@ -28,7 +29,7 @@ main(int argc, char **argv)
     log_init("smtpmon", LOG_LVL_INFO, 0);
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         perror("signal");
-        return 71;
+        return EX_OSERR;
     }
     if (argc >= 2) {
         if (strcmp(argv[1], "scan") == 0) {
@@ -45,12 +46,12 @@ main(int argc, char **argv)
         }
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("smtpmon %s\n", SMTPMON_VERSION);
-            return 0;
+            return EX_OK;
         }
     }
     if (agent_main == NULL) {
         fprintf(stderr, "usage: smtpmon scan|explain ... (this build has no agent)\n");
-        return 64;
+        return EX_USAGE;
     }
     return agent_main(argc, argv);
 }

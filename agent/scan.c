@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -39,10 +40,6 @@
 #define SCAN_JOBS_MAX 16
 #define SCAN_PIECES_PER_JOB 8 /* pieces of a large file per worker, taken in turn */
 #define SCAN_PROGRESS_MIN (64 * 1024 * 1024)
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_NOINPUT 66
-#define EX_CONFIG 78
 
 struct scan_opts {
     enum stats_format format;
@@ -558,7 +555,7 @@ scan_main(int argc, char **argv)
             break;
         case 'h':
             scan_usage(stdout);
-            return 0;
+            return EX_OK;
         default:
             scan_usage(stderr);
             return EX_USAGE;
@@ -589,14 +586,14 @@ scan_main(int argc, char **argv)
         alerts_free(o.alerts);
         ruleset_free(rs);
         log_errx("scan: out of memory");
-        return 1;
+        return EX_OSERR;
     }
     if (optind >= argc) {
         if (isatty(STDIN_FILENO)) {
             fprintf(stderr, "smtpmon scan: reading the log from standard input "
                             "(give FILE arguments, or '-')\n");
         }
-        rc = scan_one("-", rs, &o, only, &total) < 0 ? 1 : 0;
+        rc = scan_one("-", rs, &o, only, &total) < 0 ? EX_NOINPUT : EX_OK;
     }
     for (int i = optind; i < argc; i++) {
         if (scan_one(argv[i], rs, &o, only, &total) < 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,10 +23,6 @@
 #include "scan.h"
 #include "stats.h"
 
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_UNAVAILABLE 69
-#define EX_CONFIG 78
 #define QUERY_PIPELINE 256
 
 static void
@@ -213,7 +210,7 @@ query_main(int argc, char **argv)
         return EX_USAGE;
     }
     if (config_init(&cfg) == -1) {
-        return 71;
+        return EX_OSERR;
     }
     if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
         cfile = CONFIG_DEFAULT_FILE;
@@ -273,7 +270,7 @@ query_main(int argc, char **argv)
     }
     if (stats_init(&st, ruleset_rule_count(rs)) == -1) {
         ruleset_free(rs);
-        return 71;
+        return EX_OSERR;
     }
     if ((ctx = redis_sync_connect(&rcf, 10000, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon query: %s\n", err);
@@ -307,7 +304,7 @@ query_main(int argc, char **argv)
     if (rc == 0) {
         stats_print(&st, rs, fmt, top, stdout);
         if (fflush(stdout) != 0) {
-            rc = 74;
+            rc = EX_IOERR;
         }
     }
 out:
