@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +125,7 @@ struct agent {
     ev_signal w_term, w_int, w_hup;
     uint64_t state_failures; /* consecutive failed saves of the local cursor hint */
     ev_tstamp state_logged;  /* when a failed save was last logged */
+    int exit_code;           /* of agent_main once the loop has ended */
 };
 
 static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
@@ -242,6 +244,7 @@ usage(FILE *out)
     }
 }
 
+/* Returns 0, 1 once --help has been printed, or -1 on a usage error. */
 static int
 parse_cli(struct cli *cli, int argc, char **argv)
 {
@@ -317,7 +320,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
             continue;
         case 'h':
             usage(stdout);
-            exit(0);
+            return 1;
         case O_FOLLOW:
             if (cli->nfollow == CLI_MAX) {
                 fprintf(stderr, "smtpmon: too many --follow\n");
@@ -519,7 +522,7 @@ stream_minute(struct stream *s, int64_t t)
             return; /* no cursor to seal at: the lines stay in the open batch */
         }
         if ((s->open = batch_new(s)) == NULL) {
-            fatalx(70, "agent: out of memory for a batch of source=%s", s->name);
+            fatalx(EX_SOFTWARE, "agent: out of memory for a batch of source=%s", s->name);
         }
         s->open->start = s->tail != NULL ? s->last.offset : 0;
         s->minute_sealed = 1;
@@ -942,7 +945,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
      * stream waits for it without blocking the loop (signals, watchdog, status go on). */
     if (ag->ex != NULL && ag->ex->start_cursor_async != NULL) {
         if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-            fatalx(73, "redis: source name '%s' cannot be part of a Redis key", s->name);
+            fatalx(EX_CANTCREAT, "redis: source name '%s' cannot be part of a Redis key", s->name);
         }
         s->waiting = 1;
         return s;
@@ -1103,7 +1106,7 @@ stream_restart(struct stream *s)
     if (s->tail != NULL) {
         tail_free(s->tail);
         if ((s->tail = tail_new(s->path, &s->tc)) == NULL) {
-            fatalx(70, "agent: out of memory restarting source=%s", s->name);
+            fatalx(EX_SOFTWARE, "agent: out of memory restarting source=%s", s->name);
         }
     } else if (s->journal != NULL) {
         ev_io_stop(ag->loop, &s->w_journal);
@@ -1117,7 +1120,7 @@ stream_restart(struct stream *s)
     s->paused = 0;
     s->waiting = 1;
     if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-        fatalx(70, "agent: source=%s cannot ask for its cursor again", s->name);
+        fatalx(EX_SOFTWARE, "agent: source=%s cannot ask for its cursor again", s->name);
     }
 }
 
@@ -1128,6 +1131,13 @@ agent_cursor(void *arg, const char *source, int rc, const struct state *saved, c
     struct agent *ag = arg;
     struct stream *s = ag->streams;
 
+    if (source == NULL) {
+        /* The exporter cannot go on (export.h), already logged: stop without a flush. */
+        log_errx("agent: stopping: %s", err);
+        ag->exit_code = EX_UNAVAILABLE;
+        ev_break(ag->loop, EVBREAK_ALL);
+        return;
+    }
     while (s != NULL && strcmp(s->name, source) != 0) {
         s = s->next;
     }
@@ -1137,7 +1147,7 @@ agent_cursor(void *arg, const char *source, int rc, const struct state *saved, c
     if (rc == 2) {
         stream_restart(s);
     } else if (rc == -1) {
-        fatalx(73, "redis: source=%s refusing to start: %s", source, err);
+        fatalx(EX_CANTCREAT, "redis: source=%s refusing to start: %s", source, err);
     } else if (s->waiting && stream_open(s, rc, saved) == -1) {
         log_errx("agent: source=%s cannot be read", source);
     }
@@ -1453,7 +1463,7 @@ check_only(const struct config *c, const struct rsref *r)
     (void)c;
     (void)r;
     printf("configuration OK\n");
-    return 0;
+    return EX_OK;
 }
 
 static void
@@ -1517,13 +1527,18 @@ agent_main(int argc, char **argv)
 {
     struct agent ag;
     struct errlist errs = {0};
-    int rc = 1;
+    int rc;
 
     memset(&ag, 0, sizeof(ag));
     ag.lock_fd = -1;
     signal(SIGPIPE, SIG_IGN);
-    if (parse_cli(&ag.cli, argc, argv) == -1) {
-        return 64;
+    switch (parse_cli(&ag.cli, argc, argv)) {
+    case -1:
+        return EX_USAGE;
+    case 1:
+        return EX_OK;
+    default:
+        break;
     }
     log_init("smtpmon", ag.cli.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO,
              getenv("JOURNAL_STREAM") != NULL && !ag.cli.check);
@@ -1531,7 +1546,7 @@ agent_main(int argc, char **argv)
         print_errors(&errs, 0);
         errlist_clear(&errs);
         config_free(&ag.cfg);
-        return DAEMON_EX_CONFIG;
+        return EX_CONFIG;
     }
     errlist_clear(&errs);
     if (ag.cli.check) {
@@ -1549,7 +1564,7 @@ agent_main(int argc, char **argv)
             log_warn("state: dir=%s cannot create or lock", ag.cfg.state_dir);
         }
         agent_fini(&ag);
-        return 73;
+        return EX_CANTCREAT;
     }
     /* -- Redis exporter: used when a Redis URL is configured. */
     if (ag.cfg.redis != NULL) {
@@ -1566,7 +1581,7 @@ agent_main(int argc, char **argv)
             redis_conf_password(&rcf, err, sizeof(err)) == -1) {
             log_errx("redis: %s", err);
             agent_fini(&ag);
-            return DAEMON_EX_CONFIG;
+            return EX_CONFIG;
         }
         ag.ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, &ag);
         explicit_bzero(&rcf, sizeof(rcf));
@@ -1576,7 +1591,7 @@ agent_main(int argc, char **argv)
         if (ag.ex == NULL) {
             log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])", ag.agent_id);
             agent_fini(&ag);
-            return DAEMON_EX_CONFIG;
+            return EX_CONFIG;
         }
     } else
         /* -- end Redis exporter */
@@ -1585,12 +1600,12 @@ agent_main(int argc, char **argv)
     if (ag.ex == NULL) {
         log_warn("export: output=%s cannot open", ag.cfg.output != NULL ? ag.cfg.output : "-");
         agent_fini(&ag);
-        return 73;
+        return EX_CANTCREAT;
     }
     if ((ag.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
         log_errx("agent: cannot initialise libev");
         agent_fini(&ag);
-        return 71;
+        return EX_OSERR;
     }
     agent_timers(&ag);
     ag.alerts = alerts_out_new(ag.loop, &ag.cfg, ag.rsr->rs, ag.agent_id);
@@ -1604,5 +1619,5 @@ agent_main(int argc, char **argv)
     log_info("agent: stopped");
     agent_fini(&ag);
     ev_loop_destroy(ag.loop);
-    return 0;
+    return ag.exit_code;
 }
