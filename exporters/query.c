@@ -24,6 +24,7 @@
 #include "stats.h"
 
 #define QUERY_PIPELINE 256
+#define QUERY_AGENTS_MAX 1000 /* agent ids listed when the one asked for has no counts */
 
 static void
 usage(void)
@@ -114,6 +115,113 @@ read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t sin
         }
     }
     return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The agent ids that have counts under the prefix: SCAN for P:{*}:c:total. Prints them on
+ * stderr, sorted, or says that there is none. */
+static void
+list_agents(redisContext *ctx, const char *prefix)
+{
+    char pattern[RCMD_KEY_MAX * 2], cursor[32] = "0";
+    char *ids[QUERY_AGENTS_MAX];
+    size_t n = 0, more = 0, plen = strlen(prefix), j = 0;
+
+    for (const char *p = prefix; *p != '\0' && j + 2 < sizeof(pattern) - 16; p++) {
+        if (strchr("*?[]\\", *p) != NULL) {
+            pattern[j++] = '\\';
+        }
+        pattern[j++] = *p;
+    }
+    snprintf(pattern + j, sizeof(pattern) - j, ":{*}:c:total");
+    do {
+        redisReply *rep = redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            fprintf(stderr, "smtpmon query: cannot list the agents (SCAN): %s\n",
+                    rep == NULL                      ? ctx->errstr
+                    : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                     : "unexpected reply");
+            freeReplyObject(rep);
+            goto out;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+        for (size_t i = 0; i < rep->element[1]->elements; i++) {
+            const redisReply *k = rep->element[1]->element[i];
+            const char *id, *end;
+            size_t len;
+            int dup = 0;
+
+            if (k->type != REDIS_REPLY_STRING || k->len < plen + 12) {
+                continue;
+            }
+            id = k->str + plen + 2;    /* past "P:{" */
+            end = k->str + k->len - 9; /* at "}:c:total" */
+            len = (size_t)(end - id);
+            if (len == 0 || (len == 5 && memcmp(id, "fleet", 5) == 0)) {
+                continue;
+            }
+            for (size_t m = 0; m < n && !dup; m++) {
+                dup = strlen(ids[m]) == len && memcmp(ids[m], id, len) == 0;
+            }
+            if (dup) {
+                continue;
+            }
+            if (n == QUERY_AGENTS_MAX) {
+                more++;
+            } else if ((ids[n] = strndup(id, len)) != NULL) {
+                n++;
+            }
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    if (n == 0) {
+        fprintf(stderr, "smtpmon query: no agent has counts under prefix '%s' in this database\n",
+                prefix);
+        goto out;
+    }
+    qsort(ids, n, sizeof(ids[0]), cmp_str);
+    fprintf(stderr, "smtpmon query: agents with counts under prefix '%s':", prefix);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(stderr, "%s %s", i > 0 ? "," : "", ids[i]);
+    }
+    if (more > 0) {
+        fprintf(stderr, " (and %zu more)", more);
+    }
+    fprintf(stderr, "\n");
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+}
+
+/* 1 if the agent (or the fleet) has its totals hash: it committed at least once. */
+static int
+has_counts(redisContext *ctx, const char *prefix, const char *tag, char *key, size_t cap)
+{
+    redisReply *rep;
+    int rc;
+
+    rcmd_key(key, cap, prefix, tag, "c:total");
+    rep = redisCommand(ctx, "EXISTS %s", key);
+    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
+                rep == NULL                      ? ctx->errstr
+                : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : "unexpected reply");
+        freeReplyObject(rep);
+        return -1;
+    }
+    rc = rep->integer > 0;
+    freeReplyObject(rep);
+    return rc;
 }
 
 int
@@ -279,6 +387,26 @@ query_main(int argc, char **argv)
     }
     explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
     const char *tag = fleet ? "fleet" : rcf.agent_id;
+    char tkey[RCMD_KEY_MAX];
+    int have = has_counts(ctx, rcf.prefix, tag, tkey, sizeof(tkey));
+
+    if (have <= 0) {
+        if (have == 0 && fleet) {
+            fprintf(stderr,
+                    "smtpmon query: no fleet counts in Redis (no key %s): no agent has "
+                    "committed with fleet = yes\n",
+                    tkey);
+        } else if (have == 0) {
+            fprintf(stderr, "smtpmon query: agent '%s' has no counts in Redis (no key %s)\n",
+                    rcf.agent_id, tkey);
+        }
+        if (have == 0) {
+            list_agents(ctx, rcf.prefix);
+        }
+        redisFree(ctx);
+        rc = have == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
+        goto out;
+    }
     if (since >= 0) {
         if (read_minutes(ctx, rcf.prefix, tag, since, &st, rs) == -1) {
             rc = EX_UNAVAILABLE;
