@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -931,11 +934,11 @@ set_option(struct config *c, void *base, unsigned *lines, const char *kind, cons
         errlist_add(errs, file, line, "duplicate key '%s' (first at line %u)", name, lines[idx]);
         return -1;
     }
+    lines[idx] = line; /* given here, also if refused: later checks know it was */
     if (option_store(o, base, value, err, sizeof(err)) == -1) {
         errlist_add(errs, file, line, "%s", err);
         return -1;
     }
-    lines[idx] = line;
     return 0;
 }
 
@@ -1271,7 +1274,26 @@ check_redis(struct config *c, struct errlist *errs)
         p += n;
         p += strspn(p, " \t,");
     }
-    if (c->redis == NULL && (c->redis_sentinels != NULL || c->redis_password_file != NULL)) {
+    if (c->redis_password_file != NULL) {
+        unsigned lp = c->lines[option_index(config_option_find("redis", "password_file"))];
+        int fd = open(c->redis_password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat sb;
+
+        if (fd == -1) {
+            errlist_add(errs, file, lp, "password_file %s: cannot read: %s%s",
+                        c->redis_password_file, strerror(errno),
+                        errno == EACCES ? " (it must be readable by the agent's user)" : "");
+        } else if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            errlist_add(errs, file, lp, "password_file %s: not a regular file",
+                        c->redis_password_file);
+        }
+        if (fd != -1) {
+            close(fd);
+        }
+    }
+    /* (a url given but refused has had its own error) */
+    if (c->redis == NULL && c->lines[option_index(config_option_find("redis", "url"))] == 0 &&
+        (c->redis_sentinels != NULL || c->redis_password_file != NULL)) {
         errlist_add(errs, file, c->redis_sentinels != NULL ? ls : 0,
                     "[redis] settings without url: set url (the sentinels replace its host)");
     }

@@ -401,9 +401,8 @@ load_config(const struct cli *cli, struct config *c, struct rsref **rsr, struct 
         config_add_cli_source(c, NULL, cli->pack, errs);
     }
     config_validate(c, errs);
-    if (errs->total > 0) {
-        return -1;
-    }
+    /* The patterns are loaded and checked against the file even when it has errors, so that
+     * one run reports every error. */
     if ((*rsr = rsref_load(c, errs)) == NULL) {
         return -1;
     }

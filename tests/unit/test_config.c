@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "errlist.h"
@@ -305,16 +306,36 @@ Test(config, tls_url_refused)
 
 Test(config, redis_settings)
 {
-    cr_assert_eq(load("[redis]\nurl = redis://h:1\nsentinels = s1:26379 s2:26380\n"
-                      "master_name = m1\nlease = 5s\ntop_domains = 7\nfleet = no\ndb = 3\n"
-                      "password_file = /run/pw\n[source a]\npath = /x\n"),
-                 0);
+    char pw[] = "/tmp/smtpmon-test-pw.XXXXXX", text[512];
+    int fd = mkstemp(pw);
+
+    cr_assert_neq(fd, -1);
+    close(fd);
+    snprintf(text, sizeof(text),
+             "[redis]\nurl = redis://h:1\nsentinels = s1:26379 s2:26380\n"
+             "master_name = m1\nlease = 5s\ntop_domains = 7\nfleet = no\ndb = 3\n"
+             "password_file = %s\n[source a]\npath = /x\n",
+             pw);
+    cr_assert_eq(load(text), 0);
+    unlink(pw);
     cr_assert_str_eq(fx.c.redis_sentinels, "s1:26379 s2:26380");
     cr_assert_str_eq(fx.c.redis_master_name, "m1");
     cr_assert_eq(fx.c.redis_lease, 5000);
     cr_assert_eq(fx.c.redis_top_domains, 7);
     cr_assert_eq(fx.c.redis_fleet, 0);
     cr_assert_eq(fx.c.redis_db, 3);
+}
+
+/* -n names a password_file the agent could not read, at its line. */
+Test(config, password_file_unreadable)
+{
+    load("[redis]\nurl = redis://h:1\npassword_file = /nonexistent/pw\n[source a]\npath = /x\n");
+    ASSERT_ERROR("t.conf:3: password_file /nonexistent/pw: cannot read: No such file or directory");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    load("[redis]\nurl = redis://h:1\npassword_file = /tmp\n[source a]\npath = /x\n");
+    ASSERT_ERROR("t.conf:3: password_file /tmp: not a regular file");
 }
 
 Test(config, redis_settings_checked)
