@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
 #include <inttypes.h>
@@ -72,8 +73,9 @@ struct stream {
     struct state last; /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
-    int paused; /* waiting for room in the queue */
-    int keep;   /* reload: still configured */
+    int paused;     /* waiting for room in the queue */
+    int keep;       /* reload: still configured */
+    int nul_warned; /* the current file was named as not text */
     ev_stat w_path;
     ev_stat w_target;
     char *target; /* path watched by w_target */
@@ -529,13 +531,63 @@ stream_minute(struct stream *s, int64_t t)
     s->open->minute = m;
 }
 
+/* Names the file once as not text, with the offset of its first NUL byte after the line's
+ * leading NUL run (read back from the file, which the tail has left out of 'line'). */
+static void
+stream_warn_nul(struct stream *s, const char *line, const char *nul)
+{
+    struct state at;
+    uint64_t off;
+    char buf[4096];
+    struct stat sb;
+    int fd;
+
+    if (tail_cursor_before_line(s->tail, &at) == -1) {
+        return;
+    }
+    s->nul_warned = 1;
+    off = at.offset + (uint64_t)(nul - line);
+    if ((fd = open(at.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) != -1) {
+        ssize_t n;
+
+        if (fstat(fd, &sb) == 0 && sb.st_ino == at.ino && sb.st_dev == at.dev &&
+            (n = pread(fd, buf, sizeof(buf), (off_t)at.offset)) > 0) {
+            size_t k = 0;
+            const char *p;
+
+            while (k < (size_t)n && buf[k] == '\0') {
+                k++;
+            }
+            if ((p = memchr(buf + k, '\0', (size_t)n - k)) != NULL) {
+                off = at.offset + (uint64_t)(p - buf);
+            }
+        }
+        close(fd);
+    }
+    log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "); lines with NUL bytes are read "
+              "from after their last NUL byte (a compressed log? the agent follows plain text; "
+              "count rotated .gz files with smtpmon scan)",
+              at.path, off);
+}
+
 static int
 stream_line(void *arg, const char *line, size_t len)
 {
     struct stream *s = arg;
     struct smtp_event ev;
     struct loghdr h;
+    const char *nul = memchr(line, '\0', len);
 
+    if (nul != NULL) {
+        /* Not text (a compressed or binary file; the tail has dropped a leading NUL run):
+         * said once per file; the line is read from after its last NUL byte, as by scan. */
+        if (s->tail != NULL && !s->nul_warned) {
+            stream_warn_nul(s, line, nul);
+        }
+        nul = memrchr(line, '\0', len);
+        len -= (size_t)(nul + 1 - line);
+        line = nul + 1;
+    }
     loghdr_parse(&s->pl.ctx, line, len, &h);
     stream_minute(s, h.time);
     if (pipeline_line_hdr(&s->pl, &s->open->st, &h, line, len, &ev) == MATCH_OK) {
@@ -1005,6 +1057,7 @@ stream_pump(struct stream *s)
             }
             agent_submit(ag);
             tail_switch(s->tail, now);
+            s->nul_warned = 0;
             if (s->open != NULL) {
                 s->open->start = tail_committed(s->tail); /* empty: nothing to seal */
             }

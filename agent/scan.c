@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -76,6 +77,8 @@ struct worker {
     _Atomic uint64_t done; /* bytes read, for the progress bar */
     int err;               /* errno of a read failure */
     const char *errwhat;
+    int nul_any;      /* a NUL byte was read: lines are checked for them from then on */
+    uint64_t nul_off; /* offset of the first NUL byte seen; UINT64_MAX: none */
 };
 
 static int
@@ -83,8 +86,31 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
 {
     struct worker *w = arg;
     struct smtp_event ev;
+    const char *nul;
 
     (void)end;
+    if (w->nul_any) {
+        /* As the agent's tail: a leading run of NUL bytes (a writer without O_APPEND after
+         * copytruncate) is dropped silently; a NUL byte after it makes the file not text, and
+         * the line is read from after its last NUL byte. */
+        size_t k = 0;
+
+        while (k < len && line[k] == '\0') {
+            k++;
+        }
+        line += k;
+        len -= k;
+        if ((nul = memchr(line, '\0', len)) != NULL) {
+            uint64_t off = linebuf_line_start(w->lb) + k + (uint64_t)(nul - line);
+
+            if (off < w->nul_off) {
+                w->nul_off = off;
+            }
+            nul = memrchr(line, '\0', len);
+            len -= (size_t)(nul + 1 - line);
+            line = nul + 1;
+        }
+    }
     if (pipeline_line(&w->pl, &w->st, line, len, &ev) == MATCH_OK && w->o->alerts != NULL) {
         alerts_feed(w->o->alerts, &ev, line, len);
     }
@@ -132,6 +158,9 @@ read_range(struct worker *w, char *buf, off_t start, off_t end)
             break;
         }
         pos += n;
+        if (!w->nul_any && memchr(buf, '\0', (size_t)n) != NULL) {
+            w->nul_any = 1;
+        }
         linebuf_feed(w->lb, buf, (size_t)n, on_line, w);
         atomic_fetch_add_explicit(&w->done, (uint64_t)n, memory_order_relaxed);
     }
@@ -175,6 +204,7 @@ worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *
     w->o = o;
     w->fd = -1;
     w->end = -1;
+    w->nul_off = UINT64_MAX;
     if (stats_init(&w->st, ruleset_rule_count(rs)) < 0 ||
         (w->pl.matcher = matcher_new(rs)) == NULL || (w->lb = linebuf_new(o->max_line)) == NULL) {
         return -1;
@@ -367,6 +397,16 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
     }
     if (show) {
         progress(path, ws, nw, (uint64_t)sb.st_size, 1);
+    }
+    uint64_t nul_off = UINT64_MAX;
+    for (int i = 0; i < nw; i++) {
+        nul_off = ws[i].nul_off < nul_off ? ws[i].nul_off : nul_off;
+    }
+    if (nul_off != UINT64_MAX) {
+        log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "%s); lines with NUL bytes are "
+                  "read from after their last NUL byte, the others as usual",
+                  strcmp(path, "-") == 0 ? "standard input" : path, nul_off,
+                  ws[0].gz != NULL && !gzdirect(ws[0].gz) ? " of the decompressed data" : "");
     }
     for (int i = 0; i < nw; i++) {
         if (ws[i].err != 0) {
