@@ -996,7 +996,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
      * stream waits for it without blocking the loop (signals, watchdog, status go on). */
     if (ag->ex != NULL && ag->ex->start_cursor_async != NULL) {
         if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-            fatalx(EX_CANTCREAT, "redis: source name '%s' cannot be part of a Redis key", s->name);
+            fatalx(EX_CONFIG, "redis: source name '%s' cannot be part of a Redis key", s->name);
         }
         s->waiting = 1;
         return s;
@@ -1199,7 +1199,7 @@ agent_cursor(void *arg, const char *source, int rc, const struct state *saved, c
     if (rc == 2) {
         stream_restart(s);
     } else if (rc == -1) {
-        fatalx(EX_CANTCREAT, "redis: source=%s refusing to start: %s", source, err);
+        fatalx(EX_DATAERR, "redis: source=%s refusing to start: %s", source, err);
     } else if (s->waiting && stream_open(s, rc, saved) == -1) {
         log_errx("agent: source=%s cannot be read", source);
     }

@@ -644,7 +644,10 @@ scan_main(int argc, char **argv)
         stats_print(&total, rs, o.format, o.top, stdout);
     }
     alerts_free(o.alerts);
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        log_warn("scan: cannot write the output");
+        rc = EX_IOERR;
+    }
     stats_free(&total);
     ruleset_free(rs);
     return rc;
