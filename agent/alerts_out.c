@@ -737,13 +737,22 @@ alerts_out_status(const struct alerts_out *ao, char *status, size_t cap)
 /* ---------------------------------------------------------------------------------------- */
 /* smtpmon alerts --follow */
 
-static void
-alerts_usage(FILE *out)
+void
+alerts_usage(FILE *out, int full)
 {
-    fprintf(out, "usage: smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N]\n"
-                 "  Subscribes to P:alerts and prints each alert as one JSON line.\n"
-                 "  -f FILE     take the Redis URL and prefix from this configuration\n"
-                 "  --count N   exit after N alerts\n");
+    fprintf(out,
+            "usage: smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N]\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out, "Subscribes to P:alerts in Redis and prints each alert as one JSON line.\n"
+                 "  --follow            required: follow the alerts as they are published\n"
+                 "  --redis URL         as for query (default: the configuration's, else\n"
+                 "                      redis://127.0.0.1:6379)\n"
+                 "  --prefix P          first component of the channel (default smtpmon)\n"
+                 "  -f, --config FILE   take the Redis URL and prefix from this configuration\n"
+                 "  --count N           exit 0 after N alerts\n"
+                 "  -h, --help          this help\n");
 }
 
 int
@@ -787,15 +796,15 @@ alerts_main(int argc, char **argv)
             count = strtol(optarg, NULL, 10);
             break;
         case 'h':
-            alerts_usage(stdout);
-            return 0;
+            alerts_usage(stdout, 1);
+            return EX_OK;
         default:
-            alerts_usage(stderr);
+            alerts_usage(stderr, 0);
             return EX_USAGE;
         }
     }
     if (!follow || optind < argc) {
-        alerts_usage(stderr);
+        alerts_usage(stderr, 0);
         return EX_USAGE;
     }
     if (config_init(&c) < 0) {
@@ -824,8 +833,12 @@ alerts_main(int argc, char **argv)
                                       : "smtpmon");
     config_free(&c);
     if (redis_conf_env(&rc, err, sizeof(err)) < 0 ||
-        redis_conf_password(&rc, err, sizeof(err)) < 0 ||
-        (ctx = redis_sync_connect(&rc, rc.connect_timeout_ms, err, sizeof(err))) == NULL) {
+        redis_conf_password(&rc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "smtpmon alerts: %s\n", err);
+        explicit_bzero(&rc, sizeof(rc));
+        return EX_CONFIG;
+    }
+    if ((ctx = redis_sync_connect(&rc, rc.connect_timeout_ms, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon alerts: %s\n", err);
         explicit_bzero(&rc, sizeof(rc));
         return EX_UNAVAILABLE;

@@ -25,8 +25,10 @@
 #include "notify.h"
 #include "paths.h"
 #include "pipeline.h"
+#include "query.h"
 #include "redis.h"
 #include "rules.h"
+#include "scan.h"
 #include "state.h"
 #include "stats.h"
 #include "tail.h"
@@ -223,23 +225,56 @@ check_against_rules(const struct config *c, const struct ruleset *rs, struct err
 /* Configuration: the file, then the command line over it. */
 
 static void
-usage(FILE *out)
+usage(FILE *out, int full)
 {
-    fprintf(out,
-            "usage: smtpmon [-n] [-f FILE] [--follow PATH]... [--journal] [--pack NAME]\n"
-            "               [--redis URL] [--agent-id ID] [--state-dir DIR] [--output FILE]\n"
-            "               [--patterns DIR] [--patterns-override DIR] [--from-beginning]\n"
-            "               [--flush-interval DURATION] [--batch-lines N] [--max-line SIZE]\n"
-            "               [--log-level LEVEL] [-v]\n"
-            "       smtpmon scan ...     smtpmon explain ...\n\n"
-            "  -f, --config FILE   configuration file (default %s when no --follow)\n"
-            "  -n, --check         check the configuration and the patterns, then exit\n"
-            "  --follow PATH       follow this log file (replaces the file's sources)\n"
-            "  --journal           read the systemd journal (replaces the file's sources)\n"
-            "  --output FILE       JSON-lines output, one object per batch ('-': stdout)\n"
-            "  -v                  debug logging\n\n"
-            "configuration keys ([section] key = default):\n",
-            CONFIG_DEFAULT_FILE);
+    fprintf(out, "usage: smtpmon [-n] [-f FILE] [--follow PATH]... [--journal] [--pack NAME|auto]\n"
+                 "               [--redis URL] [--agent-id ID] [--state-dir DIR] [--output FILE]\n"
+                 "               [--patterns DIR] [--patterns-override DIR] [--from-beginning]\n"
+                 "               [--flush-interval DURATION] [--batch-lines N] [--max-line SIZE]\n"
+                 "               [--log-level LEVEL] [-v]\n"
+                 "       smtpmon --version\n");
+    if (!full) {
+        fprintf(out, "       smtpmon scan|explain|query|alerts ...    (smtpmon --help)\n");
+        return;
+    }
+    fprintf(
+        out,
+        "\nWithout a command, smtpmon is the agent: it follows the mail logs and commits their\n"
+        "counts to Redis (or writes them as JSON lines).\n"
+        "  -f, --config FILE          configuration file (default %s when no\n"
+        "                             --follow or --journal is given)\n"
+        "  -n, --check                check the configuration and the patterns, print every\n"
+        "                             error as FILE:LINE: MESSAGE (exit 78) or\n"
+        "                             'configuration OK' (exit 0)\n"
+        "  --follow PATH              follow this log file (repeatable; replaces the file's\n"
+        "                             sources)\n"
+        "  --journal                  read the systemd journal (replaces the file's sources)\n"
+        "  --pack NAME|auto           the pattern pack of --follow and --journal sources\n"
+        "  --redis URL                [redis] url: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\n"
+        "                             or unix:///PATH[?db=N], percent-encoded; rediss:// is\n"
+        "                             refused (no TLS in this hiredis: use stunnel)\n"
+        "  --agent-id ID              [agent] agent_id (default: the host name)\n"
+        "  --state-dir DIR            [agent] state_dir\n"
+        "  --output FILE              [agent] output: JSON lines, one object per batch, when\n"
+        "                             no Redis URL is set ('-': standard output)\n"
+        "  --patterns DIR             [agent] patterns\n"
+        "  --patterns-override DIR    [agent] patterns_override\n"
+        "  --from-beginning           [agent] read_from = head: read new files from their\n"
+        "                             start\n"
+        "  --flush-interval DURATION  [agent] flush_interval\n"
+        "  --batch-lines N            [agent] batch_lines\n"
+        "  --max-line SIZE            [agent] max_line\n"
+        "  --log-level LEVEL          [agent] log_level: error, warning, info or debug\n"
+        "  -v, --verbose              debug logging\n"
+        "  -V, --version              print the version (first argument only)\n"
+        "  -h, --help                 this help\n\n"
+        "commands (smtpmon COMMAND --help explains each option):\n",
+        CONFIG_DEFAULT_FILE);
+    scan_usage(out, 0);
+    explain_usage(out, 0);
+    query_usage(out, 0);
+    alerts_usage(out, 0);
+    fprintf(out, "\nconfiguration keys ([section] key = default):\n");
     for (const struct config_option *o = config_options(); o->name != NULL; o++) {
         fprintf(out, "  [%s] %s = %s\n      %s\n", o->section, o->name,
                 o->def != NULL ? o->def : "", o->help);
@@ -321,7 +356,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
             cli->verbose = 1;
             continue;
         case 'h':
-            usage(stdout);
+            usage(stdout, 1);
             return 1;
         case O_FOLLOW:
             if (cli->nfollow == CLI_MAX) {
@@ -345,7 +380,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
             }
         }
         if (i == sizeof(map) / sizeof(map[0]) || cli->nsets == CLI_MAX) {
-            usage(stderr);
+            usage(stderr, 0);
             return -1;
         }
         cli->sets[cli->nsets].section = map[i].section;
@@ -355,9 +390,10 @@ parse_cli(struct cli *cli, int argc, char **argv)
         cli->nsets++;
     }
     if (optind < argc) {
-        fprintf(stderr, "smtpmon: unexpected argument '%s' (commands: scan, explain)\n",
+        fprintf(stderr,
+                "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts)\n",
                 argv[optind]);
-        usage(stderr);
+        usage(stderr, 0);
         return -1;
     }
     return 0;

@@ -173,6 +173,26 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
     return 0;
 }
 
+void
+explain_usage(FILE *out, int full)
+{
+    fprintf(out,
+            "usage: smtpmon explain [--pack NAME|auto] [--patterns DIR] [--patterns-extra DIR]\n"
+            "                       CODE... | LOG-LINE\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out, "Explains reply codes (550) and enhanced status codes (5.7.26), or shows how one\n"
+                 "log line is parsed and classified.\n"
+                 "  --pack NAME|auto       read the line with this pack's rules (default auto)\n"
+                 "  --patterns DIR         directory of the pattern packs\n"
+                 "  --patterns-extra DIR   local rules read after the packs\n"
+                 "  -h, --help             this help\n"
+                 "examples:\n"
+                 "  smtpmon explain 550 5.7.26\n"
+                 "  smtpmon explain 'Nov 28 14:03:01 mx1 postfix/smtp[1]: ...'\n");
+}
+
 int
 explain_main(int argc, char **argv)
 {
@@ -199,17 +219,15 @@ explain_main(int argc, char **argv)
             extra = optarg;
             break;
         case 'h':
-            printf("usage: smtpmon explain [--pack NAME] CODE... | LOG-LINE\n"
-                   "  smtpmon explain 550 5.7.26\n"
-                   "  smtpmon explain 'Nov 28 14:03:01 mx1 postfix/smtp[1]: ...'\n");
-            return 0;
+            explain_usage(stdout, 1);
+            return EX_OK;
         default:
-            fprintf(stderr, "usage: smtpmon explain [--pack NAME] CODE... | LOG-LINE\n");
+            explain_usage(stderr, 0);
             return EX_USAGE;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: smtpmon explain [--pack NAME] CODE... | LOG-LINE\n");
+        explain_usage(stderr, 0);
         return EX_USAGE;
     }
     for (int i = optind; i < argc; i++) {

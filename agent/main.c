@@ -3,8 +3,10 @@
  *
  *   smtpmon scan [options] [FILE...|-]     counts of a batch of logs
  *   smtpmon explain CODE...|LINE           what codes and a log line mean
+ *   smtpmon query [options]                the counts the agents committed to Redis
  *   smtpmon alerts --follow [options]      the alerts of the agents, from Redis
- *   smtpmon [-f FILE] [options]            the agent (see smtpmon --help)
+ *   smtpmon [-f FILE] [options]            the agent (smtpmon --help lists everything)
+ * Exit statuses are those of sysexits.h, one table for all (smtpmon(8), README.md).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -50,7 +52,7 @@ main(int argc, char **argv)
         }
     }
     if (agent_main == NULL) {
-        fprintf(stderr, "usage: smtpmon scan|explain ... (this build has no agent)\n");
+        fprintf(stderr, "usage: smtpmon scan|explain|query|alerts ... (this build has no agent)\n");
         return EX_USAGE;
     }
     return agent_main(argc, argv);

@@ -448,18 +448,40 @@ scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
     return rc;
 }
 
-static void
-scan_usage(FILE *out)
+void
+scan_usage(FILE *out, int full)
 {
     fprintf(out,
             "usage: smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]\n"
             "                    [--patterns DIR] [--patterns-extra DIR] [--no-jit]\n"
             "                    [--no-scanners] [--max-line BYTES] [--progress|--no-progress]\n"
             "                    [FILE...|-]\n"
-            "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n"
-            "  --alerts       print the alerts that would have fired over the files' log time\n"
-            "                 (one JSON object per line; give files oldest first)\n"
-            "  --config FILE  the [alert NAME] rules of FILE (default: the shipped rules)\n");
+            "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out,
+            "Counts the codes of whole logs (plain or gzip; '-' or none: standard input).\n"
+            "  -f, --format table|json  output format (default table)\n"
+            "  --pack NAME|auto         rules of this pack only (default auto: chosen per line\n"
+            "                           by the syslog program name)\n"
+            "  --top N                  entries of each top list, 1..64 (default 10)\n"
+            "  -j, --jobs N             worker threads for a large plain file, 1..%d\n"
+            "                           (default: the number of cores)\n"
+            "  --patterns DIR           directory of the pattern packs\n"
+            "  --patterns-extra DIR     local rules read after the packs\n"
+            "  --no-jit                 the PCRE2 interpreter instead of the JIT compiler\n"
+            "  --no-scanners            every rule's pattern in PCRE2, no native scanners\n"
+            "  --max-line BYTES         longer lines are skipped and counted as overlong,\n"
+            "                           256..67108864 (default 65536)\n"
+            "  --progress, --no-progress  a progress bar on stderr (default: on a terminal,\n"
+            "                           for files of 64 MiB or more)\n"
+            "  --alerts                 print the alerts that would have fired over the files'\n"
+            "                           log time (one JSON object per line; files oldest first)\n"
+            "  --config FILE            with --alerts: the [alert NAME] rules of FILE\n"
+            "                           (default: the shipped rules)\n"
+            "  -h, --help               this help\n",
+            SCAN_JOBS_MAX);
 }
 
 static int
@@ -594,10 +616,10 @@ scan_main(int argc, char **argv)
             alerts_config = optarg;
             break;
         case 'h':
-            scan_usage(stdout);
+            scan_usage(stdout, 1);
             return EX_OK;
         default:
-            scan_usage(stderr);
+            scan_usage(stderr, 0);
             return EX_USAGE;
         }
     }

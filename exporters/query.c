@@ -26,15 +26,39 @@
 #define QUERY_PIPELINE 256
 #define QUERY_AGENTS_MAX 1000 /* agent ids listed when the one asked for has no counts */
 
-static void
-usage(void)
+void
+query_usage(FILE *out, int full)
 {
-    fprintf(stderr,
-            "usage: smtpmon query [-f CONFIG] [--redis URL] [--password-file FILE] "
-            "[--prefix P]\n"
+    fprintf(out,
+            "usage: smtpmon query [-f FILE] [--redis URL] [--password-file FILE] [--prefix P]\n"
             "                     [--agent ID | --fleet] [--since DURATION|TIME]\n"
-            "                     [--format table|json] [--top N] [--patterns DIR]\n"
-            "  TIME: epoch seconds or YYYY-MM-DDTHH:MM[:SS] (UTC); DURATION: 90s, 15m, 2h, 1d\n");
+            "                     [--format table|json] [--top N] [--patterns DIR]\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out,
+            "Prints the counts an agent (or the fleet) committed to Redis, in the shape of scan.\n"
+            "  -f, --config FILE       take the Redis settings, the agent id and the patterns\n"
+            "                          from this configuration (default %s\n"
+            "                          when readable)\n"
+            "  --redis URL             redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
+            "                          unix:///PATH[?db=N], percent-encoded (default: the\n"
+            "                          configuration's, else redis://127.0.0.1:6379)\n"
+            "  --password-file FILE    read the password from FILE\n"
+            "  --prefix P              first component of the keys (default smtpmon)\n"
+            "  --agent ID              this agent's counts (default: the configuration's\n"
+            "                          agent_id, else the host name)\n"
+            "  --fleet                 the sum over all agents\n"
+            "  --since DURATION|TIME   the minute buckets since then instead of the all-time\n"
+            "                          totals; DURATION: 90s, 15m, 2h, 1d; TIME: epoch seconds\n"
+            "                          or YYYY-MM-DDTHH:MM[:SS] (UTC)\n"
+            "  --format table|json     output format (default table)\n"
+            "  --top N                 entries of each top list, 1..64 (default 10)\n"
+            "  --patterns DIR          directory of the pattern packs (names the rules)\n"
+            "  -h, --help              this help\n"
+            "An agent id without counts in Redis is said so, with the agent ids found, and\n"
+            "exits 66.\n",
+            CONFIG_DEFAULT_FILE);
 }
 
 static int
@@ -306,15 +330,15 @@ query_main(int argc, char **argv)
             patterns = optarg;
             break;
         case 'h':
-            usage();
-            return 0;
+            query_usage(stdout, 1);
+            return EX_OK;
         default:
-            usage();
+            query_usage(stderr, 0);
             return EX_USAGE;
         }
     }
     if (optind != argc || (fleet && agent != NULL)) {
-        usage();
+        query_usage(stderr, 0);
         return EX_USAGE;
     }
     if (config_init(&cfg) == -1) {
