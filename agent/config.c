@@ -377,7 +377,8 @@ pct_decode(char *dst, size_t cap, const char *s, size_t len)
     return 0;
 }
 
-/* The URL as error messages show it: the password, if any, as "***". */
+/* The URL as error messages show it: the password, if any, as "***" (all of the part before
+ * the '@' when it has no ':', which may be a password given without one). */
 static void
 url_shown(char *dst, size_t cap, const char *s)
 {
@@ -385,10 +386,12 @@ url_shown(char *dst, size_t cap, const char *s)
     const char *at = auth != NULL ? strrchr(auth + 3, '@') : NULL;
     const char *colon = at != NULL ? memchr(auth + 3, ':', (size_t)(at - auth - 3)) : NULL;
 
-    if (colon == NULL) {
+    if (at == NULL) {
         snprintf(dst, cap, "%s", s);
     } else {
-        snprintf(dst, cap, "%.*s***%s", (int)(colon + 1 - s), s, at);
+        const char *keep = colon != NULL ? colon + 1 : auth + 3;
+
+        snprintf(dst, cap, "%.*s***%s", (int)(keep - s), s, at);
     }
 }
 

@@ -258,7 +258,7 @@ static const struct {
     {"redis://h/-1", "database '-1' is not a number"},
     {"redis://h/1/2", "database '1/2' is not a number"},
     {"redis://h/%zz", "database '%zz': bad percent-escape '%zz'"},
-    {"redis://pw@h", "expected USER:PASSWORD@ or :PASSWORD@"},
+    {"redis://secret@h", "bad Redis URL 'redis://***@h': expected USER:PASSWORD@ or :PASSWORD@"},
     {"redis://u%4:x@h", "bad Redis URL 'redis://u%4:***@h': user 'u%4': bad percent-escape '%4'"},
     {"redis://u:s3cr%et@h", "bad Redis URL 'redis://u:***@h': password: bad percent-escape at "
                             "character 5"},
