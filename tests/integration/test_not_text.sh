@@ -80,4 +80,20 @@ append "$LOG2" 200 20
 wait_exact 15
 [ "$(grep -c 'not text' "$AGENT_ERR")" = 2 ] || fail "rotated: $(grep 'not text' "$AGENT_ERR")"
 stop_agent
+
+# A gzip file given to the agent to follow: named once (its header's flags byte is NUL), the
+# agent keeps running.
+gzip -n -c < "$LOG" > "$T/mail.log.1.gz"
+write_conf "$T/gz.conf" "[source gz]" "path = $T/mail.log.1.gz"
+sed -i "s|^state_dir = .*|state_dir = $T/state-gz|; s|^output = .*|output = $T/gz.jsonl|" "$T/gz.conf"
+start_agent -f "$T/gz.conf"
+wait_for 10 "grep -q 'not text' '$AGENT_ERR'" || fail "gzip followed: no warning"
+grep -q "$T/mail.log.1.gz: not text (NUL bytes at offset 3); .*a compressed log?" "$AGENT_ERR" ||
+    fail "gzip followed: $(grep 'not text' "$AGENT_ERR")"
+gzip -n -c < "$LOG" >> "$T/mail.log.1.gz"
+gzsize=$(stat -c %s "$T/mail.log.1.gz")
+wait_for 10 "[ \$(metric bytes_read '$T/gz.jsonl') -ge $gzsize ]" ||
+    fail "gzip followed: read $(metric bytes_read "$T/gz.jsonl") of $gzsize bytes"
+[ "$(grep -c 'not text' "$AGENT_ERR")" = 1 ] || fail "gzip followed: not one warning"
+stop_agent
 exit 0
