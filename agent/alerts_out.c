@@ -792,9 +792,18 @@ alerts_main(int argc, char **argv)
         case 'f':
             file = optarg;
             break;
-        case 'n':
-            count = strtol(optarg, NULL, 10);
+        case 'n': {
+            char *end;
+
+            count = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || count < 1) {
+                fprintf(stderr,
+                        "smtpmon alerts: --count must be a number of alerts >= 1, not '%s'\n",
+                        optarg);
+                return EX_USAGE;
+            }
             break;
+        }
         case 'h':
             alerts_usage(stdout, 1);
             return EX_OK;

@@ -315,17 +315,22 @@ query_main(int argc, char **argv)
             } else if (strcmp(optarg, "table") == 0) {
                 fmt = STATS_TABLE;
             } else {
-                fprintf(stderr, "smtpmon query: --format must be table or json\n");
+                fprintf(stderr, "smtpmon query: --format must be table or json, not '%s'\n",
+                        optarg);
                 return EX_USAGE;
             }
             break;
-        case 't':
-            top = (size_t)strtoul(optarg, NULL, 10);
-            if (top < 1 || top > 64) {
-                fprintf(stderr, "smtpmon query: --top must be 1..64\n");
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+
+            if (end == optarg || *end != '\0' || v < 1 || v > 64) {
+                fprintf(stderr, "smtpmon query: --top must be 1..64, not '%s'\n", optarg);
                 return EX_USAGE;
             }
+            top = (size_t)v;
             break;
+        }
         case 'P':
             patterns = optarg;
             break;
