@@ -399,6 +399,29 @@ parse_cli(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* The Redis password the agent would use (password_file, SMTPMON_REDIS_PASSWORD_FILE, the
+ * credential) can be read and is not empty, and the SMTPMON_REDIS_* variables are valid: -n
+ * finds what the start would refuse. A password_file that cannot be opened is already named by
+ * config_validate(). */
+static void
+check_redis_secret(const struct config *c, struct errlist *errs)
+{
+    struct redis_conf rcf;
+    char err[512];
+
+    if (c->redis == NULL ||
+        (c->redis_password_file != NULL && access(c->redis_password_file, R_OK) == -1)) {
+        return;
+    }
+    redis_conf_defaults(&rcf);
+    redis_conf_from_config(&rcf, c);
+    if (redis_conf_env(&rcf, err, sizeof(err)) == -1 ||
+        redis_conf_password(&rcf, err, sizeof(err)) == -1) {
+        errlist_add(errs, c->file != NULL ? c->file : "command line", 0, "redis: %s", err);
+    }
+    explicit_bzero(&rcf, sizeof(rcf));
+}
+
 /* Builds the configuration and loads the patterns. Returns 0, or -1 with errs filled. */
 static int
 load_config(const struct cli *cli, struct config *c, struct rsref **rsr, struct errlist *errs)
@@ -439,6 +462,7 @@ load_config(const struct cli *cli, struct config *c, struct rsref **rsr, struct 
         config_add_cli_source(c, NULL, cli->pack, errs);
     }
     config_validate(c, errs);
+    check_redis_secret(c, errs);
     /* The patterns are loaded and checked against the file even when it has errors, so that
      * one run reports every error. */
     if ((*rsr = rsref_load(c, errs)) == NULL) {

@@ -95,6 +95,16 @@ for want in \
     grep -q "^$want" "$T/check.out" || fail "missing message: $want; got: $(cat "$T/check.out")"
 done
 [ "$(sort "$T/check.out" | uniq -d)" = "" ] || fail "an error is repeated: $(cat "$T/check.out")"
+# An empty password_file is found in the same run as the other errors.
+: > "$T/empty-pw"
+sed -e "s|^url = .*|url = redis://127.0.0.1:6379|" -e "s|^password_file = .*|password_file = $T/empty-pw|" \
+    "$C" > "$T/empty.conf"
+"$SMTPMON" -n -f "$T/empty.conf" > "$T/check.out" 2>&1
+[ $? = 78 ] || fail "empty password_file accepted"
+grep -q "^$T/empty.conf: redis: the password file $T/empty-pw is empty or too long" "$T/check.out" ||
+    fail "empty password_file: $(cat "$T/check.out")"
+grep -q "^$T/empty.conf:9: source 'mail': unknown pack" "$T/check.out" ||
+    fail "empty password_file: the other errors are missing: $(cat "$T/check.out")"
 # A password_file that exists but may not be read (not as root: root reads it anyway).
 sed -i "s|^url = .*|url = redis://127.0.0.1:6379|; s|^password_file = .*|password_file = $T/pw|" "$C"
 "$SMTPMON" -n -f "$C" > "$T/check.out" 2>&1
