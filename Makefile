@@ -10,7 +10,7 @@ WERROR ?= 0
 BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
              libinih-dev libsystemd-dev zlib1g-dev
 TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
-            debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd
+            debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux python3
 
 PKGS = libpcre2-8 zlib inih libsystemd hiredis
 # Evaluated when make starts: the targets that install packages first ('run', 'test') build in a
@@ -37,7 +37,7 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
              -fno-omit-frame-pointer
 
 # The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
-CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c \
+CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/json.c \
             agent/linebuf.c agent/loghdr.c agent/pipeline.c agent/rules.c agent/scanner.c agent/stats.c \
             agent/topk.c exporters/redis_cmd.c
 # The process edge: commands, sources, signals, logging.
@@ -62,7 +62,7 @@ else
 Q = @
 endif
 
-PHONY_EXTRA = print-deps check-run-deps check-libs test-integration-asan deb rpm man test-packaging
+PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
 .PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
@@ -201,8 +201,10 @@ deps: check-deps
 check-libs:
 	@sh tests/libs.sh
 
+# What .ci/run installs: the build, the tests and the fresh-machine test.
+FRESH_DEPS = mmdebstrap git tmux systemd-container
 print-deps:
-	@echo $(BUILD_DEPS) $(TEST_DEPS)
+	@echo $(BUILD_DEPS) $(TEST_DEPS) $(FRESH_DEPS)
 
 install: build/smtpmon
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/smtpmon/patterns
@@ -246,6 +248,14 @@ man:
 	$(Q)for m in packaging/man/smtpmon.8 packaging/man/smtpmon.conf.5; do \
 	  MANWIDTH=80 man --warnings -l $$m > build/man/$$(basename $$m).txt 2> build/man/warnings || \
 	  exit 1; if [ -s build/man/warnings ]; then cat build/man/warnings; exit 1; fi; done
+
+# Rewrites the README's checked examples with what the commands print now.
+readme: build/smtpmon
+	@python3 tests/readme/examples.py --update
+
+# The README's two commands on a Debian 12 root built from nothing (mmdebstrap, systemd-nspawn).
+test-fresh:
+	@bash tests/fresh/fresh.sh
 
 test-packaging: build/smtpmon
 	@echo "== packaging tests"

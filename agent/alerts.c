@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alerts.h"
+#include "json.h"
 #include "rules.h"
 
 #define TOP_SLOTS 8 /* distinct keys kept per bucket and kind; the rest count as other */
@@ -353,46 +354,6 @@ condition(const struct rstate *s, double base)
 
 /* --- JSON */
 
-void
-alerts_json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t len)
-{
-    size_t p = *pos;
-
-    for (size_t i = 0; i < len && p + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        if (ch == '"' || ch == '\\') {
-            dst[p++] = '\\';
-            dst[p++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            p += (size_t)snprintf(dst + p, cap - p, "\\u%04x", ch);
-        } else if (ch < 0x80) {
-            dst[p++] = (char)ch;
-        } else {
-            /* Copy a valid UTF-8 sequence, replace anything else. */
-            size_t n = ch >= 0xf0 && ch <= 0xf4  ? 4
-                       : ch >= 0xe0 && ch < 0xf0 ? 3
-                       : ch >= 0xc2 && ch < 0xe0 ? 2
-                                                 : 0;
-            size_t k = 1;
-
-            while (n > 0 && k < n && i + k < len && ((unsigned char)s[i + k] & 0xc0) == 0x80) {
-                k++;
-            }
-            if (n > 0 && k == n) {
-                memcpy(dst + p, s + i, n);
-                p += n;
-                i += n - 1;
-            } else {
-                memcpy(dst + p, "\\ufffd", 6);
-                p += 6;
-            }
-        }
-    }
-    dst[p < cap ? p : cap - 1] = '\0';
-    *pos = p;
-}
-
 static void
 jputs(char *dst, size_t *pos, const char *s)
 {
@@ -481,7 +442,7 @@ window_top(const struct alerts *d, const struct rstate *s, int kind, char *dst, 
     jputs(dst, pos, "{");
     for (size_t k = 0; k < nm && k < ALERTS_TOP; k++) {
         jputs(dst, pos, k > 0 ? ",\"" : "\"");
-        alerts_json_escape(dst, JSON_CAP, pos, m[k].k, strlen(m[k].k));
+        json_escape(dst, JSON_CAP, pos, m[k].k, strlen(m[k].k));
         jprintf(dst, pos, "\":%" PRIu32, m[k].n);
     }
     for (size_t k = ALERTS_TOP; k < nm; k++) {
@@ -514,9 +475,9 @@ emit(struct alerts *d, struct rstate *s, enum alert_type type, int64_t t, double
     a.share = share;
     iso_time(t, ts, sizeof(ts));
     jprintf(j, &pos, "{\"type\":\"%s\",\"rule\":\"", type == ALERT_FIRE ? "alert" : "recovery");
-    alerts_json_escape(j, JSON_CAP, &pos, s->r.name, strlen(s->r.name));
+    json_escape(j, JSON_CAP, &pos, s->r.name, strlen(s->r.name));
     jputs(j, &pos, "\",\"host\":\"");
-    alerts_json_escape(j, JSON_CAP, &pos, host, strlen(host));
+    json_escape(j, JSON_CAP, &pos, host, strlen(host));
     jprintf(j, &pos, "\",\"time\":\"%s\"", ts);
     if (type == ALERT_RECOVERY) {
         iso_time(s->fired_at, ts, sizeof(ts));
@@ -532,7 +493,7 @@ emit(struct alerts *d, struct rstate *s, enum alert_type type, int64_t t, double
     jputs(j, &pos, ",\"top_domain\":");
     window_top(d, s, K_DOMAIN, j, &pos);
     jputs(j, &pos, ",\"sample\":\"");
-    alerts_json_escape(j, JSON_CAP - 4, &pos, s->sample, s->sample_len);
+    json_escape(j, JSON_CAP - 4, &pos, s->sample, s->sample_len);
     jputs(j, &pos, "\"}");
     a.json = j;
     a.json_len = pos;

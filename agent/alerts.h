@@ -121,7 +121,4 @@ int alerts_state_encode(const struct alerts *d, size_t i, char **out, size_t *le
  * such a state or was made for a different window (nothing is changed then). */
 int alerts_state_decode(struct alerts *d, size_t i, const char *text, size_t len);
 
-/* Writes the JSON of an alert into buf (used by the detector; exposed for tests). */
-void alerts_json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t len);
-
 #endif

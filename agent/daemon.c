@@ -834,6 +834,11 @@ agent_ack(void *arg, struct batch *b, int ok)
         ag->qlen--;
         batch_free(b);
     }
+    if (ag->stopping) {
+        /* The last acknowledgement ends the stop; nothing else would wake the loop. */
+        agent_submit(ag);
+        return;
+    }
     for (struct stream *s = ag->streams; s != NULL; s = s->next) {
         if (s->paused) {
             s->paused = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "json.h"
 #include "log.h"
 
 struct jsonl {
@@ -21,17 +22,15 @@ struct jsonl {
 static void
 json_string(FILE *out, const char *s)
 {
-    fputc('"', out);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    size_t len = strlen(s), done = 0;
+    char buf[256];
 
-        if (c == '"' || c == '\\') {
-            fprintf(out, "\\%c", c);
-        } else if (c < 0x20 || c >= 0x7f) {
-            fprintf(out, "\\u%04x", c);
-        } else {
-            fputc(c, out);
-        }
+    fputc('"', out);
+    while (done < len) {
+        size_t pos = 0;
+
+        done += json_escape(buf, sizeof(buf), &pos, s + done, len - done);
+        fwrite(buf, 1, pos, out);
     }
     fputc('"', out);
 }

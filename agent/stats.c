@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "codes.h"
+#include "json.h"
 #include "rules.h"
 #include "stats.h"
 
@@ -263,21 +264,19 @@ kv_by_key(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* Log bytes are not necessarily UTF-8: json.h writes invalid bytes as \udcXX. */
 static void
 json_string(FILE *out, const char *s)
 {
+    size_t len = strlen(s), done = 0;
+    char buf[256];
+
     fputc('"', out);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc(c, out);
-        } else if (c < 0x20 || c >= 0x7f) {
-            /* Log bytes are not necessarily UTF-8: escape everything outside ASCII. */
-            fprintf(out, "\\u%04x", c);
-        } else {
-            fputc(c, out);
-        }
+    while (done < len) {
+        size_t pos = 0;
+
+        done += json_escape(buf, sizeof(buf), &pos, s + done, len - done);
+        fwrite(buf, 1, pos, out);
     }
     fputc('"', out);
 }

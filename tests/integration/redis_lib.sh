@@ -49,7 +49,8 @@ start_redis() {
 }
 
 stop_redis() {
-    [ -n "${REDIS_PID:-}" ] && kill -9 "$REDIS_PID" 2>/dev/null
+    [ -n "${REDIS_PID:-}" ] || return 0
+    kill -9 "$REDIS_PID" 2>/dev/null
     wait "$REDIS_PID" 2>/dev/null
     REDIS_PID=
 }
@@ -130,9 +131,12 @@ wait_query_exact() {
     assert_query_is_scan
 }
 
+# Keeps the test's exit status: cleanup reads it from $?.
 _redis_cleanup() {
+    _redis_rc=$?
     [ -n "${PROXY_PID:-}" ] && kill -9 "$PROXY_PID" 2>/dev/null
     stop_redis
+    (exit "$_redis_rc")
     cleanup
 }
 trap _redis_cleanup EXIT

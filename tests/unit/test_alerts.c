@@ -3,7 +3,8 @@
  * with noise fires nothing; a spike fires exactly one alert at its start and one recovery
  * after it; a slow ramp fires nothing; two spikes further apart than the cooldown fire twice,
  * closer ones once; the share threshold; the hour-of-day baseline; the state round trip and a
- * restart in the middle of a log; garbage states are rejected; the JSON of an alert.
+ * restart in the middle of a log; garbage states are rejected; the JSON of an alert keeps UTF-8
+ * and writes invalid bytes as \udcXX.
  */
 #include <criterion/criterion.h>
 
@@ -450,12 +451,31 @@ Test(alerts, garbage_state_rejected)
     alerts_free(d);
 }
 
-Test(alerts, json_escape)
+Test(alerts, json_keeps_utf8_and_escapes_invalid_bytes)
 {
-    char buf[64];
-    size_t pos = 0;
+    struct sink s;
+    struct alerts *d = detector(&s, 0.02);
+    static const char dom[] = "ex\xc3\xa4mple.com\xff\"\x01";
 
-    alerts_json_escape(buf, sizeof(buf), &pos, "a\"b\\c\td\xc3\xa9\xff", 10);
-    cr_assert_str_eq(buf, "a\\\"b\\\\c\\u0009d\xc3\xa9\\ufffd");
-    cr_assert_eq(pos, strlen(buf));
+    for (int64_t m = 0; m < 310; m++) {
+        unsigned bad = rnd(4) + (m >= 300 ? 80 : 0);
+
+        for (unsigned i = 0; i < 100 + bad; i++) {
+            int64_t t = T0 + m * 60 + (int64_t)(i * 60 / (100 + bad));
+
+            if (i < bad) {
+                feed_one(d, t, DIR_OUTBOUND, 5, 7, 1, dom);
+            } else {
+                feed_one(d, t, DIR_OUTBOUND, 2, 0, 0, "example.org");
+            }
+        }
+    }
+    cr_assert_eq(s.n, 1, "%zu transitions", s.n);
+    cr_assert_not_null(
+        strstr(s.r[0].json, "\"top_domain\":{\"ex\xc3\xa4mple.com\\udcff\\\"\\u0001\":"), "%s",
+        s.r[0].json);
+    cr_assert_not_null(
+        strstr(s.r[0].json, "to=<a@ex\xc3\xa4mple.com\\udcff\\\"\\u0001> dsn=5.7.1\"}"), "%s",
+        s.r[0].json);
+    alerts_free(d);
 }

@@ -490,7 +490,7 @@ Test(stats, json_exact)
               "\"direction_subject\":{\"outbound/2.0\":1,\"outbound/5.1\":1},"
               "\"domain\":{\"example.com\":2},"
               "\"rule\":{\"r0\":2,\"r1\":1}},"
-              "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\u00ff\\u007f\"]}\n");
+              "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\udcff\\u007f\"]}\n");
     cr_assert(json_valid(json));
     free(json);
     stats_free(&st);
@@ -727,8 +727,34 @@ Test(stats, report_with_hostile_domain_is_valid_json)
     stats_add_unmatched(&st, dom, sizeof(dom) - 1);
     json = print_to_string(&st, rs, STATS_JSON, 10);
     cr_assert(json_valid(json), "%s", json);
-    cr_assert_not_null(
-        strstr(json, "\"\\\"},{\\\\\\u000a\\u0009\\u0001\\u007f\\u00c3(.example\":1"), "%s", json);
+    cr_assert_not_null(strstr(json, "\"\\\"},{\\\\\\n\\t\\u0001\\u007f\\udcc3(.example\":1"), "%s",
+                       json);
+    free(json);
+    stats_free(&st);
+    ruleset_free(rs);
+}
+
+Test(stats, json_keeps_utf8_domains)
+{
+    struct ruleset *rs = load_rules();
+    struct stats st;
+    struct smtp_event ev;
+    char *json;
+    static const char idn[] = "ex\xc3\xa4mple.com", jp[] = "\xe4\xbe\x8b\xe3\x81\x88.jp";
+    static const char line[] = "to=<a@ex\xc3\xa4mple.com> \xe2\x82 said: 550";
+
+    stats_init(&st, ruleset_rule_count(rs));
+    ev = event(rs, 0, 550, 5, 1, 1, DIR_OUTBOUND, OUTCOME_BOUNCED, 0, idn, 1);
+    stats_add_event(&st, &ev);
+    ev = event(rs, 0, 550, 5, 1, 1, DIR_OUTBOUND, OUTCOME_BOUNCED, 0, jp, 1);
+    stats_add_event(&st, &ev);
+    stats_add_unmatched(&st, line, sizeof(line) - 1);
+    json = print_to_string(&st, rs, STATS_JSON, 10);
+    cr_assert(json_valid(json), "%s", json);
+    cr_assert_not_null(strstr(json, "\"ex\xc3\xa4mple.com\":1"), "%s", json);
+    cr_assert_not_null(strstr(json, "\"\xe4\xbe\x8b\xe3\x81\x88.jp\":1"), "%s", json);
+    cr_assert_not_null(strstr(json, "\"to=<a@ex\xc3\xa4mple.com> \\udce2\\udc82 said: 550\""), "%s",
+                       json);
     free(json);
     stats_free(&st);
     ruleset_free(rs);
