@@ -44,8 +44,14 @@ q --agent mx9 --since 1h > /dev/null 2> "$T/q.err"
 [ $? = 66 ] || fail "query --since of an unknown agent did not exit 66"
 grep -q "edge-2.example, mx1$" "$T/q.err" || fail "--since: agents not listed: $(cat "$T/q.err")"
 
-# Another prefix: nobody writes there.
+# Another prefix: nobody writes there (the default user: the dashboard's may read smtpmon:*
+# only, and is refused with 69).
 q --agent mx1 --prefix 'other*' > /dev/null 2> "$T/q.err"
+[ $? = 69 ] || fail "query under a prefix the ACL denies did not exit 69"
+grep -q "NOPERM" "$T/q.err" || fail "no NOPERM: $(cat "$T/q.err")"
+env -u CREDENTIALS_DIRECTORY "$SMTPMON" query --redis "redis://127.0.0.1:$REDIS_PORT" --agent mx1 \
+    --prefix 'other*' \
+    > /dev/null 2> "$T/q.err"
 [ $? = 66 ] || fail "query under an empty prefix did not exit 66"
 grep -q "no agent has counts under prefix 'other\*'" "$T/q.err" ||
     fail "empty prefix: $(cat "$T/q.err")"
