@@ -7,8 +7,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <ini.h>
 
@@ -1279,19 +1277,19 @@ check_redis(struct config *c, struct errlist *errs)
     }
     if (c->redis_password_file != NULL) {
         unsigned lp = c->lines[option_index(config_option_find("redis", "password_file"))];
-        int fd = open(c->redis_password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat sb;
+        FILE *fp = NULL;
 
-        if (fd == -1) {
+        if (stat(c->redis_password_file, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            errlist_add(errs, file, lp, "password_file %s: not a regular file",
+                        c->redis_password_file);
+        } else if ((fp = fopen(c->redis_password_file, "re")) == NULL) {
             errlist_add(errs, file, lp, "password_file %s: cannot read: %s%s",
                         c->redis_password_file, strerror(errno),
                         errno == EACCES ? " (it must be readable by the agent's user)" : "");
-        } else if (fstat(fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
-            errlist_add(errs, file, lp, "password_file %s: not a regular file",
-                        c->redis_password_file);
         }
-        if (fd != -1) {
-            close(fd);
+        if (fp != NULL) {
+            fclose(fp);
         }
     }
     /* (a url given but refused has had its own error) */
