@@ -772,7 +772,7 @@ alerts_main(int argc, char **argv)
     struct redis_conf rc;
     const char *url = NULL, *prefix = NULL, *file = NULL;
     long count = -1;
-    int follow = 0, ch, rcode = 0;
+    int follow = 0, ch, rcode = EX_OK;
     char err[256], chan[RCMD_KEY_MAX];
     redisContext *ctx;
     redisReply *rep;

@@ -170,7 +170,7 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
         }
     }
     matcher_free(m);
-    return 0;
+    return EX_OK;
 }
 
 void
@@ -204,7 +204,7 @@ explain_main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *pack = NULL, *patterns = NULL, *extra = NULL;
-    int c, all_codes = 1, rc = 0;
+    int c, all_codes = 1, rc = EX_OK;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -242,7 +242,7 @@ explain_main(int argc, char **argv)
         for (int i = optind; i < argc; i++) {
             explain_token(argv[i], strlen(argv[i]));
         }
-        return 0;
+        return EX_OK;
     }
     /* A log line, possibly split by the shell into several arguments. */
     size_t len = 0;

@@ -546,7 +546,7 @@ scan_main(int argc, char **argv)
     struct ruleset *rs;
     const struct pack *only = NULL;
     struct stats total;
-    int c, rc = 0;
+    int c, rc = EX_OK;
     long v;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -267,7 +267,7 @@ query_main(int argc, char **argv)
     };
     const char *cfile = NULL, *url = NULL, *pwfile = NULL, *prefix = NULL, *agent = NULL;
     const char *patterns = NULL;
-    int fleet = 0, c, rc = 0;
+    int fleet = 0, c, rc = EX_OK;
     int64_t since = -1;
     enum stats_format fmt = STATS_TABLE;
     size_t top = 10;
@@ -458,7 +458,7 @@ query_main(int argc, char **argv)
         }
     }
     redisFree(ctx);
-    if (rc == 0) {
+    if (rc == EX_OK) {
         stats_print(&st, rs, fmt, top, stdout);
         if (fflush(stdout) != 0) {
             rc = EX_IOERR;
