@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <sysexits.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,9 +31,6 @@
 #define ARGV_MAX 32
 #define SAVE_EVERY 60.0     /* seconds between saves of the baselines to Redis */
 #define RECONNECT_EVERY 5.0 /* seconds between connection attempts */
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
-#define EX_CONFIG 78
 
 /* ---------------------------------------------------------------------------------------- */
 /* Rules from the configuration */
@@ -739,13 +737,22 @@ alerts_out_status(const struct alerts_out *ao, char *status, size_t cap)
 /* ---------------------------------------------------------------------------------------- */
 /* smtpmon alerts --follow */
 
-static void
-alerts_usage(FILE *out)
+void
+alerts_usage(FILE *out, int full)
 {
-    fprintf(out, "usage: smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N]\n"
-                 "  Subscribes to P:alerts and prints each alert as one JSON line.\n"
-                 "  -f FILE     take the Redis URL and prefix from this configuration\n"
-                 "  --count N   exit after N alerts\n");
+    fprintf(out,
+            "usage: smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N]\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out, "Subscribes to P:alerts in Redis and prints each alert as one JSON line.\n"
+                 "  --follow            required: follow the alerts as they are published\n"
+                 "  --redis URL         as for query (default: the configuration's, else\n"
+                 "                      redis://127.0.0.1:6379)\n"
+                 "  --prefix P          first component of the channel (default smtpmon)\n"
+                 "  -f, --config FILE   take the Redis URL and prefix from this configuration\n"
+                 "  --count N           exit 0 after N alerts\n"
+                 "  -h, --help          this help\n");
 }
 
 int
@@ -765,7 +772,7 @@ alerts_main(int argc, char **argv)
     struct redis_conf rc;
     const char *url = NULL, *prefix = NULL, *file = NULL;
     long count = -1;
-    int follow = 0, ch, rcode = 0;
+    int follow = 0, ch, rcode = EX_OK;
     char err[256], chan[RCMD_KEY_MAX];
     redisContext *ctx;
     redisReply *rep;
@@ -785,23 +792,32 @@ alerts_main(int argc, char **argv)
         case 'f':
             file = optarg;
             break;
-        case 'n':
-            count = strtol(optarg, NULL, 10);
+        case 'n': {
+            char *end;
+
+            count = strtol(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || count < 1) {
+                fprintf(stderr,
+                        "smtpmon alerts: --count must be a number of alerts >= 1, not '%s'\n",
+                        optarg);
+                return EX_USAGE;
+            }
             break;
+        }
         case 'h':
-            alerts_usage(stdout);
-            return 0;
+            alerts_usage(stdout, 1);
+            return EX_OK;
         default:
-            alerts_usage(stderr);
+            alerts_usage(stderr, 0);
             return EX_USAGE;
         }
     }
     if (!follow || optind < argc) {
-        alerts_usage(stderr);
+        alerts_usage(stderr, 0);
         return EX_USAGE;
     }
     if (config_init(&c) < 0) {
-        return 71;
+        return EX_OSERR;
     }
     if (file != NULL && config_load_file(&c, file, &errs) < 0) {
         for (size_t i = 0; i < errs.n; i++) {
@@ -826,8 +842,12 @@ alerts_main(int argc, char **argv)
                                       : "smtpmon");
     config_free(&c);
     if (redis_conf_env(&rc, err, sizeof(err)) < 0 ||
-        redis_conf_password(&rc, err, sizeof(err)) < 0 ||
-        (ctx = redis_sync_connect(&rc, rc.connect_timeout_ms, err, sizeof(err))) == NULL) {
+        redis_conf_password(&rc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "smtpmon alerts: %s\n", err);
+        explicit_bzero(&rc, sizeof(rc));
+        return EX_CONFIG;
+    }
+    if ((ctx = redis_sync_connect(&rc, rc.connect_timeout_ms, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon alerts: %s\n", err);
         explicit_bzero(&rc, sizeof(rc));
         return EX_UNAVAILABLE;

@@ -47,7 +47,9 @@ void alerts_out_feed(struct alerts_out *ao, const struct smtp_event *ev, const c
 /* Appends "; ALERT rule,rule" to a status line while rules are firing. */
 void alerts_out_status(const struct alerts_out *ao, char *status, size_t cap);
 
-/* smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] */
+/* smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N] */
 int alerts_main(int argc, char **argv);
+/* Its synopsis, and with 'full' every option explained. */
+void alerts_usage(FILE *out, int full);
 
 #endif

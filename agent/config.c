@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <ini.h>
 
@@ -329,100 +330,225 @@ copy_part(char *dst, size_t cap, const char *s, size_t len)
     return 0;
 }
 
-/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB], rediss://..., unix:///PATH[?db=N]. */
+static int
+hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Percent-decodes s[0, len) into dst (cap bytes with the NUL). Returns 0, -1 when the result
+ * does not fit, or the 1-based position of a bad escape: a '%' not followed by two hex digits,
+ * or %00. */
+static long
+pct_decode(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)s[i];
+
+        if (c == '%') {
+            int hi = i + 1 < len ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
+
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+                return (long)i + 1;
+            }
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (j + 1 >= cap) {
+            return -1;
+        }
+        dst[j++] = (char)c;
+    }
+    dst[j] = '\0';
+    return 0;
+}
+
+/* The URL as error messages show it: the password, if any, as "***" (all of the part before
+ * the '@' when it has no ':', which may be a password given without one). */
+static void
+url_shown(char *dst, size_t cap, const char *s)
+{
+    const char *auth = strstr(s, "://");
+    const char *at = auth != NULL ? strrchr(auth + 3, '@') : NULL;
+    const char *colon = at != NULL ? memchr(auth + 3, ':', (size_t)(at - auth - 3)) : NULL;
+
+    if (at == NULL) {
+        snprintf(dst, cap, "%s", s);
+    } else {
+        const char *keep = colon != NULL ? colon + 1 : auth + 3;
+
+        snprintf(dst, cap, "%.*s***%s", (int)(keep - s), s, at);
+    }
+}
+
+/* Decodes one part of the URL; names it and the offending value in err otherwise (the
+ * password by position only). */
+static int
+url_part(char *dst, size_t cap, const char *s, size_t len, const char *what, const char *shown,
+         char *err, size_t errlen)
+{
+    int secret = strcmp(what, "password") == 0;
+    long r = pct_decode(dst, cap, s, len);
+
+    if (r == 0) {
+        return 0;
+    }
+    if (r < 0) {
+        snprintf(err, errlen, "bad Redis URL '%s': %s too long (at most %zu bytes)", shown, what,
+                 cap - 1);
+    } else if (secret) {
+        snprintf(err, errlen,
+                 "bad Redis URL '%s': password: bad percent-escape at character %ld "
+                 "(write %%XX with two hex digits, %%25 for '%%')",
+                 shown, r);
+    } else {
+        snprintf(err, errlen,
+                 "bad Redis URL '%s': %s '%.*s': bad percent-escape '%.*s' "
+                 "(write %%XX with two hex digits, %%25 for '%%')",
+                 shown, what, (int)len, s,
+                 (int)(len - (size_t)(r - 1) < 3 ? len - (size_t)(r - 1) : 3), s + r - 1);
+    }
+    return -1;
+}
+
+/* redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH[?db=N], each part
+ * percent-decoded (a password with '@', '/', ':' or '%' is written %40, %2F, %3A, %25; a raw
+ * '@' or ':' in the password works too: the last '@' ends it). rediss:// is refused: the
+ * hiredis of this build has no TLS. */
 int
 config_parse_redis_url(const char *s, struct config_redis_url *u, char *err, size_t errlen)
 {
     const char *p, *at, *hostend, *slash;
+    char shown[600], db[32];
 
     memset(u, 0, sizeof(*u));
     u->port = 6379;
+    url_shown(shown, sizeof(shown), s);
     if (strncmp(s, "unix://", 7) == 0) {
         const char *q;
 
         p = s + 7;
         u->unix_socket = 1;
         if (*p != '/') {
-            snprintf(err, errlen, "bad Redis URL '%s': unix:// needs an absolute path", s);
+            snprintf(err, errlen, "bad Redis URL '%s': unix:// needs an absolute path", shown);
             return -1;
         }
         q = strchr(p, '?');
-        if (copy_part(u->path, sizeof(u->path), p, q != NULL ? (size_t)(q - p) : strlen(p))) {
-            snprintf(err, errlen, "bad Redis URL '%s': socket path too long", s);
+        if (url_part(u->path, sizeof(u->path), p, q != NULL ? (size_t)(q - p) : strlen(p),
+                     "socket path", shown, err, errlen) == -1) {
             return -1;
         }
-        if (q != NULL && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &u->db) == -1)) {
-            snprintf(err, errlen, "bad Redis URL '%s': expected ?db=N after the path", s);
+        if (q != NULL && strncmp(q, "?db=", 4) != 0) {
+            snprintf(err, errlen, "bad Redis URL '%s': expected ?db=N after the path, not '%s'",
+                     shown, q);
+            return -1;
+        }
+        if (q == NULL) {
+            return 0;
+        }
+        if (url_part(db, sizeof(db), q + 4, strlen(q + 4), "database", shown, err, errlen) == -1) {
+            return -1;
+        }
+        if (parse_db(db, &u->db) == -1) {
+            snprintf(err, errlen, "bad Redis URL '%s': database '%s' is not a number 0..1000000",
+                     shown, q + 4);
             return -1;
         }
         return 0;
     }
-    if (strncmp(s, "redis://", 8) == 0) {
-        p = s + 8;
-    } else if (strncmp(s, "rediss://", 9) == 0) {
-        p = s + 9;
-        u->tls = 1;
-    } else {
-        snprintf(err, errlen, "bad Redis URL '%s': expected redis://, rediss:// or unix://", s);
+    if (strncmp(s, "rediss://", 9) == 0) {
+        snprintf(err, errlen,
+                 "rediss:// (TLS) is not supported by this build's hiredis; use stunnel, see "
+                 "packaging/redis/README.md (installed as "
+                 "/usr/share/doc/smtpmon/examples/redis/README.md)");
         return -1;
     }
-    slash = strchr(p, '/');
-    at = memchr(p, '@', slash != NULL ? (size_t)(slash - p) : strlen(p));
+    if (strncmp(s, "redis://", 8) != 0) {
+        snprintf(err, errlen, "bad Redis URL '%s': expected redis:// or unix://", shown);
+        return -1;
+    }
+    p = s + 8;
+    at = strrchr(p, '@');
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
 
         if (colon == NULL) {
-            snprintf(err, errlen, "bad Redis URL '%s': expected USER:PASSWORD@ or :PASSWORD@", s);
+            snprintf(err, errlen, "bad Redis URL '%s': expected USER:PASSWORD@ or :PASSWORD@",
+                     shown);
             return -1;
         }
-        if (copy_part(u->user, sizeof(u->user), p, (size_t)(colon - p)) == -1 ||
-            copy_part(u->password, sizeof(u->password), colon + 1, (size_t)(at - colon - 1)) ==
-                -1) {
-            snprintf(err, errlen, "bad Redis URL '%s': user or password too long", s);
+        if (url_part(u->user, sizeof(u->user), p, (size_t)(colon - p), "user", shown, err,
+                     errlen) == -1 ||
+            url_part(u->password, sizeof(u->password), colon + 1, (size_t)(at - colon - 1),
+                     "password", shown, err, errlen) == -1) {
             return -1;
         }
         p = at + 1;
     }
+    slash = strchr(p, '/');
     hostend = slash != NULL ? slash : p + strlen(p);
     if (*p == '[') {
         const char *rb = memchr(p, ']', (size_t)(hostend - p));
 
         if (rb == NULL || copy_part(u->host, sizeof(u->host), p + 1, (size_t)(rb - p - 1))) {
-            snprintf(err, errlen, "bad Redis URL '%s': bad IPv6 address", s);
+            snprintf(err, errlen, "bad Redis URL '%s': bad IPv6 address '%.*s'", shown,
+                     (int)(hostend - p), p);
             return -1;
         }
         p = rb + 1;
         if (p < hostend && *p != ':') {
-            snprintf(err, errlen, "bad Redis URL '%s': bad IPv6 address", s);
+            snprintf(err, errlen, "bad Redis URL '%s': bad IPv6 address '%.*s'", shown,
+                     (int)(hostend - p), p);
             return -1;
         }
     } else {
         const char *colon = memchr(p, ':', (size_t)(hostend - p));
         const char *e = colon != NULL ? colon : hostend;
 
-        if (copy_part(u->host, sizeof(u->host), p, (size_t)(e - p)) == -1) {
-            snprintf(err, errlen, "bad Redis URL '%s': host name too long", s);
+        if (url_part(u->host, sizeof(u->host), p, (size_t)(e - p), "host", shown, err, errlen) ==
+            -1) {
             return -1;
         }
         p = e;
     }
     if (u->host[0] == '\0') {
-        snprintf(err, errlen, "bad Redis URL '%s': no host", s);
+        snprintf(err, errlen, "bad Redis URL '%s': no host (redis://HOST[:PORT][/DB])", shown);
         return -1;
     }
     for (const char *h = u->host; *h != '\0'; h++) {
         if (!isalnum((unsigned char)*h) && strchr(".-_:", *h) == NULL) {
-            snprintf(err, errlen, "bad Redis URL '%s': bad character in host", s);
+            snprintf(err, errlen, "bad Redis URL '%s': host '%s': bad character '%c'", shown,
+                     u->host, *h);
             return -1;
         }
     }
     if (p < hostend && *p == ':' && parse_port(p + 1, (size_t)(hostend - p - 1), &u->port)) {
-        snprintf(err, errlen, "bad Redis URL '%s': port must be 1..65535", s);
+        snprintf(err, errlen, "bad Redis URL '%s': port '%.*s' is not 1..65535", shown,
+                 (int)(hostend - p - 1), p + 1);
         return -1;
     }
-    if (slash != NULL && slash[1] != '\0' && parse_db(slash + 1, &u->db) == -1) {
-        snprintf(err, errlen, "bad Redis URL '%s': database must be a number", s);
-        return -1;
+    if (slash != NULL && slash[1] != '\0') {
+        if (url_part(db, sizeof(db), slash + 1, strlen(slash + 1), "database", shown, err,
+                     errlen) == -1) {
+            return -1;
+        }
+        if (parse_db(db, &u->db) == -1) {
+            snprintf(err, errlen, "bad Redis URL '%s': database '%s' is not a number 0..1000000",
+                     shown, slash + 1);
+            return -1;
+        }
     }
     return 0;
 }
@@ -809,11 +935,11 @@ set_option(struct config *c, void *base, unsigned *lines, const char *kind, cons
         errlist_add(errs, file, line, "duplicate key '%s' (first at line %u)", name, lines[idx]);
         return -1;
     }
+    lines[idx] = line; /* given here, also if refused: later checks know it was */
     if (option_store(o, base, value, err, sizeof(err)) == -1) {
         errlist_add(errs, file, line, "%s", err);
         return -1;
     }
-    lines[idx] = line;
     return 0;
 }
 
@@ -1149,7 +1275,26 @@ check_redis(struct config *c, struct errlist *errs)
         p += n;
         p += strspn(p, " \t,");
     }
-    if (c->redis == NULL && (c->redis_sentinels != NULL || c->redis_password_file != NULL)) {
+    if (c->redis_password_file != NULL) {
+        unsigned lp = c->lines[option_index(config_option_find("redis", "password_file"))];
+        struct stat sb;
+        FILE *fp = NULL;
+
+        if (stat(c->redis_password_file, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            errlist_add(errs, file, lp, "password_file %s: not a regular file",
+                        c->redis_password_file);
+        } else if ((fp = fopen(c->redis_password_file, "re")) == NULL) {
+            errlist_add(errs, file, lp, "password_file %s: cannot read: %s%s",
+                        c->redis_password_file, strerror(errno),
+                        errno == EACCES ? " (it must be readable by the agent's user)" : "");
+        }
+        if (fp != NULL) {
+            fclose(fp);
+        }
+    }
+    /* (a url given but refused has had its own error) */
+    if (c->redis == NULL && c->lines[option_index(config_option_find("redis", "url"))] == 0 &&
+        (c->redis_sentinels != NULL || c->redis_password_file != NULL)) {
         errlist_add(errs, file, c->redis_sentinels != NULL ? ls : 0,
                     "[redis] settings without url: set url (the sentinels replace its host)");
     }
@@ -1224,12 +1369,6 @@ config_validate(struct config *c, struct errlist *errs)
 
         if (config_parse_redis_url(c->redis, &c->redis_url, err, sizeof(err)) == -1) {
             errlist_add(errs, c->file != NULL ? c->file : "command line", 0, "%s", err);
-        } else if (c->redis_url.tls) {
-            const struct config_option *o = config_option_find("redis", "url");
-
-            errlist_add(errs, c->file != NULL ? c->file : "command line", c->lines[option_index(o)],
-                        "rediss:// (TLS) is not supported: use a local stunnel or a unix "
-                        "socket");
         }
     }
     check_redis(c, errs);

@@ -51,7 +51,6 @@ enum config_source_type { CONFIG_SOURCE_FILE, CONFIG_SOURCE_JOURNAL };
 
 struct config_redis_url {
     int unix_socket; /* 1: 'path' is a socket; 0: host and port */
-    int tls;         /* rediss:// */
     char host[256];
     int port;
     char path[256];

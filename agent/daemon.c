@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
 #include <inttypes.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,8 +25,10 @@
 #include "notify.h"
 #include "paths.h"
 #include "pipeline.h"
+#include "query.h"
 #include "redis.h"
 #include "rules.h"
+#include "scan.h"
 #include "state.h"
 #include "stats.h"
 #include "tail.h"
@@ -71,8 +75,9 @@ struct stream {
     struct state last; /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
-    int paused; /* waiting for room in the queue */
-    int keep;   /* reload: still configured */
+    int paused;     /* waiting for room in the queue */
+    int keep;       /* reload: still configured */
+    int nul_warned; /* the current file was named as not text */
     ev_stat w_path;
     ev_stat w_target;
     char *target; /* path watched by w_target */
@@ -124,6 +129,7 @@ struct agent {
     ev_signal w_term, w_int, w_hup;
     uint64_t state_failures; /* consecutive failed saves of the local cursor hint */
     ev_tstamp state_logged;  /* when a failed save was last logged */
+    int exit_code;           /* of agent_main once the loop has ended */
 };
 
 static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
@@ -219,29 +225,63 @@ check_against_rules(const struct config *c, const struct ruleset *rs, struct err
 /* Configuration: the file, then the command line over it. */
 
 static void
-usage(FILE *out)
+usage(FILE *out, int full)
 {
-    fprintf(out,
-            "usage: smtpmon [-n] [-f FILE] [--follow PATH]... [--journal] [--pack NAME]\n"
-            "               [--redis URL] [--agent-id ID] [--state-dir DIR] [--output FILE]\n"
-            "               [--patterns DIR] [--patterns-override DIR] [--from-beginning]\n"
-            "               [--flush-interval DURATION] [--batch-lines N] [--max-line SIZE]\n"
-            "               [--log-level LEVEL] [-v]\n"
-            "       smtpmon scan ...     smtpmon explain ...\n\n"
-            "  -f, --config FILE   configuration file (default %s when no --follow)\n"
-            "  -n, --check         check the configuration and the patterns, then exit\n"
-            "  --follow PATH       follow this log file (replaces the file's sources)\n"
-            "  --journal           read the systemd journal (replaces the file's sources)\n"
-            "  --output FILE       JSON-lines output, one object per batch ('-': stdout)\n"
-            "  -v                  debug logging\n\n"
-            "configuration keys ([section] key = default):\n",
-            CONFIG_DEFAULT_FILE);
+    fprintf(out, "usage: smtpmon [-n] [-f FILE] [--follow PATH]... [--journal] [--pack NAME|auto]\n"
+                 "               [--redis URL] [--agent-id ID] [--state-dir DIR] [--output FILE]\n"
+                 "               [--patterns DIR] [--patterns-override DIR] [--from-beginning]\n"
+                 "               [--flush-interval DURATION] [--batch-lines N] [--max-line SIZE]\n"
+                 "               [--log-level LEVEL] [-v]\n"
+                 "       smtpmon --version\n");
+    if (!full) {
+        fprintf(out, "       smtpmon scan|explain|query|alerts ...    (smtpmon --help)\n");
+        return;
+    }
+    fprintf(
+        out,
+        "\nWithout a command, smtpmon is the agent: it follows the mail logs and commits their\n"
+        "counts to Redis (or writes them as JSON lines).\n"
+        "  -f, --config FILE          configuration file (default %s when no\n"
+        "                             --follow or --journal is given)\n"
+        "  -n, --check                check the configuration and the patterns, print every\n"
+        "                             error as FILE:LINE: MESSAGE (exit 78) or\n"
+        "                             'configuration OK' (exit 0)\n"
+        "  --follow PATH              follow this log file (repeatable; replaces the file's\n"
+        "                             sources)\n"
+        "  --journal                  read the systemd journal (replaces the file's sources)\n"
+        "  --pack NAME|auto           the pattern pack of --follow and --journal sources\n"
+        "  --redis URL                [redis] url: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]\n"
+        "                             or unix:///PATH[?db=N], percent-encoded; rediss:// is\n"
+        "                             refused (no TLS in this hiredis: use stunnel)\n"
+        "  --agent-id ID              [agent] agent_id (default: the host name)\n"
+        "  --state-dir DIR            [agent] state_dir\n"
+        "  --output FILE              [agent] output: JSON lines, one object per batch, when\n"
+        "                             no Redis URL is set ('-': standard output)\n"
+        "  --patterns DIR             [agent] patterns\n"
+        "  --patterns-override DIR    [agent] patterns_override\n"
+        "  --from-beginning           [agent] read_from = head: read new files from their\n"
+        "                             start\n"
+        "  --flush-interval DURATION  [agent] flush_interval\n"
+        "  --batch-lines N            [agent] batch_lines\n"
+        "  --max-line SIZE            [agent] max_line\n"
+        "  --log-level LEVEL          [agent] log_level: error, warning, info or debug\n"
+        "  -v, --verbose              debug logging\n"
+        "  -V, --version              print the version (first argument only)\n"
+        "  -h, --help                 this help\n\n"
+        "commands (smtpmon COMMAND --help explains each option):\n",
+        CONFIG_DEFAULT_FILE);
+    scan_usage(out, 0);
+    explain_usage(out, 0);
+    query_usage(out, 0);
+    alerts_usage(out, 0);
+    fprintf(out, "\nconfiguration keys ([section] key = default):\n");
     for (const struct config_option *o = config_options(); o->name != NULL; o++) {
         fprintf(out, "  [%s] %s = %s\n      %s\n", o->section, o->name,
                 o->def != NULL ? o->def : "", o->help);
     }
 }
 
+/* Returns 0, 1 once --help has been printed, or -1 on a usage error. */
 static int
 parse_cli(struct cli *cli, int argc, char **argv)
 {
@@ -316,8 +356,8 @@ parse_cli(struct cli *cli, int argc, char **argv)
             cli->verbose = 1;
             continue;
         case 'h':
-            usage(stdout);
-            exit(0);
+            usage(stdout, 1);
+            return 1;
         case O_FOLLOW:
             if (cli->nfollow == CLI_MAX) {
                 fprintf(stderr, "smtpmon: too many --follow\n");
@@ -340,7 +380,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
             }
         }
         if (i == sizeof(map) / sizeof(map[0]) || cli->nsets == CLI_MAX) {
-            usage(stderr);
+            usage(stderr, 0);
             return -1;
         }
         cli->sets[cli->nsets].section = map[i].section;
@@ -350,12 +390,36 @@ parse_cli(struct cli *cli, int argc, char **argv)
         cli->nsets++;
     }
     if (optind < argc) {
-        fprintf(stderr, "smtpmon: unexpected argument '%s' (commands: scan, explain)\n",
+        fprintf(stderr,
+                "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts)\n",
                 argv[optind]);
-        usage(stderr);
+        usage(stderr, 0);
         return -1;
     }
     return 0;
+}
+
+/* The Redis password the agent would use (password_file, SMTPMON_REDIS_PASSWORD_FILE, the
+ * credential) can be read and is not empty, and the SMTPMON_REDIS_* variables are valid: -n
+ * finds what the start would refuse. A password_file that cannot be opened is already named by
+ * config_validate(). */
+static void
+check_redis_secret(const struct config *c, struct errlist *errs)
+{
+    struct redis_conf rcf;
+    char err[512];
+
+    if (c->redis == NULL ||
+        (c->redis_password_file != NULL && access(c->redis_password_file, R_OK) == -1)) {
+        return;
+    }
+    redis_conf_defaults(&rcf);
+    redis_conf_from_config(&rcf, c);
+    if (redis_conf_env(&rcf, err, sizeof(err)) == -1 ||
+        redis_conf_password(&rcf, err, sizeof(err)) == -1) {
+        errlist_add(errs, c->file != NULL ? c->file : "command line", 0, "redis: %s", err);
+    }
+    explicit_bzero(&rcf, sizeof(rcf));
 }
 
 /* Builds the configuration and loads the patterns. Returns 0, or -1 with errs filled. */
@@ -398,9 +462,9 @@ load_config(const struct cli *cli, struct config *c, struct rsref **rsr, struct 
         config_add_cli_source(c, NULL, cli->pack, errs);
     }
     config_validate(c, errs);
-    if (errs->total > 0) {
-        return -1;
-    }
+    check_redis_secret(c, errs);
+    /* The patterns are loaded and checked against the file even when it has errors, so that
+     * one run reports every error. */
     if ((*rsr = rsref_load(c, errs)) == NULL) {
         return -1;
     }
@@ -519,12 +583,51 @@ stream_minute(struct stream *s, int64_t t)
             return; /* no cursor to seal at: the lines stay in the open batch */
         }
         if ((s->open = batch_new(s)) == NULL) {
-            fatalx(70, "agent: out of memory for a batch of source=%s", s->name);
+            fatalx(EX_SOFTWARE, "agent: out of memory for a batch of source=%s", s->name);
         }
         s->open->start = s->tail != NULL ? s->last.offset : 0;
         s->minute_sealed = 1;
     }
     s->open->minute = m;
+}
+
+/* Names the file once as not text, with the offset of its first NUL byte after the line's
+ * leading NUL run (read back from the file, which the tail has left out of 'line'). */
+static void
+stream_warn_nul(struct stream *s, const char *line, const char *nul)
+{
+    struct state at;
+    uint64_t off;
+    char buf[4096];
+    struct stat sb;
+    int fd;
+
+    if (tail_cursor_before_line(s->tail, &at) == -1) {
+        return;
+    }
+    s->nul_warned = 1;
+    off = at.offset + (uint64_t)(nul - line);
+    if ((fd = open(at.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) != -1) {
+        ssize_t n;
+
+        if (fstat(fd, &sb) == 0 && sb.st_ino == at.ino && sb.st_dev == at.dev &&
+            (n = pread(fd, buf, sizeof(buf), (off_t)at.offset)) > 0) {
+            size_t k = 0;
+            const char *p;
+
+            while (k < (size_t)n && buf[k] == '\0') {
+                k++;
+            }
+            if ((p = memchr(buf + k, '\0', (size_t)n - k)) != NULL) {
+                off = at.offset + (uint64_t)(p - buf);
+            }
+        }
+        close(fd);
+    }
+    log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "); lines with NUL bytes are read "
+              "from after their last NUL byte (a compressed log? the agent follows plain text; "
+              "count rotated .gz files with smtpmon scan)",
+              at.path, off);
 }
 
 static int
@@ -533,7 +636,18 @@ stream_line(void *arg, const char *line, size_t len)
     struct stream *s = arg;
     struct smtp_event ev;
     struct loghdr h;
+    const char *nul = memchr(line, '\0', len);
 
+    if (nul != NULL) {
+        /* Not text (a compressed or binary file; the tail has dropped a leading NUL run):
+         * said once per file; the line is read from after its last NUL byte, as by scan. */
+        if (s->tail != NULL && !s->nul_warned) {
+            stream_warn_nul(s, line, nul);
+        }
+        nul = memrchr(line, '\0', len);
+        len -= (size_t)(nul + 1 - line);
+        line = nul + 1;
+    }
     loghdr_parse(&s->pl.ctx, line, len, &h);
     stream_minute(s, h.time);
     if (pipeline_line_hdr(&s->pl, &s->open->st, &h, line, len, &ev) == MATCH_OK) {
@@ -947,7 +1061,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
      * stream waits for it without blocking the loop (signals, watchdog, status go on). */
     if (ag->ex != NULL && ag->ex->start_cursor_async != NULL) {
         if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-            fatalx(73, "redis: source name '%s' cannot be part of a Redis key", s->name);
+            fatalx(EX_CONFIG, "redis: source name '%s' cannot be part of a Redis key", s->name);
         }
         s->waiting = 1;
         return s;
@@ -1008,6 +1122,7 @@ stream_pump(struct stream *s)
             }
             agent_submit(ag);
             tail_switch(s->tail, now);
+            s->nul_warned = 0;
             if (s->open != NULL) {
                 s->open->start = tail_committed(s->tail); /* empty: nothing to seal */
             }
@@ -1108,7 +1223,7 @@ stream_restart(struct stream *s)
     if (s->tail != NULL) {
         tail_free(s->tail);
         if ((s->tail = tail_new(s->path, &s->tc)) == NULL) {
-            fatalx(70, "agent: out of memory restarting source=%s", s->name);
+            fatalx(EX_SOFTWARE, "agent: out of memory restarting source=%s", s->name);
         }
     } else if (s->journal != NULL) {
         ev_io_stop(ag->loop, &s->w_journal);
@@ -1122,7 +1237,7 @@ stream_restart(struct stream *s)
     s->paused = 0;
     s->waiting = 1;
     if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-        fatalx(70, "agent: source=%s cannot ask for its cursor again", s->name);
+        fatalx(EX_SOFTWARE, "agent: source=%s cannot ask for its cursor again", s->name);
     }
 }
 
@@ -1133,6 +1248,13 @@ agent_cursor(void *arg, const char *source, int rc, const struct state *saved, c
     struct agent *ag = arg;
     struct stream *s = ag->streams;
 
+    if (source == NULL) {
+        /* The exporter cannot go on (export.h), already logged: stop without a flush. */
+        log_errx("agent: stopping: %s", err);
+        ag->exit_code = EX_UNAVAILABLE;
+        ev_break(ag->loop, EVBREAK_ALL);
+        return;
+    }
     while (s != NULL && strcmp(s->name, source) != 0) {
         s = s->next;
     }
@@ -1142,7 +1264,7 @@ agent_cursor(void *arg, const char *source, int rc, const struct state *saved, c
     if (rc == 2) {
         stream_restart(s);
     } else if (rc == -1) {
-        fatalx(73, "redis: source=%s refusing to start: %s", source, err);
+        fatalx(EX_DATAERR, "redis: source=%s refusing to start: %s", source, err);
     } else if (s->waiting && stream_open(s, rc, saved) == -1) {
         log_errx("agent: source=%s cannot be read", source);
     }
@@ -1458,7 +1580,7 @@ check_only(const struct config *c, const struct rsref *r)
     (void)c;
     (void)r;
     printf("configuration OK\n");
-    return 0;
+    return EX_OK;
 }
 
 static void
@@ -1522,13 +1644,18 @@ agent_main(int argc, char **argv)
 {
     struct agent ag;
     struct errlist errs = {0};
-    int rc = 1;
+    int rc;
 
     memset(&ag, 0, sizeof(ag));
     ag.lock_fd = -1;
     signal(SIGPIPE, SIG_IGN);
-    if (parse_cli(&ag.cli, argc, argv) == -1) {
-        return 64;
+    switch (parse_cli(&ag.cli, argc, argv)) {
+    case -1:
+        return EX_USAGE;
+    case 1:
+        return EX_OK;
+    default:
+        break;
     }
     log_init("smtpmon", ag.cli.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO,
              getenv("JOURNAL_STREAM") != NULL && !ag.cli.check);
@@ -1536,7 +1663,7 @@ agent_main(int argc, char **argv)
         print_errors(&errs, 0);
         errlist_clear(&errs);
         config_free(&ag.cfg);
-        return DAEMON_EX_CONFIG;
+        return EX_CONFIG;
     }
     errlist_clear(&errs);
     if (ag.cli.check) {
@@ -1554,7 +1681,7 @@ agent_main(int argc, char **argv)
             log_warn("state: dir=%s cannot create or lock", ag.cfg.state_dir);
         }
         agent_fini(&ag);
-        return 73;
+        return EX_CANTCREAT;
     }
     /* -- Redis exporter: used when a Redis URL is configured. */
     if (ag.cfg.redis != NULL) {
@@ -1571,7 +1698,7 @@ agent_main(int argc, char **argv)
             redis_conf_password(&rcf, err, sizeof(err)) == -1) {
             log_errx("redis: %s", err);
             agent_fini(&ag);
-            return DAEMON_EX_CONFIG;
+            return EX_CONFIG;
         }
         ag.ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, &ag);
         explicit_bzero(&rcf, sizeof(rcf));
@@ -1581,7 +1708,7 @@ agent_main(int argc, char **argv)
         if (ag.ex == NULL) {
             log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])", ag.agent_id);
             agent_fini(&ag);
-            return DAEMON_EX_CONFIG;
+            return EX_CONFIG;
         }
     } else
         /* -- end Redis exporter */
@@ -1590,12 +1717,12 @@ agent_main(int argc, char **argv)
     if (ag.ex == NULL) {
         log_warn("export: output=%s cannot open", ag.cfg.output != NULL ? ag.cfg.output : "-");
         agent_fini(&ag);
-        return 73;
+        return EX_CANTCREAT;
     }
     if ((ag.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
         log_errx("agent: cannot initialise libev");
         agent_fini(&ag);
-        return 71;
+        return EX_OSERR;
     }
     agent_timers(&ag);
     ag.alerts = alerts_out_new(ag.loop, &ag.cfg, ag.rsr->rs, ag.agent_id);
@@ -1609,5 +1736,5 @@ agent_main(int argc, char **argv)
     log_info("agent: stopped");
     agent_fini(&ag);
     ev_loop_destroy(ag.loop);
-    return 0;
+    return ag.exit_code;
 }

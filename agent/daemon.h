@@ -7,8 +7,6 @@
 #ifndef SMTPMON_AGENT_DAEMON_H
 #define SMTPMON_AGENT_DAEMON_H
 
-#define DAEMON_EX_CONFIG 78 /* sysexits.h EX_CONFIG */
-
 /* argv[0] is the program; the options follow. Returns the process exit status. */
 int agent_main(int argc, char **argv);
 

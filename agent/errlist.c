@@ -33,6 +33,14 @@ errlist_add(struct errlist *el, const char *file, unsigned line, const char *fmt
     } else {
         snprintf(s, (size_t)n + 1, "%s: %s", file, msg);
     }
+    for (size_t i = 0; i < el->n; i++) {
+        if (strcmp(el->msgs[i], s) == 0) {
+            /* the same error found by two checks (file, then patterns) is said once */
+            free(s);
+            el->total--;
+            return;
+        }
+    }
     el->msgs[el->n++] = s;
 }
 

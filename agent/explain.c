@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 
 #include "codes.h"
@@ -16,9 +17,6 @@
 #include "rules.h"
 #include "scan.h"
 #include "tz.h"
-
-#define EX_USAGE 64
-#define EX_CONFIG 78
 
 static void
 explain_reply(int reply)
@@ -108,7 +106,7 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
 
     if (m == NULL) {
         fprintf(stderr, "smtpmon explain: out of memory\n");
-        return 1;
+        return EX_OSERR;
     }
     memset(&tz, 0, sizeof(tz));
     ctx.local_to_utc = tz_local_to_utc;
@@ -172,7 +170,27 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
         }
     }
     matcher_free(m);
-    return 0;
+    return EX_OK;
+}
+
+void
+explain_usage(FILE *out, int full)
+{
+    fprintf(out,
+            "usage: smtpmon explain [--pack NAME|auto] [--patterns DIR] [--patterns-extra DIR]\n"
+            "                       CODE... | LOG-LINE\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out, "Explains reply codes (550) and enhanced status codes (5.7.26), or shows how one\n"
+                 "log line is parsed and classified.\n"
+                 "  --pack NAME|auto       read the line with this pack's rules (default auto)\n"
+                 "  --patterns DIR         directory of the pattern packs\n"
+                 "  --patterns-extra DIR   local rules read after the packs\n"
+                 "  -h, --help             this help\n"
+                 "examples:\n"
+                 "  smtpmon explain 550 5.7.26\n"
+                 "  smtpmon explain 'Nov 28 14:03:01 mx1 postfix/smtp[1]: ...'\n");
 }
 
 int
@@ -186,7 +204,7 @@ explain_main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *pack = NULL, *patterns = NULL, *extra = NULL;
-    int c, all_codes = 1, rc = 0;
+    int c, all_codes = 1, rc = EX_OK;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
@@ -201,17 +219,15 @@ explain_main(int argc, char **argv)
             extra = optarg;
             break;
         case 'h':
-            printf("usage: smtpmon explain [--pack NAME] CODE... | LOG-LINE\n"
-                   "  smtpmon explain 550 5.7.26\n"
-                   "  smtpmon explain 'Nov 28 14:03:01 mx1 postfix/smtp[1]: ...'\n");
-            return 0;
+            explain_usage(stdout, 1);
+            return EX_OK;
         default:
-            fprintf(stderr, "usage: smtpmon explain [--pack NAME] CODE... | LOG-LINE\n");
+            explain_usage(stderr, 0);
             return EX_USAGE;
         }
     }
     if (optind >= argc) {
-        fprintf(stderr, "usage: smtpmon explain [--pack NAME] CODE... | LOG-LINE\n");
+        explain_usage(stderr, 0);
         return EX_USAGE;
     }
     for (int i = optind; i < argc; i++) {
@@ -226,7 +242,7 @@ explain_main(int argc, char **argv)
         for (int i = optind; i < argc; i++) {
             explain_token(argv[i], strlen(argv[i]));
         }
-        return 0;
+        return EX_OK;
     }
     /* A log line, possibly split by the shell into several arguments. */
     size_t len = 0;
@@ -237,7 +253,7 @@ explain_main(int argc, char **argv)
     struct ruleset *rs = NULL;
     const struct pack *only = NULL;
     if (line == NULL) {
-        return 1;
+        return EX_OSERR;
     }
     for (int i = optind; i < argc; i++) {
         if (i > optind) {

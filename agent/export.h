@@ -49,7 +49,8 @@ typedef void export_ack_fn(void *arg, struct batch *b, int ok);
  * read it (reason in err). rc 2 (s NULL): the committed cursor moved under the exporter (GAP:
  * Redis restored from an older snapshot, lost writes in a failover); the exporter has dropped
  * the source's batches (acknowledged with ok 0) and the agent restarts the source from the
- * committed cursor by asking for it again. */
+ * committed cursor by asking for it again. source NULL, rc -1: the exporter cannot go on at all
+ * (the agent id is held by another agent, ...; logged, err says why): the agent stops. */
 typedef void export_cursor_fn(void *arg, const char *source, int rc, const struct state *s,
                               const char *err);
 

@@ -3,12 +3,15 @@
  *
  *   smtpmon scan [options] [FILE...|-]     counts of a batch of logs
  *   smtpmon explain CODE...|LINE           what codes and a log line mean
+ *   smtpmon query [options]                the counts the agents committed to Redis
  *   smtpmon alerts --follow [options]      the alerts of the agents, from Redis
- *   smtpmon [-f FILE] [options]            the agent (see smtpmon --help)
+ *   smtpmon [-f FILE] [options]            the agent (smtpmon --help lists everything)
+ * Exit statuses are those of sysexits.h, one table for all (smtpmon(8), README.md).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "alerts_out.h"
 #include "log.h"
@@ -28,7 +31,7 @@ main(int argc, char **argv)
     log_init("smtpmon", LOG_LVL_INFO, 0);
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         perror("signal");
-        return 71;
+        return EX_OSERR;
     }
     if (argc >= 2) {
         if (strcmp(argv[1], "scan") == 0) {
@@ -45,12 +48,12 @@ main(int argc, char **argv)
         }
         if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
             printf("smtpmon %s\n", SMTPMON_VERSION);
-            return 0;
+            return EX_OK;
         }
     }
     if (agent_main == NULL) {
-        fprintf(stderr, "usage: smtpmon scan|explain ... (this build has no agent)\n");
-        return 64;
+        fprintf(stderr, "usage: smtpmon scan|explain|query|alerts ... (this build has no agent)\n");
+        return EX_USAGE;
     }
     return agent_main(argc, argv);
 }

@@ -315,6 +315,7 @@ parse_status_glob(const char *w, struct status_glob *g)
 struct loader {
     struct ruleset *rs;
     struct errlist *errs;
+    size_t errs_before; /* errors already listed by the caller (the configuration's) */
     int use_jit;
     int dir_level;
     /* current context */
@@ -913,7 +914,7 @@ finish(struct loader *ld)
 {
     finish_reasons(ld);
     finish_rules(ld);
-    if (ld->errs->total > 0) {
+    if (ld->errs->total > ld->errs_before) {
         ruleset_free(ld->rs);
         return NULL;
     }
@@ -936,6 +937,7 @@ ruleset_load(const char *const *dirs, size_t ndirs, int use_jit, struct errlist 
         return NULL;
     }
     ld.errs = errs;
+    ld.errs_before = errs->total;
     ld.use_jit = use_jit;
     for (size_t d = 0; d < ndirs; d++) {
         DIR *dp = opendir(dirs[d]);
@@ -993,6 +995,7 @@ ruleset_load_text(const char *name, const char *text, size_t len, int use_jit, s
         return NULL;
     }
     ld.errs = errs;
+    ld.errs_before = errs->total;
     ld.use_jit = use_jit;
     ld.file = name;
     if ((fp = fmemopen((void *)(uintptr_t)text, len, "r")) == NULL) {

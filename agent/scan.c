@@ -13,12 +13,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -39,10 +41,6 @@
 #define SCAN_JOBS_MAX 16
 #define SCAN_PIECES_PER_JOB 8 /* pieces of a large file per worker, taken in turn */
 #define SCAN_PROGRESS_MIN (64 * 1024 * 1024)
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_NOINPUT 66
-#define EX_CONFIG 78
 
 struct scan_opts {
     enum stats_format format;
@@ -79,6 +77,8 @@ struct worker {
     _Atomic uint64_t done; /* bytes read, for the progress bar */
     int err;               /* errno of a read failure */
     const char *errwhat;
+    int nul_any;      /* a NUL byte was read: lines are checked for them from then on */
+    uint64_t nul_off; /* offset of the first NUL byte seen; UINT64_MAX: none */
 };
 
 static int
@@ -86,8 +86,31 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
 {
     struct worker *w = arg;
     struct smtp_event ev;
+    const char *nul;
 
     (void)end;
+    if (w->nul_any) {
+        /* As the agent's tail: a leading run of NUL bytes (a writer without O_APPEND after
+         * copytruncate) is dropped silently; a NUL byte after it makes the file not text, and
+         * the line is read from after its last NUL byte. */
+        size_t k = 0;
+
+        while (k < len && line[k] == '\0') {
+            k++;
+        }
+        line += k;
+        len -= k;
+        if ((nul = memchr(line, '\0', len)) != NULL) {
+            uint64_t off = linebuf_line_start(w->lb) + k + (uint64_t)(nul - line);
+
+            if (off < w->nul_off) {
+                w->nul_off = off;
+            }
+            nul = memrchr(line, '\0', len);
+            len -= (size_t)(nul + 1 - line);
+            line = nul + 1;
+        }
+    }
     if (pipeline_line(&w->pl, &w->st, line, len, &ev) == MATCH_OK && w->o->alerts != NULL) {
         alerts_feed(w->o->alerts, &ev, line, len);
     }
@@ -135,6 +158,9 @@ read_range(struct worker *w, char *buf, off_t start, off_t end)
             break;
         }
         pos += n;
+        if (!w->nul_any && memchr(buf, '\0', (size_t)n) != NULL) {
+            w->nul_any = 1;
+        }
         linebuf_feed(w->lb, buf, (size_t)n, on_line, w);
         atomic_fetch_add_explicit(&w->done, (uint64_t)n, memory_order_relaxed);
     }
@@ -178,6 +204,7 @@ worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *
     w->o = o;
     w->fd = -1;
     w->end = -1;
+    w->nul_off = UINT64_MAX;
     if (stats_init(&w->st, ruleset_rule_count(rs)) < 0 ||
         (w->pl.matcher = matcher_new(rs)) == NULL || (w->lb = linebuf_new(o->max_line)) == NULL) {
         return -1;
@@ -371,6 +398,16 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
     if (show) {
         progress(path, ws, nw, (uint64_t)sb.st_size, 1);
     }
+    uint64_t nul_off = UINT64_MAX;
+    for (int i = 0; i < nw; i++) {
+        nul_off = ws[i].nul_off < nul_off ? ws[i].nul_off : nul_off;
+    }
+    if (nul_off != UINT64_MAX) {
+        log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "%s); lines with NUL bytes are "
+                  "read from after their last NUL byte, the others as usual",
+                  strcmp(path, "-") == 0 ? "standard input" : path, nul_off,
+                  ws[0].gz != NULL && !gzdirect(ws[0].gz) ? " of the decompressed data" : "");
+    }
     for (int i = 0; i < nw; i++) {
         if (ws[i].err != 0) {
             errno = ws[i].err;
@@ -411,18 +448,40 @@ scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
     return rc;
 }
 
-static void
-scan_usage(FILE *out)
+void
+scan_usage(FILE *out, int full)
 {
     fprintf(out,
             "usage: smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]\n"
             "                    [--patterns DIR] [--patterns-extra DIR] [--no-jit]\n"
             "                    [--no-scanners] [--max-line BYTES] [--progress|--no-progress]\n"
             "                    [FILE...|-]\n"
-            "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n"
-            "  --alerts       print the alerts that would have fired over the files' log time\n"
-            "                 (one JSON object per line; give files oldest first)\n"
-            "  --config FILE  the [alert NAME] rules of FILE (default: the shipped rules)\n");
+            "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out,
+            "Counts the codes of whole logs (plain or gzip; '-' or none: standard input).\n"
+            "  -f, --format table|json  output format (default table)\n"
+            "  --pack NAME|auto         rules of this pack only (default auto: chosen per line\n"
+            "                           by the syslog program name)\n"
+            "  --top N                  entries of each top list, 1..64 (default 10)\n"
+            "  -j, --jobs N             worker threads for a large plain file, 1..%d\n"
+            "                           (default: the number of cores)\n"
+            "  --patterns DIR           directory of the pattern packs\n"
+            "  --patterns-extra DIR     local rules read after the packs\n"
+            "  --no-jit                 the PCRE2 interpreter instead of the JIT compiler\n"
+            "  --no-scanners            every rule's pattern in PCRE2, no native scanners\n"
+            "  --max-line BYTES         longer lines are skipped and counted as overlong,\n"
+            "                           256..67108864 (default 65536)\n"
+            "  --progress, --no-progress  a progress bar on stderr (default: on a terminal,\n"
+            "                           for files of 64 MiB or more)\n"
+            "  --alerts                 print the alerts that would have fired over the files'\n"
+            "                           log time (one JSON object per line; files oldest first)\n"
+            "  --config FILE            with --alerts: the [alert NAME] rules of FILE\n"
+            "                           (default: the shipped rules)\n"
+            "  -h, --help               this help\n",
+            SCAN_JOBS_MAX);
 }
 
 static int
@@ -487,7 +546,7 @@ scan_main(int argc, char **argv)
     struct ruleset *rs;
     const struct pack *only = NULL;
     struct stats total;
-    int c, rc = 0;
+    int c, rc = EX_OK;
     long v;
 
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -557,10 +616,10 @@ scan_main(int argc, char **argv)
             alerts_config = optarg;
             break;
         case 'h':
-            scan_usage(stdout);
-            return 0;
+            scan_usage(stdout, 1);
+            return EX_OK;
         default:
-            scan_usage(stderr);
+            scan_usage(stderr, 0);
             return EX_USAGE;
         }
     }
@@ -589,14 +648,14 @@ scan_main(int argc, char **argv)
         alerts_free(o.alerts);
         ruleset_free(rs);
         log_errx("scan: out of memory");
-        return 1;
+        return EX_OSERR;
     }
     if (optind >= argc) {
         if (isatty(STDIN_FILENO)) {
             fprintf(stderr, "smtpmon scan: reading the log from standard input "
                             "(give FILE arguments, or '-')\n");
         }
-        rc = scan_one("-", rs, &o, only, &total) < 0 ? 1 : 0;
+        rc = scan_one("-", rs, &o, only, &total) < 0 ? EX_NOINPUT : EX_OK;
     }
     for (int i = optind; i < argc; i++) {
         if (scan_one(argv[i], rs, &o, only, &total) < 0) {
@@ -607,7 +666,10 @@ scan_main(int argc, char **argv)
         stats_print(&total, rs, o.format, o.top, stdout);
     }
     alerts_free(o.alerts);
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        log_warn("scan: cannot write the output");
+        rc = EX_IOERR;
+    }
     stats_free(&total);
     ruleset_free(rs);
     return rc;

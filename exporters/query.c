@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,21 +23,42 @@
 #include "scan.h"
 #include "stats.h"
 
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_UNAVAILABLE 69
-#define EX_CONFIG 78
 #define QUERY_PIPELINE 256
+#define QUERY_AGENTS_MAX 1000 /* agent ids listed when the one asked for has no counts */
 
-static void
-usage(void)
+void
+query_usage(FILE *out, int full)
 {
-    fprintf(stderr,
-            "usage: smtpmon query [-f CONFIG] [--redis URL] [--password-file FILE] "
-            "[--prefix P]\n"
+    fprintf(out,
+            "usage: smtpmon query [-f FILE] [--redis URL] [--password-file FILE] [--prefix P]\n"
             "                     [--agent ID | --fleet] [--since DURATION|TIME]\n"
-            "                     [--format table|json] [--top N] [--patterns DIR]\n"
-            "  TIME: epoch seconds or YYYY-MM-DDTHH:MM[:SS] (UTC); DURATION: 90s, 15m, 2h, 1d\n");
+            "                     [--format table|json] [--top N] [--patterns DIR]\n");
+    if (!full) {
+        return;
+    }
+    fprintf(out,
+            "Prints the counts an agent (or the fleet) committed to Redis, in the shape of scan.\n"
+            "  -f, --config FILE       take the Redis settings, the agent id and the patterns\n"
+            "                          from this configuration (default %s\n"
+            "                          when readable)\n"
+            "  --redis URL             redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or\n"
+            "                          unix:///PATH[?db=N], percent-encoded (default: the\n"
+            "                          configuration's, else redis://127.0.0.1:6379)\n"
+            "  --password-file FILE    read the password from FILE\n"
+            "  --prefix P              first component of the keys (default smtpmon)\n"
+            "  --agent ID              this agent's counts (default: the configuration's\n"
+            "                          agent_id, else the host name)\n"
+            "  --fleet                 the sum over all agents\n"
+            "  --since DURATION|TIME   the minute buckets since then instead of the all-time\n"
+            "                          totals; DURATION: 90s, 15m, 2h, 1d; TIME: epoch seconds\n"
+            "                          or YYYY-MM-DDTHH:MM[:SS] (UTC)\n"
+            "  --format table|json     output format (default table)\n"
+            "  --top N                 entries of each top list, 1..64 (default 10)\n"
+            "  --patterns DIR          directory of the pattern packs (names the rules)\n"
+            "  -h, --help              this help\n"
+            "An agent id without counts in Redis is said so, with the agent ids found, and\n"
+            "exits 66.\n",
+            CONFIG_DEFAULT_FILE);
 }
 
 static int
@@ -119,6 +141,113 @@ read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t sin
     return 0;
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The agent ids that have counts under the prefix: SCAN for P:{*}:c:total. Prints them on
+ * stderr, sorted, or says that there is none. */
+static void
+list_agents(redisContext *ctx, const char *prefix)
+{
+    char pattern[RCMD_KEY_MAX * 2], cursor[32] = "0";
+    char *ids[QUERY_AGENTS_MAX];
+    size_t n = 0, more = 0, plen = strlen(prefix), j = 0;
+
+    for (const char *p = prefix; *p != '\0' && j + 2 < sizeof(pattern) - 16; p++) {
+        if (strchr("*?[]\\", *p) != NULL) {
+            pattern[j++] = '\\';
+        }
+        pattern[j++] = *p;
+    }
+    snprintf(pattern + j, sizeof(pattern) - j, ":{*}:c:total");
+    do {
+        redisReply *rep = redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+            rep->element[0]->type != REDIS_REPLY_STRING ||
+            rep->element[1]->type != REDIS_REPLY_ARRAY) {
+            fprintf(stderr, "smtpmon query: cannot list the agents (SCAN): %s\n",
+                    rep == NULL                      ? ctx->errstr
+                    : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                     : "unexpected reply");
+            freeReplyObject(rep);
+            goto out;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+        for (size_t i = 0; i < rep->element[1]->elements; i++) {
+            const redisReply *k = rep->element[1]->element[i];
+            const char *id, *end;
+            size_t len;
+            int dup = 0;
+
+            if (k->type != REDIS_REPLY_STRING || k->len < plen + 12) {
+                continue;
+            }
+            id = k->str + plen + 2;    /* past "P:{" */
+            end = k->str + k->len - 9; /* at "}:c:total" */
+            len = (size_t)(end - id);
+            if (len == 0 || (len == 5 && memcmp(id, "fleet", 5) == 0)) {
+                continue;
+            }
+            for (size_t m = 0; m < n && !dup; m++) {
+                dup = strlen(ids[m]) == len && memcmp(ids[m], id, len) == 0;
+            }
+            if (dup) {
+                continue;
+            }
+            if (n == QUERY_AGENTS_MAX) {
+                more++;
+            } else if ((ids[n] = strndup(id, len)) != NULL) {
+                n++;
+            }
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0") != 0);
+    if (n == 0) {
+        fprintf(stderr, "smtpmon query: no agent has counts under prefix '%s' in this database\n",
+                prefix);
+        goto out;
+    }
+    qsort(ids, n, sizeof(ids[0]), cmp_str);
+    fprintf(stderr, "smtpmon query: agents with counts under prefix '%s':", prefix);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(stderr, "%s %s", i > 0 ? "," : "", ids[i]);
+    }
+    if (more > 0) {
+        fprintf(stderr, " (and %zu more)", more);
+    }
+    fprintf(stderr, "\n");
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+}
+
+/* 1 if the agent (or the fleet) has its totals hash: it committed at least once. */
+static int
+has_counts(redisContext *ctx, const char *prefix, const char *tag, char *key, size_t cap)
+{
+    redisReply *rep;
+    int rc;
+
+    rcmd_key(key, cap, prefix, tag, "c:total");
+    rep = redisCommand(ctx, "EXISTS %s", key);
+    if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
+                rep == NULL                      ? ctx->errstr
+                : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : "unexpected reply");
+        freeReplyObject(rep);
+        return -1;
+    }
+    rc = rep->integer > 0;
+    freeReplyObject(rep);
+    return rc;
+}
+
 int
 query_main(int argc, char **argv)
 {
@@ -138,7 +267,7 @@ query_main(int argc, char **argv)
     };
     const char *cfile = NULL, *url = NULL, *pwfile = NULL, *prefix = NULL, *agent = NULL;
     const char *patterns = NULL;
-    int fleet = 0, c, rc = 0;
+    int fleet = 0, c, rc = EX_OK;
     int64_t since = -1;
     enum stats_format fmt = STATS_TABLE;
     size_t top = 10;
@@ -186,34 +315,39 @@ query_main(int argc, char **argv)
             } else if (strcmp(optarg, "table") == 0) {
                 fmt = STATS_TABLE;
             } else {
-                fprintf(stderr, "smtpmon query: --format must be table or json\n");
+                fprintf(stderr, "smtpmon query: --format must be table or json, not '%s'\n",
+                        optarg);
                 return EX_USAGE;
             }
             break;
-        case 't':
-            top = (size_t)strtoul(optarg, NULL, 10);
-            if (top < 1 || top > 64) {
-                fprintf(stderr, "smtpmon query: --top must be 1..64\n");
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+
+            if (end == optarg || *end != '\0' || v < 1 || v > 64) {
+                fprintf(stderr, "smtpmon query: --top must be 1..64, not '%s'\n", optarg);
                 return EX_USAGE;
             }
+            top = (size_t)v;
             break;
+        }
         case 'P':
             patterns = optarg;
             break;
         case 'h':
-            usage();
-            return 0;
+            query_usage(stdout, 1);
+            return EX_OK;
         default:
-            usage();
+            query_usage(stderr, 0);
             return EX_USAGE;
         }
     }
     if (optind != argc || (fleet && agent != NULL)) {
-        usage();
+        query_usage(stderr, 0);
         return EX_USAGE;
     }
     if (config_init(&cfg) == -1) {
-        return 71;
+        return EX_OSERR;
     }
     if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
         cfile = CONFIG_DEFAULT_FILE;
@@ -273,7 +407,7 @@ query_main(int argc, char **argv)
     }
     if (stats_init(&st, ruleset_rule_count(rs)) == -1) {
         ruleset_free(rs);
-        return 71;
+        return EX_OSERR;
     }
     if ((ctx = redis_sync_connect(&rcf, 10000, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon query: %s\n", err);
@@ -282,6 +416,26 @@ query_main(int argc, char **argv)
     }
     explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
     const char *tag = fleet ? "fleet" : rcf.agent_id;
+    char tkey[RCMD_KEY_MAX];
+    int have = has_counts(ctx, rcf.prefix, tag, tkey, sizeof(tkey));
+
+    if (have <= 0) {
+        if (have == 0 && fleet) {
+            fprintf(stderr,
+                    "smtpmon query: no fleet counts in Redis (no key %s): no agent has "
+                    "committed with fleet = yes\n",
+                    tkey);
+        } else if (have == 0) {
+            fprintf(stderr, "smtpmon query: agent '%s' has no counts in Redis (no key %s)\n",
+                    rcf.agent_id, tkey);
+        }
+        if (have == 0) {
+            list_agents(ctx, rcf.prefix);
+        }
+        redisFree(ctx);
+        rc = have == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
+        goto out;
+    }
     if (since >= 0) {
         if (read_minutes(ctx, rcf.prefix, tag, since, &st, rs) == -1) {
             rc = EX_UNAVAILABLE;
@@ -304,10 +458,10 @@ query_main(int argc, char **argv)
         }
     }
     redisFree(ctx);
-    if (rc == 0) {
+    if (rc == EX_OK) {
         stats_print(&st, rs, fmt, top, stdout);
         if (fflush(stdout) != 0) {
-            rc = 74;
+            rc = EX_IOERR;
         }
     }
 out:

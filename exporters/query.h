@@ -7,7 +7,12 @@
 #ifndef SMTPMON_EXPORTERS_QUERY_H
 #define SMTPMON_EXPORTERS_QUERY_H
 
+#include <stdio.h>
+
 /* argv[0] is "query". Returns the exit status. */
 int query_main(int argc, char **argv);
+
+/* The synopsis, and with 'full' every option explained. */
+void query_usage(FILE *out, int full);
 
 #endif

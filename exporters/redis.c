@@ -64,6 +64,7 @@ struct rex {
     int attempts;    /* failed connections in a row */
     int auth_failed;
     int evicting; /* maxmemory-policy may evict: committing is refused */
+    int failed;   /* cannot go on: nothing more is sent (rex_fail) */
     int policy_warned;
     char last_err[1024];
     struct batch *q[REDIS_QUEUE_MAX];
@@ -670,13 +671,23 @@ rex_connect(struct rex *r)
 /* ------------------------------------------------------------------------------------ */
 /* Replies. */
 
+/* The exporter cannot go on: sends nothing more and tells the agent, which stops. */
+static void
+rex_fail(struct rex *r, const char *why)
+{
+    r->failed = 1;
+    if (r->ex.cursor_cb != NULL) {
+        r->ex.cursor_cb(r->ex.ack_arg, NULL, -1, NULL, why);
+    }
+}
+
 static void
 fatal_owned(struct rex *r, long long n)
 {
     log_errx("redis: agent id '%s' is held by another live agent (lease %lld ms left): "
              "two hosts claim the same id; refusing to count",
              r->c.agent_id, n);
-    exit(73);
+    rex_fail(r, "agent id held by another agent");
 }
 
 /* GAP: the committed cursor of the head batch's source is not where this agent left it
@@ -845,6 +856,7 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     }
     if (v == RCMD_OWNED) {
         fatal_owned(r, n);
+        return;
     }
     if (v == RCMD_GAP) {
         rex_gap(r, b, n);
@@ -1080,6 +1092,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 
         if (v == RCMD_OWNED) {
             fatal_owned(r, n);
+            return;
         }
         if (r->st == R_HANDSHAKE) {
             if (r->last_err[0] != '\0' || r->reconnects > 0) {
@@ -1121,7 +1134,7 @@ rex_kick(struct rex *r)
     struct batch *b;
     struct fleet_mark *m;
 
-    if (r->st != R_READY || r->inflight) {
+    if (r->st != R_READY || r->inflight || r->failed) {
         return;
     }
     if (r->nwant > 0) {
@@ -1144,7 +1157,8 @@ rex_kick(struct rex *r)
     if (rcmd_commit(&r->cmd, &r->rc, r->sha_commit, b, m != NULL ? m->done : 0, now_ms()) == -1) {
         log_errx("redis: source=%s seq=%" PRIu64 " cannot build the commit (bad name?)",
                  b->cursor.source, b->cursor.seq);
-        exit(70);
+        rex_fail(r, "cannot build a commit");
+        return;
     }
     if (rex_send(r, K_COMMIT, &r->cmd) == -1) {
         rex_drop(r, "cannot send the commit");

@@ -98,8 +98,10 @@ query_json() {
         --password-file "$T/dash-password" "${@:---agent=$AGENT_ID}" --format json
 }
 
+# 0 while nothing is committed (query then exits EX_NOINPUT with nothing on stdout).
 query_lines() {
-    query_json "$@" 2>/dev/null | jq -r '.lines // 0' 2>/dev/null || echo 0
+    _l=$(query_json "$@" 2>/dev/null | jq -r '.lines // 0' 2>/dev/null)
+    echo "${_l:-0}"
 }
 
 committed_offset() {

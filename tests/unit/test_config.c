@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "errlist.h"
@@ -200,63 +201,141 @@ Test(config, out_of_range)
 Test(config, bad_url)
 {
     load("[redis]\nurl = http://localhost\n[source s]\npath = /x\n");
-    ASSERT_ERROR("t.conf:2: bad Redis URL 'http://localhost': expected redis://, rediss:// or "
-                 "unix://");
+    ASSERT_ERROR("t.conf:2: bad Redis URL 'http://localhost': expected redis:// or unix://");
 }
+
+/* Good URLs: every part percent-decoded. */
+static const struct {
+    const char *url;
+    const char *host, *user, *password, *path;
+    int port, db;
+} good_urls[] = {
+    {"redis://127.0.0.1", "127.0.0.1", "", "", "", 6379, 0},
+    {"redis://:pw@[::1]:7000/3", "::1", "", "pw", "", 7000, 3},
+    {"redis://u:p@h:1/2", "h", "u", "p", "", 1, 2},
+    {"redis://ann:p%40ss%2Fw%3Ad%25@h", "h", "ann", "p@ss/w:d%", "", 6379, 0},
+    {"redis://ann:p@ss/w:d@h/4", "h", "ann", "p@ss/w:d", "", 6379, 4},
+    {"redis://smtp%2Dagent%40mx1:x@h", "h", "smtp-agent@mx1", "x", "", 6379, 0},
+    {"redis://%72edis.example.com:6380/%31%32", "redis.example.com", "", "", "", 6380, 12},
+    {"redis://:%F0%9F%94%91@h", "h", "", "\xF0\x9F\x94\x91", "", 6379, 0},
+    {"redis://h/", "h", "", "", "", 6379, 0},
+    {"unix:///run/redis.sock?db=5", "", "", "", "/run/redis.sock", 6379, 5},
+    {"unix:///run/redis%20x.sock", "", "", "", "/run/redis x.sock", 6379, 0},
+};
 
 Test(config, redis_urls)
 {
     struct config_redis_url u;
-    char err[256];
+    char err[512];
 
-    cr_assert_eq(config_parse_redis_url("redis://127.0.0.1", &u, err, sizeof(err)), 0);
-    cr_assert_str_eq(u.host, "127.0.0.1");
-    cr_assert_eq(u.port, 6379);
-    cr_assert_eq(u.db, 0);
-    cr_assert_eq(config_parse_redis_url("redis://:pw@[::1]:7000/3", &u, err, sizeof(err)), 0);
-    cr_assert_str_eq(u.host, "::1");
-    cr_assert_str_eq(u.password, "pw");
-    cr_assert_str_eq(u.user, "");
-    cr_assert_eq(u.port, 7000);
-    cr_assert_eq(u.db, 3);
-    cr_assert_eq(config_parse_redis_url("unix:///run/redis.sock?db=5", &u, err, sizeof(err)), 0);
-    cr_assert(u.unix_socket);
-    cr_assert_str_eq(u.path, "/run/redis.sock");
-    cr_assert_eq(u.db, 5);
-    cr_assert_eq(config_parse_redis_url("rediss://h", &u, err, sizeof(err)), 0);
-    cr_assert(u.tls);
+    for (size_t i = 0; i < sizeof(good_urls) / sizeof(good_urls[0]); i++) {
+        const char *url = good_urls[i].url;
 
-    const char *bad[] = {
-        "redis://",     "redis://h:0",    "redis://h:65536", "redis://h:abc",
-        "redis://h/x",  "redis://pw@h",   "unix://relative", "unix:///s?database=1",
-        "redis://[::1", "redis://h o st", "ftp://h",         ""};
+        err[0] = '\0';
+        cr_assert_eq(config_parse_redis_url(url, &u, err, sizeof(err)), 0, "%s: %s", url, err);
+        cr_assert_str_eq(u.host, good_urls[i].host, "%s", url);
+        cr_assert_str_eq(u.user, good_urls[i].user, "%s", url);
+        cr_assert_str_eq(u.password, good_urls[i].password, "%s", url);
+        cr_assert_str_eq(u.path, good_urls[i].path, "%s", url);
+        cr_assert_eq(u.unix_socket, good_urls[i].path[0] != '\0', "%s", url);
+        cr_assert_eq(u.port, good_urls[i].port, "%s", url);
+        cr_assert_eq(u.db, good_urls[i].db, "%s", url);
+    }
+}
 
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_assert_eq(config_parse_redis_url(bad[i], &u, err, sizeof(err)), -1, "accepted '%s'",
-                     bad[i]);
-        cr_assert_neq(err[0], '\0');
+/* Malformed URLs: each error names the offending part and value, never the password. */
+static const struct {
+    const char *url, *want;
+} bad_urls[] = {
+    {"redis://", "bad Redis URL 'redis://': no host"},
+    {"redis://:pw@", "bad Redis URL 'redis://:***@': no host"},
+    {"redis://:pw@:6379", "bad Redis URL 'redis://:***@:6379': no host"},
+    {"redis://h:0", "bad Redis URL 'redis://h:0': port '0' is not 1..65535"},
+    {"redis://h:65536", "port '65536' is not 1..65535"},
+    {"redis://h:abc", "port 'abc' is not 1..65535"},
+    {"redis://h:", "port '' is not 1..65535"},
+    {"redis://h/x", "bad Redis URL 'redis://h/x': database 'x' is not a number 0..1000000"},
+    {"redis://h/-1", "database '-1' is not a number"},
+    {"redis://h/1/2", "database '1/2' is not a number"},
+    {"redis://h/%zz", "database '%zz': bad percent-escape '%zz'"},
+    {"redis://secret@h", "bad Redis URL 'redis://***@h': expected USER:PASSWORD@ or :PASSWORD@"},
+    {"redis://u%4:x@h", "bad Redis URL 'redis://u%4:***@h': user 'u%4': bad percent-escape '%4'"},
+    {"redis://u:s3cr%et@h", "bad Redis URL 'redis://u:***@h': password: bad percent-escape at "
+                            "character 5"},
+    {"redis://u:secret%@h", "password: bad percent-escape at character 7"},
+    {"redis://u:a%00b@h", "password: bad percent-escape at character 2"},
+    {"redis://ho%st", "host 'ho%st': bad percent-escape '%st'"},
+    {"redis://h%20x", "host 'h x': bad character ' '"},
+    {"redis://h o st", "host 'h o st': bad character ' '"},
+    {"redis://[::1", "bad IPv6 address '[::1'"},
+    {"unix://relative", "unix:// needs an absolute path"},
+    {"unix:///s?database=1", "expected ?db=N after the path, not '?database=1'"},
+    {"unix:///s?db=x", "database 'x' is not a number"},
+    {"unix:///s%2", "socket path '/s%2': bad percent-escape '%2'"},
+    {"rediss://h", "rediss:// (TLS) is not supported by this build's hiredis; use stunnel, see "
+                   "packaging/redis/README.md"},
+    {"rediss://u:secret@h:6380", "rediss:// (TLS) is not supported"},
+    {"ftp://h", "bad Redis URL 'ftp://h': expected redis:// or unix://"},
+    {"", "bad Redis URL '': expected redis:// or unix://"},
+};
+
+Test(config, bad_redis_urls)
+{
+    struct config_redis_url u;
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+        const char *url = bad_urls[i].url;
+
+        err[0] = '\0';
+        cr_assert_eq(config_parse_redis_url(url, &u, err, sizeof(err)), -1, "accepted '%s'", url);
+        cr_assert(strstr(err, bad_urls[i].want) != NULL, "%s: got \"%s\", want \"%s\"", url, err,
+                  bad_urls[i].want);
+        cr_assert(strstr(err, "secret") == NULL && strstr(err, "s3cr") == NULL,
+                  "%s: the error shows the password: %s", url, err);
     }
 }
 
 Test(config, tls_url_refused)
 {
     load("[redis]\nurl = rediss://h\n[source s]\npath = /x\n");
-    ASSERT_ERROR("t.conf:2: rediss:// (TLS) is not supported: use a local stunnel or a unix "
-                 "socket");
+    ASSERT_ERROR("t.conf:2: rediss:// (TLS) is not supported by this build's hiredis; use "
+                 "stunnel, see packaging/redis/README.md (installed as "
+                 "/usr/share/doc/smtpmon/examples/redis/README.md)");
 }
 
 Test(config, redis_settings)
 {
-    cr_assert_eq(load("[redis]\nurl = redis://h:1\nsentinels = s1:26379 s2:26380\n"
-                      "master_name = m1\nlease = 5s\ntop_domains = 7\nfleet = no\ndb = 3\n"
-                      "password_file = /run/pw\n[source a]\npath = /x\n"),
-                 0);
+    char pw[] = "/tmp/smtpmon-test-pw.XXXXXX", text[512];
+    int fd = mkstemp(pw);
+
+    cr_assert_neq(fd, -1);
+    close(fd);
+    snprintf(text, sizeof(text),
+             "[redis]\nurl = redis://h:1\nsentinels = s1:26379 s2:26380\n"
+             "master_name = m1\nlease = 5s\ntop_domains = 7\nfleet = no\ndb = 3\n"
+             "password_file = %s\n[source a]\npath = /x\n",
+             pw);
+    cr_assert_eq(load(text), 0);
+    unlink(pw);
     cr_assert_str_eq(fx.c.redis_sentinels, "s1:26379 s2:26380");
     cr_assert_str_eq(fx.c.redis_master_name, "m1");
     cr_assert_eq(fx.c.redis_lease, 5000);
     cr_assert_eq(fx.c.redis_top_domains, 7);
     cr_assert_eq(fx.c.redis_fleet, 0);
     cr_assert_eq(fx.c.redis_db, 3);
+}
+
+/* -n names a password_file the agent could not read, at its line. */
+Test(config, password_file_unreadable)
+{
+    load("[redis]\nurl = redis://h:1\npassword_file = /nonexistent/pw\n[source a]\npath = /x\n");
+    ASSERT_ERROR("t.conf:3: password_file /nonexistent/pw: cannot read: No such file or directory");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    load("[redis]\nurl = redis://h:1\npassword_file = /tmp\n[source a]\npath = /x\n");
+    ASSERT_ERROR("t.conf:3: password_file /tmp: not a regular file");
 }
 
 Test(config, redis_settings_checked)
