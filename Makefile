@@ -10,7 +10,7 @@ WERROR ?= 0
 BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
              libinih-dev libsystemd-dev zlib1g-dev
 TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
-            debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux python3
+            build-essential debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux python3
 
 PKGS = libpcre2-8 zlib inih libsystemd hiredis
 # Evaluated when make starts: the targets that install packages first ('run', 'test') build in a
