@@ -1197,6 +1197,20 @@ rule_scanner(const struct rule *r)
     return r->scanner != NULL ? r->scanner->name : NULL;
 }
 
+int
+rule_default_reply(const struct rule *r)
+{
+    return r->def_reply;
+}
+
+int
+rule_default_status(const struct rule *r, int *subject, int *detail)
+{
+    *subject = r->def_subject;
+    *detail = r->def_detail;
+    return r->def_cls;
+}
+
 const struct pack *
 rule_pack(const struct rule *r)
 {
