@@ -126,7 +126,7 @@ run(struct alerts *d, int64_t from, int64_t to, int64_t s1, int64_t e1, int64_t 
 
 Test(alerts, defaults_are_valid)
 {
-    cr_assert_eq(alerts_default_count(), 4);
+    cr_assert_eq(alerts_default_count(), 5);
     struct alerts *d =
         alerts_new(alerts_default_at(0), alerts_default_count(), NULL, NULL, NULL, NULL);
     cr_assert_not_null(d);
@@ -134,6 +134,7 @@ Test(alerts, defaults_are_valid)
     cr_assert_str_eq(alerts_rule_at(d, 1)->name, "inbound-5.7");
     cr_assert_str_eq(alerts_rule_at(d, 2)->name, "outbound-deferrals");
     cr_assert_str_eq(alerts_rule_at(d, 3)->name, "inbound-5.1.1");
+    cr_assert_str_eq(alerts_rule_at(d, 4)->name, "inbound-auth");
     alerts_free(d);
 }
 
