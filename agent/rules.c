@@ -104,7 +104,7 @@ struct ruleset {
     struct reason **reasons;
     size_t nreasons;
     int other_reason;
-    int reason_patterns; /* reasons with a pattern */
+    int reason_patterns;     /* reasons with a pattern */
     int reason_for_patterns; /* reasons with a 'match-for' pattern */
     uint32_t reason_groups;
     uint32_t max_groups;
@@ -923,8 +923,8 @@ finish_reasons(struct loader *ld)
         uint32_t v = 0;
 
         if (r->for_pattern != NULL) {
-            r->for_re = compile(ld, r->for_pattern, PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES,
-                                &code, &off);
+            r->for_re = compile(ld, r->for_pattern,
+                                PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, &code, &off);
             if (r->for_re == NULL) {
                 compile_error(ld, r->file, r->for_pattern_line, "reason", r->name, code, off);
             } else {
@@ -1248,8 +1248,7 @@ matcher_new(const struct ruleset *rs)
     }
     if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL ||
         ((rs->reason_patterns > 0 || rs->reason_for_patterns > 0) && m->reason_md == NULL) ||
-        (rs->reason_patterns > 0 &&
-         ( m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
+        (rs->reason_patterns > 0 && (m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
         matcher_free(m);
         return NULL;
     }

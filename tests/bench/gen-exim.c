@@ -229,12 +229,12 @@ new_id(char *id)
 }
 
 static const char *const remote_domains[] = {
-    "gmail.com",       "outlook.com",     "yahoo.com",       "example.org",   "example.com",
-    "example.net",     "mail.example.de", "example.fr",      "lists.example", "partner.example",
-    "shop.example.biz", "uni.example.edu",
+    "gmail.com",     "outlook.com",     "yahoo.com",        "example.org",
+    "example.com",   "example.net",     "mail.example.de",  "example.fr",
+    "lists.example", "partner.example", "shop.example.biz", "uni.example.edu",
 };
-static const char *const local_users[] = {"alice", "bob", "carol", "dave", "erin", "frank",
-                                          "info",  "sales", "support"};
+static const char *const local_users[] = {"alice", "bob",  "carol", "dave",   "erin",
+                                          "frank", "info", "sales", "support"};
 #define OURDOMAIN "ourdomain.example"
 
 static void
@@ -260,8 +260,7 @@ flush_out(void)
 }
 
 /* One log line with the current time; w is the event it must give, or NULL. */
-static void
-emit(const struct want *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit(const struct want *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 emit(const struct want *w, const char *fmt, ...)
@@ -412,8 +411,8 @@ bounce_message(const char *parent, const char *sender)
         delivered_remote(id, sender, 0);
         emit(NULL, "%s Completed", id);
     } else {
-        static const struct want w = {"exim.bounce.local", 0,       "5.0.0", "local",
-                                      "bounced",           "unknown-recipient", 1};
+        static const struct want w = {"exim.bounce.local", 0, "5.0.0", "local", "bounced",
+                                      "unknown-recipient", 1};
         emit(&w, "%s ** %s: Unrouteable address", id, sender);
         emit(NULL, "%s Frozen (delivery error message)", id);
     }
@@ -429,10 +428,9 @@ retry_due(void)
             continue;
         }
         if (p->tries >= 3 && pm(300)) {
-            static const struct want w = {"exim.bounce.expired", 0,       "5.0.0", "outbound",
-                                          "expired",             "expired", 1};
-            emit(&w, "%s ** %s R=dnslookup T=remote_smtp: retry timeout exceeded", p->id,
-                 p->rcpt);
+            static const struct want w = {
+                "exim.bounce.expired", 0, "5.0.0", "outbound", "expired", "expired", 1};
+            emit(&w, "%s ** %s R=dnslookup T=remote_smtp: retry timeout exceeded", p->id, p->rcpt);
             bounce_message(p->id, "news@" OURDOMAIN);
         } else if (pm(250)) {
             emit(NULL,
@@ -512,8 +510,8 @@ outbound_message(void)
             more = 1;
         } else if (k < 870) {
             const struct reply *r = &remote_bounces[rn(ARRAY_LEN(remote_bounces))];
-            struct want w = {"exim.bounce.remote", r->reply, r->enh, "outbound", "bounced",
-                             r->reason, 0};
+            struct want w = {
+                "exim.bounce.remote", r->reply, r->enh, "outbound", "bounced", r->reason, 0};
             text_of(text, sizeof(text), r, rcpt);
             codes_of(codes, sizeof(codes), r);
             client_ip(ip, sizeof(ip));
@@ -524,8 +522,8 @@ outbound_message(void)
             bounce_message(id, user[0] == 's' ? "nobody@gone.example" : "news@" OURDOMAIN);
         } else if (k < 950) {
             const struct reply *r = &remote_defers[rn(ARRAY_LEN(remote_defers))];
-            struct want w = {"exim.defer.remote", r->reply, r->enh, "outbound", "deferred",
-                             r->reason, 0};
+            struct want w = {"exim.defer.remote", r->reply,  r->enh, "outbound",
+                             "deferred",          r->reason, 0};
             text_of(text, sizeof(text), r, rcpt);
             codes_of(codes, sizeof(codes), r);
             client_ip(ip, sizeof(ip));
@@ -537,8 +535,8 @@ outbound_message(void)
             left = 1;
         } else if (k < 975) {
             const struct reply *r = &host_replies[rn(ARRAY_LEN(host_replies))];
-            struct want w = {"exim.remote.reply", r->reply, r->enh, "outbound", "deferred",
-                             r->reason, 0};
+            struct want w = {"exim.remote.reply", r->reply,  r->enh, "outbound",
+                             "deferred",          r->reason, 0};
             text_of(text, sizeof(text), r, domain_of(rcpt));
             codes_of(codes, sizeof(codes), r);
             client_ip(ip, sizeof(ip));
@@ -574,17 +572,18 @@ inbound_message(void)
     new_id(id);
     client_ip(ip, sizeof(ip));
     remote_rcpt(sender, sizeof(sender));
-    emit(NULL, "SMTP connection from [%s]:%u I=[192.0.2.10]:25 (TCP/IP connection count = %u)",
-         ip, 30000 + rn(30000), 1 + rn(40));
-    emit(NULL,
-         "%s <= %s H=mail.%s [%s]:%u I=[192.0.2.10]:25 P=esmtps X=TLS1.3:TLS_AES_128_GCM_SHA256:128 "
-         "CV=no S=%u id=%u.%u@%s",
-         id, sender, domain_of(sender), ip, 30000 + rn(30000), 2000 + rn(200000), rn(100000),
-         rn(100000), domain_of(sender));
+    emit(NULL, "SMTP connection from [%s]:%u I=[192.0.2.10]:25 (TCP/IP connection count = %u)", ip,
+         30000 + rn(30000), 1 + rn(40));
+    emit(
+        NULL,
+        "%s <= %s H=mail.%s [%s]:%u I=[192.0.2.10]:25 P=esmtps X=TLS1.3:TLS_AES_128_GCM_SHA256:128 "
+        "CV=no S=%u id=%u.%u@%s",
+        id, sender, domain_of(sender), ip, 30000 + rn(30000), 2000 + rn(200000), rn(100000),
+        rn(100000), domain_of(sender));
     now += rn(2);
     if (k < 700) {
-        static const struct want w = {"exim.delivered.lmtp", 250, "2.0.0", "local", "delivered",
-                                      "", 0};
+        static const struct want w = {"exim.delivered.lmtp", 250, "2.0.0", "local",
+                                      "delivered",           "",  0};
         emit(&w,
              "%s => %s@" OURDOMAIN " R=local_user T=dovecot_lmtp H=localhost [127.0.0.1] "
              "C=\"250 2.0.0 <%s@" OURDOMAIN "> %c%c%c%c%c%c Saved\"",
@@ -593,16 +592,16 @@ inbound_message(void)
     } else if (k < 900) {
         emit(NULL, "%s => %s <%s@" OURDOMAIN "> R=localuser T=local_delivery", id, user, user);
     } else if (k < 950) {
-        static const struct want w = {"exim.bounce.local", 0,       "5.0.0", "local",
-                                      "bounced",           "mailbox-full", 1};
+        static const struct want w = {"exim.bounce.local", 0, "5.0.0", "local", "bounced",
+                                      "mailbox-full",      1};
         emit(&w,
              "%s ** %s@" OURDOMAIN " R=localuser T=local_delivery: mailbox is full (MTA-imposed "
              "quota exceeded while writing to /var/mail/%s)",
              id, user, user);
         bounce_message(id, sender);
     } else if (k < 980) {
-        static const struct want w = {"exim.defer.lmtp", 452,       "4.2.2", "local",
-                                      "deferred",        "mailbox-full", 0};
+        static const struct want w = {"exim.defer.lmtp", 452, "4.2.2", "local", "deferred",
+                                      "mailbox-full",    0};
         emit(&w,
              "%s == %s@" OURDOMAIN " R=local_user T=dovecot_lmtp defer (-44) H=localhost "
              "[127.0.0.1]: LMTP error after RCPT TO:<%s@" OURDOMAIN ">: 452 4.2.2 <%s@" OURDOMAIN
@@ -610,8 +609,8 @@ inbound_message(void)
              id, user, user, user);
         return;
     } else {
-        static const struct want w = {"exim.bounce.local", 0,       "5.0.0", "local",
-                                      "bounced",           "unknown-recipient", 1};
+        static const struct want w = {"exim.bounce.local", 0, "5.0.0", "local", "bounced",
+                                      "unknown-recipient", 1};
         emit(&w, "%s ** nobody%u@" OURDOMAIN ": Unrouteable address", id, rn(100));
         bounce_message(id, sender);
     }
@@ -626,10 +625,9 @@ inbound_refusal(void)
 
     client_ip(ip, sizeof(ip));
     remote_rcpt(sender, sizeof(sender));
-    snprintf(rcpt, sizeof(rcpt), "%s%u@" OURDOMAIN, local_users[rn(ARRAY_LEN(local_users))],
-             rn(3));
-    emit(NULL, "SMTP connection from [%s]:%u I=[192.0.2.10]:25 (TCP/IP connection count = %u)",
-         ip, 30000 + rn(30000), 1 + rn(40));
+    snprintf(rcpt, sizeof(rcpt), "%s%u@" OURDOMAIN, local_users[rn(ARRAY_LEN(local_users))], rn(3));
+    emit(NULL, "SMTP connection from [%s]:%u I=[192.0.2.10]:25 (TCP/IP connection count = %u)", ip,
+         30000 + rn(30000), 1 + rn(40));
     if (k < 550) {
         const struct reply *r = &rcpt_rejects[rn(ARRAY_LEN(rcpt_rejects))];
         struct want w = {"exim.reject.rcpt", 550, "", "inbound", "rejected", r->reason, 1};
@@ -639,8 +637,8 @@ inbound_refusal(void)
     } else if (k < 700) {
         const struct reply *r = &rcpt_temp_rejects[rn(ARRAY_LEN(rcpt_temp_rejects))];
         struct want w = {"exim.reject.rcpt.temp", 451, "", "inbound", "rejected", r->reason, 1};
-        emit(&w, "H=mail.%s [%s] F=<%s> temporarily rejected RCPT <%s>: %s", domain_of(sender),
-             ip, sender, rcpt, r->text);
+        emit(&w, "H=mail.%s [%s] F=<%s> temporarily rejected RCPT <%s>: %s", domain_of(sender), ip,
+             sender, rcpt, r->text);
     } else if (k < 800) {
         const struct reply *r = &data_rejects[rn(ARRAY_LEN(data_rejects))];
         struct want w = {"exim.reject.data", 550, "", "inbound", "rejected", r->reason, 1};
@@ -650,16 +648,18 @@ inbound_refusal(void)
              sender, r->text);
     } else if (k < 880) {
         static const struct want w = {"exim.reject.connect", 550, "", "inbound", "rejected",
-                                      "blocklist", 1};
-        emit(&w, "H=[%s]:%u rejected connection in \"connect\" ACL: Your IP is listed at "
-             "bl.spamcop.net", ip, 30000 + rn(30000));
+                                      "blocklist",           1};
+        emit(&w,
+             "H=[%s]:%u rejected connection in \"connect\" ACL: Your IP is listed at "
+             "bl.spamcop.net",
+             ip, 30000 + rn(30000));
     } else if (k < 900) {
-        static const struct want w = {"exim.reject.nohelo", 503, "", "inbound", "rejected",
-                                      "protocol", 1};
+        static const struct want w = {"exim.reject.nohelo", 503,        "", "inbound",
+                                      "rejected",           "protocol", 1};
         emit(&w, "rejected MAIL from [%s]:%u: no HELO/EHLO given", ip, 30000 + rn(30000));
     } else {
-        static const struct want w = {"exim.auth.failed", 535, "", "inbound", "rejected",
-                                      "auth-failed", 0};
+        static const struct want w = {"exim.auth.failed", 535,           "", "inbound",
+                                      "rejected",         "auth-failed", 0};
         emit(&w,
              "dovecot_login authenticator failed for (User) [%s]:%u I=[192.0.2.10]:587: 535 "
              "Incorrect authentication data (set_id=%s@" OURDOMAIN ")",
