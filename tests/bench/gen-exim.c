@@ -653,6 +653,17 @@ inbound_refusal(void)
              "H=[%s]:%u rejected connection in \"connect\" ACL: Your IP is listed at "
              "bl.spamcop.net",
              ip, 30000 + rn(30000));
+    } else if (k < 890) {
+        static const struct want w = {"exim.reject.sync", 554,        "", "inbound",
+                                      "rejected",         "protocol", 1};
+        emit(&w,
+             "SMTP protocol synchronization error (input sent without waiting for greeting): "
+             "rejected connection from H=[%s]:%u I=[192.0.2.10]:25 input=\"GET / HTTP/1.1\\r\\n\"",
+             ip, 30000 + rn(30000));
+    } else if (k < 895) {
+        static const struct want w = {"exim.reject.rcpt", 550, "", "inbound", "rejected", "spf", 1};
+        emit(&w, "H=(mail.%s) [%s]:%u I=[192.0.2.10]:25 F=<%s> SPF=fail rejected RCPT <%s>",
+             domain_of(sender), ip, 30000 + rn(30000), sender, rcpt);
     } else if (k < 900) {
         static const struct want w = {"exim.reject.nohelo", 503,        "", "inbound",
                                       "rejected",           "protocol", 1};
