@@ -78,6 +78,10 @@ static const struct alert_rule defaults[] = {
     {"outbound-deferrals", DIR_OUTBOUND, -1, 0, "4.*.*", "", -1, "", 900, 50, 3.0, 0.05, 0, 3600,
      900},
     {"inbound-5.1.1", DIR_INBOUND, -1, 0, "5.1.1", "", -1, "", 600, 50, 4.0, 0.05, 0, 3600, 900},
+    /* Password guessing: every MTA answers a refused SMTP AUTH with 535 (Postfix and Sendmail
+     * log it without the code; the packs imply it). No share: a guessing run is worth knowing
+     * about however busy the server is; the baseline absorbs the usual background. */
+    {"inbound-auth", DIR_INBOUND, -1, 0, "", "535", -1, "", 600, 30, 4.0, 0.0, 0, 3600, 900},
 };
 
 size_t

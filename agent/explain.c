@@ -140,7 +140,16 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
         print_slice("domain", ev.domain);
         print_slice("text", ev.text);
         if (ev.flags & EV_IMPLIED) {
-            printf("%-10s the line carries no code; the rule's default is used\n", "implied");
+            int dr = rule_default_reply(ev.rule), ds, dd;
+            int dc = rule_default_status(ev.rule, &ds, &dd);
+            printf("%-10s the line carries no code:", "implied");
+            if (dr != 0) {
+                printf(" reply %d implied from the rule's 'reply' key%s", dr, dc != 0 ? ";" : "");
+            }
+            if (dc != 0) {
+                printf(" status %d.%d.%d implied from the rule's 'status' key", dc, ds, dd);
+            }
+            printf("\n");
         }
         if (ev.flags & EV_MISMATCH) {
             printf("%-10s the reply class and the enhanced class disagree\n", "mismatch");

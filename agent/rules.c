@@ -88,6 +88,12 @@ struct reason {
     unsigned pattern_line;
     pcre2_code *re; /* the pattern, caseless and anchored (tried at word starts) */
     int untested;   /* the two-byte table cannot rule it out: tried at every word start */
+    /* 'match-for CODES PATTERN': a pattern that counts only for these enhanced codes */
+    struct status_glob *for_statuses;
+    size_t nfor_statuses;
+    char *for_pattern;
+    unsigned for_pattern_line;
+    pcre2_code *for_re;
 };
 
 struct ruleset {
@@ -98,7 +104,8 @@ struct ruleset {
     struct reason **reasons;
     size_t nreasons;
     int other_reason;
-    int reason_patterns; /* reasons with a pattern */
+    int reason_patterns;     /* reasons with a pattern */
+    int reason_for_patterns; /* reasons with a 'match-for' pattern */
     uint32_t reason_groups;
     uint32_t max_groups;
     int jit;
@@ -203,6 +210,9 @@ reason_free(struct reason *r)
     free(r->replies);
     free(r->pattern);
     pcre2_code_free(r->re);
+    free(r->for_statuses);
+    free(r->for_pattern);
+    pcre2_code_free(r->for_re);
     free(r);
 }
 
@@ -644,6 +654,47 @@ reason_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
         }
         r->pattern = strdup(arg);
         r->pattern_line = ln;
+    } else if (strcmp(key, "match-for") == 0) {
+        /* match-for 5.4.1,4.4.* PATTERN */
+        size_t cl = strcspn(arg, " \t");
+        const char *pat = arg + cl;
+        char codes[256];
+        char *save = NULL;
+        while (*pat == ' ' || *pat == '\t') {
+            pat++;
+        }
+        if (r->for_pattern != NULL) {
+            errlist_add(ld->errs, ld->file, ln, "reason '%s': a second 'match-for' line", r->name);
+            return;
+        }
+        if (cl == 0 || cl >= sizeof(codes) || *pat == '\0') {
+            errlist_add(ld->errs, ld->file, ln,
+                        "reason '%s': 'match-for' takes enhanced codes (comma-separated globs) "
+                        "and a pattern",
+                        r->name);
+            return;
+        }
+        memcpy(codes, arg, cl);
+        codes[cl] = '\0';
+        for (char *w = strtok_r(codes, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+            struct status_glob g;
+            struct status_glob *a;
+            if (parse_status_glob(w, &g) < 0) {
+                errlist_add(ld->errs, ld->file, ln,
+                            "reason '%s': '%s' is not an enhanced code or glob such as 5.4.1 "
+                            "or *.4.1",
+                            r->name, w);
+                return;
+            }
+            if ((a = realloc(r->for_statuses, (r->nfor_statuses + 1) * sizeof(*a))) == NULL) {
+                errlist_add(ld->errs, ld->file, ln, "out of memory");
+                return;
+            }
+            a[r->nfor_statuses++] = g;
+            r->for_statuses = a;
+        }
+        r->for_pattern = strdup(pat);
+        r->for_pattern_line = ln;
     } else {
         errlist_add(ld->errs, ld->file, ln, "reason '%s': unknown key '%s'", r->name, key);
     }
@@ -872,6 +923,19 @@ finish_reasons(struct loader *ld)
         PCRE2_SIZE off;
         uint32_t v = 0;
 
+        if (r->for_pattern != NULL) {
+            r->for_re = compile(ld, r->for_pattern,
+                                PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, &code, &off);
+            if (r->for_re == NULL) {
+                compile_error(ld, r->file, r->for_pattern_line, "reason", r->name, code, off);
+            } else {
+                if (pcre2_pattern_info(r->for_re, PCRE2_INFO_CAPTURECOUNT, &v) == 0 &&
+                    v + 1 > rs->reason_groups) {
+                    rs->reason_groups = v + 1;
+                }
+                rs->reason_for_patterns++;
+            }
+        }
         if (r->pattern == NULL) {
             continue;
         }
@@ -1136,6 +1200,20 @@ rule_scanner(const struct rule *r)
     return r->scanner != NULL ? r->scanner->name : NULL;
 }
 
+int
+rule_default_reply(const struct rule *r)
+{
+    return r->def_reply;
+}
+
+int
+rule_default_status(const struct rule *r, int *subject, int *detail)
+{
+    *subject = r->def_subject;
+    *detail = r->def_detail;
+    return r->def_cls;
+}
+
 const struct pack *
 rule_pack(const struct rule *r)
 {
@@ -1163,15 +1241,17 @@ matcher_new(const struct ruleset *rs)
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
     m->scan_ov = malloc(2 * (size_t)(rs->max_groups > 0 ? rs->max_groups : 1) * sizeof(PCRE2_SIZE));
-    if (rs->reason_patterns > 0) {
+    if (rs->reason_patterns > 0 || rs->reason_for_patterns > 0) {
         m->reason_md = pcre2_match_data_create(rs->reason_groups, NULL);
+    }
+    if (rs->reason_patterns > 0) {
         m->cand = calloc(REASON_FIRST, sizeof(*m->cand));
         m->cand_known = calloc(REASON_FIRST, sizeof(*m->cand_known));
         m->pfx = calloc(REASON_PREFIXES, sizeof(*m->pfx));
     }
     if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL ||
-        (rs->reason_patterns > 0 &&
-         (m->reason_md == NULL || m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
+        ((rs->reason_patterns > 0 || rs->reason_for_patterns > 0) && m->reason_md == NULL) ||
+        (rs->reason_patterns > 0 && (m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
         matcher_free(m);
         return NULL;
     }
@@ -1629,13 +1709,60 @@ search_reasons(struct matcher *m, const char *text, size_t len)
 }
 
 static int
+status_in(const struct status_glob *g, size_t n, int enh_class, int subject, int detail)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (glob_part_ok(g[j].cls, enh_class) && glob_part_ok(g[j].subject, subject) &&
+            glob_part_ok(g[j].detail, detail)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if the 'match-for' pattern of reason i occurs at a word start of the text. These patterns
+ * are few and tried only for their codes, so they are simply tried at every word start. */
+static int
+search_for_pattern(struct matcher *m, size_t i, const char *text, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)text;
+
+    for (size_t p = 0; p < len; p++) {
+        if (alnum_index(t[p]) < 0 || (p > 0 && alnum_index(t[p - 1]) >= 0)) {
+            continue;
+        }
+        int rc = pcre2_match(m->rs->reasons[i]->for_re, t, len, p, 0, m->reason_md, m->mctx);
+        if (rc >= 0) {
+            return 1;
+        }
+        if (rc != PCRE2_ERROR_NOMATCH) {
+            m->limit_hits++;
+        }
+    }
+    return 0;
+}
+
+static int
 choose_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
               const char *text, size_t len)
 {
     const struct ruleset *rs = m->rs;
 
-    if (rs->reason_patterns > 0 && text != NULL && len > 0) {
-        int best = search_reasons(m, text, len);
+    if ((rs->reason_patterns > 0 || rs->reason_for_patterns > 0) && text != NULL && len > 0) {
+        int best = rs->reason_patterns > 0 ? search_reasons(m, text, len) : -1;
+        /* A 'match-for' pattern counts as the reason's text match when the code is one of its
+         * codes: an earlier reason wins as usual. */
+        if (rs->reason_for_patterns > 0 && enh_class != 0) {
+            size_t end = best >= 0 ? (size_t)best : rs->nreasons;
+            for (size_t i = 0; i < end; i++) {
+                const struct reason *r = rs->reasons[i];
+                if (r->for_re != NULL &&
+                    status_in(r->for_statuses, r->nfor_statuses, enh_class, subject, detail) &&
+                    search_for_pattern(m, i, text, len)) {
+                    return (int)i;
+                }
+            }
+        }
         if (best >= 0) {
             return best;
         }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark of 'smtpmon scan' against wc -l and grep on a generated Postfix relay log.
+# Benchmark of 'smtpmon scan' against wc -l and grep on a generated Postfix relay log (or,
+# with BENCH_GEN=exim, a generated Exim main log).
 #
 #   bash tests/bench/bench.sh            (what 'make bench' runs)
+#   BENCH_GEN=exim bash tests/bench/bench.sh
 #
 # Environment:
+#   BENCH_GEN     postfix (tests/bench/gen.c, the default) or exim (tests/bench/gen-exim.c)
 #   BENCH_LINES   lines in the generated log (default 5000000)
 #   BENCH_SEED    generator seed (default 1)
 #   BENCH_ROUNDS  timed rounds, commands alternating within each round (default 5)
@@ -11,8 +14,8 @@
 #   CC            compiler for the generator (default cc)
 #
 # Prints medians, the ratios scan/wc and scan/grep against their targets, scan's peak RSS,
-# and writes the same as JSON to build/bench/result.json. A MISS is reported, not fatal: the
-# exit status is non-zero only when a command fails.
+# and writes the same as JSON to build/bench/result.json (result-exim.json for BENCH_GEN=exim).
+# A MISS is reported, not fatal: the exit status is non-zero only when a command fails.
 set -euo pipefail
 export LC_ALL=C
 
@@ -20,8 +23,19 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
 bd=build/bench
-log=$bd/relay.log
-stamp=$bd/relay.stamp
+mta=${BENCH_GEN:-postfix}
+case $mta in
+postfix) gen_src=tests/bench/gen.c name=relay ;;
+exim) gen_src=tests/bench/gen-exim.c name=exim ;;
+*)
+    echo "bench: BENCH_GEN must be postfix or exim, not '$mta'" >&2
+    exit 1
+    ;;
+esac
+log=$bd/$name.log
+stamp=$bd/$name.stamp
+result=$bd/result.json
+[[ $mta == postfix ]] || result=$bd/result-$mta.json
 lines=${BENCH_LINES:-5000000}
 seed=${BENCH_SEED:-1}
 rounds=${BENCH_ROUNDS:-5}
@@ -34,6 +48,13 @@ target_grep=1.5
 target_rss_kib=16384
 dsn_re='dsn=[245]\.[0-9]{1,3}\.[0-9]{1,3}'
 code_re='(dsn=|: [245][0-9][0-9] )'
+grep_label="grep -cE dsn="
+if [[ $mta == exim ]]; then
+    # Exim writes the remote reply after C=" or ": ", ACL refusals without a code.
+    dsn_re='(C="|: )[245][0-9][0-9][ -]'
+    code_re=$dsn_re
+    grep_label="grep -cE code"
+fi
 
 die() {
     echo "bench: $*" >&2
@@ -48,12 +69,12 @@ mkdir -p "$bd"
 
 # --- the generator and the log ------------------------------------------------------------
 
-gen=$bd/gen
-if [[ ! -x $gen || tests/bench/gen.c -nt $gen ]]; then
-    "$cc" -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$gen" tests/bench/gen.c
+gen=$bd/$(basename "$gen_src" .c)
+if [[ ! -x $gen || $gen_src -nt $gen ]]; then
+    "$cc" -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$gen" "$gen_src"
 fi
 
-gen_sum=$(sha256sum tests/bench/gen.c | cut -c1-16)
+gen_sum=$(sha256sum "$gen_src" | cut -c1-16)
 want="lines=$lines seed=$seed gen=$gen_sum"
 
 stamp_get() {
@@ -104,7 +125,7 @@ dsn_lines=$(stamp_get dsn_lines)
 names=(wc grep)
 declare -A label
 label[wc]="wc -l"
-label[grep]="grep -cE dsn="
+label[grep]=$grep_label
 label[scan]="smtpmon scan"
 label[scan1]="scan --jobs 1"
 label[scannj]="scan --no-jit"
@@ -296,7 +317,7 @@ if [[ -n ${med[scan]:-} ]]; then
     fi
 fi
 
-cat > "$bd/result.json" << END_JSON
+cat > "$result" << END_JSON
 {
   "log": {"path": "$log", "lines": $lines, "bytes": $bytes, "seed": $seed,
           "gen_seconds": $gen_s, "code_lines": $code_lines, "dsn_lines": $dsn_lines},
@@ -312,4 +333,4 @@ cat > "$bd/result.json" << END_JSON
 }
 END_JSON
 echo
-echo "wrote $bd/result.json"
+echo "wrote $result"

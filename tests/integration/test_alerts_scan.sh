@@ -1,8 +1,9 @@
 #!/bin/bash
 # smtpmon scan --alerts: on a generated Postfix day with a 20-minute spike of outbound 5.7.1
 # bounces at 05:00, exactly one alert in minute 05:00 and one recovery after the spike; the
-# same day without the spike, nothing; the same log again gives the same output (replay); an
-# [alert NAME] rule from --config replaces the shipped ones; a bad rule is refused.
+# same day without the spike, nothing; a burst of SMTP AUTH failures fires inbound-auth once;
+# the same log again gives the same output (replay); an [alert NAME] rule from --config replaces
+# the shipped ones; a bad rule is refused.
 . "$(dirname "$0")/lib.sh"
 
 GEN=$ROOT/tests/data/alerts/gen.awk
@@ -40,6 +41,24 @@ TZ=UTC "$SMTPMON" scan --alerts "$T/steady.log" > "$T/steady.out" || fail "stead
 # Replay: the same alerts at the same moments, also through a pipe.
 TZ=UTC "$SMTPMON" scan --alerts - < "$T/spike.log" > "$T/again.out" || fail "stdin scan failed"
 cmp -s "$T/spike.out" "$T/again.out" || fail "a replay differs"
+
+# Password guessing: SMTP AUTH failures (Postfix logs no code; the pack implies 535 5.7.8) at
+# 60 a minute from 05:00 to 05:10 over a background of 0 to 2 a minute fire inbound-auth once in
+# minute 05:00, and recover (a burst this large is also most of the inbound 5.7.x, so
+# inbound-5.7 may fire too); the same background without the burst fires nothing.
+awk -v minutes=480 -v auth_start=300 -v auth_end=310 -f "$GEN" > "$T/auth.log"
+awk -v minutes=480 -v auth_start=-1 -f "$GEN" > "$T/auth-steady.log"
+TZ=UTC "$SMTPMON" scan --alerts "$T/auth.log" > "$T/auth.all" || fail "auth scan failed"
+jq -c 'select(.rule == "inbound-auth")' "$T/auth.all" > "$T/auth.out"
+[ "$(wc -l < "$T/auth.out")" = 2 ] || fail "auth: want 2 lines, got: $(cat "$T/auth.all")"
+first=$(sed -n 1p "$T/auth.out")
+jq -e '.type == "alert" and .rule == "inbound-auth" and (.time | startswith("2024-11-28T05:00:"))
+       and (.sample | test("SASL LOGIN authentication failed")) and .top_reason["auth-failed"] > 0' \
+    <<< "$first" > /dev/null || fail "auth alert: $first"
+[ "$(sed -n 2p "$T/auth.out" | jq -r '.type + " " + .rule')" = "recovery inbound-auth" ] ||
+    fail "auth recovery: $(sed -n 2p "$T/auth.out")"
+TZ=UTC "$SMTPMON" scan --alerts "$T/auth-steady.log" > "$T/auth-steady.out" || fail "auth steady"
+[ ! -s "$T/auth-steady.out" ] || fail "a steady AUTH background fired: $(cat "$T/auth-steady.out")"
 
 # Configured rules replace the defaults.
 write_conf "$T/rules.conf" "[alert deferrals]" "direction = outbound" "status = 4.*.*" \

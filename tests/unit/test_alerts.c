@@ -4,7 +4,7 @@
  * after it; a slow ramp fires nothing; two spikes further apart than the cooldown fire twice,
  * closer ones once; the share threshold; the hour-of-day baseline; the state round trip and a
  * restart in the middle of a log; garbage states are rejected; the JSON of an alert keeps UTF-8
- * and writes invalid bytes as \udcXX.
+ * and writes invalid bytes as \udcXX; the default inbound-auth rule on a password-guessing run.
  */
 #include <criterion/criterion.h>
 
@@ -127,7 +127,7 @@ run(struct alerts *d, int64_t from, int64_t to, int64_t s1, int64_t e1, int64_t 
 
 Test(alerts, defaults_are_valid)
 {
-    cr_assert_eq(alerts_default_count(), 4);
+    cr_assert_eq(alerts_default_count(), 5);
     struct alerts *d =
         alerts_new(alerts_default_at(0), alerts_default_count(), NULL, NULL, NULL, NULL);
     cr_assert_not_null(d);
@@ -135,6 +135,7 @@ Test(alerts, defaults_are_valid)
     cr_assert_str_eq(alerts_rule_at(d, 1)->name, "inbound-5.7");
     cr_assert_str_eq(alerts_rule_at(d, 2)->name, "outbound-deferrals");
     cr_assert_str_eq(alerts_rule_at(d, 3)->name, "inbound-5.1.1");
+    cr_assert_str_eq(alerts_rule_at(d, 4)->name, "inbound-auth");
     alerts_free(d);
 }
 
@@ -233,6 +234,59 @@ Test(alerts, spike_fires_once_and_recovers)
     cr_assert_not_null(strstr(s.r[0].json, "dsn=5.7.1\"}"));
     cr_assert_not_null(strstr(s.r[1].json, "\"type\":\"recovery\""));
     cr_assert_not_null(strstr(s.r[1].json, "\"since\":\""));
+    alerts_free(d);
+}
+
+/* One refused SMTP AUTH: inbound, 535 without an enhanced code (Exim, OpenSMTPD). */
+static void
+feed_auth(struct alerts *d, int64_t t)
+{
+    struct smtp_event ev;
+    static const char line[] = "dovecot_login authenticator failed for (User) [198.51.100.9]: "
+                               "535 Incorrect authentication data (set_id=admin)";
+
+    memset(&ev, 0, sizeof(ev));
+    ev.time = t;
+    ev.direction = DIR_INBOUND;
+    ev.reply = 535;
+    ev.flags = EV_HAS_REPLY;
+    ev.outcome = OUTCOME_REJECTED;
+    ev.reason = 7;
+    ev.host.p = "mx1";
+    ev.host.len = 3;
+    alerts_feed(d, &ev, line, sizeof(line) - 1);
+}
+
+Test(alerts, default_inbound_auth_fires_on_password_guessing)
+{
+    struct sink s;
+    struct alert_rule r = *alerts_default_at(4);
+    struct alerts *d;
+
+    cr_assert_str_eq(r.name, "inbound-auth");
+    memset(&s, 0, sizeof(s));
+    rng = 88172645463325252ULL;
+    d = alerts_new(&r, 1, NULL, "mx1", on_alert, &s);
+    cr_assert_not_null(d);
+    /* Ten hours of inbound mail with 0 to 2 refused logins a minute, and from minute 300 to
+     * 310 a guessing run of 40 a minute. */
+    for (int64_t m = 0; m < 600; m++) {
+        unsigned n = rnd(3) + (m >= 300 && m < 310 ? 40 : 0);
+        for (unsigned i = 0; i < 30; i++) {
+            feed_one(d, T0 + m * 60 + i * 2, DIR_INBOUND, 5, 7, 1, "example.net");
+        }
+        for (unsigned i = 0; i < n; i++) {
+            feed_auth(d, T0 + m * 60 + (int64_t)(i * 60 / n));
+        }
+    }
+    cr_assert_eq(s.n, 2, "%zu transitions", s.n);
+    cr_assert_eq(s.r[0].type, ALERT_FIRE);
+    cr_assert_geq(s.r[0].time, T0 + 300 * 60);
+    cr_assert_lt(s.r[0].time, T0 + 301 * 60, "fired at minute %lld",
+                 (long long)(s.r[0].time - T0) / 60);
+    cr_assert_not_null(strstr(s.r[0].json, "\"rule\":\"inbound-auth\""));
+    cr_assert_not_null(strstr(s.r[0].json, "535 Incorrect authentication data"));
+    cr_assert_eq(s.r[1].type, ALERT_RECOVERY);
     alerts_free(d);
 }
 

@@ -1079,6 +1079,35 @@ Test(rules, reason_status_reply_other)
     ruleset_free(rs);
 }
 
+Test(rules, reason_match_for_counts_only_for_its_codes)
+{
+    const char *text = "reason unknown-recipient\n  match user unknown\n"
+                       "  match-for 5.4.1,4.4.* recipient address rejected: access denied\n"
+                       "reason policy\n  status *.7.*\n  match access denied\n";
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    const char *t = "<a@b.example>: Recipient address rejected: Access denied";
+    size_t n = strlen(t);
+
+    cr_assert_eq(matcher_reason(m, 550, 5, 4, 1, t, n), reason_idx(rs, "unknown-recipient"));
+    cr_assert_eq(matcher_reason(m, 450, 4, 4, 7, t, n), reason_idx(rs, "unknown-recipient"),
+                 "a glob of match-for");
+    cr_assert_eq(matcher_reason(m, 554, 5, 7, 1, t, n), reason_idx(rs, "policy"),
+                 "another code: the plain patterns decide");
+    cr_assert_eq(matcher_reason(m, 554, 0, 0, 0, t, n), reason_idx(rs, "policy"),
+                 "no enhanced code: the plain patterns decide");
+    cr_assert_eq(matcher_reason(m, 550, 5, 4, 1, "Access denied", 13), reason_idx(rs, "policy"));
+    matcher_free(m);
+    ruleset_free(rs);
+
+    struct errlist e = load_bad("reason r\n  match-for 5.x.1 abc\n");
+    cr_assert_eq(e.total, 1);
+    errlist_clear(&e);
+    e = load_bad("reason r\n  match-for 5.4.1\n");
+    cr_assert_eq(e.total, 1);
+    errlist_clear(&e);
+}
+
 Test(rules, reason_text_is_the_text_group_or_the_message)
 {
     const char *text = "reason r-text\n  match needle\n"

@@ -2,7 +2,8 @@
 # of a relay: outbound deliveries, a few deferrals and policy bounces, inbound RBL rejects and
 # unknown recipients. Optionally a spike of outbound 5.7.1 bounces (a blocklisting at one
 # receiver) from minute spike_start to spike_end (exclusive), and a second one from
-# spike2_start to spike2_end.
+# spike2_start to spike2_end. With auth_start set, SMTP AUTH failures of clients too: 0 to 2 a
+# minute, and auth_rate (60) a minute from auth_start to auth_end (password guessing).
 #
 #   awk -v minutes=480 -v spike_start=300 -v spike_end=320 -f gen.awk > mail.log
 BEGIN {
@@ -13,6 +14,9 @@ BEGIN {
     if (spike2_start == "") spike2_start = -1
     if (spike2_end == "") spike2_end = -1
     if (spike_rate == "") spike_rate = 40
+    auth = auth_start != ""
+    if (auth_end == "") auth_end = -1
+    if (auth_rate == "") auth_rate = 60
     seed = 12345
     qid = 1048576
     for (m = 0; m < minutes; m++) {
@@ -25,6 +29,11 @@ BEGIN {
         for (i = rnd(3); i > 0; i--) ev[n++] = "unknown"
         if ((m >= spike_start && m < spike_end) || (m >= spike2_start && m < spike2_end))
             for (i = 0; i < spike_rate; i++) ev[n++] = "spike"
+        if (auth) {
+            for (i = rnd(3); i > 0; i--) ev[n++] = "sasl"
+            if (m >= auth_start && m < auth_end)
+                for (i = 0; i < auth_rate; i++) ev[n++] = "sasl"
+        }
         for (i = 0; i < n; i++) {
             j = rnd(n); t = ev[i]; ev[i] = ev[j]; ev[j] = t
         }
@@ -55,6 +64,8 @@ function line(m, us, kind,   q, pid, d) {
         printf "%s mx1 postfix/smtp[%d]: %s: to=<u%d@%s>, relay=mx.%s[203.0.113.%d]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=5.7.1, status=bounced (host mx.%s[203.0.113.%d] said: 550-5.7.1 [192.0.2.7] Our system has detected that this message is likely unsolicited mail. (in reply to end of DATA command))\n", stamp(m, us), pid, q, rnd(1000), d, d, 1 + rnd(250), d, 1 + rnd(250)
     } else if (kind == "rbl") {
         printf "%s mx1 postfix/smtpd[%d]: NOQUEUE: reject: RCPT from unknown[198.18.%d.%d]: 554 5.7.1 Service unavailable; Client host [198.18.%d.%d] blocked using zen.spamhaus.org; from=<x@spam.example> to=<info@ourdomain.example> proto=ESMTP helo=<spam.example>\n", stamp(m, us), pid, rnd(250), rnd(250), rnd(250), rnd(250)
+    } else if (kind == "sasl") {
+        printf "%s mx1 postfix/submission/smtpd[%d]: warning: unknown[198.18.%d.%d]: SASL LOGIN authentication failed: UGFzc3dvcmQ6\n", stamp(m, us), pid, rnd(250), rnd(250)
     } else {
         printf "%s mx1 postfix/smtpd[%d]: NOQUEUE: reject: RCPT from unknown[198.18.%d.%d]: 550 5.1.1 <n%d@ourdomain.example>: Recipient address rejected: User unknown in virtual mailbox table; from=<x@spam.example> to=<n%d@ourdomain.example> proto=ESMTP helo=<spam.example>\n", stamp(m, us), pid, rnd(250), rnd(250), rnd(9999), rnd(9999)
     }
