@@ -107,14 +107,18 @@ check_under_systemd() {
         stop_container
         return
     fi
-    # A fresh machine: its own machine id, no service of the host enabled, no mail log yet,
-    # no policy-rc.d (a build host's may forbid starting services), and the network online
-    # at once (its wait-online would wait for a link the container does not have).
+    # A fresh machine: its own machine id (a new one, not none: systemd would take the boot
+    # for a first boot and enable every installed unit by preset), no service of the host
+    # enabled, no mail log yet, no policy-rc.d (a build host's may forbid starting
+    # services), and the network online at once (its wait-online would wait for a link the
+    # container does not have).
     rm -f "$root/etc/machine-id" "$root"/etc/systemd/system/*.wants/* \
         "$root/usr/sbin/policy-rc.d" \
         "$root"/var/log/mail.log* "$root/etc/smtpmon/redis-password"
     rm -rf "$root/var/lib/smtpmon" "$root/var/lib/redis"/*
     ln -sf /dev/null "$root/etc/systemd/system/systemd-networkd-wait-online.service"
+    od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$root/etc/machine-id"
+    echo >> "$root/etc/machine-id"
     data=$root/srv/smtpmon-test
     mkdir -p "$data"
     cp "$DEB" "$data/"
