@@ -859,6 +859,18 @@ stream_free(struct stream *s)
     free(s);
 }
 
+/* A saved cursor that positions the other kind of source than this stream (a file offset for
+ * the journal, or the reverse): fallback = journal switched since it was saved. Judged by what
+ * the cursor holds, its kind field aside. */
+static int
+cursor_of_other_kind(const struct stream *s, const struct state *saved)
+{
+    if (s->tail != NULL) {
+        return saved->jcursor[0] != '\0' && saved->path[0] == '\0';
+    }
+    return saved->path[0] != '\0' && saved->jcursor[0] == '\0';
+}
+
 /* Starts reading a stream at its saved cursor (rc 0) or per read_from (rc 1). */
 static int
 stream_open(struct stream *s, int rc, const struct state *saved)
@@ -867,13 +879,13 @@ stream_open(struct stream *s, int rc, const struct state *saved)
     char err[512];
 
     s->waiting = 0;
-    if (rc == 0 && saved->kind != (s->tail != NULL ? STATE_FILE : STATE_JOURNAL)) {
+    if (rc == 0 && cursor_of_other_kind(s, saved)) {
         /* fallback = journal chose the other kind than the one committed last: the sequence
          * goes on, the reading starts as on a first start (read_from). */
         log_info("%s: source=%s the saved cursor is in the %s: reading the %s from its %s",
                  s->tail != NULL ? "tail" : "journal", s->name,
-                 saved->kind == STATE_JOURNAL ? "journal" : "file",
-                 s->tail != NULL ? s->path : "journal", s->read_head ? "head" : "end");
+                 s->tail != NULL ? "journal" : "file", s->tail != NULL ? s->path : "journal",
+                 s->read_head ? "head" : "end");
         s->seq = saved->seq;
         s->first = 1;
         rc = 1;
