@@ -1,6 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,15 +101,18 @@ static const struct config_option options[] = {
      "file: follow a log file; journal: read the systemd journal"},
     {"source", "path", CONFIG_PATH, S(path), NULL, 0, 0, NULL,
      "file sources: the log file, or a glob matching several"},
+    {"source", "fallback", CONFIG_ENUM, S(fallback), "none", 0, 0, "none|journal",
+     "file sources: read the journal instead while path names no file (checked at start and "
+     "on reload)"},
     {"source", "pack", CONFIG_STR, S(pack), "auto", 0, 0, NULL,
      "Pattern pack to use, or auto (chosen by the syslog program name)"},
     {"source", "read_from", CONFIG_ENUM, S(read_from), NULL, 0, 0, "head|tail",
      "Overrides [agent] read_from for this source"},
     {"source", "identifiers", CONFIG_WORDS, S(identifiers),
-     "postfix/* exim exim4 sendmail sm-mta opensmtpd smtpd", 0, 0, NULL,
-     "journal sources: SYSLOG_IDENTIFIER values (globs allowed)"},
+     "postfix/* postfix-*/* exim exim4 sendmail sm-mta sm-msp-queue opensmtpd smtpd", 0, 0, NULL,
+     "journal sources and the journal fallback: SYSLOG_IDENTIFIER values (globs allowed)"},
     {"source", "journal_dir", CONFIG_PATH, S(journal_dir), NULL, 0, 0, NULL,
-     "journal sources: read this journal directory instead of the system journal"},
+     "journal sources and the journal fallback: this journal directory, not the system's"},
 
     {"alert", "select", CONFIG_STR, A(select), NULL, 0, 0, NULL,
      "What to count: outcome:NAME, class:N, reply:NNN, status:X.Y.Z (globs), reason:NAME"},
@@ -1300,6 +1304,14 @@ check_redis(struct config *c, struct errlist *errs)
     }
 }
 
+/* A journal source, or a file source that falls back to the journal. */
+static int
+may_read_journal(const struct config_source *s)
+{
+    return s->type == CONFIG_SOURCE_JOURNAL || s->fell_back ||
+           s->fallback == CONFIG_FALLBACK_JOURNAL;
+}
+
 int
 config_validate(struct config *c, struct errlist *errs)
 {
@@ -1308,21 +1320,31 @@ config_validate(struct config *c, struct errlist *errs)
     for (size_t i = 0; i < c->nsources; i++) {
         struct config_source *s = &c->sources[i];
 
-        if (s->type == CONFIG_SOURCE_FILE) {
+        if (s->type == CONFIG_SOURCE_FILE || s->fell_back) {
             if (s->path == NULL) {
                 errlist_add(errs, s->file, s->line, "source '%s': missing key 'path'", s->name);
             } else if (s->path[0] != '/') {
                 errlist_add(errs, s->file, source_key_line(s, "path"),
                             "source '%s': path '%s' is not absolute", s->name, s->path);
             }
-            if (s->journal_dir != NULL) {
+            if (s->journal_dir != NULL && s->fallback != CONFIG_FALLBACK_JOURNAL) {
                 errlist_add(errs, s->file, source_key_line(s, "journal_dir"),
-                            "source '%s': journal_dir is only for type = journal", s->name);
+                            "source '%s': journal_dir is only for type = journal or "
+                            "fallback = journal",
+                            s->name);
+            }
+            if (s->fallback == CONFIG_FALLBACK_JOURNAL && s->identifiers == NULL) {
+                errlist_add(errs, s->file, source_key_line(s, "identifiers"),
+                            "source '%s': identifiers must not be empty", s->name);
             }
         } else {
             if (s->path != NULL) {
                 errlist_add(errs, s->file, source_key_line(s, "path"),
                             "source '%s': path is only for type = file", s->name);
+            }
+            if (s->fallback != CONFIG_FALLBACK_NONE) {
+                errlist_add(errs, s->file, source_key_line(s, "fallback"),
+                            "source '%s': fallback is only for type = file", s->name);
             }
             if (s->identifiers == NULL) {
                 errlist_add(errs, s->file, source_key_line(s, "identifiers"),
@@ -1340,13 +1362,16 @@ config_validate(struct config *c, struct errlist *errs)
                 errlist_add(errs, s->file, source_key_line(s, "path"),
                             "source '%s': path %s is already read by source '%s'", s->name, s->path,
                             t->name);
-            } else if (s->type == CONFIG_SOURCE_JOURNAL && t->type == CONFIG_SOURCE_JOURNAL &&
+            } else if (may_read_journal(s) && may_read_journal(t) &&
                        ((s->journal_dir == NULL && t->journal_dir == NULL) ||
                         (s->journal_dir != NULL && t->journal_dir != NULL &&
                          strcmp(s->journal_dir, t->journal_dir) == 0))) {
                 errlist_add(errs, s->file, s->line,
-                            "source '%s': the journal is already read by source '%s'", s->name,
-                            t->name);
+                            "source '%s': the journal is already read by source '%s'%s", s->name,
+                            t->name,
+                            s->type == CONFIG_SOURCE_JOURNAL && t->type == CONFIG_SOURCE_JOURNAL
+                                ? ""
+                                : " (fallback = journal)");
             }
         }
     }
@@ -1384,6 +1409,40 @@ config_validate(struct config *c, struct errlist *errs)
                     "no source: add a [source NAME] section or use --follow PATH");
     }
     return errs->total == before ? 0 : -1;
+}
+
+/* Does a file source's path (or glob) name a file now? */
+static int
+source_path_exists(const char *path)
+{
+    struct stat st;
+    glob_t g;
+    int found;
+
+    if (strpbrk(path, "*?[") == NULL) {
+        return stat(path, &st) == 0;
+    }
+    found = glob(path, GLOB_NOSORT, NULL, &g) == 0 && g.gl_pathc > 0;
+    globfree(&g);
+    return found;
+}
+
+size_t
+config_resolve_fallbacks(struct config *c)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->nsources; i++) {
+        struct config_source *s = &c->sources[i];
+
+        if (s->fallback != CONFIG_FALLBACK_JOURNAL || s->path == NULL) {
+            continue;
+        }
+        s->fell_back = !source_path_exists(s->path);
+        s->type = s->fell_back ? CONFIG_SOURCE_JOURNAL : CONFIG_SOURCE_FILE;
+        n += (size_t)s->fell_back;
+    }
+    return n;
 }
 
 int

@@ -48,6 +48,7 @@ struct config_option {
 
 enum config_read_from { CONFIG_READ_HEAD, CONFIG_READ_TAIL };
 enum config_source_type { CONFIG_SOURCE_FILE, CONFIG_SOURCE_JOURNAL };
+enum config_fallback { CONFIG_FALLBACK_NONE, CONFIG_FALLBACK_JOURNAL };
 
 struct config_redis_url {
     int unix_socket; /* 1: 'path' is a socket; 0: host and port */
@@ -63,12 +64,14 @@ struct config_source {
     char name[CONFIG_NAME_MAX];
     unsigned line;      /* where the section starts; 0 for command-line sources */
     const char *file;   /* configuration file or "command line" */
-    int type;           /* enum config_source_type */
+    int type;           /* enum config_source_type; see config_resolve_fallbacks() */
     char *path;         /* file sources: a path or a glob */
+    int fallback;       /* file sources: enum config_fallback */
+    int fell_back;      /* config_resolve_fallbacks() chose the journal: type is JOURNAL */
     char *pack;         /* "auto" or a pack name */
     int read_from;      /* -1: the [agent] default; else enum config_read_from */
-    char *identifiers;  /* journal sources: SYSLOG_IDENTIFIER values (globs allowed) */
-    char *journal_dir;  /* journal sources: read this directory instead of the system's */
+    char *identifiers;  /* journal sources and the fallback: SYSLOG_IDENTIFIER values (globs) */
+    char *journal_dir;  /* journal sources and the fallback: this directory, not the system's */
     unsigned lines[16]; /* line of each option set, by row index within the scope */
 };
 
@@ -170,6 +173,13 @@ int config_add_cli_source(struct config *c, const char *path, const char *pack,
 
 /* Checks what needs the whole file (required keys, duplicates across sections). */
 int config_validate(struct config *c, struct errlist *errs);
+
+/* File sources with fallback = journal read the journal (identifiers, journal_dir) while their
+ * path names no file, or their glob matches none: sets their type to CONFIG_SOURCE_JOURNAL and
+ * fell_back, or back to CONFIG_SOURCE_FILE. Looks at the file system, so the agent calls it when
+ * it starts and on every reload, after config_validate(); smtpmon -n does not. Returns the
+ * number of sources that fell back. */
+size_t config_resolve_fallbacks(struct config *c);
 
 /* Parsers shared with the tests. Return 0 or -1 with a message in err. */
 int config_parse_size(const char *s, int64_t *out, char *err, size_t errlen);

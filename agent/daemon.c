@@ -71,7 +71,7 @@ struct stream {
     int first;          /* the agent's first start: read_from applies */
     struct tail_conf tc;
     char *jdir, *jids; /* journal sources: opened once the cursor is known */
-    int jhead;
+    int read_head;     /* read_from = head: where a first start (or a switch) begins */
     struct state last; /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
@@ -475,6 +475,28 @@ load_config(const struct cli *cli, struct config *c, struct rsref **rsr, struct 
         return -1;
     }
     return 0;
+}
+
+/* Chooses between the file and the journal for the sources with fallback = journal, and says
+ * which one each reads. */
+static void
+resolve_fallbacks(struct config *c)
+{
+    config_resolve_fallbacks(c);
+    for (size_t i = 0; i < c->nsources; i++) {
+        const struct config_source *s = &c->sources[i];
+
+        if (s->fallback != CONFIG_FALLBACK_JOURNAL) {
+            continue;
+        }
+        if (s->fell_back) {
+            log_info("source=%s: %s names no file: reading the journal instead (fallback = "
+                     "journal, identifiers=\"%s\")",
+                     s->name, s->path, s->identifiers);
+        } else {
+            log_info("source=%s: following %s (fallback = journal unused)", s->name, s->path);
+        }
+    }
 }
 
 static void
@@ -956,6 +978,18 @@ stream_free(struct stream *s)
     free(s);
 }
 
+/* A saved cursor that positions the other kind of source than this stream (a file offset for
+ * the journal, or the reverse): fallback = journal switched since it was saved. Judged by what
+ * the cursor holds, its kind field aside. */
+static int
+cursor_of_other_kind(const struct stream *s, const struct state *saved)
+{
+    if (s->tail != NULL) {
+        return saved->jcursor[0] != '\0' && saved->path[0] == '\0';
+    }
+    return saved->path[0] != '\0' && saved->jcursor[0] == '\0';
+}
+
 /* Starts reading a stream at its saved cursor (rc 0) or per read_from (rc 1). */
 static int
 stream_open(struct stream *s, int rc, const struct state *saved)
@@ -964,6 +998,17 @@ stream_open(struct stream *s, int rc, const struct state *saved)
     char err[512];
 
     s->waiting = 0;
+    if (rc == 0 && cursor_of_other_kind(s, saved)) {
+        /* fallback = journal chose the other kind than the one committed last: the sequence
+         * goes on, the reading starts as on a first start (read_from). */
+        log_info("%s: source=%s the saved cursor is in the %s: reading the %s from its %s",
+                 s->tail != NULL ? "tail" : "journal", s->name,
+                 s->tail != NULL ? "journal" : "file", s->tail != NULL ? s->path : "journal",
+                 s->read_head ? "head" : "end");
+        s->seq = saved->seq;
+        s->first = 1;
+        rc = 1;
+    }
     if (rc == 0) {
         s->seq = saved->seq;
         s->last = *saved;
@@ -975,8 +1020,8 @@ stream_open(struct stream *s, int rc, const struct state *saved)
         ev_idle_start(ag->loop, &s->w_pump);
         return 0;
     }
-    s->journal =
-        journal_open(s->jdir, s->jids, s->jhead, rc == 0 ? saved->jcursor : NULL, err, sizeof(err));
+    s->journal = journal_open(s->jdir, s->jids, s->first && s->read_head,
+                              rc == 0 ? saved->jcursor : NULL, err, sizeof(err));
     if (s->journal == NULL && rc == 0) {
         log_warnx("journal: source=%s %s: reading from the tail", s->name, err);
         s->journal = journal_open(s->jdir, s->jids, 0, NULL, err, sizeof(err));
@@ -997,9 +1042,21 @@ stream_open(struct stream *s, int rc, const struct state *saved)
 }
 
 static struct stream *
+stream_named(struct agent *ag, const char *name)
+{
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        if (strcmp(s->name, name) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static struct stream *
 stream_new(struct agent *ag, const struct config_source *cs, const char *path, int first)
 {
     struct stream *s = calloc(1, sizeof(*s));
+    struct stream *prev;
     struct state saved;
     char err[512];
     int rc;
@@ -1029,16 +1086,10 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     rc = state_load(ag->cfg.state_dir, s->name, &saved, err, sizeof(err));
     if (rc == -1) {
         log_warnx("state: source=%s ignoring the saved cursor: %s", s->name, err);
-    } else if (rc == 0 &&
-               saved.kind != (cs->type == CONFIG_SOURCE_JOURNAL ? STATE_JOURNAL : STATE_FILE)) {
-        log_warnx("state: source=%s ignoring a saved cursor of another kind", s->name);
-        rc = 1;
     }
     s->first = first;
+    s->read_head = (cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from) == CONFIG_READ_HEAD;
     if (cs->type == CONFIG_SOURCE_JOURNAL) {
-        int from = cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from;
-
-        s->jhead = first && from == CONFIG_READ_HEAD;
         if ((s->jids = strdup(cs->identifiers)) == NULL ||
             (cs->journal_dir != NULL && (s->jdir = strdup(cs->journal_dir)) == NULL)) {
             stream_free(s);
@@ -1056,6 +1107,18 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
         ev_stat_init(&s->w_target, stream_stat_cb, "", 0.);
         s->w_target.data = s;
         ev_stat_start(ag->loop, &s->w_path);
+    }
+    /* A reload switched a fallback = journal source between its file and the journal: the new
+     * kind starts as on a first start, its batches go on with the sequence of the old one (whose
+     * last batches are still queued, ahead of them). */
+    if ((prev = stream_named(ag, s->name)) != NULL && !prev->waiting && prev->type != s->type) {
+        s->seq = prev->seq;
+        s->first = 1;
+        if (stream_open(s, 1, NULL) == -1) {
+            stream_free(s);
+            return NULL;
+        }
+        return s;
     }
     /* -- Redis exporter: the committed cursor in Redis is the authority, the file a hint. The
      * stream waits for it without blocking the loop (signals, watchdog, status go on). */
@@ -1495,6 +1558,7 @@ agent_reload(struct agent *ag)
         return;
     }
     errlist_clear(&errs);
+    resolve_fallbacks(&nc);
     if (strcmp(nc.state_dir, ag->cfg.state_dir) != 0 ||
         (nc.output == NULL) != (ag->cfg.output == NULL) ||
         (nc.output != NULL && strcmp(nc.output, ag->cfg.output) != 0)) {
@@ -1524,7 +1588,18 @@ agent_reload(struct agent *ag)
         struct stream *s = *pp;
 
         if (!s->keep) {
-            log_info("reload: source=%s removed", s->name);
+            struct stream *t = ag->streams;
+
+            while (t != NULL && (t == s || !t->keep || strcmp(t->name, s->name) != 0)) {
+                t = t->next;
+            }
+            if (t != NULL) {
+                log_info("reload: source=%s switched from the %s to the %s", s->name,
+                         s->tail != NULL ? "file" : "journal",
+                         t->tail != NULL ? "file" : "journal");
+            } else {
+                log_info("reload: source=%s removed", s->name);
+            }
             *pp = s->next;
             stream_free(s);
             continue;
@@ -1672,6 +1747,7 @@ agent_main(int argc, char **argv)
         return rc;
     }
     log_set_level(ag.cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag.cfg.log_level);
+    resolve_fallbacks(&ag.cfg);
     default_agent_id(ag.agent_id, sizeof(ag.agent_id), ag.cfg.agent_id);
     if ((ag.lock_fd = state_lock(ag.cfg.state_dir)) == -1) {
         if (errno == EWOULDBLOCK) {

@@ -240,6 +240,30 @@ read_secret(const char *path, char *dst, size_t cap, char *err, size_t errlen)
     return 0;
 }
 
+/* 1 if path is a file of at most a few line ends and nothing else. */
+static int
+blank_file(const char *path)
+{
+    char buf[8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd == -1) {
+        return 0;
+    }
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0 || (size_t)n == sizeof(buf)) {
+        return 0;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] != '\n' && buf[i] != '\r') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int
 redis_conf_password(struct redis_conf *c, char *err, size_t errlen)
 {
@@ -254,6 +278,12 @@ redis_conf_password(struct redis_conf *c, char *err, size_t errlen)
     }
     if (cred != NULL) {
         snprintf(path, sizeof(path), "%s/redis-password", cred);
+        /* The unit's SetCredential=redis-password:\n stands in for a missing
+         * /etc/smtpmon/redis-password (systemd refuses a missing LoadCredential= file): a
+         * credential of blank lines is no password. */
+        if (blank_file(path)) {
+            return 0;
+        }
         if (access(path, R_OK) == 0) {
             return read_secret(path, c->url.password, sizeof(c->url.password), err, errlen);
         }

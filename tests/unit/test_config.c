@@ -378,6 +378,104 @@ Test(config, source_checks)
                  "[source NAME]");
 }
 
+/* fallback = journal: a file source that reads the journal while its path names no file. */
+Test(config, fallback_journal_parses)
+{
+    cr_assert_eq(load("[source mail]\npath = /var/log/mail.log\nfallback = journal\n"
+                      "[source other]\npath = /var/log/other.log\n"),
+                 0);
+    cr_assert_eq(fx.c.nsources, 2);
+    cr_assert_eq(fx.c.sources[0].type, CONFIG_SOURCE_FILE);
+    cr_assert_eq(fx.c.sources[0].fallback, CONFIG_FALLBACK_JOURNAL);
+    cr_assert_eq(fx.c.sources[0].fell_back, 0);
+    cr_assert_str_eq(
+        fx.c.sources[0].identifiers,
+        "postfix/* postfix-*/* exim exim4 sendmail sm-mta sm-msp-queue opensmtpd smtpd");
+    cr_assert_null(fx.c.sources[0].journal_dir);
+    cr_assert_eq(fx.c.sources[1].fallback, CONFIG_FALLBACK_NONE);
+}
+
+Test(config, fallback_journal_with_identifiers_and_journal_dir)
+{
+    cr_assert_eq(load("[source mail]\npath = /var/log/mail.log\nfallback = JOURNAL\n"
+                      "identifiers = postfix/smtp exim\njournal_dir = /var/log/journal\n"),
+                 0);
+    cr_assert_eq(fx.c.sources[0].fallback, CONFIG_FALLBACK_JOURNAL);
+    cr_assert_str_eq(fx.c.sources[0].identifiers, "postfix/smtp exim");
+    cr_assert_str_eq(fx.c.sources[0].journal_dir, "/var/log/journal");
+}
+
+Test(config, fallback_checks)
+{
+    load("[source a]\npath = /a.log\nfallback = syslog\n"
+         "[source b]\ntype = journal\nfallback = journal\njournal_dir = /jb\n"
+         "[source c]\npath = /c.log\njournal_dir = /j\n"
+         "[source d]\npath = /d.log\nfallback = journal\nidentifiers =\n"
+         "[source e]\npath = /e.log\nfallback = none\n");
+    ASSERT_ERROR("t.conf:3: bad value 'syslog' for fallback (one of: none|journal)");
+    ASSERT_ERROR("t.conf:6: source 'b': fallback is only for type = file");
+    ASSERT_ERROR("t.conf:10: source 'c': journal_dir is only for type = journal or "
+                 "fallback = journal");
+    ASSERT_ERROR("t.conf:14: source 'd': identifiers must not be empty");
+    cr_assert_eq(fx.errs.total, 4);
+    cr_assert_eq(fx.c.sources[4].fallback, CONFIG_FALLBACK_NONE);
+}
+
+/* Two readers of one journal would count its entries twice. */
+Test(config, fallback_and_journal_source_conflict)
+{
+    load("[source j]\ntype = journal\n[source mail]\npath = /var/log/mail.log\n"
+         "fallback = journal\n[source other]\npath = /o.log\nfallback = journal\n"
+         "journal_dir = /srv/journal\n");
+    ASSERT_ERROR("t.conf:3: source 'mail': the journal is already read by source 'j' "
+                 "(fallback = journal)");
+    cr_assert_eq(fx.errs.total, 1);
+}
+
+Test(config, fallback_resolved_by_what_exists)
+{
+    char dir[] = "/tmp/smtpmon-fallback.XXXXXX";
+    char text[1024], path[256], glob_path[256];
+    FILE *f;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/mail.log", dir);
+    snprintf(glob_path, sizeof(glob_path), "%s/*.log", dir);
+    snprintf(text, sizeof(text),
+             "[source mail]\npath = %s\nfallback = journal\n"
+             "[source logs]\npath = %s\nfallback = journal\njournal_dir = %s\n"
+             "[source plain]\npath = %s/plain.log\n",
+             path, glob_path, dir, dir);
+    cr_assert_eq(load(text), 0);
+
+    /* Nothing there: both fall back; a source without fallback stays a file source. */
+    cr_assert_eq(config_resolve_fallbacks(&fx.c), 2);
+    cr_assert_eq(fx.c.sources[0].type, CONFIG_SOURCE_JOURNAL);
+    cr_assert_eq(fx.c.sources[0].fell_back, 1);
+    cr_assert_eq(fx.c.sources[1].type, CONFIG_SOURCE_JOURNAL);
+    cr_assert_eq(fx.c.sources[1].fell_back, 1);
+    cr_assert_eq(fx.c.sources[2].type, CONFIG_SOURCE_FILE);
+    cr_assert_eq(fx.c.sources[2].fell_back, 0);
+    cr_assert_str_eq(fx.c.sources[0].path, path, "the path is kept for the next decision");
+
+    /* The file appears (rsyslog installed): the next decision (a reload) follows it, and the
+     * glob now matches it too. */
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert_eq(config_resolve_fallbacks(&fx.c), 0);
+    cr_assert_eq(fx.c.sources[0].type, CONFIG_SOURCE_FILE);
+    cr_assert_eq(fx.c.sources[0].fell_back, 0);
+    cr_assert_eq(fx.c.sources[1].type, CONFIG_SOURCE_FILE);
+    cr_assert_eq(fx.c.sources[1].fell_back, 0);
+
+    /* A resolved configuration still validates (the agent checks it again on reload). */
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(config_resolve_fallbacks(&fx.c), 2);
+    cr_assert_eq(config_validate(&fx.c, &fx.errs), 0);
+    cr_assert_eq(rmdir(dir), 0);
+}
+
 Test(config, syntax_errors_all_listed)
 {
     char longline[300];
@@ -529,8 +627,26 @@ Test(config, packaged_file_documents_every_key)
                            o->section);
     }
     free(text);
-    /* And the file as shipped (everything commented) parses. */
-    config_free(&fx.c);
-    config_init(&fx.c);
+}
+
+/* The file as shipped works with no edit: a mail source that falls back to the journal, and
+ * the local Redis. */
+Test(config, packaged_file_works_as_shipped)
+{
+    if (access("packaging/smtpmon.conf", R_OK) != 0) {
+        cr_skip_test("packaging/smtpmon.conf not found (run from the project root)");
+    }
     cr_assert_eq(config_load_file(&fx.c, "packaging/smtpmon.conf", &fx.errs), 0);
+    cr_assert_eq(config_validate(&fx.c, &fx.errs), 0);
+    cr_assert_eq(fx.c.nsources, 1);
+    cr_assert_str_eq(fx.c.sources[0].name, "mail");
+    cr_assert_eq(fx.c.sources[0].type, CONFIG_SOURCE_FILE);
+    cr_assert_str_eq(fx.c.sources[0].path, "/var/log/mail.log");
+    cr_assert_eq(fx.c.sources[0].fallback, CONFIG_FALLBACK_JOURNAL);
+    cr_assert_str_eq(fx.c.sources[0].pack, "auto");
+    cr_assert_eq(fx.c.sources[0].read_from, -1);
+    cr_assert_str_eq(fx.c.redis, "redis://127.0.0.1:6379");
+    cr_assert_str_eq(fx.c.redis_url.host, "127.0.0.1");
+    cr_assert_eq(fx.c.redis_url.port, 6379);
+    cr_assert_eq(fx.c.nalerts, 0);
 }
