@@ -259,6 +259,33 @@ check_under_systemd() {
         fail "systemd: start without Redis: restart exit, state, restarts '$out'; query $(cat "$T/ns-query") vs scan $(cat "$T/ns-scan"): $(ns_log | tail -n 8)"
     fi
 
+    # --- B7: a blocked main loop stops the watchdog pings; systemd kills the agent and starts
+    # it again, and the counts stay exact (WatchdogSec shortened to 3 s by a drop-in here). ----
+    mkdir -p "$root/etc/systemd/system/smtpmon.service.d"
+    printf '%s\n' "[Service]" "WatchdogSec=3s" "TimeoutAbortSec=2s" \
+        > "$root/etc/systemd/system/smtpmon.service.d/b7-test.conf"
+    ns_run systemctl daemon-reload
+    timeout 60 "${NS[@]}" systemctl restart smtpmon
+    pid0=$(ns_run systemctl show smtpmon -p MainPID --value)
+    n=$(ns_run systemctl show smtpmon -p NRestarts --value)
+    ns_lines 1201 1300
+    ns_exact 30 > /dev/null
+    # SIGSTOP: the loop does nothing, as if stuck in a read of a stalled file system.
+    ns_run kill -STOP "$pid0"
+    ns_lines 1301 1400
+    wait_for 60 '[ "$(ns_run systemctl show smtpmon -p NRestarts --value)" -gt "$n" ] &&
+        [ "$(ns_run systemctl is-active smtpmon)" = active ]'
+    pid1=$(ns_run systemctl show smtpmon -p MainPID --value)
+    out="$(ns_run systemctl show smtpmon -p NRestarts --value) $(ns_run systemctl is-active smtpmon)"
+    rm -f "$root/etc/systemd/system/smtpmon.service.d/b7-test.conf"
+    ns_run systemctl daemon-reload
+    if [ "${pid1:-0}" != 0 ] && [ "$pid1" != "$pid0" ] && ns_log | grep -q 'Watchdog timeout' &&
+        ns_exact 60; then
+        pass "systemd: a blocked agent (SIGSTOP) missed its watchdog, was killed and restarted (PID $pid0 -> $pid1, restarts $out) and counts exactly: query == scan ($(jq -c '{lines, matched}' "$T/ns-scan"))"
+    else
+        fail "systemd: watchdog: PID $pid0 -> $pid1, restarts and state '$out'; query $(cat "$T/ns-query") vs scan $(cat "$T/ns-scan"): $(ns_log | tail -n 8)"
+    fi
+
     out=$(ns_run systemctl show smtpmon -p WatchdogTimestampMonotonic --value)
     if [ "${out:-0}" -gt 0 ] 2> /dev/null; then
         pass "systemd: the watchdog is pinged (WatchdogTimestamp set)"
