@@ -306,6 +306,8 @@ struct alerts_out {
     char chan[RCMD_KEY_MAX];
     char stream[RCMD_KEY_MAX];
     ev_timer w_save;
+    ev_check w_guard;       /* a reply growing over the limits drops the connection */
+    int64_t save_budget_ms; /* the last save must end within this (the stop timeout) */
 };
 
 static void
@@ -382,6 +384,7 @@ redis_ctx(struct alerts_out *ao)
         return NULL;
     }
     ac->data = ao;
+    redis_reader_limit(ac->c.reader);
     redisLibevAttach(ao->loop, ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -429,6 +432,24 @@ save_async(struct alerts_out *ao)
 }
 
 static void
+guard_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct alerts_out *ao = w->data;
+    redisAsyncContext *ac = ao->ac;
+    const char *over;
+
+    (void)loop;
+    (void)revents;
+    if (ac != NULL && (over = redis_reader_over(ac->c.reader)) != NULL) {
+        log_warnx("alerts: redis %s", over);
+        ao->warned = 1;
+        ao->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+static void
 save_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -436,14 +457,29 @@ save_cb(struct ev_loop *loop, ev_timer *w, int revents)
     save_async(w->data);
 }
 
-/* Restores (restore = 1) or saves the baselines over a blocking connection. */
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Restores (restore = 1) or saves the baselines over a blocking connection, within
+ * budget_ms in all however Redis answers. */
 static void
-state_sync(struct alerts_out *ao, int restore)
+state_sync(struct alerts_out *ao, int restore, int64_t budget_ms)
 {
     char err[256];
-    redisContext *ctx = redis_sync_connect(&ao->rc, ao->rc.timeout_ms, err, sizeof(err));
+    int64_t deadline = mono_ms() + budget_ms;
+    redisContext *ctx;
 
-    if (ctx == NULL) {
+    if (budget_ms <= 0) {
+        log_warnx("alerts: no time left to save the baselines: they are learned again");
+        return;
+    }
+    if ((ctx = redis_sync_connect(&ao->rc, budget_ms, err, sizeof(err))) == NULL) {
         log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save", err);
         return;
     }
@@ -455,15 +491,21 @@ state_sync(struct alerts_out *ao, int restore)
         if (state_key(ao, i, key, sizeof(key)) < 0) {
             continue;
         }
+        if (mono_ms() >= deadline || ctx->err) {
+            log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save",
+                      ctx->err ? ctx->errstr : "out of time");
+            break;
+        }
         if (!restore) {
             if (alerts_state_encode(ao->det, i, &text, &len) == 0) {
-                rep = redisCommand(ctx, "HSET %s state %b", key, text, len);
+                rep = redis_sync_command(ctx, deadline - mono_ms(), "HSET %s state %b", key, text,
+                                         len);
                 freeReplyObject(rep);
                 free(text);
             }
             continue;
         }
-        rep = redisCommand(ctx, "HGET %s state", key);
+        rep = redis_sync_command(ctx, deadline - mono_ms(), "HGET %s state", key);
         if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
             if (alerts_state_decode(ao->det, i, rep->str, rep->len) == 0) {
                 log_info("alerts: rule=%s baseline restored from %s", ao->rules[i].name, key);
@@ -669,10 +711,14 @@ alerts_out_new(struct ev_loop *loop, const struct config *c, const struct rulese
         } else {
             snprintf(ao->chan, sizeof(ao->chan), "%s:alerts", ao->rc.prefix);
             ao->redis = 1;
-            state_sync(ao, 1);
+            state_sync(ao, 1, ao->rc.timeout_ms);
             ev_timer_init(&ao->w_save, save_cb, SAVE_EVERY, SAVE_EVERY);
             ao->w_save.data = ao;
             ev_timer_start(loop, &ao->w_save);
+            ev_check_init(&ao->w_guard, guard_cb);
+            ao->w_guard.data = ao;
+            ev_check_start(loop, &ao->w_guard);
+            ao->save_budget_ms = ao->rc.timeout_ms;
         }
     }
     log_info("alerts: %zu rules%s%s", ao->n, c->nalerts == 0 ? " (the defaults)" : "",
@@ -688,7 +734,8 @@ alerts_out_free(struct alerts_out *ao)
     }
     if (ao->redis && ao->det != NULL) {
         ev_timer_stop(ao->loop, &ao->w_save);
-        state_sync(ao, 0);
+        ev_check_stop(ao->loop, &ao->w_guard);
+        state_sync(ao, 0, ao->save_budget_ms);
     }
     if (ao->ac != NULL) {
         ao->ac->data = NULL;
@@ -710,6 +757,14 @@ alerts_out_free(struct alerts_out *ao)
     free(ao->rules);
     explicit_bzero(&ao->rc, sizeof(ao->rc));
     free(ao);
+}
+
+void
+alerts_out_stop_budget(struct alerts_out *ao, int64_t budget_ms)
+{
+    if (ao != NULL && budget_ms < ao->save_budget_ms) {
+        ao->save_budget_ms = budget_ms;
+    }
 }
 
 void
@@ -820,6 +875,10 @@ alerts_main(int argc, char **argv)
         config_free(&c);
         return EX_USAGE;
     }
+    if (url == c.redis) {
+        c.redis_url = rc.url;
+        redis_conf_from_config(&rc, &c); /* user, db, password file, timeouts */
+    }
     snprintf(chan, sizeof(chan), "%s:alerts",
              prefix != NULL           ? prefix
              : c.redis_prefix != NULL ? c.redis_prefix
@@ -832,12 +891,15 @@ alerts_main(int argc, char **argv)
         explicit_bzero(&rc, sizeof(rc));
         return EX_UNAVAILABLE;
     }
+    rep = redis_sync_command(ctx, rc.timeout_ms, "SUBSCRIBE %s", chan);
     explicit_bzero(&rc, sizeof(rc));
-    redisSetTimeout(ctx, (struct timeval){0, 0});
-    rep = redisCommand(ctx, "SUBSCRIBE %s", chan);
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "subscribe") != 0) {
         fprintf(stderr, "smtpmon alerts: SUBSCRIBE %s: %s\n", chan,
-                rep != NULL ? rep->str : ctx->errstr);
+                rep == NULL                      ? ctx->errstr
+                : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : "unexpected reply");
         freeReplyObject(rep);
         redisFree(ctx);
         return EX_UNAVAILABLE;
@@ -847,7 +909,7 @@ alerts_main(int argc, char **argv)
     while (count != 0) {
         void *r = NULL;
 
-        if (redisGetReply(ctx, &r) != REDIS_OK || r == NULL) {
+        if (redis_sync_reply(ctx, -1, &r) != REDIS_OK || r == NULL) {
             fprintf(stderr, "smtpmon alerts: connection lost: %s\n", ctx->errstr);
             rcode = EX_UNAVAILABLE;
             break;

@@ -69,12 +69,12 @@ parse_since(const char *s, int64_t *out)
 static int
 add_hash(struct stats *st, const struct ruleset *rs, const redisReply *rep)
 {
-    if (rep->type != REDIS_REPLY_ARRAY) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
         return -1;
     }
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
             rcmd_stats_add_field(st, rs, k->str, k->len, v->str, v->len) == -1) {
             return -1;
         }
@@ -84,8 +84,8 @@ add_hash(struct stats *st, const struct ruleset *rs, const redisReply *rep)
 
 /* Reads the per-minute hashes from 'since' to now, pipelined. */
 static int
-read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t since,
-             struct stats *st, const struct ruleset *rs)
+read_minutes(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char *tag,
+             int64_t since, struct stats *st, const struct ruleset *rs)
 {
     int64_t now = (int64_t)time(NULL);
     int64_t first = since - since % 60;
@@ -103,7 +103,7 @@ read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t sin
         for (int i = 0; i < n; i++) {
             redisReply *rep;
 
-            if (redisGetReply(ctx, (void **)&rep) != REDIS_OK) {
+            if (redis_sync_reply(ctx, timeout_ms, (void **)&rep) != REDIS_OK) {
                 fprintf(stderr, "smtpmon query: %s\n", ctx->errstr);
                 return -1;
             }
@@ -275,7 +275,7 @@ query_main(int argc, char **argv)
         ruleset_free(rs);
         return 71;
     }
-    if ((ctx = redis_sync_connect(&rcf, 10000, err, sizeof(err))) == NULL) {
+    if ((ctx = redis_sync_connect(&rcf, rcf.connect_timeout_ms, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon query: %s\n", err);
         rc = EX_UNAVAILABLE;
         goto out;
@@ -283,7 +283,7 @@ query_main(int argc, char **argv)
     explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
     const char *tag = fleet ? "fleet" : rcf.agent_id;
     if (since >= 0) {
-        if (read_minutes(ctx, rcf.prefix, tag, since, &st, rs) == -1) {
+        if (read_minutes(ctx, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {
             rc = EX_UNAVAILABLE;
         }
     } else {
@@ -291,7 +291,7 @@ query_main(int argc, char **argv)
         redisReply *rep;
 
         rcmd_key(key, sizeof(key), rcf.prefix, tag, "c:total");
-        rep = redisCommand(ctx, "HGETALL %s", key);
+        rep = redis_sync_command(ctx, rcf.timeout_ms, "HGETALL %s", key);
         if (rep == NULL || add_hash(&st, rs, rep) == -1) {
             fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
                     rep == NULL                      ? ctx->errstr

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "redis_cmd.h"
 
 #define SOURCES_MAX 64
+#define RLIM_STR2(x) #x
+#define RLIM_STR(x) RLIM_STR2(x)
 
 enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY };
 
@@ -79,6 +82,7 @@ struct rex {
     ev_timer w_rewait;  /* the replicas were short: the batch is sent again after a pause */
     int short_replicas; /* WAIT came back short, said once until a WAIT succeeds */
     ev_timer w_lease;
+    ev_check w_guard;  /* a reply growing over the limits drops the connection */
     uint64_t commits, dups, reconnects;
 };
 
@@ -329,6 +333,223 @@ load_token(const char *dir, char *tok, size_t cap)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Bounded replies. hiredis 0.14 buffers a bulk string until it is complete (a declared
+ * $2147483647 grows the buffer to 2 GB) and allocates an array of the declared size before
+ * its elements arrive; 1.x bounds elements but not bytes. The reader's object functions are
+ * wrapped to count the objects and string bytes of each reply, and the unparsed buffer is
+ * checked between reads; a reply over the limits fails the connection with a clear reason. */
+
+#if HIREDIS_MAJOR >= 1
+typedef size_t rlim_count;
+#else
+typedef int rlim_count;
+#endif
+
+struct rlim {
+    const redisReader *reader;
+    size_t objs, bytes;
+    int over;
+};
+
+#define RLIM_SLOTS 32
+
+static struct rlim rlim_slots[RLIM_SLOTS];
+static unsigned rlim_next;
+static redisReplyObjectFunctions rlim_orig, rlim_fns;
+static int rlim_ready;
+
+static const char rlim_reason[] =
+    "reply over the limit (" RLIM_STR(REDIS_REPLY_MAX_BYTES) " bytes or " RLIM_STR(
+        REDIS_REPLY_MAX_ELEMENTS) " elements): connection dropped";
+
+/* Accounts one object of a reply; 0 when it is over the limits. */
+static int
+rlim_take(const redisReadTask *task, size_t elements, size_t bytes)
+{
+    struct rlim *l = task->privdata;
+
+    if (l == NULL) {
+        return 1;
+    }
+    if (task->parent == NULL) {
+        l->objs = l->bytes = 0; /* the first object of a new reply */
+    }
+    l->objs += 1 + elements;
+    l->bytes += bytes;
+    if (elements > REDIS_REPLY_MAX_ELEMENTS || l->objs > REDIS_REPLY_MAX_ELEMENTS ||
+        l->bytes > REDIS_REPLY_MAX_BYTES) {
+        l->over = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void *
+rlim_string(const redisReadTask *task, char *str, size_t len)
+{
+    return rlim_take(task, 0, len) ? rlim_orig.createString(task, str, len) : NULL;
+}
+
+static void *
+rlim_array(const redisReadTask *task, rlim_count n)
+{
+    return rlim_take(task, n > 0 ? (size_t)n : 0, 0) ? rlim_orig.createArray(task, n) : NULL;
+}
+
+static void *
+rlim_integer(const redisReadTask *task, long long v)
+{
+    return rlim_take(task, 0, 0) ? rlim_orig.createInteger(task, v) : NULL;
+}
+
+static void *
+rlim_nil(const redisReadTask *task)
+{
+    return rlim_take(task, 0, 0) ? rlim_orig.createNil(task) : NULL;
+}
+
+void
+redis_reader_limit(redisReader *rd)
+{
+    struct rlim *l;
+
+    if (rd == NULL || rd->fn == NULL) {
+        return;
+    }
+    if (!rlim_ready) {
+        rlim_orig = *rd->fn;
+        rlim_fns = rlim_orig;
+        rlim_fns.createString = rlim_string;
+        rlim_fns.createArray = rlim_array;
+        rlim_fns.createInteger = rlim_integer;
+        rlim_fns.createNil = rlim_nil;
+        rlim_ready = 1;
+    }
+    l = &rlim_slots[rlim_next++ % RLIM_SLOTS];
+    *l = (struct rlim){rd, 0, 0, 0};
+    rd->fn = &rlim_fns;
+    rd->privdata = l;
+}
+
+const char *
+redis_reader_over(const redisReader *rd)
+{
+    const struct rlim *l = rd != NULL ? rd->privdata : NULL;
+
+    if (l == NULL || l < rlim_slots || l >= rlim_slots + RLIM_SLOTS || l->reader != rd) {
+        return NULL;
+    }
+    if (l->over || rd->len - rd->pos > REDIS_REPLY_MAX_BYTES ||
+        l->bytes + (rd->len - rd->pos) > REDIS_REPLY_MAX_BYTES) {
+        return rlim_reason;
+    }
+    return NULL;
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sync_fail(redisContext *ctx, int64_t timeout_ms, int timed_out)
+{
+    const char *over = redis_reader_over(ctx->reader);
+
+    if (over != NULL) {
+        ctx->err = REDIS_ERR_OTHER;
+        snprintf(ctx->errstr, sizeof(ctx->errstr), "%s", over);
+    } else if (timed_out || (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        ctx->err = REDIS_ERR_IO;
+        snprintf(ctx->errstr, sizeof(ctx->errstr), "no complete reply within %lld ms",
+                 (long long)timeout_ms);
+    }
+}
+
+static void
+sync_timeout(redisContext *ctx, int64_t left_ms)
+{
+    struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)(left_ms % 1000) * 1000};
+
+    if (left_ms < 0) {
+        tv = (struct timeval){0, 0}; /* no deadline */
+    } else if (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        tv.tv_usec = 1000;
+    }
+    redisSetTimeout(ctx, tv);
+}
+
+int
+redis_sync_reply(redisContext *ctx, int64_t timeout_ms, void **reply)
+{
+    int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : -1;
+    int done = 0;
+
+    *reply = NULL;
+    if (ctx->err) {
+        return REDIS_ERR;
+    }
+    while (!done) {
+        int64_t left = deadline >= 0 ? deadline - mono_ms() : -1;
+
+        if (deadline >= 0 && left <= 0) {
+            sync_fail(ctx, timeout_ms, 1);
+            return REDIS_ERR;
+        }
+        sync_timeout(ctx, left);
+        if (redisBufferWrite(ctx, &done) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+    }
+    for (;;) {
+        int64_t left;
+
+        if (redisGetReplyFromReader(ctx, reply) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+        if (*reply != NULL) {
+            return REDIS_OK;
+        }
+        if (redis_reader_over(ctx->reader) != NULL) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+        left = deadline >= 0 ? deadline - mono_ms() : -1;
+        if (deadline >= 0 && left <= 0) {
+            sync_fail(ctx, timeout_ms, 1);
+            return REDIS_ERR;
+        }
+        sync_timeout(ctx, left);
+        if (redisBufferRead(ctx) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, deadline >= 0 && mono_ms() >= deadline);
+            return REDIS_ERR;
+        }
+    }
+}
+
+redisReply *
+redis_sync_command(redisContext *ctx, int64_t timeout_ms, const char *fmt, ...)
+{
+    va_list ap;
+    void *rep = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK || redis_sync_reply(ctx, timeout_ms, &rep) != REDIS_OK) {
+        return NULL;
+    }
+    return rep;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Blocking connection (start cursor, query). */
 
 static redisContext *
@@ -349,6 +570,7 @@ sync_open(const char *host, int port, const char *path, int64_t timeout_ms, char
         return NULL;
     }
     redisSetTimeout(ctx, tv);
+    redis_reader_limit(ctx->reader);
     return ctx;
 }
 
@@ -372,8 +594,11 @@ sentinel_master(const struct redis_conf *c, char *host, size_t hcap, int *port, 
         if ((ctx = sync_open(w, sp, NULL, c->connect_timeout_ms, err, errlen)) == NULL) {
             continue;
         }
-        rep = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", c->master);
-        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        rep = redis_sync_command(ctx, c->timeout_ms, "SENTINEL get-master-addr-by-name %s",
+                                 c->master);
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
             snprintf(host, hcap, "%s", rep->element[0]->str);
             *port = atoi(rep->element[1]->str);
             freeReplyObject(rep);
@@ -423,16 +648,18 @@ redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err, si
         return NULL;
     }
     if (c->url.password[0] != '\0') {
-        redisReply *rep = c->url.user[0] != '\0'
-                              ? redisCommand(ctx, "AUTH %s %s", c->url.user, c->url.password)
-                              : redisCommand(ctx, "AUTH %s", c->url.password);
+        redisReply *rep = c->url.user[0] != '\0' ? redis_sync_command(ctx, timeout_ms, "AUTH %s %s",
+                                                                      c->url.user, c->url.password)
+                                                 : redis_sync_command(ctx, timeout_ms, "AUTH %s",
+                                                                      c->url.password);
         if (sync_ok(ctx, rep, "AUTH", err, errlen) == -1) {
             redisFree(ctx);
             return NULL;
         }
     }
     if (c->url.db != 0 &&
-        sync_ok(ctx, redisCommand(ctx, "SELECT %d", c->url.db), "SELECT", err, errlen) == -1) {
+        sync_ok(ctx, redis_sync_command(ctx, timeout_ms, "SELECT %d", c->url.db), "SELECT", err,
+                errlen) == -1) {
         redisFree(ctx);
         return NULL;
     }
@@ -517,6 +744,21 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     rex_drop(r, r->st == R_CONNECTING ? "connect timed out" : "command timed out");
+}
+
+/* After each turn of the loop (hiredis reads at most 16 KiB per turn): an incomplete reply
+ * that already exceeds the limits is not waited for. */
+static void
+guard_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct rex *r = w->data;
+    const char *over;
+
+    (void)loop;
+    (void)revents;
+    if (r->ac != NULL && (over = redis_reader_over(r->ac->c.reader)) != NULL) {
+        rex_drop(r, over);
+    }
 }
 
 static int rex_send(struct rex *r, enum rkind kind, struct rcmd *c);
@@ -626,7 +868,10 @@ disconnect_cb(const redisAsyncContext *ac, int status)
     if (r == NULL || ac != r->ac) {
         return;
     }
-    snprintf(why, sizeof(why), "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
+    snprintf(why, sizeof(why), "connection lost: %s",
+             redis_reader_over(ac->c.reader) != NULL ? redis_reader_over(ac->c.reader)
+             : status == REDIS_OK                    ? "closed"
+                                                     : ac->errstr);
     r->ac = NULL; /* freed by hiredis after this callback */
     rex_drop(r, why);
 }
@@ -659,6 +904,7 @@ rex_connect(struct rex *r)
     r->gen++;
     r->ac = ac;
     ac->data = r;
+    redis_reader_limit(ac->c.reader);
     redisLibevAttach(r->loop, ac);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
@@ -809,10 +1055,11 @@ batch_done(struct rex *r)
 }
 
 static void
-on_error(struct rex *r, const char *err)
+on_error(struct rex *r, enum rkind kind, const char *err)
 {
     char why[1024];
 
+    (void)kind;
     if (strncmp(err, "NOSCRIPT", 8) == 0) {
         /* Redis restarted or SCRIPT FLUSH: reconnecting loads the scripts again. */
         rex_drop(r, "scripts missing (NOSCRIPT): loading them again");
@@ -906,6 +1153,21 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     }
 }
 
+/* 1 if rep is what HGETALL returns: an even number of strings. */
+static int
+hash_reply(const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        if (rep->element[i] == NULL || rep->element[i]->type != REDIS_REPLY_STRING) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* HGETALL of a pending fleet delta: forwarded to the fleet script as it is. */
 static void
 on_pending(struct rex *r, redisReply *rep)
@@ -917,7 +1179,7 @@ on_pending(struct rex *r, redisReply *rep)
     size_t n = 0;
 
     r->inflight = 0;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
+    if (!hash_reply(rep)) {
         rex_drop(r, "unexpected reply reading a pending fleet delta");
         return;
     }
@@ -969,13 +1231,17 @@ on_cursor(struct rex *r, redisReply *rep)
     if (r->nwant == 0) {
         return;
     }
+    if (!hash_reply(rep)) {
+        rex_drop(r, "unexpected reply reading a committed cursor");
+        return; /* asked again after reconnecting */
+    }
     snprintf(source, sizeof(source), "%s", r->want[0]);
     memmove(r->want[0], r->want[1], (r->nwant - 1) * sizeof(r->want[0]));
     r->nwant--;
     memset(&s, 0, sizeof(s));
     s.kind = STATE_FILE;
     snprintf(s.source, sizeof(s.source), "%s", source);
-    rc = rep->type == REDIS_REPLY_ARRAY ? fill_cursor(rep, &s) : -1;
+    rc = fill_cursor(rep, &s);
     if (rc == 0) {
         log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
                  " offset=%" PRIu64,
@@ -1034,13 +1300,19 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     enum rkind kind = q->kind;
     unsigned gen = q->gen;
 
-    (void)ac;
     free(q);
     if (gen != r->gen) {
         return; /* an answer from a connection given up on */
     }
     if (rep == NULL) {
-        rex_drop(r, "connection lost with commands outstanding");
+        char why[300];
+
+        snprintf(why, sizeof(why), "connection lost with commands outstanding%s%s",
+                 ac->err || redis_reader_over(ac->c.reader) != NULL ? ": " : "",
+                 redis_reader_over(ac->c.reader) != NULL ? redis_reader_over(ac->c.reader)
+                 : ac->err                               ? ac->errstr
+                                                         : "");
+        rex_drop(r, why);
         return;
     }
     if (--r->outstanding == 0) {
@@ -1051,7 +1323,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
-        on_error(r, rep->str);
+        on_error(r, kind, rep->str != NULL ? rep->str : "");
         return;
     }
     switch (kind) {
@@ -1080,6 +1352,10 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 
         if (v == RCMD_OWNED) {
             fatal_owned(r, n);
+        }
+        if (v != RCMD_OK) {
+            rex_drop(r, "unexpected reply to the claim script");
+            return;
         }
         if (r->st == R_HANDSHAKE) {
             if (r->last_err[0] != '\0' || r->reconnects > 0) {
@@ -1222,6 +1498,7 @@ rex_free(struct exporter *ex)
     ev_timer_stop(r->loop, &r->w_backoff);
     ev_timer_stop(r->loop, &r->w_lease);
     ev_timer_stop(r->loop, &r->w_rewait);
+    ev_check_stop(r->loop, &r->w_guard);
     r->ac = NULL;
     r->gen++;
     if (ac != NULL) {
@@ -1279,6 +1556,9 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     ev_timer_init(&r->w_lease, lease_cb, ms(r->c.lease_ms) / 3, ms(r->c.lease_ms) / 3);
     r->w_timeout.data = r->w_backoff.data = r->w_lease.data = r;
     ev_timer_start(loop, &r->w_lease);
+    ev_check_init(&r->w_guard, guard_cb);
+    r->w_guard.data = r;
+    ev_check_start(loop, &r->w_guard);
     r->ex.name = "redis";
     r->ex.submit = rex_submit;
     r->ex.busy = rex_busy;
