@@ -83,6 +83,8 @@ struct rex {
     int short_replicas; /* WAIT came back short, said once until a WAIT succeeds */
     ev_timer w_lease;
     ev_check w_guard;  /* a reply growing over the limits drops the connection */
+    int refused;       /* OOM, BUSY, LOADING: said once until Redis accepts again */
+    unsigned refusals; /* in a row: the back-off of the next retry */
     uint64_t commits, dups, reconnects;
 };
 
@@ -1054,12 +1056,76 @@ batch_done(struct rex *r)
     r->ex.ack(r->ex.ack_arg, b, 1);
 }
 
+/* C9: Redis refuses for now (out of memory under noeviction, a script running too long,
+ * loading its data set, no master): nothing was applied (a script is refused before its first
+ * write). The batch stays at the head of the queue and is sent again, same seq, after a
+ * back-off; said once until Redis accepts again. */
+static int
+transient_error(const char *err)
+{
+    static const char *const words[] = {"OOM ", "BUSY ", "LOADING ", "MASTERDOWN ", "TRYAGAIN "};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strncmp(err, words[i], strlen(words[i])) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+on_refused(struct rex *r, enum rkind kind, const char *err)
+{
+    const struct batch *b = r->qlen > 0 ? r->q[r->qhead] : NULL;
+    double cap = ms(r->c.backoff_max_ms);
+    double d = ms(r->c.backoff_min_ms) * (double)(1u << (r->refusals < 16 ? r->refusals : 16));
+    uint32_t rnd = 0;
+
+    if (!r->refused) {
+        char line[160];
+
+        snprintf(line, sizeof(line), "%s", err);
+        line[strcspn(line, "\r\n")] = '\0';
+        if (b != NULL) {
+            log_warnx("redis: Redis refuses for now: %s; source=%s seq=%" PRIu64 " and %zu more "
+                      "batches kept, sent again with back-off (nothing applied, nothing lost)",
+                      line, b->cursor.source, b->cursor.seq, r->qlen - 1);
+        } else {
+            log_warnx("redis: Redis refuses for now: %s; retried with back-off", line);
+        }
+        r->refused = 1;
+    }
+    r->refusals++;
+    if (r->st != R_READY || kind == K_HELLO || kind == K_LOAD_COMMIT || kind == K_LOAD_FLEET ||
+        kind == K_LOAD_CLAIM) {
+        rex_drop(r, NULL); /* the handshake: reconnect after the back-off */
+        return;
+    }
+    if (kind == K_CLAIM) {
+        return; /* the lease is renewed at the next tick */
+    }
+    if (d > cap) {
+        d = cap;
+    }
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        rnd = (uint32_t)rand();
+    }
+    d *= 0.5 + 0.5 * (double)rnd / 4294967296.0;
+    r->inflight = 1; /* nothing else is sent meanwhile */
+    ev_timer_stop(r->loop, &r->w_rewait);
+    ev_timer_set(&r->w_rewait, d, 0.0);
+    ev_timer_start(r->loop, &r->w_rewait);
+}
+
 static void
 on_error(struct rex *r, enum rkind kind, const char *err)
 {
     char why[1024];
 
-    (void)kind;
+    if (transient_error(err)) {
+        on_refused(r, kind, err);
+        return;
+    }
     if (strncmp(err, "NOSCRIPT", 8) == 0) {
         /* Redis restarted or SCRIPT FLUSH: reconnecting loads the scripts again. */
         rex_drop(r, "scripts missing (NOSCRIPT): loading them again");
@@ -1326,6 +1392,14 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         on_error(r, kind, rep->str != NULL ? rep->str : "");
         return;
     }
+    if (r->refused && kind != K_HELLO && kind != K_LOAD_COMMIT && kind != K_LOAD_FLEET &&
+        kind != K_LOAD_CLAIM) {
+        log_info("redis: Redis accepts commands again after %u refusals: the kept batches "
+                 "are committed",
+                 r->refusals);
+        r->refused = 0;
+        r->refusals = 0;
+    }
     switch (kind) {
     case K_LOAD_COMMIT:
     case K_LOAD_FLEET:
@@ -1477,7 +1551,7 @@ rex_state(const struct exporter *ex)
     const struct rex *r = (const struct rex *)ex;
 
     if (r->st == R_READY) {
-        return "ok";
+        return r->refused ? "refused-for-now" : "ok";
     }
     if (r->evicting) {
         return "refused-eviction-policy";
