@@ -129,8 +129,10 @@ wait_query_exact() {
 }
 
 _redis_cleanup() {
+    _rrc=$? # the test's exit status, which cleanup passes on
     [ -n "${PROXY_PID:-}" ] && kill -9 "$PROXY_PID" 2>/dev/null
     stop_redis
+    (exit "$_rrc")
     cleanup
 }
 trap _redis_cleanup EXIT

@@ -27,7 +27,7 @@ for _try in 1 2 3 4 5; do
         kill -0 "$FAKE" 2>/dev/null && break
 done
 kill -0 "$FAKE" 2>/dev/null || fail "the fake server did not start: $(cat "$T/hostile.log")"
-trap 'kill -9 $FAKE 2>/dev/null; cleanup' EXIT
+trap '_rc0=$?; kill -9 $FAKE 2>/dev/null; (exit $_rc0); cleanup' EXIT
 
 mkdir -p "$T/cred"
 printf 'pw\n' > "$T/cred/redis-password"
