@@ -465,7 +465,8 @@ sync_fail(redisContext *ctx, int64_t timeout_ms, int timed_out)
     if (over != NULL) {
         ctx->err = REDIS_ERR_OTHER;
         snprintf(ctx->errstr, sizeof(ctx->errstr), "%s", over);
-    } else if (timed_out || (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+    } else if (timed_out ||
+               (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))) {
         ctx->err = REDIS_ERR_IO;
         snprintf(ctx->errstr, sizeof(ctx->errstr), "no complete reply within %lld ms",
                  (long long)timeout_ms);
@@ -650,18 +651,17 @@ redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err, si
         return NULL;
     }
     if (c->url.password[0] != '\0') {
-        redisReply *rep = c->url.user[0] != '\0' ? redis_sync_command(ctx, timeout_ms, "AUTH %s %s",
-                                                                      c->url.user, c->url.password)
-                                                 : redis_sync_command(ctx, timeout_ms, "AUTH %s",
-                                                                      c->url.password);
+        redisReply *rep =
+            c->url.user[0] != '\0'
+                ? redis_sync_command(ctx, timeout_ms, "AUTH %s %s", c->url.user, c->url.password)
+                : redis_sync_command(ctx, timeout_ms, "AUTH %s", c->url.password);
         if (sync_ok(ctx, rep, "AUTH", err, errlen) == -1) {
             redisFree(ctx);
             return NULL;
         }
     }
-    if (c->url.db != 0 &&
-        sync_ok(ctx, redis_sync_command(ctx, timeout_ms, "SELECT %d", c->url.db), "SELECT", err,
-                errlen) == -1) {
+    if (c->url.db != 0 && sync_ok(ctx, redis_sync_command(ctx, timeout_ms, "SELECT %d", c->url.db),
+                                  "SELECT", err, errlen) == -1) {
         redisFree(ctx);
         return NULL;
     }

@@ -79,8 +79,8 @@ const char *redis_reader_over(const struct redisReader *rd);
  * arrive within timeout_ms (-1: no deadline), however slowly its bytes trickle in, and stay
  * within the reply limits. On failure, NULL (REDIS_ERR) and a clear reason in ctx->errstr. */
 int redis_sync_reply(struct redisContext *ctx, int64_t timeout_ms, void **reply);
-struct redisReply *redis_sync_command(struct redisContext *ctx, int64_t timeout_ms,
-                                      const char *fmt, ...); /* hiredis formats (%b) */
+struct redisReply *redis_sync_command(struct redisContext *ctx, int64_t timeout_ms, const char *fmt,
+                                      ...); /* hiredis formats (%b) */
 
 struct exporter *export_redis_new(struct ev_loop *loop, const struct redis_conf *c,
                                   export_ack_fn *ack, void *ack_arg);
