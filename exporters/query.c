@@ -2,6 +2,7 @@
  * smtpmon query [-f CONFIG] [--redis URL] [--password-file FILE] [--prefix P]
  *               [--agent ID | --fleet] [--since DURATION|TIME] [--format table|json]
  *               [--top N] [--patterns DIR]
+ * smtpmon query --load-scripts [-f CONFIG] [--redis URL] [--password-file FILE]
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -36,6 +37,9 @@ usage(void)
             "[--prefix P]\n"
             "                     [--agent ID | --fleet] [--since DURATION|TIME]\n"
             "                     [--format table|json] [--top N] [--patterns DIR]\n"
+            "       smtpmon query --load-scripts [-f CONFIG] [--redis URL] [--password-file FILE]\n"
+            "  --load-scripts: load the commit scripts (SCRIPT LOAD, as a user allowed to) for\n"
+            "  agents whose ACL user may only call them; needed again after a restart of Redis\n"
             "  TIME: epoch seconds or YYYY-MM-DDTHH:MM[:SS] (UTC); DURATION: 90s, 15m, 2h, 1d\n");
 }
 
@@ -119,6 +123,33 @@ read_minutes(redisContext *ctx, int64_t timeout_ms, const char *prefix, const ch
     return 0;
 }
 
+/* SCRIPT LOAD of the three scripts; prints "NAME SHA1" for each. */
+static int
+scripts_load(redisContext *ctx, int64_t timeout_ms)
+{
+    static const struct {
+        const char *name, *lua;
+    } s[] = {{"commit", rcmd_commit_lua}, {"fleet", rcmd_fleet_lua}, {"claim", rcmd_claim_lua}};
+
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        char want[41];
+        redisReply *rep = redis_sync_command(ctx, timeout_ms, "SCRIPT LOAD %s", s[i].lua);
+
+        rcmd_sha1_hex(s[i].lua, strlen(s[i].lua), want);
+        if (rep == NULL || rep->type != REDIS_REPLY_STRING || strcmp(rep->str, want) != 0) {
+            fprintf(stderr, "smtpmon query: SCRIPT LOAD of the %s script: %s\n", s[i].name,
+                    rep == NULL                      ? ctx->errstr
+                    : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                     : "unexpected reply");
+            freeReplyObject(rep);
+            return EX_UNAVAILABLE;
+        }
+        printf("%s %s\n", s[i].name, rep->str);
+        freeReplyObject(rep);
+    }
+    return fflush(stdout) == 0 ? 0 : 74;
+}
+
 int
 query_main(int argc, char **argv)
 {
@@ -133,12 +164,13 @@ query_main(int argc, char **argv)
         {"format", required_argument, NULL, 'o'},
         {"top", required_argument, NULL, 't'},
         {"patterns", required_argument, NULL, 'P'},
+        {"load-scripts", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cfile = NULL, *url = NULL, *pwfile = NULL, *prefix = NULL, *agent = NULL;
     const char *patterns = NULL;
-    int fleet = 0, c, rc = 0;
+    int fleet = 0, load_scripts = 0, c, rc = 0;
     int64_t since = -1;
     enum stats_format fmt = STATS_TABLE;
     size_t top = 10;
@@ -199,6 +231,9 @@ query_main(int argc, char **argv)
             break;
         case 'P':
             patterns = optarg;
+            break;
+        case 'L':
+            load_scripts = 1;
             break;
         case 'h':
             usage();
@@ -281,6 +316,11 @@ query_main(int argc, char **argv)
         goto out;
     }
     explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
+    if (load_scripts) {
+        rc = scripts_load(ctx, rcf.timeout_ms);
+        redisFree(ctx);
+        goto out;
+    }
     const char *tag = fleet ? "fleet" : rcf.agent_id;
     if (since >= 0) {
         if (read_minutes(ctx, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {

@@ -82,7 +82,9 @@ struct rex {
     ev_timer w_rewait;  /* the replicas were short: the batch is sent again after a pause */
     int short_replicas; /* WAIT came back short, said once until a WAIT succeeds */
     ev_timer w_lease;
-    ev_check w_guard;  /* a reply growing over the limits drops the connection */
+    ev_check w_guard; /* a reply growing over the limits drops the connection */
+    int may_load;     /* the user may SCRIPT LOAD; otherwise an administrator loads them */
+    int no_load_said;
     int refused;       /* OOM, BUSY, LOADING: said once until Redis accepts again */
     unsigned refusals; /* in a row: the back-off of the next retry */
     uint64_t commits, dups, reconnects;
@@ -1126,6 +1128,14 @@ on_error(struct rex *r, enum rkind kind, const char *err)
         on_refused(r, kind, err);
         return;
     }
+    if (strncmp(err, "NOSCRIPT", 8) == 0 && !r->may_load) {
+        /* Nothing was applied: the batches wait, long back-off, until the scripts are there. */
+        r->auth_failed = 1;
+        rex_drop(r, "the scripts are not loaded in Redis (NOSCRIPT) and this user may not load "
+                    "them: an administrator loads them with 'smtpmon query --load-scripts' "
+                    "(again after every restart of Redis); nothing committed meanwhile");
+        return;
+    }
     if (strncmp(err, "NOSCRIPT", 8) == 0) {
         /* Redis restarted or SCRIPT FLUSH: reconnecting loads the scripts again. */
         rex_drop(r, "scripts missing (NOSCRIPT): loading them again");
@@ -1357,6 +1367,32 @@ on_policy(struct rex *r, redisReply *rep)
     }
 }
 
+/* SCRIPT LOAD refused by the ACL (the per-host users of packaging/redis/users.acl may run
+ * the project's scripts with EVALSHA, never load or EVAL code of their own): the scripts are
+ * called by the SHA-1 of the text this agent carries, as loaded by an administrator. */
+static void
+scripts_of_admin(struct rex *r, enum rkind kind)
+{
+    const char *lua = kind == K_LOAD_COMMIT  ? rcmd_commit_lua
+                      : kind == K_LOAD_FLEET ? rcmd_fleet_lua
+                                             : rcmd_claim_lua;
+    char *dst = kind == K_LOAD_COMMIT  ? r->sha_commit
+                : kind == K_LOAD_FLEET ? r->sha_fleet
+                                       : r->sha_claim;
+
+    r->may_load = 0;
+    rcmd_sha1_hex(lua, strlen(lua), dst);
+    if (!r->no_load_said) {
+        log_info("redis: this user may not load scripts (NOPERM on SCRIPT LOAD): calling the "
+                 "scripts an administrator loaded ('smtpmon query --load-scripts')");
+        r->no_load_said = 1;
+    }
+    if (kind == K_LOAD_CLAIM &&
+        (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 || rex_send(r, K_CLAIM, &r->cmd) == -1)) {
+        rex_drop(r, "cannot send the claim");
+    }
+}
+
 static void
 reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -1388,6 +1424,12 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         on_policy(r, rep);
         return;
     }
+    if (rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
+        (kind == K_LOAD_COMMIT || kind == K_LOAD_FLEET || kind == K_LOAD_CLAIM) &&
+        strncmp(rep->str, "NOPERM", 6) == 0) {
+        scripts_of_admin(r, kind);
+        return;
+    }
     if (rep->type == REDIS_REPLY_ERROR) {
         on_error(r, kind, rep->str != NULL ? rep->str : "");
         return;
@@ -1412,6 +1454,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
         memcpy(dst, rep->str, 41);
+        r->may_load = 1;
         if (kind == K_LOAD_CLAIM) {
             if (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 ||
                 rex_send(r, K_CLAIM, &r->cmd) == -1) {
