@@ -709,7 +709,8 @@ alerts_out_new(struct ev_loop *loop, const struct config *c, const struct rulese
             rcmd_key(ao->stream, sizeof(ao->stream), ao->rc.prefix, host, "alerts") < 0) {
             log_warnx("alerts: no Redis delivery: %s", err);
         } else {
-            snprintf(ao->chan, sizeof(ao->chan), "%s:alerts", ao->rc.prefix);
+            /* One channel per host: its ACL user may publish there and nowhere else. */
+            snprintf(ao->chan, sizeof(ao->chan), "%s:alerts:%s", ao->rc.prefix, host);
             ao->redis = 1;
             state_sync(ao, 1, ao->rc.timeout_ms);
             ev_timer_init(&ao->w_save, save_cb, SAVE_EVERY, SAVE_EVERY);
@@ -798,7 +799,8 @@ static void
 alerts_usage(FILE *out)
 {
     fprintf(out, "usage: smtpmon alerts --follow [--redis URL] [--prefix P] [-f FILE] [--count N]\n"
-                 "  Subscribes to P:alerts and prints each alert as one JSON line.\n"
+                 "  Subscribes to P:alerts:* (one channel per agent) and prints each alert as one\n"
+                 "  JSON line.\n"
                  "  -f FILE     take the Redis URL and prefix from this configuration\n"
                  "  --count N   exit after N alerts\n");
 }
@@ -879,7 +881,7 @@ alerts_main(int argc, char **argv)
         c.redis_url = rc.url;
         redis_conf_from_config(&rc, &c); /* user, db, password file, timeouts */
     }
-    snprintf(chan, sizeof(chan), "%s:alerts",
+    snprintf(chan, sizeof(chan), "%s:alerts:*",
              prefix != NULL           ? prefix
              : c.redis_prefix != NULL ? c.redis_prefix
                                       : "smtpmon");
@@ -891,12 +893,12 @@ alerts_main(int argc, char **argv)
         explicit_bzero(&rc, sizeof(rc));
         return EX_UNAVAILABLE;
     }
-    rep = redis_sync_command(ctx, rc.timeout_ms, "SUBSCRIBE %s", chan);
+    rep = redis_sync_command(ctx, rc.timeout_ms, "PSUBSCRIBE %s", chan);
     explicit_bzero(&rc, sizeof(rc));
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(rep->element[0]->str, "subscribe") != 0) {
-        fprintf(stderr, "smtpmon alerts: SUBSCRIBE %s: %s\n", chan,
+        strcmp(rep->element[0]->str, "psubscribe") != 0) {
+        fprintf(stderr, "smtpmon alerts: PSUBSCRIBE %s: %s\n", chan,
                 rep == NULL                      ? ctx->errstr
                 : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                  : "unexpected reply");
@@ -915,9 +917,22 @@ alerts_main(int argc, char **argv)
             break;
         }
         rep = r;
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-            rep->element[2]->type == REDIS_REPLY_STRING) {
-            fwrite(rep->element[2]->str, 1, rep->element[2]->len, stdout);
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 &&
+            rep->element[2]->type == REDIS_REPLY_STRING &&
+            rep->element[3]->type == REDIS_REPLY_STRING) {
+            const char *host = strrchr(rep->element[2]->str, ':');
+            char want[RCMD_KEY_MAX];
+
+            /* An agent publishes on its own channel only: an alert naming another host is
+             * forged. */
+            snprintf(want, sizeof(want), "\"host\":\"%s\"", host != NULL ? host + 1 : "");
+            if (memmem(rep->element[3]->str, rep->element[3]->len, want, strlen(want)) == NULL) {
+                fprintf(stderr, "smtpmon alerts: ignored an alert on %s that names another host\n",
+                        rep->element[2]->str);
+                freeReplyObject(rep);
+                continue;
+            }
+            fwrite(rep->element[3]->str, 1, rep->element[3]->len, stdout);
             fputc('\n', stdout);
             fflush(stdout);
             if (count > 0) {

@@ -1,7 +1,7 @@
 /*
  * alerts_out.h -- the alert rules of the configuration, and the delivery of alerts: standard
  * output (smtpmon scan --alerts), the log at warning level, the systemd status line, Redis
- * (PUBLISH on P:alerts, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
+ * (PUBLISH on P:alerts:A, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
  * hashes P:{A}:alerts:RULE), and an optional program run with the alert as JSON on stdin
  * (fork and execve with a fixed argv, no shell, killed after program_timeout, reaped by an
  * ev_child watcher so that the loop never waits for it). Also the "smtpmon alerts" command.
