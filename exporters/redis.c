@@ -84,6 +84,7 @@ struct rex {
     ev_timer w_lease;
     ev_check w_guard; /* a reply growing over the limits drops the connection */
     int may_load;     /* the user may SCRIPT LOAD; otherwise an administrator loads them */
+    int said_again;   /* "connected again" logged since the last progress */
     int no_load_said;
     int refused;       /* OOM, BUSY, LOADING: said once until Redis accepts again */
     unsigned refusals; /* in a row: the back-off of the next retry */
@@ -92,6 +93,18 @@ struct rex {
 
 static void rex_connect(struct rex *r);
 static void rex_kick(struct rex *r);
+
+/* Redis did what was asked (a batch committed, a cursor read, a connection with nothing to
+ * send): the back-off starts again from its minimum and the next error is logged. A
+ * connection that is accepted and then fails at each commit keeps backing off and says its
+ * error once. */
+static void
+rex_progress(struct rex *r)
+{
+    r->attempts = 0;
+    r->last_err[0] = '\0';
+    r->said_again = 0;
+}
 
 static double
 ms(int64_t v)
@@ -1051,6 +1064,7 @@ batch_done(struct rex *r)
 {
     struct batch *b = r->q[r->qhead];
 
+    rex_progress(r);
     r->qhead = (r->qhead + 1) % REDIS_QUEUE_MAX;
     r->qlen--;
     r->inflight = 0;
@@ -1318,6 +1332,7 @@ on_cursor(struct rex *r, redisReply *rep)
     s.kind = STATE_FILE;
     snprintf(s.source, sizeof(s.source), "%s", source);
     rc = fill_cursor(rep, &s);
+    rex_progress(r);
     if (rc == 0) {
         log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
                  " offset=%" PRIu64,
@@ -1475,14 +1490,16 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
         if (r->st == R_HANDSHAKE) {
-            if (r->last_err[0] != '\0' || r->reconnects > 0) {
+            if ((r->last_err[0] != '\0' || r->reconnects > 0) && !r->said_again) {
                 log_info("redis: connected again, %zu batches to commit", r->qlen);
+                r->said_again = 1;
             }
             r->reconnects++;
-            r->last_err[0] = '\0';
             r->st = R_READY;
-            r->attempts = 0;
             r->auth_failed = 0;
+            if (r->qlen == 0 && r->nwant == 0) {
+                rex_progress(r);
+            }
         }
         break;
     }
