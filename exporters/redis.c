@@ -362,16 +362,20 @@ typedef size_t rlim_count;
 typedef int rlim_count;
 #endif
 
+/* The counts of the reply a reader is parsing, found by the reader's address (its privdata
+ * points to itself): a few readers live at once (the exporter's, the alerts', a blocking one),
+ * and the least recently used entry is taken over by a new reader. */
 struct rlim {
-    const redisReader *reader;
+    const void *reader;
     size_t objs, bytes;
     int over;
+    unsigned long used;
 };
 
 #define RLIM_SLOTS 32
 
 static struct rlim rlim_slots[RLIM_SLOTS];
-static unsigned rlim_next;
+static unsigned long rlim_clock;
 static redisReplyObjectFunctions rlim_orig, rlim_fns;
 static int rlim_ready;
 
@@ -379,15 +383,37 @@ static const char rlim_reason[] =
     "reply over the limit (" RLIM_STR(REDIS_REPLY_MAX_BYTES) " bytes or " RLIM_STR(
         REDIS_REPLY_MAX_ELEMENTS) " elements): connection dropped";
 
+static struct rlim *
+rlim_of(const void *reader)
+{
+    struct rlim *l = &rlim_slots[0];
+
+    for (size_t i = 0; i < RLIM_SLOTS; i++) {
+        if (rlim_slots[i].reader == reader) {
+            l = &rlim_slots[i];
+            break;
+        }
+        if (rlim_slots[i].used < l->used) {
+            l = &rlim_slots[i];
+        }
+    }
+    if (l->reader != reader) {
+        *l = (struct rlim){reader, 0, 0, 0, 0};
+    }
+    l->used = ++rlim_clock;
+    return l;
+}
+
 /* Accounts one object of a reply; 0 when it is over the limits. */
 static int
 rlim_take(const redisReadTask *task, size_t elements, size_t bytes)
 {
-    struct rlim *l = task->privdata;
+    struct rlim *l;
 
-    if (l == NULL) {
+    if (task->privdata == NULL) {
         return 1;
     }
+    l = rlim_of(task->privdata);
     if (task->parent == NULL) {
         l->objs = l->bytes = 0; /* the first object of a new reply */
     }
@@ -442,20 +468,21 @@ redis_reader_limit(redisReader *rd)
         rlim_fns.createNil = rlim_nil;
         rlim_ready = 1;
     }
-    l = &rlim_slots[rlim_next++ % RLIM_SLOTS];
-    *l = (struct rlim){rd, 0, 0, 0};
+    l = rlim_of(rd);
+    *l = (struct rlim){rd, 0, 0, 0, ++rlim_clock}; /* a new reader where a freed one was */
     rd->fn = &rlim_fns;
-    rd->privdata = l;
+    rd->privdata = rd;
 }
 
 const char *
 redis_reader_over(const redisReader *rd)
 {
-    const struct rlim *l = rd != NULL ? rd->privdata : NULL;
+    const struct rlim *l;
 
-    if (l == NULL || l < rlim_slots || l >= rlim_slots + RLIM_SLOTS || l->reader != rd) {
+    if (rd == NULL || rd->privdata != rd || rd->fn != &rlim_fns) {
         return NULL;
     }
+    l = rlim_of(rd);
     if (l->over || rd->len - rd->pos > REDIS_REPLY_MAX_BYTES ||
         l->bytes + (rd->len - rd->pos) > REDIS_REPLY_MAX_BYTES) {
         return rlim_reason;

@@ -106,3 +106,31 @@ Test(redis_limits, a_reader_without_limits_is_not_judged)
     cr_assert_null(redis_reader_over(r));
     redisReaderFree(r);
 }
+
+Test(redis_limits, a_new_reader_starts_clean_and_many_readers_keep_their_limits)
+{
+    static const char huge[] = "*2147483647\r\n";
+    static const char ok[] = "*1\r\n:1\r\n";
+    redisReader *many[40];
+    void *rep = NULL;
+
+    for (int round = 0; round < 3; round++) {
+        redisReader *r = reader(); /* often where the last one was freed */
+
+        cr_assert_null(redis_reader_over(r), "round %d starts over the limit", round);
+        cr_assert_eq(feed_and_get(r, ok, sizeof(ok) - 1, &rep), REDIS_OK);
+        freeReplyObject(rep);
+        cr_assert_eq(feed_and_get(r, huge, sizeof(huge) - 1, &rep), REDIS_ERR);
+        cr_assert_not_null(redis_reader_over(r));
+        redisReaderFree(r);
+    }
+    for (int i = 0; i < 40; i++) {
+        many[i] = reader();
+    }
+    for (int i = 0; i < 40; i++) {
+        cr_assert_eq(feed_and_get(many[i], huge, sizeof(huge) - 1, &rep), REDIS_ERR, "reader %d",
+                     i);
+        cr_assert_not_null(redis_reader_over(many[i]));
+        redisReaderFree(many[i]);
+    }
+}
