@@ -85,7 +85,7 @@ run_mode() {
     start_agent -f "$T/smtpmon.conf"
     cli query query -f "$T/smtpmon.conf" --agent hostile1 --format json
     cli alerts alerts --follow -f "$T/smtpmon.conf" --count 1
-    sleep 1.5
+    sleep 1
     kill -0 "$AGENT_PID" 2>/dev/null || fail "$1: the agent died: $(tail -n 5 "$AGENT_ERR")"
     _kb=$(peak_kb "$AGENT_PID")
     _t0=$(date +%s%N)
