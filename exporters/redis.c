@@ -20,8 +20,6 @@
 #include "redis_cmd.h"
 
 #define SOURCES_MAX 64
-#define RLIM_STR2(x) #x
-#define RLIM_STR(x) RLIM_STR2(x)
 
 enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY };
 
@@ -379,9 +377,7 @@ static unsigned long rlim_clock;
 static redisReplyObjectFunctions rlim_orig, rlim_fns;
 static int rlim_ready;
 
-static const char rlim_reason[] =
-    "reply over the limit (" RLIM_STR(REDIS_REPLY_MAX_BYTES) " bytes or " RLIM_STR(
-        REDIS_REPLY_MAX_ELEMENTS) " elements): connection dropped";
+static char rlim_reason[120];
 
 static struct rlim *
 rlim_of(const void *reader)
@@ -409,6 +405,7 @@ static int
 rlim_take(const redisReadTask *task, size_t elements, size_t bytes)
 {
     struct rlim *l;
+    int depth = 0;
 
     if (task->privdata == NULL) {
         return 1;
@@ -416,6 +413,12 @@ rlim_take(const redisReadTask *task, size_t elements, size_t bytes)
     l = rlim_of(task->privdata);
     if (task->parent == NULL) {
         l->objs = l->bytes = 0; /* the first object of a new reply */
+    }
+    for (const redisReadTask *t = task->parent; t != NULL; t = t->parent) {
+        if (++depth > REDIS_REPLY_MAX_DEPTH) { /* hiredis 1.x nests without end */
+            l->over = 1;
+            return 0;
+        }
     }
     l->objs += 1 + elements;
     l->bytes += bytes;
@@ -466,6 +469,10 @@ redis_reader_limit(redisReader *rd)
         rlim_fns.createArray = rlim_array;
         rlim_fns.createInteger = rlim_integer;
         rlim_fns.createNil = rlim_nil;
+        snprintf(rlim_reason, sizeof(rlim_reason),
+                 "reply over the limit (%d bytes, %d elements, %d levels of nesting): "
+                 "connection dropped",
+                 REDIS_REPLY_MAX_BYTES, REDIS_REPLY_MAX_ELEMENTS, REDIS_REPLY_MAX_DEPTH);
         rlim_ready = 1;
     }
     l = rlim_of(rd);

@@ -22,10 +22,11 @@ struct redisReply;
 #define REDIS_QUEUE_MAX 1024 /* batches held by the exporter (the agent bounds its own) */
 
 /* The largest reply taken from Redis: string bytes (with what is buffered of a reply not yet
- * complete) and objects (array elements included). The largest legitimate reply, the HGETALL
- * of a totals hash, holds a few thousand fields. */
+ * complete), objects (array elements included) and depth. The largest legitimate reply, the
+ * HGETALL of a totals hash, holds a few thousand fields. */
 #define REDIS_REPLY_MAX_BYTES 16777216
 #define REDIS_REPLY_MAX_ELEMENTS 1000000
+#define REDIS_REPLY_MAX_DEPTH 8 /* nested arrays; hiredis 0.14 stops at 7 itself */
 
 struct redis_conf {
     struct config_redis_url url; /* host:port or a socket; db; user; password (if any) */

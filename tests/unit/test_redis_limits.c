@@ -134,3 +134,18 @@ Test(redis_limits, a_new_reader_starts_clean_and_many_readers_keep_their_limits)
         redisReaderFree(many[i]);
     }
 }
+
+Test(redis_limits, arrays_nested_without_end_are_refused)
+{
+    redisReader *r = reader();
+    void *rep = NULL;
+    int rc = REDIS_OK;
+
+    /* hiredis 0.14 refuses a depth over 7 itself; 1.x nests on, up to our limit. */
+    for (int i = 0; i < 100000 && rc == REDIS_OK; i++) {
+        rc = feed_and_get(r, "*2\r\n", 4, &rep);
+    }
+    cr_assert_eq(rc, REDIS_ERR);
+    cr_assert_null(rep);
+    redisReaderFree(r);
+}
