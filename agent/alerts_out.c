@@ -304,6 +304,8 @@ struct alerts_out {
     char chan[RCMD_KEY_MAX];
     char stream[RCMD_KEY_MAX];
     ev_timer w_save;
+    ev_check w_guard;       /* a reply growing over the limits drops the connection */
+    int64_t save_budget_ms; /* the last save must end within this (the stop timeout) */
 };
 
 static void
@@ -380,6 +382,7 @@ redis_ctx(struct alerts_out *ao)
         return NULL;
     }
     ac->data = ao;
+    redis_reader_limit(ac->c.reader);
     redisLibevAttach(ao->loop, ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -427,6 +430,24 @@ save_async(struct alerts_out *ao)
 }
 
 static void
+guard_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct alerts_out *ao = w->data;
+    redisAsyncContext *ac = ao->ac;
+    const char *over;
+
+    (void)loop;
+    (void)revents;
+    if (ac != NULL && (over = redis_reader_over(ac->c.reader)) != NULL) {
+        log_warnx("alerts: redis %s", over);
+        ao->warned = 1;
+        ao->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+static void
 save_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -434,14 +455,29 @@ save_cb(struct ev_loop *loop, ev_timer *w, int revents)
     save_async(w->data);
 }
 
-/* Restores (restore = 1) or saves the baselines over a blocking connection. */
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Restores (restore = 1) or saves the baselines over a blocking connection, within
+ * budget_ms in all however Redis answers. */
 static void
-state_sync(struct alerts_out *ao, int restore)
+state_sync(struct alerts_out *ao, int restore, int64_t budget_ms)
 {
     char err[256];
-    redisContext *ctx = redis_sync_connect(&ao->rc, ao->rc.timeout_ms, err, sizeof(err));
+    int64_t deadline = mono_ms() + budget_ms;
+    redisContext *ctx;
 
-    if (ctx == NULL) {
+    if (budget_ms <= 0) {
+        log_warnx("alerts: no time left to save the baselines: they are learned again");
+        return;
+    }
+    if ((ctx = redis_sync_connect(&ao->rc, budget_ms, err, sizeof(err))) == NULL) {
         log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save", err);
         return;
     }
@@ -453,15 +489,21 @@ state_sync(struct alerts_out *ao, int restore)
         if (state_key(ao, i, key, sizeof(key)) < 0) {
             continue;
         }
+        if (mono_ms() >= deadline || ctx->err) {
+            log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save",
+                      ctx->err ? ctx->errstr : "out of time");
+            break;
+        }
         if (!restore) {
             if (alerts_state_encode(ao->det, i, &text, &len) == 0) {
-                rep = redisCommand(ctx, "HSET %s state %b", key, text, len);
+                rep = redis_sync_command(ctx, deadline - mono_ms(), "HSET %s state %b", key, text,
+                                         len);
                 freeReplyObject(rep);
                 free(text);
             }
             continue;
         }
-        rep = redisCommand(ctx, "HGET %s state", key);
+        rep = redis_sync_command(ctx, deadline - mono_ms(), "HGET %s state", key);
         if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
             if (alerts_state_decode(ao->det, i, rep->str, rep->len) == 0) {
                 log_info("alerts: rule=%s baseline restored from %s", ao->rules[i].name, key);
@@ -665,12 +707,17 @@ alerts_out_new(struct ev_loop *loop, const struct config *c, const struct rulese
             rcmd_key(ao->stream, sizeof(ao->stream), ao->rc.prefix, host, "alerts") < 0) {
             log_warnx("alerts: no Redis delivery: %s", err);
         } else {
-            snprintf(ao->chan, sizeof(ao->chan), "%s:alerts", ao->rc.prefix);
+            /* One channel per host: its ACL user may publish there and nowhere else. */
+            snprintf(ao->chan, sizeof(ao->chan), "%s:alerts:%s", ao->rc.prefix, host);
             ao->redis = 1;
-            state_sync(ao, 1);
+            state_sync(ao, 1, ao->rc.timeout_ms);
             ev_timer_init(&ao->w_save, save_cb, SAVE_EVERY, SAVE_EVERY);
             ao->w_save.data = ao;
             ev_timer_start(loop, &ao->w_save);
+            ev_check_init(&ao->w_guard, guard_cb);
+            ao->w_guard.data = ao;
+            ev_check_start(loop, &ao->w_guard);
+            ao->save_budget_ms = ao->rc.timeout_ms;
         }
     }
     log_info("alerts: %zu rules%s%s", ao->n, c->nalerts == 0 ? " (the defaults)" : "",
@@ -686,7 +733,8 @@ alerts_out_free(struct alerts_out *ao)
     }
     if (ao->redis && ao->det != NULL) {
         ev_timer_stop(ao->loop, &ao->w_save);
-        state_sync(ao, 0);
+        ev_check_stop(ao->loop, &ao->w_guard);
+        state_sync(ao, 0, ao->save_budget_ms);
     }
     if (ao->ac != NULL) {
         ao->ac->data = NULL;
@@ -708,6 +756,14 @@ alerts_out_free(struct alerts_out *ao)
     free(ao->rules);
     explicit_bzero(&ao->rc, sizeof(ao->rc));
     free(ao);
+}
+
+void
+alerts_out_stop_budget(struct alerts_out *ao, int64_t budget_ms)
+{
+    if (ao != NULL && budget_ms < ao->save_budget_ms) {
+        ao->save_budget_ms = budget_ms;
+    }
 }
 
 void
@@ -745,7 +801,8 @@ alerts_usage(FILE *out, int full)
     if (!full) {
         return;
     }
-    fprintf(out, "Subscribes to P:alerts in Redis and prints each alert as one JSON line.\n"
+    fprintf(out, "Subscribes to P:alerts:* (one channel per agent) and prints each alert as one\n"
+                 "JSON line.\n"
                  "  --follow            required: follow the alerts as they are published\n"
                  "  --redis URL         as for query (default: the configuration's, else\n"
                  "                      redis://127.0.0.1:6379)\n"
@@ -836,7 +893,11 @@ alerts_main(int argc, char **argv)
         config_free(&c);
         return EX_USAGE;
     }
-    snprintf(chan, sizeof(chan), "%s:alerts",
+    if (url == c.redis) {
+        c.redis_url = rc.url;
+        redis_conf_from_config(&rc, &c); /* user, db, password file, timeouts */
+    }
+    snprintf(chan, sizeof(chan), "%s:alerts:*",
              prefix != NULL           ? prefix
              : c.redis_prefix != NULL ? c.redis_prefix
                                       : "smtpmon");
@@ -852,12 +913,15 @@ alerts_main(int argc, char **argv)
         explicit_bzero(&rc, sizeof(rc));
         return EX_UNAVAILABLE;
     }
+    rep = redis_sync_command(ctx, rc.timeout_ms, "PSUBSCRIBE %s", chan);
     explicit_bzero(&rc, sizeof(rc));
-    redisSetTimeout(ctx, (struct timeval){0, 0});
-    rep = redisCommand(ctx, "SUBSCRIBE %s", chan);
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-        fprintf(stderr, "smtpmon alerts: SUBSCRIBE %s: %s\n", chan,
-                rep != NULL ? rep->str : ctx->errstr);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "psubscribe") != 0) {
+        fprintf(stderr, "smtpmon alerts: PSUBSCRIBE %s: %s\n", chan,
+                rep == NULL                      ? ctx->errstr
+                : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                 : "unexpected reply");
         freeReplyObject(rep);
         redisFree(ctx);
         return EX_UNAVAILABLE;
@@ -867,15 +931,28 @@ alerts_main(int argc, char **argv)
     while (count != 0) {
         void *r = NULL;
 
-        if (redisGetReply(ctx, &r) != REDIS_OK || r == NULL) {
+        if (redis_sync_reply(ctx, -1, &r) != REDIS_OK || r == NULL) {
             fprintf(stderr, "smtpmon alerts: connection lost: %s\n", ctx->errstr);
             rcode = EX_UNAVAILABLE;
             break;
         }
         rep = r;
-        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
-            rep->element[2]->type == REDIS_REPLY_STRING) {
-            fwrite(rep->element[2]->str, 1, rep->element[2]->len, stdout);
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 4 &&
+            rep->element[2]->type == REDIS_REPLY_STRING &&
+            rep->element[3]->type == REDIS_REPLY_STRING) {
+            const char *host = strrchr(rep->element[2]->str, ':');
+            char want[RCMD_KEY_MAX];
+
+            /* An agent publishes on its own channel only: an alert naming another host is
+             * forged. */
+            snprintf(want, sizeof(want), "\"host\":\"%s\"", host != NULL ? host + 1 : "");
+            if (memmem(rep->element[3]->str, rep->element[3]->len, want, strlen(want)) == NULL) {
+                fprintf(stderr, "smtpmon alerts: ignored an alert on %s that names another host\n",
+                        rep->element[2]->str);
+                freeReplyObject(rep);
+                continue;
+            }
+            fwrite(rep->element[3]->str, 1, rep->element[3]->len, stdout);
             fputc('\n', stdout);
             fflush(stdout);
             if (count > 0) {

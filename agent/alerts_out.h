@@ -1,7 +1,7 @@
 /*
  * alerts_out.h -- the alert rules of the configuration, and the delivery of alerts: standard
  * output (smtpmon scan --alerts), the log at warning level, the systemd status line, Redis
- * (PUBLISH on P:alerts, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
+ * (PUBLISH on P:alerts:A, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
  * hashes P:{A}:alerts:RULE), and an optional program run with the alert as JSON on stdin
  * (fork and execve with a fixed argv, no shell, killed after program_timeout, reaped by an
  * ev_child watcher so that the loop never waits for it). Also the "smtpmon alerts" command.
@@ -10,6 +10,7 @@
 #define SMTPMON_AGENT_ALERTS_OUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "alerts.h"
@@ -38,9 +39,11 @@ struct alerts *alerts_out_scan_new(const char *config_file, const struct ruleset
 struct alerts_out;
 struct alerts_out *alerts_out_new(struct ev_loop *loop, const struct config *c,
                                   const struct ruleset *rs, const char *host);
-/* Saves the baselines (blocking, bounded by the Redis timeout) and frees everything; running
- * programs are left to finish on their own. NULL is accepted. */
+/* Saves the baselines (blocking, bounded by the Redis timeout and the budget below) and frees
+ * everything; running programs are left to finish on their own. NULL is accepted. */
 void alerts_out_free(struct alerts_out *ao);
+/* At stop: the save of alerts_out_free must end within budget_ms (0: not attempted). */
+void alerts_out_stop_budget(struct alerts_out *ao, int64_t budget_ms);
 /* Feeds one event (NULL ao is accepted: alerting is off). */
 void alerts_out_feed(struct alerts_out *ao, const struct smtp_event *ev, const char *line,
                      size_t len);

@@ -1809,6 +1809,10 @@ agent_main(int argc, char **argv)
              ag.cfg.output != NULL ? ag.cfg.output : "-");
     notify_ready("running");
     ev_run(ag.loop, 0);
+    /* The baselines are saved within what is left of stop_timeout. */
+    alerts_out_stop_budget(
+        ag.alerts,
+        ev_is_active(&ag.w_stop) ? (int64_t)(ev_timer_remaining(ag.loop, &ag.w_stop) * 1000) : 0);
     log_info("agent: stopped");
     agent_fini(&ag);
     ev_loop_destroy(ag.loop);

@@ -2,6 +2,7 @@
  * smtpmon query [-f CONFIG] [--redis URL] [--password-file FILE] [--prefix P]
  *               [--agent ID | --fleet] [--since DURATION|TIME] [--format table|json]
  *               [--top N] [--patterns DIR]
+ * smtpmon query --load-scripts [-f CONFIG] [--redis URL] [--password-file FILE]
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -32,7 +33,8 @@ query_usage(FILE *out, int full)
     fprintf(out,
             "usage: smtpmon query [-f FILE] [--redis URL] [--password-file FILE] [--prefix P]\n"
             "                     [--agent ID | --fleet] [--since DURATION|TIME]\n"
-            "                     [--format table|json] [--top N] [--patterns DIR]\n");
+            "                     [--format table|json] [--top N] [--patterns DIR]\n"
+            "       smtpmon query --load-scripts [-f FILE] [--redis URL] [--password-file FILE]\n");
     if (!full) {
         return;
     }
@@ -55,6 +57,9 @@ query_usage(FILE *out, int full)
             "  --format table|json     output format (default table)\n"
             "  --top N                 entries of each top list, 1..64 (default 10)\n"
             "  --patterns DIR          directory of the pattern packs (names the rules)\n"
+            "  --load-scripts          load the commit scripts (SCRIPT LOAD, as a user allowed\n"
+            "                          to) for agents whose ACL user may only call them; needed\n"
+            "                          again after each restart of Redis; prints NAME SHA1\n"
             "  -h, --help              this help\n"
             "An agent id without counts in Redis is said so, with the agent ids found, and\n"
             "exits 66.\n",
@@ -91,12 +96,12 @@ parse_since(const char *s, int64_t *out)
 static int
 add_hash(struct stats *st, const struct ruleset *rs, const redisReply *rep)
 {
-    if (rep->type != REDIS_REPLY_ARRAY) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
         return -1;
     }
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         const redisReply *k = rep->element[i], *v = rep->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
             rcmd_stats_add_field(st, rs, k->str, k->len, v->str, v->len) == -1) {
             return -1;
         }
@@ -106,8 +111,8 @@ add_hash(struct stats *st, const struct ruleset *rs, const redisReply *rep)
 
 /* Reads the per-minute hashes from 'since' to now, pipelined. */
 static int
-read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t since,
-             struct stats *st, const struct ruleset *rs)
+read_minutes(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char *tag,
+             int64_t since, struct stats *st, const struct ruleset *rs)
 {
     int64_t now = (int64_t)time(NULL);
     int64_t first = since - since % 60;
@@ -125,7 +130,7 @@ read_minutes(redisContext *ctx, const char *prefix, const char *tag, int64_t sin
         for (int i = 0; i < n; i++) {
             redisReply *rep;
 
-            if (redisGetReply(ctx, (void **)&rep) != REDIS_OK) {
+            if (redis_sync_reply(ctx, timeout_ms, (void **)&rep) != REDIS_OK) {
                 fprintf(stderr, "smtpmon query: %s\n", ctx->errstr);
                 return -1;
             }
@@ -147,14 +152,43 @@ cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The agent ids that have counts under the prefix: SCAN for P:{*}:c:total. Prints them on
- * stderr, sorted, or says that there is none. */
+struct idlist {
+    char *ids[QUERY_AGENTS_MAX];
+    size_t n, more;
+};
+
 static void
-list_agents(redisContext *ctx, const char *prefix)
+idlist_add(struct idlist *l, const char *id, size_t len)
+{
+    if (len == 0 || (len == 5 && memcmp(id, "fleet", 5) == 0)) {
+        return;
+    }
+    for (size_t m = 0; m < l->n; m++) {
+        if (strlen(l->ids[m]) == len && memcmp(l->ids[m], id, len) == 0) {
+            return;
+        }
+    }
+    if (l->n == QUERY_AGENTS_MAX) {
+        l->more++;
+    } else if ((l->ids[l->n] = strndup(id, len)) != NULL) {
+        l->n++;
+    }
+}
+
+static const char *
+reply_error(const redisContext *ctx, const redisReply *rep)
+{
+    return rep == NULL                      ? ctx->errstr
+           : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                            : "unexpected reply";
+}
+
+/* SCAN for P:{*}:c:total. Returns 0, 1 when SCAN is refused by the ACL (NOPERM), -1 on error. */
+static int
+ids_by_scan(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct idlist *l)
 {
     char pattern[RCMD_KEY_MAX * 2], cursor[32] = "0";
-    char *ids[QUERY_AGENTS_MAX];
-    size_t n = 0, more = 0, plen = strlen(prefix), j = 0;
+    size_t plen = strlen(prefix), j = 0;
 
     for (const char *p = prefix; *p != '\0' && j + 2 < sizeof(pattern) - 16; p++) {
         if (strchr("*?[]\\", *p) != NULL) {
@@ -164,77 +198,107 @@ list_agents(redisContext *ctx, const char *prefix)
     }
     snprintf(pattern + j, sizeof(pattern) - j, ":{*}:c:total");
     do {
-        redisReply *rep = redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        redisReply *rep =
+            redis_sync_command(ctx, timeout_ms, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 
+        if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0) {
+            freeReplyObject(rep);
+            return 1;
+        }
         if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
             rep->element[0]->type != REDIS_REPLY_STRING ||
             rep->element[1]->type != REDIS_REPLY_ARRAY) {
             fprintf(stderr, "smtpmon query: cannot list the agents (SCAN): %s\n",
-                    rep == NULL                      ? ctx->errstr
-                    : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                     : "unexpected reply");
+                    reply_error(ctx, rep));
             freeReplyObject(rep);
-            goto out;
+            return -1;
         }
         snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
         for (size_t i = 0; i < rep->element[1]->elements; i++) {
             const redisReply *k = rep->element[1]->element[i];
-            const char *id, *end;
-            size_t len;
-            int dup = 0;
 
-            if (k->type != REDIS_REPLY_STRING || k->len < plen + 12) {
-                continue;
-            }
-            id = k->str + plen + 2;    /* past "P:{" */
-            end = k->str + k->len - 9; /* at "}:c:total" */
-            len = (size_t)(end - id);
-            if (len == 0 || (len == 5 && memcmp(id, "fleet", 5) == 0)) {
-                continue;
-            }
-            for (size_t m = 0; m < n && !dup; m++) {
-                dup = strlen(ids[m]) == len && memcmp(ids[m], id, len) == 0;
-            }
-            if (dup) {
-                continue;
-            }
-            if (n == QUERY_AGENTS_MAX) {
-                more++;
-            } else if ((ids[n] = strndup(id, len)) != NULL) {
-                n++;
+            if (k->type == REDIS_REPLY_STRING && k->len >= plen + 12) {
+                /* between "P:{" and "}:c:total" */
+                idlist_add(l, k->str + plen + 2, k->len - plen - 2 - 9);
             }
         }
         freeReplyObject(rep);
     } while (strcmp(cursor, "0") != 0);
-    if (n == 0) {
+    return 0;
+}
+
+/* HKEYS P:{fleet}:seen, whose fields are AGENT|SOURCE: the agents that commit fleet totals, for
+ * a user that may not SCAN (the dashboard user of packaging/redis/users.acl). */
+static int
+ids_by_seen(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct idlist *l)
+{
+    char key[RCMD_KEY_MAX];
+    redisReply *rep;
+
+    rcmd_key(key, sizeof(key), prefix, "fleet", "seen");
+    rep = redis_sync_command(ctx, timeout_ms, "HKEYS %s", key);
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, "smtpmon query: cannot list the agents (HKEYS %s): %s\n", key,
+                reply_error(ctx, rep));
+        freeReplyObject(rep);
+        return -1;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *f = rep->element[i];
+        const char *bar;
+
+        if (f->type == REDIS_REPLY_STRING && (bar = memchr(f->str, '|', f->len)) != NULL) {
+            idlist_add(l, f->str, (size_t)(bar - f->str));
+        }
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* The agent ids that have counts under the prefix, printed on stderr, sorted, or that there is
+ * none: a SCAN for their totals, or the fleet's list of agents where SCAN is not allowed. */
+static void
+list_agents(redisContext *ctx, int64_t timeout_ms, const char *prefix)
+{
+    struct idlist l = {0};
+    int rc = ids_by_scan(ctx, timeout_ms, prefix, &l);
+
+    if (rc == 1) {
+        rc = ids_by_seen(ctx, timeout_ms, prefix, &l);
+    }
+    if (rc == -1) {
+        goto out;
+    }
+    if (l.n == 0) {
         fprintf(stderr, "smtpmon query: no agent has counts under prefix '%s' in this database\n",
                 prefix);
         goto out;
     }
-    qsort(ids, n, sizeof(ids[0]), cmp_str);
+    qsort(l.ids, l.n, sizeof(l.ids[0]), cmp_str);
     fprintf(stderr, "smtpmon query: agents with counts under prefix '%s':", prefix);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(stderr, "%s %s", i > 0 ? "," : "", ids[i]);
+    for (size_t i = 0; i < l.n; i++) {
+        fprintf(stderr, "%s %s", i > 0 ? "," : "", l.ids[i]);
     }
-    if (more > 0) {
-        fprintf(stderr, " (and %zu more)", more);
+    if (l.more > 0) {
+        fprintf(stderr, " (and %zu more)", l.more);
     }
     fprintf(stderr, "\n");
 out:
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i]);
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.ids[i]);
     }
 }
 
 /* 1 if the agent (or the fleet) has its totals hash: it committed at least once. */
 static int
-has_counts(redisContext *ctx, const char *prefix, const char *tag, char *key, size_t cap)
+has_counts(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char *tag, char *key,
+           size_t cap)
 {
     redisReply *rep;
     int rc;
 
     rcmd_key(key, cap, prefix, tag, "c:total");
-    rep = redisCommand(ctx, "EXISTS %s", key);
+    rep = redis_sync_command(ctx, timeout_ms, "EXISTS %s", key);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
                 rep == NULL                      ? ctx->errstr
@@ -246,6 +310,33 @@ has_counts(redisContext *ctx, const char *prefix, const char *tag, char *key, si
     rc = rep->integer > 0;
     freeReplyObject(rep);
     return rc;
+}
+
+/* SCRIPT LOAD of the three scripts; prints "NAME SHA1" for each. */
+static int
+scripts_load(redisContext *ctx, int64_t timeout_ms)
+{
+    static const struct {
+        const char *name, *lua;
+    } s[] = {{"commit", rcmd_commit_lua}, {"fleet", rcmd_fleet_lua}, {"claim", rcmd_claim_lua}};
+
+    for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++) {
+        char want[41];
+        redisReply *rep = redis_sync_command(ctx, timeout_ms, "SCRIPT LOAD %s", s[i].lua);
+
+        rcmd_sha1_hex(s[i].lua, strlen(s[i].lua), want);
+        if (rep == NULL || rep->type != REDIS_REPLY_STRING || strcmp(rep->str, want) != 0) {
+            fprintf(stderr, "smtpmon query: SCRIPT LOAD of the %s script: %s\n", s[i].name,
+                    rep == NULL                      ? ctx->errstr
+                    : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                     : "unexpected reply");
+            freeReplyObject(rep);
+            return EX_UNAVAILABLE;
+        }
+        printf("%s %s\n", s[i].name, rep->str);
+        freeReplyObject(rep);
+    }
+    return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
 }
 
 int
@@ -262,12 +353,13 @@ query_main(int argc, char **argv)
         {"format", required_argument, NULL, 'o'},
         {"top", required_argument, NULL, 't'},
         {"patterns", required_argument, NULL, 'P'},
+        {"load-scripts", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cfile = NULL, *url = NULL, *pwfile = NULL, *prefix = NULL, *agent = NULL;
     const char *patterns = NULL;
-    int fleet = 0, c, rc = EX_OK;
+    int fleet = 0, load_scripts = 0, c, rc = EX_OK;
     int64_t since = -1;
     enum stats_format fmt = STATS_TABLE;
     size_t top = 10;
@@ -333,6 +425,9 @@ query_main(int argc, char **argv)
         }
         case 'P':
             patterns = optarg;
+            break;
+        case 'L':
+            load_scripts = 1;
             break;
         case 'h':
             query_usage(stdout, 1);
@@ -409,15 +504,20 @@ query_main(int argc, char **argv)
         ruleset_free(rs);
         return EX_OSERR;
     }
-    if ((ctx = redis_sync_connect(&rcf, 10000, err, sizeof(err))) == NULL) {
+    if ((ctx = redis_sync_connect(&rcf, rcf.connect_timeout_ms, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon query: %s\n", err);
         rc = EX_UNAVAILABLE;
         goto out;
     }
     explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
+    if (load_scripts) {
+        rc = scripts_load(ctx, rcf.timeout_ms);
+        redisFree(ctx);
+        goto out;
+    }
     const char *tag = fleet ? "fleet" : rcf.agent_id;
     char tkey[RCMD_KEY_MAX];
-    int have = has_counts(ctx, rcf.prefix, tag, tkey, sizeof(tkey));
+    int have = has_counts(ctx, rcf.timeout_ms, rcf.prefix, tag, tkey, sizeof(tkey));
 
     if (have <= 0) {
         if (have == 0 && fleet) {
@@ -430,14 +530,14 @@ query_main(int argc, char **argv)
                     rcf.agent_id, tkey);
         }
         if (have == 0) {
-            list_agents(ctx, rcf.prefix);
+            list_agents(ctx, rcf.timeout_ms, rcf.prefix);
         }
         redisFree(ctx);
         rc = have == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
         goto out;
     }
     if (since >= 0) {
-        if (read_minutes(ctx, rcf.prefix, tag, since, &st, rs) == -1) {
+        if (read_minutes(ctx, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {
             rc = EX_UNAVAILABLE;
         }
     } else {
@@ -445,7 +545,7 @@ query_main(int argc, char **argv)
         redisReply *rep;
 
         rcmd_key(key, sizeof(key), rcf.prefix, tag, "c:total");
-        rep = redisCommand(ctx, "HGETALL %s", key);
+        rep = redis_sync_command(ctx, rcf.timeout_ms, "HGETALL %s", key);
         if (rep == NULL || add_hash(&st, rs, rep) == -1) {
             fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
                     rep == NULL                      ? ctx->errstr

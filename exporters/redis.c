@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,11 +81,29 @@ struct rex {
     ev_timer w_rewait;  /* the replicas were short: the batch is sent again after a pause */
     int short_replicas; /* WAIT came back short, said once until a WAIT succeeds */
     ev_timer w_lease;
+    ev_check w_guard; /* a reply growing over the limits drops the connection */
+    int may_load;     /* the user may SCRIPT LOAD; otherwise an administrator loads them */
+    int said_again;   /* "connected again" logged since the last progress */
+    int no_load_said;
+    int refused;       /* OOM, BUSY, LOADING: said once until Redis accepts again */
+    unsigned refusals; /* in a row: the back-off of the next retry */
     uint64_t commits, dups, reconnects;
 };
 
 static void rex_connect(struct rex *r);
 static void rex_kick(struct rex *r);
+
+/* Redis did what was asked (a batch committed, a cursor read, a connection with nothing to
+ * send): the back-off starts again from its minimum and the next error is logged. A
+ * connection that is accepted and then fails at each commit keeps backing off and says its
+ * error once. */
+static void
+rex_progress(struct rex *r)
+{
+    r->attempts = 0;
+    r->last_err[0] = '\0';
+    r->said_again = 0;
+}
 
 static double
 ms(int64_t v)
@@ -360,6 +379,260 @@ load_token(const char *dir, char *tok, size_t cap)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* Bounded replies. hiredis 0.14 buffers a bulk string until it is complete (a declared
+ * $2147483647 grows the buffer to 2 GB) and allocates an array of the declared size before
+ * its elements arrive; 1.x bounds elements but not bytes. The reader's object functions are
+ * wrapped to count the objects and string bytes of each reply, and the unparsed buffer is
+ * checked between reads; a reply over the limits fails the connection with a clear reason. */
+
+#if HIREDIS_MAJOR >= 1
+typedef size_t rlim_count;
+#else
+typedef int rlim_count;
+#endif
+
+/* The counts of the reply a reader is parsing, found by the reader's address (its privdata
+ * points to itself): a few readers live at once (the exporter's, the alerts', a blocking one),
+ * and the least recently used entry is taken over by a new reader. */
+struct rlim {
+    const void *reader;
+    size_t objs, bytes;
+    int over;
+    unsigned long used;
+};
+
+#define RLIM_SLOTS 32
+
+static struct rlim rlim_slots[RLIM_SLOTS];
+static unsigned long rlim_clock;
+static redisReplyObjectFunctions rlim_orig, rlim_fns;
+static int rlim_ready;
+
+static char rlim_reason[120];
+
+static struct rlim *
+rlim_of(const void *reader)
+{
+    struct rlim *l = &rlim_slots[0];
+
+    for (size_t i = 0; i < RLIM_SLOTS; i++) {
+        if (rlim_slots[i].reader == reader) {
+            l = &rlim_slots[i];
+            break;
+        }
+        if (rlim_slots[i].used < l->used) {
+            l = &rlim_slots[i];
+        }
+    }
+    if (l->reader != reader) {
+        *l = (struct rlim){reader, 0, 0, 0, 0};
+    }
+    l->used = ++rlim_clock;
+    return l;
+}
+
+/* Accounts one object of a reply; 0 when it is over the limits. */
+static int
+rlim_take(const redisReadTask *task, size_t elements, size_t bytes)
+{
+    struct rlim *l;
+    int depth = 0;
+
+    if (task->privdata == NULL) {
+        return 1;
+    }
+    l = rlim_of(task->privdata);
+    if (task->parent == NULL) {
+        l->objs = l->bytes = 0; /* the first object of a new reply */
+    }
+    for (const redisReadTask *t = task->parent; t != NULL; t = t->parent) {
+        if (++depth > REDIS_REPLY_MAX_DEPTH) { /* hiredis 1.x nests without end */
+            l->over = 1;
+            return 0;
+        }
+    }
+    l->objs += 1 + elements;
+    l->bytes += bytes;
+    if (elements > REDIS_REPLY_MAX_ELEMENTS || l->objs > REDIS_REPLY_MAX_ELEMENTS ||
+        l->bytes > REDIS_REPLY_MAX_BYTES) {
+        l->over = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void *
+rlim_string(const redisReadTask *task, char *str, size_t len)
+{
+    return rlim_take(task, 0, len) ? rlim_orig.createString(task, str, len) : NULL;
+}
+
+static void *
+rlim_array(const redisReadTask *task, rlim_count n)
+{
+    return rlim_take(task, n > 0 ? (size_t)n : 0, 0) ? rlim_orig.createArray(task, n) : NULL;
+}
+
+static void *
+rlim_integer(const redisReadTask *task, long long v)
+{
+    return rlim_take(task, 0, 0) ? rlim_orig.createInteger(task, v) : NULL;
+}
+
+static void *
+rlim_nil(const redisReadTask *task)
+{
+    return rlim_take(task, 0, 0) ? rlim_orig.createNil(task) : NULL;
+}
+
+void
+redis_reader_limit(redisReader *rd)
+{
+    struct rlim *l;
+
+    if (rd == NULL || rd->fn == NULL) {
+        return;
+    }
+    if (!rlim_ready) {
+        rlim_orig = *rd->fn;
+        rlim_fns = rlim_orig;
+        rlim_fns.createString = rlim_string;
+        rlim_fns.createArray = rlim_array;
+        rlim_fns.createInteger = rlim_integer;
+        rlim_fns.createNil = rlim_nil;
+        snprintf(rlim_reason, sizeof(rlim_reason),
+                 "reply over the limit (%d bytes, %d elements, %d levels of nesting): "
+                 "connection dropped",
+                 REDIS_REPLY_MAX_BYTES, REDIS_REPLY_MAX_ELEMENTS, REDIS_REPLY_MAX_DEPTH);
+        rlim_ready = 1;
+    }
+    l = rlim_of(rd);
+    *l = (struct rlim){rd, 0, 0, 0, ++rlim_clock}; /* a new reader where a freed one was */
+    rd->fn = &rlim_fns;
+    rd->privdata = rd;
+}
+
+const char *
+redis_reader_over(const redisReader *rd)
+{
+    const struct rlim *l;
+
+    if (rd == NULL || rd->privdata != rd || rd->fn != &rlim_fns) {
+        return NULL;
+    }
+    l = rlim_of(rd);
+    if (l->over || rd->len - rd->pos > REDIS_REPLY_MAX_BYTES ||
+        l->bytes + (rd->len - rd->pos) > REDIS_REPLY_MAX_BYTES) {
+        return rlim_reason;
+    }
+    return NULL;
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sync_fail(redisContext *ctx, int64_t timeout_ms, int timed_out)
+{
+    const char *over = redis_reader_over(ctx->reader);
+
+    if (over != NULL) {
+        ctx->err = REDIS_ERR_OTHER;
+        snprintf(ctx->errstr, sizeof(ctx->errstr), "%s", over);
+    } else if (timed_out ||
+               (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        ctx->err = REDIS_ERR_IO;
+        snprintf(ctx->errstr, sizeof(ctx->errstr), "no complete reply within %lld ms",
+                 (long long)timeout_ms);
+    }
+}
+
+static void
+sync_timeout(redisContext *ctx, int64_t left_ms)
+{
+    struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)(left_ms % 1000) * 1000};
+
+    if (left_ms < 0) {
+        tv = (struct timeval){0, 0}; /* no deadline */
+    } else if (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        tv.tv_usec = 1000;
+    }
+    redisSetTimeout(ctx, tv);
+}
+
+int
+redis_sync_reply(redisContext *ctx, int64_t timeout_ms, void **reply)
+{
+    int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : -1;
+    int done = 0;
+
+    *reply = NULL;
+    if (ctx->err) {
+        return REDIS_ERR;
+    }
+    while (!done) {
+        int64_t left = deadline >= 0 ? deadline - mono_ms() : -1;
+
+        if (deadline >= 0 && left <= 0) {
+            sync_fail(ctx, timeout_ms, 1);
+            return REDIS_ERR;
+        }
+        sync_timeout(ctx, left);
+        if (redisBufferWrite(ctx, &done) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+    }
+    for (;;) {
+        int64_t left;
+
+        if (redisGetReplyFromReader(ctx, reply) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+        if (*reply != NULL) {
+            return REDIS_OK;
+        }
+        if (redis_reader_over(ctx->reader) != NULL) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+        left = deadline >= 0 ? deadline - mono_ms() : -1;
+        if (deadline >= 0 && left <= 0) {
+            sync_fail(ctx, timeout_ms, 1);
+            return REDIS_ERR;
+        }
+        sync_timeout(ctx, left);
+        if (redisBufferRead(ctx) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, deadline >= 0 && mono_ms() >= deadline);
+            return REDIS_ERR;
+        }
+    }
+}
+
+redisReply *
+redis_sync_command(redisContext *ctx, int64_t timeout_ms, const char *fmt, ...)
+{
+    va_list ap;
+    void *rep = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK || redis_sync_reply(ctx, timeout_ms, &rep) != REDIS_OK) {
+        return NULL;
+    }
+    return rep;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* Blocking connection (start cursor, query). */
 
 static redisContext *
@@ -380,6 +653,7 @@ sync_open(const char *host, int port, const char *path, int64_t timeout_ms, char
         return NULL;
     }
     redisSetTimeout(ctx, tv);
+    redis_reader_limit(ctx->reader);
     return ctx;
 }
 
@@ -403,8 +677,11 @@ sentinel_master(const struct redis_conf *c, char *host, size_t hcap, int *port, 
         if ((ctx = sync_open(w, sp, NULL, c->connect_timeout_ms, err, errlen)) == NULL) {
             continue;
         }
-        rep = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s", c->master);
-        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        rep = redis_sync_command(ctx, c->timeout_ms, "SENTINEL get-master-addr-by-name %s",
+                                 c->master);
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
             snprintf(host, hcap, "%s", rep->element[0]->str);
             *port = atoi(rep->element[1]->str);
             freeReplyObject(rep);
@@ -454,16 +731,17 @@ redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err, si
         return NULL;
     }
     if (c->url.password[0] != '\0') {
-        redisReply *rep = c->url.user[0] != '\0'
-                              ? redisCommand(ctx, "AUTH %s %s", c->url.user, c->url.password)
-                              : redisCommand(ctx, "AUTH %s", c->url.password);
+        redisReply *rep =
+            c->url.user[0] != '\0'
+                ? redis_sync_command(ctx, timeout_ms, "AUTH %s %s", c->url.user, c->url.password)
+                : redis_sync_command(ctx, timeout_ms, "AUTH %s", c->url.password);
         if (sync_ok(ctx, rep, "AUTH", err, errlen) == -1) {
             redisFree(ctx);
             return NULL;
         }
     }
-    if (c->url.db != 0 &&
-        sync_ok(ctx, redisCommand(ctx, "SELECT %d", c->url.db), "SELECT", err, errlen) == -1) {
+    if (c->url.db != 0 && sync_ok(ctx, redis_sync_command(ctx, timeout_ms, "SELECT %d", c->url.db),
+                                  "SELECT", err, errlen) == -1) {
         redisFree(ctx);
         return NULL;
     }
@@ -548,6 +826,21 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     rex_drop(r, r->st == R_CONNECTING ? "connect timed out" : "command timed out");
+}
+
+/* After each turn of the loop (hiredis reads at most 16 KiB per turn): an incomplete reply
+ * that already exceeds the limits is not waited for. */
+static void
+guard_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct rex *r = w->data;
+    const char *over;
+
+    (void)loop;
+    (void)revents;
+    if (r->ac != NULL && (over = redis_reader_over(r->ac->c.reader)) != NULL) {
+        rex_drop(r, over);
+    }
 }
 
 static int rex_send(struct rex *r, enum rkind kind, struct rcmd *c);
@@ -657,7 +950,10 @@ disconnect_cb(const redisAsyncContext *ac, int status)
     if (r == NULL || ac != r->ac) {
         return;
     }
-    snprintf(why, sizeof(why), "connection lost: %s", status == REDIS_OK ? "closed" : ac->errstr);
+    snprintf(why, sizeof(why), "connection lost: %s",
+             redis_reader_over(ac->c.reader) != NULL ? redis_reader_over(ac->c.reader)
+             : status == REDIS_OK                    ? "closed"
+                                                     : ac->errstr);
     r->ac = NULL; /* freed by hiredis after this callback */
     rex_drop(r, why);
 }
@@ -690,6 +986,7 @@ rex_connect(struct rex *r)
     r->gen++;
     r->ac = ac;
     ac->data = r;
+    redis_reader_limit(ac->c.reader);
     redisLibevAttach(r->loop, ac);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
@@ -842,6 +1139,7 @@ batch_done(struct rex *r)
 {
     struct batch *b = r->q[r->qhead];
 
+    rex_progress(r);
     r->qhead = (r->qhead + 1) % REDIS_QUEUE_MAX;
     r->qlen--;
     r->inflight = 0;
@@ -849,11 +1147,84 @@ batch_done(struct rex *r)
     r->ex.ack(r->ex.ack_arg, b, 1);
 }
 
+/* C9: Redis refuses for now (out of memory under noeviction, a script running too long,
+ * loading its data set, no master): nothing was applied (a script is refused before its first
+ * write). The batch stays at the head of the queue and is sent again, same seq, after a
+ * back-off; said once until Redis accepts again. */
+static int
+transient_error(const char *err)
+{
+    static const char *const words[] = {"OOM ", "BUSY ", "LOADING ", "MASTERDOWN ", "TRYAGAIN "};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strncmp(err, words[i], strlen(words[i])) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void
-on_error(struct rex *r, const char *err)
+on_refused(struct rex *r, enum rkind kind, const char *err)
+{
+    const struct batch *b = r->qlen > 0 ? r->q[r->qhead] : NULL;
+    double cap = ms(r->c.backoff_max_ms);
+    double d = ms(r->c.backoff_min_ms) * (double)(1u << (r->refusals < 16 ? r->refusals : 16));
+    uint32_t rnd = 0;
+
+    if (!r->refused) {
+        char line[160];
+
+        snprintf(line, sizeof(line), "%s", err);
+        line[strcspn(line, "\r\n")] = '\0';
+        if (b != NULL) {
+            log_warnx("redis: Redis refuses for now: %s; source=%s seq=%" PRIu64 " and %zu more "
+                      "batches kept, sent again with back-off (nothing applied, nothing lost)",
+                      line, b->cursor.source, b->cursor.seq, r->qlen - 1);
+        } else {
+            log_warnx("redis: Redis refuses for now: %s; retried with back-off", line);
+        }
+        r->refused = 1;
+    }
+    r->refusals++;
+    if (r->st != R_READY || kind == K_HELLO || kind == K_LOAD_COMMIT || kind == K_LOAD_FLEET ||
+        kind == K_LOAD_CLAIM) {
+        rex_drop(r, NULL); /* the handshake: reconnect after the back-off */
+        return;
+    }
+    if (kind == K_CLAIM) {
+        return; /* the lease is renewed at the next tick */
+    }
+    if (d > cap) {
+        d = cap;
+    }
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        rnd = (uint32_t)rand();
+    }
+    d *= 0.5 + 0.5 * (double)rnd / 4294967296.0;
+    r->inflight = 1; /* nothing else is sent meanwhile */
+    ev_timer_stop(r->loop, &r->w_rewait);
+    ev_timer_set(&r->w_rewait, d, 0.0);
+    ev_timer_start(r->loop, &r->w_rewait);
+}
+
+static void
+on_error(struct rex *r, enum rkind kind, const char *err)
 {
     char why[1024];
 
+    if (transient_error(err)) {
+        on_refused(r, kind, err);
+        return;
+    }
+    if (strncmp(err, "NOSCRIPT", 8) == 0 && !r->may_load) {
+        /* Nothing was applied: the batches wait, long back-off, until the scripts are there. */
+        r->auth_failed = 1;
+        rex_drop(r, "the scripts are not loaded in Redis (NOSCRIPT) and this user may not load "
+                    "them: an administrator loads them with 'smtpmon query --load-scripts' "
+                    "(again after every restart of Redis); nothing committed meanwhile");
+        return;
+    }
     if (strncmp(err, "NOSCRIPT", 8) == 0) {
         /* Redis restarted or SCRIPT FLUSH: reconnecting loads the scripts again. */
         rex_drop(r, "scripts missing (NOSCRIPT): loading them again");
@@ -948,6 +1319,21 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     }
 }
 
+/* 1 if rep is what HGETALL returns: an even number of strings. */
+static int
+hash_reply(const redisReply *rep)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        if (rep->element[i] == NULL || rep->element[i]->type != REDIS_REPLY_STRING) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* HGETALL of a pending fleet delta: forwarded to the fleet script as it is. */
 static void
 on_pending(struct rex *r, redisReply *rep)
@@ -959,7 +1345,7 @@ on_pending(struct rex *r, redisReply *rep)
     size_t n = 0;
 
     r->inflight = 0;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements % 2 != 0) {
+    if (!hash_reply(rep)) {
         rex_drop(r, "unexpected reply reading a pending fleet delta");
         return;
     }
@@ -1011,13 +1397,18 @@ on_cursor(struct rex *r, redisReply *rep)
     if (r->nwant == 0) {
         return;
     }
+    if (!hash_reply(rep)) {
+        rex_drop(r, "unexpected reply reading a committed cursor");
+        return; /* asked again after reconnecting */
+    }
     snprintf(source, sizeof(source), "%s", r->want[0]);
     memmove(r->want[0], r->want[1], (r->nwant - 1) * sizeof(r->want[0]));
     r->nwant--;
     memset(&s, 0, sizeof(s));
     s.kind = STATE_FILE;
     snprintf(s.source, sizeof(s.source), "%s", source);
-    rc = rep->type == REDIS_REPLY_ARRAY ? fill_cursor(rep, &s) : -1;
+    rc = fill_cursor(rep, &s);
+    rex_progress(r);
     if (rc == 0) {
         log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
                  " offset=%" PRIu64,
@@ -1067,6 +1458,32 @@ on_policy(struct rex *r, redisReply *rep)
     }
 }
 
+/* SCRIPT LOAD refused by the ACL (the per-host users of packaging/redis/users.acl may run
+ * the project's scripts with EVALSHA, never load or EVAL code of their own): the scripts are
+ * called by the SHA-1 of the text this agent carries, as loaded by an administrator. */
+static void
+scripts_of_admin(struct rex *r, enum rkind kind)
+{
+    const char *lua = kind == K_LOAD_COMMIT  ? rcmd_commit_lua
+                      : kind == K_LOAD_FLEET ? rcmd_fleet_lua
+                                             : rcmd_claim_lua;
+    char *dst = kind == K_LOAD_COMMIT  ? r->sha_commit
+                : kind == K_LOAD_FLEET ? r->sha_fleet
+                                       : r->sha_claim;
+
+    r->may_load = 0;
+    rcmd_sha1_hex(lua, strlen(lua), dst);
+    if (!r->no_load_said) {
+        log_info("redis: this user may not load scripts (NOPERM on SCRIPT LOAD): calling the "
+                 "scripts an administrator loaded ('smtpmon query --load-scripts')");
+        r->no_load_said = 1;
+    }
+    if (kind == K_LOAD_CLAIM &&
+        (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 || rex_send(r, K_CLAIM, &r->cmd) == -1)) {
+        rex_drop(r, "cannot send the claim");
+    }
+}
+
 static void
 reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -1076,13 +1493,19 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     enum rkind kind = q->kind;
     unsigned gen = q->gen;
 
-    (void)ac;
     free(q);
     if (gen != r->gen) {
         return; /* an answer from a connection given up on */
     }
     if (rep == NULL) {
-        rex_drop(r, "connection lost with commands outstanding");
+        char why[300];
+
+        snprintf(why, sizeof(why), "connection lost with commands outstanding%s%s",
+                 ac->err || redis_reader_over(ac->c.reader) != NULL ? ": " : "",
+                 redis_reader_over(ac->c.reader) != NULL ? redis_reader_over(ac->c.reader)
+                 : ac->err                               ? ac->errstr
+                                                         : "");
+        rex_drop(r, why);
         return;
     }
     if (--r->outstanding == 0) {
@@ -1092,9 +1515,23 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         on_policy(r, rep);
         return;
     }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        on_error(r, rep->str);
+    if (rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
+        (kind == K_LOAD_COMMIT || kind == K_LOAD_FLEET || kind == K_LOAD_CLAIM) &&
+        strncmp(rep->str, "NOPERM", 6) == 0) {
+        scripts_of_admin(r, kind);
         return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        on_error(r, kind, rep->str != NULL ? rep->str : "");
+        return;
+    }
+    if (r->refused && kind != K_HELLO && kind != K_LOAD_COMMIT && kind != K_LOAD_FLEET &&
+        kind != K_LOAD_CLAIM) {
+        log_info("redis: Redis accepts commands again after %u refusals: the kept batches "
+                 "are committed",
+                 r->refusals);
+        r->refused = 0;
+        r->refusals = 0;
     }
     switch (kind) {
     case K_LOAD_COMMIT:
@@ -1108,6 +1545,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
         memcpy(dst, rep->str, 41);
+        r->may_load = 1;
         if (kind == K_LOAD_CLAIM) {
             if (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 ||
                 rex_send(r, K_CLAIM, &r->cmd) == -1) {
@@ -1124,15 +1562,21 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             fatal_owned(r, n);
             return;
         }
+        if (v != RCMD_OK) {
+            rex_drop(r, "unexpected reply to the claim script");
+            return;
+        }
         if (r->st == R_HANDSHAKE) {
-            if (r->last_err[0] != '\0' || r->reconnects > 0) {
+            if ((r->last_err[0] != '\0' || r->reconnects > 0) && !r->said_again) {
                 log_info("redis: connected again, %zu batches to commit", r->qlen);
+                r->said_again = 1;
             }
             r->reconnects++;
-            r->last_err[0] = '\0';
             r->st = R_READY;
-            r->attempts = 0;
             r->auth_failed = 0;
+            if (r->qlen == 0 && r->nwant == 0) {
+                rex_progress(r);
+            }
         }
         break;
     }
@@ -1245,7 +1689,7 @@ rex_state(const struct exporter *ex)
     const struct rex *r = (const struct rex *)ex;
 
     if (r->st == R_READY) {
-        return "ok";
+        return r->refused ? "refused-for-now" : "ok";
     }
     if (r->evicting) {
         return "refused-eviction-policy";
@@ -1266,6 +1710,7 @@ rex_free(struct exporter *ex)
     ev_timer_stop(r->loop, &r->w_backoff);
     ev_timer_stop(r->loop, &r->w_lease);
     ev_timer_stop(r->loop, &r->w_rewait);
+    ev_check_stop(r->loop, &r->w_guard);
     r->ac = NULL;
     r->gen++;
     if (ac != NULL) {
@@ -1323,6 +1768,9 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     ev_timer_init(&r->w_lease, lease_cb, ms(r->c.lease_ms) / 3, ms(r->c.lease_ms) / 3);
     r->w_timeout.data = r->w_backoff.data = r->w_lease.data = r;
     ev_timer_start(loop, &r->w_lease);
+    ev_check_init(&r->w_guard, guard_cb);
+    r->w_guard.data = r;
+    ev_check_start(loop, &r->w_guard);
     r->ex.name = "redis";
     r->ex.submit = rex_submit;
     r->ex.busy = rex_busy;

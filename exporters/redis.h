@@ -16,8 +16,17 @@
 
 struct ev_loop;
 struct redisContext;
+struct redisReader;
+struct redisReply;
 
 #define REDIS_QUEUE_MAX 1024 /* batches held by the exporter (the agent bounds its own) */
+
+/* The largest reply taken from Redis: string bytes (with what is buffered of a reply not yet
+ * complete), objects (array elements included) and depth. The largest legitimate reply, the
+ * HGETALL of a totals hash, holds a few thousand fields. */
+#define REDIS_REPLY_MAX_BYTES 16777216
+#define REDIS_REPLY_MAX_ELEMENTS 1000000
+#define REDIS_REPLY_MAX_DEPTH 8 /* nested arrays; hiredis 0.14 stops at 7 itself */
 
 struct redis_conf {
     struct config_redis_url url; /* host:port or a socket; db; user; password (if any) */
@@ -60,6 +69,19 @@ void redis_default_agent_id(char *dst, size_t cap);
  * authenticates and selects the database. NULL with a reason in err. */
 struct redisContext *redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err,
                                         size_t errlen);
+
+/* Bounds the replies a reader accepts (REDIS_REPLY_MAX_*): a reply over them fails the
+ * reader ("Out of memory" for hiredis), and redis_reader_over() then gives the reason; it also
+ * reports a buffered, incomplete reply already over the limit (check it between reads). */
+void redis_reader_limit(struct redisReader *rd);
+const char *redis_reader_over(const struct redisReader *rd);
+
+/* redisGetReply and redisCommand on a blocking context with limits: the whole reply must
+ * arrive within timeout_ms (-1: no deadline), however slowly its bytes trickle in, and stay
+ * within the reply limits. On failure, NULL (REDIS_ERR) and a clear reason in ctx->errstr. */
+int redis_sync_reply(struct redisContext *ctx, int64_t timeout_ms, void **reply);
+struct redisReply *redis_sync_command(struct redisContext *ctx, int64_t timeout_ms, const char *fmt,
+                                      ...); /* hiredis formats (%b) */
 
 struct exporter *export_redis_new(struct ev_loop *loop, const struct redis_conf *c,
                                   export_ack_fn *ack, void *ack_arg);

@@ -1094,3 +1094,100 @@ rcmd_state_field(struct state *s, const char *field, size_t flen, const char *va
     }
     return 0;
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* SHA-1 (FIPS 180-4), for the names EVALSHA takes: an agent whose ACL user may not load
+ * scripts calls the ones an administrator loaded, by the hash of the text it carries. */
+
+struct sha1 {
+    uint32_t h[5];
+    unsigned char block[64];
+    size_t used;
+    uint64_t bytes;
+};
+
+static uint32_t
+rol32(uint32_t v, unsigned n)
+{
+    return (v << n) | (v >> (32 - n));
+}
+
+static void
+sha1_block(struct sha1 *s, const unsigned char *p)
+{
+    uint32_t w[80], a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4];
+
+    for (int i = 0; i < 16; i++) {
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    }
+    for (int i = 16; i < 80; i++) {
+        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    }
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k, t;
+
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5a827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ed9eba1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8f1bbcdc;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xca62c1d6;
+        }
+        t = rol32(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rol32(b, 30);
+        b = a;
+        a = t;
+    }
+    s->h[0] += a;
+    s->h[1] += b;
+    s->h[2] += c;
+    s->h[3] += d;
+    s->h[4] += e;
+}
+
+static void
+sha1_feed(struct sha1 *s, const unsigned char *p, size_t n)
+{
+    s->bytes += n;
+    while (n > 0) {
+        size_t take = 64 - s->used < n ? 64 - s->used : n;
+
+        memcpy(s->block + s->used, p, take);
+        s->used += take;
+        p += take;
+        n -= take;
+        if (s->used == 64) {
+            sha1_block(s, s->block);
+            s->used = 0;
+        }
+    }
+}
+
+void
+rcmd_sha1_hex(const char *text, size_t len, char out[41])
+{
+    struct sha1 s = {{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0}, {0}, 0, 0};
+    unsigned char pad[72] = {0x80};
+    uint64_t bits;
+    size_t npad;
+
+    sha1_feed(&s, (const unsigned char *)text, len);
+    bits = s.bytes * 8;
+    npad = (s.used < 56 ? 56 - s.used : 120 - s.used);
+    for (int i = 0; i < 8; i++) {
+        pad[npad + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+    }
+    sha1_feed(&s, pad, npad + 8);
+    for (int i = 0; i < 5; i++) {
+        snprintf(out + 8 * i, 9, "%08x", (unsigned)s.h[i]);
+    }
+}

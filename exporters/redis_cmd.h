@@ -91,6 +91,9 @@ extern const char rcmd_commit_lua[];
 extern const char rcmd_fleet_lua[];
 extern const char rcmd_claim_lua[];
 
+/* The SHA-1 of text in hex, as SCRIPT LOAD returns it (out: 40 digits and a NUL). */
+void rcmd_sha1_hex(const char *text, size_t len, char out[41]);
+
 /* EVALSHA commit: the counts, the end cursor and the seq of b, in the agent's slot.
  * 'fleet_done' is the last seq of this source known applied fleet-wide. Returns 0 or -1
  * (allocation, or a name that cannot be a key). */

@@ -11,6 +11,8 @@
  *   cut        close every connection once, then forward
  *   dropreply  forward the next client chunk that holds EVALSHA, discard the server's reply
  *              and close that connection, then forward (the reply-lost case)
+ *   loading    answer every command "-LOADING ..." without forwarding it (Redis loading its
+ *              data set after a restart)
  * Modes that act once write "forward" back to the file. It counts what it forwarded in
  * CONTROL_FILE.stats: "connections N dropped_replies N".
  */
@@ -122,6 +124,18 @@ pass(int from, int to, struct pair *p, int client_side)
         ndropped++;
         set_mode_file("forward");
         return -1; /* the reply is discarded and the connection cut */
+    }
+    if (client_side && strcmp(mode, "loading") == 0) {
+        static const char loading[] = "-LOADING Redis is loading the dataset in memory\r\n";
+
+        /* One answer per command: a command starts with "*<digits>" at a line start. */
+        for (ssize_t i = 0; i + 1 < n; i++) {
+            if (buf[i] == '*' && (i == 0 || buf[i - 1] == '\n') && buf[i + 1] >= '0' &&
+                buf[i + 1] <= '9' && write(from, loading, sizeof(loading) - 1) < 0) {
+                return -1;
+            }
+        }
+        return 0;
     }
     if (client_side && strcmp(mode, "dropreply") == 0 && memmem(buf, (size_t)n, "EVALSHA", 7)) {
         p->dropping = 1;

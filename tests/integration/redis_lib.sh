@@ -6,6 +6,9 @@
 need redis-server redis-cli cc
 
 REDIS_PW=agent-secret-$$
+# query and alerts read /etc/smtpmon/smtpmon.conf when given no -f: never the host's file.
+NO_CONF=$T/empty.conf
+: > "$NO_CONF"
 DASH_PW=dash-secret-$$
 AGENT_ID=it-host1
 
@@ -20,7 +23,22 @@ rcli() {
     redis-cli -p "$REDIS_PORT" --no-auth-warning "$@"
 }
 
-# Starts redis-server and creates the agent and dashboard users with the shipped ACL rules.
+# The per-host agent user of packaging/redis/users.acl (written for the host mx1), for $1.
+host_acl() {
+    grep '^user smtpmon-mx1 ' "$ROOT/packaging/redis/users.acl" |
+        sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$REDIS_PW/; s/^user smtpmon-mx1 //; s/mx1/$1/g"
+}
+
+# The administrator's step: SCRIPT LOAD of the commit scripts, which the agent users may only
+# call (EVALSHA). Needed again after every start of a redis-server. load_scripts [PORT]
+load_scripts() {
+    env -u CREDENTIALS_DIRECTORY "$SMTPMON" query -f "$NO_CONF" --load-scripts \
+        --redis "redis://127.0.0.1:${1:-$REDIS_PORT}" > /dev/null ||
+        fail "cannot load the scripts"
+}
+
+# Starts redis-server, creates the users of the shipped ACL (the agent user 'smtpmon-agent'
+# with the rules of the per-host user, for $AGENT_ID) and loads the scripts.
 start_redis() {
     # A port found free may be taken before redis-server binds it: then try another one.
     for _try in 1 2 3 4 5; do
@@ -36,12 +54,13 @@ start_redis() {
     rcli ping 2>/dev/null | grep -q PONG ||
         fail "redis-server did not start: $(tail -n 5 "$T/redis.log")"
     _acl=$ROOT/packaging/redis/users.acl
-    _agent=$(grep '^user smtpmon-agent ' "$_acl" | sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$REDIS_PW/; s/^user smtpmon-agent //")
+    _agent=$(host_acl "$AGENT_ID")
     _dash=$(grep '^user smtpmon-dashboard ' "$_acl" | sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$DASH_PW/; s/^user smtpmon-dashboard //")
     # shellcheck disable=SC2086
     rcli ACL SETUSER smtpmon-agent $_agent | grep -q OK || fail "ACL agent user"
     # shellcheck disable=SC2086
     rcli ACL SETUSER smtpmon-dashboard $_dash | grep -q OK || fail "ACL dashboard user"
+    load_scripts
     mkdir -p "$T/cred"
     printf '%s\n' "$REDIS_PW" > "$T/cred/redis-password"
     printf '%s\n' "$DASH_PW" > "$T/dash-password"
@@ -94,7 +113,7 @@ export SMTPMON_REDIS_BACKOFF_MAX_MS=500
 
 # The counts read back by the read-only dashboard user, as JSON.
 query_json() {
-    "$SMTPMON" query --redis "redis://smtpmon-dashboard:@127.0.0.1:$REDIS_PORT" \
+    "$SMTPMON" query -f "$NO_CONF" --redis "redis://smtpmon-dashboard:@127.0.0.1:$REDIS_PORT" \
         --password-file "$T/dash-password" "${@:---agent=$AGENT_ID}" --format json
 }
 

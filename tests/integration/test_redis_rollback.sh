@@ -18,6 +18,7 @@ restart_redis_from_snapshot() {
     rcli ACL SETUSER smtpmon-agent $_agent > /dev/null
     # shellcheck disable=SC2086
     rcli ACL SETUSER smtpmon-dashboard $_dash > /dev/null
+    load_scripts
 }
 
 start_redis

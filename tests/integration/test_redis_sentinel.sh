@@ -31,6 +31,7 @@ redis-cli -p "$PB" ping 2>/dev/null | grep -q PONG || fail "replica did not star
 redis-cli -p "$PB" ACL SETUSER smtpmon-agent $_agent | grep -q OK || fail "ACL on B"
 # shellcheck disable=SC2086
 redis-cli -p "$PB" ACL SETUSER smtpmon-dashboard $_dash | grep -q OK || fail "ACL on B"
+load_scripts "$PB"
 sentinel_master() {
     redis-cli -p "$PS" SENTINEL get-master-addr-by-name m 2>/dev/null | tail -n 1
 }

@@ -382,10 +382,14 @@ replay_into_redis() {
         kill "$REDIS_PID" 2> /dev/null
     done
     rcli ping 2> /dev/null | grep -q PONG || { fail "grafana: redis-server did not start"; return 1; }
-    acl=$(grep '^user smtpmon-agent ' packaging/redis/users.acl |
-        sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$pw/; s/^user smtpmon-agent //")
+    # The per-host user of the shipped ACL (written for mx1), for the agent pkgtest.
+    acl=$(grep '^user smtpmon-mx1 ' packaging/redis/users.acl |
+        sed "s/#REPLACE-WITH-SHA256-OF-PASSWORD/>$pw/; s/^user smtpmon-mx1 //; s/mx1/pkgtest/g")
     # shellcheck disable=SC2086
     rcli ACL SETUSER smtpmon-agent $acl | grep -q OK || { fail "grafana: ACL SETUSER smtpmon-agent"; return 1; }
+    # The administrator loads the scripts: the agent's user may only call them.
+    env -u CREDENTIALS_DIRECTORY "$SMTPMON" query --load-scripts \
+        --redis "redis://127.0.0.1:$REDIS_PORT" > /dev/null || { fail "grafana: --load-scripts"; return 1; }
     mkdir -p "$T/cred" "$T/state"
     printf '%s\n' "$pw" > "$T/cred/redis-password"
     chmod 600 "$T/cred/redis-password"

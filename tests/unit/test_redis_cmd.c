@@ -165,6 +165,32 @@ verdict(redisReply *r)
 
 TestSuite(redis_script, .init = server_start, .fini = server_stop, .timeout = 30);
 
+Test(redis_script, sha1_vectors_and_the_scripts)
+{
+    static const struct {
+        const char *in, *hex;
+    } v[] = {
+        {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+        {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+        {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+         "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+    };
+    char hex[41];
+
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        rcmd_sha1_hex(v[i].in, strlen(v[i].in), hex);
+        cr_assert_str_eq(hex, v[i].hex, "sha1('%s')", v[i].in);
+    }
+    /* The names Redis gives the scripts (SCRIPT LOAD), when a server is at hand. */
+    if (ctx != NULL) {
+        load();
+        rcmd_sha1_hex(rcmd_commit_lua, strlen(rcmd_commit_lua), hex);
+        cr_assert_str_eq(hex, sha_commit);
+        rcmd_sha1_hex(rcmd_fleet_lua, strlen(rcmd_fleet_lua), hex);
+        cr_assert_str_eq(hex, sha_fleet);
+    }
+}
+
 Test(redis_script, ok_dup_gap_and_no_partial_write)
 {
     struct rcmd c;
