@@ -1,10 +1,12 @@
 #!/bin/bash
 # smtpmon query for an agent id without counts in Redis: says so on stderr, lists the agent ids
-# that have counts (SCAN for P:{*}:c:total), prints nothing on stdout and exits 66
-# (EX_NOINPUT); the same for --fleet before any commit and for a prefix nobody writes under.
+# that have counts (SCAN for P:{*}:c:total, or the fleet's seen hash for the dashboard user,
+# who may not SCAN), prints nothing on stdout and exits 66 (EX_NOINPUT); the same for --fleet
+# before any commit and for a prefix nobody writes under.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis_lib.sh"
 
+AGENT_ID=mx1
 start_redis
 DASH="redis://smtpmon-dashboard:@127.0.0.1:$REDIS_PORT"
 q() {
@@ -22,13 +24,15 @@ grep -q "no agent has counts under prefix 'smtpmon'" "$T/q.err" ||
 
 LOG=$T/mail.log
 append "$LOG" 0 300
-AGENT_ID=mx1
 write_rconf "$T/smtpmon.conf" "$REDIS_PORT" "[source mail]" "path = $LOG"
 start_agent -f "$T/smtpmon.conf"
 wait_query_exact 20
 stop_agent
 # A second agent's totals, as another host would have written them.
 rcli HSET 'smtpmon:{edge-2.example}:c:total' 'm|lines' 7 > /dev/null
+rcli HSET 'smtpmon:{fleet}:seen' 'edge-2.example|mail' 1 > /dev/null
+# One that never committed fleet totals: only a SCAN finds it.
+rcli HSET 'smtpmon:{solo}:c:total' 'm|lines' 3 > /dev/null
 
 q --agent mx9 --format json > "$T/q.out" 2> "$T/q.err"
 rc=$?
@@ -38,6 +42,13 @@ grep -q "^smtpmon query: agent 'mx9' has no counts in Redis (no key smtpmon:{mx9
     "$T/q.err" || fail "no clear message: $(cat "$T/q.err")"
 grep -q "^smtpmon query: agents with counts under prefix 'smtpmon': edge-2.example, mx1$" \
     "$T/q.err" || fail "the agents found are not listed: $(cat "$T/q.err")"
+
+# A user that may SCAN (the default one here) finds every agent with totals.
+env -u CREDENTIALS_DIRECTORY "$SMTPMON" query --redis "redis://127.0.0.1:$REDIS_PORT" \
+    --agent mx9 > /dev/null 2> "$T/q.err"
+[ $? = 66 ] || fail "query of an unknown agent (default user) did not exit 66"
+grep -q "^smtpmon query: agents with counts under prefix 'smtpmon': edge-2.example, mx1, solo$" \
+    "$T/q.err" || fail "SCAN: the agents found are not listed: $(cat "$T/q.err")"
 
 # The agents found are the same with --since.
 q --agent mx9 --since 1h > /dev/null 2> "$T/q.err"

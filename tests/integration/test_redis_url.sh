@@ -56,11 +56,11 @@ cmp -s "$T/ref.json" "$T/q.json" || fail "query with requirepass differs"
 apid=$!
 wait_for 10 "grep -q subscribed '$T/alerts.err' || ! kill -0 $apid 2>/dev/null" ||
     fail "alerts did not subscribe"
-redis-cli -p "$REDIS_PORT" --no-auth-warning -a "$REQ" PUBLISH smtpmon:alerts '{"type":"alert"}' \
+redis-cli -p "$REDIS_PORT" --no-auth-warning -a "$REQ" PUBLISH smtpmon:alerts:mx1 '{"type":"alert","host":"mx1"}' \
     > /dev/null
 wait_for 10 "! kill -0 $apid 2>/dev/null" || { kill $apid; fail "alerts did not exit"; }
 wait $apid || fail "alerts with requirepass: $(cat "$T/alerts.err")"
-[ "$(cat "$T/alerts.out")" = '{"type":"alert"}' ] || fail "alerts printed $(cat "$T/alerts.out")"
+[ "$(cat "$T/alerts.out")" = '{"type":"alert","host":"mx1"}' ] || fail "alerts printed $(cat "$T/alerts.out")"
 "$SMTPMON" query --redis "redis://:wrong@127.0.0.1:$REDIS_PORT" --agent "$AGENT_ID" \
     > /dev/null 2> "$T/q.err"
 [ $? = 69 ] || fail "a wrong password did not exit 69"
