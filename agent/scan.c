@@ -623,6 +623,7 @@ scan_main(int argc, char **argv)
             return EX_USAGE;
         }
     }
+    tz_reload(); /* the zone once, before the workers convert */
     if ((rs = scan_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
         return EX_CONFIG;
     }
