@@ -5,10 +5,11 @@
  *              [--progress|--no-progress] [FILE...|-]
  * smtpmon scan --alerts [--config FILE] [options] [FILE...|-]
  *
- * Reads plain or gzip-compressed logs and prints the counts. A large plain file is split at
- * line boundaries between worker threads (one per core, at most --jobs), each with its own
- * matcher and counts, merged at the end. With --alerts, the files are read in order by one
- * thread and only the alerts that would have fired over their log time are printed.
+ * Reads plain or gzip-compressed logs and prints the counts. Worker threads (one per core, at
+ * most --jobs), each with its own matcher and counts kept over all the files and merged at the
+ * end, take the smaller files whole in turn; a large plain file is split at line boundaries
+ * between them. With --alerts, the files are read in order by one thread and only the alerts
+ * that would have fired over their log time are printed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 #include "tz.h"
 
 #define SCAN_CHUNK (256 * 1024)
+#define SCAN_GZ_BUFFER (64 * 1024) /* zlib's input buffer (output: twice that) per worker */
 #define SCAN_PARALLEL_MIN (32 * 1024 * 1024) /* smaller files are read by one thread */
 #define SCAN_JOBS_MAX 16
 #define SCAN_PIECES_PER_JOB 8 /* pieces of a large file per worker, taken in turn */
@@ -258,7 +260,7 @@ scan_item(struct worker *w, struct item *it)
             close(fd);
             return;
         }
-        gzbuffer(w->gz, SCAN_CHUNK);
+        gzbuffer(w->gz, SCAN_GZ_BUFFER);
     }
     read_range(w, 0, -1);
     it->err = w->err;
@@ -690,8 +692,9 @@ scan_usage(FILE *out, int full)
             "  --pack NAME|auto         rules of this pack only (default auto: chosen per line\n"
             "                           by the syslog program name)\n"
             "  --top N                  entries of each top list, 1..64 (default 10)\n"
-            "  -j, --jobs N             worker threads for a large plain file, 1..%d\n"
-            "                           (default: the number of cores)\n"
+            "  -j, --jobs N             worker threads, 1..%d (default: the number of cores):\n"
+            "                           a large plain file is split between them, smaller\n"
+            "                           files are read whole in turn\n"
             "  --patterns DIR           directory of the pattern packs\n"
             "  --patterns-extra DIR     local rules read after the packs\n"
             "  --no-jit                 the PCRE2 interpreter instead of the JIT compiler\n"
