@@ -245,13 +245,14 @@ for set in $sets; do
         cat "$f" > /dev/null
         printf '%s: %s, %s lines, %.1f MB\n' "$set" "$f" "$(sed -n 1p "$f.stamp" | cut -d' ' -f1 |
             cut -d= -f2)" "$(calc "print $(stat -c %s "$f") / 1e6")"
-        def ${set}_wc "wc -l" wc -l "$f"
-        def ${set}_grep "grep -cE" grep -cE "'$re'" "$f"
-        def ${set}_scan "scan" "$scan" "$f"
-        def ${set}_scan1 "scan --jobs 1" "$scan" --jobs 1 "$f"
-        def ${set}_scannj "scan --no-jit" "$scan" --no-jit "$f"
-        def ${set}_scan1nj "scan --jobs 1 --no-jit" "$scan" --jobs 1 --no-jit "$f"
-        run_set $set ${set}_wc ${set}_grep ${set}_scan ${set}_scan1 ${set}_scannj ${set}_scan1nj
+        def "${set}_wc" "wc -l" wc -l "$f"
+        def "${set}_grep" "grep -cE" grep -cE "'$re'" "$f"
+        def "${set}_scan" "scan" "$scan" "$f"
+        def "${set}_scan1" "scan --jobs 1" "$scan" --jobs 1 "$f"
+        def "${set}_scannj" "scan --no-jit" "$scan" --no-jit "$f"
+        def "${set}_scan1nj" "scan --jobs 1 --no-jit" "$scan" --jobs 1 --no-jit "$f"
+        run_set "$set" "${set}_wc" "${set}_grep" "${set}_scan" "${set}_scan1" "${set}_scannj" \
+            "${set}_scan1nj"
         ;;
     files)
         cat "$one" "$fdir"/* > /dev/null
