@@ -110,7 +110,9 @@ exim=$bd/exim.log
 part_lines=$((lines / 5))
 exim_lines=$((lines / 10))
 [[ $part_lines -ge $nfiles ]] || die "BENCH_LINES must be at least $((nfiles * 5))"
-gen_log tests/bench/gen.c "$lines" "$relay"
+if [[ " $sets " == *" postfix "* || " $sets " == *" files "* || " $sets " == *" gz "* ]]; then
+    gen_log tests/bench/gen.c "$lines" "$relay"
+fi
 if [[ " $sets " == *" exim "* ]]; then
     gen_log tests/bench/gen-exim.c "$exim_lines" "$exim"
 fi
