@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "loghdr.h"
 #include "tz.h"
@@ -188,4 +189,31 @@ Test(tz, damaged_images)
     }
     cr_assert_null(tz_zone_parse((const unsigned char *)"", 0));
     cr_assert_null(tz_zone_parse((const unsigned char *)"TZif2", 5));
+}
+
+Test(tz, unset_tz_reads_etc_localtime)
+{
+    /* What the agent meets under systemd: no TZ, the zone in /etc/localtime. */
+    unsetenv("TZ");
+    tzset();
+    tz_reload();
+    if (access("/etc/localtime", R_OK) == 0) {
+        cr_assert_str_eq(tz_source(), "tzif");
+    } else {
+        cr_assert_str_eq(tz_source(), "mktime");
+    }
+    struct tz_cache c;
+    memset(&c, 0, sizeof(c));
+    for (int h = 0; h < 24 * 400; h += 7) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        tm.tm_year = 2024 - 1900;
+        tm.tm_mday = 1 + h / 24;
+        tm.tm_hour = h % 24;
+        tm.tm_isdst = -1;
+        time_t want = mktime(&tm); /* normalises the day of January to a date */
+        cr_assert_eq(
+            tz_local_to_utc(&c, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, 0, 0),
+            (int64_t)want);
+    }
 }
