@@ -484,7 +484,8 @@ zone_load(void)
         if (strstr(tz, "..") != NULL) {
             return NULL;
         }
-        snprintf(path, sizeof(path), "%s/%s", TZ_DIR, tz);
+        const char *dir = getenv("TZDIR"); /* as glibc */
+        snprintf(path, sizeof(path), "%s/%s", dir != NULL && *dir != '\0' ? dir : TZ_DIR, tz);
     }
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
         return NULL; /* a POSIX TZ string, or no zone file: mktime */
