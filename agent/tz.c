@@ -35,12 +35,10 @@ struct tz_zone {
     int32_t std_off, dst_off; /* local - UTC */
     int has_dst;
     struct tz_date start, end;
-    struct tz_zone *older; /* zones read before, kept for callers that may still hold them */
 };
 
-static struct tz_zone *zone;    /* NULL: mktime */
-static struct tz_zone *retired; /* the zones of earlier reloads */
-static unsigned zone_gen;       /* 0 until the first load */
+static struct tz_zone *zone; /* NULL: mktime */
+static unsigned zone_gen;    /* 0 until the first load */
 static pthread_once_t zone_once = PTHREAD_ONCE_INIT;
 
 /* ---- the POSIX TZ string of a TZif footer ------------------------------------------------ */
@@ -515,10 +513,8 @@ tz_reload(void)
     struct tz_zone *z = zone_load();
 
     tzset(); /* for localtime_r and the mktime fallback */
-    if (zone != NULL) {
-        zone->older = retired;
-        retired = zone;
-    }
+    /* Conversions run in the thread that reloads (the agent), or start after (scan). */
+    tz_zone_free(zone);
     zone = z;
     zone_gen = zone_gen + 1 == 0 ? 1 : zone_gen + 1;
 }
