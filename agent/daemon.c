@@ -1546,6 +1546,7 @@ agent_reload(struct agent *ag)
     struct stream **pp;
 
     notify_reloading();
+    tz_reload(); /* /etc/localtime may point at another zone now */
     log_info("reload: reading the configuration%s%s", ag->cli.config_file != NULL ? " " : "",
              ag->cli.config_file != NULL ? ag->cli.config_file : "");
     if (load_config(&ag->cli, &nc, &nr, &errs) == -1) {

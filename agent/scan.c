@@ -5,10 +5,11 @@
  *              [--progress|--no-progress] [FILE...|-]
  * smtpmon scan --alerts [--config FILE] [options] [FILE...|-]
  *
- * Reads plain or gzip-compressed logs and prints the counts. A large plain file is split at
- * line boundaries between worker threads (one per core, at most --jobs), each with its own
- * matcher and counts, merged at the end. With --alerts, the files are read in order by one
- * thread and only the alerts that would have fired over their log time are printed.
+ * Reads plain or gzip-compressed logs and prints the counts. Worker threads (one per core, at
+ * most --jobs), each with its own matcher and counts kept over all the files and merged at the
+ * end, take the smaller files whole in turn; a large plain file is split at line boundaries
+ * between them. With --alerts, the files are read in order by one thread and only the alerts
+ * that would have fired over their log time are printed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,10 +38,12 @@
 #include "tz.h"
 
 #define SCAN_CHUNK (256 * 1024)
+#define SCAN_GZ_BUFFER (64 * 1024) /* zlib's input buffer (output: twice that) per worker */
 #define SCAN_PARALLEL_MIN (32 * 1024 * 1024) /* smaller files are read by one thread */
 #define SCAN_JOBS_MAX 16
 #define SCAN_PIECES_PER_JOB 8 /* pieces of a large file per worker, taken in turn */
 #define SCAN_PROGRESS_MIN (64 * 1024 * 1024)
+#define SCAN_POS_BITS 40 /* a line's position: argument index << 40 | offset */
 
 struct scan_opts {
     enum stats_format format;
@@ -62,23 +65,49 @@ struct chunks {
     _Atomic size_t next;
 };
 
-struct worker {
-    const struct ruleset *rs;
-    const struct scan_opts *o;
+/* What became of one file, reported by the main thread in the order of the arguments. */
+enum item_fail { ITEM_OK, ITEM_OPEN, ITEM_STAT, ITEM_DIR, ITEM_GZOPEN, ITEM_NOMEM };
+
+struct item {
     const char *path;
+    uint64_t posbase; /* argument index << SCAN_POS_BITS: orders the samples */
+    enum item_fail fail;
+    int fail_errno;
+    int err;           /* errno of a read failure */
+    char errwhat[128]; /* zlib's message of a read failure, "" none */
+    uint64_t nul_off;  /* UINT64_MAX: no NUL byte */
+    int inflated;      /* gzip data, not read through */
+};
+
+/* The work of one thread start: a run of whole files taken in turn, or the pieces of one large
+ * file. */
+struct phase {
+    struct item *items;
+    size_t n;
+    _Atomic size_t next;
+    struct chunks *chunks; /* pieces of items[0], read through fd */
     int fd;
+};
+
+/* A worker keeps its matcher, counts and caches over all the files of a scan: a file costs its
+ * lines, not a cold matcher. */
+struct worker {
+    const struct scan_opts *o;
+    struct phase *ph;
     gzFile gz;
-    off_t start, end;      /* byte range of a plain file; end < 0: to EOF */
-    struct chunks *chunks; /* or pieces shared with the other workers */
+    int fd;
+    char *buf;
     struct stats st;
     struct pipeline pl;
     struct tz_cache tz;
     struct linebuf *lb;
+    uint64_t posbase;
     _Atomic uint64_t done; /* bytes read, for the progress bar */
     int err;               /* errno of a read failure */
     const char *errwhat;
     int nul_any;      /* a NUL byte was read: lines are checked for them from then on */
     uint64_t nul_off; /* offset of the first NUL byte seen; UINT64_MAX: none */
+    int ready;
 };
 
 static int
@@ -88,7 +117,7 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
     struct smtp_event ev;
     const char *nul;
 
-    (void)end;
+    w->st.pos = w->posbase + end;
     if (w->nul_any) {
         /* As the agent's tail: a leading run of NUL bytes (a writer without O_APPEND after
          * copytruncate) is dropped silently; a NUL byte after it makes the file not text, and
@@ -119,8 +148,9 @@ on_line(void *arg, const char *line, size_t len, uint64_t end)
 
 /* Reads [start, end) (end < 0: to EOF) of the worker's file or gzip stream into its counts. */
 static void
-read_range(struct worker *w, char *buf, off_t start, off_t end)
+read_range(struct worker *w, off_t start, off_t end)
 {
+    char *buf = w->buf;
     off_t pos = start;
 
     linebuf_reset(w->lb, (uint64_t)start);
@@ -167,61 +197,150 @@ read_range(struct worker *w, char *buf, off_t start, off_t end)
     linebuf_finish(w->lb, on_line, w);
 }
 
+static void
+item_begin(struct worker *w, const struct item *it, int64_t ref)
+{
+    w->posbase = it->posbase;
+    w->err = 0;
+    w->errwhat = NULL;
+    w->nul_any = 0;
+    w->nul_off = UINT64_MAX;
+    tz_year_month(ref, &w->pl.ctx.ref_year, &w->pl.ctx.ref_mon);
+}
+
+/* Opens one file and reads it whole. */
+static void
+scan_item(struct worker *w, struct item *it)
+{
+    struct stat sb;
+    unsigned char magic[2] = {0, 0};
+    int fd, gz = 0;
+    int64_t ref = (int64_t)time(NULL);
+
+    if (strcmp(it->path, "-") == 0) {
+        fd = dup(STDIN_FILENO);
+    } else {
+        fd = open(it->path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        it->fail = ITEM_OPEN;
+        it->fail_errno = errno;
+        return;
+    }
+    if (fstat(fd, &sb) < 0) {
+        it->fail = ITEM_STAT;
+        it->fail_errno = errno;
+        close(fd);
+        return;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        it->fail = ITEM_DIR;
+        close(fd);
+        return;
+    }
+    if (S_ISREG(sb.st_mode)) {
+        ref = (int64_t)sb.st_mtime;
+        if (pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+            gz = 1;
+        }
+    } else {
+        gz = 1; /* a pipe: zlib reads plain data through transparently, and gzip too */
+    }
+    item_begin(w, it, ref);
+    w->fd = fd;
+    w->gz = NULL;
+    if (gz) {
+        int gfd = dup(fd);
+        if (gfd < 0 || (w->gz = gzdopen(gfd, "rb")) == NULL) {
+            it->fail = ITEM_GZOPEN;
+            it->fail_errno = errno;
+            if (gfd >= 0) {
+                close(gfd);
+            }
+            close(fd);
+            return;
+        }
+        gzbuffer(w->gz, SCAN_GZ_BUFFER);
+    }
+    read_range(w, 0, -1);
+    it->err = w->err;
+    it->nul_off = w->nul_off;
+    if (w->gz != NULL) {
+        it->inflated = !gzdirect(w->gz);
+        if (w->errwhat != NULL) {
+            /* gzerror's text lives in the gzFile */
+            snprintf(it->errwhat, sizeof(it->errwhat), "%s", w->errwhat);
+        }
+        gzclose(w->gz);
+        w->gz = NULL;
+    }
+    close(fd);
+    w->fd = -1;
+}
+
 static void *
 worker_run(void *arg)
 {
     struct worker *w = arg;
-    char *buf = malloc(SCAN_CHUNK);
+    struct phase *ph = w->ph;
 
-    if (buf == NULL) {
-        w->err = ENOMEM;
-        return NULL;
-    }
-    if (w->chunks == NULL) {
-        read_range(w, buf, w->start, w->end);
-    } else {
-        /* Pieces of the file are taken in turn, so a slower core does less of the work. */
+    if (ph->chunks == NULL) {
         for (;;) {
-            size_t i = atomic_fetch_add_explicit(&w->chunks->next, 1, memory_order_relaxed);
-            if (i >= w->chunks->n || w->err != 0) {
+            size_t i = atomic_fetch_add_explicit(&ph->next, 1, memory_order_relaxed);
+            if (i >= ph->n) {
                 break;
             }
-            read_range(w, buf, w->chunks->bounds[i], w->chunks->bounds[i + 1]);
+            scan_item(w, &ph->items[i]);
         }
+        return NULL;
     }
-    w->st.overlong += linebuf_overlong(w->lb);
-    w->st.limit_hits += matcher_limit_hits(w->pl.matcher);
-    free(buf);
+    /* Pieces of the file are taken in turn, so a slower core does less of the work. */
+    w->fd = ph->fd;
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&ph->chunks->next, 1, memory_order_relaxed);
+        if (i >= ph->chunks->n || w->err != 0) {
+            break;
+        }
+        read_range(w, ph->chunks->bounds[i], ph->chunks->bounds[i + 1]);
+    }
+    w->fd = -1;
     return NULL;
 }
 
 static int
 worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *o,
-            const struct pack *only, int64_t ref)
+            const struct pack *only)
 {
     memset(w, 0, sizeof(*w));
-    w->rs = rs;
     w->o = o;
     w->fd = -1;
-    w->end = -1;
     w->nul_off = UINT64_MAX;
     if (stats_init(&w->st, ruleset_rule_count(rs)) < 0 ||
-        (w->pl.matcher = matcher_new(rs)) == NULL || (w->lb = linebuf_new(o->max_line)) == NULL) {
+        (w->pl.matcher = matcher_new(rs)) == NULL || (w->lb = linebuf_new(o->max_line)) == NULL ||
+        (w->buf = malloc(SCAN_CHUNK)) == NULL) {
         return -1;
     }
     w->pl.only = only;
     w->pl.ctx.local_to_utc = tz_local_to_utc;
     w->pl.ctx.local_arg = &w->tz;
-    tz_year_month(ref, &w->pl.ctx.ref_year, &w->pl.ctx.ref_mon);
+    w->ready = 1;
     return 0;
 }
 
+/* Adds a worker's counts to the total and frees it. */
 static void
-worker_fini(struct worker *w)
+worker_fini(struct worker *w, struct stats *total)
 {
+    if (w->ready) {
+        w->st.overlong += linebuf_overlong(w->lb);
+        w->st.limit_hits += matcher_limit_hits(w->pl.matcher);
+        stats_merge(total, &w->st);
+    }
     stats_free(&w->st);
     matcher_free(w->pl.matcher);
     linebuf_free(w->lb);
+    free(w->buf);
+    w->ready = 0;
 }
 
 /* The offset just after the first newline at or after 'at' (or the file size). */
@@ -244,15 +363,22 @@ line_boundary(int fd, off_t at, off_t size)
     return size;
 }
 
-static void
-progress(const char *path, struct worker *ws, int nw, uint64_t total, int final)
+static uint64_t
+done_bytes(struct worker *ws, int nw)
 {
     uint64_t done = 0;
-    char bar[41];
 
     for (int i = 0; i < nw; i++) {
         done += atomic_load_explicit(&ws[i].done, memory_order_relaxed);
     }
+    return done;
+}
+
+static void
+progress(const char *label, uint64_t done, uint64_t total, int final)
+{
+    char bar[41];
+
     if (total == 0) {
         return;
     }
@@ -263,7 +389,7 @@ progress(const char *path, struct worker *ws, int nw, uint64_t total, int final)
     memset(bar, '#', (size_t)fill);
     memset(bar + fill, '.', (size_t)(40 - fill));
     bar[40] = '\0';
-    fprintf(stderr, "\r%-30.30s [%s] %3d%% %6.0f MiB", path, bar, (int)(100 * done / total),
+    fprintf(stderr, "\r%-30.30s [%s] %3d%% %6.0f MiB", label, bar, (int)(100 * done / total),
             (double)done / 1048576.0);
     if (final) {
         fputc('\n', stderr);
@@ -271,103 +397,35 @@ progress(const char *path, struct worker *ws, int nw, uint64_t total, int final)
     fflush(stderr);
 }
 
+/* Runs a phase on up to nw workers (started on first use) and waits for it. 'total': bytes
+ * for the progress bar, 0: none. */
 static int
-scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *o,
-            const struct pack *only, struct stats *total, struct worker *ws)
+run_phase(struct phase *ph, struct worker *ws, int nw, const struct ruleset *rs,
+          const struct scan_opts *o, const struct pack *only, const char *label, uint64_t total)
 {
     pthread_t tids[SCAN_JOBS_MAX];
-    int nw = 1, fd, rc = 0;
-    struct chunks chunks = {NULL, 0, 0};
-    struct stat sb;
-    unsigned char magic[2] = {0, 0};
-    int gz = 0;
-    int64_t ref = (int64_t)time(NULL);
-
-    if (strcmp(path, "-") == 0) {
-        fd = dup(STDIN_FILENO);
-    } else {
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-    }
-    if (fd < 0) {
-        log_warn("scan: cannot open file=%s%s", path,
-                 errno == EACCES ? " (mail logs are often group adm: run as a member)" : "");
-        return -1;
-    }
-    if (fstat(fd, &sb) < 0) {
-        log_warn("scan: cannot stat file=%s", path);
-        close(fd);
-        return -1;
-    }
-    if (S_ISDIR(sb.st_mode)) {
-        log_warnx("scan: file=%s is a directory", path);
-        close(fd);
-        return -1;
-    }
-    if (S_ISREG(sb.st_mode)) {
-        ref = (int64_t)sb.st_mtime;
-        if (pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-            gz = 1;
-        }
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        gz = 1; /* a pipe: zlib reads plain data through transparently, and gzip too */
-    }
-    if (!gz && o->jobs > 1 && sb.st_size >= SCAN_PARALLEL_MIN) {
-        nw = o->jobs;
-    }
-    for (int i = 0; i < nw; i++) {
-        if (worker_init(&ws[i], rs, o, only, ref) < 0) {
-            for (int j = 0; j <= i; j++) {
-                worker_fini(&ws[j]);
-            }
-            close(fd);
-            log_errx("scan: out of memory");
-            return -1;
-        }
-        ws[i].path = path;
-        ws[i].fd = fd;
-    }
-    if (gz) {
-        int gfd = dup(fd);
-        if (gfd < 0 || (ws[0].gz = gzdopen(gfd, "rb")) == NULL) {
-            log_warn("scan: cannot read file=%s", path);
-            if (gfd >= 0) {
-                close(gfd);
-            }
-            worker_fini(&ws[0]);
-            close(fd);
-            return -1;
-        }
-        gzbuffer(ws[0].gz, SCAN_CHUNK);
-    } else {
-        if (nw == 1) {
-            ws[0].start = 0;
-            ws[0].end = -1; /* to EOF: the file may still be growing */
-        } else {
-            size_t n = (size_t)nw * SCAN_PIECES_PER_JOB;
-            off_t prev = 0;
-            if ((chunks.bounds = calloc(n + 1, sizeof(*chunks.bounds))) == NULL) {
-                nw = 1;
-                ws[0].start = 0;
-                ws[0].end = -1;
-            } else {
-                for (size_t i = 1; i <= n; i++) {
-                    off_t b = i == n ? sb.st_size
-                                     : line_boundary(fd, (off_t)((uint64_t)sb.st_size * i / n),
-                                                     sb.st_size);
-                    chunks.bounds[i] = b < prev ? prev : b;
-                    prev = chunks.bounds[i];
-                }
-                chunks.n = n;
-                for (int i = 0; i < nw; i++) {
-                    ws[i].chunks = &chunks;
-                }
-            }
-        }
-    }
-    int show = o->progress > 0 || (o->progress < 0 && isatty(STDERR_FILENO) &&
-                                   S_ISREG(sb.st_mode) && sb.st_size >= SCAN_PROGRESS_MIN);
     int started = 0;
+    uint64_t done0;
+
+    for (int i = 0; i < nw; i++) {
+        if (!ws[i].ready && worker_init(&ws[i], rs, o, only) < 0) {
+            log_errx("scan: out of memory");
+            if (i == 0) {
+                return -1;
+            }
+            nw = i;
+            break;
+        }
+        ws[i].ph = ph;
+    }
+    done0 = done_bytes(ws, nw);
+    if (nw == 1) {
+        tids[0] = 0;
+        if (total == 0) {
+            worker_run(&ws[0]); /* one worker: no thread */
+            return 0;
+        }
+    }
     for (int i = 0; i < nw; i++) {
         if (pthread_create(&tids[i], NULL, worker_run, &ws[i]) != 0) {
             worker_run(&ws[i]); /* no thread: do it here */
@@ -376,16 +434,13 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
             started++;
         }
     }
-    if (show && started > 0) {
+    if (total > 0 && started > 0) {
         for (;;) {
             struct timespec ts = {0, 250 * 1000 * 1000};
-            uint64_t done = 0;
             nanosleep(&ts, NULL);
-            for (int i = 0; i < nw; i++) {
-                done += atomic_load_explicit(&ws[i].done, memory_order_relaxed);
-            }
-            progress(path, ws, nw, (uint64_t)sb.st_size, 0);
-            if (done >= (uint64_t)sb.st_size) {
+            uint64_t done = done_bytes(ws, nw) - done0;
+            progress(label, done, total, 0);
+            if (done >= total) {
                 break;
             }
         }
@@ -395,56 +450,227 @@ scan_one_in(const char *path, const struct ruleset *rs, const struct scan_opts *
             pthread_join(tids[i], NULL);
         }
     }
-    if (show) {
-        progress(path, ws, nw, (uint64_t)sb.st_size, 1);
+    if (total > 0) {
+        progress(label, done_bytes(ws, nw) - done0, total, 1);
     }
-    uint64_t nul_off = UINT64_MAX;
-    for (int i = 0; i < nw; i++) {
-        nul_off = ws[i].nul_off < nul_off ? ws[i].nul_off : nul_off;
-    }
-    if (nul_off != UINT64_MAX) {
-        log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "%s); lines with NUL bytes are "
-                  "read from after their last NUL byte, the others as usual",
-                  strcmp(path, "-") == 0 ? "standard input" : path, nul_off,
-                  ws[0].gz != NULL && !gzdirect(ws[0].gz) ? " of the decompressed data" : "");
-    }
-    for (int i = 0; i < nw; i++) {
-        if (ws[i].err != 0) {
-            errno = ws[i].err;
-            if (ws[i].errwhat != NULL && ws[i].err == EIO) {
-                log_warnx("scan: read error file=%s: %s (counts up to there are kept)", path,
-                          ws[i].errwhat);
-            } else {
-                log_warn("scan: read error file=%s (counts up to there are kept)", path);
-            }
-            rc = -1;
-        }
-        stats_merge(total, &ws[i].st);
-        if (ws[i].gz != NULL) {
-            gzclose(ws[i].gz);
-        }
-        worker_fini(&ws[i]);
-    }
-    free(chunks.bounds);
-    close(fd);
-    return rc;
+    return 0;
 }
 
+/* Prints what became of a file; -1 if it was not read whole. */
 static int
-scan_one(const char *path, const struct ruleset *rs, const struct scan_opts *o,
-         const struct pack *only, struct stats *total)
+item_report(const struct item *it)
 {
-    /* On the heap: each worker holds a struct stats of a few hundred KiB; only as many as
-     * --jobs (a scan of hundreds of rotated files pays this once per file). */
-    struct worker *ws = calloc((size_t)(o->jobs > 0 ? o->jobs : 1), sizeof(*ws));
-    int rc;
+    const char *path = it->path;
 
-    if (ws == NULL) {
+    errno = it->fail_errno;
+    switch (it->fail) {
+    case ITEM_OK:
+        break;
+    case ITEM_OPEN:
+        log_warn("scan: cannot open file=%s%s", path,
+                 it->fail_errno == EACCES ? " (mail logs are often group adm: run as a member)"
+                                          : "");
+        return -1;
+    case ITEM_STAT:
+        log_warn("scan: cannot stat file=%s", path);
+        return -1;
+    case ITEM_DIR:
+        log_warnx("scan: file=%s is a directory", path);
+        return -1;
+    case ITEM_GZOPEN:
+        log_warn("scan: cannot read file=%s", path);
+        return -1;
+    case ITEM_NOMEM:
         log_errx("scan: out of memory");
         return -1;
     }
-    rc = scan_one_in(path, rs, o, only, total, ws);
+    if (it->nul_off != UINT64_MAX) {
+        log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "%s); lines with NUL bytes are "
+                  "read from after their last NUL byte, the others as usual",
+                  strcmp(path, "-") == 0 ? "standard input" : path, it->nul_off,
+                  it->inflated ? " of the decompressed data" : "");
+    }
+    if (it->err != 0) {
+        errno = it->err;
+        if (it->errwhat[0] != '\0' && it->err == EIO) {
+            log_warnx("scan: read error file=%s: %s (counts up to there are kept)", path,
+                      it->errwhat);
+        } else {
+            log_warn("scan: read error file=%s (counts up to there are kept)", path);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* A large plain file: its pieces read by all the workers. */
+static void
+scan_large(struct item *it, int fd, const struct stat *sb, struct worker *ws, int nw,
+           const struct ruleset *rs, const struct scan_opts *o, const struct pack *only)
+{
+    struct chunks chunks = {NULL, 0, 0};
+    struct phase ph;
+    size_t n = (size_t)nw * SCAN_PIECES_PER_JOB;
+    off_t prev = 0;
+    int show = o->progress > 0 ||
+               (o->progress < 0 && isatty(STDERR_FILENO) && sb->st_size >= SCAN_PROGRESS_MIN);
+
+    memset(&ph, 0, sizeof(ph));
+    ph.items = it;
+    ph.n = 1;
+    ph.fd = fd;
+    ph.chunks = &chunks;
+    if ((chunks.bounds = calloc(n + 1, sizeof(*chunks.bounds))) == NULL) {
+        it->fail = ITEM_NOMEM;
+        return;
+    }
+    for (size_t i = 1; i <= n; i++) {
+        off_t b = i == n ? sb->st_size
+                         : line_boundary(fd, (off_t)((uint64_t)sb->st_size * i / n), sb->st_size);
+        chunks.bounds[i] = b < prev ? prev : b;
+        prev = chunks.bounds[i];
+    }
+    chunks.n = n;
+    for (int i = 0; i < nw; i++) {
+        if (!ws[i].ready && worker_init(&ws[i], rs, o, only) < 0) {
+            nw = i;
+            break;
+        }
+        item_begin(&ws[i], it, (int64_t)sb->st_mtime);
+    }
+    if (nw == 0 ||
+        run_phase(&ph, ws, nw, rs, o, only, it->path, show ? (uint64_t)sb->st_size : 0) < 0) {
+        it->fail = ITEM_NOMEM;
+        free(chunks.bounds);
+        return;
+    }
+    for (int i = 0; i < nw; i++) {
+        if (ws[i].nul_off < it->nul_off) {
+            it->nul_off = ws[i].nul_off;
+        }
+        if (ws[i].err != 0 && it->err == 0) {
+            it->err = ws[i].err;
+        }
+        ws[i].nul_off = UINT64_MAX;
+    }
+    free(chunks.bounds);
+}
+
+/* Whether a file is read in pieces by several workers: a large plain file. Sets *fdp to the
+ * open file then. */
+static int
+is_large(const char *path, const struct scan_opts *o, int *fdp, struct stat *sb)
+{
+    unsigned char magic[2] = {0, 0};
+    int fd;
+
+    if (o->jobs < 2 || strcmp(path, "-") == 0 || stat(path, sb) < 0 || !S_ISREG(sb->st_mode) ||
+        sb->st_size < SCAN_PARALLEL_MIN) {
+        return 0;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        return 0; /* reported by the worker that tries again */
+    }
+    if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode) || sb->st_size < SCAN_PARALLEL_MIN ||
+        (pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b)) {
+        close(fd);
+        return 0;
+    }
+    *fdp = fd;
+    return 1;
+}
+
+/* Reads the files (NULL: standard input) into total: runs of small files are whole work items
+ * for the workers, a large plain file is split between them. */
+static int
+scan_files(char **paths, int npaths, const struct ruleset *rs, const struct scan_opts *o,
+           const struct pack *only, struct stats *total)
+{
+    static char *stdin_path[] = {"-"};
+    int nw = o->jobs > 0 ? o->jobs : 1, rc = 0;
+    struct worker *ws;
+    struct item *items;
+
+    if (npaths == 0) {
+        paths = stdin_path;
+        npaths = 1;
+    }
+    /* On the heap: each worker holds a struct stats of a few hundred KiB. */
+    ws = calloc((size_t)nw, sizeof(*ws));
+    items = calloc((size_t)npaths, sizeof(*items));
+    if (ws == NULL || items == NULL) {
+        free(ws);
+        free(items);
+        log_errx("scan: out of memory");
+        return -1;
+    }
+    for (int i = 0; i < npaths; i++) {
+        items[i].path = paths[i];
+        items[i].posbase = (uint64_t)i << SCAN_POS_BITS;
+        items[i].nul_off = UINT64_MAX;
+    }
+    for (int i = 0; i < npaths;) {
+        struct stat sb;
+        int fd = -1, j = i;
+
+        if (is_large(paths[i], o, &fd, &sb)) {
+            scan_large(&items[i], fd, &sb, ws, nw, rs, o, only);
+            close(fd);
+            j = i + 1;
+        } else {
+            /* a run of small files, up to the next large one */
+            struct phase ph;
+            uint64_t bytes = 0;
+            int show = 0;
+
+            j = i + 1;
+            while (j < npaths && o->jobs >= 2 && strcmp(paths[j], "-") != 0 &&
+                   !(stat(paths[j], &sb) == 0 && S_ISREG(sb.st_mode) &&
+                     sb.st_size >= SCAN_PARALLEL_MIN)) {
+                j++;
+            }
+            if (o->jobs < 2) {
+                j = npaths; /* one worker reads them all in order */
+            }
+            if (o->progress != 0) {
+                for (int k = i; k < j; k++) {
+                    if (strcmp(paths[k], "-") != 0 && stat(paths[k], &sb) == 0 &&
+                        S_ISREG(sb.st_mode)) {
+                        bytes += (uint64_t)sb.st_size;
+                    }
+                }
+                show = o->progress > 0 ||
+                       (isatty(STDERR_FILENO) && bytes >= (uint64_t)SCAN_PROGRESS_MIN);
+            }
+            memset(&ph, 0, sizeof(ph));
+            ph.items = &items[i];
+            ph.n = (size_t)(j - i);
+            ph.fd = -1;
+            char label[64];
+            if (j - i == 1) {
+                snprintf(label, sizeof(label), "%s", paths[i]);
+            } else {
+                snprintf(label, sizeof(label), "%d files", j - i);
+            }
+            if (run_phase(&ph, ws, (int)(ph.n < (size_t)nw ? ph.n : (size_t)nw), rs, o, only, label,
+                          show ? bytes : 0) < 0) {
+                for (int k = i; k < j; k++) {
+                    items[k].fail = ITEM_NOMEM;
+                }
+            }
+        }
+        for (int k = i; k < j; k++) {
+            if (item_report(&items[k]) < 0) {
+                rc = -1;
+            }
+        }
+        i = j;
+    }
+    for (int i = 0; i < nw; i++) {
+        worker_fini(&ws[i], total);
+    }
     free(ws);
+    free(items);
     return rc;
 }
 
@@ -466,8 +692,9 @@ scan_usage(FILE *out, int full)
             "  --pack NAME|auto         rules of this pack only (default auto: chosen per line\n"
             "                           by the syslog program name)\n"
             "  --top N                  entries of each top list, 1..64 (default 10)\n"
-            "  -j, --jobs N             worker threads for a large plain file, 1..%d\n"
-            "                           (default: the number of cores)\n"
+            "  -j, --jobs N             worker threads, 1..%d (default: the number of cores):\n"
+            "                           a large plain file is split between them, smaller\n"
+            "                           files are read whole in turn\n"
             "  --patterns DIR           directory of the pattern packs\n"
             "  --patterns-extra DIR     local rules read after the packs\n"
             "  --no-jit                 the PCRE2 interpreter instead of the JIT compiler\n"
@@ -623,6 +850,7 @@ scan_main(int argc, char **argv)
             return EX_USAGE;
         }
     }
+    tz_reload(); /* the zone once, before the workers convert */
     if ((rs = scan_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
         return EX_CONFIG;
     }
@@ -650,17 +878,12 @@ scan_main(int argc, char **argv)
         log_errx("scan: out of memory");
         return EX_OSERR;
     }
-    if (optind >= argc) {
-        if (isatty(STDIN_FILENO)) {
-            fprintf(stderr, "smtpmon scan: reading the log from standard input "
-                            "(give FILE arguments, or '-')\n");
-        }
-        rc = scan_one("-", rs, &o, only, &total) < 0 ? EX_NOINPUT : EX_OK;
+    if (optind >= argc && isatty(STDIN_FILENO)) {
+        fprintf(stderr, "smtpmon scan: reading the log from standard input "
+                        "(give FILE arguments, or '-')\n");
     }
-    for (int i = optind; i < argc; i++) {
-        if (scan_one(argv[i], rs, &o, only, &total) < 0) {
-            rc = EX_NOINPUT;
-        }
+    if (scan_files(argv + optind, argc - optind, rs, &o, only, &total) < 0) {
+        rc = EX_NOINPUT;
     }
     if (o.alerts == NULL) {
         stats_print(&total, rs, o.format, o.top, stdout);

@@ -144,6 +144,7 @@ stats_add_unmatched(struct stats *st, const char *line, size_t len)
         size_t n = len < STATS_SAMPLE_LEN - 1 ? len : STATS_SAMPLE_LEN - 1;
         memcpy(st->samples[st->nsamples], line, n);
         st->samples[st->nsamples][n] = '\0';
+        st->sample_pos[st->nsamples] = st->pos;
         st->nsamples++;
     }
 }
@@ -209,8 +210,24 @@ stats_merge(struct stats *dst, const struct stats *src)
         dst->rule[i] += src->rule[i];
     }
     topk_merge(dst->domains, src->domains);
-    for (size_t i = 0; i < src->nsamples && dst->nsamples < STATS_SAMPLES; i++) {
-        memcpy(dst->samples[dst->nsamples++], src->samples[i], STATS_SAMPLE_LEN);
+    /* the samples of both in the order of their positions (dst's first on a tie) */
+    if (src->nsamples > 0 && dst != src) {
+        char samples[STATS_SAMPLES][STATS_SAMPLE_LEN];
+        uint64_t pos[STATS_SAMPLES];
+        size_t n = 0, i = 0, j = 0;
+
+        while (n < STATS_SAMPLES && (i < dst->nsamples || j < src->nsamples)) {
+            int from_dst = j >= src->nsamples ||
+                           (i < dst->nsamples && dst->sample_pos[i] <= src->sample_pos[j]);
+            const struct stats *s = from_dst ? dst : src;
+            size_t k = from_dst ? i++ : j++;
+
+            memcpy(samples[n], s->samples[k], STATS_SAMPLE_LEN);
+            pos[n++] = s->sample_pos[k];
+        }
+        memcpy(dst->samples, samples, n * STATS_SAMPLE_LEN);
+        memcpy(dst->sample_pos, pos, n * sizeof(pos[0]));
+        dst->nsamples = n;
     }
 }
 

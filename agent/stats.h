@@ -59,6 +59,8 @@ struct stats {
     struct topk *domains;
     char samples[STATS_SAMPLES][STATS_SAMPLE_LEN];
     size_t nsamples;
+    uint64_t pos; /* where the current line is, set by a caller that splits its input */
+    uint64_t sample_pos[STATS_SAMPLES]; /* merged in this order: the first lines of the input */
 };
 
 int stats_init(struct stats *st, size_t nrules); /* -1 on allocation failure */

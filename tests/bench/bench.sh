@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Benchmark of 'smtpmon scan' against wc -l and grep on a generated Postfix relay log (or,
-# with BENCH_GEN=exim, a generated Exim main log).
+# Benchmark of 'smtpmon scan' against wc -l and grep -cE, in one run over four inputs:
+#
+#   postfix  the busy Postfix relay of tests/bench/gen.c (BENCH_LINES lines)
+#   exim     an Exim main log of tests/bench/gen-exim.c (BENCH_LINES / 10 lines)
+#   files    the first BENCH_LINES / 5 relay lines in 1,000 files, against the same lines in one
+#   gz       the same lines as a rotation set of 30 gzip-compressed files
 #
 #   bash tests/bench/bench.sh            (what 'make bench' runs)
-#   BENCH_GEN=exim bash tests/bench/bench.sh
+#   BENCH_SETS="postfix files" bash tests/bench/bench.sh
 #
 # Environment:
-#   BENCH_GEN     postfix (tests/bench/gen.c, the default) or exim (tests/bench/gen-exim.c)
-#   BENCH_LINES   lines in the generated log (default 5000000)
+#   BENCH_SETS    the inputs to measure (default "postfix exim files gz"); BENCH_GEN=postfix or
+#                 BENCH_GEN=exim is read as that one set
+#   BENCH_LINES   lines of the relay log (default 5000000); the other inputs scale with it
 #   BENCH_SEED    generator seed (default 1)
-#   BENCH_ROUNDS  timed rounds, commands alternating within each round (default 5)
+#   BENCH_ROUNDS  timed rounds, commands alternating within each round (default 3)
 #   SMTPMON       the binary to measure (default build/smtpmon; relative to the repository)
-#   CC            compiler for the generator (default cc)
+#   CC            compiler for the generators (default cc)
 #
-# Prints medians, the ratios scan/wc and scan/grep against their targets, scan's peak RSS,
-# and writes the same as JSON to build/bench/result.json (result-exim.json for BENCH_GEN=exim).
-# A MISS is reported, not fatal: the exit status is non-zero only when a command fails.
+# Each scan runs with the default threads and with --jobs 1, with and without JIT. Prints the
+# medians, peak RSS, the ratios against wc -l and grep -cE, and PASS or MISS against the targets,
+# and writes the same as JSON to build/bench/result.json. A MISS is reported, not fatal: the exit
+# status is non-zero only when a command fails.
 set -euo pipefail
 export LC_ALL=C
 
@@ -23,38 +29,31 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
 bd=build/bench
-mta=${BENCH_GEN:-postfix}
-case $mta in
-postfix) gen_src=tests/bench/gen.c name=relay ;;
-exim) gen_src=tests/bench/gen-exim.c name=exim ;;
-*)
-    echo "bench: BENCH_GEN must be postfix or exim, not '$mta'" >&2
-    exit 1
-    ;;
-esac
-log=$bd/$name.log
-stamp=$bd/$name.stamp
-result=$bd/result.json
-[[ $mta == postfix ]] || result=$bd/result-$mta.json
 lines=${BENCH_LINES:-5000000}
 seed=${BENCH_SEED:-1}
-rounds=${BENCH_ROUNDS:-5}
+rounds=${BENCH_ROUNDS:-3}
 smtpmon=${SMTPMON:-build/smtpmon}
 cc=${CC:-cc}
 time_bin=/usr/bin/time
-
-target_wc=8
-target_grep=1.5
-target_rss_kib=16384
-dsn_re='dsn=[245]\.[0-9]{1,3}\.[0-9]{1,3}'
-code_re='(dsn=|: [245][0-9][0-9] )'
-grep_label="grep -cE dsn="
-if [[ $mta == exim ]]; then
-    # Exim writes the remote reply after C=" or ": ", ACL refusals without a code.
-    dsn_re='(C="|: )[245][0-9][0-9][ -]'
-    code_re=$dsn_re
-    grep_label="grep -cE code"
+sets=${BENCH_SETS:-postfix exim files gz}
+if [[ -n ${BENCH_GEN:-} ]]; then
+    sets=$BENCH_GEN
 fi
+result=$bd/result.json
+nfiles=1000
+ngz=30
+
+# The targets of this round.
+target_wc=3        # postfix, default threads: scan <= 3x wc -l
+target_wc1=6       # postfix, --jobs 1
+target_grep=0.8    # postfix, default threads: scan <= 0.8x grep -cE
+target_exim=2      # exim's scan/wc ratio <= 2x postfix's
+target_files=1.5   # 1,000 files <= 1.5x the same lines in one file
+target_rss_kib=8192
+
+pf_re='dsn=[245]\.[0-9]{1,3}\.[0-9]{1,3}'
+# Exim writes the remote reply after C=" or ": ", ACL refusals without a code.
+exim_re='(C="|: )[245][0-9][0-9][ -]'
 
 die() {
     echo "bench: $*" >&2
@@ -64,173 +63,116 @@ die() {
 for v in lines seed rounds; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, not '${!v}'"
 done
+for s in $sets; do
+    case $s in
+    postfix | exim | files | gz) ;;
+    *) die "BENCH_SETS: unknown set '$s' (postfix exim files gz)" ;;
+    esac
+done
 [[ -x $time_bin ]] || die "GNU time is needed at $time_bin (Debian package 'time')"
+[[ -x $smtpmon ]] || die "no smtpmon binary at $smtpmon (build it with 'make')"
 mkdir -p "$bd"
-
-# --- the generator and the log ------------------------------------------------------------
-
-gen=$bd/$(basename "$gen_src" .c)
-if [[ ! -x $gen || $gen_src -nt $gen ]]; then
-    "$cc" -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$gen" "$gen_src"
-fi
-
-gen_sum=$(sha256sum "$gen_src" | cut -c1-16)
-want="lines=$lines seed=$seed gen=$gen_sum"
-
-stamp_get() {
-    sed -n "s/^$1=//p" "$stamp" 2>/dev/null | head -n 1
-}
 
 now_us() {
     local t=$EPOCHREALTIME
     echo "${t//[!0-9]/}"
 }
 
-have=""
-if [[ -f $log && -f $stamp ]]; then
-    have="lines=$(stamp_get lines) seed=$(stamp_get seed) gen=$(stamp_get gen)"
-    if [[ $(stat -c %s "$log") != "$(stamp_get bytes)" ]]; then
-        have=""
-    fi
-fi
-generated=0
-if [[ $have != "$want" ]]; then
-    echo "generating $log ($lines lines, seed $seed) ..."
-    rm -f "$stamp"
-    t0=$(now_us)
-    "$gen" "$lines" "$seed" > "$log.tmp"
-    t1=$(now_us)
-    mv "$log.tmp" "$log"
-    gen_s=$(awk -v us=$((t1 - t0)) 'BEGIN { printf "%.2f", us / 1e6 }')
-    code_lines=$(grep -cE "$code_re" "$log" || true)
-    dsn_lines=$(grep -cE "$dsn_re" "$log" || true)
-    {
-        echo "lines=$lines"
-        echo "seed=$seed"
-        echo "gen=$gen_sum"
-        echo "bytes=$(stat -c %s "$log")"
-        echo "gen_seconds=$gen_s"
-        echo "code_lines=$code_lines"
-        echo "dsn_lines=$dsn_lines"
-    } > "$stamp"
-    generated=1
-fi
-bytes=$(stamp_get bytes)
-gen_s=$(stamp_get gen_seconds)
-code_lines=$(stamp_get code_lines)
-dsn_lines=$(stamp_get dsn_lines)
-
-# --- what to run -----------------------------------------------------------------------------
-
-names=(wc grep)
-declare -A label
-label[wc]="wc -l"
-label[grep]=$grep_label
-label[scan]="smtpmon scan"
-label[scan1]="scan --jobs 1"
-label[scannj]="scan --no-jit"
-
-scan_note=""
-if [[ ! -x $smtpmon ]]; then
-    scan_note="no smtpmon binary at $smtpmon (build it with 'make'): scan not measured"
-else
-    head -n 2000 "$log" > "$bd/probe.log"
-    if ! "$smtpmon" scan --format json "$bd/probe.log" > /dev/null 2> "$bd/err.scan"; then
-        cat "$bd/err.scan" >&2
-        die "'$smtpmon scan --format json' failed on $bd/probe.log"
-    fi
-    names+=(scan)
-    if "$smtpmon" scan --jobs 1 --format json "$bd/probe.log" > /dev/null 2>&1; then
-        names+=(scan1)
-    else
-        scan_note="$smtpmon scan does not accept --jobs 1: single-thread line skipped"
-    fi
-    # The interpreter, as under MemoryDenyWriteExecute=yes (the packaged systemd unit).
-    if "$smtpmon" scan --no-jit --format json "$bd/probe.log" > /dev/null 2>&1; then
-        names+=(scannj)
-    fi
-fi
-
-declare -A times rss
-# Runs one command under GNU time; appends its wall time (microseconds) to times[NAME] and
-# keeps the largest peak RSS (KiB) in rss[NAME].
-measure() {
-    local name=$1 t0 t1 rc=0 out=/dev/null kib
-    local -a cmd
-
-    case $name in
-    wc) cmd=(wc -l "$log") ;;
-    grep) cmd=(grep -cE "$dsn_re" "$log") ;;
-    scan) cmd=("$smtpmon" scan --format json "$log") ;;
-    scan1) cmd=("$smtpmon" scan --jobs 1 --format json "$log") ;;
-    scannj) cmd=("$smtpmon" scan --no-jit --format json "$log") ;;
-    esac
-    if [[ $name == wc || $name == grep ]]; then
-        out=$bd/out.$name
-    fi
-    t0=$(now_us)
-    "$time_bin" -f '%M' -o "$bd/time.$name" "${cmd[@]}" > "$out" 2> "$bd/err.$name" || rc=$?
-    t1=$(now_us)
-    # grep -c exits 1 when nothing matched
-    if [[ $rc -ne 0 && ! ($name == grep && $rc -eq 1) ]]; then
-        tail -n 20 "$bd/err.$name" >&2
-        die "'${cmd[*]}' failed (exit status $rc)"
-    fi
-    kib=$(tail -n 1 "$bd/time.$name")
-    times[$name]+="$((t1 - t0)) "
-    if [[ -z ${rss[$name]:-} || $kib -gt ${rss[$name]} ]]; then
-        rss[$name]=$kib
-    fi
-}
-
 calc() {
     awk "BEGIN { $1 }"
 }
 
-# --- measure ----------------------------------------------------------------------------------
+# --- the inputs -------------------------------------------------------------------------------
 
-pct=$(calc "printf \"%.1f\", 100 * $code_lines / $lines")
-printf 'log    %s: %s lines, %.1f MB, seed %s\n' "$log" "$lines" "$(calc "print $bytes / 1e6")" \
-    "$seed"
-printf 'mix    %s lines (%s%%) carry a reply or enhanced code, %s have dsn=\n' "$code_lines" \
-    "$pct" "$dsn_lines"
-if [[ $generated -eq 1 ]]; then
-    echo "gen    generated in $gen_s s"
-else
-    echo "gen    reused (generated in $gen_s s; $stamp)"
+# gen SRC LINES OUT: OUT from generator SRC unless the stamp says it is there already.
+gen_log() {
+    local src=$1 n=$2 out=$3 bin want t0 t1
+    bin=$bd/$(basename "$src" .c)
+    if [[ ! -x $bin || $src -nt $bin ]]; then
+        "$cc" -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$bin" "$src"
+    fi
+    want="lines=$n seed=$seed gen=$(sha256sum "$src" | cut -c1-16)"
+    if [[ -f $out && -f $out.stamp && $(head -n 1 "$out.stamp") == "$want" &&
+        $(sed -n 2p "$out.stamp") == "$(stat -c %s "$out")" ]]; then
+        return
+    fi
+    echo "generating $out ($n lines, seed $seed) ..."
+    t0=$(now_us)
+    "$bin" "$n" "$seed" > "$out.tmp"
+    t1=$(now_us)
+    mv "$out.tmp" "$out"
+    printf '%s\n%s\n%s\n' "$want" "$(stat -c %s "$out")" \
+        "$(calc "printf \"%.1f\", $((t1 - t0)) / 1e6")" > "$out.stamp"
+}
+
+relay=$bd/relay.log
+exim=$bd/exim.log
+part_lines=$((lines / 5))
+exim_lines=$((lines / 10))
+[[ $part_lines -ge $nfiles ]] || die "BENCH_LINES must be at least $((nfiles * 5))"
+if [[ " $sets " == *" postfix "* || " $sets " == *" files "* || " $sets " == *" gz "* ]]; then
+    gen_log tests/bench/gen.c "$lines" "$relay"
 fi
-echo "host   $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
-if [[ -n $scan_note ]]; then
-    echo "note   $scan_note"
+if [[ " $sets " == *" exim "* ]]; then
+    gen_log tests/bench/gen-exim.c "$exim_lines" "$exim"
+fi
+one=$bd/one.log
+fdir=$bd/files
+gdir=$bd/gz
+if [[ " $sets " == *" files "* || " $sets " == *" gz "* ]]; then
+    want="$(head -n 1 "$relay.stamp") part=$part_lines files=$nfiles gz=$ngz"
+    if [[ ! -f $bd/parts.stamp || $(cat "$bd/parts.stamp") != "$want" ]]; then
+        echo "splitting the first $part_lines lines into $nfiles files and $ngz .gz files ..."
+        rm -rf "$fdir" "$gdir" "$bd/parts.stamp"
+        mkdir -p "$fdir" "$gdir"
+        head -n "$part_lines" "$relay" > "$one"
+        split -n "l/$nfiles" -a 4 -d "$one" "$fdir/mail.log."
+        split -n "l/$ngz" -a 2 -d "$one" "$gdir/mail.log."
+        for f in "$gdir"/mail.log.*; do
+            gzip -1 "$f"
+        done
+        echo "$want" > "$bd/parts.stamp"
+    fi
 fi
 
-cat "$log" > /dev/null
-cat "$log" > /dev/null
+# --- measuring ----------------------------------------------------------------------------------
 
-for ((r = 1; r <= rounds; r++)); do
-    line="round  $r/$rounds:"
-    for n in "${names[@]}"; do
-        measure "$n"
-        last=${times[$n]% }
-        last=${last##* }
-        line+=$(printf '  %s %.3f' "$n" "$(calc "print $last / 1e6")")
-    done
-    echo "$line"
-done
+declare -A cmd label times rss med
 
-wc_count=$(awk '{ print $1 }' "$bd/out.wc")
-grep_count=$(cat "$bd/out.grep")
-[[ $wc_count -eq $lines ]] || die "wc -l counted $wc_count lines, expected $lines"
+# def NAME LABEL COMMAND...: one command of the current set (a shell string for pipelines).
+def() {
+    local name=$1 lab=$2
+    shift 2
+    cmd[$name]=$*
+    label[$name]=$lab
+    times[$name]=""
+    rss[$name]=0
+}
+
+# Runs one command under GNU time, output discarded; keeps its wall time and peak RSS.
+measure() {
+    local name=$1 t0 t1 rc=0 kib
+    t0=$(now_us)
+    "$time_bin" -f '%M' -o "$bd/time.$name" sh -c "${cmd[$name]}" > "$bd/out.$name" \
+        2> "$bd/err.$name" || rc=$?
+    t1=$(now_us)
+    # grep -c exits 1 when nothing matched
+    if [[ $rc -ne 0 && ! ($name == *grep && $rc -eq 1) ]]; then
+        tail -n 20 "$bd/err.$name" >&2
+        die "'${cmd[$name]}' failed (exit status $rc)"
+    fi
+    kib=$(tail -n 1 "$bd/time.$name")
+    times[$name]+="$((t1 - t0)) "
+    if [[ $kib -gt ${rss[$name]} ]]; then
+        rss[$name]=$kib
+    fi
+}
 
 median() {
     tr ' ' '\n' <<< "$1" | awk 'NF' | sort -n |
         awk '{ v[NR] = $1 } END {
             if (NR % 2) { m = v[(NR + 1) / 2] } else { m = (v[NR / 2] + v[NR / 2 + 1]) / 2 }
             printf "%.6f", m / 1e6 }'
-}
-
-verdict() {
-    calc "print ($1 <= $2 ? \"PASS\" : \"MISS\")"
 }
 
 ratio() {
@@ -241,96 +183,142 @@ mib() {
     calc "printf \"%.1f\", $1 / 1024"
 }
 
-jbool() {
-    if [[ $1 == PASS ]]; then
-        echo true
-    else
-        echo false
-    fi
+verdict() {
+    calc "print ($1 <= $2 ? \"PASS\" : \"MISS\")"
 }
 
-declare -A med
-for n in "${names[@]}"; do
-    med[$n]=$(median "${times[$n]}")
-done
+json=""
+verdicts=""
+rss_worst=0
+rss_worst_name=""
 
-echo
-printf '%-15s %9s %11s\n' "" "median" "peak RSS"
-for n in "${names[@]}"; do
-    printf '%-15s %8.3fs %7s MiB\n' "${label[$n]}" "${med[$n]}" "$(mib "${rss[$n]}")"
-done
-
-# The common members of a command's JSON object, without the closing brace.
-tool_json() {
-    local list=${times[$1]% }
-
-    printf '{"median_s": %s, "max_rss_kib": %s, "times_us": [%s]' "${med[$1]}" "${rss[$1]}" \
-        "${list// /, }"
-}
-
-json_scan=null
-json_scan1=null
-json_scannj=null
-if [[ -n ${med[scan]:-} ]]; then
-    r_wc=$(ratio "${med[scan]}" "${med[wc]}")
-    r_grep=$(ratio "${med[scan]}" "${med[grep]}")
-    v_wc=$(verdict "$r_wc" "$target_wc")
-    v_grep=$(verdict "$r_grep" "$target_grep")
-    v_rss=$(verdict "${rss[scan]}" "$target_rss_kib")
-    lps=$(calc "printf \"%.0f\", $lines / ${med[scan]}")
-    mbps=$(calc "printf \"%.1f\", $bytes / ${med[scan]} / 1e6")
+# run_set SET NAME...: the rounds, then the table of the set.
+run_set() {
+    local set=$1 n r
+    shift
+    local -a names=("$@")
+    for ((r = 1; r <= rounds; r++)); do
+        for n in "${names[@]}"; do
+            measure "$n"
+        done
+    done
+    printf '%-34s %9s %10s %8s %8s\n' "$set" "median" "peak RSS" "/wc -l" "/grep"
+    for n in "${names[@]}"; do
+        med[$n]=$(median "${times[$n]}")
+        local rw="" rg="" note=""
+        if [[ $n != *wc && $n != *grep ]]; then
+            rw="$(ratio "${med[$n]}" "${med[${set}_wc]}")x"
+            rg="$(ratio "${med[$n]}" "${med[${set}_grep]}")x"
+            note="RSS $(verdict "${rss[$n]}" "$target_rss_kib")"
+            if [[ ${rss[$n]} -gt $rss_worst ]]; then
+                rss_worst=${rss[$n]}
+                rss_worst_name="$set: ${label[$n]}"
+            fi
+        fi
+        printf '  %-32s %8.3fs %6s MiB %8s %8s  %s\n' "${label[$n]}" "${med[$n]}" \
+            "$(mib "${rss[$n]}")" "$rw" "$rg" "$note"
+        local list=${times[$n]% }
+        json+="    \"$n\": {\"label\": \"${label[$n]//\"/\\\"}\", \"median_s\": ${med[$n]},"
+        json+=" \"max_rss_kib\": ${rss[$n]}, \"times_us\": [${list// /, }]},"$'\n'
+    done
     echo
-    printf 'scan/wc    %6sx     target <= %-7s %s\n' "$r_wc" "${target_wc}x" "$v_wc"
-    printf 'scan/grep  %6sx     target <= %-7s %s\n' "$r_grep" "${target_grep}x" "$v_grep"
-    printf 'scan RSS   %6s MiB  target <= %-7s %s\n' "$(mib "${rss[scan]}")" \
-        "$((target_rss_kib / 1024)) MiB" "$v_rss"
-    printf 'scan rate  %.2f M lines/s, %s MB/s\n' "$(calc "print $lps / 1e6")" "$mbps"
-    json_scan="$(tool_json scan), \"lines_per_s\": $lps, \"mb_per_s\": $mbps,"
-    json_scan+=" \"ratio_wc\": $r_wc, \"ratio_grep\": $r_grep, \"wc_pass\": $(jbool "$v_wc"),"
-    json_scan+=" \"grep_pass\": $(jbool "$v_grep"), \"rss_pass\": $(jbool "$v_rss")}"
-    if [[ -n ${med[scan1]:-} ]]; then
-        r1_wc=$(ratio "${med[scan1]}" "${med[wc]}")
-        r1_grep=$(ratio "${med[scan1]}" "${med[grep]}")
-        v1_wc=$(verdict "$r1_wc" "$target_wc")
-        v1_grep=$(verdict "$r1_grep" "$target_grep")
-        v1_rss=$(verdict "${rss[scan1]}" "$target_rss_kib")
-        printf 'jobs 1     %.3fs: scan/wc %sx %s, scan/grep %sx %s, RSS %s MiB %s\n' \
-            "${med[scan1]}" "$r1_wc" "$v1_wc" "$r1_grep" "$v1_grep" "$(mib "${rss[scan1]}")" \
-            "$v1_rss"
-        json_scan1="$(tool_json scan1), \"ratio_wc\": $r1_wc, \"ratio_grep\": $r1_grep,"
-        json_scan1+=" \"wc_pass\": $(jbool "$v1_wc"), \"grep_pass\": $(jbool "$v1_grep"),"
-        json_scan1+=" \"rss_pass\": $(jbool "$v1_rss")}"
-    fi
-    if [[ -n ${med[scannj]:-} ]]; then
-        # The packaged unit sets MemoryDenyWriteExecute=yes: the same targets hold without JIT.
-        rn_wc=$(ratio "${med[scannj]}" "${med[wc]}")
-        rn_grep=$(ratio "${med[scannj]}" "${med[grep]}")
-        vn_wc=$(verdict "$rn_wc" "$target_wc")
-        vn_grep=$(verdict "$rn_grep" "$target_grep")
-        vn_rss=$(verdict "${rss[scannj]}" "$target_rss_kib")
-        printf 'no JIT     %.3fs: scan/wc %sx %s, scan/grep %sx %s, RSS %s MiB %s, %.2f M lines/s (MemoryDenyWriteExecute)\n' \
-            "${med[scannj]}" "$rn_wc" "$vn_wc" "$rn_grep" "$vn_grep" "$(mib "${rss[scannj]}")" \
-            "$vn_rss" "$(calc "print $lines / ${med[scannj]} / 1e6")"
-        json_scannj="$(tool_json scannj), \"ratio_wc\": $rn_wc, \"ratio_grep\": $rn_grep,"
-        json_scannj+=" \"wc_pass\": $(jbool "$vn_wc"), \"grep_pass\": $(jbool "$vn_grep"),"
-        json_scannj+=" \"rss_pass\": $(jbool "$vn_rss")}"
-    fi
-fi
-
-cat > "$result" << END_JSON
-{
-  "log": {"path": "$log", "lines": $lines, "bytes": $bytes, "seed": $seed,
-          "gen_seconds": $gen_s, "code_lines": $code_lines, "dsn_lines": $dsn_lines},
-  "rounds": $rounds,
-  "cpus": $(nproc),
-  "targets": {"scan_wc_ratio_max": $target_wc, "scan_grep_ratio_max": $target_grep,
-              "scan_rss_kib_max": $target_rss_kib},
-  "wc": $(tool_json wc)},
-  "grep": $(tool_json grep), "count": $grep_count},
-  "scan": $json_scan,
-  "scan_jobs1": $json_scan1,
-  "scan_no_jit": $json_scannj
 }
-END_JSON
+
+# check WHAT VALUE TARGET: one line of the verdicts.
+check() {
+    local v
+    v=$(verdict "$2" "$3")
+    verdicts+=$(printf '  %-52s %7sx  <= %-5s %s' "$1" "$2" "${3}x" "$v")$'\n'
+    json+="    \"check: $1\": {\"value\": $2, \"target\": $3, \"pass\": $([[ $v == PASS ]] && echo true || echo false)},"$'\n'
+}
+
+scan="$smtpmon scan --format json"
+echo "host   $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "rounds $rounds, commands alternating within each round; medians"
+echo
+
+for set in $sets; do
+    case $set in
+    postfix | exim)
+        f=$relay re=$pf_re
+        if [[ $set == exim ]]; then
+            f=$exim re=$exim_re
+        fi
+        cat "$f" > /dev/null
+        printf '%s: %s, %s lines, %.1f MB\n' "$set" "$f" "$(sed -n 1p "$f.stamp" | cut -d' ' -f1 |
+            cut -d= -f2)" "$(calc "print $(stat -c %s "$f") / 1e6")"
+        def "${set}_wc" "wc -l" wc -l "$f"
+        def "${set}_grep" "grep -cE" grep -cE "'$re'" "$f"
+        def "${set}_scan" "scan" "$scan" "$f"
+        def "${set}_scan1" "scan --jobs 1" "$scan" --jobs 1 "$f"
+        def "${set}_scannj" "scan --no-jit" "$scan" --no-jit "$f"
+        def "${set}_scan1nj" "scan --jobs 1 --no-jit" "$scan" --jobs 1 --no-jit "$f"
+        run_set "$set" "${set}_wc" "${set}_grep" "${set}_scan" "${set}_scan1" "${set}_scannj" \
+            "${set}_scan1nj"
+        ;;
+    files)
+        cat "$one" "$fdir"/* > /dev/null
+        printf 'files: %s lines in %d files of %s, and in one file\n' "$part_lines" "$nfiles" "$fdir"
+        def files_wc "wc -l (one file)" wc -l "$one"
+        def files_grep "grep -cE (one file)" grep -cE "'$pf_re'" "$one"
+        def files_one "scan, one file" "$scan" "$one"
+        def files_many "scan, $nfiles files" "$scan" "$fdir/*"
+        def files_one1 "scan --jobs 1, one file" "$scan" --jobs 1 "$one"
+        def files_many1 "scan --jobs 1, $nfiles files" "$scan" --jobs 1 "$fdir/*"
+        def files_onenj "scan --no-jit, one file" "$scan" --no-jit "$one"
+        def files_manynj "scan --no-jit, $nfiles files" "$scan" --no-jit "$fdir/*"
+        run_set files files_wc files_grep files_one files_many files_one1 files_many1 \
+            files_onenj files_manynj
+        ;;
+    gz)
+        cat "$gdir"/* > /dev/null
+        printf 'gz: %s lines in %d gzip files of %s (%.1f MB)\n' "$part_lines" "$ngz" "$gdir" \
+            "$(calc "print $(cat "$gdir"/* | wc -c) / 1e6")"
+        def gz_wc "zcat | wc -l" "zcat $gdir/* | wc -l"
+        def gz_grep "zcat | grep -cE" "zcat $gdir/* | grep -cE '$pf_re'"
+        def gz_scan "scan" "$scan" "$gdir/*"
+        def gz_scan1 "scan --jobs 1" "$scan" --jobs 1 "$gdir/*"
+        def gz_scannj "scan --no-jit" "$scan" --no-jit "$gdir/*"
+        def gz_scan1nj "scan --jobs 1 --no-jit" "$scan" --jobs 1 --no-jit "$gdir/*"
+        run_set gz gz_wc gz_grep gz_scan gz_scan1 gz_scannj gz_scan1nj
+        ;;
+    esac
+done
+
+if [[ " $sets " == *" postfix "* ]]; then
+    check "postfix scan / wc -l, default threads" "$(ratio "${med[postfix_scan]}" "${med[postfix_wc]}")" $target_wc
+    check "postfix scan --no-jit / wc -l, default threads" "$(ratio "${med[postfix_scannj]}" "${med[postfix_wc]}")" $target_wc
+    check "postfix scan --jobs 1 / wc -l" "$(ratio "${med[postfix_scan1]}" "${med[postfix_wc]}")" $target_wc1
+    check "postfix scan / grep -cE, default threads" "$(ratio "${med[postfix_scan]}" "${med[postfix_grep]}")" $target_grep
+fi
+if [[ " $sets " == *" postfix "* && " $sets " == *" exim "* ]]; then
+    pr=$(calc "print ${med[postfix_scan]} / ${med[postfix_wc]}")
+    er=$(calc "print ${med[exim_scan]} / ${med[exim_wc]}")
+    check "exim (scan / wc -l) / postfix (scan / wc -l)" "$(ratio "$er" "$pr")" $target_exim
+    pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
+    er=$(calc "print ${med[exim_scan1]} / ${med[exim_wc]}")
+    check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
+fi
+if [[ " $sets " == *" files "* ]]; then
+    check "$nfiles files / one file, default threads" "$(ratio "${med[files_many]}" "${med[files_one]}")" $target_files
+    check "$nfiles files / one file, --jobs 1" "$(ratio "${med[files_many1]}" "${med[files_one1]}")" $target_files
+    check "$nfiles files / one file, --no-jit" "$(ratio "${med[files_manynj]}" "${med[files_onenj]}")" $target_files
+fi
+echo "targets"
+printf '%s' "$verdicts"
+printf '  %-52s %6s MiB <= %s MiB %s\n' "largest peak RSS of a scan" "$(mib "$rss_worst")" \
+    "$((target_rss_kib / 1024))" "$(verdict "$rss_worst" "$target_rss_kib")"
+echo "    ($rss_worst_name)"
+
+{
+    echo "{"
+    echo "  \"lines\": $lines, \"seed\": $seed, \"rounds\": $rounds, \"cpus\": $(nproc),"
+    echo "  \"sets\": \"$sets\", \"rss_target_kib\": $target_rss_kib, \"rss_max_kib\": $rss_worst,"
+    echo "  \"results\": {"
+    printf '%s' "${json%,$'\n'}"
+    echo
+    echo "  }"
+    echo "}"
+} > "$result"
 echo
 echo "wrote $result"

@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -758,4 +759,40 @@ Test(stats, json_keeps_utf8_domains)
     free(json);
     stats_free(&st);
     ruleset_free(rs);
+}
+
+Test(stats, merge_keeps_samples_in_line_order)
+{
+    /* Workers that read parts of the input in turn: the merged samples are the first lines of
+     * the whole input, whichever worker read them. */
+    struct stats a, b, total;
+    static const uint64_t apos[] = {10, 40, 50};
+    static const uint64_t bpos[] = {20, 30, 60, 70};
+
+    cr_assert_eq(stats_init(&a, 1), 0);
+    cr_assert_eq(stats_init(&b, 1), 0);
+    cr_assert_eq(stats_init(&total, 1), 0);
+    for (size_t i = 0; i < 3; i++) {
+        char s[8];
+        snprintf(s, sizeof(s), "%" PRIu64, apos[i]);
+        a.pos = apos[i];
+        stats_add_unmatched(&a, s, strlen(s));
+    }
+    for (size_t i = 0; i < 4; i++) {
+        char s[8];
+        snprintf(s, sizeof(s), "%" PRIu64, bpos[i]);
+        b.pos = bpos[i];
+        stats_add_unmatched(&b, s, strlen(s));
+    }
+    stats_merge(&total, &b);
+    stats_merge(&total, &a);
+    cr_assert_eq(total.nsamples, STATS_SAMPLES);
+    cr_assert_eq(total.unmatched_with_code, 7);
+    static const char *const want[] = {"10", "20", "30", "40", "50"};
+    for (size_t i = 0; i < STATS_SAMPLES; i++) {
+        cr_assert_str_eq(total.samples[i], want[i], "sample %zu: '%s'", i, total.samples[i]);
+    }
+    stats_free(&a);
+    stats_free(&b);
+    stats_free(&total);
 }
