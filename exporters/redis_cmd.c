@@ -78,8 +78,8 @@
     "        end\n"                                                                                \
     "    end\n"                                                                                    \
     "end\n"                                                                                        \
-    "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1, rs = 1, ru = 1,\n"  \
-    "             dm = 1, a = 1, ds = 1}\n"                                                         \
+    "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1,\n"                \
+    "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1}\n"                                        \
     "local function series(meta, stream, minute, f, v, maxlen, mkey)\n"                            \
     "    if minute < 0 then\n"                                                                     \
     "        return\n"                                                                             \
@@ -97,13 +97,14 @@
     "            z[#z + 1] = 0\n"                                                                  \
     "        end\n"                                                                                \
     "        if om ~= nil then\n"                                                                  \
-    "            local h = redis.call('HGETALL', string.match(mkey, '^(.*:)') .. string.format('%d', om))\n" \
-    "            for j = 1, #h, 2 do\n"                                                             \
-    "                if SER[string.match(h[j], '^(%l+)|') or ''] and h[j + 1] ~= '0' then\n"        \
-    "                    e[#e + 1] = h[j]\n"                                                        \
-    "                    e[#e + 1] = h[j + 1]\n"                                                    \
-    "                end\n"                                                                         \
-    "            end\n"                                                                             \
+    "            local old = string.match(mkey, '^(.*:)') .. string.format('%d', om)\n"            \
+    "            local h = redis.call('HGETALL', old)\n"                                           \
+    "            for j = 1, #h, 2 do\n"                                                            \
+    "                if SER[string.match(h[j], '^(%l+)|') or ''] and h[j + 1] ~= '0' then\n"       \
+    "                    e[#e + 1] = h[j]\n"                                                       \
+    "                    e[#e + 1] = h[j + 1]\n"                                                   \
+    "                end\n"                                                                        \
+    "            end\n"                                                                            \
     "            local id = tostring(om) .. '000-0'\n"                                             \
     "            redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, id, unpack(e))\n"              \
     "        end\n"                                                                                \
