@@ -180,6 +180,7 @@ struct serve {
     struct redis_conf rcf;
     pthread_mutex_t mu;
     redisContext *ctx;
+    char last_err[600]; /* the last Redis error logged: a lasting one is logged once */
 };
 
 struct agent {
@@ -653,6 +654,16 @@ write_metrics(struct buf *b, const struct scrape *s, int om)
     }
 }
 
+/* Logs a Redis error once while it lasts (called with the mutex held). */
+static void
+note_error(struct serve *sv, const char *err)
+{
+    if (strcmp(sv->last_err, err) != 0) {
+        log_warnx("serve: /metrics answers 503: %s", err);
+        snprintf(sv->last_err, sizeof(sv->last_err), "%s", err);
+    }
+}
+
 /* Builds the body of /metrics, or returns -1 with the reason. */
 static int
 scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
@@ -675,6 +686,7 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
         if ((sv->ctx = redis_sync_connect(&sv->rcf, sv->rcf.connect_timeout_ms, why,
                                           sizeof(why))) == NULL) {
             snprintf(err, errlen, "redis: %s", why);
+            note_error(sv, err);
             pthread_mutex_unlock(&sv->mu);
             return -1;
         }
@@ -682,11 +694,16 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
     }
     if (scrape_read(sv->ctx, sv->rcf.prefix, &s, err + 7, errlen - 7) == -1) {
         memcpy(err, "redis: ", 7);
+        note_error(sv, err);
         redisFree(sv->ctx);
         sv->ctx = NULL;
         scrape_free(&s);
         pthread_mutex_unlock(&sv->mu);
         return -1;
+    }
+    if (sv->last_err[0] != '\0') {
+        log_info("serve: redis: readable again");
+        sv->last_err[0] = '\0';
     }
     pthread_mutex_unlock(&sv->mu);
     write_metrics(out, &s, om);
@@ -758,7 +775,6 @@ handler(void *cls, struct MHD_Connection *conn, const char *url, const char *met
     om = accept != NULL && strstr(accept, "application/openmetrics-text") != NULL;
     if (scrape(sv, om, &b, err, sizeof(err)) == -1) {
         free(b.p);
-        log_warnx("serve: /metrics: %s", err);
         snprintf(err + strlen(err), sizeof(err) - strlen(err), "\n");
         char *text = strdup(err);
         if (text == NULL) {
