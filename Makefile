@@ -226,6 +226,7 @@ deb:
 	$(Q)tar -c $(PKG_EXCLUDE) . | tar -x -C $(PKG_TREE)
 	$(Q)cp -r packaging/debian $(PKG_TREE)/debian
 	$(Q)cp packaging/systemd/smtpmon.service $(PKG_TREE)/debian/smtpmon.service
+	$(Q)cp packaging/systemd/smtpmon-serve.service $(PKG_TREE)/debian/smtpmon.smtpmon-serve.service
 	$(Q)cd $(PKG_TREE) && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 || \
 	  { tail -n 40 ../build.log; exit 1; }
 	$(Q)cp build/pkg/deb/smtpmon_$(PKG_VERSION)_*.deb build/ && rm -rf $(PKG_TREE)
