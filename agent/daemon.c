@@ -393,7 +393,8 @@ parse_cli(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr,
-                "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts, serve)\n",
+                "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts, "
+                "serve)\n",
                 argv[optind]);
         usage(stderr, 0);
         return -1;

@@ -44,6 +44,7 @@
 #define SERVE_CONN_MAX 4096
 #define SERVE_IDLE_TIMEOUT_S 10
 #define SERVE_CONN_MEMORY (32 * 1024) /* request line and headers must fit in about half */
+#define SERVE_QUEUE_MAX 64            /* requests for /metrics waiting for the scrape thread */
 
 #if MHD_VERSION < 0x00097002
 typedef int MHD_RESULT;
@@ -176,10 +177,25 @@ count_ok(const redisReply *v)
 /* ------------------------------------------------------------------------------------ */
 /* The scrape. */
 
+/* A request for /metrics: its connection is suspended while the scrape thread reads Redis. */
+struct job {
+    struct MHD_Connection *conn;
+    int om;   /* OpenMetrics */
+    int done; /* the scrape thread has filled the result (under serve.mu) */
+    int ok;
+    struct buf body;
+    char err[600];
+    struct job *next;
+};
+
 struct serve {
     struct redis_conf rcf;
-    pthread_mutex_t mu;
-    redisContext *ctx;
+    pthread_mutex_t mu; /* the queue */
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    size_t queued;
+    int stop;
+    redisContext *ctx;  /* the scrape thread's only */
     char last_err[600]; /* the last Redis error logged: a lasting one is logged once */
 };
 
@@ -654,7 +670,7 @@ write_metrics(struct buf *b, const struct scrape *s, int om)
     }
 }
 
-/* Logs a Redis error once while it lasts (called with the mutex held). */
+/* Logs a Redis error once while it lasts (the scrape thread only). */
 static void
 note_error(struct serve *sv, const char *err)
 {
@@ -669,15 +685,7 @@ static int
 scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
 {
     struct scrape s = {0};
-    struct timespec until;
-    int rc;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)((sv->rcf.connect_timeout_ms + sv->rcf.timeout_ms) / 1000 + 1);
-    if ((rc = pthread_mutex_timedlock(&sv->mu, &until)) != 0) {
-        snprintf(err, errlen, "another scrape is still waiting for Redis");
-        return -1;
-    }
     if (sv->ctx == NULL) {
         struct timeval tv = {(time_t)(sv->rcf.timeout_ms / 1000),
                              (suseconds_t)(sv->rcf.timeout_ms % 1000) * 1000};
@@ -687,7 +695,6 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
                                           sizeof(why))) == NULL) {
             snprintf(err, errlen, "redis: %s", why);
             note_error(sv, err);
-            pthread_mutex_unlock(&sv->mu);
             return -1;
         }
         redisSetTimeout(sv->ctx, tv);
@@ -698,14 +705,12 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
         redisFree(sv->ctx);
         sv->ctx = NULL;
         scrape_free(&s);
-        pthread_mutex_unlock(&sv->mu);
         return -1;
     }
     if (sv->last_err[0] != '\0') {
         log_info("serve: redis: readable again");
         sv->last_err[0] = '\0';
     }
-    pthread_mutex_unlock(&sv->mu);
     write_metrics(out, &s, om);
     scrape_free(&s);
     if (out->oom) {
@@ -713,6 +718,47 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+/* The scrape thread: one request at a time, one Redis connection; the HTTP threads never wait
+ * for Redis. While stopping, the queued requests are answered 503 without a scrape. */
+static void *
+scrape_thread(void *arg)
+{
+    struct serve *sv = arg;
+
+    pthread_mutex_lock(&sv->mu);
+    for (;;) {
+        struct job *j;
+        int stop;
+
+        while (sv->head == NULL && !sv->stop) {
+            pthread_cond_wait(&sv->cv, &sv->mu);
+        }
+        if ((j = sv->head) == NULL) {
+            break;
+        }
+        sv->head = j->next;
+        if (sv->head == NULL) {
+            sv->tail = NULL;
+        }
+        sv->queued--;
+        stop = sv->stop;
+        pthread_mutex_unlock(&sv->mu);
+        if (stop) {
+            snprintf(j->err, sizeof(j->err), "stopping");
+            j->ok = 0;
+        } else {
+            j->ok = scrape(sv, j->om, &j->body, j->err, sizeof(j->err)) == 0;
+        }
+        pthread_mutex_lock(&sv->mu);
+        j->done = 1;
+        pthread_mutex_unlock(&sv->mu);
+        MHD_resume_connection(j->conn);
+        pthread_mutex_lock(&sv->mu);
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -753,15 +799,38 @@ handler(void *cls, struct MHD_Connection *conn, const char *url, const char *met
         const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
 {
     struct serve *sv = cls;
+    struct job *j = *con_cls;
     const char *accept;
-    struct buf b = {0};
-    char err[600];
-    int om;
+    MHD_RESULT ret;
+    int done;
 
     (void)version;
     (void)upload_data;
-    (void)con_cls;
     (void)upload_size;
+    if (j != NULL) { /* resumed: the scrape thread has answered */
+        pthread_mutex_lock(&sv->mu);
+        done = j->done;
+        pthread_mutex_unlock(&sv->mu);
+        if (!done) {
+            return MHD_YES;
+        }
+        if (!j->ok) {
+            char *text;
+
+            snprintf(j->err + strlen(j->err), sizeof(j->err) - strlen(j->err), "\n");
+            if ((text = strdup(j->err)) == NULL) {
+                return MHD_NO;
+            }
+            return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", text,
+                           strlen(text), 1);
+        }
+        ret = respond(conn, MHD_HTTP_OK,
+                      j->om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                            : "text/plain; version=0.0.4; charset=utf-8",
+                      j->body.p, j->body.len, 1);
+        j->body.p = NULL; /* the response owns it */
+        return ret;
+    }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
     }
@@ -771,22 +840,47 @@ handler(void *cls, struct MHD_Connection *conn, const char *url, const char *met
     if (strcmp(url, "/metrics") != 0) {
         return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n");
     }
-    accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
-    om = accept != NULL && strstr(accept, "application/openmetrics-text") != NULL;
-    if (scrape(sv, om, &b, err, sizeof(err)) == -1) {
-        free(b.p);
-        snprintf(err + strlen(err), sizeof(err) - strlen(err), "\n");
-        char *text = strdup(err);
-        if (text == NULL) {
-            return MHD_NO;
-        }
-        return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", text,
-                       strlen(text), 1);
+    if ((j = calloc(1, sizeof(*j))) == NULL) {
+        return MHD_NO;
     }
-    return respond(conn, MHD_HTTP_OK,
-                   om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                      : "text/plain; version=0.0.4; charset=utf-8",
-                   b.p != NULL ? b.p : strdup(""), b.len, 1);
+    accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    j->om = accept != NULL && strstr(accept, "application/openmetrics-text") != NULL;
+    j->conn = conn;
+    pthread_mutex_lock(&sv->mu);
+    if (sv->queued >= SERVE_QUEUE_MAX || sv->stop) {
+        pthread_mutex_unlock(&sv->mu);
+        free(j);
+        return respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "too many requests are waiting for Redis\n");
+    }
+    *con_cls = j;
+    MHD_suspend_connection(conn);
+    if (sv->tail != NULL) {
+        sv->tail->next = j;
+    } else {
+        sv->head = j;
+    }
+    sv->tail = j;
+    sv->queued++;
+    pthread_cond_signal(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+    return MHD_YES;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+          enum MHD_RequestTerminationCode toe)
+{
+    struct job *j = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (j != NULL) {
+        free(j->body.p);
+        free(j);
+        *con_cls = NULL;
+    }
 }
 
 static void
@@ -798,6 +892,16 @@ mhd_log(void *arg, const char *fmt, va_list ap)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
     log_debug("serve: http: %s", msg);
+}
+
+static void
+stop_scraper(struct serve *sv, pthread_t t)
+{
+    pthread_mutex_lock(&sv->mu);
+    sv->stop = 1;
+    pthread_cond_broadcast(&sv->cv);
+    pthread_mutex_unlock(&sv->mu);
+    pthread_join(t, NULL);
 }
 
 /* ADDR:PORT or [ADDR6]:PORT, numeric. */
@@ -877,6 +981,7 @@ serve_main(int argc, char **argv)
     struct serve sv;
     char err[512];
     struct MHD_Daemon *d;
+    pthread_t scraper;
     unsigned nofile, conns;
     sigset_t set;
     int c, sig;
@@ -958,6 +1063,7 @@ serve_main(int argc, char **argv)
         return EX_CONFIG;
     }
     pthread_mutex_init(&sv.mu, NULL);
+    pthread_cond_init(&sv.cv, NULL);
 
     /* The threads libmicrohttpd starts inherit this mask: signals come to sigwait below. */
     sigemptyset(&set);
@@ -966,19 +1072,27 @@ serve_main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    if ((errno = pthread_create(&scraper, NULL, scrape_thread, &sv)) != 0) {
+        fprintf(stderr, "smtpmon serve: cannot start a thread: %s\n", strerror(errno));
+        return EX_OSERR;
+    }
     nofile = raise_nofile();
     conns = nofile > 64 + SERVE_CONN_MAX ? SERVE_CONN_MAX : (nofile > 128 ? nofile - 64 : 64);
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                             (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                         0, NULL, NULL, handler, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)SERVE_THREADS,
-                         MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_CONNECTION_TIMEOUT,
-                         (unsigned)SERVE_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)SERVE_CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, handler, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)SERVE_THREADS, MHD_OPTION_CONNECTION_LIMIT, conns,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SERVE_IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVE_CONN_MEMORY, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (d == NULL) {
+        int e = errno;
+
+        stop_scraper(&sv, scraper);
         fprintf(stderr, "smtpmon serve: cannot listen on %s: %s\n", listen,
-                errno ? strerror(errno) : "libmicrohttpd refused the options");
+                e ? strerror(e) : "libmicrohttpd refused the options");
         explicit_bzero(sv.rcf.url.password, sizeof(sv.rcf.url.password));
         return EX_UNAVAILABLE;
     }
@@ -994,11 +1108,13 @@ serve_main(int argc, char **argv)
         }
     }
     sd_notify(0, "STOPPING=1");
+    stop_scraper(&sv, scraper); /* answers what is queued, then new requests get 503 */
     MHD_stop_daemon(d);
     if (sv.ctx != NULL) {
         redisFree(sv.ctx);
     }
     explicit_bzero(sv.rcf.url.password, sizeof(sv.rcf.url.password));
+    pthread_cond_destroy(&sv.cv);
     pthread_mutex_destroy(&sv.mu);
     log_info("serve: stopped");
     return EX_OK;

@@ -11,7 +11,7 @@ RATE=${1:-40}
 MINUTES=${2:-1440}
 T=$(mktemp -d)
 PORT=$((20000 + RANDOM % 30000))
-trap 'kill "$APID" 2>/dev/null; redis-cli -p "$PORT" shutdown nosave > /dev/null 2>&1; rm -rf "$T"' EXIT
+trap 'kill "$APID" 2>/dev/null || true; redis-cli -p "$PORT" shutdown nosave > /dev/null 2>&1; rm -rf "$T"' EXIT
 APID=
 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$T" \
     --daemonize yes --logfile "$T/redis.log"
