@@ -432,7 +432,9 @@ scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, 
             snprintf(err, errlen, "%s", reply_err(ctx, NULL));
             return -1;
         }
-        if (rep->type == REDIS_REPLY_ERROR) {
+        /* A key of another type (WRONGTYPE) leaves its family out of this agent's
+         * metrics; a refusal (NOPERM: the ACL lacks a command or key) fails the scrape. */
+        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0) {
             snprintf(err, errlen, "%s", rep->str);
             freeReplyObject(rep);
             /* the rest of the pipeline is read before the error is reported */
@@ -519,6 +521,9 @@ write_family(struct buf *b, const struct family *f, const struct scrape *s, int 
         const redisReply *h = s->agents[i].total;
         const char *agent = agent_label(&s->agents[i]);
 
+        if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
+            continue; /* not a hash (WRONGTYPE): nothing of this agent */
+        }
         if (f->kind == F_ONE && hget(h, f->field) == NULL) {
             bprintf(b, "%s_total{", f->name); /* a count that is still 0 is a series too */
             blabel(b, "agent", agent, strlen(agent));
@@ -585,13 +590,20 @@ state_firing(const redisReply *r)
     return -1;
 }
 
+/* An agent whose totals are a hash; any other (a key of another type) is left out. */
+static int
+agent_ok(const struct agent *a)
+{
+    return a->total != NULL && a->total->type == REDIS_REPLY_ARRAY;
+}
+
 static void
 write_gauges(struct buf *b, const struct scrape *s, int om, double now)
 {
     family_head(b, "smtpmon_lag_bytes", "gauge",
                 "Bytes of the source's log not yet read by the agent, at its last commit.", om);
     for (size_t i = 0; i < s->nagents; i++) {
-        const redisReply *h = s->agents[i].meta;
+        const redisReply *h = agent_ok(&s->agents[i]) ? s->agents[i].meta : NULL;
         for (size_t j = 0; h != NULL && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements;
              j += 2) {
             const redisReply *k = h->element[j], *v = h->element[j + 1];
@@ -613,7 +625,8 @@ write_gauges(struct buf *b, const struct scrape *s, int om, double now)
                 "Seconds since the agent's last commit to Redis.", om);
     for (size_t i = 0; i < s->nagents; i++) {
         const redisReply *v = hget(s->agents[i].meta, "updated_ms");
-        if (strcmp(s->agents[i].id, "fleet") == 0 || v == NULL || !count_ok(v)) {
+        if (strcmp(s->agents[i].id, "fleet") == 0 || !agent_ok(&s->agents[i]) || v == NULL ||
+            !count_ok(v)) {
             continue;
         }
         double age = now - (double)strtoull(v->str, NULL, 10) / 1000.;
@@ -627,7 +640,7 @@ write_gauges(struct buf *b, const struct scrape *s, int om, double now)
         int f = state_firing(s->alerts[i].state);
         const char *id = s->agents[s->alerts[i].agent].id;
 
-        if (f < 0) {
+        if (f < 0 || !agent_ok(&s->agents[s->alerts[i].agent])) {
             continue;
         }
         bputs(b, "smtpmon_alert_firing{");
@@ -640,7 +653,7 @@ write_gauges(struct buf *b, const struct scrape *s, int om, double now)
     for (size_t i = 0; i < s->nagents; i++) {
         int n = 0;
 
-        if (strcmp(s->agents[i].id, "fleet") == 0) {
+        if (strcmp(s->agents[i].id, "fleet") == 0 || !agent_ok(&s->agents[i])) {
             continue;
         }
         for (size_t j = 0; j < s->nalerts; j++) {

@@ -16,6 +16,11 @@ rcli HSET 'smtpmon:{h1}:c:total' 'm|lines' 12 'ds|outbound|5.7' 3 'st|5.7.1' 3 \
     'rs|say "hi" \ there' 1 $'rp|55\n0' 1 'oc|bounced' x 'ds|inbound' 4 > /dev/null
 rcli HSET 'smtpmon:{h1}:meta' 'g|lag_bytes|mail' 42 updated_ms "$(($(date +%s) * 1000))" > /dev/null
 rcli HSET 'smtpmon:{h1}:alerts:outbound-5.7' state $'v 1\nfiring 1 0 0 0\nend\n' > /dev/null
+# Keys of the wrong type leave out what they would hold, not the rest.
+rcli SET 'smtpmon:{h3}:c:total' x > /dev/null
+rcli HSET 'smtpmon:{h4}:c:total' 'm|lines' 2 > /dev/null
+rcli SET 'smtpmon:{h4}:meta' x > /dev/null
+rcli SET 'smtpmon:{h4}:alerts:inbound-5.7' x > /dev/null
 
 cat > "$T/serve.conf" <<EOF
 [redis]
@@ -49,6 +54,8 @@ grep -qx 'smtpmon_lag_bytes{agent="h1",source="mail"} 42' "$T/body" || fail "lag
 grep -qx 'smtpmon_alert_firing{agent="h1",rule="outbound-5.7"} 1' "$T/body" || fail "alert gauge"
 grep -qx 'smtpmon_alerts_firing{agent="h1"} 1' "$T/body" || fail "alerts firing"
 grep -q '^smtpmon_last_commit_age_seconds{agent="h1"} [0-9]' "$T/body" || fail "commit age"
+grep -qx 'smtpmon_lines_total{agent="h4"} 2' "$T/body" || fail "h4 left out: $(grep h4 "$T/body")"
+grep -q 'agent="h3"' "$T/body" && fail "h3 (not a hash) exported: $(grep h3 "$T/body")"
 
 [ "$(code "$B/nope")" = 404 ] || fail "unknown path: not 404"
 [ "$(code "$B/metrics/x")" = 404 ] || fail "/metrics/x: not 404"
