@@ -22,6 +22,7 @@ rcli HSET 'smtpmon:{h4}:c:total' 'm|lines' 2 > /dev/null
 rcli SET 'smtpmon:{h4}:meta' x > /dev/null
 rcli SET 'smtpmon:{h4}:alerts:inbound-5.7' x > /dev/null
 
+: > "$T/empty.conf"
 cat > "$T/serve.conf" <<EOF
 [redis]
 url = redis://127.0.0.1:$PROXY_PORT
@@ -56,6 +57,19 @@ grep -qx 'smtpmon_alerts_firing{agent="h1"} 1' "$T/body" || fail "alerts firing"
 grep -q '^smtpmon_last_commit_age_seconds{agent="h1"} [0-9]' "$T/body" || fail "commit age"
 grep -qx 'smtpmon_lines_total{agent="h4"} 2' "$T/body" || fail "h4 left out: $(grep h4 "$T/body")"
 grep -q 'agent="h3"' "$T/body" && fail "h3 (not a hash) exported: $(grep h3 "$T/body")"
+
+# A user whose ACL lacks HGET: 503 with Redis's NOPERM, not metrics without the alerts.
+rcli ACL SETUSER nohget on '>nohget-pw' resetkeys -@all +ping +auth +hello +scan +hgetall \
+    '%R~smtpmon:*' | grep -q OK || fail "ACL nohget"
+P2=$(free_port)
+env -u CREDENTIALS_DIRECTORY "$SMTPMON" serve -f "$T/empty.conf" --listen "127.0.0.1:$P2" \
+    --redis "redis://nohget:nohget-pw@127.0.0.1:$REDIS_PORT" 2> "$T/serve2.err" &
+S2=$!
+wait_for 10 "curl -s -o /dev/null http://127.0.0.1:$P2/ || ! kill -0 $S2" || fail "serve 2"
+[ "$(code "http://127.0.0.1:$P2/metrics")" = 503 ] || fail "NOPERM: not 503"
+grep -q '^redis: NOPERM' "$T/body" || fail "NOPERM: $(cat "$T/body")"
+kill "$S2"
+wait "$S2"
 
 [ "$(code "$B/nope")" = 404 ] || fail "unknown path: not 404"
 [ "$(code "$B/metrics/x")" = 404 ] || fail "/metrics/x: not 404"
