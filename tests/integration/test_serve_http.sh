@@ -58,6 +58,13 @@ grep -q '^smtpmon_last_commit_age_seconds{agent="h1"} [0-9]' "$T/body" || fail "
 grep -qx 'smtpmon_lines_total{agent="h4"} 2' "$T/body" || fail "h4 left out: $(grep h4 "$T/body")"
 grep -q 'agent="h3"' "$T/body" && fail "h3 (not a hash) exported: $(grep h3 "$T/body")"
 
+# A second serve on the same address: refused (69), not sharing the port.
+timeout 10 env -u CREDENTIALS_DIRECTORY "$SMTPMON" serve -f "$T/empty.conf" \
+    --listen "127.0.0.1:$SERVE_PORT" > /dev/null 2> "$T/serve3.err"
+rc=$?
+[ "$rc" = 69 ] || fail "second serve on the same port: exit $rc, $(cat "$T/serve3.err")"
+grep -q 'Address already in use' "$T/serve3.err" || fail "second serve: $(cat "$T/serve3.err")"
+
 # A user whose ACL lacks HGET: 503 with Redis's NOPERM, not metrics without the alerts.
 rcli ACL SETUSER nohget on '>nohget-pw' resetkeys -@all +ping +auth +hello +scan +hgetall \
     '%R~smtpmon:*' | grep -q OK || fail "ACL nohget"
