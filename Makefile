@@ -8,11 +8,12 @@ WERROR ?= 0
 
 # Debian 12 packages needed to build and test (installed by 'make deps' when root).
 BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriterion-dev \
-             libinih-dev libsystemd-dev zlib1g-dev
+             libinih-dev libsystemd-dev zlib1g-dev libmicrohttpd-dev
 TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
-            build-essential debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux python3
+            build-essential debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux \
+            python3 prometheus curl
 
-PKGS = libpcre2-8 zlib inih libsystemd hiredis
+PKGS = libpcre2-8 zlib inih libsystemd hiredis libmicrohttpd
 # Evaluated when make starts: the targets that install packages first ('run', 'test') build in a
 # sub-make, which reads them again; 'check-libs' stops a build that would fail at link and names
 # the missing packages.
@@ -43,7 +44,8 @@ CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/ev
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/state.c agent/tail.c exporters/redis.c exporters/query.c
+            agent/state.c agent/tail.c exporters/redis.c exporters/query.c \
+            exporters/serve.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
@@ -224,6 +226,7 @@ deb:
 	$(Q)tar -c $(PKG_EXCLUDE) . | tar -x -C $(PKG_TREE)
 	$(Q)cp -r packaging/debian $(PKG_TREE)/debian
 	$(Q)cp packaging/systemd/smtpmon.service $(PKG_TREE)/debian/smtpmon.service
+	$(Q)cp packaging/systemd/smtpmon-serve.service $(PKG_TREE)/debian/smtpmon.smtpmon-serve.service
 	$(Q)cd $(PKG_TREE) && dpkg-buildpackage -b -us -uc > ../build.log 2>&1 || \
 	  { tail -n 40 ../build.log; exit 1; }
 	$(Q)cp build/pkg/deb/smtpmon_$(PKG_VERSION)_*.deb build/ && rm -rf $(PKG_TREE)

@@ -29,6 +29,7 @@
 #include "redis.h"
 #include "rules.h"
 #include "scan.h"
+#include "serve.h"
 #include "state.h"
 #include "stats.h"
 #include "tail.h"
@@ -274,6 +275,7 @@ usage(FILE *out, int full)
     explain_usage(out, 0);
     query_usage(out, 0);
     alerts_usage(out, 0);
+    serve_usage(out, 0);
     fprintf(out, "\nconfiguration keys ([section] key = default):\n");
     for (const struct config_option *o = config_options(); o->name != NULL; o++) {
         fprintf(out, "  [%s] %s = %s\n      %s\n", o->section, o->name,
@@ -391,7 +393,8 @@ parse_cli(struct cli *cli, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr,
-                "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts)\n",
+                "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts, "
+                "serve)\n",
                 argv[optind]);
         usage(stderr, 0);
         return -1;

@@ -5,6 +5,7 @@
  *   smtpmon explain CODE...|LINE           what codes and a log line mean
  *   smtpmon query [options]                the counts the agents committed to Redis
  *   smtpmon alerts --follow [options]      the alerts of the agents, from Redis
+ *   smtpmon serve [options]                /metrics for Prometheus, read from Redis
  *   smtpmon [-f FILE] [options]            the agent (smtpmon --help lists everything)
  * Exit statuses are those of sysexits.h, one table for all (smtpmon(8), README.md).
  */
@@ -17,6 +18,7 @@
 #include "log.h"
 #include "query.h"
 #include "scan.h"
+#include "serve.h"
 
 /* The agent (agent/daemon.c); weak so the batch commands build without it. */
 int agent_main(int argc, char **argv) __attribute__((weak));
@@ -43,6 +45,9 @@ main(int argc, char **argv)
         if (strcmp(argv[1], "alerts") == 0) {
             return alerts_main(argc - 1, argv + 1);
         }
+        if (strcmp(argv[1], "serve") == 0) {
+            return serve_main(argc - 1, argv + 1);
+        }
         if (strcmp(argv[1], "explain") == 0) {
             return explain_main(argc - 1, argv + 1);
         }
@@ -52,7 +57,8 @@ main(int argc, char **argv)
         }
     }
     if (agent_main == NULL) {
-        fprintf(stderr, "usage: smtpmon scan|explain|query|alerts ... (this build has no agent)\n");
+        fprintf(stderr,
+                "usage: smtpmon scan|explain|query|alerts|serve ... (this build has no agent)\n");
         return EX_USAGE;
     }
     return agent_main(argc, argv);

@@ -78,7 +78,9 @@
     "        end\n"                                                                                \
     "    end\n"                                                                                    \
     "end\n"                                                                                        \
-    "local function series(meta, stream, minute, f, v, maxlen)\n"                                  \
+    "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1,\n"                \
+    "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1}\n"                                        \
+    "local function series(meta, stream, minute, f, v, maxlen, mkey)\n"                            \
     "    if minute < 0 then\n"                                                                     \
     "        return\n"                                                                             \
     "    end\n"                                                                                    \
@@ -95,6 +97,14 @@
     "            z[#z + 1] = 0\n"                                                                  \
     "        end\n"                                                                                \
     "        if om ~= nil then\n"                                                                  \
+    "            local old = string.match(mkey, '^(.*:)') .. string.format('%d', om)\n"            \
+    "            local h = redis.call('HGETALL', old)\n"                                           \
+    "            for j = 1, #h, 2 do\n"                                                            \
+    "                if SER[string.match(h[j], '^(%l+)|') or ''] and h[j + 1] ~= '0' then\n"       \
+    "                    e[#e + 1] = h[j]\n"                                                       \
+    "                    e[#e + 1] = h[j + 1]\n"                                                   \
+    "                end\n"                                                                        \
+    "            end\n"                                                                            \
     "            local id = tostring(om) .. '000-0'\n"                                             \
     "            redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, id, unpack(e))\n"              \
     "        end\n"                                                                                \
@@ -211,7 +221,7 @@ const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "        end\n"
     "    end\n"
     "end\n"
-    "series(KEYS[7], KEYS[6], minute, f, v, maxlen)\n"
+    "series(KEYS[7], KEYS[6], minute, f, v, maxlen, KEYS[4])\n"
     "redis.call('DEL', KEYS[5])\n"
     "local p = {'seq', seq, 'minute', minute}\n"
     "for j = 1, #f do\n"
@@ -254,7 +264,7 @@ const char rcmd_fleet_lua[] = RCMD_LUA_COMMON
     "    apply(KEYS[3], f, v, topm)\n"
     "    redis.call('PEXPIRE', KEYS[3], ttl)\n"
     "end\n"
-    "series(KEYS[5], KEYS[4], minute, f, v, maxlen)\n"
+    "series(KEYS[5], KEYS[4], minute, f, v, maxlen, KEYS[3])\n"
     "redis.call('HSET', KEYS[1], member, seq)\n"
     "return {'OK', seq}\n";
 

@@ -8,7 +8,7 @@ missing=""
 cc=${CC:-cc}
 if command -v dpkg-query >/dev/null 2>&1; then
     for p in gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libinih-dev libsystemd-dev \
-        zlib1g-dev; do
+        zlib1g-dev libmicrohttpd-dev; do
         case "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" in
         *" installed") ;;
         *) missing="$missing $p" ;;
@@ -27,7 +27,7 @@ command -v "$cc" >/dev/null 2>&1 || missing="$missing C-compiler($cc)"
 if ! command -v pkg-config >/dev/null 2>&1; then
     missing="$missing pkg-config"
 else
-    for pc in libpcre2-8 zlib inih libsystemd hiredis; do
+    for pc in libpcre2-8 zlib inih libsystemd hiredis libmicrohttpd; do
         pkg-config --exists "$pc" 2>/dev/null || missing="$missing $pc"
     done
 fi

@@ -55,5 +55,20 @@ while read -r t0 first; do
     got=$(rcli HGET "smtpmon:{$AGENT_ID}:c:m:$t0" "m|lines")
     [ "$got" = "$want" ] || fail "minute $t0 holds $got lines, expected $want"
 done < "$T/minutes"
+# The streams: one entry per closed minute (all but the last) with every non-zero dimension of
+# its minute hash, for the agent and the fleet.
+for a in "$AGENT_ID" fleet; do
+    [ "$(rcli XLEN "smtpmon:{$a}:ts")" = 11 ] || fail "{$a}:ts has $(rcli XLEN "smtpmon:{$a}:ts") entries"
+    head -n 11 "$T/minutes" | while read -r t0 first; do
+        rcli HGETALL "smtpmon:{$a}:c:m:$t0" | paste - - |
+            grep -E '^(m|cl|sj|st|rp|di|oc|dc|rs|ru|dm|a|ds)\|' | awk -F'\t' '$2 != "0"' |
+            sort > "$T/h.txt"
+        rcli XRANGE "smtpmon:{$a}:ts" "${t0}000" "${t0}000" | tail -n +2 | paste - - |
+            grep '|' | sort > "$T/x.txt"
+        [ -s "$T/h.txt" ] && grep -q '^ds|outbound|2.0' "$T/x.txt" ||
+            fail "{$a}:ts minute $t0: no ds| field"
+        diff "$T/h.txt" "$T/x.txt" > /dev/null || fail "{$a}:ts minute $t0 differs from its hash: $(diff "$T/h.txt" "$T/x.txt" | head -20)"
+    done || exit 1
+done
 stop_agent
 exit 0

@@ -207,7 +207,8 @@ check_deb_contents() {
         /usr/share/smtpmon/patterns/postfix.rules /usr/share/smtpmon/patterns/exim.rules \
         /usr/share/doc/smtpmon/copyright \
         /usr/share/doc/smtpmon/examples/grafana/smtpmon-redis.json \
-        /usr/share/doc/smtpmon/examples/redis/users.acl; do
+        /usr/share/doc/smtpmon/examples/redis/users.acl \
+        /lib/systemd/system/smtpmon-serve.service /usr/share/smtpmon/prometheus/smtpmon-rules.yml; do
         grep -qx "$f" "$T/deb.files" || missing+=" $f"
     done
     [ -z "$missing" ] || { fail "deb: missing files:$missing"; return; }
@@ -311,6 +312,7 @@ check_rpm() {
     rpm -qlp "$rpmf" 2> /dev/null > "$T/rpm.files"
     if grep -qx /usr/bin/smtpmon "$T/rpm.files" &&
         grep -qx /usr/lib/systemd/system/smtpmon.service "$T/rpm.files" &&
+        grep -qx /usr/lib/systemd/system/smtpmon-serve.service "$T/rpm.files" &&
         grep -qx /etc/smtpmon/smtpmon.conf "$T/rpm.files" &&
         grep -q '^/usr/share/smtpmon/patterns/postfix.rules$' "$T/rpm.files"; then
         pass "rpm: make rpm built $rpmf ($(stat -c %s "$rpmf") bytes) with binary, unit, config, packs"
@@ -598,6 +600,8 @@ SECURITY_SCORE=
 check_unit_directives
 check_unit_verify
 check_unit_security
+UNIT=packaging/systemd/smtpmon-serve.service check_unit_verify
+UNIT=packaging/systemd/smtpmon-serve.service check_unit_security
 check_man
 check_deb_build
 check_lintian

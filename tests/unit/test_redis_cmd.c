@@ -310,6 +310,22 @@ Test(redis_script, stream_entry_per_closed_minute)
     r = redisCommand(ctx, "XRANGE smtpmon:{h1}:ts - +");
     cr_assert_eq(r->elements, 2, "two closed minutes");
     cr_expect_str_eq(r->element[0]->element[0]->str, "1699999980000-0");
+    /* The entry holds the minute hash's dimensions (rp|550, dm|..., m|lines), not its
+     * bookkeeping (t|first, x|dm). */
+    const redisReply *f = r->element[0]->element[1];
+    int rp550 = 0, dm = 0, lines = 0, book = 0;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
+        rp550 += strcmp(k, "rp|550") == 0 && strcmp(v, "3") == 0;
+        dm += strcmp(k, "dm|c.example") == 0 && strcmp(v, "2") == 0;
+        lines += strcmp(k, "m|lines") == 0 && strcmp(v, "10") == 0;
+        book += strncmp(k, "t|", 2) == 0 || strncmp(k, "x|", 2) == 0;
+    }
+    cr_expect(rp550 == 1 && dm == 1 && lines == 1, "dimension fields in the stream entry");
+    cr_expect_eq(book, 0, "no bookkeeping fields in the stream entry");
+    freeReplyObject(r);
+    r = redisCommand(ctx, "XRANGE smtpmon:{fleet}:ts - +");
+    cr_assert_eq(r->elements, 2, "two closed minutes in the fleet stream");
     freeReplyObject(r);
     rcmd_free(&c);
 }
