@@ -26,7 +26,6 @@ struct tail_file {
     struct linebuf *lb;
     uint64_t read_off; /* file offset just past the bytes read */
     uint64_t size;     /* at the last fstat */
-    int64_t mtime;
     double mtime_wall;                   /* st_mtim, seconds with fraction */
     double changed_at;                   /* when it was last seen growing ('now' clock) */
     unsigned char head[TAIL_HEAD_MAX];   /* the file's first bytes, as read */
@@ -186,7 +185,6 @@ file_open(const char *path, size_t max_line, double now)
     f->dev = (uint64_t)st.st_dev;
     f->ino = (uint64_t)st.st_ino;
     f->size = (uint64_t)st.st_size;
-    f->mtime = (int64_t)st.st_mtime;
     f->mtime_wall = st_mtime_wall(&st);
     /* Quiet since its modification time: a rotated file reopened after a restart has been
      * quiet that long already. */
@@ -488,8 +486,8 @@ list_siblings(const char *path, struct siblings *sl)
         x->numbered = de->d_name[blen] == '.' && strspn(suf, "0123456789") == strlen(suf) &&
                       strlen(suf) <= 18;
         x->num = x->numbered ? strtoull(suf, NULL, 10) : 0;
-        x->mtime = (int64_t)st.st_mtime;
         x->mtime_wall = st_mtime_wall(&st);
+        x->mtime = (int64_t)(x->mtime_wall * 1000.0);
         x->dev = (uint64_t)st.st_dev;
         x->ino = (uint64_t)st.st_ino;
         sl->n++;
@@ -645,10 +643,13 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
                       t->path, sl.ncompressed);
         }
         t->m.unreachable_files++;
-        /* The files after the newest one last modified before the cursor's file was. */
+        /* The files after the newest one last modified before the cursor's file was (the
+         * cursor's mtime is in milliseconds; older versions wrote seconds). */
+        int64_t cms = s->mtime < INT64_C(100000000000) ? s->mtime * 1000 : s->mtime;
+
         from = 0;
         for (size_t k = n; k > 0; k--) {
-            if (sl.v[k - 1].mtime < s->mtime) {
+            if (sl.v[k - 1].mtime < cms) {
                 from = k;
                 break;
             }
@@ -721,7 +722,6 @@ file_refresh(struct tail_file *f, double now)
             f->changed_at = now;
         }
         f->size = (uint64_t)st.st_size;
-        f->mtime = (int64_t)st.st_mtime;
         f->mtime_wall = st_mtime_wall(&st);
     }
 }
@@ -1009,7 +1009,7 @@ cursor_at(struct tail *t, int before_line, struct state *out)
     out->dev = f->dev;
     out->ino = f->ino;
     out->offset = end;
-    out->mtime = f->mtime;
+    out->mtime = (int64_t)(f->mtime_wall * 1000.0);
     out->head_len = end < TAIL_HEAD_MAX ? end : TAIL_HEAD_MAX;
     out->marker_len = end < TAIL_MARKER_MAX ? end : TAIL_MARKER_MAX;
     {
