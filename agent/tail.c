@@ -16,7 +16,7 @@
 
 #define TAIL_LOG_REPEAT 600.0 /* seconds between repeated "cannot open" messages */
 #define TAIL_SIBLINGS_MAX 100000 /* rotated names looked at in one directory */
-#define TAIL_CHAIN_MAX 8 /* files seen at the path while an older one is being drained */
+#define TAIL_CHAIN_MAX 64 /* files seen at the path while an older one is being drained */
 
 struct tail_file {
     int fd;
@@ -35,13 +35,20 @@ struct tail_file {
     uint64_t overlong_taken;
 };
 
+/* A rotated file queued for reading: its identity, and the name it had (a later rotation may
+ * rename it). */
+struct pend {
+    char *path;
+    uint64_t dev, ino;
+};
+
 struct tail {
     char *path;
     struct tail_conf conf;
     struct tail_file *cur;                   /* being read */
     struct tail_file *chain[TAIL_CHAIN_MAX]; /* files seen at path since cur, oldest first */
     size_t nchain;
-    char **pending; /* rotated files to read from 0 before path, oldest first */
+    struct pend *pending; /* rotated files to read from 0 before path, oldest first */
     size_t npending;
     int gone;              /* cur is no longer the file at path */
     int truncated;         /* cur must be read again from 'truncated_to' */
@@ -229,6 +236,15 @@ file_matches(struct tail_file *f, const struct state *s, int same_inode)
     return 1;
 }
 
+/* Do the file's first bytes still hash to the cursor's head fingerprint? */
+static int
+file_matches_head(struct tail_file *f, const struct state *s)
+{
+    uint64_t h;
+
+    return hash_range(f->fd, 0, (size_t)s->head_len, &h) == 0 && h == s->head_fp;
+}
+
 /* Offset of the start of the last (partial) line, so that reading from the end counts the
  * line being written once it is complete. */
 static uint64_t
@@ -280,7 +296,7 @@ tail_free(struct tail *t)
         file_free(t->chain[i]);
     }
     for (size_t i = 0; i < t->npending; i++) {
-        free(t->pending[i]);
+        free(t->pending[i].path);
     }
     free(t->pending);
     free(t->rbuf);
@@ -542,7 +558,7 @@ queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, 
 {
     struct stat pst;
     int have_path = stat(t->path, &pst) == 0;
-    char **np;
+    struct pend *np;
 
     if (from >= sl->n) {
         return;
@@ -562,7 +578,10 @@ queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, 
         }
         log_info("tail: file=%s queued rotated file=%s ino=%ju", t->path, sl->v[i].path,
                  (uintmax_t)sl->v[i].ino);
-        t->pending[t->npending++] = sl->v[i].path;
+        t->pending[t->npending].path = sl->v[i].path;
+        t->pending[t->npending].dev = sl->v[i].dev;
+        t->pending[t->npending].ino = sl->v[i].ino;
+        t->npending++;
         sl->v[i].path = NULL;
     }
 }
@@ -572,14 +591,65 @@ static void
 open_pending(struct tail *t, double now)
 {
     while (t->cur == NULL && t->npending > 0) {
-        char *p = t->pending[0];
+        struct pend p = t->pending[0];
+        struct tail_file *f;
 
         memmove(&t->pending[0], &t->pending[1], --t->npending * sizeof(t->pending[0]));
-        t->cur = open_path(t, p, 0, now);
-        free(p);
-        if (t->cur != NULL) {
-            t->gone = 1;
+        /* A file seen at path earlier and kept open since. */
+        for (size_t i = 0; i < t->nchain; i++) {
+            if (t->chain[i]->dev == p.dev && t->chain[i]->ino == p.ino) {
+                t->cur = t->chain[i];
+                memmove(&t->chain[i], &t->chain[i + 1], (--t->nchain - i) * sizeof(t->chain[0]));
+                break;
+            }
         }
+        if (t->cur != NULL) {
+            free(p.path);
+            t->gone = 1;
+            break;
+        }
+        f = file_open(p.path, t->conf.max_line, now);
+        if (f == NULL || f->dev != p.dev || f->ino != p.ino) {
+            /* Renamed by a rotation since it was queued: found again by its identity. */
+            struct siblings sl;
+
+            file_free(f);
+            f = NULL;
+            list_siblings(t->path, &sl);
+            for (size_t i = 0; i < sl.n && f == NULL; i++) {
+                if (sl.v[i].dev == p.dev && sl.v[i].ino == p.ino &&
+                    (f = file_open(sl.v[i].path, t->conf.max_line, now)) != NULL &&
+                    (f->dev != p.dev || f->ino != p.ino)) {
+                    file_free(f);
+                    f = NULL;
+                }
+            }
+            siblings_free(&sl);
+        }
+        if (f == NULL) {
+            log_warnx("tail: file=%s rotated file ino=%ju (queued as %s) is gone before it was "
+                      "read",
+                      t->path, (uintmax_t)p.ino, p.path);
+            t->m.unreachable_files++;
+            free(p.path);
+            continue;
+        }
+        file_seek(f, 0);
+        log_info("tail: file=%s opened rotated file=%s dev=%ju ino=%ju size=%ju", t->path,
+                 f->name, (uintmax_t)f->dev, (uintmax_t)f->ino, (uintmax_t)f->size);
+        free(p.path);
+        t->cur = f;
+        t->gone = 1;
+    }
+}
+
+/* While rotated files are read, the file at path is kept open (queued after them), so that a
+ * rotation meanwhile cannot take it out of sight. */
+static void
+pin_path(struct tail *t, double now)
+{
+    if (t->cur != NULL && t->gone) {
+        tail_poll(t, now);
     }
 }
 
@@ -658,6 +728,7 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
     queue_siblings(t, &sl, from, s->dev, s->ino);
     siblings_free(&sl);
     open_pending(t, now);
+    pin_path(t, now);
 }
 
 /* The committed cursor was lost (Redis restarted empty): every rotated file still on disk,
@@ -675,6 +746,7 @@ tail_start_all(struct tail *t, double now)
     queue_siblings(t, &sl, 0, UINT64_MAX, UINT64_MAX);
     siblings_free(&sl);
     open_pending(t, now);
+    pin_path(t, now);
     if (t->cur == NULL) {
         t->cur = open_path(t, t->path, 0, now);
     }
@@ -692,6 +764,18 @@ tail_start(struct tail *t, const struct state *saved, int first_start, double no
             log_info("tail: file=%s resuming dev=%ju ino=%ju offset=%ju size=%ju", t->path,
                      (uintmax_t)f->dev, (uintmax_t)f->ino, (uintmax_t)saved->offset,
                      (uintmax_t)f->size);
+            return;
+        }
+        if (f != NULL && f->dev == saved->dev && f->ino == saved->ino &&
+            f->size < saved->offset && saved->head_len > 0 && f->size >= saved->head_len &&
+            file_matches_head(f, saved)) {
+            /* Shrunk in place while stopped: the lines before its new end were counted. */
+            file_seek(f, f->size);
+            t->cur = f;
+            t->m.truncations++;
+            log_warnx("tail: file=%s shrunk in place while stopped (size=%ju, cursor offset=%ju) "
+                      "with its first bytes unchanged: reading on from its end",
+                      t->path, (uintmax_t)f->size, (uintmax_t)saved->offset);
             return;
         }
         if (f != NULL && f->dev == saved->dev && f->ino == saved->ino) {
@@ -1147,9 +1231,27 @@ tail_switch(struct tail *t, double now)
     }
     log_info("tail: file=%s ino=%ju closed at offset=%ju (rotated)", f->name, (uintmax_t)f->ino,
              (uintmax_t)f->read_off);
-    file_free(f);
-    t->cur = NULL;
-    t->gone = 0;
+    {
+        uint64_t dev = f->dev, ino = f->ino;
+
+        file_free(f);
+        t->cur = NULL;
+        t->gone = 0;
+        /* Files rotated after it that were never seen at path (rotated twice between two
+         * looks): the rotated names after its own, in name order. */
+        if (t->npending == 0) {
+            struct siblings sl;
+
+            list_siblings(t->path, &sl);
+            for (size_t i = 0; i < sl.n; i++) {
+                if (sl.v[i].dev == dev && sl.v[i].ino == ino) {
+                    queue_siblings(t, &sl, i + 1, dev, ino);
+                    break;
+                }
+            }
+            siblings_free(&sl);
+        }
+    }
     open_pending(t, now);
     if (t->cur != NULL) {
         return;
