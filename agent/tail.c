@@ -236,13 +236,17 @@ file_matches(struct tail_file *f, const struct state *s, int same_inode)
     return 1;
 }
 
-/* Do the file's first bytes still hash to the cursor's head fingerprint? */
+/* Is the open file the cursor's, shrunk in place (smaller than the offset, its first bytes
+ * still those of the cursor's head fingerprint)? A prefix shorter than the fingerprint
+ * cannot be told from new content. */
 static int
-file_matches_head(struct tail_file *f, const struct state *s)
+file_shrunk(struct tail_file *f, const struct state *s)
 {
     uint64_t h;
 
-    return hash_range(f->fd, 0, (size_t)s->head_len, &h) == 0 && h == s->head_fp;
+    return f->dev == s->dev && f->ino == s->ino && f->size < s->offset && s->head_len > 0 &&
+           f->size >= s->head_len && hash_range(f->fd, 0, (size_t)s->head_len, &h) == 0 &&
+           h == s->head_fp;
 }
 
 /* Offset of the start of the last (partial) line, so that reading from the end counts the
@@ -678,8 +682,8 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
             if (s->offset == 0 || (f = file_open(sl.v[i].path, t->conf.max_line, now)) == NULL) {
                 continue;
             }
-            if (file_matches(f, s, pass == 0)) {
-                file_seek(f, s->offset);
+            if (file_matches(f, s, pass == 0) || (pass == 0 && file_shrunk(f, s))) {
+                file_seek(f, f->size < s->offset ? f->size : s->offset);
                 t->cur = f;
                 t->gone = 1;
                 found = i;
@@ -766,9 +770,7 @@ tail_start(struct tail *t, const struct state *saved, int first_start, double no
                      (uintmax_t)f->size);
             return;
         }
-        if (f != NULL && f->dev == saved->dev && f->ino == saved->ino &&
-            f->size < saved->offset && saved->head_len > 0 && f->size >= saved->head_len &&
-            file_matches_head(f, saved)) {
+        if (f != NULL && file_shrunk(f, saved)) {
             /* Shrunk in place while stopped: the lines before its new end were counted. */
             file_seek(f, f->size);
             t->cur = f;

@@ -387,14 +387,16 @@ path = {self.log}
         del self.files[name]
 
     def op_truncate_in_place(self):
-        """Shrinks mail.log at a line boundary (same inode), to 0 or keeping a prefix."""
+        """Shrinks mail.log at a line boundary (same inode), to 0 or keeping a prefix. The
+        agent running: a file shrunk while it is stopped is read on from its end when it
+        starts, so lines appended in between are not read (README, "Rotation model")."""
+        if not self.agent_alive():
+            self.note("truncate in place: agent down, skipped")
+            return
         self.finish_partial()
         ids = self.files["mail.log"]
-        if self.agent_alive():
-            self.settle()
-            done = set(ids)
-        else:
-            done = self.committed_set()
+        self.settle()
+        done = set(ids)
         # To 0, or keeping at least the first KiB: a shorter prefix cannot be told from
         # new content by a stopped agent (README, "Rotation model").
         keep = 0
