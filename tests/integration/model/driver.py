@@ -595,8 +595,8 @@ def main():
         nops += n
         if not ok:
             failed += 1
-            if not a.seconds:
-                break
+            if not a.seconds or n == 0:
+                break  # a soak goes on after a failure, unless nothing could run at all
     print("model: %d sequences, %d operations, %d failed, %.0fs"
           % (nseq, nops, failed, time.time() - start))
     return 1 if failed else 0
