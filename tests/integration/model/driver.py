@@ -413,6 +413,19 @@ path = {self.log}
         self.files["mail.log"] = ids[:keep]
         self.note("truncate in place to %d lines (%d bytes), %d lines not yet committed lost"
                   % (keep, size, len(gone)))
+        if not ids:
+            return
+        # Until the agent has committed a cursor within the shrunk file, a restart would take
+        # the shrink for one made while it was stopped: wait for that commit.
+        key = "smtpmon:{%s}:cursor:mail" % AGENT_ID
+        ino = str(os.stat(self.log).st_ino)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            off = self.rcli("HGET", key, "offset")
+            if self.rcli("HGET", key, "ino") == ino and off.isdigit() and int(off) <= size:
+                return
+            time.sleep(0.05)
+        raise Failure("the agent did not commit a cursor within the shrunk file")
 
     def op_touch_rotated(self):
         """A rotated file's mtime made the newest (a cp into the name, or a touch)."""
