@@ -571,6 +571,8 @@ def run_seed(seed, nops, keep, verbose):
 
 
 def main():
+    # SIGTERM (make soak stopped, a timeout) ends the sequence with its processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, action="append")
     ap.add_argument("--sequences", type=int, default=1)
