@@ -729,7 +729,10 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
             }
         }
     }
-    queue_siblings(t, &sl, from, s->dev, s->ino);
+    /* The cursor's inode, when it did not match, holds new content (truncated and written
+     * again, then rotated): it is read like the others. */
+    queue_siblings(t, &sl, from, found < n ? sl.v[found].dev : UINT64_MAX,
+                   found < n ? sl.v[found].ino : UINT64_MAX);
     siblings_free(&sl);
     open_pending(t, now);
     pin_path(t, now);

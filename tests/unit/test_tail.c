@@ -410,3 +410,32 @@ Test(tail, fifo_is_refused)
     cr_assert_eq(drain(t, &s), 0);
     tail_free(t);
 }
+
+/* copytruncate while stopped, then the truncated file itself rotated: the rest of the cursor's
+ * content is read from the copy, and the cursor's inode, which holds new content, from 0. */
+Test(tail, copytruncate_then_rotation_while_stopped)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    struct state c;
+    char cmd[1000];
+
+    append("mail.log", 0, 100);
+    tail_start(t, NULL, 1, wall());
+    drain(t, &s);
+    c = cursor_of(t);
+    tail_free(t);
+    append("mail.log", 100, 10);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.1'", logpath, logpath);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(truncate(logpath, 0), 0);
+    append("mail.log", 200, 20);
+    mv("mail.log.1", "mail.log.2");
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 300, 30);
+    t = new_tail(0);
+    memset(&s, 0, sizeof(s));
+    tail_start(t, &c, 0, wall());
+    cr_assert_eq(drain(t, &s), 60, "read %d lines, want 10 + 20 + 30", s.lines);
+    tail_free(t);
+}
