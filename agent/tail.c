@@ -17,6 +17,7 @@
 #define TAIL_LOG_REPEAT 600.0 /* seconds between repeated "cannot open" messages */
 #define TAIL_SIBLINGS_MAX 100000 /* rotated names looked at in one directory */
 #define TAIL_CHAIN_MAX 64 /* files seen at the path while an older one is being drained */
+#define TAIL_DONE_MAX 64  /* files finished during one drain, never taken for a copy again */
 
 struct tail_file {
     int fd;
@@ -49,6 +50,10 @@ struct tail {
     struct tail_file *chain[TAIL_CHAIN_MAX]; /* files seen at path since cur, oldest first */
     size_t nchain;
     struct pend *pending; /* rotated files to read from 0 before path, oldest first */
+    struct {
+        uint64_t dev, ino;
+    } done[TAIL_DONE_MAX]; /* finished since the agent last read the file at path */
+    size_t ndone;
     size_t npending;
     int gone;              /* cur is no longer the file at path */
     int truncated;         /* cur must be read again from 'truncated_to' */
@@ -556,7 +561,10 @@ warn_siblings(const struct tail *t, const struct siblings *sl)
     }
 }
 
-/* Queues sl->v[from..] (oldest first) except the file at path and (dev, ino). */
+static int done_file(const struct tail *t, uint64_t dev, uint64_t ino);
+
+/* Queues sl->v[from..] (oldest first) except the file at path, (dev, ino) and files finished
+ * during this drain. */
 static void
 queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, uint64_t xino)
 {
@@ -577,7 +585,8 @@ queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, 
     for (size_t i = from; i < sl->n; i++) {
         if ((have_path && sl->v[i].dev == (uint64_t)pst.st_dev &&
              sl->v[i].ino == (uint64_t)pst.st_ino) ||
-            (sl->v[i].dev == xdev && sl->v[i].ino == xino)) {
+            (sl->v[i].dev == xdev && sl->v[i].ino == xino) ||
+            done_file(t, sl->v[i].dev, sl->v[i].ino)) {
             continue;
         }
         log_info("tail: file=%s queued rotated file=%s ino=%ju", t->path, sl->v[i].path,
@@ -871,6 +880,18 @@ known_file(const struct tail *t, uint64_t dev, uint64_t ino)
     return 0;
 }
 
+/* Was (dev, ino) finished during the current drain? */
+static int
+done_file(const struct tail *t, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < t->ndone && i < TAIL_DONE_MAX; i++) {
+        if (t->done[i].dev == dev && t->done[i].ino == ino) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int
 tail_poll(struct tail *t, double now)
 {
@@ -1158,6 +1179,7 @@ find_copy(struct tail *t, const struct state *want, const struct tail_file *orig
         const struct sibling *x = &sl.v[k - 1];
 
         if ((x->dev == orig->dev && x->ino == orig->ino) || known_file(t, x->dev, x->ino) ||
+            done_file(t, x->dev, x->ino) ||
             (c = file_open(x->path, t->conf.max_line, now)) == NULL) {
             continue;
         }
@@ -1242,6 +1264,9 @@ tail_switch(struct tail *t, double now)
         file_free(f);
         t->cur = NULL;
         t->gone = 0;
+        t->done[t->ndone % TAIL_DONE_MAX].dev = dev;
+        t->done[t->ndone % TAIL_DONE_MAX].ino = ino;
+        t->ndone++;
         /* Files rotated after it that were never seen at path (rotated twice between two
          * looks): the rotated names after its own, in name order. */
         if (t->npending == 0) {
@@ -1296,6 +1321,9 @@ tail_switch(struct tail *t, double now)
     }
     if (t->cur != NULL) {
         tail_poll(t, now);
+    }
+    if (t->cur != NULL && !t->gone && t->npending == 0 && t->nchain == 0) {
+        t->ndone = 0; /* the drain is over */
     }
 }
 

@@ -439,3 +439,32 @@ Test(tail, copytruncate_then_rotation_while_stopped)
     cr_assert_eq(drain(t, &s), 60, "read %d lines, want 10 + 20 + 30", s.lines);
     tail_free(t);
 }
+
+/* While a rotated file is drained, the new file at the path is copied and truncated twice
+ * before its turn: each copy is read once, in order, then the file. */
+Test(tail, queued_file_copytruncated_twice)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    char cmd[1000];
+
+    append("mail.log", 0, 100);
+    tail_start(t, NULL, 1, wall());
+    cr_assert_eq(drain(t, &s), 100);
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 100, 7);
+    tail_poll(t, wall()); /* the rotation and the new file are seen */
+    for (int k = 0; k < 2; k++) {
+        mv(k == 0 ? "mail.log.1" : "mail.log.2", k == 0 ? "mail.log.2" : "mail.log.3");
+        if (k == 1) {
+            mv("mail.log.1", "mail.log.2");
+        }
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s.1'", logpath, logpath);
+        cr_assert_eq(system(cmd), 0);
+        cr_assert_eq(truncate(logpath, 0), 0);
+        append("mail.log", 200 + 100 * k, 11 + k);
+    }
+    memset(&s, 0, sizeof(s));
+    cr_assert_eq(drain(t, &s), 7 + 11 + 12, "read %d lines, want 30", s.lines);
+    tail_free(t);
+}
