@@ -15,7 +15,7 @@ mv "$LOG" "$LOG.1"
 : > "$LOG"
 touch -d '-1 min' "$LOG.1"
 append "$LOG" 1000 200
-wait_for 5 "grep -q 'rotated: old ino' '$AGENT_ERR'" || fail "rotation not noticed"
+wait_for 4 "grep -q 'rotated: old ino\\|removed or renamed' '$AGENT_ERR'" || fail "rotation not noticed"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 AGENT_PID=
