@@ -493,6 +493,12 @@ path = {self.log}
         for k in ("first_time", "last_time"):
             scan.pop(k, None)
             query.pop(k, None)
+        for n in range(1, self.agent_n + 1):
+            with open(os.path.join(self.t, "agent%d.err" % n), errors="replace") as f:
+                text = f.read()
+            if "ERROR: AddressSanitizer" in text or "ERROR: LeakSanitizer" in text or \
+                    "runtime error:" in text:
+                raise Failure("sanitizer report in agent%d.err" % n)
         if scan != query:
             diff = []
             for k in sorted(set(scan) | set(query)):
