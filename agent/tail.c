@@ -403,6 +403,7 @@ struct sibling {
     uint64_t dev, ino;
     int numbered; /* NAME.N */
     unsigned long long num;
+    int64_t btime; /* birth, milliseconds; -1 if the file system does not say */
 };
 
 struct siblings {
@@ -513,6 +514,15 @@ list_siblings(const char *path, struct siblings *sl)
         x->num = x->numbered ? strtoull(suf, NULL, 10) : 0;
         x->mtime_wall = st_mtime_wall(&st);
         x->mtime = (int64_t)(x->mtime_wall * 1000.0);
+        x->btime = -1;
+        {
+            struct statx sx;
+
+            if (statx(AT_FDCWD, full, 0, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME)) {
+                x->btime = (int64_t)((double)sx.stx_btime.tv_sec * 1000.0 +
+                                     (double)sx.stx_btime.tv_nsec / 1e6);
+            }
+        }
         x->dev = (uint64_t)st.st_dev;
         x->ino = (uint64_t)st.st_ino;
         sl->n++;
@@ -747,6 +757,49 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
     pin_path(t, now);
 }
 
+/* A cursor at offset 0 has no fingerprints: a copytruncate of its file while the agent was
+ * stopped leaves the lines in copies that nothing else identifies. The rotated files born
+ * (not modified: a touch or a late write changes that) after the cursor's file last changed
+ * are such copies; they are queued, in name order. Returns 1 if any was. */
+static int
+copies_since(struct tail *t, const struct state *s, double now)
+{
+    struct siblings sl;
+    int64_t cms = s->mtime < INT64_C(100000000000) ? s->mtime * 1000 : s->mtime;
+    size_t from = 0;
+
+    list_siblings(t->path, &sl);
+    while (from < sl.n && !(sl.v[from].btime >= 0 && sl.v[from].btime > cms)) {
+        from++;
+    }
+    for (size_t i = from; i < sl.n; i++) {
+        if (sl.v[i].btime < 0 || sl.v[i].btime <= cms) {
+            free(sl.v[i].path); /* not queued: keep name order among the copies only */
+            sl.v[i].path = NULL;
+        }
+    }
+    if (from < sl.n) {
+        size_t k = from;
+
+        /* compact the queued ones (paths left) to a contiguous range */
+        for (size_t i = from; i < sl.n; i++) {
+            if (sl.v[i].path != NULL) {
+                sl.v[k++] = sl.v[i];
+            }
+        }
+        sl.n = k;
+        if (k > from) {
+            log_warnx("tail: file=%s rotated files made after the cursor at offset 0 (copies of "
+                      "the file, copytruncate): read first",
+                      t->path);
+        }
+        queue_siblings(t, &sl, from, UINT64_MAX, UINT64_MAX);
+    }
+    siblings_free(&sl);
+    open_pending(t, now);
+    return t->cur != NULL;
+}
+
 /* The committed cursor was lost (Redis restarted empty): every rotated file still on disk,
  * oldest first, then the file, from their starts. */
 void
@@ -776,6 +829,11 @@ tail_start(struct tail *t, const struct state *saved, int first_start, double no
 
         if (f != NULL && file_matches(f, saved, 1)) {
             file_seek(f, saved->offset);
+            if (saved->offset == 0 && copies_since(t, saved, now)) {
+                /* Read after the copies of it made since the cursor (copytruncate). */
+                t->chain[t->nchain++] = f;
+                return;
+            }
             t->cur = f;
             log_info("tail: file=%s resuming dev=%ju ino=%ju offset=%ju size=%ju", t->path,
                      (uintmax_t)f->dev, (uintmax_t)f->ino, (uintmax_t)saved->offset,

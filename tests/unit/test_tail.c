@@ -468,3 +468,34 @@ Test(tail, queued_file_copytruncated_twice)
     cr_assert_eq(drain(t, &s), 7 + 11 + 12, "read %d lines, want 30", s.lines);
     tail_free(t);
 }
+
+/* A cursor at offset 0 (an empty file, just rotated in) has no fingerprints: a copytruncate of
+ * the file while stopped is found by the copy's birth time, and the copy is read first. */
+Test(tail, copytruncate_of_file_with_cursor_at_zero)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    struct state c;
+    char cmd[2200];
+
+    append("mail.log.1", 0, 10); /* an old rotation, read long ago */
+    set_age("mail.log.1", 3600);
+    cr_assert_eq(close(open(logpath, O_WRONLY | O_CREAT, 0644)), 0);
+    tail_start(t, NULL, 1, wall());
+    cr_assert_eq(drain(t, &s), 0);
+    c = cursor_of(t);
+    cr_assert_eq(c.offset, 0);
+    tail_free(t);
+    usleep(20000);
+    append("mail.log", 100, 40);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.1.tmp' && mv '%s.1' '%s.2' && mv '%s.1.tmp' '%s.1'",
+             logpath, logpath, logpath, logpath, logpath, logpath);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(truncate(logpath, 0), 0);
+    append("mail.log", 200, 5);
+    t = new_tail(0);
+    memset(&s, 0, sizeof(s));
+    tail_start(t, &c, 0, wall());
+    cr_assert_eq(drain(t, &s), 45, "read %d lines, want 40 from the copy and 5", s.lines);
+    tail_free(t);
+}
