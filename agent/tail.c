@@ -698,7 +698,9 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
             if (pass == 0 && (sl.v[i].dev != s->dev || sl.v[i].ino != s->ino)) {
                 continue;
             }
-            if (s->offset == 0 || (f = file_open(sl.v[i].path, t->conf.max_line, now)) == NULL) {
+            /* At offset 0 only the inode tells the cursor's file: nothing to compare. */
+            if ((pass == 1 && s->offset == 0) ||
+                (f = file_open(sl.v[i].path, t->conf.max_line, now)) == NULL) {
                 continue;
             }
             if (file_matches(f, s, pass == 0) || (pass == 0 && file_shrunk(f, s))) {

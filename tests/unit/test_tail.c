@@ -499,3 +499,28 @@ Test(tail, copytruncate_of_file_with_cursor_at_zero)
     cr_assert_eq(drain(t, &s), 45, "read %d lines, want 40 from the copy and 5", s.lines);
     tail_free(t);
 }
+
+/* A cursor at offset 0 whose file was rotated while stopped is found by its inode: the older
+ * rotations are not read again, whatever their modification times. */
+Test(tail, cursor_at_zero_found_by_inode)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    struct state c;
+
+    append("mail.log.1", 0, 10);
+    cr_assert_eq(close(open(logpath, O_WRONLY | O_CREAT, 0644)), 0);
+    tail_start(t, NULL, 1, wall());
+    drain(t, &s);
+    c = cursor_of(t);
+    tail_free(t);
+    mv("mail.log.1", "mail.log.2");
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 100, 8);
+    set_age("mail.log.2", 0);
+    t = new_tail(0);
+    memset(&s, 0, sizeof(s));
+    tail_start(t, &c, 0, wall());
+    cr_assert_eq(drain(t, &s), 8, "read %d lines, want 8", s.lines);
+    tail_free(t);
+}
