@@ -368,14 +368,17 @@ path = {self.log}
         return out
 
     def op_compress_or_delete(self):
+        # The random draws come first, so that a replay takes the same path whatever the
+        # timing made removable.
+        oldest, pick, gz = self.rng.random(), self.rng.random(), self.rng.random()
         cand = self.removable()
         if not cand:
             self.note("compress/delete: nothing removable")
             return
         # The oldest ones, as logrotate would.
         cand.sort(key=lambda n: -int(n[9:]))
-        name = cand[0] if self.rng.random() < 0.7 else self.rng.choice(cand)
-        if self.rng.random() < 0.5:
+        name = cand[0] if oldest < 0.7 else cand[int(pick * len(cand))]
+        if gz < 0.5:
             with open(self.path(name), "rb") as src, gzip.open(self.path(name) + ".gz",
                                                                 "wb") as dst:
                 shutil.copyfileobj(src, dst)
