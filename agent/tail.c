@@ -1335,7 +1335,13 @@ tail_switch(struct tail *t, double now)
             list_siblings(t->path, &sl);
             for (size_t i = 0; i < sl.n; i++) {
                 if (sl.v[i].dev == dev && sl.v[i].ino == ino) {
+                    size_t before = t->npending;
+
                     queue_siblings(t, &sl, i + 1, dev, ino);
+                    for (size_t k = before; k < t->npending; k++) {
+                        /* rotations that were never seen at path */
+                        t->m.rotations += !known_file(t, t->pending[k].dev, t->pending[k].ino);
+                    }
                     break;
                 }
             }
