@@ -676,6 +676,37 @@ pin_path(struct tail *t, double now)
     }
 }
 
+/* Moves the rotated files born after the cursor's file last changed among sl->v[0..found)
+ * (copies made of it while the agent was stopped) just before sl->v[found], keeping their
+ * order; returns how many there are. */
+static size_t
+copies_before(struct siblings *sl, size_t found, const struct state *s)
+{
+    int64_t cms = s->mtime < INT64_C(100000000000) ? s->mtime * 1000 : s->mtime;
+    struct sibling *tmp;
+    size_t k = 0, c = 0;
+
+    for (size_t i = 0; i < found; i++) {
+        c += sl->v[i].btime >= 0 && sl->v[i].btime > cms;
+    }
+    if (c == 0 || (tmp = malloc(found * sizeof(*tmp))) == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < found; i++) {
+        if (!(sl->v[i].btime >= 0 && sl->v[i].btime > cms)) {
+            tmp[k++] = sl->v[i];
+        }
+    }
+    for (size_t i = 0; i < found; i++) {
+        if (sl->v[i].btime >= 0 && sl->v[i].btime > cms) {
+            tmp[k++] = sl->v[i];
+        }
+    }
+    memcpy(sl->v, tmp, found * sizeof(*tmp));
+    free(tmp);
+    return c;
+}
+
 /* The cursor's file is not at path any more: look for it among the rotated names, and queue
  * the rotated files written after it. */
 static void
@@ -716,7 +747,23 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
             }
         }
     }
-    if (found < n) {
+    if (found < n && s->offset == 0 && copies_before(&sl, found, s) > 0) {
+        /* Copies of the cursor's file made while stopped (copytruncate, then the file itself
+         * rotated): they come first, then the file from 0. */
+        size_t c = copies_before(&sl, found, s);
+
+        log_warnx("tail: file=%s %zu rotated files made after the cursor at offset 0 (copies of "
+                  "its file, copytruncate): read first",
+                  t->path, c);
+        file_free(t->cur);
+        t->cur = NULL;
+        t->gone = 0;
+        queue_siblings(t, &sl, found - c, UINT64_MAX, UINT64_MAX);
+        siblings_free(&sl);
+        open_pending(t, now);
+        pin_path(t, now);
+        return;
+    } else if (found < n) {
         from = found + 1;
     } else if (s->offset > 0 && (s->head_len == 0 || s->marker_len == 0)) {
         /* Which rotated files came after a cursor that identifies no file cannot be told:

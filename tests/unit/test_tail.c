@@ -524,3 +524,35 @@ Test(tail, cursor_at_zero_found_by_inode)
     cr_assert_eq(drain(t, &s), 8, "read %d lines, want 8", s.lines);
     tail_free(t);
 }
+
+/* The same, and then the truncated file itself rotated while stopped: the copy (older by
+ * name) is read first, then the cursor's file from 0. */
+Test(tail, copytruncate_then_rotation_of_file_with_cursor_at_zero)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    struct state c;
+    char cmd[2200];
+
+    cr_assert_eq(close(open(logpath, O_WRONLY | O_CREAT, 0644)), 0);
+    tail_start(t, NULL, 1, wall());
+    drain(t, &s);
+    c = cursor_of(t);
+    tail_free(t);
+    usleep(20000);
+    append("mail.log", 100, 40);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.1'", logpath, logpath);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(truncate(logpath, 0), 0);
+    append("mail.log", 200, 5);
+    mv("mail.log.1", "mail.log.2");
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 300, 3);
+    t = new_tail(0);
+    memset(&s, 0, sizeof(s));
+    tail_start(t, &c, 0, wall());
+    cr_assert_eq(drain(t, &s), 48, "read %d lines, want 40 + 5 + 3", s.lines);
+    cr_assert_str_eq(s.first, "mail.log line 000100 with some words to make it longer than a "
+                              "few bytes");
+    tail_free(t);
+}
