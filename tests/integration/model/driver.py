@@ -180,7 +180,9 @@ path = {self.log}
         return r.stdout.decode(errors="replace").strip()
 
     def query(self):
-        r = subprocess.run([SMTPMON, "query", "--redis", "redis://127.0.0.1:%d" % self.port,
+        # -f: its own configuration, never one installed in /etc.
+        r = subprocess.run([SMTPMON, "query", "-f", self.conf,
+                            "--redis", "redis://127.0.0.1:%d" % self.port,
                             "--agent=" + AGENT_ID, "--format", "json"],
                            capture_output=True, timeout=30)
         if r.returncode != 0:
