@@ -352,14 +352,17 @@ path = {self.log}
             return []
         if self.agent_alive():
             self.settle()
-            return names
-        # The agent is down: only files whose lines are all committed, and not the
-        # committed cursor's own file (it is found again by its inode or its content).
-        done = self.committed_set()
+            done = None
+        else:
+            done = self.committed_set()
+        # The agent running: everything is committed once it settled. The agent down: only
+        # files whose lines are all committed. Never the committed cursor's own file: when it
+        # is gone, the files after it are told by modification time, which the touch
+        # operation scrambles (README, "Rotation model").
         ino = self.rcli("HGET", "smtpmon:{%s}:cursor:mail" % AGENT_ID, "ino")
         out = []
         for n in names:
-            if not set(self.files[n]) <= done:
+            if done is not None and not set(self.files[n]) <= done:
                 continue
             try:
                 if str(os.stat(self.path(n)).st_ino) == ino:
