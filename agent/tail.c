@@ -1348,8 +1348,9 @@ tail_switch(struct tail *t, double now)
 
         t->truncated = 0;
         t->truncated_to = 0;
-        /* copytruncate: the bytes not yet read may be in the copy. */
-        if (to == 0 && !t->gone && cursor_at(t, 0, &want) == 0 && want.offset > 0) {
+        /* copytruncate: the bytes not yet read may be in the copy (also when the truncated
+         * file was renamed since, before this switch). */
+        if (to == 0 && cursor_at(t, 0, &want) == 0 && want.offset > 0) {
             copy = find_copy(t, &want, f, now);
         }
         t->rpos = t->rlen = 0;

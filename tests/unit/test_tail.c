@@ -556,3 +556,29 @@ Test(tail, copytruncate_then_rotation_of_file_with_cursor_at_zero)
                               "few bytes");
     tail_free(t);
 }
+
+/* The truncation is noticed, and the file's rotation too before the switch: the rest is still
+ * read from the copy. */
+Test(tail, copytruncate_then_rename_noticed_before_the_switch)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    char cmd[1000];
+
+    append("mail.log", 0, 100);
+    tail_start(t, NULL, 1, wall());
+    cr_assert_eq(drain(t, &s), 100);
+    append("mail.log", 100, 40);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.1'", logpath, logpath);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(truncate(logpath, 0), 0);
+    append("mail.log", 200, 5);
+    cr_assert_eq(tail_poll(t, wall()), 1); /* the truncation */
+    mv("mail.log.1", "mail.log.2");
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 300, 3);
+    tail_poll(t, wall()); /* the rotation */
+    memset(&s, 0, sizeof(s));
+    cr_assert_eq(drain(t, &s), 48, "read %d lines, want 40 + 5 + 3", s.lines);
+    tail_free(t);
+}
