@@ -999,6 +999,35 @@ done_file(const struct tail *t, uint64_t dev, uint64_t ino)
     return 0;
 }
 
+/* The open file is smaller than what was read, or the bytes before the offset changed:
+ * shrunk in place (read on from its new end) or truncated (read again from 0, after the rest
+ * in its copy if there is one). */
+static void
+notice_truncation(struct tail *t, struct tail_file *f)
+{
+    uint64_t keep = shrunk_to(f);
+
+    if (keep > 0) {
+        uint64_t c = linebuf_committed(f->lb);
+
+        t->truncated_to = keep < c ? keep : c;
+        log_warnx("tail: file=%s ino=%ju shrunk in place (size=%ju offset=%ju): its first "
+                  "bytes are unchanged, so the lines before offset=%ju are not read again",
+                  f->name, (uintmax_t)f->ino, (uintmax_t)f->size, (uintmax_t)f->read_off,
+                  (uintmax_t)t->truncated_to);
+    } else {
+        t->truncated_to = 0;
+        log_warnx("tail: file=%s ino=%ju truncated (%s: size=%ju offset=%ju): reading it "
+                  "from the start",
+                  f->name, (uintmax_t)f->ino,
+                  f->size < f->read_off ? "smaller than the offset"
+                                        : "the bytes before the offset changed",
+                  (uintmax_t)f->size, (uintmax_t)f->read_off);
+    }
+    t->truncated = 1;
+    t->m.truncations++;
+}
+
 int
 tail_poll(struct tail *t, double now)
 {
@@ -1014,27 +1043,7 @@ tail_poll(struct tail *t, double now)
     }
     file_refresh(f, now);
     if (!t->truncated && (f->size < f->read_off || marker_changed(f))) {
-        uint64_t keep = shrunk_to(f);
-
-        if (keep > 0) {
-            uint64_t c = linebuf_committed(f->lb);
-
-            t->truncated_to = keep < c ? keep : c;
-            log_warnx("tail: file=%s ino=%ju shrunk in place (size=%ju offset=%ju): its first "
-                      "bytes are unchanged, so the lines before offset=%ju are not read again",
-                      f->name, (uintmax_t)f->ino, (uintmax_t)f->size, (uintmax_t)f->read_off,
-                      (uintmax_t)t->truncated_to);
-        } else {
-            t->truncated_to = 0;
-            log_warnx("tail: file=%s ino=%ju truncated (%s: size=%ju offset=%ju): reading it "
-                      "from the start",
-                      f->name, (uintmax_t)f->ino,
-                      f->size < f->read_off ? "smaller than the offset"
-                                            : "the bytes before the offset changed",
-                      (uintmax_t)f->size, (uintmax_t)f->read_off);
-        }
-        t->truncated = 1;
-        t->m.truncations++;
+        notice_truncation(t, f);
         return 1;
     }
     if (!t->gone) {
@@ -1146,6 +1155,14 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
         if (done >= budget) {
             return TAIL_MORE;
         }
+        /* Truncated and written again past the offset since the last look: what follows the
+         * offset is not the continuation of what was read (checked before the read, while the
+         * last chunk still holds the bytes of the cursor's fingerprint, and after it). */
+        if (marker_changed(f)) {
+            file_refresh(f, now);
+            notice_truncation(t, f);
+            return TAIL_SWITCH;
+        }
         n = pread(f->fd, t->rbuf, t->conf.chunk, (off_t)f->read_off);
         if (n < 0) {
             if (errno == EINTR) {
@@ -1157,6 +1174,12 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
         }
         if (n == 0) {
             break;
+        }
+        if (marker_changed(f)) {
+            file_refresh(f, now);
+            notice_truncation(t, f);
+            t->rpos = t->rlen = 0;
+            return TAIL_SWITCH;
         }
         remember_mark(f, t->rbuf, (size_t)n);
         if (f->read_off <= f->nhead && f->nhead < TAIL_HEAD_MAX) {

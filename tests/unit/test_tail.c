@@ -582,3 +582,30 @@ Test(tail, copytruncate_then_rename_noticed_before_the_switch)
     cr_assert_eq(drain(t, &s), 48, "read %d lines, want 40 + 5 + 3", s.lines);
     tail_free(t);
 }
+
+/* Truncated (copytruncate) and written again past the offset before the agent looked: the
+ * read itself notices that the bytes before the offset changed, and nothing after the old
+ * offset is taken for a continuation. */
+Test(tail, truncated_and_regrown_noticed_by_the_read)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    char cmd[1000];
+    enum tail_status st;
+
+    append("mail.log", 0, 100);
+    tail_start(t, NULL, 1, wall());
+    cr_assert_eq(drain(t, &s), 100);
+    append("mail.log", 100, 10);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.1'", logpath, logpath);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(truncate(logpath, 0), 0);
+    append("mail.log", 200, 150);
+    memset(&s, 0, sizeof(s));
+    st = tail_read(t, count_line, &s, 1 << 20, wall()); /* no tail_poll() before */
+    cr_assert_eq(st, TAIL_SWITCH);
+    cr_assert_eq(s.lines, 0);
+    tail_switch(t, wall());
+    cr_assert_eq(drain(t, &s), 160, "read %d lines, want 10 from the copy and 150", s.lines);
+    tail_free(t);
+}
