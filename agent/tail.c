@@ -609,6 +609,8 @@ queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, 
     }
 }
 
+static void check_queued(struct tail *t, struct tail_file *q, double now);
+
 /* Opens the first queued rotated file, if any, as the file being read. */
 static void
 open_pending(struct tail *t, double now)
@@ -629,6 +631,7 @@ open_pending(struct tail *t, double now)
         if (t->cur != NULL) {
             free(p.path);
             t->gone = 1;
+            check_queued(t, t->cur, now);
             break;
         }
         f = file_open(p.path, t->conf.max_line, now);
@@ -987,6 +990,18 @@ known_file(const struct tail *t, uint64_t dev, uint64_t ino)
     return 0;
 }
 
+/* Is (dev, ino) queued to be read in its turn? */
+static int
+queued_file(const struct tail *t, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < t->npending; i++) {
+        if (t->pending[i].dev == dev && t->pending[i].ino == ino) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Was (dev, ino) finished during the current drain? */
 static int
 done_file(const struct tail *t, uint64_t dev, uint64_t ino)
@@ -1309,7 +1324,7 @@ find_copy(struct tail *t, const struct state *want, const struct tail_file *orig
         const struct sibling *x = &sl.v[k - 1];
 
         if ((x->dev == orig->dev && x->ino == orig->ino) || known_file(t, x->dev, x->ino) ||
-            done_file(t, x->dev, x->ino) ||
+            done_file(t, x->dev, x->ino) || queued_file(t, x->dev, x->ino) ||
             (c = file_open(x->path, t->conf.max_line, now)) == NULL) {
             continue;
         }
@@ -1344,6 +1359,62 @@ read_copy_first(struct tail *t, struct tail_file *copy, struct tail_file *orig)
 }
 
 /* Reads a file again from its start (or from where it was shrunk to). */
+static void file_restart(struct tail_file *f, uint64_t to, double now);
+
+/* A file kept open while it waited its turn (t->cur, out of the chain) whose head is no longer
+ * the one seen when it was opened was truncated (copytruncate) meanwhile: its copy, when one is
+ * found that was not read yet, is read first, then the file from 0. */
+static void
+check_queued(struct tail *t, struct tail_file *q, double now)
+{
+    unsigned char buf[TAIL_HEAD_MAX];
+    struct state want;
+    struct tail_file *copy;
+    struct pend *np;
+
+    file_refresh(q, now);
+    if (q->nhead == 0 ||
+        (read_exact(q->fd, buf, q->nhead, 0) == 0 && memcmp(buf, q->head, q->nhead) == 0)) {
+        return;
+    }
+    memset(&want, 0, sizeof(want));
+    want.kind = STATE_FILE;
+    want.head_len = q->nhead;
+    want.head_fp = state_hash(q->head, q->nhead);
+    t->m.truncations++;
+    copy = find_copy(t, &want, q, now);
+    file_restart(q, 0, now);
+    if (copy == NULL) {
+        log_warnx("tail: file=%s ino=%ju was truncated before it was read and no copy of it "
+                  "was found: reading it from the start",
+                  t->path, (uintmax_t)q->ino);
+        return;
+    }
+    /* The copy now, then this file (queued first, kept open in the chain). */
+    if (t->nchain == TAIL_CHAIN_MAX ||
+        (np = realloc(t->pending, (t->npending + 1) * sizeof(*np))) == NULL) {
+        file_free(copy);
+        return;
+    }
+    t->pending = np;
+    memmove(&t->pending[1], &t->pending[0], t->npending * sizeof(t->pending[0]));
+    if ((t->pending[0].path = strdup(q->name)) == NULL) {
+        memmove(&t->pending[0], &t->pending[1], t->npending * sizeof(t->pending[0]));
+        file_free(copy);
+        return;
+    }
+    t->pending[0].dev = q->dev;
+    t->pending[0].ino = q->ino;
+    t->npending++;
+    t->chain[t->nchain++] = q;
+    t->cur = copy;
+    t->gone = 1;
+    t->m.rotations++;
+    log_info("tail: file=%s ino=%ju was copied and truncated before its turn: file=%s ino=%ju "
+             "is read first",
+             t->path, (uintmax_t)q->ino, copy->name, (uintmax_t)copy->ino);
+}
+
 static void
 file_restart(struct tail_file *f, uint64_t to, double now)
 {
@@ -1425,34 +1496,11 @@ tail_switch(struct tail *t, double now)
     }
     if (t->nchain > 0) {
         struct tail_file *q = t->chain[0];
-        unsigned char buf[TAIL_HEAD_MAX];
 
         memmove(&t->chain[0], &t->chain[1], --t->nchain * sizeof(t->chain[0]));
         t->cur = q;
         t->gone = t->nchain > 0;
-        /* Truncated (copytruncate) while it waited its turn: read its copy first. */
-        file_refresh(q, now);
-        if (q->nhead > 0 && (read_exact(q->fd, buf, q->nhead, 0) == -1 ||
-                             memcmp(buf, q->head, q->nhead) != 0)) {
-            struct state want;
-            struct tail_file *copy;
-
-            memset(&want, 0, sizeof(want));
-            want.kind = STATE_FILE;
-            want.head_len = q->nhead;
-            want.head_fp = state_hash(q->head, q->nhead);
-            t->m.truncations++;
-            copy = find_copy(t, &want, q, now);
-            file_restart(q, 0, now);
-            if (copy != NULL) {
-                t->cur = NULL;
-                read_copy_first(t, copy, q);
-            } else {
-                log_warnx("tail: file=%s ino=%ju was truncated before it was read and no copy "
-                          "of it was found: reading it from the start",
-                          t->path, (uintmax_t)q->ino);
-            }
-        }
+        check_queued(t, q, now);
     } else {
         t->cur = open_path(t, t->path, 0, now);
     }

@@ -609,3 +609,39 @@ Test(tail, truncated_and_regrown_noticed_by_the_read)
     cr_assert_eq(drain(t, &s), 160, "read %d lines, want 10 from the copy and 150", s.lines);
     tail_free(t);
 }
+
+/* A file kept open at the path while an older one is drained is copied and truncated, then
+ * rotated, before its turn: its copy is read once, the file from 0, and a cursor taken in it
+ * carries the fingerprints of its new content (its head is read again). */
+Test(tail, queued_file_copytruncated_then_rotated)
+{
+    struct tail *t = new_tail(0);
+    struct seen s = {0};
+    struct state c;
+    char cmd[2200];
+
+    append("mail.log", 0, 100);
+    tail_start(t, NULL, 1, wall());
+    cr_assert_eq(drain(t, &s), 100);
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 100, 1);
+    tail_poll(t, wall()); /* the rotation, and the new file kept open */
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s.c' && mv '%s.1' '%s.2' && mv '%s.c' '%s.1'", logpath,
+             logpath, logpath, logpath, logpath, logpath);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(truncate(logpath, 0), 0);
+    append("mail.log", 200, 20);
+    mv("mail.log.2", "mail.log.3");
+    mv("mail.log.1", "mail.log.2");
+    mv("mail.log", "mail.log.1");
+    append("mail.log", 300, 2);
+    memset(&s, 0, sizeof(s));
+    cr_assert_eq(drain(t, &s), 23, "read %d lines, want 1 + 20 + 2", s.lines);
+    c = cursor_of(t);
+    tail_free(t);
+    t = new_tail(0);
+    memset(&s, 0, sizeof(s));
+    tail_start(t, &c, 0, wall());
+    cr_assert_eq(drain(t, &s), 0, "read %d lines again after a restart", s.lines);
+    tail_free(t);
+}
