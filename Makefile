@@ -1,4 +1,4 @@
-# smtpmon -- see README.md. Targets: all (build/smtpmon), run, test, bench, fuzz, lint, deps,
+# smtpmon -- see README.md. Targets: all (build/smtpmon), run, test, soak, bench, fuzz, lint, deps,
 # install, clean. Out-of-tree builds: build/ (release), build-asan/ (ASan+UBSan tests).
 
 CC ?= cc
@@ -65,7 +65,7 @@ Q = @
 endif
 
 PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
-.PHONY: all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
+.PHONY: soak all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
 all: build/smtpmon
@@ -162,6 +162,14 @@ test-headers:
 	  { echo "header not self-contained: $$h"; exit 1; }; done
 	$(Q)! grep -l '#include <ev.h>\|#include <hiredis' $(CORE_SRCS) $(CORE_SRCS:.c=.h) \
 	  2>/dev/null || { echo "pure core includes libev or hiredis"; exit 1; }
+
+# The model-based random test (tests/integration/model/driver.py) on new seeds until SECONDS
+# have passed; prints every seed, the number of sequences and operations, and the replay
+# command of a failing seed (SEED=N sh tests/integration/test_model_random.sh).
+SECONDS ?= 3600
+soak: build/smtpmon
+	@echo "== soak: model-based random sequences for $(SECONDS)s"
+	$(Q)python3 tests/integration/model/driver.py --seconds $(SECONDS)
 
 bench: build/smtpmon
 	@bash tests/bench/bench.sh

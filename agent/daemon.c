@@ -70,6 +70,7 @@ struct stream {
     int minute_sealed;  /* a batch was sealed inside the line callback */
     int waiting;        /* for the exporter's start cursor: not reading yet */
     int first;          /* the agent's first start: read_from applies */
+    int had_cursor;     /* a cursor was committed once (local hint, or before a GAP) */
     struct tail_conf tc;
     char *jdir, *jids; /* journal sources: opened once the cursor is known */
     int read_head;     /* read_from = head: where a first start (or a switch) begins */
@@ -1017,6 +1018,14 @@ stream_open(struct stream *s, int rc, const struct state *saved)
         s->last = *saved;
         s->have_last = 1;
     }
+    if (s->tail != NULL && rc != 0 && s->had_cursor) {
+        /* Redis lost the cursor it had (restarted empty): what is still on disk is read
+         * again, the rotated files too. */
+        tail_start_all(s->tail, ev_now(ag->loop));
+        stream_watch_target(s);
+        ev_idle_start(ag->loop, &s->w_pump);
+        return 0;
+    }
     if (s->tail != NULL) {
         tail_start(s->tail, rc == 0 ? saved : NULL, s->first && rc != 0, ev_now(ag->loop));
         stream_watch_target(s);
@@ -1092,6 +1101,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     }
     s->first = first;
     s->read_head = (cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from) == CONFIG_READ_HEAD;
+    s->had_cursor = rc == 0 && saved.seq > 0;
     if (cs->type == CONFIG_SOURCE_JOURNAL) {
         if ((s->jids = strdup(cs->identifiers)) == NULL ||
             (cs->journal_dir != NULL && (s->jdir = strdup(cs->journal_dir)) == NULL)) {
@@ -1202,7 +1212,7 @@ paused:
 idle:
     ev_idle_stop(ag->loop, &s->w_pump);
     if (s->tail != NULL && !s->paused) {
-        double d = tail_deadline(s->tail);
+        double d = tail_deadline(s->tail, now);
 
         ev_timer_stop(ag->loop, &s->w_rotate);
         if (d > 0) {
@@ -1296,6 +1306,7 @@ stream_restart(struct stream *s)
         journal_free(s->journal);
         s->journal = NULL;
     }
+    s->had_cursor = s->had_cursor || s->seq > 0 || s->have_last;
     s->have_last = 0;
     s->seq = 0;
     s->minute = 0;

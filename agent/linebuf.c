@@ -57,10 +57,22 @@ linebuf_feed(struct linebuf *lb, const char *buf, size_t len, linebuf_line_cb *c
     size_t pos = 0;
 
     while (pos < len) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t seg = nl != NULL ? (size_t)(nl - (buf + pos)) : len - pos;
-        uint64_t end = lb->offset + pos + seg + 1;
+        const char *nl;
+        size_t seg;
+        uint64_t end;
         int stop = 0;
+
+        /* NUL bytes at the start of a line are padding (a writer without O_APPEND after a
+         * copytruncate leaves a hole of them): skipped, so the line after them counts. */
+        if (lb->len == 0 && !lb->skipping && buf[pos] == '\0') {
+            while (pos < len && buf[pos] == '\0') {
+                pos++;
+            }
+            continue;
+        }
+        nl = memchr(buf + pos, '\n', len - pos);
+        seg = nl != NULL ? (size_t)(nl - (buf + pos)) : len - pos;
+        end = lb->offset + pos + seg + 1;
 
         if (nl == NULL) {
             /* Incomplete line: keep it, unless it is already too long. */

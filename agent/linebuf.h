@@ -3,7 +3,8 @@
  *
  * Complete lines only (a final line without '\n' stays pending until its newline arrives).
  * A line longer than the maximum is skipped up to its next newline and counted, never
- * buffered: memory is bounded by the maximum line length. A trailing '\r' is removed.
+ * buffered: memory is bounded by the maximum line length. A trailing '\r' is removed. NUL
+ * bytes at the start of a line are skipped as padding (not part of the line).
  * No I/O, no allocation after linebuf_new().
  */
 #ifndef SMTPMON_AGENT_LINEBUF_H

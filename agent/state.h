@@ -28,7 +28,7 @@ struct state {
     uint64_t head_fp;
     uint64_t marker_len; /* bytes just before 'offset' hashed into marker_fp */
     uint64_t marker_fp;
-    int64_t mtime;                   /* of the file when the batch ended, seconds */
+    int64_t mtime; /* of the file when the batch ended, milliseconds (below 10^11: seconds) */
     char jcursor[STATE_JCURSOR_MAX]; /* journal: sd_journal cursor of the last entry */
 };
 

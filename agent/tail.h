@@ -71,12 +71,17 @@ int tail_cursor(struct tail *t, struct state *out);
  * without it). Returns 0, or -1 when no file is open. */
 int tail_cursor_before_line(struct tail *t, struct state *out);
 
+/* The committed cursor was lost (Redis restarted empty): every uncompressed rotated file,
+ * oldest first, then the file at path, all from their starts. Instead of tail_start(). */
+void tail_start_all(struct tail *t, double now);
+
 /* After TAIL_SWITCH and the seal: moves on to the next file, or to offset 0. */
 void tail_switch(struct tail *t, double now);
 
-/* When a pending rotation can complete (a rotated file has been quiet for rotate_wait), in
- * the 'now' clock; 0 if none is pending. */
-double tail_deadline(const struct tail *t);
+/* When a pending rotation can complete (a rotated file has been quiet for rotate_wait, by
+ * what the agent saw and by its modification time), in the 'now' clock; 0 if none is
+ * pending. */
+double tail_deadline(const struct tail *t, double now);
 
 /* Bytes between the read position and the end of the files still to read. */
 uint64_t tail_lag(const struct tail *t);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,12 +343,17 @@ redis_default_agent_id(char *dst, size_t cap)
 }
 
 /* The owner token of this host: kept in the state directory so that a restart (even after
- * kill -9) is recognised as the same owner, while another host claiming the id is not. */
+ * kill -9) is recognised as the same owner, while another host claiming the id is not. A
+ * new token is derived from the machine id and the state directory's real path rather than
+ * drawn at random, so that a restart finds the same token even when it could not be saved (a
+ * full state directory): otherwise it would be refused for the rest of the lease. */
 static int
 load_token(const char *dir, char *tok, size_t cap)
 {
-    char path[512];
-    unsigned char raw[16];
+    char path[512], tmp[520], real[PATH_MAX], seed[PATH_MAX + 128] = "";
+    uint64_t h1, h2;
+    size_t n0;
+    FILE *fp;
     int fd;
     ssize_t n;
 
@@ -363,17 +369,37 @@ load_token(const char *dir, char *tok, size_t cap)
             }
         }
     }
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+    if ((fp = fopen("/etc/machine-id", "re")) != NULL) {
+        if (fgets(seed, 64, fp) == NULL) {
+            seed[0] = '\0';
+        }
+        fclose(fp);
+    }
+    if (seed[0] == '\0' && gethostname(seed, 256) == -1) {
         return -1;
     }
-    for (size_t i = 0; i < sizeof(raw) && 2 * i + 2 < cap; i++) {
-        snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+    seed[strcspn(seed, "\n")] = '\0';
+    n0 = strlen(seed);
+    snprintf(seed + n0, sizeof(seed) - n0, "|%s",
+             realpath(dir[0] != '\0' ? dir : ".", real) != NULL ? real : dir);
+    h1 = state_hash(seed, strlen(seed));
+    h2 = state_hash(&h1, sizeof(h1)) ^ state_hash(seed, strlen(seed) / 2);
+    if (cap < 33) {
+        return -1;
     }
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) != -1) {
-        if (write(fd, tok, strlen(tok)) < 0 || fsync(fd) == -1) {
-            log_warn("redis: cannot save the owner token in %s", path);
+    snprintf(tok, cap, "%016" PRIx64 "%016" PRIx64, h1, h2);
+    /* Saved for the next start (tmp + rename: never a half-written token). */
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) != -1) {
+        int bad = write(fd, tok, strlen(tok)) != (ssize_t)strlen(tok) || fsync(fd) == -1;
+
+        if (close(fd) == -1 || bad || rename(tmp, path) == -1) {
+            log_warn("redis: cannot save the owner token in %s (a restart derives it again)",
+                     path);
+            unlink(tmp);
         }
-        close(fd);
+    } else {
+        log_warn("redis: cannot save the owner token in %s (a restart derives it again)", path);
     }
     return 0;
 }

@@ -434,6 +434,7 @@ Test(linebuf, ten_megabyte_line_bounded)
 
 /* ---- NUL bytes ------------------------------------------------------------------------------- */
 
+/* NUL bytes inside a line are bytes like any other; at the start of a line they are padding. */
 Test(linebuf, nul_bytes_delivered_intact)
 {
     struct linebuf *lb = linebuf_new(32);
@@ -443,7 +444,7 @@ Test(linebuf, nul_bytes_delivered_intact)
     feed_all(lb, in, 3, &s);
     feed_all(lb, in + 3, sizeof(in) - 1 - 3, &s);
     cr_assert_eq(s.n, 2);
-    expect_line(&s, 0, "\0\0", 2, 3);
+    expect_line(&s, 0, "", 0, 3);
     expect_line(&s, 1, "a\0b", 3, 8);
     cr_assert_eq(linebuf_pending(lb), 1);
     seen_free(&s);
@@ -611,4 +612,27 @@ Test(linebuf, finish_of_overlong_pending_line)
     expect_str(&s, 1, "z", 12);
     seen_free(&s);
     linebuf_free(lb);
+}
+
+/* copytruncate with a writer without O_APPEND: a hole of NUL bytes far longer than the maximum
+ * line, then a real line: the run is skipped as padding, the line is delivered, nothing is
+ * overlong; the same when the run arrives in pieces. */
+Test(linebuf, nul_run_is_padding)
+{
+    size_t big = 1024 * 1024;
+    char *buf = calloc(1, big + 16);
+    struct linebuf *lb = linebuf_new(64);
+    struct seen s = {0};
+
+    cr_assert_not_null(buf);
+    memcpy(buf + big, "line one\n", 9);
+    feed_all(lb, buf, 4096, &s);
+    feed_all(lb, buf + 4096, big + 9 - 4096, &s);
+    cr_assert_eq(s.n, 1);
+    expect_line(&s, 0, "line one", 8, big + 9);
+    cr_assert_eq(linebuf_overlong(lb), 0);
+    cr_assert_eq(linebuf_committed(lb), big + 9);
+    seen_free(&s);
+    linebuf_free(lb);
+    free(buf);
 }
