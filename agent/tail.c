@@ -14,10 +14,10 @@
 #include "log.h"
 #include "tail.h"
 
-#define TAIL_LOG_REPEAT 600.0 /* seconds between repeated "cannot open" messages */
+#define TAIL_LOG_REPEAT 600.0    /* seconds between repeated "cannot open" messages */
 #define TAIL_SIBLINGS_MAX 100000 /* rotated names looked at in one directory */
-#define TAIL_CHAIN_MAX 64 /* files seen at the path while an older one is being drained */
-#define TAIL_DONE_MAX 64  /* files finished during one drain, never taken for a copy again */
+#define TAIL_CHAIN_MAX 64        /* files seen at the path while an older one is being drained */
+#define TAIL_DONE_MAX 64         /* files finished during one drain, never taken for a copy again */
 
 struct tail_file {
     int fd;
@@ -25,11 +25,11 @@ struct tail_file {
     char *real; /* its real path, when that differs (a symlink) */
     uint64_t dev, ino;
     struct linebuf *lb;
-    uint64_t read_off; /* file offset just past the bytes read */
-    uint64_t size;     /* at the last fstat */
-    double mtime_wall;                   /* st_mtim, seconds with fraction */
-    double changed_at;                   /* when it was last seen growing ('now' clock) */
-    unsigned char head[TAIL_HEAD_MAX];   /* the file's first bytes, as read */
+    uint64_t read_off;                 /* file offset just past the bytes read */
+    uint64_t size;                     /* at the last fstat */
+    double mtime_wall;                 /* st_mtim, seconds with fraction */
+    double changed_at;                 /* when it was last seen growing ('now' clock) */
+    unsigned char head[TAIL_HEAD_MAX]; /* the file's first bytes, as read */
     size_t nhead;
     unsigned char mark[TAIL_MARKER_MAX]; /* the bytes just before read_off */
     size_t nmark;
@@ -58,7 +58,7 @@ struct tail {
     int gone;              /* cur is no longer the file at path */
     int truncated;         /* cur must be read again from 'truncated_to' */
     uint64_t truncated_to; /* 0, or where a file shrunk in place ends */
-    int open_errno; /* last error opening path, 0 after a success */
+    int open_errno;        /* last error opening path, 0 after a success */
     double open_logged;
     int start_at_end; /* a first start found the file unreadable: read_from = tail */
     char *rbuf;
@@ -586,8 +586,7 @@ queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, 
         return;
     }
     if ((np = realloc(t->pending, (t->npending + sl->n - from) * sizeof(*np))) == NULL) {
-        log_warnx("tail: file=%s out of memory queueing %zu rotated files", t->path,
-                  sl->n - from);
+        log_warnx("tail: file=%s out of memory queueing %zu rotated files", t->path, sl->n - from);
         t->m.unreachable_files += sl->n - from;
         return;
     }
@@ -661,8 +660,8 @@ open_pending(struct tail *t, double now)
             continue;
         }
         file_seek(f, 0);
-        log_info("tail: file=%s opened rotated file=%s dev=%ju ino=%ju size=%ju", t->path,
-                 f->name, (uintmax_t)f->dev, (uintmax_t)f->ino, (uintmax_t)f->size);
+        log_info("tail: file=%s opened rotated file=%s dev=%ju ino=%ju size=%ju", t->path, f->name,
+                 (uintmax_t)f->dev, (uintmax_t)f->ino, (uintmax_t)f->size);
         free(p.path);
         t->cur = f;
         t->gone = 1;
@@ -953,8 +952,8 @@ shrunk_to(struct tail_file *f)
     if (f->size >= f->read_off - f->nmark && f->size > 0) {
         size_t m = (size_t)(f->size - (f->read_off - f->nmark));
 
-        if (m > 0 && (read_exact(f->fd, buf, m, f->size - m) == -1 ||
-                      memcmp(buf, f->mark, m) != 0)) {
+        if (m > 0 &&
+            (read_exact(f->fd, buf, m, f->size - m) == -1 || memcmp(buf, f->mark, m) != 0)) {
             return 0;
         }
     }

@@ -2,8 +2,8 @@
  * tz.h -- local civil time to UTC for log timestamps that carry no offset (RFC 3164, Exim).
  *
  * The zone is read once (tz_reload): the TZif file named by TZ (":/path", or a name under
- * /usr/share/zoneinfo or $TZDIR) or /etc/localtime when TZ is unset, its transitions and the POSIX rule
- * of its footer for the times after them. Each distinct hour is converted from those, as
+ * /usr/share/zoneinfo or $TZDIR) or /etc/localtime when TZ is unset, its transitions and the POSIX
+ * rule of its footer for the times after them. Each distinct hour is converted from those, as
  * mktime(3) with tm_isdst = -1 does, and kept in a small cache. When there is no readable
  * zone file (a POSIX TZ string such as "EST5EDT,M3.2.0,M11.1.0", a file with leap seconds, an
  * unreadable file), mktime(3) converts each hour instead.

@@ -394,8 +394,7 @@ load_token(const char *dir, char *tok, size_t cap)
         int bad = write(fd, tok, strlen(tok)) != (ssize_t)strlen(tok) || fsync(fd) == -1;
 
         if (close(fd) == -1 || bad || rename(tmp, path) == -1) {
-            log_warn("redis: cannot save the owner token in %s (a restart derives it again)",
-                     path);
+            log_warn("redis: cannot save the owner token in %s (a restart derives it again)", path);
             unlink(tmp);
         }
     } else {
