@@ -443,6 +443,7 @@ siblings_free(struct siblings *sl)
 /* Rotated names of 'path' in its directory (mail.log.1, mail.log-20261128, ...), uncompressed
  * ones in sl->v, oldest first, compressed ones counted. The order is the names' (the rotation
  * number, or the date suffix), not the modification times, which a copy or a touch changes;
+ * whether numbers count up to the oldest or to the newest is what the files' birth times say;
  * two naming schemes side by side are merged by modification time. */
 static int
 list_siblings(const char *path, struct siblings *sl)
@@ -549,6 +550,31 @@ list_siblings(const char *path, struct siblings *sl)
     }
     qsort(num, nnum, sizeof(num[0]), sibling_name_cmp);
     qsort(oth, noth, sizeof(oth[0]), sibling_name_cmp);
+    /* Numbers count up to the oldest in logrotate's scheme (.1 is the newest), but down to it
+     * where each rotation takes the next number (mv mail.log mail.log.$n). The birth times of
+     * neighbours (when each file was created as the live log; a rename, a write, a touch or a
+     * cp into the file keep it) vote on which one this directory follows; without birth
+     * times, or with fewer than three numbered files, logrotate's. */
+    {
+        size_t agree = 0, disagree = 0;
+
+        for (size_t i = 0; i + 1 < nnum; i++) {
+            if (num[i].btime >= 0 && num[i + 1].btime >= 0) {
+                agree += num[i].btime < num[i + 1].btime;
+                disagree += num[i].btime > num[i + 1].btime;
+            }
+        }
+        /* Two files are no evidence: a copy made by copytruncate is younger than the file it
+         * copies, which a rename then pushes one number up. */
+        if (disagree > agree && disagree >= 2) {
+            for (size_t i = 0; i < nnum / 2; i++) {
+                struct sibling tmp = num[i];
+
+                num[i] = num[nnum - 1 - i];
+                num[nnum - 1 - i] = tmp;
+            }
+        }
+    }
     for (size_t i = 0; i < sl->n; i++) {
         if (b >= noth || (a < nnum && num[a].mtime_wall <= oth[b].mtime_wall)) {
             sl->v[i] = num[a++];

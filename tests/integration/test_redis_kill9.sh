@@ -27,7 +27,11 @@ for i in $(seq 1 "$iters"); do
         # rotate while the agent runs, and let it drain the old file before the next kills
         start_agent -f "$T/smtpmon.conf"
         rot=$((rot + 1))
-        mv "$LOG" "$LOG.$rot"
+        # logrotate's numbering: the older files move one number up, the log becomes .1
+        for k in $(seq $((rot - 1)) -1 1); do
+            mv "$LOG.$k" "$LOG.$((k + 1))"
+        done
+        mv "$LOG" "$LOG.1"
         : > "$LOG"
         reopen_writer
         ino=$(stat -c %i "$LOG")

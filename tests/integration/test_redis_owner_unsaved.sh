@@ -1,7 +1,7 @@
 #!/bin/bash
 # F8: the owner token cannot be saved in the state directory (here its name is taken by a
 # directory, as a full state directory refuses the file), then kill -9: the restart derives
-# the same token and is not refused for the rest of the lease (exit 73); counts stay exact.
+# the same token and is not refused for the rest of the lease (exit 69, EX_UNAVAILABLE); counts stay exact.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis_lib.sh"
 
@@ -26,6 +26,6 @@ sed "s|^state_dir = .*|state_dir = $T/state2|" "$T/smtpmon.conf" > "$T/other.con
 start_agent -f "$T/smtpmon.conf"
 "$SMTPMON" -f "$T/other.conf" 2> "$T/other.err"
 rc=$?
-[ "$rc" = 73 ] || fail "a second owner exited $rc, want 73"
+[ "$rc" = 69 ] || fail "a second owner exited $rc, want 69 (EX_UNAVAILABLE: the id is held by a live agent)"
 stop_agent
 exit 0

@@ -645,3 +645,33 @@ Test(tail, queued_file_copytruncated_then_rotated)
     cr_assert_eq(drain(t, &s), 0, "read %d lines again after a restart", s.lines);
     tail_free(t);
 }
+
+/* Rotations that take the next higher number (mv mail.log mail.log.$n): the birth times of
+ * three numbered files say so, and after a restart the older ones are not read again. */
+Test(tail, rotation_numbers_counting_up)
+{
+    struct tail *t;
+    struct seen s = {0};
+    struct state c;
+
+    append("mail.log", 0, 10);
+    mv("mail.log", "mail.log.1");
+    usleep(20000);
+    append("mail.log", 10, 10);
+    mv("mail.log", "mail.log.2");
+    usleep(20000);
+    append("mail.log", 20, 10);
+    t = new_tail(0);
+    tail_start(t, NULL, 1, wall());
+    drain(t, &s);
+    c = cursor_of(t);
+    tail_free(t);
+    usleep(20000);
+    mv("mail.log", "mail.log.3");
+    append("mail.log", 30, 7);
+    t = new_tail(0);
+    memset(&s, 0, sizeof(s));
+    tail_start(t, &c, 0, wall());
+    cr_assert_eq(drain(t, &s), 7, "read %d lines, want 7", s.lines);
+    tail_free(t);
+}
