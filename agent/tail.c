@@ -564,9 +564,10 @@ list_siblings(const char *path, struct siblings *sl)
                 disagree += num[i].btime > num[i + 1].btime;
             }
         }
-        /* Two files are no evidence: a copy made by copytruncate is younger than the file it
-         * copies, which a rename then pushes one number up. */
-        if (disagree > agree && disagree >= 2) {
+        /* Only when every pair says so, and two pairs at least: a copy made by copytruncate is
+         * younger than the file it copies, which a rename then pushes one number up, so one
+         * pair can disagree in logrotate's own scheme. */
+        if (agree == 0 && disagree >= 2) {
             for (size_t i = 0; i < nnum / 2; i++) {
                 struct sibling tmp = num[i];
 
