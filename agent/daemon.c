@@ -1000,6 +1000,7 @@ stream_open(struct stream *s, int rc, const struct state *saved)
 {
     struct agent *ag = s->ag;
     char err[512];
+    int switched = 0;
 
     s->waiting = 0;
     if (rc == 0 && cursor_of_other_kind(s, saved)) {
@@ -1012,15 +1013,17 @@ stream_open(struct stream *s, int rc, const struct state *saved)
         s->seq = saved->seq;
         s->first = 1;
         rc = 1;
+        switched = 1;
     }
     if (rc == 0) {
         s->seq = saved->seq;
         s->last = *saved;
         s->have_last = 1;
     }
-    if (s->tail != NULL && rc != 0 && s->had_cursor) {
+    if (s->tail != NULL && rc != 0 && s->had_cursor && !switched) {
         /* Redis lost the cursor it had (restarted empty): what is still on disk is read
-         * again, the rotated files too. */
+         * again, the rotated files too. (Not after a switch from the journal: its lines are
+         * counted, the file is read as on a first start.) */
         tail_start_all(s->tail, ev_now(ag->loop));
         stream_watch_target(s);
         ev_idle_start(ag->loop, &s->w_pump);
