@@ -1130,6 +1130,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     if ((prev = stream_named(ag, s->name)) != NULL && !prev->waiting && prev->type != s->type) {
         s->seq = prev->seq;
         s->first = 1;
+        s->had_cursor = 0; /* the other kind's cursor: nothing of this kind to read again */
         if (stream_open(s, 1, NULL) == -1) {
             stream_free(s);
             return NULL;
