@@ -9,6 +9,7 @@
 # margin, and the commands exit non-zero with a message within their timeouts (1 s).
 . "$(dirname "$0")/lib.sh"
 need python3 redis-cli
+[ -x /usr/bin/time ] || skip "needs GNU time (/usr/bin/time, package time) to measure memory"
 
 free_port() {
     while :; do
