@@ -11,7 +11,7 @@ BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriter
              libinih-dev libsystemd-dev zlib1g-dev libmicrohttpd-dev
 TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
             build-essential debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux \
-            python3 prometheus curl time
+            python3 prometheus curl time chromium chromium-driver
 
 PKGS = libpcre2-8 zlib inih libsystemd hiredis libmicrohttpd
 # Evaluated when make starts: the targets that install packages first ('run', 'test') build in a
