@@ -45,7 +45,7 @@ CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/ev
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
             agent/state.c agent/tail.c exporters/redis.c exporters/query.c \
-            exporters/serve.c exporters/web.c build/gen/web_assets.c
+            exporters/serve.c exporters/web.c exporters/top.c build/gen/web_assets.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 

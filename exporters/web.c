@@ -327,15 +327,9 @@ jmeta(struct buf *b, const redisReply *meta, double now)
     }
 }
 
-/* The alert streams read for the agents of s (index i: agents[i], NULL when not read). */
-struct recent {
-    redisReply **rep;
-};
-
-/* XREVRANGE P:{A}:alerts + - COUNT WEB_ALERTS_RECENT of the agents in [from, to). */
-static int
-read_recent(redisContext *ctx, const char *prefix, const struct scrape *s, size_t from, size_t to,
-            struct recent *r, char *err, size_t errlen)
+int
+web_recent_read(redisContext *ctx, const char *prefix, const struct scrape *s, size_t from,
+                size_t to, struct web_recent *r, char *err, size_t errlen)
 {
     size_t sent = 0;
 
@@ -383,8 +377,8 @@ read_recent(redisContext *ctx, const char *prefix, const struct scrape *s, size_
     return 0;
 }
 
-static void
-recent_free(struct recent *r, size_t n)
+void
+web_recent_free(struct web_recent *r, size_t n)
 {
     for (size_t i = 0; r->rep != NULL && i < n; i++) {
         if (r->rep[i] != NULL) {
@@ -477,7 +471,7 @@ latest(const redisReply *rep, const char *rule, const char *type)
 /* Whether the agent's rule fires: its newest entry in the alert stream says so (an alert not
  * yet followed by a recovery); without one, the state the agent saved (every minute). */
 static int
-firing(const struct scrape *s, const struct recent *r, size_t a, const char *rule)
+firing(const struct scrape *s, const struct web_recent *r, size_t a, const char *rule)
 {
     const redisReply *e = latest(r->rep != NULL ? r->rep[a] : NULL, rule, NULL);
 
@@ -494,8 +488,8 @@ firing(const struct scrape *s, const struct recent *r, size_t a, const char *rul
 
 /* Calls fn for each rule of agent a that fires, once. */
 static void
-each_firing(const struct scrape *s, const struct recent *r, size_t a,
-            void (*fn)(struct buf *, const struct scrape *, const struct recent *, size_t,
+each_firing(const struct scrape *s, const struct web_recent *r, size_t a,
+            void (*fn)(struct buf *, const struct scrape *, const struct web_recent *, size_t,
                        const char *, int),
             struct buf *b, int *first)
 {
@@ -531,7 +525,7 @@ each_firing(const struct scrape *s, const struct recent *r, size_t a,
 }
 
 static void
-jrule(struct buf *b, const struct scrape *s, const struct recent *r, size_t a, const char *rule,
+jrule(struct buf *b, const struct scrape *s, const struct web_recent *r, size_t a, const char *rule,
       int first)
 {
     (void)s;
@@ -544,8 +538,29 @@ jrule(struct buf *b, const struct scrape *s, const struct recent *r, size_t a, c
 }
 
 static void
-jfiring(struct buf *b, const struct scrape *s, const struct recent *r, size_t a, const char *rule,
-        int first)
+jtext(struct buf *b, const struct scrape *s, const struct web_recent *r, size_t a, const char *rule,
+      int first)
+{
+    (void)s;
+    (void)r;
+    (void)a;
+    if (!first) {
+        bput(b, " ", 1);
+    }
+    bputs(b, rule);
+}
+
+void
+web_firing_text(const struct scrape *s, const struct web_recent *r, size_t a, struct buf *out)
+{
+    int first = 1;
+
+    each_firing(s, r, a, jtext, out, &first);
+}
+
+static void
+jfiring(struct buf *b, const struct scrape *s, const struct web_recent *r, size_t a,
+        const char *rule, int first)
 {
     const redisReply *cause = latest(r->rep[a], rule, "alert");
 
@@ -568,7 +583,7 @@ jfiring(struct buf *b, const struct scrape *s, const struct recent *r, size_t a,
 /* "alerts":{"firing":[{"agent","rule","cause":entry|null}],"recent":[entry...]} of the agents
  * [from, to). */
 static void
-jalerts(struct buf *b, const struct scrape *s, const struct recent *r, size_t from, size_t to)
+jalerts(struct buf *b, const struct scrape *s, const struct web_recent *r, size_t from, size_t to)
 {
     struct alert_ref *refs = NULL;
     size_t n = 0, cap = 0;
@@ -615,7 +630,7 @@ jalerts(struct buf *b, const struct scrape *s, const struct recent *r, size_t fr
 }
 
 static void
-jagent_line(struct buf *b, const struct scrape *s, const struct recent *r, size_t i, double now)
+jagent_line(struct buf *b, const struct scrape *s, const struct web_recent *r, size_t i, double now)
 {
     const redisReply *h = s->agents[i].total;
     int first = 1;
@@ -660,13 +675,13 @@ static int
 api_summary(redisContext *ctx, const char *prefix, struct scrape *s, struct buf *out, char *err,
             size_t errlen)
 {
-    struct recent r = {0};
+    struct web_recent r = {0};
     double now = now_s();
     size_t fleet = find_agent(s, "fleet");
     int first = 1;
 
-    if (read_recent(ctx, prefix, s, 0, s->nagents, &r, err, errlen) == -1) {
-        recent_free(&r, s->nagents);
+    if (web_recent_read(ctx, prefix, s, 0, s->nagents, &r, err, errlen) == -1) {
+        web_recent_free(&r, s->nagents);
         return -1;
     }
     bprintf(out, "{\"now_ms\":%.0f,\"prefix\":", now * 1000.);
@@ -709,7 +724,7 @@ api_summary(redisContext *ctx, const char *prefix, struct scrape *s, struct buf 
     bprintf(out, "],\"agents_dropped\":%zu,", s->agents_dropped);
     jalerts(out, s, &r, 0, s->nagents);
     bputs(out, "}\n");
-    recent_free(&r, s->nagents);
+    web_recent_free(&r, s->nagents);
     return 0;
 }
 
@@ -717,7 +732,7 @@ static int
 api_agent(redisContext *ctx, const char *prefix, struct web_req *req, struct scrape *s,
           struct buf *out, char *err, size_t errlen)
 {
-    struct recent r = {0};
+    struct web_recent r = {0};
     size_t i = find_agent(s, req->agent);
 
     if (i == (size_t)-1) {
@@ -727,8 +742,8 @@ api_agent(redisContext *ctx, const char *prefix, struct web_req *req, struct scr
         bputs(out, "}\n");
         return 0;
     }
-    if (read_recent(ctx, prefix, s, i, i + 1, &r, err, errlen) == -1) {
-        recent_free(&r, s->nagents);
+    if (web_recent_read(ctx, prefix, s, i, i + 1, &r, err, errlen) == -1) {
+        web_recent_free(&r, s->nagents);
         return -1;
     }
     bputs(out, "{\"id\":");
@@ -740,7 +755,7 @@ api_agent(redisContext *ctx, const char *prefix, struct web_req *req, struct scr
     bput(out, ",", 1);
     jalerts(out, s, &r, i, i + 1);
     bputs(out, "}\n");
-    recent_free(&r, s->nagents);
+    web_recent_free(&r, s->nagents);
     return 0;
 }
 

@@ -63,6 +63,23 @@ unsigned web_parse(struct MHD_Connection *conn, const char *url, struct web_req 
 int web_api(redisContext *ctx, const char *prefix, struct web_req *req, struct scrape *s,
             struct buf *out, char *err, size_t errlen);
 
+/* The newest alert entries of agents (XREVRANGE P:{A}:alerts + - COUNT WEB_ALERTS_RECENT),
+ * rep[i] for s->agents[i], NULL when not read. */
+struct web_recent {
+    redisReply **rep;
+};
+
+/* Reads them for the agents [from, to) of s (not the fleet, at most WEB_ALERT_AGENTS_MAX).
+ * Returns 0, or -1 with a Redis error in err; web_recent_free(r, s->nagents) in both cases. */
+int web_recent_read(redisContext *ctx, const char *prefix, const struct scrape *s, size_t from,
+                    size_t to, struct web_recent *r, char *err, size_t errlen);
+void web_recent_free(struct web_recent *r, size_t n);
+
+/* The rules of agent a that fire, separated by spaces: a rule fires when its newest entry in
+ * the alert stream is an alert (not a recovery), or, without an entry, when the state the
+ * agent saved says so. */
+void web_firing_text(const struct scrape *s, const struct web_recent *r, size_t a, struct buf *out);
+
 /* The JSON string of s[0..n) with its quotes (agent/json.c's escaping). */
 void web_jstr(struct buf *b, const char *s, size_t n);
 
