@@ -175,8 +175,9 @@
 
   // A line chart of series [{name, cls, values}] over the minutes ts (ms), drawn as SVG.
   function chart(id, ts, series) {
-    var W = 600, H = 160, L = 40, B = 18, T = 6, R = 6;
     var box = clear(byId(id));
+    // drawn at the box's own width, so that the labels keep their size
+    var W = Math.max(280, Math.round(box.clientWidth || 600)), H = 160, L = 40, B = 18, T = 6, R = 6;
     var max = 1;
     series.forEach(function (s) { s.values.forEach(function (v) { if (v > max) max = v; }); });
     var s = svg('svg', {viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': id});

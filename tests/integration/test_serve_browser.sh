@@ -181,6 +181,11 @@ jq -e '[.samples[] | select(contains("<img src=x onerror="))] | length == 1' "$T
 wd GET /screenshot | jq -r .value | base64 -d > "$OUT/fleet.png"
 [ "$(head -c 8 "$OUT/fleet.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"
 echo "screenshot: $OUT/fleet.png"
+# The first screen at a laptop's size (the picture of README.md).
+wd POST /window/rect '{"width": 1100, "height": 1000}' > /dev/null || fail "cannot resize"
+wd GET /screenshot | jq -r .value | base64 -d > "$OUT/fleet-screen.png"
+echo "screenshot: $OUT/fleet-screen.png"
+wd POST /window/rect '{"width": 1280, "height": 2600}' > /dev/null || fail "cannot resize"
 
 # More of the replay: the same page, not reloaded, follows (its polling), and the alert has
 # recovered.
