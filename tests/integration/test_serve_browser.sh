@@ -81,7 +81,8 @@ js() {
     wd POST /execute/sync "$(jq -cn --arg s "$1" '{script: $s, args: []}')" | jq -c .value
 }
 SID=$(curl -sf -X POST -H 'Content-Type: application/json' "$WD/session" --data '{"capabilities":
-    {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium",
+    {"alwaysMatch": {"browserName": "chrome", "goog:loggingPrefs": {"browser": "ALL"},
+     "goog:chromeOptions": {"binary": "/usr/bin/chromium",
      "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
               "--window-size=1280,2600"]}}}}' | jq -r .value.sessionId)
 [ -n "$SID" ] && [ "$SID" != null ] || fail "no WebDriver session: $(tail -5 "$T/chromedriver.log")"
@@ -178,6 +179,13 @@ jq -e '[.samples[] | select(contains("<script>") and contains("document.title='"
     "$T/page1.json" > /dev/null || fail "samples not shown as text: $(jq -c .samples "$T/page1.json")"
 jq -e '[.samples[] | select(contains("<img src=x onerror="))] | length == 1' "$T/page1.json" > /dev/null ||
     fail "the <img> sample not shown as text"
+# The browser's console: no error, no refusal by the CSP (the page keeps to its own policy).
+console() {
+    wd POST /se/log '{"type": "browser"}' > "$T/console.json" || fail "cannot read the console"
+    jq -e '[.value[] | select(.level == "SEVERE" or (.message | test("Content Security Policy|Refused")))] | length == 0' \
+        "$T/console.json" > /dev/null || fail "console: $(jq -c '.value' "$T/console.json")"
+}
+console
 wd GET /screenshot | jq -r .value | base64 -d > "$OUT/fleet.png"
 [ "$(head -c 8 "$OUT/fleet.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] || fail "screenshot is not a PNG"
 echo "screenshot: $OUT/fleet.png"
@@ -222,6 +230,7 @@ wait_for 20 "[ \"\$(loads)\" -ge 1 ]" || fail "the page did not load at phone wi
     fail "wider than a phone: $(js 'return [document.documentElement.scrollWidth, window.innerWidth]')"
 wd GET /screenshot | jq -r .value | base64 -d > "$OUT/phone.png"
 echo "screenshot: $OUT/phone.png"
+console
 
 # The API refuses what it does not know, and bounds the series.
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$B/api/series?agent=fleet&minutes=100000")" = 400 ] ||
