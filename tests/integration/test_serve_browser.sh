@@ -238,5 +238,8 @@ console
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$B/api/series?agent=a%3Cb")" = 400 ] || fail "bad agent id"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$B/api/agent/nobody")" = 404 ] || fail "unknown agent"
 [ "$(curl -s "$B/api/series?agent=fleet&minutes=7" | jq '.points | length')" = 7 ] || fail "7 minutes"
+for p in /api/summary "/api/agent/$AGENT_ID" "/api/series?agent=fleet&minutes=180"; do
+    echo "GET $p: $(curl -s -o /dev/null -w '%{size_download} bytes in %{time_total} s' "$B$p")"
+done
 kill -0 "$SERVE_PID" || fail "serve died: $(tail "$T/serve.err")"
 exit 0
