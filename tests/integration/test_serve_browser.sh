@@ -203,7 +203,6 @@ query_json --fleet --top 64 > "$T/q-fleet2.json"
 n2=$(jq .lines "$T/q-fleet2.json")
 wait_for 20 "[ \"\$(js 'return Number(document.getElementById(\"kpi-lines\").getAttribute(\"data-value\"))')\" = $n2 ]" ||
     fail "the page did not follow: $(js 'return document.getElementById("kpi-lines").getAttribute("data-value")') lines, query $n2"
-sleep 0.2 # the rest of the same update
 query_json --agent="$AGENT_ID" --top 64 > "$T/q-agent2.json"
 js "$READ" > "$T/page2.json"
 compare "$T/page2.json" "$T/q-fleet2.json" "$T/q-agent2.json" "$AGENT_ID"
