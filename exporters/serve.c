@@ -58,7 +58,8 @@ serve_usage(FILE *out, int full)
     }
     fprintf(out,
             "Serves the counts of every agent and of the fleet, read from Redis, at /metrics\n"
-            "(Prometheus text format, or OpenMetrics when the client asks for it).\n"
+            "(Prometheus text format, or OpenMetrics when the client asks for it), and a live\n"
+            "page of the fleet at / and of one agent at /agent/ID (JSON under /api/).\n"
             "  -f, --config FILE       take the Redis settings from this configuration\n"
             "                          (default %s when readable)\n"
             "  --listen ADDR:PORT      address to listen on (default " SERVE_DEFAULT_LISTEN "),\n"
