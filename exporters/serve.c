@@ -504,8 +504,8 @@ keep_exported(redisReply *h)
         const redisReply *k = h->element[j];
         int keep = 0;
 
-        for (size_t f = 0; k->type == REDIS_REPLY_STRING && !keep &&
-                           f < sizeof(families) / sizeof(families[0]);
+        for (size_t f = 0;
+             k->type == REDIS_REPLY_STRING && !keep && f < sizeof(families) / sizeof(families[0]);
              f++) {
             size_t n = strlen(families[f].field);
             keep = k->len >= n && memcmp(k->str, families[f].field, n) == 0;

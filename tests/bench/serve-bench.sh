@@ -69,7 +69,7 @@ for n in $AGENTS; do
     rcli EVAL "$COPY" 0 "$n" > /dev/null || fail "cannot copy the seed's keys"
     have=$(rcli --scan --pattern 'smtpmon:{*}:c:total' | grep -vc '{fleet}')
     [ "$have" -ge "$n" ] || fail "$have agents in Redis, wanted $n"
-    for try in 1 2 3 4 5; do
+    for _try in 1 2 3 4 5; do
         port=$(free_port)
         "$SMTPMON" serve -f "$T/empty.conf" --listen "127.0.0.1:$port" \
             --redis "redis://smtpmon-serve:@127.0.0.1:$REDIS_PORT" --password-file "$T/serve-password" \
@@ -83,7 +83,7 @@ for n in $AGENTS; do
     rss0=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVE_PID/status")
     : > "$T/times"
     rcpu0=$(rcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(user|sys):/ { s += $2 } END { print s }')
-    for i in $(seq "$SCRAPES"); do
+    for _i in $(seq "$SCRAPES"); do
         code=$(curl -s -o "$T/metrics" -w '%{http_code} %{time_total}' "http://127.0.0.1:$port/metrics")
         [ "${code%% *}" = 200 ] || fail "scrape of $n agents: HTTP $code: $(head -c 300 "$T/metrics")"
         echo "${code#* }" >> "$T/times"
