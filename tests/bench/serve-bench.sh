@@ -62,7 +62,7 @@ stop_serve() {
     [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
     SERVE_PID=
 }
-trap 'stop_serve; _redis_cleanup' EXIT
+trap '_st=$?; stop_serve; (exit "$_st"); _redis_cleanup' EXIT
 : > "$T/empty.conf"
 rows=""
 for n in $AGENTS; do

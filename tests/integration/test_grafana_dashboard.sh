@@ -90,7 +90,8 @@ MX1_PID=$AGENT_PID
 start_agent -f "$T/mx2.conf"
 MX2_PID=$AGENT_PID
 AGENT_PID=$MX1_PID
-trap 'kill -9 $MX2_PID 2>/dev/null; _redis_cleanup' EXIT
+# The test's exit status goes through to _redis_cleanup, which reads it from $?.
+trap '_st=$?; kill -9 "$MX2_PID" 2>/dev/null; (exit "$_st"); _redis_cleanup' EXIT
 # Minute by minute, both hosts in step, as in live operation: the {fleet} stream closes a
 # minute when any agent commits a later one, so a line that reaches the fleet after that is in
 # the fleet's minute hash but not in its stream entry (README, the per-minute streams).
