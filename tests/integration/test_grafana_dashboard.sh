@@ -1,16 +1,17 @@
 #!/bin/bash
 # The Grafana dashboard (packaging/grafana/smtpmon-redis.json) against what real agents wrote.
-# Two agents replay 80 minutes of log into a real redis-server: mx1 with an outbound 5.7.x burst
-# over six minutes (and inbound 5.7.x, deferrals, auth failures, an unmatched line, an overlong
-# line, an alert), mx2 quiet (deliveries only). Every query of the dashboard (panels, template
-# variables, the annotation) is run as redis-datasource 2.x sends it, after the substitution of
-# the template variables, as the read-only user smtpmon-dashboard; its reply becomes the data
-# frame the data source builds (XRANGE: $streamId, $time and one field per entry field, 0 where
-# an entry lacks it) and the panel's transformations (filterFieldsByName, renameByRegex) run
-# on it. For the busy agent and the fleet every key and field a query names must exist; for the
-# quiet agent a missing one is accepted only where the panel shows 0 for no data
+# Two agents replay 80 minutes of log into a real redis-server, minute by minute: mx1 with an
+# outbound 5.7.x burst over six minutes (and inbound 5.7.x, deferrals, auth failures, an
+# unmatched line, an overlong line, an alert), mx2 quiet (deliveries, and eight outbound 5.7.x
+# in three minutes). Every query of the dashboard (panels, template variables, the annotation)
+# is run as redis-datasource 2.x sends it, after the substitution of the template variables,
+# as the read-only user smtpmon-dashboard; its reply becomes the data frame the data source
+# builds (XRANGE: $streamId, $time and one field per entry field, 0 where an entry lacks it)
+# and the panel's transformations (filterFieldsByName, renameByRegex) run on it. For the busy
+# agent and the fleet every key and field a query names must exist; for the quiet agent a
+# missing one is accepted only where the panel shows 0 for no data
 # (fieldConfig.defaults.noValue "0"). Then the series of "Outbound 5.7.x a minute" (agent
-# mx1, agent All = the fleet, and the per-host panel) must equal, minute by minute, both
+# mx1, agent All = the fleet, mx2, and the per-host panel) must equal, minute by minute, both
 # `smtpmon scan` of that minute's lines and the difference of `smtpmon query --since` at that
 # minute and the next.
 . "$(dirname "$0")/lib.sh"
@@ -35,8 +36,15 @@ gen() {
                 n++
                 printf "%s %s postfix/smtp[%d]: %08X: to=<u%d@example.com>, relay=mx.example.com[198.18.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 OK %d)\n", ts, host, 100 + n, n, n, n
             }
-            if (!burst)
+            if (!burst) {
+                # The quiet host: a few outbound 5.7.x of its own, so that the fleet is not mx1.
+                k = m == 71 ? 2 : m == 74 ? 5 : m == 78 ? 1 : 0
+                for (j = 0; j < k; j++) {
+                    n++
+                    printf "%s %s postfix/smtp[%d]: %08X: to=<q%d@outlook.com>, relay=outlook-com.olc.protection.outlook.com[192.0.2.40]:25, delay=1.1, delays=0.19/0.02/0.4/0.49, dsn=5.7.1, status=bounced (host outlook-com.olc.protection.outlook.com[192.0.2.40] said: 550 5.7.1 Unfortunately, messages from [198.51.100.25] were not sent. Please contact your Internet service provider since part of their network is on our block list (S3150). (in reply to MAIL FROM command))\n", strftime("%Y-%m-%dT%H:%M:%S+00:00", t0 + 7 + j, 1), host, 100 + n, n, n
+                }
                 continue
+            }
             if (m % 7 == 3) {
                 n++
                 printf "%s %s postfix/smtpd[%d]: NOQUEUE: reject: RCPT from unknown[203.0.113.157]: 554 5.7.1 <v%d@example.biz>: Relay access denied; from=<a@promo.example> to=<v%d@example.biz> proto=ESMTP helo=<ylmf-pc>\n", ts, host, 100 + n, n, n
@@ -74,6 +82,7 @@ gen() {
 gen mx1 1 > "$T/mx1.gen"
 gen mx2 0 > "$T/mx2.gen"
 [ "$(grep -c 'dsn=5.7.1' "$T/mx1.gen")" = 100 ] || fail "the generated burst is not 100 lines"
+[ "$(grep -c 'dsn=5.7.1' "$T/mx2.gen")" = 8 ] || fail "the quiet host's 5.7.x are not 8 lines"
 
 write_rconf "$T/mx1.conf" "$REDIS_PORT" "batch_lines = 100000" "max_line = 4K" \
     "[source mail]" "path = $T/mx1.log" \
@@ -259,7 +268,7 @@ for agent, host, busy in (("mx1", "mx1", True), ("fleet", "mx1", True), ("mx2", 
             errors.append(f"{what}: {cmd}: shows 'No data', not 0 (no fieldConfig.defaults.noValue)")
         if "ds|outbound|5.7" in names and "$time" in f:
             col = f.get("ds|outbound|5.7", [0.0] * len(f["$time"]))
-            series[f"{p['title']} ({agent})"] = {str(ts // 1000): int(v) for ts, v in zip(f["$time"], col)}
+            series[f"{p['title']} (agent={agent}) {key}"] = {str(ts // 1000): int(v) for ts, v in zip(f["$time"], col)}
 print(json.dumps({"checked": checked, "errors": errors, "series": series}))
 PY
 [ -s "$T/dash.out" ] || fail "the dashboard check failed: $(tail -n 5 "$T/dash.err")"
@@ -292,13 +301,16 @@ for m in $(seq 0 $((MINUTES - 1))); do
     echo "$t0 $s1 $sf $q2" >> "$T/expect.txt"
 done
 [ "$(awk '{ s += $2 } END { print s }' "$T/expect.txt")" = 100 ] || fail "scan counts $(awk '{ s += $2 } END { print s }' "$T/expect.txt") of the 100 burst lines"
+[ "$(awk '{ s += $3 } END { print s }' "$T/expect.txt")" = 108 ] || fail "scan counts $(awk '{ s += $3 } END { print s }' "$T/expect.txt") of the fleet's 108 lines"
 # The last minute is still open: in the minute hashes, not yet in the stream.
 last=$((base + 60 * (MINUTES - 1)))
 while read -r title; do
+    # The expected column is that of the key the query read (the per-host panel reads $host).
     case $title in
-    *"(mx1)") col=2 ;;
-    *"(fleet)") col=3 ;;
-    *"(mx2)") col=4 ;;
+    *"{mx1}:ts") col=2 ;;
+    *"{fleet}:ts") col=3 ;;
+    *"{mx2}:ts") col=4 ;;
+    *) fail "series '$title': which agent's key?" ;;
     esac
     jq -r --arg t "$title" '.series[$t] | to_entries[] | "\(.key) \(.value)"' "$T/dash.out" | sort > "$T/got.txt"
     awk -v c="$col" -v last="$last" '$1 != last { print $1, $c }' "$T/expect.txt" | sort > "$T/want.txt"
