@@ -182,6 +182,9 @@ bench: build/smtpmon
 	@bash tests/bench/bench.sh
 	@if command -v redis-server >/dev/null; then bash tests/bench/redis-bench.sh; \
 	else echo 'SKIP redis-bench: needs redis-server'; fi
+	@if command -v redis-server >/dev/null && command -v curl >/dev/null; then \
+	  bash tests/bench/serve-bench.sh; \
+	else echo 'SKIP serve-bench: needs redis-server and curl'; fi
 
 # libFuzzer builds (clang) of the line and configuration targets, FUZZ_SECONDS each:
 # make fuzz FUZZ_SECONDS=600

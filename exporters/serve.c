@@ -307,12 +307,15 @@ add_agent(void *arg, const char *id, size_t idlen, const char *tail, size_t tail
     if (!rcmd_name_ok(name)) {
         return 0;
     }
+    size_t hosts = 0;
     for (size_t i = 0; i < s->nagents; i++) {
         if (strcmp(s->agents[i].id, name) == 0) {
             return 0; /* SCAN may return a key twice */
         }
+        hosts += strcmp(s->agents[i].id, "fleet") != 0;
     }
-    if (s->nagents == SERVE_AGENTS_MAX) {
+    /* The fleet is always exported, whatever SCAN's order: the cap counts the hosts. */
+    if (hosts == SERVE_AGENTS_MAX && strcmp(name, "fleet") != 0) {
         s->agents_dropped++;
         return 0;
     }
@@ -363,6 +366,8 @@ cmp_agent(const void *a, const void *b)
 {
     return strcmp(((const struct agent *)a)->id, ((const struct agent *)b)->id);
 }
+
+static void keep_exported(redisReply *h);
 
 /* Reads everything a scrape needs. Returns 0, or -1 with the reason in err. */
 int
@@ -423,6 +428,9 @@ scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, 
         } else {
             slot = &s->alerts[i - 2 * s->nagents].state;
         }
+        if (i < 2 * s->nagents && i % 2 == 0) {
+            keep_exported(rep); /* a thousand agents' whole totals took 250 MB */
+        }
         *slot = rep;
     }
     return 0;
@@ -453,6 +461,40 @@ static const struct family {
     {"smtpmon_unmatched_lines", "Log lines with an SMTP code that no pattern matched.", F_ONE,
      "m|unmatched_with_code", NULL},
 };
+
+/* Frees the fields of a totals hash that no family exports (domains, rules, agent metrics,
+ * ...), keeping the others in order. */
+static void
+keep_exported(redisReply *h)
+{
+    size_t kept = 0;
+
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
+        return;
+    }
+    for (size_t j = 0; j + 1 < h->elements; j += 2) {
+        const redisReply *k = h->element[j];
+        int keep = 0;
+
+        for (size_t f = 0;
+             k->type == REDIS_REPLY_STRING && !keep && f < sizeof(families) / sizeof(families[0]);
+             f++) {
+            size_t n = strlen(families[f].field);
+            keep = k->len >= n && memcmp(k->str, families[f].field, n) == 0;
+        }
+        if (keep) {
+            h->element[kept++] = h->element[j];
+            h->element[kept++] = h->element[j + 1];
+        } else {
+            freeReplyObject(h->element[j]);
+            freeReplyObject(h->element[j + 1]);
+        }
+    }
+    if (h->elements % 2 == 1) {
+        h->element[kept++] = h->element[h->elements - 1];
+    }
+    h->elements = kept;
+}
 
 static const char *
 agent_label(const struct agent *a)

@@ -486,7 +486,8 @@ check_grafana_keys() {
   smtpmon:{$agent}:ts holds fewer than 2 closed minutes"
         fi
         while IFS=$'\037' read -r title cmd key pattern names; do
-            k=${key//\$agent/$agent}
+            k=${key//\$prefix/smtpmon}
+            k=${k//\$agent/$agent}
             k=${k//\$host/pkgtest}
             k=${k//\$om/$om}
             check_key "panel '$title' (agent=$agent)" "$k" "$cmd" "$pattern" "$names"
