@@ -20,6 +20,7 @@ enum smtp_direction {
     DIR_INBOUND,  /* what we refuse or accept: smtpd, postscreen, Exim <=, sendmail check_* */
     DIR_OUTBOUND, /* what others refuse or accept from us: smtp client, Exim ** and == */
     DIR_LOCAL,    /* local, virtual, lmtp, pipe deliveries on this host */
+    DIR_INTERNAL, /* hand-offs to this host (loopback) or to [agent] internal_relays */
     DIR__N
 };
 

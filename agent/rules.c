@@ -528,9 +528,10 @@ rule_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
         }
     } else if (strcmp(key, "direction") == 0) {
         if ((v = direction_from_name(arg, strlen(arg))) <= 0) {
-            errlist_add(ld->errs, ld->file, ln,
-                        "rule '%s': direction must be inbound, outbound or local, not '%s'",
-                        r->name, arg);
+            errlist_add(
+                ld->errs, ld->file, ln,
+                "rule '%s': direction must be inbound, outbound, local or internal, not '%s'",
+                r->name, arg);
         } else {
             r->direction = v;
         }
@@ -893,7 +894,8 @@ finish_rules(struct loader *ld)
         }
         if (r->direction == DIR_UNKNOWN && !r->ignore) {
             errlist_add(ld->errs, r->file, r->line,
-                        "rule '%s' needs a direction (inbound, outbound or local)", r->name);
+                        "rule '%s' needs a direction (inbound, outbound, local or internal)",
+                        r->name);
         }
     }
 }

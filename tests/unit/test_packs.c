@@ -20,6 +20,7 @@
 #include "errlist.h"
 #include "event.h"
 #include "loghdr.h"
+#include "pipeline.h"
 #include "rules.h"
 
 #define PATTERNS_DIR "patterns"
@@ -162,6 +163,9 @@ run_case(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
 
     loghdr_parse(&ctx, f[0], strlen(f[0]), &h);
     r = matcher_match(m, &h, NULL, &ev);
+    if (r == MATCH_OK) {
+        pipeline_relay_direction(NULL, &h, &ev); /* loopback relays: internal, as the agent */
+    }
     st->cases++;
     if (negative) {
         st->negative++;
