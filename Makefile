@@ -39,7 +39,7 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 # The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
 CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/json.c \
-            agent/linebuf.c agent/loghdr.c agent/pipeline.c agent/relays.c agent/rules.c agent/scanner.c agent/stats.c \
+            agent/linebuf.c agent/lists.c agent/loghdr.c agent/pipeline.c agent/relays.c agent/rules.c agent/scanner.c agent/stats.c \
             agent/topk.c exporters/redis_cmd.c
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \

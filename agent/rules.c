@@ -8,6 +8,7 @@
 
 #include "codes.h"
 #include "detect.h"
+#include "lists.h"
 #include "rules.h"
 #include "scanner.h"
 
@@ -1823,6 +1824,24 @@ group_slice(const char *base, const PCRE2_SIZE *ov, const struct gref *gr)
     return s;
 }
 
+/* A refusal whose reason is about the mailbox, the message or the session names no list even
+ * when a list's name appears in it (a recipient at barracuda.example, a virus named Spamhaus). */
+static int
+list_reason(const struct ruleset *rs, int reason)
+{
+    static const char *const not[] = {"unknown-recipient", "mailbox-full", "message-too-large",
+                                      "auth-failed",       "auth-required", "relay-denied",
+                                      "virus",             "loop",          "tls-required"};
+    const char *n = reason >= 0 ? ruleset_reason_name(rs, reason) : NULL;
+
+    for (size_t i = 0; n != NULL && i < sizeof(not) / sizeof(not[0]); i++) {
+        if (strcmp(n, not[i]) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Drops closing parentheses at the end of a reply text that close nothing inside it: patterns
  * may take "(TEXT)" greedily as "TEXT)", which is much faster than a lazy match. */
 static struct slice
@@ -1928,6 +1947,11 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
             size_t tl = ev->text.p != NULL ? ev->text.len : h->msg.len;
             ev->reason =
                 matcher_reason(m, ev->reply, ev->enh_class, ev->enh_subject, ev->enh_detail, t, tl);
+        }
+        if (list_reason(m->rs, ev->reason)) {
+            const char *t = ev->text.p != NULL && ev->text.len > 0 ? ev->text.p : msg;
+            size_t tl = ev->text.p != NULL && ev->text.len > 0 ? ev->text.len : h->msg.len;
+            ev->list.len = lists_find(t, tl, &ev->list.p);
         }
     }
 }
