@@ -21,7 +21,7 @@
 #define NONE INT64_MIN
 #define STATE_MAGIC "smtpmon-alerts-state 1"
 
-enum { K_STATUS, K_REASON, K_DOMAIN, K__N };
+enum { K_STATUS, K_REASON, K_DOMAIN, K_LIST, K__N };
 
 struct topent {
     char k[TOP_KEY];
@@ -496,6 +496,8 @@ emit(struct alerts *d, struct rstate *s, enum alert_type type, int64_t t, double
     window_top(d, s, K_REASON, j, &pos);
     jputs(j, &pos, ",\"top_domain\":");
     window_top(d, s, K_DOMAIN, j, &pos);
+    jputs(j, &pos, ",\"top_list\":");
+    window_top(d, s, K_LIST, j, &pos);
     jputs(j, &pos, ",\"sample\":\"");
     json_escape(j, JSON_CAP - 4, &pos, s->sample, s->sample_len);
     jputs(j, &pos, "\"}");
@@ -734,6 +736,14 @@ alerts_feed(struct alerts *d, const struct smtp_event *ev, const char *line, siz
             }
             domain_key(ev, key, sizeof(key));
             top_add(b, K_DOMAIN, key);
+            if (ev->list.len > 0) {
+                size_t n = ev->list.len < sizeof(key) - 1 ? ev->list.len : sizeof(key) - 1;
+                for (size_t c = 0; c < n; c++) {
+                    key[c] = (char)tolower((unsigned char)ev->list.p[c]);
+                }
+                key[n] = '\0';
+                top_add(b, K_LIST, key);
+            }
             if (line != NULL) {
                 s->sample_len = len < sizeof(s->sample) ? len : sizeof(s->sample);
                 memcpy(s->sample, line, s->sample_len);

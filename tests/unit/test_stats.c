@@ -490,7 +490,7 @@ Test(stats, json_exact)
               "\"direction_class\":{\"inbound/4\":1,\"outbound/2\":1,\"outbound/5\":1},"
               "\"direction_subject\":{\"outbound/2.0\":1,\"outbound/5.1\":1},"
               "\"domain\":{\"example.com\":2},"
-              "\"rule\":{\"r0\":2,\"r1\":1}},"
+              "\"rule\":{\"r0\":2,\"r1\":1},\"list\":{}},"
               "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\udcff\\u007f\"]}\n");
     cr_assert(json_valid(json));
     free(json);
@@ -513,7 +513,7 @@ Test(stats, json_empty)
         "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
         "\"subject\":{},"
         "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
-        "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{}},"
+        "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{},\"list\":{}},"
         "\"unmatched_samples\":[]}\n");
     cr_assert(json_valid(json));
     free(json);
