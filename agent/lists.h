@@ -10,7 +10,8 @@
 
 #include <stddef.h>
 
-#define LISTS_NAME_MAX 64 /* longer zone names are not taken */
+#define LISTS_NAME_MAX 64   /* longer zone names are not taken */
+#define LISTS_TEXT_MAX 2048 /* bytes of a reply text searched */
 
 /* Finds the list or filter named by a reply text. Returns its length (0: none) and sets *name
  * to a static canonical name (spamhaus-zen, spamcop, microsoft-s3150, yahoo-tss04,

@@ -199,17 +199,21 @@ find(const char *s, size_t len, const char *lit)
 {
     size_t n = strlen(lit);
 
-    for (const char *p = s; (size_t)(s + len - p) >= n;) {
-        const char *q = memchr(p, lit[0], (size_t)(s + len - p) - n + 1);
-        if (q == NULL) {
-            return NULL;
+    if (lit[n - 1] == '=') {
+        /* "relay=", " H=": from '=' to '=' (a delivery record has three or four of them) */
+        for (const char *e = s + n - 1; e < s + len;) {
+            const char *q = memchr(e, '=', (size_t)(s + len - e));
+            if (q == NULL) {
+                return NULL;
+            }
+            if (memcmp(q - (n - 1), lit, n - 1) == 0) {
+                return q - (n - 1);
+            }
+            e = q + 1;
         }
-        if (memcmp(q, lit, n) == 0) {
-            return q;
-        }
-        p = q + 1;
+        return NULL;
     }
-    return NULL;
+    return memmem(s, len, lit, n);
 }
 
 /* NAME[ADDR], NAME [ADDR], [ADDR] or NAME at p. Returns 1 if a name or an address was read. */
@@ -299,6 +303,11 @@ relays_internal(const struct relays *r, const char *msg, size_t len)
 
     if (!relays_extract(msg, len, &name, &nlen, &addr, &alen)) {
         return 0;
+    }
+    if (r == NULL && !(alen >= 4 && memcmp(addr, "127.", 4) == 0) &&
+        !(alen == 3 && memcmp(addr, "::1", 3) == 0)) {
+        /* loopback only: no address to parse (inet_pton is the dearest step) */
+        return alen == 0 && nlen == 9 && strncasecmp(name, "localhost", 9) == 0;
     }
     if (alen > 0 && parse_addr(addr, alen, &a) == 0) {
         static const struct net lo4 = {4, {127}, 8};

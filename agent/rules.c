@@ -1825,17 +1825,30 @@ group_slice(const char *base, const PCRE2_SIZE *ov, const struct gref *gr)
 }
 
 /* A refusal whose reason is about the mailbox, the message or the session names no list even
- * when a list's name appears in it (a recipient at barracuda.example, a virus named Spamhaus). */
+ * when a list's name appears in it (a recipient at barracuda.example, a virus named Spamhaus);
+ * nor does a failure to connect, to resolve, to stay in the queue, or a greylisting. Skipping
+ * them also keeps the search off most failures. */
 static int
 list_reason(const struct ruleset *rs, int reason)
 {
-    static const char *const not[] = {"unknown-recipient", "mailbox-full", "message-too-large",
-                                      "auth-failed",       "auth-required", "relay-denied",
-                                      "virus",             "loop",          "tls-required"};
+    static const char *const skip[] = {"unknown-recipient",
+                                       "mailbox-full",
+                                       "message-too-large",
+                                       "auth-failed",
+                                       "auth-required",
+                                       "relay-denied",
+                                       "virus",
+                                       "loop",
+                                       "tls-required",
+                                       "connection",
+                                       "dns",
+                                       "expired",
+                                       "greylisting",
+                                       "protocol"};
     const char *n = reason >= 0 ? ruleset_reason_name(rs, reason) : NULL;
 
-    for (size_t i = 0; n != NULL && i < sizeof(not) / sizeof(not[0]); i++) {
-        if (strcmp(n, not[i]) == 0) {
+    for (size_t i = 0; n != NULL && i < sizeof(skip) / sizeof(skip[0]); i++) {
+        if (strcmp(n, skip[i]) == 0) {
             return 0;
         }
     }
