@@ -97,7 +97,7 @@ build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/config.o \
-                          $(AOBJ)/agent/errlist.o
+                          $(AOBJ)/agent/errlist.o $(AOBJ)/agent/relays.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -187,7 +187,7 @@ fuzz:
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c agent/relays.c \
 	  $(PKG_LIBS) -lm
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config

@@ -326,7 +326,7 @@ enum dim {
 
 static const char *const dim_names[DIM__N] = {
     "class",           "subject",           "status", "reply", "direction", "outcome", "reason",
-    "direction_class", "direction_subject", "domain", "rule", "list",
+    "direction_class", "direction_subject", "domain", "rule",  "list",
 };
 
 static void

@@ -50,9 +50,10 @@ grep -q "^$T/bad.conf:9: \[agent\] internal_relays: '10.0.0.0/40': the prefix le
     fail "scan --internal-relays"
 [ "$(jq -c .by.direction "$T/all.json")" = '{"internal":1150,"outbound":600}' ] ||
     fail "scan --internal-relays: $(jq -c .by.direction "$T/all.json")"
-[ "$(jq '.by.direction_subject["internal/5.7"]' "$T/all.json")" = 100 ] &&
-    [ "$(jq '.by.direction_subject["outbound/5.7"] // 0' "$T/all.json")" = 0 ] ||
+if [ "$(jq '.by.direction_subject["internal/5.7"]' "$T/all.json")" != 100 ] ||
+    [ "$(jq '.by.direction_subject["outbound/5.7"] // 0' "$T/all.json")" != 0 ]; then
     fail "5.7 refusals of the filter: $(jq -c .by.direction_subject "$T/all.json")"
+fi
 
 # Alerts: the default outbound-5.7 stays quiet over the filter's refusals; a rule on internal
 # fires on them.

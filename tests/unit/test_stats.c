@@ -506,15 +506,14 @@ Test(stats, json_empty)
 
     stats_init(&st, ruleset_rule_count(rs));
     json = print_to_string(&st, rs, STATS_JSON, 10);
-    cr_assert_str_eq(
-        json,
-        "{\"lines\":0,\"matched\":0,\"unmatched_with_code\":0,\"with_code\":0,"
-        "\"implied\":0,\"invalid\":0,\"class_mismatch\":0,\"overlong\":0,"
-        "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
-        "\"subject\":{},"
-        "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
-        "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{},\"list\":{}},"
-        "\"unmatched_samples\":[]}\n");
+    cr_assert_str_eq(json, "{\"lines\":0,\"matched\":0,\"unmatched_with_code\":0,\"with_code\":0,"
+                           "\"implied\":0,\"invalid\":0,\"class_mismatch\":0,\"overlong\":0,"
+                           "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
+                           "\"subject\":{},"
+                           "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
+                           "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},"
+                           "\"domain\":{},\"rule\":{},\"list\":{}},"
+                           "\"unmatched_samples\":[]}\n");
     cr_assert(json_valid(json));
     free(json);
     stats_free(&st);
