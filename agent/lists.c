@@ -258,8 +258,9 @@ lists_find(const char *text, size_t len, const char **name)
     }
     pairs = bits;
     if ((zl = zone_after_phrase(low, len, &zone)) > 0) {
-        pairs = NULL; /* the zone is a part of the text: its pairs are a subset */
+        /* the zone is a part of the text: a pair it has, the text has (the filter holds) */
         n = known_in(zone, zl, 0, sizeof(known) / sizeof(known[0]));
+        pairs = NULL;
         if (n == NULL) {
             *name = text + (zone - low);
             return zl;
