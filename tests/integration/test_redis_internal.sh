@@ -5,7 +5,7 @@
 # agent replaying the log (read back by query, equal to scan with the same configuration), in
 # serve's metrics, and in the alerts (the outbound rules do not see a burst of 5.7.1 refusals
 # by the local filter; a rule on direction internal does). smtpmon -n names a bad list with its
-# file and line.
+# file and line. A reload (SIGHUP) takes a changed list from the next line on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis_lib.sh"
 need jq curl
@@ -87,6 +87,26 @@ diff -u "$T/s.json" "$T/q.json" > "$T/diff" || fail "query differs from scan: $(
     fail "Redis ds|outbound|5.7 is set"
 query_json --fleet | jq -c .by.direction > "$T/fleet.txt"
 [ "$(cat "$T/fleet.txt")" = '{"internal":1150,"outbound":600}' ] || fail "fleet: $(cat "$T/fleet.txt")"
+
+# SIGHUP: a configuration without the list counts the next minute's filter and relay hops as
+# outbound (loopback stays internal); with the list back, the minute after as internal.
+minute() { # minute MM: one minute of the four kinds of hops, at 11:MM
+    grep "^Dec  1 08:00:" "$T/written.log" | sed "s/^Dec  1 08:00:/Dec  1 11:$1:/"
+}
+sed -i '/^internal_relays = /d' "$T/smtpmon.conf"
+kill -HUP "$AGENT_PID"
+wait_for 10 "grep -q 'reload: done' '$AGENT_ERR'" || fail "reload 1 not done"
+minute 00 >> "$LOG"
+wait_for 20 "[ \"\$(query_lines)\" -ge $((N + 11)) ]" || fail "reload 1: $(query_lines) lines"
+[ "$(query_json | jq -c .by.direction)" = '{"internal":1154,"outbound":607}' ] ||
+    fail "after a reload without the list: $(query_json | jq -c .by.direction)"
+sed -i "s|^agent_id = .*|&\ninternal_relays = $RELAYS|" "$T/smtpmon.conf"
+kill -HUP "$AGENT_PID"
+wait_for 10 "[ \$(grep -c 'reload: done' '$AGENT_ERR') -ge 2 ]" || fail "reload 2 not done"
+minute 01 >> "$LOG"
+wait_for 20 "[ \"\$(query_lines)\" -ge $((N + 22)) ]" || fail "reload 2: $(query_lines) lines"
+[ "$(query_json | jq -c .by.direction)" = '{"internal":1161,"outbound":611}' ] ||
+    fail "after a reload with the list: $(query_json | jq -c .by.direction)"
 stop_agent
 
 # serve: the direction label of smtpmon_events_total carries internal.
