@@ -153,10 +153,19 @@ zone_after_phrase(const char *s, size_t len, const char **zone)
 static const char *
 microsoft(const char *s, size_t len)
 {
+    /* the codes of Outlook.com's protocol filter ("AS" is anti-spam, not an AS number:
+     * https://www.wordtothewise.com/2017/10/troubleshooting-and-codes) and of the older Hotmail
+     * servers ("550 SC-001 (BAY004-MC4F49) Unfortunately, messages from ...") */
     static const struct known codes[] = {
         {"(s3150)", "microsoft-s3150"},   {"(s3140)", "microsoft-s3140"},
-        {"(s3115)", "microsoft-s3115"},   {"(as3130)", "microsoft-as3130"},
-        {"(as3140)", "microsoft-as3140"}, {"(as3150)", "microsoft-as3150"},
+        {"(s3115)", "microsoft-s3115"},   {"(as3150)", "microsoft-as3150"},
+        {"(as3140)", "microsoft-as3140"}, {"(as3130)", "microsoft-as3130"},
+        {"(as3160)", "microsoft-as3160"}, {"(as843)", "microsoft-as843"},
+        {"(as844)", "microsoft-as844"},   {"sc-001 (", "microsoft-sc-001"},
+        {"sc-002 (", "microsoft-sc-002"}, {"sc-003 (", "microsoft-sc-003"},
+        {"sc-004 (", "microsoft-sc-004"}, {"ou-001 (", "microsoft-ou-001"},
+        {"ou-002 (", "microsoft-ou-002"}, {"dy-001 (", "microsoft-dy-001"},
+        {"dy-002 (", "microsoft-dy-002"},
     };
 
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -166,6 +175,12 @@ microsoft(const char *s, size_t len)
     }
     if (ci_find(s, len, "banned sending ip") != NULL) {
         return "microsoft-banned-ip"; /* 5.7.606-5.7.609: delist at sender.office.com */
+    }
+    if (ci_find(s, len, "access denied, banned sender") != NULL) {
+        return "microsoft-banned-sender"; /* 5.7.511: delist@microsoft.com */
+    }
+    if (ci_find(s, len, "traffic not accepted from this ip") != NULL) {
+        return "microsoft-traffic-not-accepted"; /* 5.7.708 */
     }
     return NULL;
 }
