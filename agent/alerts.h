@@ -52,6 +52,7 @@ struct alert_rule {
     char reply[ALERTS_GLOB_MAX];  /* glob(s) on the reply code, e.g. "55?" */
     int reason;                   /* reason index; -1: any */
     char domain[ALERTS_GLOB_MAX]; /* glob(s) on the recipient domain, case-insensitive */
+    char list[ALERTS_GLOB_MAX];   /* glob(s) on the list or filter named, case-insensitive */
     int64_t window_s;             /* a multiple of ALERTS_BUCKET_S */
     uint64_t min_count;
     double factor;

@@ -137,6 +137,8 @@ static const struct config_option options[] = {
      "A reason of the catalogue (patterns/reasons.rules), e.g. blocklist"},
     {"alert", "domain", CONFIG_WORDS, A(domain), NULL, 0, 0, NULL,
      "Recipient domains (globs such as *.example.com)"},
+    {"alert", "list", CONFIG_WORDS, A(list), NULL, 0, 0, NULL,
+     "Blocklists or filters the refusal names (globs such as spamhaus-* microsoft-*)"},
     {"alert", "min_count", CONFIG_INT, A(min_count), "20", 1, INT64_C(1000000000), NULL,
      "Alert only when at least this many selected events are in the window"},
     {"alert", "factor", CONFIG_STR, A(factor), "3", 0, 0, NULL,
@@ -1393,7 +1395,7 @@ config_validate(struct config *c, struct errlist *errs)
         char err[256];
 
         if (a->select == NULL && a->direction <= 0 && a->status == NULL && a->reply == NULL &&
-            a->reason == NULL && a->domain == NULL) {
+            a->reason == NULL && a->domain == NULL && a->list == NULL) {
             errlist_add(errs, a->file, a->line, "alert '%s': missing key 'select'", a->name);
         } else if (a->select != NULL && (check_select(a->select, err, sizeof(err)) == -1)) {
             const struct config_option *o = config_option_find("alert", "select");

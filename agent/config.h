@@ -89,6 +89,7 @@ struct config_alert {
     char *reply;   /* globs on the reply code */
     char *reason;  /* a reason name */
     char *domain;  /* globs on the recipient domain */
+    char *list;    /* globs on the blocklist or filter named (event.list) */
     int64_t min_count;
     char *factor;            /* a decimal number */
     char *min_share;         /* a fraction or a percentage */

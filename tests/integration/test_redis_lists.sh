@@ -3,7 +3,8 @@
 # by that name, top-N, in scan ('list'), in Redis (fields bl|NAME of the totals, the minute
 # buckets and the per-minute stream; at most 64 names a hash, the rest as bl|other), in query
 # (equal to scan), in serve's smtpmon_list_total and in an alert's cause (top_list): a spike of
-# outbound 5.7.1 refusals by Spamhaus ZEN and Microsoft's S3150 fires outbound-5.7 with them.
+# outbound 5.7.1 refusals by Spamhaus ZEN and Microsoft's S3150 fires outbound-5.7 with them,
+# and a rule with 'list = spamhaus-*' on the Spamhaus refusals alone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis_lib.sh"
 need jq curl
@@ -43,6 +44,16 @@ first=$(grep -m1 '"type":"alert","rule":"outbound-5.7"' "$T/alerts.out") ||
     fail "alert cause: $(jq -c .top_list <<< "$first")"
 jq -e '.top_list["microsoft-s3150"] > 0' <<< "$first" > /dev/null ||
     fail "alert cause lacks microsoft-s3150: $(jq -c .top_list <<< "$first")"
+# A rule on the list: spamhaus-* fires on the Spamhaus refusals alone, uceprotect-* never.
+write_conf "$T/alerts.conf" "[alert spamhaus]" "list = spamhaus-*" "min_count = 20" \
+    "min_share = 0" "[alert uceprotect]" "list = UCEPROTECT-*" "min_count = 1" "min_share = 0"
+"$SMTPMON" scan --alerts --config "$T/alerts.conf" "$T/written.log" > "$T/alerts2.out" ||
+    fail "scan --alerts --config"
+sp=$(grep -m1 '"type":"alert","rule":"spamhaus"' "$T/alerts2.out") ||
+    fail "the list rule did not fire: $(cat "$T/alerts2.out")"
+[ "$(jq -c '.top_list | keys' <<< "$sp")" = '["spamhaus-zen"]' ] ||
+    fail "list rule cause: $(jq -c .top_list <<< "$sp")"
+grep -q '"rule":"uceprotect"' "$T/alerts2.out" && fail "a rule on an unnamed list fired"
 
 # An agent commits the log to a real Redis: query equals scan; the fields and the stream.
 start_redis
