@@ -39,7 +39,7 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 # The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
 CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/json.c \
-            agent/linebuf.c agent/loghdr.c agent/pipeline.c agent/rules.c agent/scanner.c agent/stats.c \
+            agent/linebuf.c agent/lists.c agent/loghdr.c agent/pipeline.c agent/relays.c agent/rules.c agent/scanner.c agent/stats.c \
             agent/topk.c exporters/redis_cmd.c
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
@@ -97,7 +97,7 @@ build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/config.o \
-                          $(AOBJ)/agent/errlist.o
+                          $(AOBJ)/agent/errlist.o $(AOBJ)/agent/relays.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -197,7 +197,7 @@ fuzz:
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c agent/relays.c \
 	  $(PKG_LIBS) -lm
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config

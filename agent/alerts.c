@@ -21,7 +21,7 @@
 #define NONE INT64_MIN
 #define STATE_MAGIC "smtpmon-alerts-state 1"
 
-enum { K_STATUS, K_REASON, K_DOMAIN, K__N };
+enum { K_STATUS, K_REASON, K_DOMAIN, K_LIST, K__N };
 
 struct topent {
     char k[TOP_KEY];
@@ -73,15 +73,17 @@ struct alerts {
 /* Rules */
 
 static const struct alert_rule defaults[] = {
-    {"outbound-5.7", DIR_OUTBOUND, -1, 0, "5.7.*", "", -1, "", 600, 20, 3.0, 0.02, 0, 3600, 900},
-    {"inbound-5.7", DIR_INBOUND, -1, 0, "5.7.*", "", -1, "", 600, 100, 4.0, 0.05, 0, 3600, 900},
-    {"outbound-deferrals", DIR_OUTBOUND, -1, 0, "4.*.*", "", -1, "", 900, 50, 3.0, 0.05, 0, 3600,
+    {"outbound-5.7", DIR_OUTBOUND, -1, 0, "5.7.*", "", -1, "", "", 600, 20, 3.0, 0.02, 0, 3600,
      900},
-    {"inbound-5.1.1", DIR_INBOUND, -1, 0, "5.1.1", "", -1, "", 600, 50, 4.0, 0.05, 0, 3600, 900},
+    {"inbound-5.7", DIR_INBOUND, -1, 0, "5.7.*", "", -1, "", "", 600, 100, 4.0, 0.05, 0, 3600, 900},
+    {"outbound-deferrals", DIR_OUTBOUND, -1, 0, "4.*.*", "", -1, "", "", 900, 50, 3.0, 0.05, 0,
+     3600, 900},
+    {"inbound-5.1.1", DIR_INBOUND, -1, 0, "5.1.1", "", -1, "", "", 600, 50, 4.0, 0.05, 0, 3600,
+     900},
     /* Password guessing: every MTA answers a refused SMTP AUTH with 535 (Postfix and Sendmail
      * log it without the code; the packs imply it). No share: a guessing run is worth knowing
      * about however busy the server is; the baseline absorbs the usual background. */
-    {"inbound-auth", DIR_INBOUND, -1, 0, "", "535", -1, "", 600, 30, 4.0, 0.0, 0, 3600, 900},
+    {"inbound-auth", DIR_INBOUND, -1, 0, "", "535", -1, "", "", 600, 30, 4.0, 0.0, 0, 3600, 900},
 };
 
 size_t
@@ -196,6 +198,17 @@ alerts_rule_match(const struct alert_rule *r, const struct smtp_event *ev)
     if (r->domain[0] != '\0') {
         domain_key(ev, buf, sizeof(buf));
         if (buf[0] == '\0' || !globs_match(r->domain, buf, FNM_CASEFOLD)) {
+            return 0;
+        }
+    }
+    if (r->list[0] != '\0') {
+        size_t n = ev->list.len < sizeof(buf) - 1 ? ev->list.len : sizeof(buf) - 1;
+        if (n == 0) {
+            return 0;
+        }
+        memcpy(buf, ev->list.p, n);
+        buf[n] = '\0';
+        if (!globs_match(r->list, buf, FNM_CASEFOLD)) {
             return 0;
         }
     }
@@ -496,6 +509,8 @@ emit(struct alerts *d, struct rstate *s, enum alert_type type, int64_t t, double
     window_top(d, s, K_REASON, j, &pos);
     jputs(j, &pos, ",\"top_domain\":");
     window_top(d, s, K_DOMAIN, j, &pos);
+    jputs(j, &pos, ",\"top_list\":");
+    window_top(d, s, K_LIST, j, &pos);
     jputs(j, &pos, ",\"sample\":\"");
     json_escape(j, JSON_CAP - 4, &pos, s->sample, s->sample_len);
     jputs(j, &pos, "\"}");
@@ -734,6 +749,14 @@ alerts_feed(struct alerts *d, const struct smtp_event *ev, const char *line, siz
             }
             domain_key(ev, key, sizeof(key));
             top_add(b, K_DOMAIN, key);
+            if (ev->list.len > 0) {
+                size_t n = ev->list.len < sizeof(key) - 1 ? ev->list.len : sizeof(key) - 1;
+                for (size_t c = 0; c < n; c++) {
+                    key[c] = (char)tolower((unsigned char)ev->list.p[c]);
+                }
+                key[n] = '\0';
+                top_add(b, K_LIST, key);
+            }
             if (line != NULL) {
                 s->sample_len = len < sizeof(s->sample) ? len : sizeof(s->sample);
                 memcpy(s->sample, line, s->sample_len);

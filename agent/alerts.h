@@ -39,7 +39,7 @@ struct ruleset;
 #define ALERTS_SLOW 10.0            /* the weight is divided by this while the condition holds */
 #define ALERTS_DAY_ALPHA 0.5        /* EWMA weight of one day for an hour-of-day slot */
 #define ALERTS_WARMUP_MIN 60        /* minute samples before any alert */
-#define ALERTS_TOP 5                /* entries in top_status, top_reason, top_domain */
+#define ALERTS_TOP 5                /* entries in top_status, top_reason, top_domain, top_list */
 #define ALERTS_SAMPLE_MAX 512       /* bytes of the sample line */
 
 /* One rule. Empty strings and -1 / 0 select everything. */
@@ -52,6 +52,7 @@ struct alert_rule {
     char reply[ALERTS_GLOB_MAX];  /* glob(s) on the reply code, e.g. "55?" */
     int reason;                   /* reason index; -1: any */
     char domain[ALERTS_GLOB_MAX]; /* glob(s) on the recipient domain, case-insensitive */
+    char list[ALERTS_GLOB_MAX];   /* glob(s) on the list or filter named, case-insensitive */
     int64_t window_s;             /* a multiple of ALERTS_BUCKET_S */
     uint64_t min_count;
     double factor;

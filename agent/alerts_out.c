@@ -154,7 +154,8 @@ rule_of(const struct config_alert *a, const struct ruleset *rs, struct alert_rul
     r->direction = a->direction > 0 && a->direction < DIR__N ? a->direction : DIR_UNKNOWN;
     if (copy_glob(r->status, sizeof(r->status), a->status) < 0 ||
         copy_glob(r->reply, sizeof(r->reply), a->reply) < 0 ||
-        copy_glob(r->domain, sizeof(r->domain), a->domain) < 0) {
+        copy_glob(r->domain, sizeof(r->domain), a->domain) < 0 ||
+        copy_glob(r->list, sizeof(r->list), a->list) < 0) {
         errlist_add(errs, a->file, a->line, "alert '%s': a selector is too long", a->name);
     }
     if (a->reason != NULL && rs != NULL &&

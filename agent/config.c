@@ -12,6 +12,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "relays.h"
 
 #define G(field) CONFIG_GLOBAL, offsetof(struct config, field)
 #define S(field) CONFIG_SOURCE, offsetof(struct config_source, field)
@@ -61,6 +62,9 @@ static const struct config_option options[] = {
      "Messages below this level are not logged"},
     {"agent", "jit", CONFIG_BOOL, G(jit), "yes", 0, 0, NULL,
      "JIT-compile the patterns (falls back to the interpreter if JIT is denied)"},
+    {"agent", "internal_relays", CONFIG_WORDS, G(internal_relays), NULL, 0, 0, NULL,
+     "Relays of this site (addresses, CIDRs, host names, .suffixes): hops to them count as "
+     "direction internal, not outbound (loopback always does)"},
 
     {"redis", "url", CONFIG_URL, G(redis), NULL, 0, 0, NULL,
      "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH[?db=N]"},
@@ -123,7 +127,8 @@ static const struct config_option options[] = {
     {"alert", "min_events", CONFIG_INT, A(min_events), "0", 0, INT64_C(1000000000), NULL,
      "Do not alert unless this many events of the direction were seen in the window"},
     /* -- alert rules (agent/alerts.h) */
-    {"alert", "direction", CONFIG_ENUM, A(direction), "any", 0, 0, "any|inbound|outbound|local",
+    {"alert", "direction", CONFIG_ENUM, A(direction), "any", 0, 0,
+     "any|inbound|outbound|local|internal",
      "Events of this direction only; also the traffic that min_share is a share of"},
     {"alert", "status", CONFIG_WORDS, A(status), NULL, 0, 0, NULL,
      "Enhanced status codes (globs such as 5.7.*); a bare reply counts as C.0.0"},
@@ -132,6 +137,8 @@ static const struct config_option options[] = {
      "A reason of the catalogue (patterns/reasons.rules), e.g. blocklist"},
     {"alert", "domain", CONFIG_WORDS, A(domain), NULL, 0, 0, NULL,
      "Recipient domains (globs such as *.example.com)"},
+    {"alert", "list", CONFIG_WORDS, A(list), NULL, 0, 0, NULL,
+     "Blocklists or filters the refusal names (globs such as spamhaus-* microsoft-*)"},
     {"alert", "min_count", CONFIG_INT, A(min_count), "20", 1, INT64_C(1000000000), NULL,
      "Alert only when at least this many selected events are in the window"},
     {"alert", "factor", CONFIG_STR, A(factor), "3", 0, 0, NULL,
@@ -1312,6 +1319,14 @@ may_read_journal(const struct config_source *s)
            s->fallback == CONFIG_FALLBACK_JOURNAL;
 }
 
+unsigned
+config_line_of(const struct config *c, const char *section, const char *name)
+{
+    const struct config_option *o = config_option_find(section, name);
+
+    return o != NULL ? c->lines[option_index(o)] : 0;
+}
+
 int
 config_validate(struct config *c, struct errlist *errs)
 {
@@ -1380,7 +1395,7 @@ config_validate(struct config *c, struct errlist *errs)
         char err[256];
 
         if (a->select == NULL && a->direction <= 0 && a->status == NULL && a->reply == NULL &&
-            a->reason == NULL && a->domain == NULL) {
+            a->reason == NULL && a->domain == NULL && a->list == NULL) {
             errlist_add(errs, a->file, a->line, "alert '%s': missing key 'select'", a->name);
         } else if (a->select != NULL && (check_select(a->select, err, sizeof(err)) == -1)) {
             const struct config_option *o = config_option_find("alert", "select");
@@ -1397,6 +1412,18 @@ config_validate(struct config *c, struct errlist *errs)
         }
     }
     check_redis(c, errs);
+    if (c->internal_relays != NULL) {
+        struct relays *r;
+        char err[320];
+
+        if (relays_parse(c->internal_relays, &r, err, sizeof(err)) < 0) {
+            errlist_add(errs, c->file != NULL ? c->file : "command line",
+                        c->lines[option_index(config_option_find("agent", "internal_relays"))],
+                        "[agent] internal_relays: %s", err);
+        } else {
+            relays_free(r);
+        }
+    }
     if (c->agent_id != NULL && !valid_name(c->agent_id)) {
         const struct config_option *o = config_option_find("agent", "agent_id");
 

@@ -89,6 +89,7 @@ struct config_alert {
     char *reply;   /* globs on the reply code */
     char *reason;  /* a reason name */
     char *domain;  /* globs on the recipient domain */
+    char *list;    /* globs on the blocklist or filter named (event.list) */
     int64_t min_count;
     char *factor;            /* a decimal number */
     char *min_share;         /* a fraction or a percentage */
@@ -120,6 +121,7 @@ struct config {
     int64_t stop_timeout;    /* ms */
     int log_level;           /* enum log_level */
     int jit;
+    char *internal_relays; /* words: addresses, CIDRs, host names (agent/relays.h) */
 
     /* [redis] */
     char *redis;
@@ -188,6 +190,9 @@ int config_parse_redis_url(const char *s, struct config_redis_url *u, char *err,
 
 /* 1 if 'id' matches one of the white-space separated globs in 'words'. */
 int config_words_match(const char *words, const char *id);
+
+/* The line of the file where a global option was set; 0 if it was not. */
+unsigned config_line_of(const struct config *c, const char *section, const char *name);
 
 /* The default value of an option as text, e.g. for --help. NULL if unknown. */
 const struct config_option *config_option_find(const char *section, const char *name);

@@ -48,6 +48,7 @@
 struct rsref {
     struct ruleset *rs;
     struct matcher *m;
+    struct relays *internal; /* [agent] internal_relays; NULL: loopback only */
     int refs;
 };
 
@@ -169,6 +170,12 @@ rsref_load(const struct config *c, struct errlist *errs)
         free(r);
         return NULL;
     }
+    if (c->internal_relays != NULL) {
+        char err[320];
+
+        /* config_validate() reported a bad list; the agent does not start with one */
+        (void)relays_parse(c->internal_relays, &r->internal, err, sizeof(err));
+    }
     r->refs = 1;
     return r;
 }
@@ -181,6 +188,7 @@ rsref_put(struct rsref *r)
     }
     matcher_free(r->m);
     ruleset_free(r->rs);
+    relays_free(r->internal);
     free(r);
 }
 
@@ -913,6 +921,7 @@ stream_set_rules(struct stream *s, struct rsref *r, const struct config_source *
     s->rsr = r;
     r->refs++;
     s->pl.matcher = r->m;
+    s->pl.internal = r->internal;
     s->pl.only = cs != NULL && cs->pack != NULL && strcmp(cs->pack, "auto") != 0
                      ? ruleset_pack_by_name(r->rs, cs->pack)
                      : NULL;

@@ -3,10 +3,8 @@
 #include "event.h"
 
 static const char *const direction_names[DIR__N] = {
-    [DIR_UNKNOWN] = "unknown",
-    [DIR_INBOUND] = "inbound",
-    [DIR_OUTBOUND] = "outbound",
-    [DIR_LOCAL] = "local",
+    [DIR_UNKNOWN] = "unknown", [DIR_INBOUND] = "inbound",   [DIR_OUTBOUND] = "outbound",
+    [DIR_LOCAL] = "local",     [DIR_INTERNAL] = "internal",
 };
 
 static const char *const outcome_names[OUTCOME__N] = {

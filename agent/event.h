@@ -20,6 +20,7 @@ enum smtp_direction {
     DIR_INBOUND,  /* what we refuse or accept: smtpd, postscreen, Exim <=, sendmail check_* */
     DIR_OUTBOUND, /* what others refuse or accept from us: smtp client, Exim ** and == */
     DIR_LOCAL,    /* local, virtual, lmtp, pipe deliveries on this host */
+    DIR_INTERNAL, /* hand-offs to this host (loopback) or to [agent] internal_relays */
     DIR__N
 };
 
@@ -55,6 +56,7 @@ struct smtp_event {
     int reason;           /* index in the reason catalogue; -1 none (successes) */
     struct slice text;    /* reply text, may be empty */
     struct slice domain;  /* recipient (or client) domain, may be empty */
+    struct slice list;    /* failures: the blocklist or filter named (agent/lists.h), or empty */
     struct slice program; /* syslog program, e.g. "postfix/smtp"; may be empty */
     struct slice host;    /* syslog host; may be empty */
 };

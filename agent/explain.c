@@ -14,6 +14,7 @@
 #include "codes.h"
 #include "detect.h"
 #include "loghdr.h"
+#include "pipeline.h"
 #include "rules.h"
 #include "scan.h"
 #include "tz.h"
@@ -90,6 +91,8 @@ print_slice(const char *label, struct slice s)
     }
 }
 
+static struct relays *explain_internal; /* --internal-relays */
+
 static int
 explain_line(const struct ruleset *rs, const struct pack *only, const char *line)
 {
@@ -132,12 +135,18 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
             printf("%-10s %s (stands in for the rule's pattern, with the same result)\n", "scanner",
                    rule_scanner(ev.rule));
         }
-        printf("%-10s %s\n", "direction", direction_name(ev.direction));
+        if (pipeline_relay_direction(explain_internal, &h, &ev)) {
+            printf("%-10s %s (the relay is loopback or in the internal relays)\n", "direction",
+                   direction_name(ev.direction));
+        } else {
+            printf("%-10s %s\n", "direction", direction_name(ev.direction));
+        }
         printf("%-10s %s\n", "outcome", outcome_name(ev.outcome));
         if (ev.reason >= 0) {
             printf("%-10s %s\n", "reason", ruleset_reason_name(rs, ev.reason));
         }
         print_slice("domain", ev.domain);
+        print_slice("list", ev.list);
         print_slice("text", ev.text);
         if (ev.flags & EV_IMPLIED) {
             int dr = rule_default_reply(ev.rule), ds, dd;
@@ -187,7 +196,7 @@ explain_usage(FILE *out, int full)
 {
     fprintf(out,
             "usage: smtpmon explain [--pack NAME|auto] [--patterns DIR] [--patterns-extra DIR]\n"
-            "                       CODE... | LOG-LINE\n");
+            "                       [--internal-relays LIST] CODE... | LOG-LINE\n");
     if (!full) {
         return;
     }
@@ -196,6 +205,8 @@ explain_usage(FILE *out, int full)
                  "  --pack NAME|auto       read the line with this pack's rules (default auto)\n"
                  "  --patterns DIR         directory of the pattern packs\n"
                  "  --patterns-extra DIR   local rules read after the packs\n"
+                 "  --internal-relays LIST hops to these addresses, CIDRs or host names are\n"
+                 "                         direction internal (loopback always is)\n"
                  "  -h, --help             this help\n"
                  "examples:\n"
                  "  smtpmon explain 550 5.7.26\n"
@@ -209,6 +220,7 @@ explain_main(int argc, char **argv)
         {"pack", required_argument, NULL, 'p'},
         {"patterns", required_argument, NULL, 'P'},
         {"patterns-extra", required_argument, NULL, 'E'},
+        {"internal-relays", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -227,6 +239,16 @@ explain_main(int argc, char **argv)
         case 'E':
             extra = optarg;
             break;
+        case 'I': {
+            char err[320];
+
+            relays_free(explain_internal);
+            if (relays_parse(optarg, &explain_internal, err, sizeof(err)) < 0) {
+                fprintf(stderr, "smtpmon explain: --internal-relays: %s\n", err);
+                return EX_USAGE;
+            }
+            break;
+        }
         case 'h':
             explain_usage(stdout, 1);
             return EX_OK;
@@ -281,6 +303,8 @@ explain_main(int argc, char **argv)
         rc = explain_line(rs, only, line);
     }
     ruleset_free(rs);
+    relays_free(explain_internal);
+    explain_internal = NULL;
     free(line);
     return rc;
 }

@@ -1,6 +1,17 @@
 #include "detect.h"
 #include "pipeline.h"
 
+int
+pipeline_relay_direction(const struct relays *internal, const struct loghdr *hdr,
+                         struct smtp_event *ev)
+{
+    if (ev->direction == DIR_OUTBOUND && relays_internal(internal, hdr->msg.p, hdr->msg.len)) {
+        ev->direction = DIR_INTERNAL;
+        return 1;
+    }
+    return 0;
+}
+
 enum match_result
 pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len,
               struct smtp_event *ev)
@@ -22,6 +33,7 @@ pipeline_line_hdr(struct pipeline *p, struct stats *st, const struct loghdr *hdr
     r = matcher_match(p->matcher, hdr, p->only, ev);
     switch (r) {
     case MATCH_OK:
+        pipeline_relay_direction(p->internal, hdr, ev);
         if (ev->flags & EV_DETECTED) {
             st->with_code++;
         }

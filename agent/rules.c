@@ -8,6 +8,7 @@
 
 #include "codes.h"
 #include "detect.h"
+#include "lists.h"
 #include "rules.h"
 #include "scanner.h"
 
@@ -528,9 +529,10 @@ rule_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
         }
     } else if (strcmp(key, "direction") == 0) {
         if ((v = direction_from_name(arg, strlen(arg))) <= 0) {
-            errlist_add(ld->errs, ld->file, ln,
-                        "rule '%s': direction must be inbound, outbound or local, not '%s'",
-                        r->name, arg);
+            errlist_add(
+                ld->errs, ld->file, ln,
+                "rule '%s': direction must be inbound, outbound, local or internal, not '%s'",
+                r->name, arg);
         } else {
             r->direction = v;
         }
@@ -893,7 +895,8 @@ finish_rules(struct loader *ld)
         }
         if (r->direction == DIR_UNKNOWN && !r->ignore) {
             errlist_add(ld->errs, r->file, r->line,
-                        "rule '%s' needs a direction (inbound, outbound or local)", r->name);
+                        "rule '%s' needs a direction (inbound, outbound, local or internal)",
+                        r->name);
         }
     }
 }
@@ -1821,6 +1824,37 @@ group_slice(const char *base, const PCRE2_SIZE *ov, const struct gref *gr)
     return s;
 }
 
+/* A refusal whose reason is about the mailbox, the message or the session names no list even
+ * when a list's name appears in it (a recipient at barracuda.example, a virus named Spamhaus);
+ * nor does a failure to connect, to resolve, to stay in the queue, or a greylisting. Skipping
+ * them also keeps the search off most failures. */
+static int
+list_reason(const struct ruleset *rs, int reason)
+{
+    static const char *const skip[] = {"unknown-recipient",
+                                       "mailbox-full",
+                                       "message-too-large",
+                                       "auth-failed",
+                                       "auth-required",
+                                       "relay-denied",
+                                       "virus",
+                                       "loop",
+                                       "tls-required",
+                                       "connection",
+                                       "dns",
+                                       "expired",
+                                       "greylisting",
+                                       "protocol"};
+    const char *n = reason >= 0 ? ruleset_reason_name(rs, reason) : NULL;
+
+    for (size_t i = 0; n != NULL && i < sizeof(skip) / sizeof(skip[0]); i++) {
+        if (strcmp(n, skip[i]) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Drops closing parentheses at the end of a reply text that close nothing inside it: patterns
  * may take "(TEXT)" greedily as "TEXT)", which is much faster than a lazy match. */
 static struct slice
@@ -1926,6 +1960,11 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
             size_t tl = ev->text.p != NULL ? ev->text.len : h->msg.len;
             ev->reason =
                 matcher_reason(m, ev->reply, ev->enh_class, ev->enh_subject, ev->enh_detail, t, tl);
+        }
+        if (list_reason(m->rs, ev->reason)) {
+            const char *t = ev->text.p != NULL && ev->text.len > 0 ? ev->text.p : msg;
+            size_t tl = ev->text.p != NULL && ev->text.len > 0 ? ev->text.len : h->msg.len;
+            ev->list.len = lists_find(t, tl, &ev->list.p);
         }
     }
 }

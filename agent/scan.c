@@ -28,6 +28,7 @@
 
 #include "alerts.h"
 #include "alerts_out.h"
+#include "config.h"
 #include "linebuf.h"
 #include "log.h"
 #include "paths.h"
@@ -55,7 +56,8 @@ struct scan_opts {
     int jit;
     size_t max_line;
     int progress;
-    struct alerts *alerts; /* --alerts: the detector fed in line order */
+    struct alerts *alerts;   /* --alerts: the detector fed in line order */
+    struct relays *internal; /* --internal-relays, or [agent] internal_relays of --config */
 };
 
 /* A large plain file cut at line boundaries into pieces that the workers take in turn. */
@@ -321,6 +323,7 @@ worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *
         return -1;
     }
     w->pl.only = only;
+    w->pl.internal = o->internal;
     w->pl.ctx.local_to_utc = tz_local_to_utc;
     w->pl.ctx.local_arg = &w->tz;
     w->ready = 1;
@@ -681,7 +684,7 @@ scan_usage(FILE *out, int full)
             "usage: smtpmon scan [--format table|json] [--pack NAME|auto] [--top N] [--jobs N]\n"
             "                    [--patterns DIR] [--patterns-extra DIR] [--no-jit]\n"
             "                    [--no-scanners] [--max-line BYTES] [--progress|--no-progress]\n"
-            "                    [FILE...|-]\n"
+            "                    [--internal-relays LIST] [--config FILE] [FILE...|-]\n"
             "       smtpmon scan --alerts [--config FILE] [options] [FILE...|-]\n");
     if (!full) {
         return;
@@ -705,8 +708,11 @@ scan_usage(FILE *out, int full)
             "                           for files of 64 MiB or more)\n"
             "  --alerts                 print the alerts that would have fired over the files'\n"
             "                           log time (one JSON object per line; files oldest first)\n"
-            "  --config FILE            with --alerts: the [alert NAME] rules of FILE\n"
-            "                           (default: the shipped rules)\n"
+            "  --internal-relays LIST   hops to these addresses, CIDRs or host names count as\n"
+            "                           direction internal, not outbound (loopback always\n"
+            "                           does); default: [agent] internal_relays of --config\n"
+            "  --config FILE            [agent] internal_relays of FILE; with --alerts also\n"
+            "                           its [alert NAME] rules (default: the shipped rules)\n"
             "  -h, --help               this help\n",
             SCAN_JOBS_MAX);
 }
@@ -763,10 +769,15 @@ scan_main(int argc, char **argv)
         {"no-progress", no_argument, NULL, 'G'},
         {"alerts", no_argument, NULL, 'A'},
         {"config", required_argument, NULL, 'C'},
+        {"internal-relays", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct scan_opts o = {STATS_TABLE, NULL, 10, 0, NULL, NULL, 1, 64 * 1024, -1, NULL};
+    struct scan_opts o = {STATS_TABLE, NULL, 10, 0, NULL, NULL, 1, 64 * 1024, -1, NULL, NULL};
+    const char *internal_relays = NULL;
+    int internal_from_cli = 0;
+    struct config relay_cfg;
+    int relay_cfg_loaded = 0;
     int want_alerts = 0;
     int no_scanners = 0;
     const char *alerts_config = NULL;
@@ -842,6 +853,10 @@ scan_main(int argc, char **argv)
         case 'C':
             alerts_config = optarg;
             break;
+        case 'I':
+            internal_relays = optarg;
+            internal_from_cli = 1;
+            break;
         case 'h':
             scan_usage(stdout, 1);
             return EX_OK;
@@ -849,6 +864,44 @@ scan_main(int argc, char **argv)
             scan_usage(stderr, 0);
             return EX_USAGE;
         }
+    }
+    if (!internal_from_cli && alerts_config != NULL) {
+        struct errlist errs = {0};
+
+        if (config_init(&relay_cfg) < 0) {
+            log_errx("scan: out of memory");
+            return EX_OSERR;
+        }
+        relay_cfg_loaded = 1;
+        if (config_load_file(&relay_cfg, alerts_config, &errs) < 0) {
+            for (size_t i = 0; i < errs.n; i++) {
+                fprintf(stderr, "%s\n", errs.msgs[i]);
+            }
+            errlist_clear(&errs);
+            config_free(&relay_cfg);
+            return EX_CONFIG;
+        }
+        errlist_clear(&errs);
+        internal_relays = relay_cfg.internal_relays;
+    }
+    if (internal_relays != NULL) {
+        char err[320];
+
+        if (relays_parse(internal_relays, &o.internal, err, sizeof(err)) < 0) {
+            if (internal_from_cli) {
+                fprintf(stderr, "smtpmon scan: --internal-relays: %s\n", err);
+            } else {
+                fprintf(stderr, "%s:%u: [agent] internal_relays: %s\n", alerts_config,
+                        config_line_of(&relay_cfg, "agent", "internal_relays"), err);
+            }
+            if (relay_cfg_loaded) {
+                config_free(&relay_cfg);
+            }
+            return internal_from_cli ? EX_USAGE : EX_CONFIG;
+        }
+    }
+    if (relay_cfg_loaded) {
+        config_free(&relay_cfg);
     }
     tz_reload(); /* the zone once, before the workers convert */
     if ((rs = scan_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
@@ -895,5 +948,6 @@ scan_main(int argc, char **argv)
     }
     stats_free(&total);
     ruleset_free(rs);
+    relays_free(o.internal);
     return rc;
 }

@@ -14,7 +14,8 @@ stats_init(struct stats *st, size_t nrules)
     st->nrules = nrules;
     st->rule = calloc(nrules ? nrules : 1, sizeof(*st->rule));
     st->domains = topk_new(STATS_DOMAINS);
-    if (st->rule == NULL || st->domains == NULL) {
+    st->lists = topk_new(STATS_LISTS);
+    if (st->rule == NULL || st->domains == NULL || st->lists == NULL) {
         stats_free(st);
         return -1;
     }
@@ -26,8 +27,10 @@ stats_free(struct stats *st)
 {
     free(st->rule);
     topk_free(st->domains);
+    topk_free(st->lists);
     st->rule = NULL;
     st->domains = NULL;
+    st->lists = NULL;
 }
 
 void
@@ -36,14 +39,17 @@ stats_reset(struct stats *st)
     uint64_t *rule = st->rule;
     size_t nrules = st->nrules;
     struct topk *domains = st->domains;
+    struct topk *lists = st->lists;
 
     memset(st, 0, sizeof(*st));
     st->first_time = st->last_time = -1;
     st->rule = rule;
     st->nrules = nrules;
     st->domains = domains;
+    st->lists = lists;
     memset(rule, 0, (nrules ? nrules : 1) * sizeof(*rule));
     topk_reset(domains);
+    topk_reset(lists);
 }
 
 void
@@ -134,6 +140,9 @@ stats_add_event(struct stats *st, const struct smtp_event *ev)
     if (ev->domain.len > 0) {
         topk_add(st->domains, ev->domain.p, ev->domain.len, 1);
     }
+    if (ev->list.len > 0) {
+        topk_add(st->lists, ev->list.p, ev->list.len, 1);
+    }
 }
 
 void
@@ -210,6 +219,7 @@ stats_merge(struct stats *dst, const struct stats *src)
         dst->rule[i] += src->rule[i];
     }
     topk_merge(dst->domains, src->domains);
+    topk_merge(dst->lists, src->lists);
     /* the samples of both in the order of their positions (dst's first on a tie) */
     if (src->nsamples > 0 && dst != src) {
         char samples[STATS_SAMPLES][STATS_SAMPLE_LEN];
@@ -310,12 +320,13 @@ enum dim {
     DIM_DIRECTION_SUBJECT,
     DIM_DOMAIN,
     DIM_RULE,
+    DIM_LIST,
     DIM__N
 };
 
 static const char *const dim_names[DIM__N] = {
     "class",           "subject",           "status", "reply", "direction", "outcome", "reason",
-    "direction_class", "direction_subject", "domain", "rule",
+    "direction_class", "direction_subject", "domain", "rule",  "list",
 };
 
 static void
@@ -395,9 +406,11 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
             }
         }
         break;
-    case DIM_DOMAIN: {
+    case DIM_DOMAIN:
+    case DIM_LIST: {
+        const struct topk *t = d == DIM_LIST ? st->lists : st->domains;
         struct topk_item items[64];
-        size_t n = topk_list(st->domains, items, top < 63 ? top + 1 : 64);
+        size_t n = topk_list(t, items, top < 63 ? top + 1 : 64);
         uint64_t shown = 0;
         size_t listed = 0;
         for (size_t i = 0; i < n && listed < top; i++) {
@@ -409,8 +422,8 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
             shown += items[i].count;
             listed++;
         }
-        if (topk_total(st->domains) > shown) {
-            kv_add(l, "other", topk_total(st->domains) - shown);
+        if (topk_total(t) > shown) {
+            kv_add(l, "other", topk_total(t) - shown);
         }
         break;
     }
@@ -425,7 +438,7 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
     case DIM__N:
         break;
     }
-    if (d == DIM_DOMAIN) {
+    if (d == DIM_DOMAIN || d == DIM_LIST) {
         return; /* already ordered, "other" last */
     }
     if (l->n < 2) {
@@ -503,6 +516,8 @@ dim_title(enum dim d)
         return "top recipient domains";
     case DIM_RULE:
         return "rule";
+    case DIM_LIST:
+        return "blocklists and filters named (failures)";
     case DIM__N:
         break;
     }

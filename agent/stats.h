@@ -19,6 +19,7 @@ struct ruleset;
 #define STATS_SAMPLE_LEN 512  /* bytes kept of each sample */
 #define STATS_DOMAINS 1000    /* recipient domains tracked (space-saving) */
 #define STATS_REASONS_MAX 64
+#define STATS_LISTS 256 /* blocklists and filters named by refusals (space-saving) */
 
 struct stats_status {
     uint16_t cls, subject, detail; /* cls 0: free slot */
@@ -57,6 +58,7 @@ struct stats {
     uint64_t *rule;       /* per rule index, nrules long (owned) */
     size_t nrules;
     struct topk *domains;
+    struct topk *lists; /* blocklist or filter names (event.list) */
     char samples[STATS_SAMPLES][STATS_SAMPLE_LEN];
     size_t nsamples;
     uint64_t pos; /* where the current line is, set by a caller that splits its input */

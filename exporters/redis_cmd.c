@@ -26,7 +26,7 @@
     "    return redis.error_reply('BADARG ' .. why)\n"                                             \
     "end\n"                                                                                        \
     "local PFX = {m = 1, t = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1, rs = 1,\n" \
-    "             ru = 1, dm = 1, a = 1, ds = 1}\n"                                                \
+    "             ru = 1, dm = 1, a = 1, ds = 1, bl = 1}\n"                                        \
     "local HEAD = {{'m|lines', 'lines'}, {'m|matched', 'matched'},\n"                              \
     "              {'m|unmatched_with_code', 'unmatched_with_code'}, {'cl|2', 'class_2'},\n"       \
     "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n"     \
@@ -66,12 +66,15 @@
     "                redis.call('HSET', key, name, d)\n"                                           \
     "            end\n"                                                                            \
     "        elseif d > 0 then\n"                                                                  \
-    "            if string.sub(name, 1, 3) == 'dm|' and name ~= 'dm|other' and\n"                  \
+    "            local p3 = string.sub(name, 1, 3)\n"                                              \
+    "            if (p3 == 'dm|' or p3 == 'bl|') and name ~= p3 .. 'other' and\n"                  \
     "                redis.call('HEXISTS', key, name) == 0 then\n"                                 \
-    "                if tonumber(redis.call('HGET', key, 'x|dm') or '0') < topn then\n"            \
-    "                    redis.call('HINCRBY', key, 'x|dm', 1)\n"                                  \
+    "                local x = 'x|' .. string.sub(name, 1, 2)\n"                                   \
+    "                local cap = p3 == 'bl|' and math.min(topn, 64) or topn\n"                     \
+    "                if tonumber(redis.call('HGET', key, x) or '0') < cap then\n"                  \
+    "                    redis.call('HINCRBY', key, x, 1)\n"                                       \
     "                else\n"                                                                       \
-    "                    name = 'dm|other'\n"                                                      \
+    "                    name = p3 .. 'other'\n"                                                   \
     "                end\n"                                                                        \
     "            end\n"                                                                            \
     "            redis.call('HINCRBY', key, name, d)\n"                                            \
@@ -79,7 +82,7 @@
     "    end\n"                                                                                    \
     "end\n"                                                                                        \
     "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1,\n"                \
-    "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1}\n"                                        \
+    "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1, bl = 1}\n"                                \
     "local function series(meta, stream, minute, f, v, maxlen, mkey)\n"                            \
     "    if minute < 0 then\n"                                                                     \
     "        return\n"                                                                             \
@@ -542,6 +545,24 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
             listed += items[i].count;
         }
         EMIT("dm|other", topk_total(st->domains) - listed);
+        free(items);
+        items = NULL;
+    }
+    if (st->lists != NULL && topk_total(st->lists) > 0) {
+        listed = 0;
+        if ((items = malloc(STATS_LISTS * sizeof(*items))) == NULL) {
+            return -1;
+        }
+        n = topk_list(st->lists, items, STATS_LISTS);
+        for (size_t i = 0; i < n; i++) {
+            snprintf(k, sizeof(k), "bl|%s", items[i].key);
+            if (strcmp(k, "bl|other") == 0) {
+                snprintf(k, sizeof(k), "bl|other.");
+            }
+            EMIT(k, items[i].count);
+            listed += items[i].count;
+        }
+        EMIT("bl|other", topk_total(st->lists) - listed);
         free(items);
         items = NULL;
     }
@@ -1055,6 +1076,13 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
             return 1;
         }
         topk_add(st->domains, k, strlen(k), n);
+        return 0;
+    }
+    if (strncmp(name, "bl|", 3) == 0) {
+        if (st->lists == NULL) {
+            return 1;
+        }
+        topk_add(st->lists, k, strlen(k), n);
         return 0;
     }
     return 1;

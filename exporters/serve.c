@@ -456,6 +456,10 @@ static const struct family {
     {"smtpmon_reason", "Classified SMTP replies by reason (all directions).", F_LABEL, "rs|",
      "reason"},
     {"smtpmon_outcome", "Classified SMTP replies by outcome.", F_LABEL, "oc|", "outcome"},
+    {"smtpmon_list",
+     "Refusals by the blocklist or filter they name (the first names the agent met, the rest as "
+     "other).",
+     F_LABEL, "bl|", "list"},
     {"smtpmon_lines", "Log lines read.", F_ONE, "m|lines", NULL},
     {"smtpmon_matched_lines", "Log lines a pattern matched.", F_ONE, "m|matched", NULL},
     {"smtpmon_unmatched_lines", "Log lines with an SMTP code that no pattern matched.", F_ONE,

@@ -650,3 +650,26 @@ Test(config, packaged_file_works_as_shipped)
     cr_assert_eq(fx.c.redis_url.port, 6379);
     cr_assert_eq(fx.c.nalerts, 0);
 }
+
+/* [agent] internal_relays: every word an address, a CIDR or a host name; a bad one is named
+ * with the file and line. */
+Test(config, internal_relays)
+{
+    cr_assert_eq(load("[agent]\ninternal_relays = 10.0.0.0/8 fd00::/8 192.0.2.7 "
+                      "filter.example.net .int.example.net\n[source a]\npath = /x\n"),
+                 0);
+    cr_assert_str_eq(fx.c.internal_relays,
+                     "10.0.0.0/8 fd00::/8 192.0.2.7 filter.example.net .int.example.net");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    cr_assert_eq(
+        load("[source a]\npath = /x\n[agent]\n\ninternal_relays = 10.0.0.0/8 10.1.0.0/40\n"), 1);
+    ASSERT_ERROR("t.conf:5: [agent] internal_relays: '10.1.0.0/40': the prefix length must be "
+                 "0..32");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    cr_assert_eq(load("[agent]\ninternal_relays = bad!name\n[source a]\npath = /x\n"), 1);
+    ASSERT_ERROR("t.conf:2: [agent] internal_relays: 'bad!name': not an IPv4 or IPv6 address, a "
+                 "CIDR (10.0.0.0/8, fd00::/8) or a host name");
+}

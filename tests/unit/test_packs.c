@@ -3,9 +3,10 @@
  * directory): every case of tests/data/packs/NAME.cases is a real-shaped log
  * line and what the matcher must make of it.
  *
- * A case is one line of eight tab-separated fields:
- *   line  rule  reply  enh  direction  outcome  reason  domain
- * with '-' for an empty field; a rule of '-' (and every other field '-') means
+ * A case is one line of eight or nine tab-separated fields:
+ *   line  rule  reply  enh  direction  outcome  reason  domain  [list]
+ * with '-' for an empty field (the ninth, when present, is the blocklist or filter the
+ * refusal names, agent/lists.h; '-': none); a rule of '-' (and every other field '-') means
  * that the line must not produce an event. '#' starts a comment line. Every
  * failing field of every case is reported as "file:line: FIELD: expected X got
  * Y" before the test fails, so that one run shows them all.
@@ -20,11 +21,13 @@
 #include "errlist.h"
 #include "event.h"
 #include "loghdr.h"
+#include "pipeline.h"
 #include "rules.h"
 
 #define PATTERNS_DIR "patterns"
 #define CASES_DIR "tests/data/packs"
 #define CASE_FIELDS 8
+#define CASE_FIELDS_MAX 9 /* with the optional list */
 #define MAX_FAIL_LOG 400
 
 struct case_stats {
@@ -162,10 +165,13 @@ run_case(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
 
     loghdr_parse(&ctx, f[0], strlen(f[0]), &h);
     r = matcher_match(m, &h, NULL, &ev);
+    if (r == MATCH_OK) {
+        pipeline_relay_direction(NULL, &h, &ev); /* loopback relays: internal, as the agent */
+    }
     st->cases++;
     if (negative) {
         st->negative++;
-        for (size_t i = 2; i < CASE_FIELDS; i++) {
+        for (size_t i = 2; i < CASE_FIELDS_MAX && f[i] != NULL; i++) {
             if (strcmp(f[i], "-") != 0) {
                 fail(st, file, ln, "case", "'-' in every field of a must-not-match case", f[i]);
                 return;
@@ -222,6 +228,13 @@ run_case(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
                 ev.reason >= 0 ? ruleset_reason_name(rs, ev.reason) : "-");
     slice_str(&ev.domain, got, sizeof(got));
     check_field(st, file, ln, "domain", f[7], got);
+    if (f[8] != NULL) {
+        slice_str(&ev.list, got, sizeof(got));
+        for (char *c = got; *c != '\0'; c++) {
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+        }
+        check_field(st, file, ln, "list", f[8], got);
+    }
 }
 
 static void
@@ -235,7 +248,7 @@ run_file(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
 
     cr_assert_not_null(fp, "cannot open %s", file);
     while ((n = getline(&line, &cap, fp)) != -1) {
-        char *f[CASE_FIELDS + 1];
+        char *f[CASE_FIELDS_MAX + 1] = {NULL};
         size_t nf;
 
         ln++;
@@ -245,12 +258,12 @@ run_file(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
         if (n == 0 || line[0] == '#') {
             continue;
         }
-        nf = split_tabs(line, f, CASE_FIELDS);
-        if (nf != CASE_FIELDS) {
+        nf = split_tabs(line, f, CASE_FIELDS_MAX);
+        if (nf != CASE_FIELDS && nf != CASE_FIELDS_MAX) {
             char want[32];
             char have[32];
-            snprintf(want, sizeof(want), "%d fields", CASE_FIELDS);
-            if (nf > CASE_FIELDS) {
+            snprintf(want, sizeof(want), "%d or %d fields", CASE_FIELDS, CASE_FIELDS_MAX);
+            if (nf > CASE_FIELDS_MAX) {
                 snprintf(have, sizeof(have), "more");
             } else {
                 snprintf(have, sizeof(have), "%zu", nf);

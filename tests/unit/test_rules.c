@@ -406,7 +406,8 @@ Test(rules, every_error_in_one_load)
     const char *const want[] = {
         "t.rules:1: rule 'early.rule' outside a pack (add a 'pack NAME' line)",
         "t.rules:10: rule 'unknown.key': unknown key 'colour'",
-        "t.rules:13: rule 'bad.values': direction must be inbound, outbound or local, not "
+        "t.rules:13: rule 'bad.values': direction must be inbound, outbound, local or internal, "
+        "not "
         "'sideways'",
         "t.rules:14: rule 'bad.values': outcome must be delivered, deferred, bounced, rejected, "
         "expired or status, not 'maybe'",
@@ -425,7 +426,7 @@ Test(rules, every_error_in_one_load)
         regex_reason,
         regex_rule,
         "t.rules:12: rule 'bad.values': unknown reason 'nonexistent'",
-        "t.rules:12: rule 'bad.values' needs a direction (inbound, outbound or local)",
+        "t.rules:12: rule 'bad.values' needs a direction (inbound, outbound, local or internal)",
         "t.rules:19: rule 'no.match' has no 'match' line",
         "t.rules:23: rule 'no.code': the pattern has no (?<reply>...) or (?<enh>...) group and "
         "the rule no 'reply' or 'status' default",
@@ -456,8 +457,9 @@ Test(rules, error_invalid_regex_names_pcre2_message_and_offset)
 Test(rules, error_shapes_one_by_one)
 {
     const char *const no_direction[] = {
-        "t.rules:3: rule 'p.r': direction must be inbound, outbound or local, not 'unknown'",
-        "t.rules:2: rule 'p.r' needs a direction (inbound, outbound or local)",
+        "t.rules:3: rule 'p.r': direction must be inbound, outbound, local or internal, not "
+        "'unknown'",
+        "t.rules:2: rule 'p.r' needs a direction (inbound, outbound, local or internal)",
     };
     struct errlist e = load_bad("pack p\nrule p.r\n  direction unknown\n  match ^(?<reply>1)\n");
 

@@ -490,7 +490,7 @@ Test(stats, json_exact)
               "\"direction_class\":{\"inbound/4\":1,\"outbound/2\":1,\"outbound/5\":1},"
               "\"direction_subject\":{\"outbound/2.0\":1,\"outbound/5.1\":1},"
               "\"domain\":{\"example.com\":2},"
-              "\"rule\":{\"r0\":2,\"r1\":1}},"
+              "\"rule\":{\"r0\":2,\"r1\":1},\"list\":{}},"
               "\"unmatched_samples\":[\"x said: 550 \\\"q\\\"\\\\\\u0001\\udcff\\u007f\"]}\n");
     cr_assert(json_valid(json));
     free(json);
@@ -506,15 +506,14 @@ Test(stats, json_empty)
 
     stats_init(&st, ruleset_rule_count(rs));
     json = print_to_string(&st, rs, STATS_JSON, 10);
-    cr_assert_str_eq(
-        json,
-        "{\"lines\":0,\"matched\":0,\"unmatched_with_code\":0,\"with_code\":0,"
-        "\"implied\":0,\"invalid\":0,\"class_mismatch\":0,\"overlong\":0,"
-        "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
-        "\"subject\":{},"
-        "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
-        "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},\"domain\":{},\"rule\":{}},"
-        "\"unmatched_samples\":[]}\n");
+    cr_assert_str_eq(json, "{\"lines\":0,\"matched\":0,\"unmatched_with_code\":0,\"with_code\":0,"
+                           "\"implied\":0,\"invalid\":0,\"class_mismatch\":0,\"overlong\":0,"
+                           "\"limit_hits\":0,\"ignored\":0,\"bytes\":0,\"by\":{\"class\":{},"
+                           "\"subject\":{},"
+                           "\"status\":{},\"reply\":{},\"direction\":{},\"outcome\":{},"
+                           "\"reason\":{},\"direction_class\":{},\"direction_subject\":{},"
+                           "\"domain\":{},\"rule\":{},\"list\":{}},"
+                           "\"unmatched_samples\":[]}\n");
     cr_assert(json_valid(json));
     free(json);
     stats_free(&st);

@@ -1,0 +1,328 @@
+#include <arpa/inet.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "relays.h"
+
+struct net {
+    int family; /* 4 or 6 */
+    unsigned char a[16];
+    int bits;
+};
+
+struct relays {
+    struct net *nets;
+    size_t nnets;
+    char **names; /* lower case; a leading '.' matches a suffix */
+    size_t nnames;
+};
+
+void
+relays_free(struct relays *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < r->nnames; i++) {
+        free(r->names[i]);
+    }
+    free(r->names);
+    free(r->nets);
+    free(r);
+}
+
+static int
+is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+/* Parses an address (without brackets) into n (bits set to the full length). */
+static int
+parse_addr(const char *s, size_t len, struct net *n)
+{
+    char buf[64];
+
+    if (len >= 5 && strncasecmp(s, "IPv6:", 5) == 0) {
+        s += 5;
+        len -= 5;
+    }
+    if (len == 0 || len >= sizeof(buf)) {
+        return -1;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(n->a, 0, sizeof(n->a));
+    if (inet_pton(AF_INET, buf, n->a) == 1) {
+        n->family = 4;
+        n->bits = 32;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, n->a) == 1) {
+        n->family = 6;
+        n->bits = 128;
+        return 0;
+    }
+    return -1;
+}
+
+static int
+net_contains(const struct net *net, const struct net *a)
+{
+    int bits = net->bits;
+
+    if (net->family != a->family) {
+        return 0;
+    }
+    for (int i = 0; bits > 0; i++, bits -= 8) {
+        unsigned mask = bits >= 8 ? 0xffu : (0xffu << (8 - bits)) & 0xffu;
+        if ((net->a[i] & mask) != (a->a[i] & mask)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+add_word(struct relays *r, const char *w, size_t len, char *err, size_t errlen)
+{
+    const char *slash = memchr(w, '/', len);
+    struct net n;
+    int any_letter = 0, ok = 1;
+
+    if (parse_addr(w, slash != NULL ? (size_t)(slash - w) : len, &n) == 0) {
+        if (slash != NULL) {
+            char *end;
+            const char *b = slash + 1;
+            size_t blen = len - (size_t)(b - w);
+            long bits;
+            char buf[8];
+
+            if (blen == 0 || blen >= sizeof(buf)) {
+                goto bad_prefix;
+            }
+            memcpy(buf, b, blen);
+            buf[blen] = '\0';
+            bits = strtol(buf, &end, 10);
+            if (*end != '\0' || buf[0] < '0' || buf[0] > '9' || bits < 0 || bits > n.bits) {
+                goto bad_prefix;
+            }
+            n.bits = (int)bits;
+        }
+        struct net *nn = realloc(r->nets, (r->nnets + 1) * sizeof(*nn));
+        if (nn == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        r->nets = nn;
+        r->nets[r->nnets++] = n;
+        return 0;
+    }
+    /* A host name: letters, digits, '-', '_', '.', at least one letter, no empty label except
+     * a leading '.' (a suffix). */
+    for (size_t i = 0; i < len; i++) {
+        if (!is_name_char(w[i]) || (w[i] == '.' && i + 1 < len && w[i + 1] == '.')) {
+            ok = 0;
+        }
+        any_letter |= (w[i] >= 'a' && w[i] <= 'z') || (w[i] >= 'A' && w[i] <= 'Z');
+    }
+    if (!ok || !any_letter || slash != NULL || w[len - 1] == '.' || len > 253) {
+        snprintf(err, errlen,
+                 "'%.*s': not an IPv4 or IPv6 address, a CIDR (10.0.0.0/8, fd00::/8) or a host "
+                 "name",
+                 (int)(len > 200 ? 200 : len), w);
+        return -1;
+    }
+    char **nn = realloc(r->names, (r->nnames + 1) * sizeof(*nn));
+    char *s = malloc(len + 1);
+    if (nn == NULL || s == NULL) {
+        free(s);
+        if (nn != NULL) {
+            r->names = nn;
+        }
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->names = nn;
+    for (size_t i = 0; i < len; i++) {
+        s[i] = (w[i] >= 'A' && w[i] <= 'Z') ? (char)(w[i] - 'A' + 'a') : w[i];
+    }
+    s[len] = '\0';
+    r->names[r->nnames++] = s;
+    return 0;
+bad_prefix:
+    snprintf(err, errlen, "'%.*s': the prefix length must be 0..%d", (int)(len > 200 ? 200 : len),
+             w, n.bits);
+    return -1;
+}
+
+int
+relays_parse(const char *list, struct relays **out, char *err, size_t errlen)
+{
+    struct relays *r;
+    const char *p = list != NULL ? list : "";
+
+    *out = NULL;
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (;;) {
+        size_t n;
+        while (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+        }
+        if (*p == '\0') {
+            break;
+        }
+        n = strcspn(p, " \t,");
+        if (add_word(r, p, n, err, errlen) < 0) {
+            relays_free(r);
+            return -1;
+        }
+        p += n;
+    }
+    if (r->nnets == 0 && r->nnames == 0) {
+        relays_free(r);
+        return 0;
+    }
+    *out = r;
+    return 0;
+}
+
+static const char *
+find(const char *s, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+
+    if (lit[n - 1] == '=') {
+        /* "relay=", " H=": from '=' to '=' (a delivery record has three or four of them) */
+        for (const char *e = s + n - 1; e < s + len;) {
+            const char *q = memchr(e, '=', (size_t)(s + len - e));
+            if (q == NULL) {
+                return NULL;
+            }
+            if (memcmp(q - (n - 1), lit, n - 1) == 0) {
+                return q - (n - 1);
+            }
+            e = q + 1;
+        }
+        return NULL;
+    }
+    return memmem(s, len, lit, n);
+}
+
+/* NAME[ADDR], NAME [ADDR], [ADDR] or NAME at p. Returns 1 if a name or an address was read. */
+static int
+read_host(const char *p, const char *end, const char **name, size_t *nlen, const char **addr,
+          size_t *alen)
+{
+    const char *q = p;
+
+    while (q < end && is_name_char(*q)) {
+        q++;
+    }
+    *name = p;
+    *nlen = (size_t)(q - p);
+    while (*nlen > 0 && p[*nlen - 1] == '.') {
+        (*nlen)--;
+    }
+    *addr = NULL;
+    *alen = 0;
+    if (q < end && *q == ' ' && q + 1 < end && q[1] == '[') {
+        q++;
+    }
+    if (q < end && *q == '[') {
+        const char *c = memchr(q, ']', (size_t)(end - q));
+        if (c != NULL) {
+            *addr = q + 1;
+            *alen = (size_t)(c - q - 1);
+            if (*alen >= 5 && strncasecmp(*addr, "IPv6:", 5) == 0) {
+                *addr += 5;
+                *alen -= 5;
+            }
+        }
+    }
+    return *nlen > 0 || *alen > 0;
+}
+
+int
+relays_extract(const char *msg, size_t len, const char **name, size_t *nlen, const char **addr,
+               size_t *alen)
+{
+    static const char *const keys[] = {"relay=", " H=", "host ", "connect to "};
+    const char *end = msg + len;
+
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        const char *p = find(msg, len, keys[k]);
+        if (p == NULL) {
+            continue;
+        }
+        p += strlen(keys[k]);
+        if (k == 0 && (size_t)(end - p) >= 4 && memcmp(p, "none", 4) == 0 &&
+            (p + 4 == end || !is_name_char(p[4]))) {
+            continue; /* relay=none: the host of "connect to" or "host" if any */
+        }
+        if (read_host(p, end, name, nlen, addr, alen)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+name_listed(const struct relays *r, const char *name, size_t len)
+{
+    for (size_t i = 0; r != NULL && i < r->nnames; i++) {
+        const char *w = r->names[i];
+        size_t wl = strlen(w);
+        if (w[0] == '.') {
+            if (len > wl - 1 && strncasecmp(name + len - wl, w, wl) == 0) {
+                return 1;
+            }
+            if (len == wl - 1 && strncasecmp(name, w + 1, len) == 0) {
+                return 1;
+            }
+        } else if (wl == len && strncasecmp(name, w, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+relays_internal(const struct relays *r, const char *msg, size_t len)
+{
+    const char *name, *addr;
+    size_t nlen, alen;
+    struct net a;
+
+    if (!relays_extract(msg, len, &name, &nlen, &addr, &alen)) {
+        return 0;
+    }
+    if (r == NULL && !(alen >= 4 && memcmp(addr, "127.", 4) == 0) &&
+        !(alen == 3 && memcmp(addr, "::1", 3) == 0)) {
+        /* loopback only: no address to parse (inet_pton is the dearest step) */
+        return alen == 0 && nlen == 9 && strncasecmp(name, "localhost", 9) == 0;
+    }
+    if (alen > 0 && parse_addr(addr, alen, &a) == 0) {
+        static const struct net lo4 = {4, {127}, 8};
+        static const struct net lo6 = {6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128};
+        if (net_contains(&lo4, &a) || net_contains(&lo6, &a)) {
+            return 1;
+        }
+        for (size_t i = 0; r != NULL && i < r->nnets; i++) {
+            if (net_contains(&r->nets[i], &a)) {
+                return 1;
+            }
+        }
+    }
+    if (nlen == 9 && strncasecmp(name, "localhost", 9) == 0 && alen == 0) {
+        return 1;
+    }
+    return nlen > 0 && name_listed(r, name, nlen);
+}

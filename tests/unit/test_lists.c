@@ -1,0 +1,114 @@
+/*
+ * test_lists.c -- the blocklist or filter a refusal names (agent/lists.c): zones after the
+ * phrases MTAs write, lists named in prose, provider codes, and what must name none.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "lists.h"
+
+static const char *
+find(const char *text, char *buf, size_t cap)
+{
+    const char *n;
+    size_t len = lists_find(text, strlen(text), &n);
+
+    if (len == 0) {
+        return "-";
+    }
+    snprintf(buf, cap, "%.*s", (int)len, n);
+    for (char *c = buf; *c != '\0'; c++) {
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+    }
+    return buf;
+}
+
+Test(lists, named)
+{
+    static const char *const cases[][2] = {
+        {"Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org;",
+         "spamhaus-zen"},
+        {"Client host [192.0.2.1] blocked using Zen.Spamhaus.ORG.", "spamhaus-zen"},
+        {"Rejected: 192.0.2.1 listed at sbl-xbl.spamhaus.org", "spamhaus-sbl-xbl"},
+        {"blocked using sbl.spamhaus.org; https://www.spamhaus.org/sbl/query/SBL123",
+         "spamhaus-sbl"},
+        {"blocked using xbl.spamhaus.org", "spamhaus-xbl"},
+        {"Rejected: IP in SpamHaus PBL, see http://www.spamhaus.org/query/bl?ip=192.0.2.1",
+         "spamhaus-pbl"},
+        {"Helo command [a.example] blocked using dbl.spamhaus.org;", "spamhaus-dbl"},
+        {"blocked using Spamhaus. To request removal from this list see "
+         "https://www.spamhaus.org/query/ip/192.0.2.1 (AS3130).",
+         "spamhaus"},
+        {"blocked using bl.spamcop.net", "spamcop"},
+        {"blocked using b.barracudacentral.org", "barracuda"},
+        {"is in a black list at dnsbl.sorbs.net", "sorbs"},
+        {"blocked using dnsbl-1.uceprotect.net", "uceprotect-1"},
+        {"blocked using dnsbl-3.uceprotect.net", "uceprotect-3"},
+        {"DNSLIST (rbl.example.org: listed)", "rbl.example.org"},
+        {"rejected found in dnsbl zen.spamhaus.org", "spamhaus-zen"},
+        {"badiprbl: ip 192.0.2.1 rbl: bl.example.net", "bl.example.net"},
+        {"part of their network is on our block list (S3150).", "microsoft-s3150"},
+        {"part of their network is on our block list (S3140).", "microsoft-s3140"},
+        {"part of their network is on our block list (S3115).", "microsoft-s3115"},
+        {"Access denied, banned sending IP [192.0.2.1].", "microsoft-banned-ip"},
+        {"part of their network is on our block list (AS3150). You can also refer",
+         "microsoft-as3150"},
+        {"451 4.7.500 Server busy. Please try again later from [192.0.2.1]. (AS843)",
+         "microsoft-as843"},
+        {"550 SC-001 (BAY004-MC4F49) Unfortunately, messages from 192.0.2.1 weren't sent.",
+         "microsoft-sc-001"},
+        {"550 5.7.511 Access denied, banned sender[192.0.2.1]. To request removal from this list "
+         "please forward this message to delist@microsoft.com",
+         "microsoft-banned-sender"},
+        {"550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.",
+         "microsoft-traffic-not-accepted"},
+        {"421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred", "yahoo-tss04"},
+        {"421 4.7.0 [TSS09] All messages from 192.0.2.1 will be permanently deferred",
+         "yahoo-tss09"},
+        {"421 4.7.0 [TS02] Messages from 192.0.2.1 temporarily deferred", "yahoo-ts02"},
+        {"This mail has been blocked because the sender is unauthenticated. - gsmtp", "gmail-auth"},
+        {"Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp",
+         "gmail-auth"},
+        {"does not meet the bulk sender guidelines - gsmtp", "gmail-bulk"},
+        {"Unauthenticated email from a.example is not accepted due to domain's DMARC policy. "
+         "https://support.google.com/mail/?p=DmarcRejection - gsmtp",
+         "gmail-dmarc"},
+        {"unusual rate of unsolicited mail ... Bulk Email Senders Guidelines - gsmtp",
+         "gmail-rate"},
+        {"likely suspicious due to the very low reputation of the sending domain - gsmtp",
+         "gmail-reputation"},
+        {"Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.1", "proofpoint"},
+        {"Rejected by header based Anti-Spoofing policy - https://community.mimecast.com/",
+         "mimecast"},
+        {"Poor Reputation Sender. - https://csi.cloudmark.com/en/reset/", "cloudmark"},
+    };
+    char buf[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_expect_str_eq(find(cases[i][0], buf, sizeof(buf)), cases[i][1], "%s", cases[i][0]);
+    }
+}
+
+Test(lists, none)
+{
+    static const char *const cases[] = {
+        "",
+        "User unknown in virtual mailbox table",
+        "blocked using local policy",
+        "listed in our directory as inactive",
+        "blocked using 192.0.2.1",
+        "The recipient's inbox is out of storage space - gsmtp",
+        "Message rejected: spam score too high",
+        "Our system has detected an issue - gsmtp",
+        /* a zone longer than LISTS_NAME_MAX is not taken */
+        "blocked using "
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example",
+    };
+    char buf[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_expect_str_eq(find(cases[i], buf, sizeof(buf)), "-", "%s", cases[i]);
+    }
+}

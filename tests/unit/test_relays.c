@@ -1,0 +1,102 @@
+/*
+ * test_relays.c -- the relay named by a delivery line, and the internal relay list.
+ */
+#include <criterion/criterion.h>
+
+#include <string.h>
+
+#include "relays.h"
+
+static int
+internal(const char *list, const char *msg)
+{
+    struct relays *r = NULL;
+    char err[320];
+    int v;
+
+    cr_assert_eq(relays_parse(list, &r, err, sizeof(err)), 0, "%s", err);
+    v = relays_internal(r, msg, strlen(msg));
+    relays_free(r);
+    return v;
+}
+
+static void
+extracted(const char *msg, const char *name, const char *addr)
+{
+    const char *n, *a;
+    size_t nl, al;
+
+    cr_assert_eq(relays_extract(msg, strlen(msg), &n, &nl, &a, &al), 1, "%s", msg);
+    cr_expect_eq(nl, strlen(name), "%s: name '%.*s'", msg, (int)nl, n);
+    cr_expect_eq(strncmp(n, name, nl), 0, "%s: name '%.*s'", msg, (int)nl, n);
+    cr_expect_eq(al, strlen(addr), "%s: addr '%.*s'", msg, (int)al, a);
+    cr_expect(al == 0 || strncmp(a, addr, al) == 0, "%s: addr '%.*s'", msg, (int)al, a);
+}
+
+Test(relays, extract)
+{
+    extracted("Q: to=<a@b>, relay=mx.example.org[203.0.113.5]:25, delay=1", "mx.example.org",
+              "203.0.113.5");
+    extracted("Q: to=<a@b>, relay=none, delay=1, dsn=4.4.1, status=deferred (connect to "
+              "mx.example.org[203.0.113.5]:25: Connection refused)",
+              "mx.example.org", "203.0.113.5");
+    extracted("Q: to=<a@b>, mailer=relay, relay=localhost [127.0.0.1], dsn=2.0.0", "localhost",
+              "127.0.0.1");
+    extracted("Q: to=<a@b>, relay=[IPv6:2001:db8::1] [IPv6:2001:db8::1], dsn=2.0.0", "",
+              "2001:db8::1");
+    extracted("1a-2b-3c ** a@b R=r T=t H=filter.example.net [10.1.2.3]: SMTP error",
+              "filter.example.net", "10.1.2.3");
+    extracted("Q: host mx.example.org[203.0.113.5] said: 550 no", "mx.example.org", "203.0.113.5");
+    extracted("Q: to=<a@b>, relay=mx.example.org., dsn=4.4.3", "mx.example.org", "");
+}
+
+Test(relays, loopback_always)
+{
+    cr_assert(internal("", "Q: to=<a@b>, relay=127.0.0.1[127.0.0.1]:10024, delay=1"));
+    cr_assert(internal("", "Q: to=<a@b>, relay=127.45.6.7[127.45.6.7]:10024, delay=1"));
+    cr_assert(internal("", "Q: to=<a@b>, relay=localhost[::1]:10024, delay=1"));
+    cr_assert(internal("", "Q: to=<a@b>, mailer=relay, relay=localhost, dsn=2.0.0"));
+    cr_assert(!internal("", "Q: to=<a@b>, relay=mx.example.org[203.0.113.5]:25, delay=1, "
+                            "status=bounced (host mx.example.org[203.0.113.5] said: 554 Client "
+                            "host [127.0.0.1] blocked)"));
+    cr_assert(!internal("", "Q: to=<a@b>, relay=localhost.example.org[203.0.113.5]:25"));
+    cr_assert(!internal("", "Q: to=<a@b>, relay=none, delay=1 (Host or domain name not found)"));
+    cr_assert(!internal("", "Q: to=<a@b>, relay=128.0.0.1[128.0.0.1]:25"));
+}
+
+Test(relays, listed)
+{
+    const char *l = "10.0.0.0/8 fd00::/8 192.0.2.7 filter.example.net .int.example.net";
+
+    cr_assert(internal(l, "Q: relay=x.example.org[10.200.1.1]:25, delay=1"));
+    cr_assert(!internal(l, "Q: relay=x.example.org[11.0.0.1]:25, delay=1"));
+    cr_assert(internal(l, "Q: relay=x.example.org[192.0.2.7]:25, delay=1"));
+    cr_assert(!internal(l, "Q: relay=x.example.org[192.0.2.8]:25, delay=1"));
+    cr_assert(internal(l, "Q: relay=x.example.org[fd12:3456::1]:25, delay=1"));
+    cr_assert(!internal(l, "Q: relay=x.example.org[fe80::1]:25, delay=1"));
+    cr_assert(internal(l, "Q: relay=FILTER.example.net[198.51.100.1]:25, delay=1"));
+    cr_assert(!internal(l, "Q: relay=xfilter.example.net[198.51.100.1]:25, delay=1"));
+    cr_assert(internal(l, "Q: relay=a.b.int.example.net[198.51.100.1]:25, delay=1"));
+    cr_assert(internal(l, "Q: relay=int.example.net[198.51.100.1]:25, delay=1"));
+    cr_assert(!internal(l, "Q: relay=xint.example.net[198.51.100.1]:25, delay=1"));
+    cr_assert(internal("0.0.0.0/0", "Q: relay=x[198.51.100.1]:25, delay=1"));
+    cr_assert(internal("10.1.2.3/31", "Q: relay=x[10.1.2.2]:25"));
+    cr_assert(!internal("10.1.2.3/31", "Q: relay=x[10.1.2.4]:25"));
+}
+
+Test(relays, bad_words)
+{
+    static const char *const bad[] = {"10.0.0.0/33", "fd00::/129", "10.0.0.0/", "10.0.0.0/x",
+                                      "a..b",        "bad!name",   "123",       "host.",
+                                      "1.2.3.4/-1",  "name/8"};
+    struct relays *r = NULL;
+    char err[320];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(relays_parse(bad[i], &r, err, sizeof(err)), -1, "%s accepted", bad[i]);
+        cr_expect_null(r);
+        cr_expect_not_null(strstr(err, bad[i]), "%s: %s", bad[i], err);
+    }
+    cr_assert_eq(relays_parse("  ", &r, err, sizeof(err)), 0);
+    cr_assert_null(r);
+}
