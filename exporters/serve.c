@@ -428,7 +428,7 @@ scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, 
         } else {
             slot = &s->alerts[i - 2 * s->nagents].state;
         }
-        if (i < 2 * s->nagents && i % 2 == 0) {
+        if (!s->all_fields && i < 2 * s->nagents && i % 2 == 0) {
             keep_exported(rep); /* a thousand agents' whole totals took 250 MB */
         }
         *slot = rep;

@@ -40,6 +40,8 @@ struct scrape {
     size_t nagents, agents_dropped;
     struct alert_key *alerts;
     size_t nalerts;
+    int all_fields; /* keep every field of the totals (the page, top); /metrics keeps only
+                       the exported ones */
 };
 
 /* Reads everything a scrape needs on a blocking connection. Returns 0, or -1 with the reason

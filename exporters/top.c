@@ -322,6 +322,7 @@ frame(struct top *t, struct buf *b, char *err, size_t errlen)
     char tmp[32], when[32] = "none yet";
     int rc = 0;
 
+    s.all_fields = 1; /* every field of the totals, not only those /metrics exports */
     if (scrape_read(t->ctx, t->rcf.prefix, &s, err, errlen) == -1 ||
         web_recent_read(t->ctx, t->rcf.prefix, &s, 0, s.nagents, &r, err, errlen) == -1) {
         web_recent_free(&r, s.nagents);

@@ -831,6 +831,7 @@ web_api(redisContext *ctx, const char *prefix, struct web_req *req, struct scrap
         struct buf *out, char *err, size_t errlen)
 {
     req->status = 200;
+    s->all_fields = 1; /* domains, classes, directions: more than /metrics exports */
     switch (req->kind) {
     case WEB_SUMMARY:
         if (scrape_read(ctx, prefix, s, err, errlen) == -1) {
