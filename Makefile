@@ -30,7 +30,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent -Iexporters $(PKG_CFLAGS) \
+CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent/core -Iagent -Iexporters $(PKG_CFLAGS) \
                -DSMTPMON_PATTERNS_DIR='"$(PREFIX)/share/smtpmon/patterns"'
 CFLAGS_ALL = -std=c11 -O2 -g $(WARN) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lev -lpthread -lm
@@ -38,9 +38,7 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
              -fno-omit-frame-pointer
 
 # The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
-CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/json.c \
-            agent/linebuf.c agent/loghdr.c agent/pipeline.c agent/rules.c agent/scanner.c agent/stats.c \
-            agent/topk.c exporters/redis_cmd.c
+CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
@@ -156,7 +154,7 @@ test-integration-asan: build-asan/smtpmon
 # Every header compiles on its own; pure headers never include libev or hiredis.
 test-headers:
 	@echo "== header self-containment"
-	$(Q)set -e; for h in agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
+	$(Q)set -e; for h in agent/core/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
 	  printf '#include "%s"\n' "$$(basename $$h)" | \
 	  $(CC) $(CPPFLAGS_ALL) -std=c11 -Wall -Werror -fsyntax-only -x c - || \
 	  { echo "header not self-contained: $$h"; exit 1; }; done
@@ -187,13 +185,13 @@ fuzz:
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/core/errlist.c \
 	  $(PKG_LIBS) -lm
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config
 
 lint:
-	clang-format --dry-run --Werror agent/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
+	clang-format --dry-run --Werror agent/*.[ch] agent/core/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
 
 # ---------------------------------------------------------------------------------------
 # Dependencies: installed when root, otherwise the exact command is printed.
