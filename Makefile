@@ -37,12 +37,13 @@ LIBS = $(PKG_LIBS) -lev -lpthread -lm
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
              -fno-omit-frame-pointer
 
-# The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
+# The pure core: whatever agent/core/ holds. No I/O, no libev, no hiredis, no logging: it links with
+# libc, PCRE2 and libm alone (make test-core-link). Unit-tested and fuzzed.
 CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/state.c agent/tail.c exporters/redis.c exporters/query.c \
+            agent/rules_load.c agent/state.c agent/stats_print.c agent/tail.c exporters/redis.c exporters/query.c \
             exporters/serve.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -64,6 +65,7 @@ endif
 
 PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
 .PHONY: soak all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
+        test-core-link \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
 all: build/smtpmon
@@ -90,12 +92,13 @@ build-asan/unit-tests: $(AUNIT_OBJS) $(ACORE_OBJS) $(AEDGE_OBJS)
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcriterion
 
-build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
+build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS) \
+                   $(AOBJ)/agent/rules_load.o $(AOBJ)/agent/stats_print.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/config.o \
-                          $(AOBJ)/agent/errlist.o
+                          $(AOBJ)/agent/core/errlist.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -111,7 +114,7 @@ run: check-run-deps
 
 test: check-deps
 	@sh tests/corpus-status.sh
-	$(MAKE) --no-print-directory WERROR=1 test-headers build/smtpmon build/unit-tests
+	$(MAKE) --no-print-directory WERROR=1 test-headers test-core-link build/smtpmon build/unit-tests
 	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration \
 	  test-integration-asan \
 	  test-packaging
@@ -161,6 +164,12 @@ test-headers:
 	$(Q)! grep -l '#include <ev.h>\|#include <hiredis' $(CORE_SRCS) $(CORE_SRCS:.c=.h) \
 	  2>/dev/null || { echo "pure core includes libev or hiredis"; exit 1; }
 
+# The pure core links with libc, PCRE2 and libm alone and calls no libc function that does I/O
+# (open, fopen, printf, opendir, ...): the list of what it may call is in tests/core-link.sh.
+test-core-link: $(CORE_OBJS)
+	@echo "== pure core: links alone, does no I/O"
+	$(Q)CC="$(CC)" PCRE2_LIBS="$$(pkg-config --libs libpcre2-8)" sh tests/core-link.sh $(CORE_OBJS)
+
 # The model-based random test (tests/integration/model/driver.py) on new seeds until SECONDS
 # have passed; prints every seed, the number of sequences and operations, and the replay
 # command of a failing seed (SEED=N sh tests/integration/test_model_random.sh).
@@ -180,7 +189,8 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz/corpus
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) $(PKG_LIBS) -lm
+	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) agent/rules_load.c \
+	  agent/stats_print.c $(PKG_LIBS) -lm
 	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config

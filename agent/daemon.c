@@ -28,6 +28,7 @@
 #include "query.h"
 #include "redis.h"
 #include "rules.h"
+#include "rules_load.h"
 #include "scan.h"
 #include "serve.h"
 #include "state.h"

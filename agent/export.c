@@ -9,6 +9,7 @@
 #include "export.h"
 #include "json.h"
 #include "log.h"
+#include "stats_print.h"
 
 struct jsonl {
     struct exporter ex; /* first: the exporter is cast back to its jsonl */

@@ -23,6 +23,7 @@
 #include "rules.h"
 #include "scan.h"
 #include "stats.h"
+#include "stats_print.h"
 
 #define QUERY_PIPELINE 256
 #define QUERY_AGENTS_MAX 1000 /* agent ids listed when the one asked for has no counts */

@@ -21,6 +21,7 @@
 #include "event.h"
 #include "loghdr.h"
 #include "rules.h"
+#include "rules_load.h"
 
 #define PATTERNS_DIR "patterns"
 #define CASES_DIR "tests/data/packs"

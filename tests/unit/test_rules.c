@@ -18,6 +18,7 @@
 #include "errlist.h"
 #include "loghdr.h"
 #include "rules.h"
+#include "rules_load.h"
 
 /* ---- a small catalogue and two packs ------------------------------------------------------ */
 

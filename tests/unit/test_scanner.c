@@ -25,6 +25,7 @@
 #include "event.h"
 #include "loghdr.h"
 #include "rules.h"
+#include "rules_load.h"
 #include "scanner.h"
 
 #define MUTANTS 100000 /* per scanner */

@@ -14,6 +14,7 @@
 #include "errlist.h"
 #include "rules.h"
 #include "stats.h"
+#include "stats_print.h"
 
 static const char stats_rules[] = "reason unknown-recipient\n"
                                   "  status 5.1.1\n"
