@@ -43,7 +43,7 @@ CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/rules_load.c agent/stats_print.c agent/tail.c exporters/redis.c exporters/query.c \
+            agent/rules_load.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c exporters/query.c \
             exporters/serve.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -154,7 +154,8 @@ test-integration-asan: build-asan/smtpmon
 	$(Q)SMTPMON=$(CURDIR)/build-asan/smtpmon ASAN_OPTIONS=detect_leaks=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1 sh tests/integration/run.sh
 
-# Every header compiles on its own; pure headers never include libev or hiredis.
+# Every header compiles on its own; the pure core never includes libev, hiredis or a header from
+# outside agent/core/.
 test-headers:
 	@echo "== header self-containment"
 	$(Q)set -e; for h in agent/core/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
@@ -163,6 +164,9 @@ test-headers:
 	  { echo "header not self-contained: $$h"; exit 1; }; done
 	$(Q)! grep -l '#include <ev.h>\|#include <hiredis' $(CORE_SRCS) $(CORE_SRCS:.c=.h) \
 	  2>/dev/null || { echo "pure core includes libev or hiredis"; exit 1; }
+	$(Q)bad=$$(grep -o '^#include "[^"]*"' agent/core/*.[ch] | sed 's/#include "\(.*\)"/\1/' | \
+	  while IFS=: read -r f h; do [ -f "agent/core/$$h" ] || echo "$$f includes $$h"; done); \
+	  [ -z "$$bad" ] || { echo "$$bad"; echo "pure core includes a header from outside agent/core/"; exit 1; }
 
 # The pure core links with libc, PCRE2 and libm alone and calls no libc function that does I/O
 # (open, fopen, printf, opendir, ...): the list of what it may call is in tests/core-link.sh.

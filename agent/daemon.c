@@ -32,6 +32,7 @@
 #include "scan.h"
 #include "serve.h"
 #include "state.h"
+#include "state_file.h"
 #include "stats.h"
 #include "tail.h"
 #include "tz.h"

@@ -9,6 +9,7 @@
 #include "export.h"
 #include "json.h"
 #include "log.h"
+#include "state_file.h"
 #include "stats_print.h"
 
 struct jsonl {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "state_file.h"
 
 static struct state
 sample_file(void)
