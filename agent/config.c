@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -1467,4 +1468,27 @@ config_words_match(const char *words, const char *id)
         p += n;
     }
     return 0;
+}
+
+void
+config_agent_id(char *dst, size_t cap, const char *configured)
+{
+    char host[256];
+    size_t j = 0;
+
+    if (configured != NULL) {
+        snprintf(dst, cap, "%s", configured);
+        return;
+    }
+    if (gethostname(host, sizeof(host)) == -1) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    for (const char *p = host; *p != '\0' && j + 1 < cap; p++) {
+        dst[j++] = (strchr("._-", *p) != NULL || (*p >= '0' && *p <= '9') ||
+                    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+                       ? *p
+                       : '_';
+    }
+    dst[j] = '\0';
 }

@@ -189,6 +189,11 @@ int config_parse_redis_url(const char *s, struct config_redis_url *u, char *err,
 /* 1 if 'id' matches one of the white-space separated globs in 'words'. */
 int config_words_match(const char *words, const char *id);
 
+/* The agent id, the one function that computes it (the agent, alerts, query): 'configured' when
+ * set (--agent-id, [agent] agent_id), else the host name, each byte outside [A-Za-z0-9._-]
+ * written as '_'. */
+void config_agent_id(char *dst, size_t cap, const char *configured);
+
 /* The default value of an option as text, e.g. for --help. NULL if unknown. */
 const struct config_option *config_option_find(const char *section, const char *name);
 
