@@ -11,13 +11,6 @@
 need python3 redis-cli
 [ -x /usr/bin/time ] || skip "needs GNU time (/usr/bin/time, package time) to measure memory"
 
-free_port() {
-    while :; do
-        _p=$(( 20000 + RANDOM % 30000 ))
-        (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null || { echo "$_p"; return; }
-    done
-}
-
 CTL=$T/hostile.mode
 echo "silence late" > "$CTL"
 for _try in 1 2 3 4 5; do
