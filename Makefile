@@ -140,9 +140,11 @@ test-fuzz: build/fuzz-replay build/fuzz-replay-config
 	$(Q)build/fuzz-replay tests/fuzz/corpus
 	$(Q)build/fuzz-replay-config tests/fuzz/corpus-config
 
+# IT_JOBS tests at once; those marked '# serial' run alone afterwards (tests/integration/run.sh).
+IT_JOBS ?= 2
 test-integration: build/smtpmon
 	@echo "== integration tests"
-	$(Q)sh tests/integration/run.sh
+	$(Q)JOBS=$(IT_JOBS) sh tests/integration/run.sh
 
 # The same integration tests with the agent built with ASan+UBSan: any report fails a test.
 build-asan/smtpmon: $(ACORE_OBJS) $(AEDGE_OBJS) $(AOBJ)/$(MAIN_SRC:.c=.o)
@@ -152,7 +154,7 @@ build-asan/smtpmon: $(ACORE_OBJS) $(AEDGE_OBJS) $(AOBJ)/$(MAIN_SRC:.c=.o)
 test-integration-asan: build-asan/smtpmon
 	@echo "== integration tests, agent under ASan+UBSan"
 	$(Q)SMTPMON=$(CURDIR)/build-asan/smtpmon ASAN_OPTIONS=detect_leaks=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1 sh tests/integration/run.sh
+	  UBSAN_OPTIONS=print_stacktrace=1 JOBS=$(IT_JOBS) sh tests/integration/run.sh
 
 # Every header compiles on its own; the pure core never includes libev, hiredis or a header from
 # outside agent/core/.

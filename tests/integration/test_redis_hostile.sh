@@ -1,4 +1,5 @@
 #!/bin/bash
+# serial: measures memory and time against deadlines
 # Redis as a hostile peer (RELIABILITY.md F7): a fake server (hostile_redis.py) answers with
 # every RESP type in the wrong place, nil, huge declared lengths ($2147483647, *2147483647),
 # arrays nested without end, one byte per second, silence and garbage; first after a normal
