@@ -47,10 +47,14 @@ track_pid() {
     BG_PIDS="$BG_PIDS $1"
 }
 
-# A loopback TCP port nobody listens on now (it may be taken before it is bound: retry).
+# A loopback TCP port nobody listens on now (it may be taken before it is bound: retry), below
+# the kernel's range of ephemeral ports, so that no client connection of a test running beside
+# this one holds it.
 free_port() {
+    _lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "${_lo:-0}" -gt 12000 ] || _lo=32768
     while :; do
-        _p=$(( 20000 + RANDOM % 30000 ))
+        _p=$(( 10000 + RANDOM % (_lo - 10000) ))
         (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null || { echo "$_p"; return; }
     done
 }
