@@ -11,7 +11,7 @@ BUILD_DEPS = gcc make pkg-config libev-dev libpcre2-dev libhiredis-dev libcriter
              libinih-dev libsystemd-dev zlib1g-dev libmicrohttpd-dev
 TEST_DEPS = redis-server logrotate jq systemd-journal-remote systemd-container procps util-linux gzip \
             build-essential debhelper dpkg-dev fakeroot lintian rpm man-db groff-base systemd tmux \
-            python3 prometheus curl time
+            python3 prometheus curl time chromium chromium-driver
 
 PKGS = libpcre2-8 zlib inih libsystemd hiredis libmicrohttpd
 # Evaluated when make starts: the targets that install packages first ('run', 'test') build in a
@@ -43,8 +43,8 @@ CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/rules_load.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c exporters/query.c \
-            exporters/serve.c
+            agent/rules_load.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c \
+            exporters/query.c exporters/serve.c exporters/web.c exporters/top.c build/gen/web_assets.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
@@ -101,6 +101,13 @@ build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/a
                           $(AOBJ)/agent/core/errlist.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+# The live page of serve, compiled into the binary.
+WEB_FILES = exporters/web/index.html exporters/web/app.js exporters/web/style.css
+build/gen/web_assets.c: $(WEB_FILES) exporters/web/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   $@"
+	$(Q)sh exporters/web/embed.sh $@ $(WEB_FILES)
 
 -include $(shell find build/obj build-asan/obj -name '*.d' -type f 2>/dev/null)
 

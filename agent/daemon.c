@@ -31,6 +31,7 @@
 #include "rules_load.h"
 #include "scan.h"
 #include "serve.h"
+#include "top.h"
 #include "state.h"
 #include "state_file.h"
 #include "stats.h"
@@ -279,6 +280,7 @@ usage(FILE *out, int full)
     query_usage(out, 0);
     alerts_usage(out, 0);
     serve_usage(out, 0);
+    top_usage(out, 0);
     fprintf(out, "\nconfiguration keys ([section] key = default):\n");
     for (const struct config_option *o = config_options(); o->name != NULL; o++) {
         fprintf(out, "  [%s] %s = %s\n      %s\n", o->section, o->name,
@@ -397,7 +399,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr,
                 "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts, "
-                "serve)\n",
+                "serve, top)\n",
                 argv[optind]);
         usage(stderr, 0);
         return -1;

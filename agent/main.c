@@ -6,6 +6,7 @@
  *   smtpmon query [options]                the counts the agents committed to Redis
  *   smtpmon alerts --follow [options]      the alerts of the agents, from Redis
  *   smtpmon serve [options]                /metrics for Prometheus, read from Redis
+ *   smtpmon top [options]                  a live view of Redis in the terminal
  *   smtpmon [-f FILE] [options]            the agent (smtpmon --help lists everything)
  * Exit statuses are those of sysexits.h, one table for all (smtpmon(8), README.md).
  */
@@ -19,6 +20,7 @@
 #include "query.h"
 #include "scan.h"
 #include "serve.h"
+#include "top.h"
 
 /* The agent (agent/daemon.c); weak so the batch commands build without it. */
 int agent_main(int argc, char **argv) __attribute__((weak));
@@ -48,6 +50,9 @@ main(int argc, char **argv)
         if (strcmp(argv[1], "serve") == 0) {
             return serve_main(argc - 1, argv + 1);
         }
+        if (strcmp(argv[1], "top") == 0) {
+            return top_main(argc - 1, argv + 1);
+        }
         if (strcmp(argv[1], "explain") == 0) {
             return explain_main(argc - 1, argv + 1);
         }
@@ -57,8 +62,9 @@ main(int argc, char **argv)
         }
     }
     if (agent_main == NULL) {
-        fprintf(stderr,
-                "usage: smtpmon scan|explain|query|alerts|serve ... (this build has no agent)\n");
+        fprintf(
+            stderr,
+            "usage: smtpmon scan|explain|query|alerts|serve|top ... (this build has no agent)\n");
         return EX_USAGE;
     }
     return agent_main(argc, argv);

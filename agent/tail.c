@@ -33,6 +33,12 @@ struct tail_file {
     size_t nhead;
     unsigned char mark[TAIL_MARKER_MAX]; /* the bytes just before read_off */
     size_t nmark;
+    /* The bytes just before the end of the last line handed out (the cursor's marker), kept
+     * while a partial line after it pushes them out of 'mark': a truncation must still find
+     * the copy of the file by the cursor's fingerprints. */
+    unsigned char cmark[TAIL_MARKER_MAX];
+    size_t ncmark;
+    uint64_t cmark_end;
     uint64_t overlong_taken;
 };
 
@@ -157,11 +163,15 @@ file_seek(struct tail_file *f, uint64_t off)
     linebuf_reset(f->lb, off);
     f->read_off = off;
     f->nmark = 0;
+    f->ncmark = 0;
+    f->cmark_end = off;
     if (off > 0) {
         size_t n = off < TAIL_MARKER_MAX ? (size_t)off : TAIL_MARKER_MAX;
 
         if (read_exact(f->fd, f->mark, n, off - n) == 0) {
             f->nmark = n;
+            memcpy(f->cmark, f->mark, n);
+            f->ncmark = n;
         }
     }
 }
@@ -1069,11 +1079,60 @@ notice_truncation(struct tail *t, struct tail_file *f)
     t->m.truncations++;
 }
 
+/* The file at path, of which nothing was read yet (offset 0), changed since the last look:
+ * lines may have been written and moved into a copy (copytruncate) between two looks, which
+ * no fingerprint can find since none was taken. The rotated files born after the last look
+ * that nothing read yet are such copies: they are read first (name order), then the file from
+ * 0. Returns 1 if any was found. */
+static int
+copies_between_looks(struct tail *t, struct tail_file *f, double before, double now)
+{
+    struct siblings sl;
+    int64_t bms = (int64_t)(before * 1000.0);
+    size_t k = 0;
+
+    list_siblings(t->path, &sl);
+    for (size_t i = 0; i < sl.n; i++) {
+        const struct sibling *x = &sl.v[i];
+
+        if (x->btime >= 0 && x->btime > bms && !(x->dev == f->dev && x->ino == f->ino) &&
+            !known_file(t, x->dev, x->ino) && !done_file(t, x->dev, x->ino) &&
+            !queued_file(t, x->dev, x->ino)) {
+            sl.v[k++] = sl.v[i];
+        } else {
+            free(sl.v[i].path);
+        }
+    }
+    sl.n = k;
+    if (k == 0 || t->nchain == TAIL_CHAIN_MAX) {
+        siblings_free(&sl);
+        return 0;
+    }
+    log_warnx("tail: file=%s ino=%ju changed before any of it was read and %zu rotated files "
+              "were made since (copytruncate): they are read first, then the file from the start",
+              t->path, (uintmax_t)f->ino, k);
+    queue_siblings(t, &sl, 0, f->dev, f->ino);
+    siblings_free(&sl);
+    memmove(&t->chain[1], &t->chain[0], t->nchain * sizeof(t->chain[0]));
+    t->chain[0] = f;
+    t->nchain++;
+    t->cur = NULL;
+    t->m.rotations++;
+    open_pending(t, now);
+    if (t->cur == NULL) { /* all gone meanwhile: back to the file */
+        t->cur = t->chain[0];
+        memmove(&t->chain[0], &t->chain[1], --t->nchain * sizeof(t->chain[0]));
+        return 0;
+    }
+    return 1;
+}
+
 int
 tail_poll(struct tail *t, double now)
 {
     struct tail_file *f = t->cur;
     struct stat st;
+    double before;
 
     if (f == NULL) {
         t->cur = open_path(t, t->path, t->start_at_end ? -1 : 0, now);
@@ -1082,9 +1141,14 @@ tail_poll(struct tail *t, double now)
         }
         return t->cur != NULL;
     }
+    before = f->mtime_wall;
     file_refresh(f, now);
     if (!t->truncated && (f->size < f->read_off || marker_changed(f))) {
         notice_truncation(t, f);
+        return 1;
+    }
+    if (!t->truncated && !t->gone && f->read_off == 0 && before > 0 && f->mtime_wall != before &&
+        copies_between_looks(t, f, before, now)) {
         return 1;
     }
     if (!t->gone) {
@@ -1170,6 +1234,8 @@ file_deadline(const struct tail *t, const struct tail_file *f, double now)
     return last + (double)t->conf.rotate_wait / 1000.0;
 }
 
+static void keep_cursor_mark(struct tail *t, struct tail_file *f);
+
 enum tail_status
 tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now)
 {
@@ -1204,6 +1270,7 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
             notice_truncation(t, f);
             return TAIL_SWITCH;
         }
+        keep_cursor_mark(t, f); /* before the next chunk replaces the last one */
         n = pread(f->fd, t->rbuf, t->conf.chunk, (off_t)f->read_off);
         if (n < 0) {
             if (errno == EINTR) {
@@ -1272,7 +1339,30 @@ file_bytes(struct tail *t, struct tail_file *f, uint64_t off, size_t n, unsigned
         memcpy(buf, f->mark + (off - (f->read_off - f->nmark)), n);
         return 0;
     }
+    if (off >= f->cmark_end - f->ncmark && off + n <= f->cmark_end) {
+        memcpy(buf, f->cmark + (off - (f->cmark_end - f->ncmark)), n);
+        return 0;
+    }
     return read_exact(f->fd, buf, n, off);
+}
+
+/* Keeps the bytes before the end of the last line handed out (see 'cmark'), taken from the
+ * last chunk or the marker while they still hold them. */
+static void
+keep_cursor_mark(struct tail *t, struct tail_file *f)
+{
+    uint64_t end = linebuf_committed(f->lb);
+    size_t n = end < TAIL_MARKER_MAX ? (size_t)end : TAIL_MARKER_MAX;
+    unsigned char buf[TAIL_MARKER_MAX];
+
+    if (end == f->cmark_end) {
+        return;
+    }
+    if (file_bytes(t, f, end - n, n, buf) == 0) {
+        memcpy(f->cmark, buf, n);
+        f->ncmark = n;
+        f->cmark_end = end;
+    }
 }
 
 static int

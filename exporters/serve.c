@@ -36,6 +36,8 @@
 #include "redis.h"
 #include "redis_cmd.h"
 #include "serve.h"
+#include "serve_int.h"
+#include "web.h"
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:9387"
 #define SERVE_AGENTS_MAX 1000      /* agents exported; more are counted in a gauge */
@@ -45,12 +47,6 @@
 #define SERVE_IDLE_TIMEOUT_S 10
 #define SERVE_CONN_MEMORY (32 * 1024) /* request line and headers must fit in about half */
 #define SERVE_QUEUE_MAX 64            /* requests for /metrics waiting for the scrape thread */
-
-#if MHD_VERSION < 0x00097002
-typedef int MHD_RESULT;
-#else
-typedef enum MHD_Result MHD_RESULT;
-#endif
 
 void
 serve_usage(FILE *out, int full)
@@ -62,7 +58,8 @@ serve_usage(FILE *out, int full)
     }
     fprintf(out,
             "Serves the counts of every agent and of the fleet, read from Redis, at /metrics\n"
-            "(Prometheus text format, or OpenMetrics when the client asks for it).\n"
+            "(Prometheus text format, or OpenMetrics when the client asks for it), and a live\n"
+            "page of the fleet at / and of one agent at /agent/ID (JSON under /api/).\n"
             "  -f, --config FILE       take the Redis settings from this configuration\n"
             "                          (default %s when readable)\n"
             "  --listen ADDR:PORT      address to listen on (default " SERVE_DEFAULT_LISTEN "),\n"
@@ -81,13 +78,7 @@ serve_usage(FILE *out, int full)
 /* ------------------------------------------------------------------------------------ */
 /* Output buffer. */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void
+void
 bput(struct buf *b, const char *s, size_t n)
 {
     if (b->oom) {
@@ -112,15 +103,13 @@ bput(struct buf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-static void
+void
 bputs(struct buf *b, const char *s)
 {
     bput(b, s, strlen(s));
 }
 
-static void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
+void
 bprintf(struct buf *b, const char *fmt, ...)
 {
     char tmp[512];
@@ -165,7 +154,7 @@ blabel(struct buf *b, const char *name, const char *s, size_t n)
 }
 
 /* A counter value as Redis holds it: decimal digits. */
-static int
+int
 count_ok(const redisReply *v)
 {
     if (v->type != REDIS_REPLY_STRING || v->len == 0 || v->len > 20) {
@@ -180,8 +169,9 @@ count_ok(const redisReply *v)
 /* A request for /metrics: its connection is suspended while the scrape thread reads Redis. */
 struct job {
     struct MHD_Connection *conn;
-    int om;   /* OpenMetrics */
-    int done; /* the scrape thread has filled the result (under serve.mu) */
+    int om;             /* OpenMetrics */
+    struct web_req api; /* a request of the page's JSON API (web.c), when api.kind != 0 */
+    int done;           /* the scrape thread has filled the result (under serve.mu) */
     int ok;
     struct buf body;
     char err[600];
@@ -199,25 +189,7 @@ struct serve {
     char last_err[600]; /* the last Redis error logged: a lasting one is logged once */
 };
 
-struct agent {
-    char id[RCMD_AGENT_MAX];
-    redisReply *total, *meta;
-};
-
-struct alert_key {
-    size_t agent; /* index in the agent table */
-    char rule[128];
-    redisReply *state;
-};
-
-struct scrape {
-    struct agent *agents;
-    size_t nagents, agents_dropped;
-    struct alert_key *alerts;
-    size_t nalerts;
-};
-
-static void
+void
 scrape_free(struct scrape *s)
 {
     for (size_t i = 0; i < s->nagents; i++) {
@@ -393,7 +365,7 @@ cmp_agent(const void *a, const void *b)
 }
 
 /* Reads everything a scrape needs. Returns 0, or -1 with the reason in err. */
-static int
+int
 scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, size_t errlen)
 {
     size_t sent = 0;
@@ -497,7 +469,7 @@ family_head(struct buf *b, const char *name, const char *type, const char *help,
     bprintf(b, "# TYPE %s%s %s\n", name, counter && !om ? "_total" : "", type);
 }
 
-static const redisReply *
+const redisReply *
 hget(const redisReply *h, const char *field)
 {
     size_t n = strlen(field);
@@ -572,7 +544,7 @@ write_family(struct buf *b, const struct family *f, const struct scrape *s, int 
 }
 
 /* "firing N" on a line of the alert state text (agent/alerts.c). -1: not found. */
-static int
+int
 state_firing(const redisReply *r)
 {
     const char *p;
@@ -591,7 +563,7 @@ state_firing(const redisReply *r)
 }
 
 /* An agent whose totals are a hash; any other (a key of another type) is left out. */
-static int
+int
 agent_ok(const struct agent *a)
 {
     return a->total != NULL && a->total->type == REDIS_REPLY_ARRAY;
@@ -695,9 +667,10 @@ note_error(struct serve *sv, const char *err)
 
 /* Builds the body of /metrics, or returns -1 with the reason. */
 static int
-scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
+scrape(struct serve *sv, int om, struct web_req *api, struct buf *out, char *err, size_t errlen)
 {
     struct scrape s = {0};
+    int rc;
 
     if (sv->ctx == NULL) {
         struct timeval tv = {(time_t)(sv->rcf.timeout_ms / 1000),
@@ -712,7 +685,9 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
         }
         redisSetTimeout(sv->ctx, tv);
     }
-    if (scrape_read(sv->ctx, sv->rcf.prefix, &s, err + 7, errlen - 7) == -1) {
+    rc = api->kind != 0 ? web_api(sv->ctx, sv->rcf.prefix, api, &s, out, err + 7, errlen - 7)
+                        : scrape_read(sv->ctx, sv->rcf.prefix, &s, err + 7, errlen - 7);
+    if (rc == -1) {
         memcpy(err, "redis: ", 7);
         note_error(sv, err);
         redisFree(sv->ctx);
@@ -724,7 +699,9 @@ scrape(struct serve *sv, int om, struct buf *out, char *err, size_t errlen)
         log_info("serve: redis: readable again");
         sv->last_err[0] = '\0';
     }
-    write_metrics(out, &s, om);
+    if (api->kind == 0) {
+        write_metrics(out, &s, om);
+    }
     scrape_free(&s);
     if (out->oom) {
         snprintf(err, errlen, "out of memory");
@@ -762,7 +739,7 @@ scrape_thread(void *arg)
             snprintf(j->err, sizeof(j->err), "stopping");
             j->ok = 0;
         } else {
-            j->ok = scrape(sv, j->om, &j->body, j->err, sizeof(j->err)) == 0;
+            j->ok = scrape(sv, j->om, &j->api, &j->body, j->err, sizeof(j->err)) == 0;
         }
         pthread_mutex_lock(&sv->mu);
         j->done = 1;
@@ -793,6 +770,7 @@ respond(struct MHD_Connection *conn, unsigned status, const char *ctype, char *b
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    web_headers(r);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     }
@@ -837,9 +815,10 @@ handler(void *cls, struct MHD_Connection *conn, const char *url, const char *met
             return respond(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", text,
                            strlen(text), 1);
         }
-        ret = respond(conn, MHD_HTTP_OK,
-                      j->om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                            : "text/plain; version=0.0.4; charset=utf-8",
+        ret = respond(conn, j->api.kind != 0 ? j->api.status : MHD_HTTP_OK,
+                      j->api.kind != 0 ? "application/json"
+                      : j->om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                              : "text/plain; version=0.0.4; charset=utf-8",
                       j->body.p, j->body.len, 1);
         j->body.p = NULL; /* the response owns it */
         return ret;
@@ -847,14 +826,24 @@ handler(void *cls, struct MHD_Connection *conn, const char *url, const char *met
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
     }
-    if (strcmp(url, "/") == 0) {
-        return respond_text(conn, MHD_HTTP_OK, "smtpmon serve: the metrics are at /metrics\n");
+    if (web_static(conn, url, &ret)) {
+        return ret; /* the page and its files */
     }
-    if (strcmp(url, "/metrics") != 0) {
+    if (strcmp(url, "/metrics") != 0 && strncmp(url, "/api/", 5) != 0) {
         return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: the metrics are at /metrics\n");
     }
     if ((j = calloc(1, sizeof(*j))) == NULL) {
         return MHD_NO;
+    }
+    if (url[1] == 'a' && web_parse(conn, url, &j->api) != 0) {
+        unsigned st = j->api.status;
+
+        free(j);
+        return respond_text(conn, st,
+                            st == MHD_HTTP_BAD_REQUEST
+                                ? "bad request: agent=ID (A-Za-z0-9._-), minutes=1..1440\n"
+                                : "not found: /api/summary, /api/agent/ID, "
+                                  "/api/series?agent=ID&minutes=N\n");
     }
     accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     j->om = accept != NULL && strstr(accept, "application/openmetrics-text") != NULL;

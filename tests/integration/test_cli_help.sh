@@ -9,7 +9,7 @@
 need man col
 declare -A SRC=([agent]=agent/daemon.c [scan]=agent/scan.c [explain]=agent/explain.c
     [query]=exporters/query.c [alerts]=agent/alerts_out.c
-    [serve]=exporters/serve.c)
+    [serve]=exporters/serve.c [top]=exporters/top.c)
 
 # Long options of a parser: the names of its 'struct option' table.
 longopts() {
@@ -116,7 +116,7 @@ done
 # No bare numeric exit status in the commands' return paths.
 if grep -nE '(return|exit\(|fatalx?\() *(1|2|64|65|66|69|70|71|73|74|75|77|78)\b[;,)]' \
     "$ROOT"/agent/main.c "$ROOT"/agent/daemon.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
-    "$ROOT"/exporters/query.c "$ROOT"/exporters/serve.c "$ROOT"/agent/alerts_out.c | grep -v '^[^:]*:[0-9]*: *return 1;$' \
+    "$ROOT"/exporters/query.c "$ROOT"/exporters/serve.c "$ROOT"/exporters/top.c "$ROOT"/agent/alerts_out.c | grep -v '^[^:]*:[0-9]*: *return 1;$' \
     > "$T/bare"; then
     fail "bare exit statuses: $(cat "$T/bare")"
 fi

@@ -1,0 +1,59 @@
+/*
+ * serve_int.h -- what serve.c shares with the page's JSON API (web.c) and `smtpmon top`
+ * (top.c): the output buffer, the one reading of Redis (scrape_read: every agent's totals and
+ * meta hashes and alert states) and the helpers over its replies.
+ */
+#ifndef SMTPMON_EXPORTERS_SERVE_INT_H
+#define SMTPMON_EXPORTERS_SERVE_INT_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "redis_cmd.h"
+
+/* A growing output buffer; oom is set (and the rest dropped) when memory runs out. */
+struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+void bput(struct buf *b, const char *s, size_t n);
+void bputs(struct buf *b, const char *s);
+void bprintf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+struct agent {
+    char id[RCMD_AGENT_MAX];
+    redisReply *total, *meta;
+};
+
+struct alert_key {
+    size_t agent; /* index in the agent table */
+    char rule[128];
+    redisReply *state;
+};
+
+/* What one reading of Redis found: the agents (the fleet as the agent "fleet"), sorted by id. */
+struct scrape {
+    struct agent *agents;
+    size_t nagents, agents_dropped;
+    struct alert_key *alerts;
+    size_t nalerts;
+};
+
+/* Reads everything a scrape needs on a blocking connection. Returns 0, or -1 with the reason
+ * in err (the connection should then be dropped). */
+int scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, size_t errlen);
+void scrape_free(struct scrape *s);
+
+/* The value of a field of an HGETALL reply, or NULL. */
+const redisReply *hget(const redisReply *h, const char *field);
+/* A counter value as Redis holds it: decimal digits. */
+int count_ok(const redisReply *v);
+/* 1 firing, 0 not, -1 unknown: the "firing N" line of an alert state. */
+int state_firing(const redisReply *r);
+/* An agent whose totals are a hash. */
+int agent_ok(const struct agent *a);
+
+#endif
