@@ -31,7 +31,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
-#include "errlist.h"
 #include "log.h"
 #include "redis.h"
 #include "redis_cmd.h"
