@@ -30,22 +30,21 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent -Iexporters $(PKG_CFLAGS) \
+CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent/core -Iagent -Iexporters $(PKG_CFLAGS) \
                -DSMTPMON_PATTERNS_DIR='"$(PREFIX)/share/smtpmon/patterns"'
 CFLAGS_ALL = -std=c11 -O2 -g $(WARN) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lev -lpthread -lm
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
              -fno-omit-frame-pointer
 
-# The pure core: no I/O beyond FILE* output, no libev, no logging. Unit-tested and fuzzed.
-CORE_SRCS = agent/alerts.c agent/codes.c agent/detect.c agent/errlist.c agent/event.c agent/json.c \
-            agent/linebuf.c agent/lists.c agent/loghdr.c agent/pipeline.c agent/relays.c agent/rules.c agent/scanner.c agent/stats.c \
-            agent/topk.c exporters/redis_cmd.c
+# The pure core: whatever agent/core/ holds. No I/O, no libev, no hiredis, no logging: it links with
+# libc, PCRE2 and libm alone (make test-core-link). Unit-tested and fuzzed.
+CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/state.c agent/tail.c exporters/redis.c exporters/query.c \
-            exporters/serve.c exporters/web.c exporters/top.c build/gen/web_assets.c
+            agent/rules_load.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c \
+            exporters/query.c exporters/serve.c exporters/web.c exporters/top.c build/gen/web_assets.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
@@ -66,6 +65,7 @@ endif
 
 PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
 .PHONY: soak all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
+        test-core-link \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
 all: build/smtpmon
@@ -92,12 +92,13 @@ build-asan/unit-tests: $(AUNIT_OBJS) $(ACORE_OBJS) $(AEDGE_OBJS)
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcriterion
 
-build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS)
+build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS) \
+                   $(AOBJ)/agent/rules_load.o $(AOBJ)/agent/stats_print.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
 build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/config.o \
-                          $(AOBJ)/agent/errlist.o $(AOBJ)/agent/relays.o
+                          $(AOBJ)/agent/core/errlist.o $(AOBJ)/agent/core/relays.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
@@ -120,7 +121,7 @@ run: check-run-deps
 
 test: check-deps
 	@sh tests/corpus-status.sh
-	$(MAKE) --no-print-directory WERROR=1 test-headers build/smtpmon build/unit-tests
+	$(MAKE) --no-print-directory WERROR=1 test-headers test-core-link build/smtpmon build/unit-tests
 	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration \
 	  test-integration-asan \
 	  test-packaging
@@ -146,9 +147,11 @@ test-fuzz: build/fuzz-replay build/fuzz-replay-config
 	$(Q)build/fuzz-replay tests/fuzz/corpus
 	$(Q)build/fuzz-replay-config tests/fuzz/corpus-config
 
+# IT_JOBS tests at once; those marked '# serial' run alone afterwards (tests/integration/run.sh).
+IT_JOBS ?= 2
 test-integration: build/smtpmon
 	@echo "== integration tests"
-	$(Q)sh tests/integration/run.sh
+	$(Q)JOBS=$(IT_JOBS) sh tests/integration/run.sh
 
 # The same integration tests with the agent built with ASan+UBSan: any report fails a test.
 build-asan/smtpmon: $(ACORE_OBJS) $(AEDGE_OBJS) $(AOBJ)/$(MAIN_SRC:.c=.o)
@@ -158,17 +161,27 @@ build-asan/smtpmon: $(ACORE_OBJS) $(AEDGE_OBJS) $(AOBJ)/$(MAIN_SRC:.c=.o)
 test-integration-asan: build-asan/smtpmon
 	@echo "== integration tests, agent under ASan+UBSan"
 	$(Q)SMTPMON=$(CURDIR)/build-asan/smtpmon ASAN_OPTIONS=detect_leaks=1 \
-	  UBSAN_OPTIONS=print_stacktrace=1 sh tests/integration/run.sh
+	  UBSAN_OPTIONS=print_stacktrace=1 JOBS=$(IT_JOBS) sh tests/integration/run.sh
 
-# Every header compiles on its own; pure headers never include libev or hiredis.
+# Every header compiles on its own; the pure core never includes libev, hiredis or a header from
+# outside agent/core/.
 test-headers:
 	@echo "== header self-containment"
-	$(Q)set -e; for h in agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
+	$(Q)set -e; for h in agent/core/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
 	  printf '#include "%s"\n' "$$(basename $$h)" | \
 	  $(CC) $(CPPFLAGS_ALL) -std=c11 -Wall -Werror -fsyntax-only -x c - || \
 	  { echo "header not self-contained: $$h"; exit 1; }; done
 	$(Q)! grep -l '#include <ev.h>\|#include <hiredis' $(CORE_SRCS) $(CORE_SRCS:.c=.h) \
 	  2>/dev/null || { echo "pure core includes libev or hiredis"; exit 1; }
+	$(Q)bad=$$(grep -o '^#include "[^"]*"' agent/core/*.[ch] | sed 's/#include "\(.*\)"/\1/' | \
+	  while IFS=: read -r f h; do [ -f "agent/core/$$h" ] || echo "$$f includes $$h"; done); \
+	  [ -z "$$bad" ] || { echo "$$bad"; echo "pure core includes a header from outside agent/core/"; exit 1; }
+
+# The pure core links with libc, PCRE2 and libm alone and calls no libc function that does I/O
+# (open, fopen, printf, opendir, ...): the list of what it may call is in tests/core-link.sh.
+test-core-link: $(CORE_OBJS)
+	@echo "== pure core: links alone, does no I/O"
+	$(Q)CC="$(CC)" PCRE2_LIBS="$$(pkg-config --libs libpcre2-8)" sh tests/core-link.sh $(CORE_OBJS)
 
 # The model-based random test (tests/integration/model/driver.py) on new seeds until SECONDS
 # have passed; prints every seed, the number of sequences and operations, and the replay
@@ -192,18 +205,19 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz/corpus
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) $(PKG_LIBS) -lm
+	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) agent/rules_load.c \
+	  agent/stats_print.c $(PKG_LIBS) -lm
 	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/errlist.c agent/relays.c \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/core/errlist.c agent/core/relays.c \
 	  $(PKG_LIBS) -lm
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config
 
 lint:
-	clang-format --dry-run --Werror agent/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
+	clang-format --dry-run --Werror agent/*.[ch] agent/core/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
 
 # ---------------------------------------------------------------------------------------
 # Dependencies: installed when root, otherwise the exact command is printed.

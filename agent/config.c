@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -126,7 +127,7 @@ static const struct config_option options[] = {
      "Length of the sliding window (whole minutes)"},
     {"alert", "min_events", CONFIG_INT, A(min_events), "0", 0, INT64_C(1000000000), NULL,
      "Do not alert unless this many events of the direction were seen in the window"},
-    /* -- alert rules (agent/alerts.h) */
+    /* -- alert rules (agent/core/alerts.h) */
     {"alert", "direction", CONFIG_ENUM, A(direction), "any", 0, 0,
      "any|inbound|outbound|local|internal",
      "Events of this direction only; also the traffic that min_share is a share of"},
@@ -1494,4 +1495,27 @@ config_words_match(const char *words, const char *id)
         p += n;
     }
     return 0;
+}
+
+void
+config_agent_id(char *dst, size_t cap, const char *configured)
+{
+    char host[256];
+    size_t j = 0;
+
+    if (configured != NULL) {
+        snprintf(dst, cap, "%s", configured);
+        return;
+    }
+    if (gethostname(host, sizeof(host)) == -1) {
+        snprintf(host, sizeof(host), "localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    for (const char *p = host; *p != '\0' && j + 1 < cap; p++) {
+        dst[j++] = (strchr("._-", *p) != NULL || (*p >= '0' && *p <= '9') ||
+                    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+                       ? *p
+                       : '_';
+    }
+    dst[j] = '\0';
 }

@@ -83,7 +83,7 @@ struct config_alert {
     int64_t threshold;
     int64_t window; /* ms */
     int64_t min_events;
-    /* -- alert rules (agent/alerts.h): selectors, thresholds, delivery */
+    /* -- alert rules (agent/core/alerts.h): selectors, thresholds, delivery */
     int direction; /* 0 any, 1 inbound, 2 outbound, 3 local (enum smtp_direction) */
     char *status;  /* globs on X.Y.Z */
     char *reply;   /* globs on the reply code */
@@ -121,7 +121,7 @@ struct config {
     int64_t stop_timeout;    /* ms */
     int log_level;           /* enum log_level */
     int jit;
-    char *internal_relays; /* words: addresses, CIDRs, host names (agent/relays.h) */
+    char *internal_relays; /* words: addresses, CIDRs, host names (agent/core/relays.h) */
 
     /* [redis] */
     char *redis;
@@ -193,6 +193,11 @@ int config_words_match(const char *words, const char *id);
 
 /* The line of the file where a global option was set; 0 if it was not. */
 unsigned config_line_of(const struct config *c, const char *section, const char *name);
+
+/* The agent id, the one function that computes it (the agent, alerts, query): 'configured' when
+ * set (--agent-id, [agent] agent_id), else the host name, each byte outside [A-Za-z0-9._-]
+ * written as '_'. */
+void config_agent_id(char *dst, size_t cap, const char *configured);
 
 /* The default value of an option as text, e.g. for --help. NULL if unknown. */
 const struct config_option *config_option_find(const char *section, const char *name);

@@ -28,10 +28,12 @@
 #include "query.h"
 #include "redis.h"
 #include "rules.h"
+#include "rules_load.h"
 #include "scan.h"
 #include "serve.h"
 #include "top.h"
 #include "state.h"
+#include "state_file.h"
 #include "stats.h"
 #include "tail.h"
 #include "tz.h"
@@ -530,29 +532,6 @@ print_errors(const struct errlist *errs, int to_log)
             fprintf(stderr, "(%zu more errors)\n", errs->total - errs->n);
         }
     }
-}
-
-static void
-default_agent_id(char *dst, size_t cap, const char *configured)
-{
-    char host[256];
-    size_t j = 0;
-
-    if (configured != NULL) {
-        snprintf(dst, cap, "%s", configured);
-        return;
-    }
-    if (gethostname(host, sizeof(host)) == -1) {
-        snprintf(host, sizeof(host), "localhost");
-    }
-    host[sizeof(host) - 1] = '\0';
-    for (const char *p = host; *p != '\0' && j + 1 < cap; p++) {
-        dst[j++] = (strchr("._-", *p) != NULL || (*p >= '0' && *p <= '9') ||
-                    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
-                       ? *p
-                       : '_';
-    }
-    dst[j] = '\0';
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1778,7 +1757,7 @@ agent_main(int argc, char **argv)
     }
     log_set_level(ag.cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag.cfg.log_level);
     resolve_fallbacks(&ag.cfg);
-    default_agent_id(ag.agent_id, sizeof(ag.agent_id), ag.cfg.agent_id);
+    config_agent_id(ag.agent_id, sizeof(ag.agent_id), ag.cfg.agent_id);
     if ((ag.lock_fd = state_lock(ag.cfg.state_dir)) == -1) {
         if (errno == EWOULDBLOCK) {
             log_errx("state: dir=%s is locked by another smtpmon: refusing to start",
@@ -1796,9 +1775,6 @@ agent_main(int argc, char **argv)
 
         redis_conf_defaults(&rcf);
         redis_conf_from_config(&rcf, &ag.cfg);
-        if (ag.cfg.agent_id == NULL) {
-            redis_default_agent_id(ag.agent_id, sizeof(ag.agent_id));
-        }
         snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", ag.agent_id);
         if (redis_conf_env(&rcf, err, sizeof(err)) == -1 ||
             redis_conf_password(&rcf, err, sizeof(err)) == -1) {

@@ -9,6 +9,8 @@
 #include "export.h"
 #include "json.h"
 #include "log.h"
+#include "state_file.h"
+#include "stats_print.h"
 
 struct jsonl {
     struct exporter ex; /* first: the exporter is cast back to its jsonl */

@@ -34,8 +34,10 @@
 #include "paths.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "rules_load.h"
 #include "scan.h"
 #include "stats.h"
+#include "stats_print.h"
 #include "tz.h"
 
 #define SCAN_CHUNK (256 * 1024)

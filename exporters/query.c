@@ -23,6 +23,7 @@
 #include "rules.h"
 #include "scan.h"
 #include "stats.h"
+#include "stats_print.h"
 
 #define QUERY_PIPELINE 256
 #define QUERY_AGENTS_MAX 1000 /* agent ids listed when the one asked for has no counts */
@@ -364,7 +365,6 @@ query_main(int argc, char **argv)
     enum stats_format fmt = STATS_TABLE;
     size_t top = 10;
     struct config cfg;
-    struct errlist errs = {0};
     struct redis_conf rcf;
     char err[512];
     struct ruleset *rs;
@@ -441,54 +441,12 @@ query_main(int argc, char **argv)
         query_usage(stderr, 0);
         return EX_USAGE;
     }
-    if (config_init(&cfg) == -1) {
-        return EX_OSERR;
+    if ((rc = redis_conf_command("query", cfile, url, pwfile, prefix, &cfg, &rcf)) != EX_OK) {
+        return rc;
     }
-    if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
-        cfile = CONFIG_DEFAULT_FILE;
-    }
-    if (cfile != NULL && config_load_file(&cfg, cfile, &errs) == -1) {
-        for (size_t i = 0; i < errs.n; i++) {
-            fprintf(stderr, "%s\n", errs.msgs[i]);
-        }
-        errlist_clear(&errs);
-        config_free(&cfg);
-        return EX_CONFIG;
-    }
-    errlist_clear(&errs);
-    redis_conf_defaults(&rcf);
-    if (url == NULL) {
-        url = cfg.redis != NULL ? cfg.redis : "redis://127.0.0.1:6379";
-    }
-    if (config_parse_redis_url(url, &rcf.url, err, sizeof(err)) == 0 && url == cfg.redis) {
-        cfg.redis_url = rcf.url;
-        redis_conf_from_config(&rcf, &cfg); /* sentinels, user, db, password file */
-    } else if (config_parse_redis_url(url, &rcf.url, err, sizeof(err)) == -1) {
-        fprintf(stderr, "smtpmon query: %s\n", err);
-        config_free(&cfg);
-        return EX_USAGE;
-    }
-    if (pwfile != NULL) {
-        snprintf(rcf.password_file, sizeof(rcf.password_file), "%s", pwfile);
-    }
-    snprintf(rcf.prefix, sizeof(rcf.prefix), "%s",
-             prefix != NULL             ? prefix
-             : cfg.redis_prefix != NULL ? cfg.redis_prefix
-                                        : "smtpmon");
-    if (agent != NULL) {
-        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", agent);
-    } else if (cfg.agent_id != NULL) {
-        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", cfg.agent_id);
-    } else {
-        redis_default_agent_id(rcf.agent_id, sizeof(rcf.agent_id));
-    }
+    config_agent_id(rcf.agent_id, sizeof(rcf.agent_id), agent != NULL ? agent : cfg.agent_id);
     if (patterns == NULL) {
         patterns = cfg.patterns;
-    }
-    if (redis_conf_password(&rcf, err, sizeof(err)) == -1) {
-        fprintf(stderr, "smtpmon query: %s\n", err);
-        config_free(&cfg);
-        return EX_CONFIG;
     }
     if (!fleet && !rcmd_name_ok(rcf.agent_id)) {
         fprintf(stderr, "smtpmon query: bad agent id '%s'\n", rcf.agent_id);

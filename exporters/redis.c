@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libev.h>
 
+#include "errlist.h"
 #include "log.h"
 #include "redis.h"
 #include "redis_cmd.h"
@@ -311,35 +313,54 @@ redis_conf_password(struct redis_conf *c, char *err, size_t errlen)
     return 0;
 }
 
-void
-redis_default_agent_id(char *dst, size_t cap)
+int
+redis_conf_command(const char *cmd, const char *cfile, const char *url, const char *pwfile,
+                   const char *prefix, struct config *cfg, struct redis_conf *rc)
 {
-    char host[256], mid[64] = "";
-    FILE *fp;
-    size_t j = 0;
+    struct errlist errs = {0};
+    char err[512];
 
-    if (gethostname(host, sizeof(host)) == -1) {
-        snprintf(host, sizeof(host), "localhost");
+    if (config_init(cfg) == -1) {
+        return EX_OSERR;
     }
-    host[sizeof(host) - 1] = '\0';
-    if ((fp = fopen("/etc/machine-id", "re")) != NULL) {
-        if (fgets(mid, sizeof(mid), fp) == NULL) {
-            mid[0] = '\0';
+    if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
+        cfile = CONFIG_DEFAULT_FILE;
+    }
+    if (cfile != NULL && config_load_file(cfg, cfile, &errs) == -1) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.msgs[i]);
         }
-        fclose(fp);
+        errlist_clear(&errs);
+        config_free(cfg);
+        return EX_CONFIG;
     }
-    for (const char *p = host; *p != '\0' && *p != '.' && j + 10 < cap; p++) {
-        dst[j++] = (*p == '_' || *p == '-' || (*p >= '0' && *p <= '9') ||
-                    (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
-                       ? *p
-                       : '_';
+    errlist_clear(&errs);
+    redis_conf_defaults(rc);
+    if (url == NULL) {
+        url = cfg->redis != NULL ? cfg->redis : "redis://127.0.0.1:6379";
     }
-    if (strlen(mid) >= 8) {
-        dst[j++] = '-';
-        memcpy(dst + j, mid, 8);
-        j += 8;
+    if (config_parse_redis_url(url, &rc->url, err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon %s: %s\n", cmd, err);
+        config_free(cfg);
+        return EX_USAGE;
     }
-    dst[j] = '\0';
+    if (url == cfg->redis) {
+        cfg->redis_url = rc->url;
+        redis_conf_from_config(rc, cfg); /* timeouts, sentinels, user, db, password file */
+    }
+    if (pwfile != NULL) {
+        snprintf(rc->password_file, sizeof(rc->password_file), "%s", pwfile);
+    }
+    snprintf(rc->prefix, sizeof(rc->prefix), "%s",
+             prefix != NULL              ? prefix
+             : cfg->redis_prefix != NULL ? cfg->redis_prefix
+                                         : "smtpmon");
+    if (redis_conf_password(rc, err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon %s: %s\n", cmd, err);
+        config_free(cfg);
+        return EX_CONFIG;
+    }
+    return EX_OK;
 }
 
 /* The owner token of this host: kept in the state directory so that a restart (even after

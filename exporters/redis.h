@@ -62,8 +62,14 @@ void redis_conf_from_config(struct redis_conf *rc, const struct config *c);
  * SMTPMON_REDIS_FLEET (0: no fleet-wide keys). Returns 0, or -1 with a reason in err. */
 int redis_conf_env(struct redis_conf *c, char *err, size_t errlen);
 
-/* The default agent id: the host name and the first 8 hex digits of /etc/machine-id. */
-void redis_default_agent_id(char *dst, size_t cap);
+/* The connection settings of a command that reads Redis (query, serve): the configuration file
+ * (cfile, else CONFIG_DEFAULT_FILE when readable) loaded into cfg; the URL (url, else [redis]
+ * url, else redis://127.0.0.1:6379), with the [redis] settings when it is the configured one;
+ * then pwfile and prefix (else [redis] prefix, else smtpmon); the password read. Messages go to
+ * stderr as "smtpmon CMD: ...". Returns EX_OK (cfg loaded: the caller frees it), else EX_OSERR,
+ * EX_CONFIG or EX_USAGE (cfg freed). The agent id is left empty (config_agent_id). */
+int redis_conf_command(const char *cmd, const char *cfile, const char *url, const char *pwfile,
+                       const char *prefix, struct config *cfg, struct redis_conf *rc);
 
 /* A blocking connection for commands and tests: connects (through the sentinels if set),
  * authenticates and selects the database. NULL with a reason in err. */

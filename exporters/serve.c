@@ -31,7 +31,6 @@
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
-#include "errlist.h"
 #include "log.h"
 #include "redis.h"
 #include "redis_cmd.h"
@@ -589,7 +588,7 @@ write_family(struct buf *b, const struct family *f, const struct scrape *s, int 
     }
 }
 
-/* "firing N" on a line of the alert state text (agent/alerts.c). -1: not found. */
+/* "firing N" on a line of the alert state text (agent/core/alerts.c). -1: not found. */
 int
 state_firing(const redisReply *r)
 {
@@ -1025,14 +1024,13 @@ serve_main(int argc, char **argv)
     struct sockaddr_storage ss;
     socklen_t sl;
     struct config cfg;
-    struct errlist errs = {0};
     struct serve sv;
     char err[512];
     struct MHD_Daemon *d;
     pthread_t scraper;
     unsigned nofile, conns;
     sigset_t set;
-    int c, sig;
+    int c, sig, rc;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
@@ -1070,46 +1068,10 @@ serve_main(int argc, char **argv)
         return EX_USAGE;
     }
     memset(&sv, 0, sizeof(sv));
-    if (config_init(&cfg) == -1) {
-        return EX_OSERR;
+    if ((rc = redis_conf_command("serve", cfile, url, pwfile, prefix, &cfg, &sv.rcf)) != EX_OK) {
+        return rc;
     }
-    if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
-        cfile = CONFIG_DEFAULT_FILE;
-    }
-    if (cfile != NULL && config_load_file(&cfg, cfile, &errs) == -1) {
-        for (size_t i = 0; i < errs.n; i++) {
-            fprintf(stderr, "%s\n", errs.msgs[i]);
-        }
-        errlist_clear(&errs);
-        config_free(&cfg);
-        return EX_CONFIG;
-    }
-    errlist_clear(&errs);
-    redis_conf_defaults(&sv.rcf);
-    if (url == NULL) {
-        url = cfg.redis != NULL ? cfg.redis : "redis://127.0.0.1:6379";
-    }
-    if (config_parse_redis_url(url, &sv.rcf.url, err, sizeof(err)) == -1) {
-        fprintf(stderr, "smtpmon serve: %s\n", err);
-        config_free(&cfg);
-        return EX_USAGE;
-    }
-    if (url == cfg.redis) {
-        cfg.redis_url = sv.rcf.url;
-        redis_conf_from_config(&sv.rcf, &cfg); /* timeouts, sentinels, user, db, password file */
-    }
-    if (pwfile != NULL) {
-        snprintf(sv.rcf.password_file, sizeof(sv.rcf.password_file), "%s", pwfile);
-    }
-    snprintf(sv.rcf.prefix, sizeof(sv.rcf.prefix), "%s",
-             prefix != NULL             ? prefix
-             : cfg.redis_prefix != NULL ? cfg.redis_prefix
-                                        : "smtpmon");
     config_free(&cfg);
-    if (redis_conf_password(&sv.rcf, err, sizeof(err)) == -1) {
-        fprintf(stderr, "smtpmon serve: %s\n", err);
-        return EX_CONFIG;
-    }
     pthread_mutex_init(&sv.mu, NULL);
     pthread_cond_init(&sv.cv, NULL);
 

@@ -33,7 +33,6 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
-#include "errlist.h"
 #include "redis.h"
 #include "redis_cmd.h"
 #include "serve_int.h"
@@ -549,7 +548,6 @@ top_main(int argc, char **argv)
     const char *cfile = NULL, *url = NULL, *pwfile = NULL, *prefix = NULL, *agent = NULL;
     const char *term = getenv("TERM");
     struct config cfg;
-    struct errlist errs = {0};
     struct top t;
     char err[1024];
     int c, once = 0, fleet = 0, rc = EX_OK;
@@ -612,46 +610,10 @@ top_main(int argc, char **argv)
         return EX_USAGE;
     }
     snprintf(t.scope, sizeof(t.scope), "%s", agent != NULL ? agent : "fleet");
-    if (config_init(&cfg) == -1) {
-        return EX_OSERR;
+    if ((rc = redis_conf_command("top", cfile, url, pwfile, prefix, &cfg, &t.rcf)) != EX_OK) {
+        return rc;
     }
-    if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
-        cfile = CONFIG_DEFAULT_FILE;
-    }
-    if (cfile != NULL && config_load_file(&cfg, cfile, &errs) == -1) {
-        for (size_t i = 0; i < errs.n; i++) {
-            fprintf(stderr, "%s\n", errs.msgs[i]);
-        }
-        errlist_clear(&errs);
-        config_free(&cfg);
-        return EX_CONFIG;
-    }
-    errlist_clear(&errs);
-    redis_conf_defaults(&t.rcf);
-    if (url == NULL) {
-        url = cfg.redis != NULL ? cfg.redis : "redis://127.0.0.1:6379";
-    }
-    if (config_parse_redis_url(url, &t.rcf.url, err, sizeof(err)) == -1) {
-        fprintf(stderr, "smtpmon top: %s\n", err);
-        config_free(&cfg);
-        return EX_USAGE;
-    }
-    if (url == cfg.redis) {
-        cfg.redis_url = t.rcf.url;
-        redis_conf_from_config(&t.rcf, &cfg);
-    }
-    if (pwfile != NULL) {
-        snprintf(t.rcf.password_file, sizeof(t.rcf.password_file), "%s", pwfile);
-    }
-    snprintf(t.rcf.prefix, sizeof(t.rcf.prefix), "%s",
-             prefix != NULL             ? prefix
-             : cfg.redis_prefix != NULL ? cfg.redis_prefix
-                                        : "smtpmon");
     config_free(&cfg);
-    if (redis_conf_password(&t.rcf, err, sizeof(err)) == -1) {
-        fprintf(stderr, "smtpmon top: %s\n", err);
-        return EX_CONFIG;
-    }
 
     t.ansi = !once && isatty(STDOUT_FILENO) && term != NULL && *term != '\0' &&
              strcmp(term, "dumb") != 0;

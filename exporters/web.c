@@ -4,7 +4,7 @@
  * The page (exporters/web/index.html, app.js, style.css) is compiled into the binary and
  * served with a Content-Security-Policy that allows only its own script and style: no inline
  * script, no asset from elsewhere. Every string that comes from a log (domains, reasons,
- * samples, alert texts) reaches the page as a JSON string written by agent/json.c's escaper,
+ * samples, alert texts) reaches the page as a JSON string written by agent/core/json.c's escaper,
  * and the page inserts it with textContent only.
  *
  * The API reads Redis on serve's connection, in serve's scrape thread, with serve's reading

@@ -80,7 +80,7 @@ void web_recent_free(struct web_recent *r, size_t n);
  * agent saved says so. */
 void web_firing_text(const struct scrape *s, const struct web_recent *r, size_t a, struct buf *out);
 
-/* The JSON string of s[0..n) with its quotes (agent/json.c's escaping). */
+/* The JSON string of s[0..n) with its quotes (agent/core/json.c's escaping). */
 void web_jstr(struct buf *b, const char *s, size_t n);
 
 #endif

@@ -25,8 +25,10 @@
 #include "loghdr.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "rules_load.h"
 #include "scanner.h"
 #include "stats.h"
+#include "stats_print.h"
 
 #define FUZZ_MAX_LINE 65536
 

@@ -16,12 +16,14 @@ chmod 755 "$T"
 AGENT_PID=
 AGENT_N=0
 WRITER_PID=
+BG_PIDS= # helpers started in the background (listeners, servers): killed by cleanup
 TEST_NAME=$(basename "$0" .sh)
 
 cleanup() {
     _rc=$?
     [ -n "$WRITER_PID" ] && kill "$WRITER_PID" 2>/dev/null
     [ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+    for _p in $BG_PIDS; do kill -9 "$_p" 2>/dev/null; done
     wait 2>/dev/null
     # With a sanitizer build (make test-integration-asan) any report fails the test.
     if grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$T"/*.err \
@@ -39,6 +41,39 @@ cleanup() {
     exit "$_rc"
 }
 trap cleanup EXIT
+
+# Kills PID when the test ends, however it ends (a helper left running would hold 'wait').
+track_pid() {
+    BG_PIDS="$BG_PIDS $1"
+}
+
+# A loopback TCP port nobody listens on now (it may be taken before it is bound: retry), below
+# the kernel's range of ephemeral ports, so that no client connection of a test running beside
+# this one holds it.
+free_port() {
+    _lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "${_lo:-0}" -gt 12000 ] || _lo=32768
+    while :; do
+        _p=$(( 10000 + RANDOM % (_lo - 10000) ))
+        (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null || { echo "$_p"; return; }
+    done
+}
+
+# A datagram socket standing in for systemd's NOTIFY_SOCKET: start_notify_listener SOCK LOG
+# writes each notification to LOG as one line (its lines joined by " | "); NOTIFY_PID.
+start_notify_listener() {
+    python3 - "$1" "$2" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
+PY
+    NOTIFY_PID=$!
+    track_pid "$NOTIFY_PID"
+    wait_for 5 "[ -S '$1' ]" || fail "no notify listener"
+}
 
 fail() {
     echo "FAIL: $TEST_NAME: $*" >&2

@@ -12,13 +12,6 @@ NO_CONF=$T/empty.conf
 DASH_PW=dash-secret-$$
 AGENT_ID=it-host1
 
-free_port() {
-    while :; do
-        _p=$(( 20000 + RANDOM % 30000 ))
-        (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null || { echo "$_p"; return; }
-    done
-}
-
 rcli() {
     redis-cli -p "$REDIS_PORT" --no-auth-warning "$@"
 }

@@ -108,7 +108,7 @@ done
 sed -n '/^EXIT STATUS/,/^EXAMPLES/p' "$T/man.txt" > "$T/man.exit"
 sed -n '/^## Exit status/,/^## /p' "$ROOT/README.md" > "$T/readme.exit"
 [ -s "$T/readme.exit" ] || fail "README.md has no '## Exit status' section"
-for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$ROOT"/agent/*.c "$ROOT"/exporters/*.c | sort -u); do
+for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c "$ROOT"/exporters/*.c | sort -u); do
     v=$(printf '#include <sysexits.h>\n%s\n' "$ex" | cc -E -P - | tail -n 1 | tr -d ' ')
     grep -qE "^ *$v \($ex\)" "$T/man.exit" || fail "smtpmon(8) EXIT STATUS lacks $v ($ex)"
     grep -qE "^\| $v \| \`?$ex\`? \|" "$T/readme.exit" || fail "README.md exit table lacks $v ($ex)"
@@ -120,7 +120,7 @@ if grep -nE '(return|exit\(|fatalx?\() *(1|2|64|65|66|69|70|71|73|74|75|77|78)\b
     > "$T/bare"; then
     fail "bare exit statuses: $(cat "$T/bare")"
 fi
-if grep -n '\bexit(' "$ROOT"/exporters/*.c "$ROOT"/agent/*.c | grep -v 'agent/log.c\|_exit(' > "$T/exit"; then
+if grep -n '\bexit(' "$ROOT"/exporters/*.c "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c | grep -v 'agent/log.c\|_exit(' > "$T/exit"; then
     fail "exit() below main: $(cat "$T/exit")"
 fi
 exit 0

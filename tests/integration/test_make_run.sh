@@ -1,4 +1,5 @@
 #!/bin/bash
+# serial: drives make run (tmux, a Redis of its own)
 # 'make run' as a user runs it, on a terminal (tmux): the live query shows counts, then Ctrl-C.
 # The terminal's SIGINT must stop everything in order: the agent gets SIGTERM and ends without
 # waiting for its stop timeout, the private redis-server stops after it (so the agent never sees

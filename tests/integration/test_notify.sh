@@ -6,16 +6,7 @@
 need python3
 
 SOCK=$T/notify.sock
-python3 - "$SOCK" "$T/notify.log" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as out:
-    while True:
-        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
-PY
-LISTENER=$!
-wait_for 5 "[ -S '$SOCK' ]" || fail "no listener"
+start_notify_listener "$SOCK" "$T/notify.log"
 append "$T/mail.log" 0 100
 write_conf "$T/smtpmon.conf" "[source mail]" "path = $T/mail.log"
 NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=400000 start_agent -f "$T/smtpmon.conf"
@@ -28,5 +19,4 @@ wait_for 5 "[ \$(grep -c 'READY=1' '$T/notify.log') -ge 2 ]" || fail "no READY=1
 stop_agent
 wait_for 5 "grep -q 'STOPPING=1' '$T/notify.log'" || fail "no STOPPING=1"
 grep -q 'STATUS=' "$T/notify.log" || fail "no STATUS="
-kill "$LISTENER"
 exit 0

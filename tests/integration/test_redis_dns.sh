@@ -1,4 +1,5 @@
 #!/bin/bash
+# serial: rewrites /etc/hosts
 # C10: the Redis host is a name, resolved again on every connection. When its address changes
 # the agent follows it on the next connection; while the name does not resolve the agent says
 # so, keeps retrying and reading up to its bound (the log is the buffer), and when the name

@@ -1,4 +1,5 @@
 #!/bin/bash
+# serial: measures memory and time against deadlines
 # Redis as a hostile peer (RELIABILITY.md F7): a fake server (hostile_redis.py) answers with
 # every RESP type in the wrong place, nil, huge declared lengths ($2147483647, *2147483647),
 # arrays nested without end, one byte per second, silence and garbage; first after a normal
@@ -10,13 +11,6 @@
 . "$(dirname "$0")/lib.sh"
 need python3 redis-cli
 [ -x /usr/bin/time ] || skip "needs GNU time (/usr/bin/time, package time) to measure memory"
-
-free_port() {
-    while :; do
-        _p=$(( 20000 + RANDOM % 30000 ))
-        (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null || { echo "$_p"; return; }
-    done
-}
 
 CTL=$T/hostile.mode
 echo "silence late" > "$CTL"

@@ -13,16 +13,7 @@ unset CREDENTIALS_DIRECTORY SMTPMON_REDIS_BACKOFF_MAX_MS
 start_redis
 start_proxy
 SOCK=$T/notify.sock
-python3 - "$SOCK" "$T/notify.log" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as out:
-    while True:
-        out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
-PY
-LISTENER=$!
-wait_for 5 "[ -S '$SOCK' ]" || fail "no notify listener"
+start_notify_listener "$SOCK" "$T/notify.log"
 LOG=$T/mail.log
 append "$LOG" 0 500
 write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "[source mail]" "path = $LOG"
@@ -60,5 +51,4 @@ wait_query_exact 20
 [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] || fail "cursor $(committed_offset) != size"
 grep -q "$REDIS_PW" "$T"/agent*.err && fail "the password was logged"
 stop_agent
-kill "$LISTENER"
 exit 0

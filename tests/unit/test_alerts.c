@@ -1,5 +1,5 @@
 /*
- * test_alerts.c -- unit tests for agent/alerts.c on synthetic event streams: steady traffic
+ * test_alerts.c -- unit tests for agent/core/alerts.c on synthetic event streams: steady traffic
  * with noise fires nothing; a spike fires exactly one alert at its start and one recovery
  * after it; a slow ramp fires nothing; two spikes further apart than the cooldown fire twice,
  * closer ones once; the share threshold; the hour-of-day baseline; the state round trip and a

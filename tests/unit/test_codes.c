@@ -1,5 +1,5 @@
 /*
- * test_codes.c -- unit tests for agent/codes.c: parsing, validity, names, lookups, table
+ * test_codes.c -- unit tests for agent/core/codes.c: parsing, validity, names, lookups, table
  * invariants, and coverage of the code registries kept in the shared corpus (skipped when that
  * folder is absent).
  */

@@ -673,3 +673,29 @@ Test(config, internal_relays)
     ASSERT_ERROR("t.conf:2: [agent] internal_relays: 'bad!name': not an IPv4 or IPv6 address, a "
                  "CIDR (10.0.0.0/8, fd00::/8) or a host name");
 }
+
+/* One agent id for the agent, alerts and query: the configured one, else the host name as the
+ * README says (whole, not cut at the first dot, no machine id), bytes outside [A-Za-z0-9._-]
+ * written as '_'. */
+Test(config, agent_id)
+{
+    char id[128], host[256], want[256];
+    size_t j = 0;
+
+    config_agent_id(id, sizeof(id), "mx1");
+    cr_assert_str_eq(id, "mx1");
+    cr_assert_eq(gethostname(host, sizeof(host)), 0);
+    host[sizeof(host) - 1] = '\0';
+    for (const char *p = host; *p != '\0'; p++) {
+        want[j++] = strchr("._-", *p) != NULL || (*p >= '0' && *p <= '9') ||
+                            (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                        ? *p
+                        : '_';
+    }
+    want[j] = '\0';
+    config_agent_id(id, sizeof(id), NULL);
+    cr_assert_str_eq(id, want);
+    cr_assert_null(strchr(id, ' '));
+    config_agent_id(id, 4, NULL); /* cut to the buffer, terminated */
+    cr_assert_leq(strlen(id), 3);
+}

@@ -31,6 +31,7 @@
 #include "event.h"
 #include "loghdr.h"
 #include "rules.h"
+#include "rules_load.h"
 
 #define PATTERNS_DIR "patterns"
 #define DEFAULT_CORPUS "../shared/corpus"

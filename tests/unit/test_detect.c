@@ -1,5 +1,5 @@
 /*
- * test_detect.c -- unit tests for agent/detect.c against the definition at the top of that
+ * test_detect.c -- unit tests for agent/core/detect.c against the definition at the top of that
  * file: positive and negative messages, token offsets and lengths from detect_list, agreement
  * of detect_codes with detect_list, and no read past the end of the message.
  */

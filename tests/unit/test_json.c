@@ -1,5 +1,5 @@
 /*
- * test_json.c -- unit tests for agent/json.c: ASCII, quotes and backslashes, control characters,
+ * test_json.c -- unit tests for agent/core/json.c: ASCII, quotes and backslashes, control characters,
  * valid 2-, 3- and 4-byte UTF-8 copied unchanged, every class of invalid sequence written as
  * \udcXX per byte, output never cut inside an escape, and a round trip over random byte strings
  * through a small decoder written here (JSON string body -> bytes, surrogateescape).

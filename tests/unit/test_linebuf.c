@@ -1,5 +1,5 @@
 /*
- * test_linebuf.c -- unit tests for agent/linebuf.c: complete lines only, partial lines held
+ * test_linebuf.c -- unit tests for agent/core/linebuf.c: complete lines only, partial lines held
  * across feeds, CRLF, empty lines, the length limit, bounded memory, NUL bytes, stream offsets,
  * early stop, reset and finish.
  */

@@ -1,5 +1,5 @@
 /*
- * test_lists.c -- the blocklist or filter a refusal names (agent/lists.c): zones after the
+ * test_lists.c -- the blocklist or filter a refusal names (agent/core/lists.c): zones after the
  * phrases MTAs write, lists named in prose, provider codes, and what must name none.
  */
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
 /*
- * test_loghdr.c -- unit tests for agent/loghdr.c: RFC 3164 (year inference, padded days,
+ * test_loghdr.c -- unit tests for agent/core/loghdr.c: RFC 3164 (year inference, padded days,
  * priority tokens), RFC 3339 and journald short-iso, RFC 5424 (nil fields, structured data),
  * Exim's main log (pid, message ids, timezone token, the syslog hybrid), program names, and
  * garbage that must never be read past its end.

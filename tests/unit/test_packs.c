@@ -6,7 +6,7 @@
  * A case is one line of eight or nine tab-separated fields:
  *   line  rule  reply  enh  direction  outcome  reason  domain  [list]
  * with '-' for an empty field (the ninth, when present, is the blocklist or filter the
- * refusal names, agent/lists.h; '-': none); a rule of '-' (and every other field '-') means
+ * refusal names, agent/core/lists.h; '-': none); a rule of '-' (and every other field '-') means
  * that the line must not produce an event. '#' starts a comment line. Every
  * failing field of every case is reported as "file:line: FIELD: expected X got
  * Y" before the test fails, so that one run shows them all.
@@ -23,6 +23,7 @@
 #include "loghdr.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "rules_load.h"
 
 #define PATTERNS_DIR "patterns"
 #define CASES_DIR "tests/data/packs"

@@ -1,5 +1,5 @@
 /*
- * test_pipeline.c -- unit tests for agent/pipeline.c: whole log lines through header parsing,
+ * test_pipeline.c -- unit tests for agent/core/pipeline.c: whole log lines through header parsing,
  * detection, matching and counting, with a small inline rule set; and the same lines read
  * through the line splitter.
  */

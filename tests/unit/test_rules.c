@@ -1,5 +1,5 @@
 /*
- * test_rules.c -- unit tests for agent/rules.c: loading pattern packs from text and from
+ * test_rules.c -- unit tests for agent/core/rules.c: loading pattern packs from text and from
  * directories (overrides, disable, appended rules), every load error with its exact message,
  * program globs and services, the 'only' pack, rules with default codes, unmatched lines with a
  * code, the order in which a reason is chosen, JIT and interpreter agreement, duplicate named
@@ -18,6 +18,7 @@
 #include "errlist.h"
 #include "loghdr.h"
 #include "rules.h"
+#include "rules_load.h"
 
 /* ---- a small catalogue and two packs ------------------------------------------------------ */
 

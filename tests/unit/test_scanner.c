@@ -1,7 +1,7 @@
 /*
  * test_scanner.c -- the fast paths against the PCRE2 expressions they stand in for.
  *
- *   - Each native scanner (agent/scanner.c) against its reference pattern run by PCRE2's
+ *   - Each native scanner (agent/core/scanner.c) against its reference pattern run by PCRE2's
  *     interpreter: whenever the scanner accepts a message, the pattern must match it with the
  *     same captures. Messages: hand-written delivery records covering every optional part (each
  *     must be accepted, so the fast path cannot silently go dead), the sample log, the shared
@@ -25,6 +25,7 @@
 #include "event.h"
 #include "loghdr.h"
 #include "rules.h"
+#include "rules_load.h"
 #include "scanner.h"
 
 #define MUTANTS 100000 /* per scanner */

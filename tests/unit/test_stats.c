@@ -1,5 +1,5 @@
 /*
- * test_stats.c -- unit tests for agent/stats.c: every counter for every kind of event, the
+ * test_stats.c -- unit tests for agent/core/stats.c: every counter for every kind of event, the
  * exact JSON report (and that it parses as JSON), merge equal to adding everything to one, the
  * cap of the enhanced-code table, invalid codes, class mismatches, and capped samples.
  */
@@ -14,6 +14,7 @@
 #include "errlist.h"
 #include "rules.h"
 #include "stats.h"
+#include "stats_print.h"
 
 static const char stats_rules[] = "reason unknown-recipient\n"
                                   "  status 5.1.1\n"

@@ -1,5 +1,5 @@
 /*
- * test_tail_state.c -- unit tests for agent/state.c: the cursor file codec (round trip, and
+ * test_tail_state.c -- unit tests for agent/core/state.c: the cursor file codec (round trip, and
  * corrupt, truncated, garbage or empty files rejected), the atomic save and load, the lock.
  */
 #include <criterion/criterion.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "state_file.h"
 
 static struct state
 sample_file(void)

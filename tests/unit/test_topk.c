@@ -1,5 +1,5 @@
 /*
- * test_topk.c -- unit tests for agent/topk.c: exact counts under capacity, case folding,
+ * test_topk.c -- unit tests for agent/core/topk.c: exact counts under capacity, case folding,
  * space-saving eviction and its error bound, ordering, merge, long keys, reset, and a flood of
  * distinct keys in bounded memory.
  */

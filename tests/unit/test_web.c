@@ -1,7 +1,7 @@
 /*
  * test_web.c -- unit tests for exporters/web.c: the page compiled into the binary (every file
  * present, no inline script, handler or style attribute in the HTML, no innerHTML or eval in
- * the script, nothing fetched from elsewhere), and web_jstr (agent/json.c's escaping with the
+ * the script, nothing fetched from elsewhere), and web_jstr (agent/core/json.c's escaping with the
  * quotes, long strings written whole, invalid UTF-8 as \udcXX).
  */
 #include <criterion/criterion.h>

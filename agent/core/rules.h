@@ -22,13 +22,18 @@ struct rule;
 
 #define RULES_MAX_LINE_MATCH 100000 /* PCRE2 match limit per line and rule */
 
-/* Loads every *.rules file of each directory in order (later directories override rules by
- * name). Returns NULL and fills errs ("file:line: message") on any error. 'use_jit' 0 disables
- * JIT; a JIT compile failure (e.g. under MemoryDenyWriteExecute) falls back to the
- * interpreter and is reported by ruleset_jit(). */
-struct ruleset *ruleset_load(const char *const *dirs, size_t ndirs, int use_jit,
-                             struct errlist *errs);
-/* Same, from in-memory text (for tests and fuzzing): 'name' is used in messages. */
+/* Loads pattern packs from their text, one file at a time (the directories are read at the
+ * edge: rules_load.h): the files of each directory in the order of their names, directories in
+ * order, 'dir_level' the directory's index (a later directory overrides rules by name).
+ * rules_loader_finish returns the ruleset, or NULL with errs filled ("file:line: message") on
+ * any error; it frees the loader. 'use_jit' 0 disables JIT; a JIT compile failure (e.g. under
+ * MemoryDenyWriteExecute) falls back to the interpreter and is reported by ruleset_jit(). */
+struct rules_loader;
+struct rules_loader *rules_loader_new(int use_jit, struct errlist *errs); /* NULL: no memory */
+void rules_loader_add(struct rules_loader *l, const char *file, int dir_level, const char *text,
+                      size_t len);
+struct ruleset *rules_loader_finish(struct rules_loader *l);
+/* The same for one text (for tests and fuzzing): 'name' is used in messages. */
 struct ruleset *ruleset_load_text(const char *name, const char *text, size_t len, int use_jit,
                                   struct errlist *errs);
 void ruleset_free(struct ruleset *rs);

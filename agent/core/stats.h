@@ -1,13 +1,14 @@
 /*
  * stats.h -- counts of classified events, bounded in memory whatever the input: fixed arrays
  * for classes, subjects, reply codes, directions, outcomes and reasons; a capped table for
- * enhanced codes; a space-saving top-N for recipient domains. Pure: output goes to a FILE*.
+ * enhanced codes; a space-saving top-N for recipient domains. Pure: the counts by dimension are
+ * handed out as lists (stats_collect); the reports are written at the edge (stats_print.h).
  */
 #ifndef SMTPMON_AGENT_STATS_H
 #define SMTPMON_AGENT_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "event.h"
 #include "topk.h"
@@ -74,9 +75,41 @@ void stats_add_status(struct stats *st, int cls, int subject, int detail, uint64
 void stats_add_unmatched(struct stats *st, const char *line, size_t len);
 void stats_merge(struct stats *dst, const struct stats *src);
 
-enum stats_format { STATS_TABLE, STATS_JSON };
-/* Writes the report. 'rs' names rules and reasons (required). 'top' domains shown. */
-void stats_print(const struct stats *st, const struct ruleset *rs, enum stats_format fmt,
-                 size_t top, FILE *out);
+/* The dimensions of a report, in its order. */
+enum stats_dim {
+    DIM_CLASS,
+    DIM_SUBJECT,
+    DIM_STATUS,
+    DIM_REPLY,
+    DIM_DIRECTION,
+    DIM_OUTCOME,
+    DIM_REASON,
+    DIM_DIRECTION_CLASS,
+    DIM_DIRECTION_SUBJECT,
+    DIM_DOMAIN,
+    DIM_RULE,
+    DIM_LIST,
+    DIM__N
+};
+
+/* One dimension's counts: keys (a code, a name, a domain) and their numbers, nonzero only, in
+ * report order (by key for class, direction and outcome; domains as the top-N has them; the
+ * others by count). */
+struct stats_kv {
+    char key[TOPK_KEY_MAX + 16];
+    uint64_t n;
+};
+struct stats_kvlist {
+    struct stats_kv *v;
+    size_t n, cap;
+};
+/* Fills 'l' (zeroed by the caller, who frees l->v). 'rs' names rules and reasons (required);
+ * 'top' domains kept. */
+void stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d, size_t top,
+                   struct stats_kvlist *l);
+const char *stats_dim_name(enum stats_dim d);  /* the key in the JSON report: "class" */
+const char *stats_dim_title(enum stats_dim d); /* the heading of the table: "reply code" */
+/* What a key means (a code's title), "" when nothing is known; written into buf. */
+const char *stats_key_note(enum stats_dim d, const char *key, char *buf, size_t len);
 
 #endif

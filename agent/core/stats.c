@@ -1,8 +1,8 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codes.h"
-#include "json.h"
 #include "rules.h"
 #include "stats.h"
 
@@ -244,25 +244,15 @@ stats_merge(struct stats *dst, const struct stats *src)
 /* ------------------------------------------------------------------------------------ */
 /* Output: a list of (key, count) pairs per dimension, printed as JSON or as a table. */
 
-struct kv {
-    char key[TOPK_KEY_MAX + 16];
-    uint64_t n;
-};
-
-struct kvlist {
-    struct kv *v;
-    size_t n, cap;
-};
-
 static void
-kv_add(struct kvlist *l, const char *key, uint64_t n)
+kv_add(struct stats_kvlist *l, const char *key, uint64_t n)
 {
     if (n == 0) {
         return;
     }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        struct kv *v = realloc(l->v, cap * sizeof(*v));
+        struct stats_kv *v = realloc(l->v, cap * sizeof(*v));
         if (v == NULL) {
             return;
         }
@@ -277,7 +267,7 @@ kv_add(struct kvlist *l, const char *key, uint64_t n)
 static int
 kv_by_count(const void *a, const void *b)
 {
-    const struct kv *x = a, *y = b;
+    const struct stats_kv *x = a, *y = b;
     if (x->n != y->n) {
         return x->n < y->n ? 1 : -1;
     }
@@ -287,50 +277,17 @@ kv_by_count(const void *a, const void *b)
 static int
 kv_by_key(const void *a, const void *b)
 {
-    const struct kv *x = a, *y = b;
+    const struct stats_kv *x = a, *y = b;
     return strcmp(x->key, y->key);
 }
-
-/* Log bytes are not necessarily UTF-8: json.h writes invalid bytes as \udcXX. */
-static void
-json_string(FILE *out, const char *s)
-{
-    size_t len = strlen(s), done = 0;
-    char buf[256];
-
-    fputc('"', out);
-    while (done < len) {
-        size_t pos = 0;
-
-        done += json_escape(buf, sizeof(buf), &pos, s + done, len - done);
-        fwrite(buf, 1, pos, out);
-    }
-    fputc('"', out);
-}
-
-enum dim {
-    DIM_CLASS,
-    DIM_SUBJECT,
-    DIM_STATUS,
-    DIM_REPLY,
-    DIM_DIRECTION,
-    DIM_OUTCOME,
-    DIM_REASON,
-    DIM_DIRECTION_CLASS,
-    DIM_DIRECTION_SUBJECT,
-    DIM_DOMAIN,
-    DIM_RULE,
-    DIM_LIST,
-    DIM__N
-};
 
 static const char *const dim_names[DIM__N] = {
     "class",           "subject",           "status", "reply", "direction", "outcome", "reason",
     "direction_class", "direction_subject", "domain", "rule",  "list",
 };
 
-static void
-collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top, struct kvlist *l)
+void
+stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d, size_t top, struct stats_kvlist *l)
 {
     char k[64];
     static const int classes[3] = {2, 4, 5};
@@ -448,50 +405,8 @@ collect(const struct stats *st, const struct ruleset *rs, enum dim d, size_t top
           (d == DIM_DIRECTION || d == DIM_OUTCOME || d == DIM_CLASS) ? kv_by_key : kv_by_count);
 }
 
-static void
-print_json(const struct stats *st, const struct ruleset *rs, size_t top, FILE *out)
-{
-    fprintf(out,
-            "{\"lines\":%llu,\"matched\":%llu,\"unmatched_with_code\":%llu,"
-            "\"with_code\":%llu,\"implied\":%llu,\"invalid\":%llu,\"class_mismatch\":%llu,"
-            "\"overlong\":%llu,\"limit_hits\":%llu,\"ignored\":%llu,\"bytes\":%llu",
-            (unsigned long long)st->lines, (unsigned long long)st->matched,
-            (unsigned long long)st->unmatched_with_code, (unsigned long long)st->with_code,
-            (unsigned long long)st->implied, (unsigned long long)st->invalid,
-            (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
-            (unsigned long long)st->limit_hits, (unsigned long long)st->ignored,
-            (unsigned long long)st->bytes);
-    if (st->first_time >= 0) {
-        fprintf(out, ",\"first_time\":%lld,\"last_time\":%lld", (long long)st->first_time,
-                (long long)st->last_time);
-    }
-    fputs(",\"by\":{", out);
-    for (int d = 0; d < DIM__N; d++) {
-        struct kvlist l = {0};
-        collect(st, rs, (enum dim)d, top, &l);
-        fprintf(out, "%s\"%s\":{", d ? "," : "", dim_names[d]);
-        for (size_t i = 0; i < l.n; i++) {
-            if (i) {
-                fputc(',', out);
-            }
-            json_string(out, l.v[i].key);
-            fprintf(out, ":%llu", (unsigned long long)l.v[i].n);
-        }
-        fputc('}', out);
-        free(l.v);
-    }
-    fputs("},\"unmatched_samples\":[", out);
-    for (size_t i = 0; i < st->nsamples; i++) {
-        if (i) {
-            fputc(',', out);
-        }
-        json_string(out, st->samples[i]);
-    }
-    fputs("]}\n", out);
-}
-
-static const char *
-dim_title(enum dim d)
+const char *
+stats_dim_title(enum stats_dim d)
 {
     switch (d) {
     case DIM_CLASS:
@@ -524,8 +439,8 @@ dim_title(enum dim d)
     return "";
 }
 
-static const char *
-key_note(enum dim d, const char *key, char *buf, size_t len)
+const char *
+stats_key_note(enum stats_dim d, const char *key, char *buf, size_t len)
 {
     int cls, subject, detail, reply;
     const struct enh_code_info *ei;
@@ -550,67 +465,8 @@ key_note(enum dim d, const char *key, char *buf, size_t len)
     return buf;
 }
 
-static void
-print_table(const struct stats *st, const struct ruleset *rs, size_t top, FILE *out)
+const char *
+stats_dim_name(enum stats_dim d)
 {
-    char note[160];
-
-    fprintf(out, "lines %llu, with a code %llu, matched %llu, unmatched with a code %llu",
-            (unsigned long long)st->lines, (unsigned long long)st->with_code,
-            (unsigned long long)st->matched, (unsigned long long)st->unmatched_with_code);
-    if (st->implied || st->invalid || st->mismatch || st->overlong || st->limit_hits) {
-        fprintf(out,
-                "\nimplied %llu, invalid codes %llu, class mismatches %llu, "
-                "overlong lines %llu, match-limit hits %llu",
-                (unsigned long long)st->implied, (unsigned long long)st->invalid,
-                (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
-                (unsigned long long)st->limit_hits);
-    }
-    fputc('\n', out);
-    for (int d = 0; d < DIM__N; d++) {
-        struct kvlist l = {0};
-        uint64_t total = 0;
-        collect(st, rs, (enum dim)d, top, &l);
-        if (l.n == 0 || d == DIM_RULE) {
-            free(l.v);
-            continue;
-        }
-        for (size_t i = 0; i < l.n; i++) {
-            total += l.v[i].n;
-        }
-        fprintf(out, "\n%s\n", dim_title((enum dim)d));
-        size_t limit = (d == DIM_STATUS || d == DIM_REPLY || d == DIM_SUBJECT) ? top : l.n;
-        uint64_t rest = 0;
-        for (size_t i = 0; i < l.n; i++) {
-            if (i >= limit) {
-                rest += l.v[i].n;
-                continue;
-            }
-            const char *kn = key_note((enum dim)d, l.v[i].key, note, sizeof(note));
-            fprintf(out, "  %-28s %10llu %5.1f%%%s%s\n", l.v[i].key, (unsigned long long)l.v[i].n,
-                    total ? 100.0 * (double)l.v[i].n / (double)total : 0.0, kn[0] ? "  " : "", kn);
-        }
-        if (rest > 0) {
-            fprintf(out, "  %-28s %10llu %5.1f%%\n", "(others)", (unsigned long long)rest,
-                    100.0 * (double)rest / (double)total);
-        }
-        free(l.v);
-    }
-    if (st->nsamples > 0) {
-        fprintf(out, "\nlines with a code that no rule matched (samples)\n");
-        for (size_t i = 0; i < st->nsamples; i++) {
-            fprintf(out, "  %s\n", st->samples[i]);
-        }
-    }
-}
-
-void
-stats_print(const struct stats *st, const struct ruleset *rs, enum stats_format fmt, size_t top,
-            FILE *out)
-{
-    if (fmt == STATS_JSON) {
-        print_json(st, rs, top, out);
-    } else {
-        print_table(st, rs, top, out);
-    }
+    return (unsigned)d < DIM__N ? dim_names[d] : "";
 }

@@ -1,15 +1,8 @@
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <zlib.h>
 
 #include "state.h"
 
@@ -26,6 +19,21 @@ state_hash(const void *p, size_t n)
         h *= UINT64_C(1099511628211);
     }
     return h;
+}
+
+/* CRC-32 (ISO-HDLC, as zlib's crc32()): the check of a state file. */
+static uint32_t
+crc32_of(const char *p, size_t n)
+{
+    uint32_t crc = 0xffffffffu;
+
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (unsigned char)p[i];
+        for (int k = 0; k < 8; k++) {
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+        }
+    }
+    return crc ^ 0xffffffffu;
 }
 
 struct out {
@@ -74,7 +82,7 @@ size_t
 state_encode(const struct state *s, char *buf, size_t cap)
 {
     struct out o = {buf, cap, 0};
-    uLong crc;
+    uint32_t crc;
 
     out_printf(&o, "%s", STATE_MAGIC);
     out_escaped(&o, "source", s->source);
@@ -92,7 +100,7 @@ state_encode(const struct state *s, char *buf, size_t cap)
         out_printf(&o, "mtime %" PRId64 "\n", s->mtime);
     }
     if (o.len < cap) {
-        crc = crc32(0L, (const Bytef *)buf, (uInt)o.len);
+        crc = crc32_of(buf, o.len);
         out_printf(&o, "crc32 %08lx\n", (unsigned long)crc);
     } else {
         o.len += 15;
@@ -294,7 +302,7 @@ state_decode(const char *buf, size_t len, struct state *s, char *err, size_t err
         }
         if (sp - line == 5 && memcmp(line, "crc32", 5) == 0) {
             uint64_t want;
-            uLong got = crc32(0L, (const Bytef *)buf, (uInt)pos);
+            uint32_t got = crc32_of(buf, pos);
 
             if ((size_t)(nl - sp - 1) != 8 || strspn(sp + 1, "0123456789abcdef") < 8 ||
                 parse_u64(sp + 1, 8, 16, &want) == -1) {
@@ -328,149 +336,4 @@ state_decode(const char *buf, size_t len, struct state *s, char *err, size_t err
         return -1;
     }
     return 0;
-}
-
-int
-state_write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int
-state_save(const char *dir, const struct state *s, char *err, size_t errlen)
-{
-    char buf[STATE_FILE_MAX];
-    char path[STATE_PATH_MAX + 128], tmp[STATE_PATH_MAX + 128];
-    size_t len = state_encode(s, buf, sizeof(buf));
-    int fd = -1, dfd = -1, saved;
-
-    if (len >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        snprintf(err, errlen, "state too large");
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/%s.cursor", dir, s->source);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.cursor.tmp", dir, s->source);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) == -1) {
-        snprintf(err, errlen, "open %s", tmp);
-        goto fail;
-    }
-    if (state_write_all(fd, buf, len) == -1) {
-        snprintf(err, errlen, "write %s", tmp);
-        goto fail;
-    }
-    if (fsync(fd) == -1) {
-        snprintf(err, errlen, "fsync %s", tmp);
-        goto fail;
-    }
-    if (close(fd) == -1) {
-        fd = -1;
-        snprintf(err, errlen, "close %s", tmp);
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, path) == -1) {
-        snprintf(err, errlen, "rename %s", path);
-        goto fail;
-    }
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 || fsync(dfd) == -1) {
-        snprintf(err, errlen, "fsync %s", dir);
-        goto fail;
-    }
-    close(dfd);
-    return 0;
-fail:
-    saved = errno;
-    if (fd != -1) {
-        close(fd);
-        unlink(tmp);
-    }
-    if (dfd != -1) {
-        close(dfd);
-    }
-    errno = saved;
-    return -1;
-}
-
-int
-state_load(const char *dir, const char *source, struct state *s, char *err, size_t errlen)
-{
-    char buf[STATE_FILE_MAX + 1];
-    char path[STATE_PATH_MAX + 128];
-    size_t len = 0;
-    int fd;
-
-    snprintf(path, sizeof(path), "%s/%s.cursor", dir, source);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-        if (errno == ENOENT) {
-            return 1;
-        }
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        if (n == 0) {
-            break;
-        }
-        len += (size_t)n;
-        if (len == sizeof(buf)) {
-            snprintf(err, errlen, "%s: too large for a state file", path);
-            close(fd);
-            return -1;
-        }
-    }
-    close(fd);
-    if (state_decode(buf, len, s, err, errlen) == -1) {
-        return -1;
-    }
-    if (strcmp(s->source, source) != 0) {
-        snprintf(err, errlen, "%s: belongs to source '%s'", path, s->source);
-        return -1;
-    }
-    return 0;
-}
-
-int
-state_lock(const char *dir)
-{
-    char path[STATE_PATH_MAX + 16];
-    int fd;
-
-    if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/lock", dir);
-    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) == -1) {
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-        int saved = errno;
-
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
 }

@@ -1,5 +1,3 @@
-#include <dirent.h>
-#include <errno.h>
 #include <fnmatch.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -782,22 +780,36 @@ load_line(struct loader *ld, unsigned ln, char *line)
     }
 }
 
+/* The text of one pattern file, line by line (a line keeps its '\n', the last one may lack it). */
 static void
-load_stream(struct loader *ld, FILE *fp)
+load_text(struct loader *ld, const char *text, size_t len)
 {
     char *line = NULL;
     size_t cap = 0;
     unsigned ln = 0;
 
-    ssize_t n;
-
     ld->pack = NULL;
     ld->rule = NULL;
     ld->reason = NULL;
     ld->block_failed = 0;
-    while ((n = getline(&line, &cap, fp)) != -1) {
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t n = nl != NULL ? (size_t)(nl - (text + at)) + 1 : len - at;
+
+        if (n + 1 > cap) {
+            char *p = realloc(line, n + 1);
+            if (p == NULL) {
+                errlist_add(ld->errs, ld->file, ln + 1, "out of memory");
+                break;
+            }
+            line = p;
+            cap = n + 1;
+        }
+        memcpy(line, text + at, n);
+        line[n] = '\0';
+        at += n;
         ln++;
-        if ((size_t)n != strlen(line)) {
+        if (memchr(line, '\0', n) != NULL) {
             errlist_add(ld->errs, ld->file, ln, "the line contains a NUL byte");
             continue;
         }
@@ -988,74 +1000,49 @@ finish(struct loader *ld)
     return ld->rs;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+struct rules_loader {
+    struct loader ld;
+};
 
-struct ruleset *
-ruleset_load(const char *const *dirs, size_t ndirs, int use_jit, struct errlist *errs)
+struct rules_loader *
+rules_loader_new(int use_jit, struct errlist *errs)
 {
-    struct loader ld = {0};
+    struct rules_loader *l = calloc(1, sizeof(*l));
 
-    if ((ld.rs = ruleset_new(use_jit)) == NULL) {
+    if (l == NULL || (l->ld.rs = ruleset_new(use_jit)) == NULL) {
+        free(l);
         errlist_add(errs, "patterns", 0, "out of memory");
         return NULL;
     }
-    ld.errs = errs;
-    ld.errs_before = errs->total;
-    ld.use_jit = use_jit;
-    for (size_t d = 0; d < ndirs; d++) {
-        DIR *dp = opendir(dirs[d]);
-        struct dirent *de;
-        char **names = NULL;
-        size_t n = 0;
+    l->ld.errs = errs;
+    l->ld.errs_before = errs->total;
+    l->ld.use_jit = use_jit;
+    return l;
+}
 
-        if (dp == NULL) {
-            errlist_add(errs, dirs[d], 0, "cannot open pattern directory: %s", strerror(errno));
-            continue;
-        }
-        while ((de = readdir(dp)) != NULL) {
-            size_t l = strlen(de->d_name);
-            char *nm;
-            if (l > 6 && strcmp(de->d_name + l - 6, ".rules") == 0 && de->d_name[0] != '.') {
-                if ((nm = strdup(de->d_name)) == NULL || push_ptr((void ***)&names, &n, nm) < 0) {
-                    free(nm);
-                }
-            }
-        }
-        closedir(dp);
-        if (n == 0 && d == 0) {
-            errlist_add(errs, dirs[d], 0, "no *.rules files in the pattern directory");
-        }
-        if (n > 1) {
-            qsort(names, n, sizeof(*names), name_cmp);
-        }
-        ld.dir_level = (int)d;
-        for (size_t i = 0; i < n; i++) {
-            char path[4096];
-            FILE *fp;
-            snprintf(path, sizeof(path), "%s/%s", dirs[d], names[i]);
-            if ((fp = fopen(path, "r")) == NULL) {
-                errlist_add(errs, path, 0, "cannot open: %s", strerror(errno));
-                continue;
-            }
-            ld.file = path;
-            load_stream(&ld, fp);
-            fclose(fp);
-        }
-        free_strv(names, n);
-    }
-    ld.file = NULL;
-    return finish(&ld);
+void
+rules_loader_add(struct rules_loader *l, const char *file, int dir_level, const char *text,
+                 size_t len)
+{
+    l->ld.dir_level = dir_level;
+    l->ld.file = file;
+    load_text(&l->ld, text, len);
+    l->ld.file = NULL;
+}
+
+struct ruleset *
+rules_loader_finish(struct rules_loader *l)
+{
+    struct ruleset *rs = finish(&l->ld);
+
+    free(l);
+    return rs;
 }
 
 struct ruleset *
 ruleset_load_text(const char *name, const char *text, size_t len, int use_jit, struct errlist *errs)
 {
     struct loader ld = {0};
-    FILE *fp;
 
     if ((ld.rs = ruleset_new(use_jit)) == NULL) {
         errlist_add(errs, name, 0, "out of memory");
@@ -1065,13 +1052,7 @@ ruleset_load_text(const char *name, const char *text, size_t len, int use_jit, s
     ld.errs_before = errs->total;
     ld.use_jit = use_jit;
     ld.file = name;
-    if ((fp = fmemopen((void *)(uintptr_t)text, len, "r")) == NULL) {
-        errlist_add(errs, name, 0, "out of memory");
-        ruleset_free(ld.rs);
-        return NULL;
-    }
-    load_stream(&ld, fp);
-    fclose(fp);
+    load_text(&ld, text, len);
     return finish(&ld);
 }
 

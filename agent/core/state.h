@@ -1,7 +1,6 @@
 /*
- * state.h -- the agent's local state: one cursor file per source in the state directory
- * (written as tmp + fsync + rename + fsync(dir), checked by a CRC-32 when read back), and the
- * lock that keeps a second instance off the same directory. The codec is pure.
+ * state.h -- a source's cursor and its codec: the text of a cursor file, checked by a CRC-32
+ * when read back. The files themselves are written and read at the edge (state_file.h).
  */
 #ifndef SMTPMON_AGENT_STATE_H
 #define SMTPMON_AGENT_STATE_H
@@ -38,21 +37,7 @@ size_t state_encode(const struct state *s, char *buf, size_t cap);
  * (empty, truncated, bad checksum, garbage). */
 int state_decode(const char *buf, size_t len, struct state *s, char *err, size_t errlen);
 
-/* dir/SOURCE.cursor. Returns 0, or -1 with errno set and a reason in err. */
-int state_save(const char *dir, const struct state *s, char *err, size_t errlen);
-/* Returns 0 (s filled), 1 if there is no state file, -1 if it is unreadable or corrupt
- * (reason in err). */
-int state_load(const char *dir, const char *source, struct state *s, char *err, size_t errlen);
-
-/* Creates dir if missing and takes an exclusive flock on dir/lock. Returns the lock's fd
- * (kept open for the life of the process), or -1 with errno set (EWOULDBLOCK: another
- * instance holds it). */
-int state_lock(const char *dir);
-
 /* 64-bit FNV-1a, the hash of the file fingerprints. */
 uint64_t state_hash(const void *p, size_t n);
-
-/* Writes all n bytes of p to fd, going on after EINTR and short writes. 0, or -1 with errno. */
-int state_write_all(int fd, const char *p, size_t n);
 
 #endif

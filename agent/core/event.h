@@ -56,7 +56,7 @@ struct smtp_event {
     int reason;           /* index in the reason catalogue; -1 none (successes) */
     struct slice text;    /* reply text, may be empty */
     struct slice domain;  /* recipient (or client) domain, may be empty */
-    struct slice list;    /* failures: the blocklist or filter named (agent/lists.h), or empty */
+    struct slice list;    /* failures: the blocklist or filter named (agent/core/lists.h), or empty */
     struct slice program; /* syslog program, e.g. "postfix/smtp"; may be empty */
     struct slice host;    /* syslog host; may be empty */
 };

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "export.h"
+#include "batch.h"
 #include "stats.h"
 
 struct ruleset;
