@@ -267,7 +267,7 @@ jcounts(struct buf *b, const redisReply *h)
     }
     bputs(b, "},\"unmatched_samples\":[");
     for (int i = 0; i < WEB_SAMPLES_MAX; i++) {
-        char f[8];
+        char f[16];
         const redisReply *v;
 
         snprintf(f, sizeof(f), "sx|%d", i);
@@ -704,7 +704,7 @@ api_summary(redisContext *ctx, const char *prefix, struct scrape *s, struct buf 
     first = 1;
     for (size_t i = 0, n = 0; i < s->nagents && n < 4 * WEB_SAMPLES_MAX; i++) {
         for (int j = 0; i != fleet && j < WEB_SAMPLES_MAX && n < 4 * WEB_SAMPLES_MAX; j++) {
-            char f[8];
+            char f[16];
             const redisReply *v;
 
             snprintf(f, sizeof(f), "sx|%d", j);
