@@ -456,7 +456,7 @@ siblings_free(struct siblings *sl)
  * whether numbers count up to the oldest or to the newest is what the files' birth times say;
  * two naming schemes side by side are merged by modification time. */
 static int
-list_siblings(const char *path, struct siblings *sl)
+list_siblings_once(const char *path, struct siblings *sl)
 {
     const char *slash = strrchr(path, '/');
     char dir[PATH_MAX];
@@ -596,6 +596,46 @@ list_siblings(const char *path, struct siblings *sl)
     free(num);
     free(oth);
     return 0;
+}
+
+static int
+same_siblings(const struct siblings *a, const struct siblings *b)
+{
+    if (a->n != b->n || a->ncompressed != b->ncompressed) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].dev != b->v[i].dev || a->v[i].ino != b->v[i].ino ||
+            strcmp(a->v[i].path, b->v[i].path) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The rotated names, read until two listings in a row agree: a directory read while logrotate
+ * renames files can miss one (renamed from a name not read yet to one already read) or show
+ * one under two names. */
+static int
+list_siblings(const char *path, struct siblings *sl)
+{
+    struct siblings next;
+    int rc = list_siblings_once(path, sl);
+
+    for (int k = 0; rc == 0 && k < 8; k++) {
+        if (list_siblings_once(path, &next) != 0) {
+            siblings_free(&next);
+            break;
+        }
+        if (same_siblings(sl, &next)) {
+            siblings_free(&next);
+            return 0;
+        }
+        siblings_free(sl);
+        *sl = next;
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 5000000}, NULL);
+    }
+    return rc;
 }
 
 static void
