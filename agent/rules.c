@@ -1481,13 +1481,17 @@ static const unsigned char fold_class[256] = {
     ['@'] = FOLD_MARK,  ['.'] = FOLD_MARK,
 };
 
-size_t
-rules_fold_text(const char *text, size_t len, char *out, size_t cap)
+#define ROOM(k) (!bounded || n + (k) < cap)
+/* bounded 0: the caller has checked cap >= 2 * len + 3, more than the output can take (a byte
+ * gives at most two: '?' then '#'), so no room test is needed; the compiler makes one copy of
+ * each. */
+static inline __attribute__((always_inline)) size_t
+fold_text(const char *text, size_t len, char *out, size_t cap, int bounded)
 {
     const unsigned char *t = (const unsigned char *)text;
     size_t i = 0, n = 0, chunk = 0;
 
-    while (i < len && n + 2 < cap) {
+    while (i < len && ROOM(2)) {
         size_t j = i, runs = 0, word = n;
         int at = 0, dotted = 0, prev_digit = 0;
         /* One pass: the word is copied with each run of digits as '#' while it is measured,
@@ -1497,7 +1501,12 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
             unsigned k = fold_class[c];
             if (k == 0) { /* the common case: a byte copied as it is */
                 prev_digit = 0;
-                if (n + 2 < cap) {
+                if (!bounded) { /* and the bytes after it up to the next one looked at */
+                    out[n++] = (char)c;
+                    while (j + 1 < len && fold_class[t[j + 1]] == 0) {
+                        out[n++] = (char)t[++j];
+                    }
+                } else if (ROOM(2)) {
                     out[n++] = (char)c;
                 }
                 continue;
@@ -1508,7 +1517,7 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
             if (k == FOLD_DIGIT) {
                 if (!prev_digit) {
                     runs++;
-                    if (n + 2 < cap) {
+                    if (ROOM(2)) {
                         out[n++] = '#';
                     }
                 }
@@ -1516,9 +1525,12 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
                 continue;
             }
             prev_digit = 0;
-            at |= c == '@';
-            dotted |= c == '.' && j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1]);
-            if (n + 2 < cap) {
+            if (c == '@') {
+                at = 1;
+            } else if (j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1])) {
+                dotted = 1;
+            }
+            if (ROOM(2)) {
                 out[n++] = (char)c;
             }
         }
@@ -1528,20 +1540,20 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
             n = word;
             out[n++] = '#';
         }
-        if (j < len && n + 1 < cap) {
+        if (j < len && ROOM(1)) {
             out[n++] = (char)t[j]; /* the separator */
         }
         if (j < len && t[j] == ' ') {
             chunk = j + 1;
         } else if (j < len && t[j] == '?' && memmem(t + chunk, j - chunk, "://", 3) != NULL) {
             /* the query of a URL carries ids: one '#' up to the next space */
-            if (n + 1 < cap) {
+            if (ROOM(1)) {
                 out[n++] = '#';
             }
             while (j < len && t[j] != ' ') {
                 j++;
             }
-            if (j < len && n + 1 < cap) {
+            if (j < len && ROOM(1)) {
                 out[n++] = ' ';
             }
             chunk = j + 1;
@@ -1549,6 +1561,17 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
         i = j + 1;
     }
     return n;
+}
+
+#undef ROOM
+
+size_t
+rules_fold_text(const char *text, size_t len, char *out, size_t cap)
+{
+    if (cap >= 3 && len <= (cap - 3) / 2) {
+        return fold_text(text, len, out, cap, 0);
+    }
+    return fold_text(text, len, out, cap, 1);
 }
 
 static uint64_t
