@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "codes.h"
 #include "detect.h"
@@ -1858,8 +1861,23 @@ trim_text(struct slice t)
         }
         return t;
     }
-    size_t open = 0, close = 0;
-    for (size_t i = 0; i < t.len; i++) {
+    size_t open = 0, close = 0, i = 0;
+#ifdef __SSE2__
+    /* 16 bytes at a time, in byte counters that cannot overflow within 255 blocks */
+    while (t.len - i >= 16) {
+        __m128i co = _mm_setzero_si128(), cc = _mm_setzero_si128(), zero = _mm_setzero_si128();
+        for (size_t b = 0; b < 255 && t.len - i >= 16; b++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t.p + i));
+            co = _mm_sub_epi8(co, _mm_cmpeq_epi8(v, _mm_set1_epi8('(')));
+            cc = _mm_sub_epi8(cc, _mm_cmpeq_epi8(v, _mm_set1_epi8(')')));
+        }
+        co = _mm_sad_epu8(co, zero);
+        cc = _mm_sad_epu8(cc, zero);
+        open += (size_t)_mm_cvtsi128_si32(co) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(co, 8));
+        close += (size_t)_mm_cvtsi128_si32(cc) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(cc, 8));
+    }
+#endif
+    for (; i < t.len; i++) {
         open += t.p[i] == '(';
         close += t.p[i] == ')';
     }
