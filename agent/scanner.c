@@ -5,6 +5,7 @@
  * choice, the step takes the first one PCRE2 would try, and a comment says why no later choice
  * could change the captures (or the scanner declines and leaves the line to PCRE2).
  */
+#include <stdint.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -59,10 +60,45 @@ is_alnum(unsigned char c)
     return is_digit(c) || (unsigned)((c | 0x20) - 'a') <= 25;
 }
 
+/* Loads of 8, 4 or 2 bytes compared as numbers: with a literal w and its length known where
+ * it is inlined, each is one load and one compare against a constant, where memcmp is a call. */
+#define EQ_AT(T, p, w, k) (eq_load_##T((p) + (k)) == eq_load_##T((const unsigned char *)(w) + (k)))
+#define EQ_LOAD(T)                                                                                 \
+    static inline T eq_load_##T(const unsigned char *p)                                            \
+    {                                                                                              \
+        T v;                                                                                       \
+        memcpy(&v, p, sizeof(v));                                                                  \
+        return v;                                                                                  \
+    }
+EQ_LOAD(uint64_t)
+EQ_LOAD(uint32_t)
+EQ_LOAD(uint16_t)
+
+SCAN_INLINE int
+same_as(const unsigned char *p, const char *w, size_t wl)
+{
+    if (wl >= 8) {
+        size_t k = 0;
+        for (; k + 8 <= wl; k += 8) {
+            if (!EQ_AT(uint64_t, p, w, k)) {
+                return 0;
+            }
+        }
+        return k == wl || EQ_AT(uint64_t, p, w, wl - 8);
+    }
+    if (wl >= 4) {
+        return EQ_AT(uint32_t, p, w, 0) && EQ_AT(uint32_t, p, w, wl - 4);
+    }
+    if (wl >= 2) {
+        return EQ_AT(uint16_t, p, w, 0) && EQ_AT(uint16_t, p, w, wl - 2);
+    }
+    return wl == 0 || p[0] == (unsigned char)w[0];
+}
+
 SCAN_INLINE int
 lit(const unsigned char *s, size_t n, size_t *i, const char *w, size_t wl)
 {
-    if (n - *i >= wl && memcmp(s + *i, w, wl) == 0) {
+    if (n - *i >= wl && same_as(s + *i, w, wl)) {
         *i += wl;
         return 1;
     }
