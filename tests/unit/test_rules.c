@@ -1436,9 +1436,9 @@ Test(rules, ignore_value_error)
                      "t.rules:4: rule 'p.r': ignore must be yes or no, not 'maybe'");
 }
 
-/* rules_fold_text takes a path without room tests when the output buffer holds twice the text;
- * texts just too long for it take the other path: both fold alike (and a small buffer cuts the
- * same folding short). */
+/* rules_fold_text takes a path without room tests when the output buffer holds twice the text
+ * and 16 bytes; texts just too long for it take the other path: both fold alike (and a small
+ * buffer cuts the same folding short). */
 Test(rules, fold_text_paths_agree)
 {
     static const char *texts[] = {
@@ -1453,6 +1453,7 @@ Test(rules, fold_text_paths_agree)
         "@@@ ... ___ /// &&& === 000",
     };
     const char alphabet[] = "ab.@?/&=_ 0123:/x";
+    const char words[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:;,<>[]()'\"!#%*+-\xc3\xa9 ";
     char text[700], a[2048], b[2048];
     unsigned seed = 12345;
 
@@ -1465,10 +1466,13 @@ Test(rules, fold_text_paths_agree)
             len = 1 + (seed = seed * 1103515245u + 12345u) % 600;
             for (size_t i = 0; i < len; i++) {
                 seed = seed * 1103515245u + 12345u;
-                text[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+                /* half of the texts mostly long words (16 bytes and more unchanged) */
+                text[i] = k % 2 == 0 && (seed >> 8) % 8 != 0
+                              ? words[(seed >> 16) % (sizeof(words) - 1)]
+                              : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
             }
         }
-        size_t big = 2 * len + 3;              /* the path without room tests */
+        size_t big = 2 * len + 19;             /* the path without room tests */
         size_t na = rules_fold_text(text, len, a, big);
         size_t nb = rules_fold_text(text, len, b, big - 1); /* the other path */
         cr_assert(na < big && nb < big - 1);
