@@ -312,17 +312,21 @@ stamp_hit(const struct loghdr_ctx *ctx, const char *line, size_t len)
         st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
         return 0;
     }
-    /* eight bytes at a time: a stamp is 15 to 32 bytes */
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t a, b;
+    /* eight bytes at a time, the last eight overlapping: a stamp is 15 to 32 bytes */
+    if (n < 8) {
+        return memcmp(line, st->bytes, n) == 0;
+    }
+    uint64_t a, b;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
         memcpy(&a, line + i, 8);
         memcpy(&b, st->bytes + i, 8);
         if (a != b) {
             return 0;
         }
     }
-    return memcmp(line + i, st->bytes + i, n - i) == 0;
+    memcpy(&a, line + n - 8, 8);
+    memcpy(&b, st->bytes + n - 8, 8);
+    return a == b;
 }
 
 static int
