@@ -2047,7 +2047,8 @@ contains(const char *s, size_t n, const char *w, size_t wl)
     }
     p = s + wl - 1;
     while (p < end && (p = memchr(p, w[wl - 1], (size_t)(end - p))) != NULL) {
-        if (memcmp(p - (wl - 1), w, wl - 1) == 0) {
+        /* the first byte before the call: most places of the last byte are not the literal */
+        if (p[-(ptrdiff_t)(wl - 1)] == w[0] && memcmp(p - (wl - 1), w, wl - 1) == 0) {
             return 1;
         }
         p++;
