@@ -104,6 +104,7 @@ struct worker {
     struct stats st;
     struct pipeline pl;
     struct tz_cache tz;
+    struct loghdr_stamp stamp; /* the last timestamp read, for pl.ctx */
     struct linebuf *lb;
     uint64_t posbase;
     _Atomic uint64_t done; /* bytes read, for the progress bar */
@@ -328,6 +329,7 @@ worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *
     w->pl.internal = o->internal;
     w->pl.ctx.local_to_utc = tz_local_to_utc;
     w->pl.ctx.local_arg = &w->tz;
+    w->pl.ctx.stamp = &w->stamp;
     w->ready = 1;
     return 0;
 }

@@ -190,6 +190,57 @@ token_at(const unsigned char *s, size_t i, size_t len)
     return 0;
 }
 
+#ifdef __SSE2__
+/* The first token among s[at, at + 16) (none before position 'skip' of the block), or 0. With
+ * last, the block ends the message and the byte after each position is taken from the block. */
+static inline unsigned
+detect_block(const unsigned char *s, size_t at, size_t len, int last, unsigned skip)
+{
+    const __m128i c2 = _mm_set1_epi8('2'), c4 = _mm_set1_epi8('4'), c5 = _mm_set1_epi8('5');
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, c4)),
+                             _mm_cmpeq_epi8(v, c5));
+    unsigned bits = (unsigned)_mm_movemask_epi8(m) & (0xffffu << skip);
+    unsigned kind;
+
+    if (bits == 0) {
+        return 0;
+    }
+    /* the byte after: '.' (enhanced code) or '0'..'5' (reply code); past the end a 0 byte,
+     * which is neither */
+    __m128i nx = last ? _mm_srli_si128(v, 1)
+                      : _mm_loadu_si128((const __m128i *)(const void *)(s + at + 1));
+    __m128i d = _mm_sub_epi8(nx, _mm_set1_epi8('0'));
+    __m128i ok = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(5)), d),
+                              _mm_cmpeq_epi8(nx, _mm_set1_epi8('.')));
+    bits &= (unsigned)_mm_movemask_epi8(ok);
+    if (bits == 0) {
+        return 0;
+    }
+    __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(s + at - 1));
+    __m128i b = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8(' ')),
+                             _mm_cmpeq_epi8(p, _mm_set1_epi8('(')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('[')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('\'')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('=')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('#')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(',')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(';')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('<')));
+    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(':')));
+    bits &= (unsigned)_mm_movemask_epi8(b);
+    while (bits != 0) {
+        size_t k = at + (size_t)__builtin_ctz(bits);
+        if ((kind = token_at(s, k, len)) != 0) {
+            return kind;
+        }
+        bits &= bits - 1;
+    }
+    return 0;
+}
+#endif
+
 unsigned
 detect_codes(const char *msg, size_t len)
 {
@@ -198,41 +249,31 @@ detect_codes(const char *msg, size_t len)
     unsigned kind;
 
 #ifdef __SSE2__
-    /* 16 bytes at a time: test only a '2', '4' or '5' after a byte that may precede a token
-     * (enh_before_ok and reply_before_ok allow no other): most such digits are inside numbers,
-     * addresses and times. */
+    /* 16 bytes at a time: test only a '2', '4' or '5' followed by a '.' or a digit up to 5
+     * (token_at finds nothing else) after a byte that may precede a token (enh_before_ok and
+     * reply_before_ok allow no other): most such digits are inside numbers, addresses and
+     * times. The last bytes are one more block ending at the end of the message. */
     if (len > 0 && is_class(s[0]) && (kind = token_at(s, 0, len)) != 0) {
         return kind;
     }
     i = 1;
-    const __m128i c2 = _mm_set1_epi8('2'), c4 = _mm_set1_epi8('4'), c5 = _mm_set1_epi8('5');
-    for (; i + 16 <= len; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, c4)),
-                                 _mm_cmpeq_epi8(v, c5));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits == 0) {
-            continue;
-        }
-        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(s + i - 1));
-        __m128i b = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8(' ')),
-                                 _mm_cmpeq_epi8(p, _mm_set1_epi8('(')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('[')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('\'')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('=')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('#')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(',')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(';')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('<')));
-        b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(':')));
-        bits &= (unsigned)_mm_movemask_epi8(b);
-        while (bits != 0) {
-            size_t k = i + (size_t)__builtin_ctz(bits);
-            if ((kind = token_at(s, k, len)) != 0) {
-                return kind;
+    if (len >= 17) {
+        for (;;) {
+            size_t at = i;
+            unsigned skip = 0;
+            int last = i + 17 > len;
+            if (last) { /* the final block, overlapping the one before */
+                at = len - 16;
+                skip = (unsigned)(i - at);
             }
-            bits &= bits - 1;
+            unsigned kind2 = detect_block(s, at, len, last, skip);
+            if (kind2 != 0) {
+                return kind2;
+            }
+            if (last) {
+                return 0;
+            }
+            i += 16;
         }
     }
 #endif

@@ -1,4 +1,7 @@
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "loghdr.h"
 
@@ -183,6 +186,9 @@ token_end(const char *p, const char *end)
     return sp != NULL ? sp : end;
 }
 
+/* The bytes that end a program name in a tag. */
+static const unsigned char tag_stop[256] = {['['] = 1, [':'] = 1, [' '] = 1};
+
 /* "prog[pid]: " or "prog: ". Returns the message start, or NULL if p is not a program tag. */
 static const char *
 parse_tag(const char *p, const char *end, struct loghdr *out)
@@ -190,9 +196,31 @@ parse_tag(const char *p, const char *end, struct loghdr *out)
     const char *q = p;
     long pid = -1;
 
-    while (q < end && *q != '[' && *q != ':' && *q != ' ') {
+#ifdef __SSE2__
+    /* 16 bytes at a time: "postfix/smtpd[" fits in one block */
+    for (;;) {
+        if (end - q < 16) {
+            while (q < end && !tag_stop[(unsigned char)*q]) {
+                q++;
+            }
+            break;
+        }
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('[')),
+                                              _mm_cmpeq_epi8(v, _mm_set1_epi8(':'))),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits != 0) {
+            q += __builtin_ctz(bits);
+            break;
+        }
+        q += 16;
+    }
+#else
+    while (q < end && !tag_stop[(unsigned char)*q]) {
         q++;
     }
+#endif
     if (q == p || q >= end) {
         return NULL;
     }
@@ -246,9 +274,66 @@ parse_host_tag(const char *p, const char *end, struct loghdr *out)
     out->msg.len = (size_t)(end - out->msg.p);
 }
 
-static int
-parse_rfc3164(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out)
+void
+loghdr_stamp_clear(struct loghdr_stamp *st)
 {
+    memset(st, 0, sizeof(*st));
+}
+
+/* Keeps the timestamp line[0, len) and its time in ctx's memo. */
+static void
+stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format, int64_t t)
+{
+    struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
+
+    if (st == NULL || len == 0 || len > LOGHDR_STAMP_MAX) {
+        return;
+    }
+    memcpy(st->bytes, line, len);
+    st->len = len;
+    st->time = t;
+    st->format = format;
+    st->ref_year = ctx->ref_year;
+    st->ref_mon = ctx->ref_mon;
+    st->local_to_utc = ctx->local_to_utc;
+    st->local_arg = ctx->local_arg;
+}
+
+/* 1 if the line starts with the memo's timestamp then a space: the parse of those bytes, in the
+ * same context, would give the same format and time. */
+static int
+stamp_hit(const struct loghdr_ctx *ctx, const char *line, size_t len)
+{
+    const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
+    size_t n;
+
+    if (st == NULL || (n = st->len) == 0 || len <= n || line[n] != ' ' ||
+        st->ref_year != ctx->ref_year || st->ref_mon != ctx->ref_mon ||
+        st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
+        return 0;
+    }
+    /* eight bytes at a time, the last eight overlapping: a stamp is 15 to 32 bytes */
+    if (n < 8) {
+        return memcmp(line, st->bytes, n) == 0;
+    }
+    uint64_t a, b;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        memcpy(&a, line + i, 8);
+        memcpy(&b, st->bytes + i, 8);
+        if (a != b) {
+            return 0;
+        }
+    }
+    memcpy(&a, line + n - 8, 8);
+    memcpy(&b, st->bytes + n - 8, 8);
+    return a == b;
+}
+
+static int
+parse_rfc3164(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out,
+              int memo)
+{
+    const char *p0 = p;
     int mo, d, h, mi, s, y;
 
     if (end - p < 16 || (mo = month_index(p)) == 0 || p[3] != ' ') {
@@ -287,6 +372,9 @@ parse_rfc3164(const struct loghdr_ctx *ctx, const char *p, const char *end, stru
     }
     out->format = LOGHDR_RFC3164;
     out->time = local_epoch(ctx, y, mo, d, h, mi, s);
+    if (memo) {
+        stamp_put(ctx, p0, (size_t)(p - p0), LOGHDR_RFC3164, out->time);
+    }
     parse_host_tag(p, end, out);
     return 0;
 }
@@ -523,6 +611,12 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     if (len < 8) {
         return;
     }
+    if (stamp_hit(ctx, line, len)) {
+        out->format = (enum loghdr_format)ctx->stamp->format;
+        out->time = ctx->stamp->time;
+        parse_host_tag(line + ctx->stamp->len, end, out);
+        return;
+    }
     if (*p == '<') { /* "<PRI>" */
         const char *q = p + 1;
         while (q < end && q - p <= 4 && (unsigned)(*q - '0') <= 9) {
@@ -544,6 +638,9 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
             *q == ' ') {
             out->format = LOGHDR_RFC3339;
             out->time = iso_epoch(ctx, &it);
+            if (p == line) {
+                stamp_put(ctx, line, (size_t)(q - line), LOGHDR_RFC3339, out->time);
+            }
             parse_host_tag(q, end, out);
             return;
         }
@@ -558,7 +655,7 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
         }
         return;
     }
-    if (parse_rfc3164(ctx, p, end, out) < 0) {
+    if (parse_rfc3164(ctx, p, end, out, p == line) < 0) {
         out->format = LOGHDR_NONE;
         out->time = -1;
         out->msg.p = p;

@@ -22,12 +22,33 @@ enum loghdr_format {
 /* Converts a local civil time (no offset in the line) to seconds since the epoch. */
 typedef int64_t loghdr_local_fn(void *arg, int year, int mon, int mday, int hour, int min, int sec);
 
+/* The last timestamp converted (a log has many lines per second): its bytes, the time they
+ * gave and the context they were read in. Owned by the caller; all zero is empty. */
+#define LOGHDR_STAMP_MAX 40
+struct loghdr_stamp {
+    size_t len; /* 0: empty */
+    char bytes[LOGHDR_STAMP_MAX];
+    int64_t time;
+    int format;
+    int ref_year, ref_mon;
+    loghdr_local_fn *local_to_utc;
+    void *local_arg;
+};
+
 struct loghdr_ctx {
     int ref_year; /* year of the reference time (file mtime, or now) */
     int ref_mon;  /* 1..12: a RFC 3164 month more than one month after it is last year's */
     loghdr_local_fn *local_to_utc; /* NULL: treat local times as UTC */
     void *local_arg;
+    /* NULL, or the last RFC 3164 / RFC 3339 timestamp: a line starting with the same bytes
+     * then a space reuses its time instead of parsing and converting it again. Only for a
+     * local_to_utc whose answers do not change while the memo is in use (clear it with
+     * loghdr_stamp_clear when the zone is read again). */
+    struct loghdr_stamp *stamp;
 };
+
+/* Empties a timestamp memo. */
+void loghdr_stamp_clear(struct loghdr_stamp *st);
 
 struct loghdr {
     enum loghdr_format format;

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "codes.h"
 #include "detect.h"
@@ -1465,13 +1468,35 @@ static const unsigned char fold_class[256] = {
     ['@'] = FOLD_MARK,  ['.'] = FOLD_MARK,
 };
 
-size_t
-rules_fold_text(const char *text, size_t len, char *out, size_t cap)
+#ifdef __SSE2__
+/* The bytes of v that rules_fold_text looks at (fold_class not 0), as a bit mask. */
+static inline unsigned
+fold_mask(__m128i v)
+{
+    /* '.', '/' and the digits are 0x2e..0x39 */
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8('.'));
+    __m128i m = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(11)), d);
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('&')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+#define ROOM(k) (!bounded || n + (k) < cap)
+/* bounded 0: the caller has checked cap >= 2 * len + 19, more than the output can take (a byte
+ * gives at most two: '?' then '#') and 16 bytes more, so no room test is needed; the compiler
+ * makes one copy of each. */
+static inline __attribute__((always_inline)) size_t
+fold_text(const char *text, size_t len, char *out, size_t cap, int bounded)
 {
     const unsigned char *t = (const unsigned char *)text;
     size_t i = 0, n = 0, chunk = 0;
 
-    while (i < len && n + 2 < cap) {
+    while (i < len && ROOM(2)) {
         size_t j = i, runs = 0, word = n;
         int at = 0, dotted = 0, prev_digit = 0;
         /* One pass: the word is copied with each run of digits as '#' while it is measured,
@@ -1481,7 +1506,31 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
             unsigned k = fold_class[c];
             if (k == 0) { /* the common case: a byte copied as it is */
                 prev_digit = 0;
-                if (n + 2 < cap) {
+                if (!bounded) { /* and the bytes after it up to the next one looked at */
+                    out[n++] = (char)c;
+#ifdef __SSE2__
+                    /* 16 at a time (the caller left 16 bytes more room for this) */
+                    while (j + 17 <= len) {
+                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + j + 1));
+                        _mm_storeu_si128((__m128i *)(void *)(out + n), v);
+                        unsigned bits = fold_mask(v);
+                        if (bits != 0) {
+                            unsigned adv = (unsigned)__builtin_ctz(bits);
+                            n += adv;
+                            j += adv;
+                            goto copied;
+                        }
+                        n += 16;
+                        j += 16;
+                    }
+#endif
+                    while (j + 1 < len && fold_class[t[j + 1]] == 0) {
+                        out[n++] = (char)t[++j];
+                    }
+#ifdef __SSE2__
+                copied:;
+#endif
+                } else if (ROOM(2)) {
                     out[n++] = (char)c;
                 }
                 continue;
@@ -1492,7 +1541,7 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
             if (k == FOLD_DIGIT) {
                 if (!prev_digit) {
                     runs++;
-                    if (n + 2 < cap) {
+                    if (ROOM(2)) {
                         out[n++] = '#';
                     }
                 }
@@ -1500,9 +1549,12 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
                 continue;
             }
             prev_digit = 0;
-            at |= c == '@';
-            dotted |= c == '.' && j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1]);
-            if (n + 2 < cap) {
+            if (c == '@') {
+                at = 1;
+            } else if (j > i && letter(t[j - 1]) && j + 1 < len && letter(t[j + 1])) {
+                dotted = 1;
+            }
+            if (ROOM(2)) {
                 out[n++] = (char)c;
             }
         }
@@ -1512,20 +1564,20 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
             n = word;
             out[n++] = '#';
         }
-        if (j < len && n + 1 < cap) {
+        if (j < len && ROOM(1)) {
             out[n++] = (char)t[j]; /* the separator */
         }
         if (j < len && t[j] == ' ') {
             chunk = j + 1;
         } else if (j < len && t[j] == '?' && memmem(t + chunk, j - chunk, "://", 3) != NULL) {
             /* the query of a URL carries ids: one '#' up to the next space */
-            if (n + 1 < cap) {
+            if (ROOM(1)) {
                 out[n++] = '#';
             }
             while (j < len && t[j] != ' ') {
                 j++;
             }
-            if (j < len && n + 1 < cap) {
+            if (j < len && ROOM(1)) {
                 out[n++] = ' ';
             }
             chunk = j + 1;
@@ -1533,6 +1585,17 @@ rules_fold_text(const char *text, size_t len, char *out, size_t cap)
         i = j + 1;
     }
     return n;
+}
+
+#undef ROOM
+
+size_t
+rules_fold_text(const char *text, size_t len, char *out, size_t cap)
+{
+    if (cap >= 19 && len <= (cap - 19) / 2) {
+        return fold_text(text, len, out, cap, 0);
+    }
+    return fold_text(text, len, out, cap, 1);
 }
 
 static uint64_t
@@ -1850,8 +1913,23 @@ trim_text(struct slice t)
         }
         return t;
     }
-    size_t open = 0, close = 0;
-    for (size_t i = 0; i < t.len; i++) {
+    size_t open = 0, close = 0, i = 0;
+#ifdef __SSE2__
+    /* 16 bytes at a time, in byte counters that cannot overflow within 255 blocks */
+    while (t.len - i >= 16) {
+        __m128i co = _mm_setzero_si128(), cc = _mm_setzero_si128(), zero = _mm_setzero_si128();
+        for (size_t b = 0; b < 255 && t.len - i >= 16; b++, i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t.p + i));
+            co = _mm_sub_epi8(co, _mm_cmpeq_epi8(v, _mm_set1_epi8('(')));
+            cc = _mm_sub_epi8(cc, _mm_cmpeq_epi8(v, _mm_set1_epi8(')')));
+        }
+        co = _mm_sad_epu8(co, zero);
+        cc = _mm_sad_epu8(cc, zero);
+        open += (size_t)_mm_cvtsi128_si32(co) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(co, 8));
+        close += (size_t)_mm_cvtsi128_si32(cc) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(cc, 8));
+    }
+#endif
+    for (; i < t.len; i++) {
         open += t.p[i] == '(';
         close += t.p[i] == ')';
     }
@@ -1989,7 +2067,8 @@ contains(const char *s, size_t n, const char *w, size_t wl)
     }
     p = s + wl - 1;
     while (p < end && (p = memchr(p, w[wl - 1], (size_t)(end - p))) != NULL) {
-        if (memcmp(p - (wl - 1), w, wl - 1) == 0) {
+        /* the first byte before the call: most places of the last byte are not the literal */
+        if (p[-(ptrdiff_t)(wl - 1)] == w[0] && memcmp(p - (wl - 1), w, wl - 1) == 0) {
             return 1;
         }
         p++;

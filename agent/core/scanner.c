@@ -5,6 +5,7 @@
  * choice, the step takes the first one PCRE2 would try, and a comment says why no later choice
  * could change the captures (or the scanner declines and leaves the line to PCRE2).
  */
+#include <stdint.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -59,10 +60,63 @@ is_alnum(unsigned char c)
     return is_digit(c) || (unsigned)((c | 0x20) - 'a') <= 25;
 }
 
+/* Loads of 8, 4 or 2 bytes compared as numbers: with a literal w and its length known where
+ * it is inlined, each is one load and one compare against a constant, where memcmp is a call. */
+#define EQ_AT(T, p, w, k) (eq_load_##T((p) + (k)) == eq_load_##T((const unsigned char *)(w) + (k)))
+#define EQ_LOAD(T)                                                                                 \
+    static inline T eq_load_##T(const unsigned char *p)                                            \
+    {                                                                                              \
+        T v;                                                                                       \
+        memcpy(&v, p, sizeof(v));                                                                  \
+        return v;                                                                                  \
+    }
+EQ_LOAD(uint64_t)
+EQ_LOAD(uint32_t)
+EQ_LOAD(uint16_t)
+
+SCAN_INLINE int
+same_as(const unsigned char *p, const char *w, size_t wl)
+{
+    if (wl >= 8) {
+        size_t k = 0;
+        for (; k + 8 <= wl; k += 8) {
+            if (!EQ_AT(uint64_t, p, w, k)) {
+                return 0;
+            }
+        }
+        return k == wl || EQ_AT(uint64_t, p, w, wl - 8);
+    }
+    if (wl >= 4) {
+        return EQ_AT(uint32_t, p, w, 0) && EQ_AT(uint32_t, p, w, wl - 4);
+    }
+    if (wl >= 2) {
+        return EQ_AT(uint16_t, p, w, 0) && EQ_AT(uint16_t, p, w, wl - 2);
+    }
+    return wl == 0 || p[0] == (unsigned char)w[0];
+}
+
+/* Byte classes of the runs the scanners skip, one table load a byte instead of two or three
+ * compares. */
+enum { SC_DIGIT = 1, SC_ALPHA = 2, SC_DOT = 4, SC_SLASH = 8, SC_LOWER = 16, SC_DASH = 32 };
+static const unsigned char sc_class[256] = {
+    ['0' ... '9'] = SC_DIGIT, ['A' ... 'Z'] = SC_ALPHA, ['a' ... 'z'] = SC_ALPHA | SC_LOWER,
+    ['.'] = SC_DOT,           ['/'] = SC_SLASH,         ['-'] = SC_DASH,
+};
+
+/* The first j >= i where s[j] is not in the classes of mask, or n. */
+SCAN_INLINE size_t
+skip_class(const unsigned char *s, size_t i, size_t n, unsigned mask)
+{
+    while (i < n && (sc_class[s[i]] & mask)) {
+        i++;
+    }
+    return i;
+}
+
 SCAN_INLINE int
 lit(const unsigned char *s, size_t n, size_t *i, const char *w, size_t wl)
 {
-    if (n - *i >= wl && memcmp(s + *i, w, wl) == 0) {
+    if (n - *i >= wl && same_as(s + *i, w, wl)) {
         *i += wl;
         return 1;
     }
@@ -152,9 +206,7 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
 
     c->set = 0;
     /* ^(?<qid>[0-9A-Za-z]++): to= */
-    while (i < n && is_alnum(s[i])) {
-        i++;
-    }
+    i = skip_class(s, i, n, SC_DIGIT | SC_ALPHA);
     if (i == 0 || !LIT(": to=<")) {
         return 0; /* without '<' the line is left to PCRE2 */
     }
@@ -234,16 +286,12 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
         return 0;
     }
     j = i;
-    while (i < n && (is_digit(s[i]) || s[i] == '.')) {
-        i++;
-    }
+    i = skip_class(s, i, n, SC_DIGIT | SC_DOT);
     if (i == j || !LIT(", delays=")) {
         return 0;
     }
     j = i;
-    while (i < n && (is_digit(s[i]) || s[i] == '.' || s[i] == '/')) {
-        i++;
-    }
+    i = skip_class(s, i, n, SC_DIGIT | SC_DOT | SC_SLASH);
     if (i == j || !LIT(", ")) {
         return 0;
     }
@@ -264,16 +312,12 @@ postfix_delivery(const char *msg, size_t n, int remote, struct scan_caps *c)
         return 0;
     }
     j = i;
-    while (i < n && (unsigned)(s[i] - 'a') <= 25) {
-        i++;
-    }
+    i = skip_class(s, i, n, SC_LOWER);
     if (i == j) {
         return 0;
     }
     cap(c, SCAN_STATUS, j, i);
-    while (i < n && ((unsigned)(s[i] - 'a') <= 25 || s[i] == '-')) {
-        i++;
-    }
+    i = skip_class(s, i, n, SC_LOWER | SC_DASH);
     if (!LIT(" (")) {
         return 0;
     }
@@ -419,10 +463,7 @@ reject_tail(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
 static size_t
 qid_then(const unsigned char *s, size_t n, const char *w, size_t wl)
 {
-    size_t i = 0;
-    while (i < n && is_alnum(s[i])) {
-        i++;
-    }
+    size_t i = skip_class(s, 0, n, SC_DIGIT | SC_ALPHA);
     return i > 0 && lit(s, n, &i, w, wl) ? i : 0;
 }
 

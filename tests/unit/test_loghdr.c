@@ -482,3 +482,94 @@ Test(loghdr, random_bytes_in_bounds)
     }
     guarded_free(&g);
 }
+
+/* ---- the timestamp memo ------------------------------------------------------------------- */
+
+static void
+expect_same_hdr(const struct loghdr *a, const struct loghdr *b, const char *prev, const char *line)
+{
+    cr_assert_eq(a->format, b->format, "format of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->time, b->time, "time of '%s' after '%s': %lld, without memo %lld", line, prev,
+                 (long long)a->time, (long long)b->time);
+    cr_assert_eq(a->host.p, b->host.p, "host of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->host.len, b->host.len, "host of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->program.p, b->program.p, "program of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->program.len, b->program.len, "program of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->pid, b->pid, "pid of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->msg.p, b->msg.p, "msg of '%s' after '%s'", line, prev);
+    cr_assert_eq(a->msg.len, b->msg.len, "msg of '%s' after '%s'", line, prev);
+}
+
+/* Every header case parsed right after every other (and after lines that share its first bytes)
+ * gives with the memo what it gives without. */
+Test(loghdr, stamp_memo_equals_parse)
+{
+    static const char *extra[] = {
+        "Nov 28 14:03:01 mx1 postfix/smtp[1]: m",
+        "Nov 28 14:03:01.5 mx1 postfix/smtp[1]: m",
+        "Nov 28 14:03:011 mx1 postfix/smtp[1]: m",
+        "Nov 28 14:03:01",
+        "Nov 28 14:03:01 ",
+        "Nov 28 2025 14:03:01 mx1 p[2]: m",
+        "Nov 28 2025 14:03:01 ",
+        "Nov 28 14:03:02 mx1 p: m",
+        "2026-11-28T14:03:01 mx1 p: m",
+        "2026-11-28T14:03:01+01:00 mx1 p: m",
+        "2026-11-28T14:03:01+01:00x mx1 p: m",
+        "2026-11-28T14:03:01+0100 mx1 p: m",
+        "2026-11-28T14:03:01+01 mx1 p: m",
+        "2026-11-28T14:03:01Z mx1 p: m",
+        "2026-11-28 14:03:01 [1] x",
+        "<13>Nov 28 14:03:01 mx1 p: m",
+        "Dec 31 23:59:59 mx1 p[3]: m",
+    };
+    size_t n = NHDR_CASES + sizeof(extra) / sizeof(extra[0]);
+    const int years[][2] = {{2026, 11}, {2027, 1}};
+
+    for (size_t y = 0; y < 2; y++) {
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < n; j++) {
+                const char *a = i < NHDR_CASES ? hdr_cases[i].line : extra[i - NHDR_CASES];
+                const char *b = j < NHDR_CASES ? hdr_cases[j].line : extra[j - NHDR_CASES];
+                struct loghdr_stamp st;
+                struct loghdr_ctx plain = {years[y][0], years[y][1], NULL, NULL, NULL};
+                struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+                struct loghdr h1, h2;
+
+                loghdr_stamp_clear(&st);
+                loghdr_parse(&memo, a, strlen(a), &h1); /* read in another year first */
+                memo.ref_year = years[y][0];
+                memo.ref_mon = years[y][1];
+                loghdr_parse(&memo, a, strlen(a), &h1);
+                loghdr_parse(&memo, b, strlen(b), &h1);
+                loghdr_parse(&plain, b, strlen(b), &h2);
+                expect_same_hdr(&h1, &h2, a, b);
+            }
+        }
+    }
+}
+
+Test(loghdr, stamp_memo_skips_the_conversion)
+{
+    struct local_call call = {0};
+    struct loghdr_stamp st = {0};
+    struct loghdr_ctx ctx = {2026, 11, fake_local, &call, &st};
+    struct loghdr h;
+    const char *lines[] = {
+        "Nov 28 14:03:01 mx1 postfix/smtp[1]: m",
+        "Nov 28 14:03:01 mx2 postfix/smtpd[2]: n",
+        "Nov 28 14:03:02 mx1 postfix/smtp[1]: m",
+        "2026-11-28T14:03:01 mx1 p: m",
+        "2026-11-28T14:03:01 mx1 q: m",
+    };
+    const int calls[] = {1, 1, 2, 3, 3};
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        loghdr_parse(&ctx, lines[i], strlen(lines[i]), &h);
+        cr_assert_eq(h.time, 424242, "%s", lines[i]);
+        cr_assert_eq(call.n, calls[i], "conversions after '%s': %d", lines[i], call.n);
+    }
+    loghdr_stamp_clear(&st);
+    loghdr_parse(&ctx, lines[4], strlen(lines[4]), &h);
+    cr_assert_eq(call.n, 4, "a cleared memo converts again");
+}

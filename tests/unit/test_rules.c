@@ -1438,3 +1438,51 @@ Test(rules, ignore_value_error)
     expect_one_error("pack p\nrule p.r\n  direction local\n  ignore maybe\n  match ^(?<reply>1)\n",
                      "t.rules:4: rule 'p.r': ignore must be yes or no, not 'maybe'");
 }
+
+/* rules_fold_text takes a path without room tests when the output buffer holds twice the text
+ * and 16 bytes; texts just too long for it take the other path: both fold alike (and a small
+ * buffer cuts the same folding short). */
+Test(rules, fold_text_paths_agree)
+{
+    static const char *texts[] = {
+        "",
+        "?",
+        "? ? ? ?",
+        "see https://x.example/a?b=1 ? ? c",
+        "https://a.b/?? x",
+        "550 5.7.1 <user@example.com>: Recipient address rejected: Access denied [TSS04]",
+        "host mta5.am0.yahoodns.net[198.18.3.11] refused to talk to me: 421 4.7.0",
+        "a.b c..d .e f. 1.2.3.4 a1b2c3 x_y/z&w=v 99 hits=7.5",
+        "@@@ ... ___ /// &&& === 000",
+    };
+    const char alphabet[] = "ab.@?/&=_ 0123:/x";
+    const char words[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:;,<>[]()'\"!#%*+-\xc3\xa9 ";
+    char text[700], a[2048], b[2048];
+    unsigned seed = 12345;
+
+    for (size_t k = 0; k < 2000; k++) {
+        size_t len;
+        if (k < sizeof(texts) / sizeof(texts[0])) {
+            len = strlen(texts[k]);
+            memcpy(text, texts[k], len);
+        } else {
+            len = 1 + (seed = seed * 1103515245u + 12345u) % 600;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                /* half of the texts mostly long words (16 bytes and more unchanged) */
+                text[i] = k % 2 == 0 && (seed >> 8) % 8 != 0
+                              ? words[(seed >> 16) % (sizeof(words) - 1)]
+                              : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+            }
+        }
+        size_t big = 2 * len + 19;             /* the path without room tests */
+        size_t na = rules_fold_text(text, len, a, big);
+        size_t nb = rules_fold_text(text, len, b, big - 1); /* the other path */
+        cr_assert(na < big && nb < big - 1);
+        cr_assert_eq(na, nb, "text %zu (%.*s): %zu and %zu bytes", k, (int)len, text, na, nb);
+        cr_assert(memcmp(a, b, na) == 0, "text %zu (%.*s): '%.*s' and '%.*s'", k, (int)len, text,
+                  (int)na, a, (int)nb, b);
+        size_t nc = rules_fold_text(text, len, b, sizeof(b));
+        cr_assert(nc == na && memcmp(a, b, na) == 0, "text %zu: a larger buffer folds alike", k);
+    }
+}
