@@ -91,6 +91,34 @@ proxy() {
     echo "$1" > "$PROXY_CTL"
 }
 
+# The master name known to the sentinel of start_sentinel (empty when it does not know it).
+sentinel_master() {
+    redis-cli -p "$PS" SENTINEL get-master-addr-by-name m 2>/dev/null | tail -n 1
+}
+
+# start_sentinel MASTER_PORT: one sentinel (quorum 1, short timeouts) monitoring the master on
+# MASTER_PORT under the name 'm', on a free port PS (PID_S, killed at the end of the test).
+start_sentinel() {
+    for _try in 1 2 3 4 5; do
+        PS=$(free_port)
+        cat > "$T/sentinel.conf" <<CONF
+port $PS
+bind 127.0.0.1
+dir $T
+sentinel monitor m 127.0.0.1 $1 1
+sentinel down-after-milliseconds m 400
+sentinel failover-timeout m 2000
+CONF
+        redis-server "$T/sentinel.conf" --sentinel > "$T/sentinel.log" 2>&1 &
+        PID_S=$!
+        track_pid "$PID_S"
+        wait_for 10 "[ \"\$(sentinel_master)\" = $1 ] || ! kill -0 $PID_S 2>/dev/null"
+        [ "$(sentinel_master)" = "$1" ] && return 0
+        kill -9 "$PID_S" 2>/dev/null
+    done
+    fail "sentinel does not know the master: $(tail -n 5 "$T/sentinel.log")"
+}
+
 # write_rconf FILE PORT [extra lines]: an agent configuration that commits to Redis.
 write_rconf() {
     _f=$1 _port=$2
