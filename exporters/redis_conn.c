@@ -617,21 +617,34 @@ sync_send(void *arg, int argc, const char **argv)
     return sync_ok(h->ctx, rep, argv[0], h->err, h->errlen);
 }
 
+/* Where to connect: the master the sentinels name when sentinels are set, else the URL's socket
+ * (*path) or host and port. Returns 0, or -1 with a reason in err. */
+static int
+server_addr(const struct redis_conf *c, char *host, size_t hcap, int *port, const char **path,
+            char *err, size_t errlen)
+{
+    snprintf(host, hcap, "%s", c->url.host);
+    *port = c->url.port;
+    *path = NULL;
+    if (c->sentinels[0] != '\0') {
+        return sentinel_master(c, host, hcap, port, err, errlen);
+    }
+    if (c->url.unix_socket) {
+        *path = c->url.path;
+    }
+    return 0;
+}
+
 redisContext *
 redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err, size_t errlen)
 {
     char host[256];
-    int port = c->url.port;
+    int port;
+    const char *path;
     redisContext *ctx;
 
-    snprintf(host, sizeof(host), "%s", c->url.host);
-    if (c->sentinels[0] != '\0' &&
-        sentinel_master(c, host, sizeof(host), &port, err, errlen) == -1) {
-        return NULL;
-    }
-    ctx = sync_open(host, port, c->url.unix_socket && c->sentinels[0] == '\0' ? c->url.path : NULL,
-                    timeout_ms, err, errlen);
-    if (ctx == NULL) {
+    if (server_addr(c, host, sizeof(host), &port, &path, err, errlen) == -1 ||
+        (ctx = sync_open(host, port, path, timeout_ms, err, errlen)) == NULL) {
         return NULL;
     }
     if (redis_hello(c, sync_send, &(struct sync_hello){ctx, timeout_ms, err, errlen}) != 0) {
@@ -672,17 +685,15 @@ redisAsyncContext *
 redis_async_open(struct ev_loop *loop, const struct redis_conf *c, char *err, size_t errlen)
 {
     char host[256];
-    int port = c->url.port;
+    int port;
+    const char *path;
     redisAsyncContext *ac;
 
-    snprintf(host, sizeof(host), "%s", c->url.host);
-    if (c->sentinels[0] != '\0' &&
-        sentinel_master(c, host, sizeof(host), &port, err, errlen) == -1) {
+    if (server_addr(c, host, sizeof(host), &port, &path, err, errlen) == -1) {
         return NULL;
     }
     /* redisAsyncConnect resolves the name again on every attempt. */
-    ac = c->url.unix_socket && c->sentinels[0] == '\0' ? redisAsyncConnectUnix(c->url.path)
-                                                       : redisAsyncConnect(host, port);
+    ac = path != NULL ? redisAsyncConnectUnix(path) : redisAsyncConnect(host, port);
     if (ac == NULL || ac->err) {
         snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port,
                  ac != NULL ? ac->errstr : "out of memory");
