@@ -171,6 +171,21 @@ wait_query_exact() {
     assert_query_is_scan
 }
 
+# The fault tests' log: more N appends N more generated lines to $LOG (and the oracle);
+# check_committed WHAT [SECONDS] waits for the oracle, then checks that the committed cursor is
+# the size of $LOG.
+_more_n=0
+more() {
+    append "$LOG" "$_more_n" "$1"
+    _more_n=$((_more_n + $1))
+}
+check_committed() {
+    wait_query_exact "${2:-30}"
+    [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] ||
+        fail "$1: cursor $(committed_offset) != size $(stat -c %s "$LOG")"
+    echo "ok $1" >&2
+}
+
 # Keeps the test's exit status: cleanup reads it from $?.
 _redis_cleanup() {
     _redis_rc=$?
