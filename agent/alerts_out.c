@@ -484,22 +484,13 @@ save_cb(struct ev_loop *loop, ev_timer *w, int revents)
     save_async(w->data);
 }
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Restores (restore = 1) or saves the baselines over a blocking connection, within
  * budget_ms in all however Redis answers. */
 static void
 state_sync(struct alerts_out *ao, int restore, int64_t budget_ms)
 {
     char err[256];
-    int64_t deadline = mono_ms() + budget_ms;
+    int64_t deadline = redis_mono_ms() + budget_ms;
     redisContext *ctx;
 
     if (budget_ms <= 0) {
@@ -518,21 +509,21 @@ state_sync(struct alerts_out *ao, int restore, int64_t budget_ms)
         if (state_key(ao, i, key, sizeof(key)) < 0) {
             continue;
         }
-        if (mono_ms() >= deadline || ctx->err) {
+        if (redis_mono_ms() >= deadline || ctx->err) {
             log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save",
                       ctx->err ? ctx->errstr : "out of time");
             break;
         }
         if (!restore) {
             if (alerts_state_encode(ao->det, i, &text, &len) == 0) {
-                rep = redis_sync_command(ctx, deadline - mono_ms(), "HSET %s state %b", key, text,
-                                         len);
+                rep = redis_sync_command(ctx, deadline - redis_mono_ms(), "HSET %s state %b", key,
+                                         text, len);
                 freeReplyObject(rep);
                 free(text);
             }
             continue;
         }
-        rep = redis_sync_command(ctx, deadline - mono_ms(), "HGET %s state", key);
+        rep = redis_sync_command(ctx, deadline - redis_mono_ms(), "HGET %s state", key);
         if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
             if (alerts_state_decode(ao->det, i, rep->str, rep->len) == 0) {
                 log_info("alerts: rule=%s baseline restored from %s", ao->rules[i].name, key);

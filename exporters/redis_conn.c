@@ -411,8 +411,8 @@ redis_reader_over(const redisReader *rd)
     return NULL;
 }
 
-static int64_t
-mono_ms(void)
+int64_t
+redis_mono_ms(void)
 {
     struct timespec ts;
 
@@ -452,7 +452,7 @@ sync_timeout(redisContext *ctx, int64_t left_ms)
 int
 redis_sync_reply(redisContext *ctx, int64_t timeout_ms, void **reply)
 {
-    int64_t deadline = timeout_ms >= 0 ? mono_ms() + timeout_ms : -1;
+    int64_t deadline = timeout_ms >= 0 ? redis_mono_ms() + timeout_ms : -1;
     int done = 0;
 
     *reply = NULL;
@@ -460,7 +460,7 @@ redis_sync_reply(redisContext *ctx, int64_t timeout_ms, void **reply)
         return REDIS_ERR;
     }
     while (!done) {
-        int64_t left = deadline >= 0 ? deadline - mono_ms() : -1;
+        int64_t left = deadline >= 0 ? deadline - redis_mono_ms() : -1;
 
         if (deadline >= 0 && left <= 0) {
             sync_fail(ctx, timeout_ms, 1);
@@ -486,14 +486,14 @@ redis_sync_reply(redisContext *ctx, int64_t timeout_ms, void **reply)
             sync_fail(ctx, timeout_ms, 0);
             return REDIS_ERR;
         }
-        left = deadline >= 0 ? deadline - mono_ms() : -1;
+        left = deadline >= 0 ? deadline - redis_mono_ms() : -1;
         if (deadline >= 0 && left <= 0) {
             sync_fail(ctx, timeout_ms, 1);
             return REDIS_ERR;
         }
         sync_timeout(ctx, left);
         if (redisBufferRead(ctx) == REDIS_ERR) {
-            sync_fail(ctx, timeout_ms, deadline >= 0 && mono_ms() >= deadline);
+            sync_fail(ctx, timeout_ms, deadline >= 0 && redis_mono_ms() >= deadline);
             return REDIS_ERR;
         }
     }

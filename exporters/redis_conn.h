@@ -87,6 +87,10 @@ int redis_sync_reply(struct redisContext *ctx, int64_t timeout_ms, void **reply)
 struct redisReply *redis_sync_command(struct redisContext *ctx, int64_t timeout_ms, const char *fmt,
                                       ...); /* hiredis formats (%b) */
 
+/* The monotonic clock, in ms, by which the deadlines of redis_sync_* are counted: a caller that
+ * spreads one budget over several commands counts what is left with it. */
+int64_t redis_mono_ms(void);
+
 /* The handshake of a new connection, in order: AUTH (with the URL's user when it names one)
  * when there is a password, SELECT when the URL names a database other than 0; each command is
  * handed to send as argv. Returns 0, or the first nonzero that send returned. */
