@@ -171,6 +171,16 @@ wait_query_exact() {
     assert_query_is_scan
 }
 
+# The alert tests' day of mail (tests/data/alerts/gen.awk; alert_day passes its arguments to
+# awk: -v minutes=480 -v spike_start=300 ...) in $T/day.log; alert_log FROM TO appends the
+# lines from FROM up to TO (exclusive; "2024-11-28T05:00"; an empty one: no bound) to $LOG.
+alert_day() {
+    awk "$@" -f "$ROOT/tests/data/alerts/gen.awk" > "$T/day.log"
+}
+alert_log() {
+    awk -v a="$1" -v b="$2" '(a == "" || $1 >= a) && (b == "" || $1 < b)' "$T/day.log" >> "$LOG"
+}
+
 # The fault tests' log: more N appends N more generated lines to $LOG (and the oracle);
 # check_committed WHAT [SECONDS] waits for the oracle, then checks that the committed cursor is
 # the size of $LOG.

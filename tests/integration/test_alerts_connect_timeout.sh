@@ -10,11 +10,9 @@
 
 start_redis
 start_proxy
-GEN=$ROOT/tests/data/alerts/gen.awk
-awk -v minutes=480 -v spike_start=300 -v spike_end=320 -v spike2_start=400 -v spike2_end=420 \
-    -f "$GEN" > "$T/day.log"
+alert_day -v minutes=480 -v spike_start=300 -v spike_end=320 -v spike2_start=400 -v spike2_end=420
 LOG=$T/mail.log
-awk '$1 < "2024-11-28T05:00"' "$T/day.log" > "$LOG"
+alert_log "" 2024-11-28T05:00
 write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "[source mail]" "path = $LOG"
 sed -i '/^\[redis\]/a connect_timeout = 1s' "$T/smtpmon.conf"
 
@@ -27,7 +25,7 @@ proxy noaccept
 wait_for 10 "! timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$PROXY_PORT' 2>/dev/null" ||
     fail "the proxy still accepts"
 t0=$(date +%s%N)
-awk '$1 >= "2024-11-28T05:00" && $1 < "2024-11-28T06:00"' "$T/day.log" >> "$LOG"
+alert_log 2024-11-28T05:00 2024-11-28T06:00
 wait_for 15 "grep -q 'alerts: redis connect failed: timed out after 1000 ms' '$AGENT_ERR'" ||
     fail "no connect timeout: $(grep alerts: "$AGENT_ERR" | tail -n 5)"
 echo "alert delivery gave up after $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
@@ -38,7 +36,7 @@ STREAM="smtpmon:{$AGENT_ID}:alerts"
 [ "$(rcli XLEN "$STREAM")" = 0 ] || fail "delivered without a connection: $(rcli XRANGE "$STREAM" - +)"
 
 proxy forward
-awk '$1 >= "2024-11-28T06:00"' "$T/day.log" >> "$LOG"
+alert_log 2024-11-28T06:00 ""
 wait_for 20 "rcli XRANGE '$STREAM' - + | grep -q '\"type\":\"alert\".*\"time\":\"2024-11-28T06:4'" ||
     fail "the second spike's alert was not delivered: $(rcli XRANGE "$STREAM" - +);" \
         "$(grep alerts: "$AGENT_ERR" | tail -n 5)"

@@ -9,10 +9,9 @@
 
 start_redis
 start_sentinel "$REDIS_PORT"
-GEN=$ROOT/tests/data/alerts/gen.awk
-awk -v minutes=480 -v spike_start=300 -v spike_end=320 -f "$GEN" > "$T/day.log"
+alert_day -v minutes=480 -v spike_start=300 -v spike_end=320
 LOG=$T/mail.log
-awk '$1 < "2024-11-28T05:00"' "$T/day.log" > "$LOG"
+alert_log "" 2024-11-28T05:00
 write_rconf "$T/smtpmon.conf" 1 "[source mail]" "path = $LOG"
 sed -i "/^\[redis\]/a sentinels = 127.0.0.1:$PS\nmaster_name = m" "$T/smtpmon.conf"
 
@@ -23,7 +22,7 @@ wait_for 20 "[ \"\$(committed_offset)\" = $(stat -c %s "$LOG") ]" ||
 STREAM="smtpmon:{$AGENT_ID}:alerts"
 [ "$(rcli XLEN "$STREAM")" = 0 ] || fail "alert during the steady part: $(rcli XRANGE "$STREAM" - +)"
 
-awk '$1 >= "2024-11-28T05:00"' "$T/day.log" >> "$LOG"
+alert_log 2024-11-28T05:00 ""
 wait_for 20 "[ \"\$(rcli XLEN '$STREAM')\" = 2 ]" ||
     fail "stream has $(rcli XLEN "$STREAM") entries; agent: $(grep alerts: "$AGENT_ERR" | tail -n 5)"
 [ "$(rcli XRANGE "$STREAM" - + | grep -o '"type":"[a-z]*"' | tr '\n' ' ')" = \
