@@ -17,20 +17,18 @@
 #include <ev.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/adapters/libev.h>
 
 #include "alerts.h"
 #include "alerts_out.h"
 #include "log.h"
 #include "notify.h"
-#include "redis.h"
+#include "redis_conn.h"
 #include "redis_cmd.h"
 #include "rules.h"
 
 #define PROGRAMS_MAX 4 /* programs running at once; more alerts skip theirs */
 #define ARGV_MAX 32
-#define SAVE_EVERY 60.0     /* seconds between saves of the baselines to Redis */
-#define RECONNECT_EVERY 5.0 /* seconds between connection attempts */
+#define SAVE_EVERY 60.0 /* seconds between saves of the baselines to Redis */
 
 /* ---------------------------------------------------------------------------------------- */
 /* Rules from the configuration */
@@ -300,11 +298,13 @@ struct alerts_out {
     int redis;
     struct redis_conf rc;
     redisAsyncContext *ac;
-    double tried_at;
+    double tried_at, retry_s; /* the last attempt to connect, the back-off after it */
+    unsigned attempts;        /* failed attempts in a row */
     int warned;
     char chan[RCMD_KEY_MAX];
     char stream[RCMD_KEY_MAX];
     ev_timer w_save;
+    ev_timer w_connect;     /* connect_timeout_ms */
     ev_check w_guard;       /* a reply growing over the limits drops the connection */
     int64_t save_budget_ms; /* the last save must end within this (the stop timeout) */
 };
@@ -336,13 +336,48 @@ on_connect(const redisAsyncContext *ac, int status)
 {
     struct alerts_out *ao = ac->data;
 
-    if (status != REDIS_OK && ao != NULL) {
+    if (ao == NULL) {
+        return;
+    }
+    ev_timer_stop(ao->loop, &ao->w_connect);
+    if (status != REDIS_OK) {
         if (!ao->warned) {
             log_warnx("alerts: redis connect failed: %s", ac->errstr);
             ao->warned = 1;
         }
         ao->ac = NULL; /* hiredis frees the context */
+    } else {
+        ao->attempts = 0;
     }
+}
+
+/* Gives up the connection (freed here); the next delivery connects again after the back-off. */
+static void
+redis_drop(struct alerts_out *ao)
+{
+    redisAsyncContext *ac = ao->ac;
+
+    ev_timer_stop(ao->loop, &ao->w_connect);
+    ao->ac = NULL;
+    if (ac != NULL) {
+        ac->data = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+static void
+connect_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct alerts_out *ao = w->data;
+
+    (void)loop;
+    (void)revents;
+    if (!ao->warned) {
+        log_warnx("alerts: redis connect failed: timed out after %lld ms",
+                  (long long)ao->rc.connect_timeout_ms);
+        ao->warned = 1;
+    }
+    redis_drop(ao);
 }
 
 static void
@@ -352,53 +387,48 @@ on_disconnect(const redisAsyncContext *ac, int status)
 
     (void)status;
     if (ao != NULL) {
+        ev_timer_stop(ao->loop, &ao->w_connect);
         ao->ac = NULL;
     }
 }
 
-/* The async context, connecting (AUTH, SELECT pipelined ahead) if needed; NULL if none. */
+static int
+send_hello(void *arg, int argc, const char **argv)
+{
+    return redisAsyncCommandArgv(arg, on_reply, NULL, argc, argv, NULL) == REDIS_OK ? 0 : -1;
+}
+
+/* The async context, connecting (through the sentinels if set; AUTH, SELECT pipelined ahead)
+ * if needed and the back-off since the last attempt has passed; NULL if none. */
 static redisAsyncContext *
 redis_ctx(struct alerts_out *ao)
 {
     redisAsyncContext *ac;
     double now = ev_now(ao->loop);
+    char err[600];
 
     if (!ao->redis || ao->ac != NULL) {
         return ao->ac;
     }
-    if (ao->tried_at > 0 && now - ao->tried_at < RECONNECT_EVERY) {
+    if (ao->tried_at > 0 && now - ao->tried_at < ao->retry_s) {
         return NULL;
     }
     ao->tried_at = now;
-    ac = ao->rc.url.unix_socket ? redisAsyncConnectUnix(ao->rc.url.path)
-                                : redisAsyncConnect(ao->rc.url.host, ao->rc.url.port);
-    if (ac == NULL || ac->err) {
+    ao->retry_s = redis_backoff_s(&ao->rc, ao->attempts++, 0);
+    if ((ac = redis_async_open(ao->loop, &ao->rc, err, sizeof(err))) == NULL) {
         if (!ao->warned) {
-            log_warnx("alerts: redis connect failed: %s", ac != NULL ? ac->errstr : "no memory");
+            log_warnx("alerts: redis connect failed: %s", err);
             ao->warned = 1;
-        }
-        if (ac != NULL) {
-            redisAsyncFree(ac);
         }
         return NULL;
     }
     ac->data = ao;
-    redis_reader_limit(ac->c.reader);
-    redisLibevAttach(ao->loop, ac);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     ao->ac = ac;
-    if (ao->rc.url.password[0] != '\0') {
-        if (ao->rc.url.user[0] != '\0') {
-            redisAsyncCommand(ac, on_reply, NULL, "AUTH %s %s", ao->rc.url.user,
-                              ao->rc.url.password);
-        } else {
-            redisAsyncCommand(ac, on_reply, NULL, "AUTH %s", ao->rc.url.password);
-        }
-    }
-    if (ao->rc.url.db != 0) {
-        redisAsyncCommand(ac, on_reply, NULL, "SELECT %d", ao->rc.url.db);
-    }
+    ev_timer_set(&ao->w_connect, (double)ao->rc.connect_timeout_ms / 1000.0, 0.);
+    ev_timer_start(ao->loop, &ao->w_connect);
+    redis_hello(&ao->rc, send_hello, ac);
     return ao->ac;
 }
 
@@ -442,9 +472,7 @@ guard_cb(struct ev_loop *loop, ev_check *w, int revents)
     if (ac != NULL && (over = redis_reader_over(ac->c.reader)) != NULL) {
         log_warnx("alerts: redis %s", over);
         ao->warned = 1;
-        ao->ac = NULL;
-        ac->data = NULL;
-        redisAsyncFree(ac);
+        redis_drop(ao);
     }
 }
 
@@ -456,22 +484,13 @@ save_cb(struct ev_loop *loop, ev_timer *w, int revents)
     save_async(w->data);
 }
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Restores (restore = 1) or saves the baselines over a blocking connection, within
  * budget_ms in all however Redis answers. */
 static void
 state_sync(struct alerts_out *ao, int restore, int64_t budget_ms)
 {
     char err[256];
-    int64_t deadline = mono_ms() + budget_ms;
+    int64_t deadline = redis_mono_ms() + budget_ms;
     redisContext *ctx;
 
     if (budget_ms <= 0) {
@@ -490,21 +509,21 @@ state_sync(struct alerts_out *ao, int restore, int64_t budget_ms)
         if (state_key(ao, i, key, sizeof(key)) < 0) {
             continue;
         }
-        if (mono_ms() >= deadline || ctx->err) {
+        if (redis_mono_ms() >= deadline || ctx->err) {
             log_warnx("alerts: cannot %s the baselines: %s", restore ? "restore" : "save",
                       ctx->err ? ctx->errstr : "out of time");
             break;
         }
         if (!restore) {
             if (alerts_state_encode(ao->det, i, &text, &len) == 0) {
-                rep = redis_sync_command(ctx, deadline - mono_ms(), "HSET %s state %b", key, text,
-                                         len);
+                rep = redis_sync_command(ctx, deadline - redis_mono_ms(), "HSET %s state %b", key,
+                                         text, len);
                 freeReplyObject(rep);
                 free(text);
             }
             continue;
         }
-        rep = redis_sync_command(ctx, deadline - mono_ms(), "HGET %s state", key);
+        rep = redis_sync_command(ctx, deadline - redis_mono_ms(), "HGET %s state", key);
         if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
             if (alerts_state_decode(ao->det, i, rep->str, rep->len) == 0) {
                 log_info("alerts: rule=%s baseline restored from %s", ao->rules[i].name, key);
@@ -662,6 +681,8 @@ alerts_out_new(struct ev_loop *loop, const struct config *c, const struct rulese
         return NULL;
     }
     ao->loop = loop;
+    ev_timer_init(&ao->w_connect, connect_timeout_cb, 0., 0.);
+    ao->w_connect.data = ao;
     if (alerts_out_rules(c, rs, &ao->rules, &ao->n, &errs) < 0) {
         for (size_t i = 0; i < errs.n; i++) {
             log_errx("%s", errs.msgs[i]);
@@ -737,10 +758,7 @@ alerts_out_free(struct alerts_out *ao)
         ev_check_stop(ao->loop, &ao->w_guard);
         state_sync(ao, 0, ao->save_budget_ms);
     }
-    if (ao->ac != NULL) {
-        ao->ac->data = NULL;
-        redisAsyncFree(ao->ac);
-    }
+    redis_drop(ao);
     for (size_t i = 0; i < PROGRAMS_MAX; i++) {
         if (ao->progs[i].pid != 0) {
             ev_child_stop(ao->loop, &ao->progs[i].w_child);

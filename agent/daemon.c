@@ -1667,6 +1667,8 @@ check_only(const struct config *c, const struct rsref *r)
     return EX_OK;
 }
 
+/* The one cleanup of agent_main, whichever phase it ended in: frees what the phases made (a
+ * zeroed agent is accepted). */
 static void
 agent_fini(struct agent *ag)
 {
@@ -1688,6 +1690,9 @@ agent_fini(struct agent *ag)
     config_free(&ag->cfg);
     if (ag->lock_fd != -1) {
         close(ag->lock_fd);
+    }
+    if (ag->loop != NULL) {
+        ev_loop_destroy(ag->loop);
     }
 }
 
@@ -1723,104 +1728,142 @@ agent_timers(struct agent *ag)
     ev_signal_start(loop, &ag->w_hup);
 }
 
-int
-agent_main(int argc, char **argv)
-{
-    struct agent ag;
-    struct errlist errs = {0};
-    int rc;
+/* What a phase of agent_main returns: go on to the next one, or end with ag->exit_code. */
+enum phase { PHASE_NEXT, PHASE_END };
 
-    memset(&ag, 0, sizeof(ag));
-    ag.lock_fd = -1;
-    signal(SIGPIPE, SIG_IGN);
-    switch (parse_cli(&ag.cli, argc, argv)) {
+static enum phase
+phase_end(struct agent *ag, int exit_code)
+{
+    ag->exit_code = exit_code;
+    return PHASE_END;
+}
+
+/* The command line (--help ends here), then the log. */
+static enum phase
+agent_parse(struct agent *ag, int argc, char **argv)
+{
+    switch (parse_cli(&ag->cli, argc, argv)) {
     case -1:
-        return EX_USAGE;
+        return phase_end(ag, EX_USAGE);
     case 1:
-        return EX_OK;
+        return phase_end(ag, EX_OK);
     default:
         break;
     }
-    log_init("smtpmon", ag.cli.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO,
-             getenv("JOURNAL_STREAM") != NULL && !ag.cli.check);
-    if (load_config(&ag.cli, &ag.cfg, &ag.rsr, &errs) == -1) {
+    log_init("smtpmon", ag->cli.verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+             getenv("JOURNAL_STREAM") != NULL && !ag->cli.check);
+    return PHASE_NEXT;
+}
+
+/* The configuration and the patterns, every error said (-n ends here); the log level, the
+ * sources' fallbacks and the agent id. */
+static enum phase
+agent_load(struct agent *ag)
+{
+    struct errlist errs = {0};
+
+    if (load_config(&ag->cli, &ag->cfg, &ag->rsr, &errs) == -1) {
         print_errors(&errs, 0);
         errlist_clear(&errs);
-        config_free(&ag.cfg);
-        return EX_CONFIG;
+        return phase_end(ag, EX_CONFIG);
     }
     errlist_clear(&errs);
-    if (ag.cli.check) {
-        rc = check_only(&ag.cfg, ag.rsr);
-        agent_fini(&ag);
-        return rc;
+    if (ag->cli.check) {
+        return phase_end(ag, check_only(&ag->cfg, ag->rsr));
     }
-    log_set_level(ag.cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag.cfg.log_level);
-    resolve_fallbacks(&ag.cfg);
-    config_agent_id(ag.agent_id, sizeof(ag.agent_id), ag.cfg.agent_id);
-    if ((ag.lock_fd = state_lock(ag.cfg.state_dir)) == -1) {
+    log_set_level(ag->cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag->cfg.log_level);
+    resolve_fallbacks(&ag->cfg);
+    config_agent_id(ag->agent_id, sizeof(ag->agent_id), ag->cfg.agent_id);
+    return PHASE_NEXT;
+}
+
+/* The state directory, for this process alone. */
+static enum phase
+agent_lock(struct agent *ag)
+{
+    if ((ag->lock_fd = state_lock(ag->cfg.state_dir)) == -1) {
         if (errno == EWOULDBLOCK) {
             log_errx("state: dir=%s is locked by another smtpmon: refusing to start",
-                     ag.cfg.state_dir);
+                     ag->cfg.state_dir);
         } else {
-            log_warn("state: dir=%s cannot create or lock", ag.cfg.state_dir);
+            log_warn("state: dir=%s cannot create or lock", ag->cfg.state_dir);
         }
-        agent_fini(&ag);
-        return EX_CANTCREAT;
+        return phase_end(ag, EX_CANTCREAT);
     }
-    /* -- Redis exporter: used when a Redis URL is configured. */
-    if (ag.cfg.redis != NULL) {
+    return PHASE_NEXT;
+}
+
+/* The exporter: Redis when a URL is configured, else JSON lines to the output; then the loop. */
+static enum phase
+agent_connect(struct agent *ag)
+{
+    if (ag->cfg.redis != NULL) {
         struct redis_conf rcf;
         char err[512];
 
         redis_conf_defaults(&rcf);
-        redis_conf_from_config(&rcf, &ag.cfg);
-        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", ag.agent_id);
+        redis_conf_from_config(&rcf, &ag->cfg);
+        snprintf(rcf.agent_id, sizeof(rcf.agent_id), "%s", ag->agent_id);
         if (redis_conf_env(&rcf, err, sizeof(err)) == -1 ||
             redis_conf_password(&rcf, err, sizeof(err)) == -1) {
             log_errx("redis: %s", err);
-            agent_fini(&ag);
-            return EX_CONFIG;
+            return phase_end(ag, EX_CONFIG);
         }
-        ag.ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, &ag);
+        ag->ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, ag);
         explicit_bzero(&rcf, sizeof(rcf));
-        if (ag.ex != NULL) {
-            ag.ex->cursor_cb = agent_cursor;
+        if (ag->ex == NULL) {
+            log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])", ag->agent_id);
+            return phase_end(ag, EX_CONFIG);
         }
-        if (ag.ex == NULL) {
-            log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])", ag.agent_id);
-            agent_fini(&ag);
-            return EX_CONFIG;
-        }
-    } else
-        /* -- end Redis exporter */
-        ag.ex = export_jsonl_new(ag.cfg.output != NULL ? ag.cfg.output : "-", ag.agent_id,
-                                 agent_ack, &ag);
-    if (ag.ex == NULL) {
-        log_warn("export: output=%s cannot open", ag.cfg.output != NULL ? ag.cfg.output : "-");
-        agent_fini(&ag);
-        return EX_CANTCREAT;
+        ag->ex->cursor_cb = agent_cursor;
+    } else if ((ag->ex = export_jsonl_new(ag->cfg.output != NULL ? ag->cfg.output : "-",
+                                          ag->agent_id, agent_ack, ag)) == NULL) {
+        log_warn("export: output=%s cannot open", ag->cfg.output != NULL ? ag->cfg.output : "-");
+        return phase_end(ag, EX_CANTCREAT);
     }
-    if ((ag.loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
+    if ((ag->loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {
         log_errx("agent: cannot initialise libev");
-        agent_fini(&ag);
-        return EX_OSERR;
+        return phase_end(ag, EX_OSERR);
     }
-    agent_timers(&ag);
-    ag.alerts = alerts_out_new(ag.loop, &ag.cfg, ag.rsr->rs, ag.agent_id);
-    agent_sources(&ag, 1);
-    log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s", ag.agent_id,
-             ag.cfg.nsources, ruleset_rule_count(ag.rsr->rs),
-             ruleset_jit(ag.rsr->rs) ? " (JIT)" : "", ag.cfg.state_dir,
-             ag.cfg.output != NULL ? ag.cfg.output : "-");
+    return PHASE_NEXT;
+}
+
+/* Timers, signals, alerts and sources, then the loop until a stop; the exit code is the
+ * loop's (agent_stop, a failed exporter). */
+static void
+agent_run(struct agent *ag)
+{
+    agent_timers(ag);
+    ag->alerts = alerts_out_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
+    agent_sources(ag, 1);
+    log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s",
+             ag->agent_id, ag->cfg.nsources, ruleset_rule_count(ag->rsr->rs),
+             ruleset_jit(ag->rsr->rs) ? " (JIT)" : "", ag->cfg.state_dir,
+             ag->cfg.output != NULL ? ag->cfg.output : "-");
     notify_ready("running");
-    ev_run(ag.loop, 0);
+    ev_run(ag->loop, 0);
     /* The baselines are saved within what is left of stop_timeout. */
-    alerts_out_stop_budget(
-        ag.alerts,
-        ev_is_active(&ag.w_stop) ? (int64_t)(ev_timer_remaining(ag.loop, &ag.w_stop) * 1000) : 0);
+    alerts_out_stop_budget(ag->alerts,
+                           ev_is_active(&ag->w_stop)
+                               ? (int64_t)(ev_timer_remaining(ag->loop, &ag->w_stop) * 1000)
+                               : 0);
     log_info("agent: stopped");
+}
+
+/* parse -> load -> lock -> connect -> run, each phase able to end the agent with its exit code
+ * (sysexits); one cleanup after whichever ran last. */
+int
+agent_main(int argc, char **argv)
+{
+    struct agent ag;
+
+    memset(&ag, 0, sizeof(ag));
+    ag.lock_fd = -1;
+    signal(SIGPIPE, SIG_IGN);
+    if (agent_parse(&ag, argc, argv) == PHASE_NEXT && agent_load(&ag) == PHASE_NEXT &&
+        agent_lock(&ag) == PHASE_NEXT && agent_connect(&ag) == PHASE_NEXT) {
+        agent_run(&ag);
+    }
     agent_fini(&ag);
-    ev_loop_destroy(ag.loop);
     return ag.exit_code;
 }

@@ -18,7 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "query.h"
-#include "redis.h"
+#include "redis_conn.h"
 #include "redis_cmd.h"
 #include "rules.h"
 #include "scan.h"

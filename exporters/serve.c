@@ -32,7 +32,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "redis.h"
+#include "redis_conn.h"
 #include "redis_cmd.h"
 #include "serve.h"
 #include "serve_int.h"

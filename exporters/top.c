@@ -33,7 +33,7 @@
 #include <hiredis/hiredis.h>
 
 #include "config.h"
-#include "redis.h"
+#include "redis_conn.h"
 #include "redis_cmd.h"
 #include "serve_int.h"
 #include "top.h"

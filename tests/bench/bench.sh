@@ -88,7 +88,7 @@ calc() {
 gen_log() {
     local src=$1 n=$2 out=$3 bin want t0 t1
     bin=$bd/$(basename "$src" .c)
-    if [[ ! -x $bin || $src -nt $bin ]]; then
+    if [[ ! -x $bin || $src -nt $bin || $(dirname "$src")/rng.h -nt $bin ]]; then
         "$cc" -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$bin" "$src"
     fi
     want="lines=$n seed=$seed gen=$(sha256sum "$src" | cut -c1-16)"

@@ -26,44 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* ---- random numbers: xorshift64* seeded through splitmix64 */
-
-static uint64_t rng_state;
-
-static uint64_t
-mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t
-rnd(void)
-{
-    uint64_t x = rng_state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
-static uint32_t
-rn(uint32_t n)
-{
-    return (uint32_t)(((rnd() >> 32) * (uint64_t)n) >> 32);
-}
-
-static int
-pm(uint32_t permille)
-{
-    return rn(1000) < permille;
-}
+#include "rng.h"
 
 /* ---- the tally */
 
@@ -728,10 +691,7 @@ main(int argc, char **argv)
         return 2;
     }
     max_lines = lines;
-    rng_state = mix64(seed);
-    if (rng_state == 0) {
-        rng_state = 0x9e3779b97f4a7c15ULL;
-    }
+    rng_seed(seed);
     if ((out_buf = malloc(OUT_CAP)) == NULL) {
         fprintf(stderr, "gen-exim: out of memory\n");
         return 1;

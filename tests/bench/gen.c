@@ -17,58 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#include "rng.h"
+
 #define IP4(a, b, c, d)                                                                            \
     (((uint32_t)(a) << 24) | ((uint32_t)(b) << 16) | ((uint32_t)(c) << 8) | (uint32_t)(d))
 #define PICK(arr) ((arr)[rn((uint32_t)ARRAY_LEN(arr))])
-
-/* ---------------------------------------------------------------------------------------
- * Random numbers: xorshift64* seeded through splitmix64.
- */
-
-static uint64_t rng_state;
-
-static uint64_t
-mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t
-rnd(void)
-{
-    uint64_t x = rng_state;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * 0x2545f4914f6cdd1dULL;
-}
-
-/* Uniform in [0, n). */
-static inline uint32_t
-rn(uint32_t n)
-{
-    return (uint32_t)(((rnd() >> 32) * (uint64_t)n) >> 32);
-}
-
-/* Uniform in [lo, hi]. */
-static inline uint32_t
-rr(uint32_t lo, uint32_t hi)
-{
-    return lo + rn(hi - lo + 1);
-}
-
-/* True with probability permille/1000. */
-static inline int
-pm(uint32_t permille)
-{
-    return rn(1000) < permille;
-}
 
 static int
 wpick(const uint16_t *w, int n)
@@ -3239,10 +3192,7 @@ main(int argc, char **argv)
         return 2;
     }
     seedx = seed;
-    rng_state = mix64(seedx);
-    if (rng_state == 0) {
-        rng_state = 0x9e3779b97f4a7c15ULL;
-    }
+    rng_seed(seedx);
     out_buf = malloc(OUT_CAP);
     if (out_buf == NULL) {
         die("out of memory");

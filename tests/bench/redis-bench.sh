@@ -17,7 +17,8 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 stat_of() { rcli INFO "$1" | tr -d '\r' | awk -F'[:=,]' -v k="$2" '$1 == k {print $2; exit} $1 == "cmdstat_" k {print $3; exit}'; }
 
 GEN=$ROOT/build/bench/gen
-if [ ! -x "$GEN" ] || [ "$GEN" -ot "$ROOT/tests/bench/gen.c" ]; then
+if [ ! -x "$GEN" ] || [ "$GEN" -ot "$ROOT/tests/bench/gen.c" ] ||
+    [ "$GEN" -ot "$ROOT/tests/bench/rng.h" ]; then
     mkdir -p "$ROOT/build/bench"
     ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -o "$GEN" "$ROOT/tests/bench/gen.c" || exit 1
 fi

@@ -21,7 +21,8 @@ AGENT_ID=seed
 need curl
 
 GEN=$ROOT/build/bench/gen
-if [ ! -x "$GEN" ] || [ "$GEN" -ot "$ROOT/tests/bench/gen.c" ]; then
+if [ ! -x "$GEN" ] || [ "$GEN" -ot "$ROOT/tests/bench/gen.c" ] ||
+    [ "$GEN" -ot "$ROOT/tests/bench/rng.h" ]; then
     mkdir -p "$ROOT/build/bench"
     ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -o "$GEN" "$ROOT/tests/bench/gen.c" || exit 1
 fi

@@ -148,6 +148,36 @@ gen() {
     }'
 }
 
+# The journal tests: skips without systemd-journal-remote (JR), makes $T/journal and BASE (now,
+# in microseconds: the first entry's time).
+need_journal() {
+    JR=/lib/systemd/systemd-journal-remote
+    [ -x "$JR" ] || skip "needs systemd-journal-remote (apt-get install systemd-journal-remote)"
+    mkdir -p "$T/journal"
+    BASE=$(( $(date +%s) * 1000000 ))
+}
+
+# journal_file NAME START COUNT [EVERY]: $T/journal/NAME.journal with the COUNT postfix entries
+# of gen START COUNT (added to the oracle), 1 ms apart from BASE; with EVERY, an entry of
+# another identifier (cron, with a reply code in its text) after every EVERY-th.
+journal_file() {
+    gen "$2" "$3" | tee -a "$T/written.log" | awk -v base="$BASE" -v s="$2" -v every="${4:-0}" '{
+        i = s + NR - 1
+        prog = $5; sub(/\[.*/, "", prog)
+        msg = $0; sub(/^[^]]*\]: /, "", msg)
+        printf "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", base + i * 1000, i + 1
+        printf "_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=mx1\n"
+        printf "SYSLOG_IDENTIFIER=%s\nSYSLOG_PID=%d\nMESSAGE=%s\n\n", prog, 100 + i % 900, msg
+        if (every > 0 && i % every == 0) {
+            printf "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", base + i * 1000 + 1, i + 1
+            printf "_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=mx1\n"
+            printf "SYSLOG_IDENTIFIER=cron\nMESSAGE=(root) CMD said: 550 5.1.1 not mail\n\n"
+        }
+    }' > "$T/export.txt"
+    "$JR" --output="$T/journal/$1.journal" - < "$T/export.txt" 2>/dev/null ||
+        fail "systemd-journal-remote failed"
+}
+
 # append FILE START COUNT: appends generated lines to FILE and to the oracle.
 append() {
     gen "$2" "$3" | tee -a "$T/written.log" >> "$1"

@@ -13,6 +13,9 @@
  *              and close that connection, then forward (the reply-lost case)
  *   loading    answer every command "-LOADING ..." without forwarding it (Redis loading its
  *              data set after a restart)
+ *   noaccept   forward on the connections open, accept no new one: the listen queue is filled
+ *              by a connection of the proxy's own, so that a new connect waits, unanswered,
+ *              until the client gives up (a connect timeout)
  * Modes that act once write "forward" back to the file. It counts what it forwarded in
  * CONTROL_FILE.stats: "connections N dropped_replies N".
  */
@@ -157,7 +160,7 @@ int
 main(int argc, char **argv)
 {
     struct sockaddr_in sa;
-    int lfd, one = 1, target;
+    int lfd, one = 1, target, filler = -1;
 
     if (argc != 4) {
         fprintf(stderr, "usage: proxy LISTEN_PORT TARGET_PORT CONTROL_FILE\n");
@@ -186,6 +189,17 @@ main(int argc, char **argv)
         int stall;
 
         read_mode();
+        if ((strcmp(mode, "noaccept") == 0) != (filler >= 0)) {
+            if (filler < 0) {
+                listen(lfd, 0); /* one connection waits to be accepted: the filler */
+                filler = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+                connect(filler, (struct sockaddr *)&sa, sizeof(sa));
+            } else {
+                close(filler);
+                filler = -1;
+                listen(lfd, 16);
+            }
+        }
         if (strcmp(mode, "cut") == 0 || strcmp(mode, "refuse") == 0) {
             for (int i = 0; i < PAIRS; i++) {
                 close_pair(&pairs[i]);
@@ -195,7 +209,7 @@ main(int argc, char **argv)
             }
         }
         stall = strcmp(mode, "stall") == 0;
-        pf[n].fd = lfd;
+        pf[n].fd = filler >= 0 ? -1 : lfd;
         pf[n].events = POLLIN;
         map[n++] = -1;
         for (int i = 0; i < PAIRS && !stall; i++) {

@@ -91,6 +91,34 @@ proxy() {
     echo "$1" > "$PROXY_CTL"
 }
 
+# The master name known to the sentinel of start_sentinel (empty when it does not know it).
+sentinel_master() {
+    redis-cli -p "$PS" SENTINEL get-master-addr-by-name m 2>/dev/null | tail -n 1
+}
+
+# start_sentinel MASTER_PORT: one sentinel (quorum 1, short timeouts) monitoring the master on
+# MASTER_PORT under the name 'm', on a free port PS (PID_S, killed at the end of the test).
+start_sentinel() {
+    for _try in 1 2 3 4 5; do
+        PS=$(free_port)
+        cat > "$T/sentinel.conf" <<CONF
+port $PS
+bind 127.0.0.1
+dir $T
+sentinel monitor m 127.0.0.1 $1 1
+sentinel down-after-milliseconds m 400
+sentinel failover-timeout m 2000
+CONF
+        redis-server "$T/sentinel.conf" --sentinel > "$T/sentinel.log" 2>&1 &
+        PID_S=$!
+        track_pid "$PID_S"
+        wait_for 10 "[ \"\$(sentinel_master)\" = $1 ] || ! kill -0 $PID_S 2>/dev/null"
+        [ "$(sentinel_master)" = "$1" ] && return 0
+        kill -9 "$PID_S" 2>/dev/null
+    done
+    fail "sentinel does not know the master: $(tail -n 5 "$T/sentinel.log")"
+}
+
 # write_rconf FILE PORT [extra lines]: an agent configuration that commits to Redis.
 write_rconf() {
     _f=$1 _port=$2
@@ -141,6 +169,31 @@ wait_query_exact() {
     wait_for "${1:-30}" "[ \"\$(query_lines)\" -ge $_n ] && [ \"\$(query_lines --fleet)\" -ge $_n ]" ||
         fail "timeout: Redis holds $(query_lines) (fleet $(query_lines --fleet)) of $_n lines"
     assert_query_is_scan
+}
+
+# The alert tests' day of mail (tests/data/alerts/gen.awk; alert_day passes its arguments to
+# awk: -v minutes=480 -v spike_start=300 ...) in $T/day.log; alert_log FROM TO appends the
+# lines from FROM up to TO (exclusive; "2024-11-28T05:00"; an empty one: no bound) to $LOG.
+alert_day() {
+    awk "$@" -f "$ROOT/tests/data/alerts/gen.awk" > "$T/day.log"
+}
+alert_log() {
+    awk -v a="$1" -v b="$2" '(a == "" || $1 >= a) && (b == "" || $1 < b)' "$T/day.log" >> "$LOG"
+}
+
+# The fault tests' log: more N appends N more generated lines to $LOG (and the oracle);
+# check_committed WHAT [SECONDS] waits for the oracle, then checks that the committed cursor is
+# the size of $LOG.
+_more_n=0
+more() {
+    append "$LOG" "$_more_n" "$1"
+    _more_n=$((_more_n + $1))
+}
+check_committed() {
+    wait_query_exact "${2:-30}"
+    [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] ||
+        fail "$1: cursor $(committed_offset) != size $(stat -c %s "$LOG")"
+    echo "ok $1" >&2
 }
 
 # Keeps the test's exit status: cleanup reads it from $?.

@@ -11,11 +11,9 @@ start_redis
 # The shipped ACL users: the agent publishes on its own channel smtpmon:alerts:AGENT, the
 # dashboard user subscribes to the pattern smtpmon:alerts:*.
 URL=redis://smtpmon-dashboard:$DASH_PW@127.0.0.1:$REDIS_PORT
-GEN=$ROOT/tests/data/alerts/gen.awk
-awk -v minutes=600 -v spike_start=300 -v spike_end=320 -v spike2_start=500 -v spike2_end=520 \
-    -f "$GEN" > "$T/day.log"
+alert_day -v minutes=600 -v spike_start=300 -v spike_end=320 -v spike2_start=500 -v spike2_end=520
 LOG=$T/mail.log
-awk '$1 < "2024-11-28T05:00"' "$T/day.log" > "$LOG"
+alert_log "" 2024-11-28T05:00
 write_rconf "$T/smtpmon.conf" "$REDIS_PORT" "[source mail]" "path = $LOG"
 
 "$SMTPMON" alerts --follow --redis "$URL" --count 2 > "$T/follow.out" 2> "$T/follow.err" &
@@ -29,7 +27,7 @@ wait_for 20 "[ \"\$(committed_offset)\" = $(stat -c %s "$LOG") ]" || fail "the h
 [ ! -s "$T/follow.out" ] || fail "alert during the steady part: $(cat "$T/follow.out")"
 
 # The spike and what follows it, up to 08:00.
-awk '$1 >= "2024-11-28T05:00" && $1 < "2024-11-28T08:00"' "$T/day.log" >> "$LOG"
+alert_log 2024-11-28T05:00 2024-11-28T08:00
 wait_for 20 "! kill -0 $FOLLOW 2>/dev/null" || fail "follow saw: $(cat "$T/follow.out")"
 [ "$(wc -l < "$T/follow.out")" = 2 ] || fail "follow printed: $(cat "$T/follow.out")"
 [ "$(sed -n 1p "$T/follow.out" | jq -r '.type + " " + .rule + " " + .host')" = \
@@ -57,7 +55,7 @@ FOLLOW=$!
 wait_for 10 "grep -q subscribed '$T/follow2.err'" || fail "second follow did not subscribe"
 start_agent -f "$T/smtpmon.conf"
 grep -q "rule=outbound-5.7 baseline restored" "$AGENT_ERR" || fail "baseline not restored"
-awk '$1 >= "2024-11-28T08:00"' "$T/day.log" >> "$LOG"
+alert_log 2024-11-28T08:00 ""
 wait_for 20 "! kill -0 $FOLLOW 2>/dev/null" || fail "no alert after the restart"
 sed -n 1p "$T/follow2.out" | jq -r '.type + " " + .time' | grep -q '^alert 2024-11-28T08:20:' ||
     fail "second spike: $(cat "$T/follow2.out")"

@@ -4,25 +4,7 @@
 # start after it went away reads the journal again. A switch starts the other kind as a first
 # start does (read_from, head here) and goes on with the source's batch sequence.
 . "$(dirname "$0")/lib.sh"
-JR=/lib/systemd/systemd-journal-remote
-[ -x "$JR" ] || skip "needs systemd-journal-remote (apt-get install systemd-journal-remote)"
-
-mkdir "$T/journal"
-BASE=$(( $(date +%s) * 1000000 ))
-
-# journal_file NAME START COUNT: a journal file with COUNT postfix entries.
-journal_file() {
-    gen "$2" "$3" | tee -a "$T/written.log" | awk -v base="$BASE" -v s="$2" '{
-        i = s + NR - 1
-        prog = $5; sub(/\[.*/, "", prog)
-        msg = $0; sub(/^[^]]*\]: /, "", msg)
-        printf "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n", base + i * 1000, i + 1
-        printf "_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=mx1\n"
-        printf "SYSLOG_IDENTIFIER=%s\nSYSLOG_PID=%d\nMESSAGE=%s\n\n", prog, 100 + i % 900, msg
-    }' > "$T/export.txt"
-    "$JR" --output="$T/journal/$1.journal" - < "$T/export.txt" 2>/dev/null ||
-        fail "systemd-journal-remote failed"
-}
+need_journal
 
 # No file: the journal.
 journal_file one 0 300

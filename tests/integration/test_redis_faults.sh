@@ -15,41 +15,30 @@
 start_redis
 start_proxy
 LOG=$T/mail.log
-n=0
-more() {
-    append "$LOG" "$n" "$1"
-    n=$((n + $1))
-}
-check() {
-    wait_query_exact "${1:-30}"
-    [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] ||
-        fail "$2: cursor $(committed_offset) != size $(stat -c %s "$LOG")"
-    echo "ok $2" >&2
-}
 more 500
 write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "queue_batches = 4" "batch_lines = 1000" \
     "[source mail]" "path = $LOG"
 start_agent -f "$T/smtpmon.conf"
-check 20 start
+check_committed start 20
 
 # C2: the reply of the next commit is lost; the retry is acknowledged as DUP.
 proxy dropreply
 more 300
 wait_for 20 "grep -q 'dropped_replies [1-9]' '$PROXY_CTL.stats'" || fail "C2: no reply dropped"
-check 30 C2
+check_committed C2 30
 grep -q "already committed (DUP)" "$AGENT_ERR" || fail "C2: the retry was not a DUP"
 
 # C3: cut while batches are outstanding.
 more 2000
 proxy cut
-check 30 C3
+check_committed C3 30
 
 # C4: stalled longer than the 1 s command timeout.
 proxy stall
 more 300
 wait_for 20 "grep -q 'timed out' '$AGENT_ERR'" || fail "C4: no timeout"
 proxy forward
-check 30 C4
+check_committed C4 30
 
 # C1: unreachable while 20000 lines arrive; nothing is committed meanwhile, all after.
 downs=$(grep -c 'cannot connect\|connection lost' "$AGENT_ERR")
@@ -61,7 +50,7 @@ for i in 1 2 3 4; do more 5000; done
 wait_for 20 "grep -q 'batch_lines\|paus' '$AGENT_ERR' || [ \$(stat -c %s '$LOG') -gt 0 ]"
 [ "$(query_lines)" = "$before" ] || fail "C1: counts moved while Redis was unreachable"
 proxy forward
-check 60 C1
+check_committed C1 60
 
 # C6: the scripts vanish; the agent user may not load them: nothing is committed until the
 # administrator loads them again.
@@ -71,7 +60,7 @@ more 300
 wait_for 20 "grep -q 'not loaded in Redis (NOSCRIPT)' '$AGENT_ERR'" || fail "C6: NOSCRIPT not said"
 [ "$(query_lines)" = "$before" ] || fail "C6: counts moved without the scripts"
 load_scripts
-check 30 C6
+check_committed C6 30
 
 # C5: the password is refused; nothing is committed until it is accepted again.
 rcli ACL SETUSER smtpmon-agent resetpass '>another' > /dev/null
@@ -80,13 +69,13 @@ more 300
 wait_for 20 "grep -q 'WRONGPASS\|invalid username-password' '$AGENT_ERR'" || fail "C5: AUTH not refused"
 grep -q "$REDIS_PW" "$AGENT_ERR" && fail "C5: the password was logged"
 rcli ACL SETUSER smtpmon-agent resetpass ">$REDIS_PW" > /dev/null
-check 60 C5
+check_committed C5 60
 
 # C9: READONLY (a replica of an unreachable master keeps its data and refuses writes).
 rcli REPLICAOF 127.0.0.1 1 > /dev/null
 more 300
 wait_for 20 "grep -q READONLY '$AGENT_ERR'" || fail "C9: READONLY not seen"
 rcli REPLICAOF NO ONE > /dev/null
-check 30 C9
+check_committed C9 30
 stop_agent
 exit 0

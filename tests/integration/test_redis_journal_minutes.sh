@@ -6,11 +6,9 @@
 # once, also when the agent is killed with the last minute read but not committed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis_lib.sh"
-JR=/lib/systemd/systemd-journal-remote
-[ -x "$JR" ] || skip "needs systemd-journal-remote (apt-get install systemd-journal-remote)"
+need_journal
 
 start_redis
-mkdir "$T/journal"
 base=$(( $(date +%s) / 60 * 60 - 20 * 60 ))
 # The schedule: "minute_epoch count" per minute, 1..97 entries each.
 awk -v base="$base" 'BEGIN { srand(11); for (m = 0; m < 12; m++) printf "%d %d\n", base + 60 * m, 1 + int(rand() * 97) }' \

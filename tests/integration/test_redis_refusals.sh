@@ -13,17 +13,6 @@
 start_redis
 start_proxy
 LOG=$T/mail.log
-n=0
-more() {
-    append "$LOG" "$n" "$1"
-    n=$((n + $1))
-}
-check() {
-    wait_query_exact 30
-    [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] ||
-        fail "$1: cursor $(committed_offset) != size $(stat -c %s "$LOG")"
-    echo "ok $1" >&2
-}
 # refused WORD: the refusal was logged exactly once, and the recovery once per episode.
 refused() {
     [ "$(grep -c "Redis refuses for now: $1" "$AGENT_ERR")" = 1 ] ||
@@ -34,7 +23,7 @@ refused() {
 more 500
 write_rconf "$T/smtpmon.conf" "$PROXY_PORT" "[source mail]" "path = $LOG"
 start_agent -f "$T/smtpmon.conf"
-check start
+check_committed start
 
 # OOM: nothing can be written for 3 s while lines arrive.
 rcli CONFIG SET maxmemory 1 | grep -q OK || fail "CONFIG SET maxmemory"
@@ -46,7 +35,7 @@ sleep 3
 more 200
 sleep 1
 rcli CONFIG SET maxmemory 0 | grep -q OK || fail "CONFIG SET maxmemory 0"
-check OOM
+check_committed OOM
 refused OOM 1
 
 # BUSY: another client's script holds Redis for 3 s.
@@ -59,7 +48,7 @@ sleep 0.3
 more 300
 wait_for 10 "grep -q 'Redis refuses for now: BUSY' '$AGENT_ERR'" || fail "BUSY: no refusal logged"
 wait "$BUSY"
-check BUSY
+check_committed BUSY
 refused BUSY 2
 
 # LOADING: every command is answered LOADING for 3 s.
@@ -71,7 +60,7 @@ sleep 2
 more 100
 sleep 1
 proxy forward
-check LOADING
+check_committed LOADING
 refused LOADING 3
 
 grep -q 'connection lost\|command timed out' "$AGENT_ERR" &&

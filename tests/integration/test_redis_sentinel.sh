@@ -32,27 +32,7 @@ redis-cli -p "$PB" ACL SETUSER smtpmon-agent $_agent | grep -q OK || fail "ACL o
 # shellcheck disable=SC2086
 redis-cli -p "$PB" ACL SETUSER smtpmon-dashboard $_dash | grep -q OK || fail "ACL on B"
 load_scripts "$PB"
-sentinel_master() {
-    redis-cli -p "$PS" SENTINEL get-master-addr-by-name m 2>/dev/null | tail -n 1
-}
-for _try in 1 2 3 4 5; do
-    PS=$(free_port)
-    cat > "$T/sentinel.conf" <<CONF
-port $PS
-bind 127.0.0.1
-dir $T
-sentinel monitor m 127.0.0.1 $PA 1
-sentinel down-after-milliseconds m 400
-sentinel failover-timeout m 2000
-CONF
-    redis-server "$T/sentinel.conf" --sentinel > "$T/sentinel.log" 2>&1 &
-    PID_S=$!
-    wait_for 10 "[ \"\$(sentinel_master)\" = $PA ] || ! kill -0 $PID_S 2>/dev/null"
-    [ "$(sentinel_master)" = "$PA" ] && break
-    kill -9 "$PID_S" 2>/dev/null
-done
-[ "$(sentinel_master)" = "$PA" ] ||
-    fail "sentinel does not know the master: $(tail -n 5 "$T/sentinel.log")"
+start_sentinel "$PA"
 wait_for 10 "redis-cli -p $PB INFO replication | grep -q 'master_link_status:up'" ||
     fail "replica not linked"
 

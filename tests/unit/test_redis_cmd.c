@@ -23,37 +23,67 @@ static pid_t server_pid;
 static redisContext *ctx;
 static char dir[] = "/tmp/smtpmon-ut-redis.XXXXXX";
 
+/* A loopback port below the kernel's range of ephemeral ports (as free_port of the integration
+ * tests), so that no client connection of a test running beside this one holds it. */
+static int
+pick_port(void)
+{
+    FILE *fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int lo = 32768;
+
+    if (fp != NULL) {
+        if (fscanf(fp, "%d", &lo) != 1 || lo <= 12000) {
+            lo = 32768;
+        }
+        fclose(fp);
+    }
+    return 10000 + rand() % (lo - 10000);
+}
+
 static void
 server_start(void)
 {
     struct timespec ts = {0, 50 * 1000 * 1000};
-    int port;
 
     if (access("/usr/bin/redis-server", X_OK) != 0) {
         cr_skip_test("redis-server is not installed");
     }
     cr_assert_not_null(mkdtemp(dir));
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
-    port = 20000 + rand() % 30000;
-    if ((server_pid = fork()) == 0) {
-        char p[16];
-        snprintf(p, sizeof(p), "%d", port);
-        freopen("/dev/null", "w", stdout);
-        execl("/usr/bin/redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1", "--save",
-              "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) {
-        struct timeval tv = {1, 0};
-        ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
-        if (ctx != NULL && !ctx->err) {
-            return;
+    /* A port found free may be taken before the server binds it: then another one is tried. */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int port = pick_port();
+
+        if ((server_pid = fork()) == 0) {
+            char p[16];
+            snprintf(p, sizeof(p), "%d", port);
+            freopen("/dev/null", "w", stdout);
+            execl("/usr/bin/redis-server", "redis-server", "--port", p, "--bind", "127.0.0.1",
+                  "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+                  (char *)NULL);
+            _exit(127);
         }
-        if (ctx != NULL) {
-            redisFree(ctx);
-            ctx = NULL;
+        for (int i = 0; i < 200; i++) {
+            struct timeval tv = {1, 0};
+            ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
+            if (ctx != NULL && !ctx->err) {
+                return;
+            }
+            if (ctx != NULL) {
+                redisFree(ctx);
+                ctx = NULL;
+            }
+            if (waitpid(server_pid, NULL, WNOHANG) == server_pid) {
+                server_pid = 0; /* it exited: the port was taken */
+                break;
+            }
+            nanosleep(&ts, NULL);
         }
-        nanosleep(&ts, NULL);
+        if (server_pid > 0) {
+            kill(server_pid, SIGKILL);
+            waitpid(server_pid, NULL, 0);
+            server_pid = 0;
+        }
     }
     cr_assert_fail("redis-server did not start");
 }

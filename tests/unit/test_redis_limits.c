@@ -1,11 +1,11 @@
-/* The reply limits of hiredis readers (exporters/redis.c: redis_reader_limit). */
+/* The reply limits of hiredis readers (exporters/redis_conn.c: redis_reader_limit). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 
-#include "redis.h"
+#include "redis_conn.h"
 
 static redisReader *
 reader(void)

@@ -1,0 +1,724 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libev.h>
+
+#include "errlist.h"
+#include "log.h"
+#include "redis_conn.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Configuration. */
+
+void
+redis_conf_defaults(struct redis_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->url.port = 6379;
+    snprintf(c->url.host, sizeof(c->url.host), "127.0.0.1");
+    snprintf(c->prefix, sizeof(c->prefix), "smtpmon");
+    c->timeout_ms = 5000;
+    c->connect_timeout_ms = 5000;
+    c->backoff_min_ms = 100;
+    c->backoff_max_ms = 30000;
+    c->bucket_ttl_ms = 2LL * 24 * 3600 * 1000;
+    c->lease_ms = 60000;
+    c->topn_minute = 50;
+    c->topn_total = 1000;
+    c->stream_maxlen = 2 * 24 * 60;
+    c->fleet = 1;
+}
+
+void
+redis_conf_from_config(struct redis_conf *rc, const struct config *c)
+{
+    const struct config_option *db = config_option_find("redis", "db");
+    size_t dbi = 0;
+
+    rc->url = c->redis_url;
+    if (c->redis_user != NULL) {
+        snprintf(rc->url.user, sizeof(rc->url.user), "%s", c->redis_user);
+    }
+    for (const struct config_option *o = config_options(); o != db && o->name != NULL; o++) {
+        dbi += o->scope == CONFIG_GLOBAL;
+    }
+    if (c->lines[dbi] != 0) {
+        rc->url.db = (int)c->redis_db;
+    }
+    if (c->redis_password_file != NULL) {
+        snprintf(rc->password_file, sizeof(rc->password_file), "%s", c->redis_password_file);
+    }
+    if (c->redis_sentinels != NULL && c->redis_master_name != NULL) {
+        snprintf(rc->sentinels, sizeof(rc->sentinels), "%s", c->redis_sentinels);
+        snprintf(rc->master, sizeof(rc->master), "%s", c->redis_master_name);
+    }
+    snprintf(rc->prefix, sizeof(rc->prefix), "%s",
+             c->redis_prefix != NULL ? c->redis_prefix : "smtpmon");
+    snprintf(rc->state_dir, sizeof(rc->state_dir), "%s", c->state_dir != NULL ? c->state_dir : "");
+    rc->timeout_ms = c->redis_timeout;
+    rc->connect_timeout_ms = c->redis_connect_timeout;
+    rc->backoff_max_ms = c->redis_backoff_max;
+    if (rc->backoff_min_ms > rc->backoff_max_ms) {
+        rc->backoff_min_ms = rc->backoff_max_ms;
+    }
+    rc->lease_ms = c->redis_lease;
+    rc->topn_minute = (unsigned)c->redis_top_domains;
+    rc->fleet = c->redis_fleet;
+    rc->wait_replicas = (int)c->redis_wait_replicas;
+    rc->bucket_ttl_ms = c->bucket_minute;
+}
+
+static int
+env_num(const char *name, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
+{
+    const char *v = getenv(name);
+    char *end;
+    long long n;
+
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+    n = strtoll(v, &end, 10);
+    if (*end != '\0' || n < min || n > max) {
+        snprintf(err, errlen, "%s must be a number in %lld..%lld", name, (long long)min,
+                 (long long)max);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+int
+redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
+{
+    const char *v;
+    int64_t topn = c->topn_minute, fleet = c->fleet;
+
+    if ((v = getenv("SMTPMON_REDIS_PASSWORD_FILE")) != NULL) {
+        snprintf(c->password_file, sizeof(c->password_file), "%s", v);
+    }
+    if ((v = getenv("SMTPMON_REDIS_SENTINELS")) != NULL) {
+        snprintf(c->sentinels, sizeof(c->sentinels), "%s", v);
+    }
+    if ((v = getenv("SMTPMON_REDIS_MASTER")) != NULL) {
+        snprintf(c->master, sizeof(c->master), "%s", v);
+    }
+    if (env_num("SMTPMON_REDIS_LEASE_MS", 1000, 86400000, &c->lease_ms, err, errlen) == -1 ||
+        env_num("SMTPMON_REDIS_BACKOFF_MAX_MS", 10, 600000, &c->backoff_max_ms, err, errlen) ==
+            -1 ||
+        env_num("SMTPMON_REDIS_TOPN", 1, 100000, &topn, err, errlen) == -1 ||
+        env_num("SMTPMON_REDIS_FLEET", 0, 1, &fleet, err, errlen) == -1) {
+        return -1;
+    }
+    c->topn_minute = (unsigned)topn;
+    c->fleet = (int)fleet;
+    if (c->sentinels[0] != '\0' && c->master[0] == '\0') {
+        snprintf(err, errlen, "SMTPMON_REDIS_SENTINELS needs SMTPMON_REDIS_MASTER");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+read_secret(const char *path, char *dst, size_t cap, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd == -1) {
+        snprintf(err, errlen, "cannot open the password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    n = read(fd, dst, cap - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "cannot read the password file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == '\r')) {
+        n--;
+    }
+    dst[n] = '\0';
+    if (n == 0 || (size_t)n >= cap - 1) {
+        snprintf(err, errlen, "the password file %s is empty or too long", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 if path is a file of at most a few line ends and nothing else. */
+static int
+blank_file(const char *path)
+{
+    char buf[8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd == -1) {
+        return 0;
+    }
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n < 0 || (size_t)n == sizeof(buf)) {
+        return 0;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] != '\n' && buf[i] != '\r') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+redis_conf_password(struct redis_conf *c, char *err, size_t errlen)
+{
+    char path[512];
+    const char *cred = getenv("CREDENTIALS_DIRECTORY");
+
+    if (c->url.password[0] != '\0') {
+        return 0;
+    }
+    if (c->password_file[0] != '\0') {
+        return read_secret(c->password_file, c->url.password, sizeof(c->url.password), err, errlen);
+    }
+    if (cred != NULL) {
+        snprintf(path, sizeof(path), "%s/redis-password", cred);
+        /* The unit's SetCredential=redis-password:\n stands in for a missing
+         * /etc/smtpmon/redis-password (systemd refuses a missing LoadCredential= file): a
+         * credential of blank lines is no password. */
+        if (blank_file(path)) {
+            return 0;
+        }
+        if (access(path, R_OK) == 0) {
+            return read_secret(path, c->url.password, sizeof(c->url.password), err, errlen);
+        }
+    }
+    return 0;
+}
+
+int
+redis_conf_command(const char *cmd, const char *cfile, const char *url, const char *pwfile,
+                   const char *prefix, struct config *cfg, struct redis_conf *rc)
+{
+    struct errlist errs = {0};
+    char err[512];
+
+    if (config_init(cfg) == -1) {
+        return EX_OSERR;
+    }
+    if (cfile == NULL && access(CONFIG_DEFAULT_FILE, R_OK) == 0) {
+        cfile = CONFIG_DEFAULT_FILE;
+    }
+    if (cfile != NULL && config_load_file(cfg, cfile, &errs) == -1) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        }
+        errlist_clear(&errs);
+        config_free(cfg);
+        return EX_CONFIG;
+    }
+    errlist_clear(&errs);
+    redis_conf_defaults(rc);
+    if (url == NULL) {
+        url = cfg->redis != NULL ? cfg->redis : "redis://127.0.0.1:6379";
+    }
+    if (config_parse_redis_url(url, &rc->url, err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon %s: %s\n", cmd, err);
+        config_free(cfg);
+        return EX_USAGE;
+    }
+    if (url == cfg->redis) {
+        cfg->redis_url = rc->url;
+        redis_conf_from_config(rc, cfg); /* timeouts, sentinels, user, db, password file */
+    }
+    if (pwfile != NULL) {
+        snprintf(rc->password_file, sizeof(rc->password_file), "%s", pwfile);
+    }
+    snprintf(rc->prefix, sizeof(rc->prefix), "%s",
+             prefix != NULL              ? prefix
+             : cfg->redis_prefix != NULL ? cfg->redis_prefix
+                                         : "smtpmon");
+    if (redis_conf_password(rc, err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon %s: %s\n", cmd, err);
+        config_free(cfg);
+        return EX_CONFIG;
+    }
+    return EX_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Bounded replies. hiredis 0.14 buffers a bulk string until it is complete (a declared
+ * $2147483647 grows the buffer to 2 GB) and allocates an array of the declared size before
+ * its elements arrive; 1.x bounds elements but not bytes. The reader's object functions are
+ * wrapped to count the objects and string bytes of each reply, and the unparsed buffer is
+ * checked between reads; a reply over the limits fails the connection with a clear reason. */
+
+#if HIREDIS_MAJOR >= 1
+typedef size_t rlim_count;
+#else
+typedef int rlim_count;
+#endif
+
+/* The counts of the reply a reader is parsing, found by the reader's address (its privdata
+ * points to itself): a few readers live at once (the exporter's, the alerts', a blocking one),
+ * and the least recently used entry is taken over by a new reader. */
+struct rlim {
+    const void *reader;
+    size_t objs, bytes;
+    int over;
+    unsigned long used;
+};
+
+#define RLIM_SLOTS 32
+
+static struct rlim rlim_slots[RLIM_SLOTS];
+static unsigned long rlim_clock;
+static redisReplyObjectFunctions rlim_orig, rlim_fns;
+static int rlim_ready;
+
+static char rlim_reason[120];
+
+static struct rlim *
+rlim_of(const void *reader)
+{
+    struct rlim *l = &rlim_slots[0];
+
+    for (size_t i = 0; i < RLIM_SLOTS; i++) {
+        if (rlim_slots[i].reader == reader) {
+            l = &rlim_slots[i];
+            break;
+        }
+        if (rlim_slots[i].used < l->used) {
+            l = &rlim_slots[i];
+        }
+    }
+    if (l->reader != reader) {
+        *l = (struct rlim){reader, 0, 0, 0, 0};
+    }
+    l->used = ++rlim_clock;
+    return l;
+}
+
+/* Accounts one object of a reply; 0 when it is over the limits. */
+static int
+rlim_take(const redisReadTask *task, size_t elements, size_t bytes)
+{
+    struct rlim *l;
+    int depth = 0;
+
+    if (task->privdata == NULL) {
+        return 1;
+    }
+    l = rlim_of(task->privdata);
+    if (task->parent == NULL) {
+        l->objs = l->bytes = 0; /* the first object of a new reply */
+    }
+    for (const redisReadTask *t = task->parent; t != NULL; t = t->parent) {
+        if (++depth > REDIS_REPLY_MAX_DEPTH) { /* hiredis 1.x nests without end */
+            l->over = 1;
+            return 0;
+        }
+    }
+    l->objs += 1 + elements;
+    l->bytes += bytes;
+    if (elements > REDIS_REPLY_MAX_ELEMENTS || l->objs > REDIS_REPLY_MAX_ELEMENTS ||
+        l->bytes > REDIS_REPLY_MAX_BYTES) {
+        l->over = 1;
+        return 0;
+    }
+    return 1;
+}
+
+static void *
+rlim_string(const redisReadTask *task, char *str, size_t len)
+{
+    return rlim_take(task, 0, len) ? rlim_orig.createString(task, str, len) : NULL;
+}
+
+static void *
+rlim_array(const redisReadTask *task, rlim_count n)
+{
+    return rlim_take(task, n > 0 ? (size_t)n : 0, 0) ? rlim_orig.createArray(task, n) : NULL;
+}
+
+static void *
+rlim_integer(const redisReadTask *task, long long v)
+{
+    return rlim_take(task, 0, 0) ? rlim_orig.createInteger(task, v) : NULL;
+}
+
+static void *
+rlim_nil(const redisReadTask *task)
+{
+    return rlim_take(task, 0, 0) ? rlim_orig.createNil(task) : NULL;
+}
+
+void
+redis_reader_limit(redisReader *rd)
+{
+    struct rlim *l;
+
+    if (rd == NULL || rd->fn == NULL) {
+        return;
+    }
+    if (!rlim_ready) {
+        rlim_orig = *rd->fn;
+        rlim_fns = rlim_orig;
+        rlim_fns.createString = rlim_string;
+        rlim_fns.createArray = rlim_array;
+        rlim_fns.createInteger = rlim_integer;
+        rlim_fns.createNil = rlim_nil;
+        snprintf(rlim_reason, sizeof(rlim_reason),
+                 "reply over the limit (%d bytes, %d elements, %d levels of nesting): "
+                 "connection dropped",
+                 REDIS_REPLY_MAX_BYTES, REDIS_REPLY_MAX_ELEMENTS, REDIS_REPLY_MAX_DEPTH);
+        rlim_ready = 1;
+    }
+    l = rlim_of(rd);
+    *l = (struct rlim){rd, 0, 0, 0, ++rlim_clock}; /* a new reader where a freed one was */
+    rd->fn = &rlim_fns;
+    rd->privdata = rd;
+}
+
+const char *
+redis_reader_over(const redisReader *rd)
+{
+    const struct rlim *l;
+
+    if (rd == NULL || rd->privdata != rd || rd->fn != &rlim_fns) {
+        return NULL;
+    }
+    l = rlim_of(rd);
+    if (l->over || rd->len - rd->pos > REDIS_REPLY_MAX_BYTES ||
+        l->bytes + (rd->len - rd->pos) > REDIS_REPLY_MAX_BYTES) {
+        return rlim_reason;
+    }
+    return NULL;
+}
+
+int64_t
+redis_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sync_fail(redisContext *ctx, int64_t timeout_ms, int timed_out)
+{
+    const char *over = redis_reader_over(ctx->reader);
+
+    if (over != NULL) {
+        ctx->err = REDIS_ERR_OTHER;
+        snprintf(ctx->errstr, sizeof(ctx->errstr), "%s", over);
+    } else if (timed_out ||
+               (ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        ctx->err = REDIS_ERR_IO;
+        snprintf(ctx->errstr, sizeof(ctx->errstr), "no complete reply within %lld ms",
+                 (long long)timeout_ms);
+    }
+}
+
+static void
+sync_timeout(redisContext *ctx, int64_t left_ms)
+{
+    struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)(left_ms % 1000) * 1000};
+
+    if (left_ms < 0) {
+        tv = (struct timeval){0, 0}; /* no deadline */
+    } else if (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        tv.tv_usec = 1000;
+    }
+    redisSetTimeout(ctx, tv);
+}
+
+int
+redis_sync_reply(redisContext *ctx, int64_t timeout_ms, void **reply)
+{
+    int64_t deadline = timeout_ms >= 0 ? redis_mono_ms() + timeout_ms : -1;
+    int done = 0;
+
+    *reply = NULL;
+    if (ctx->err) {
+        return REDIS_ERR;
+    }
+    while (!done) {
+        int64_t left = deadline >= 0 ? deadline - redis_mono_ms() : -1;
+
+        if (deadline >= 0 && left <= 0) {
+            sync_fail(ctx, timeout_ms, 1);
+            return REDIS_ERR;
+        }
+        sync_timeout(ctx, left);
+        if (redisBufferWrite(ctx, &done) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+    }
+    for (;;) {
+        int64_t left;
+
+        if (redisGetReplyFromReader(ctx, reply) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+        if (*reply != NULL) {
+            return REDIS_OK;
+        }
+        if (redis_reader_over(ctx->reader) != NULL) {
+            sync_fail(ctx, timeout_ms, 0);
+            return REDIS_ERR;
+        }
+        left = deadline >= 0 ? deadline - redis_mono_ms() : -1;
+        if (deadline >= 0 && left <= 0) {
+            sync_fail(ctx, timeout_ms, 1);
+            return REDIS_ERR;
+        }
+        sync_timeout(ctx, left);
+        if (redisBufferRead(ctx) == REDIS_ERR) {
+            sync_fail(ctx, timeout_ms, deadline >= 0 && redis_mono_ms() >= deadline);
+            return REDIS_ERR;
+        }
+    }
+}
+
+redisReply *
+redis_sync_command(redisContext *ctx, int64_t timeout_ms, const char *fmt, ...)
+{
+    va_list ap;
+    void *rep = NULL;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(ctx, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK || redis_sync_reply(ctx, timeout_ms, &rep) != REDIS_OK) {
+        return NULL;
+    }
+    return rep;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Blocking connection (start cursor, query). */
+
+static redisContext *
+sync_open(const char *host, int port, const char *path, int64_t timeout_ms, char *err,
+          size_t errlen)
+{
+    struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+    redisContext *ctx = path != NULL ? redisConnectUnixWithTimeout(path, tv)
+                                     : redisConnectWithTimeout(host, port, tv);
+
+    if (ctx == NULL || ctx->err) {
+        snprintf(err, errlen, "cannot connect to %s%s%d: %s", path != NULL ? path : host,
+                 path != NULL ? "" : ":", path != NULL ? 0 : port,
+                 ctx != NULL ? ctx->errstr : "out of memory");
+        if (ctx != NULL) {
+            redisFree(ctx);
+        }
+        return NULL;
+    }
+    redisSetTimeout(ctx, tv);
+    redis_reader_limit(ctx->reader);
+    return ctx;
+}
+
+/* Asks the sentinels for the master's address. Returns 0 and fills host/port. */
+static int
+sentinel_master(const struct redis_conf *c, char *host, size_t hcap, int *port, char *err,
+                size_t errlen)
+{
+    char list[sizeof(c->sentinels)], *save = NULL;
+
+    snprintf(list, sizeof(list), "%s", c->sentinels);
+    for (char *w = strtok_r(list, " ,", &save); w != NULL; w = strtok_r(NULL, " ,", &save)) {
+        char *colon = strrchr(w, ':');
+        int sp = colon != NULL ? atoi(colon + 1) : 26379;
+        redisContext *ctx;
+        redisReply *rep;
+
+        if (colon != NULL) {
+            *colon = '\0';
+        }
+        if ((ctx = sync_open(w, sp, NULL, c->connect_timeout_ms, err, errlen)) == NULL) {
+            continue;
+        }
+        rep = redis_sync_command(ctx, c->timeout_ms, "SENTINEL get-master-addr-by-name %s",
+                                 c->master);
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
+            snprintf(host, hcap, "%s", rep->element[0]->str);
+            *port = atoi(rep->element[1]->str);
+            freeReplyObject(rep);
+            redisFree(ctx);
+            return 0;
+        }
+        snprintf(err, errlen, "sentinel %s:%d does not know master '%s'", w, sp, c->master);
+        if (rep != NULL) {
+            freeReplyObject(rep);
+        }
+        redisFree(ctx);
+    }
+    return -1;
+}
+
+static int
+sync_ok(redisContext *ctx, redisReply *rep, const char *what, char *err, size_t errlen)
+{
+    if (rep == NULL) {
+        snprintf(err, errlen, "%s: %s", what, ctx->errstr);
+        return -1;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "%s: %s", what, rep->str);
+        freeReplyObject(rep);
+        return -1;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+struct sync_hello {
+    redisContext *ctx;
+    int64_t timeout_ms;
+    char *err;
+    size_t errlen;
+};
+
+/* A command of the handshake on a blocking connection: -1 with a reason in err if it fails. */
+static int
+sync_send(void *arg, int argc, const char **argv)
+{
+    struct sync_hello *h = arg;
+    void *rep = NULL;
+
+    if (redisAppendCommandArgv(h->ctx, argc, argv, NULL) != REDIS_OK ||
+        redis_sync_reply(h->ctx, h->timeout_ms, &rep) != REDIS_OK) {
+        rep = NULL;
+    }
+    return sync_ok(h->ctx, rep, argv[0], h->err, h->errlen);
+}
+
+/* Where to connect: the master the sentinels name when sentinels are set, else the URL's socket
+ * (*path) or host and port. Returns 0, or -1 with a reason in err. */
+static int
+server_addr(const struct redis_conf *c, char *host, size_t hcap, int *port, const char **path,
+            char *err, size_t errlen)
+{
+    snprintf(host, hcap, "%s", c->url.host);
+    *port = c->url.port;
+    *path = NULL;
+    if (c->sentinels[0] != '\0') {
+        return sentinel_master(c, host, hcap, port, err, errlen);
+    }
+    if (c->url.unix_socket) {
+        *path = c->url.path;
+    }
+    return 0;
+}
+
+redisContext *
+redis_sync_connect(const struct redis_conf *c, int64_t timeout_ms, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    const char *path;
+    redisContext *ctx;
+
+    if (server_addr(c, host, sizeof(host), &port, &path, err, errlen) == -1 ||
+        (ctx = sync_open(host, port, path, timeout_ms, err, errlen)) == NULL) {
+        return NULL;
+    }
+    if (redis_hello(c, sync_send, &(struct sync_hello){ctx, timeout_ms, err, errlen}) != 0) {
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The handshake, async connections, back-off. */
+
+int
+redis_hello(const struct redis_conf *c, redis_send_fn *send, void *arg)
+{
+    char db[16];
+    int rc;
+
+    if (c->url.password[0] != '\0') {
+        const char *user[] = {"AUTH", c->url.user, c->url.password};
+        const char *pass[] = {"AUTH", c->url.password};
+
+        rc = c->url.user[0] != '\0' ? send(arg, 3, user) : send(arg, 2, pass);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (c->url.db != 0) {
+        const char *sel[] = {"SELECT", db};
+
+        snprintf(db, sizeof(db), "%d", c->url.db);
+        return send(arg, 2, sel);
+    }
+    return 0;
+}
+
+redisAsyncContext *
+redis_async_open(struct ev_loop *loop, const struct redis_conf *c, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    const char *path;
+    redisAsyncContext *ac;
+
+    if (server_addr(c, host, sizeof(host), &port, &path, err, errlen) == -1) {
+        return NULL;
+    }
+    /* redisAsyncConnect resolves the name again on every attempt. */
+    ac = path != NULL ? redisAsyncConnectUnix(path) : redisAsyncConnect(host, port);
+    if (ac == NULL || ac->err) {
+        snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port,
+                 ac != NULL ? ac->errstr : "out of memory");
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+        return NULL;
+    }
+    redis_reader_limit(ac->c.reader);
+    redisLibevAttach(loop, ac);
+    return ac;
+}
+
+double
+redis_backoff_s(const struct redis_conf *c, unsigned attempts, int longest)
+{
+    double cap = (double)c->backoff_max_ms / 1000.0;
+    double d = (double)c->backoff_min_ms / 1000.0 * (double)(1u << (attempts < 16 ? attempts : 16));
+    uint32_t rnd = 0;
+
+    if (longest || d > cap) {
+        d = cap;
+    }
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+        rnd = (uint32_t)rand();
+    }
+    return d * (0.5 + 0.5 * (double)rnd / 4294967296.0); /* jitter: [d/2, d) */
+}

@@ -1,0 +1,99 @@
+/* The handshake and the back-off of the one Redis connection (exporters/redis_conn.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "redis_conn.h"
+
+struct sent {
+    char lines[4][128];
+    int n;
+    int fail_at; /* send returns -1 for this command (0: never) */
+};
+
+static int
+record(void *arg, int argc, const char **argv)
+{
+    struct sent *s = arg;
+    size_t pos = 0;
+
+    cr_assert_lt(s->n, 4);
+    for (int i = 0; i < argc; i++) {
+        pos += (size_t)snprintf(s->lines[s->n] + pos, sizeof(s->lines[0]) - pos, "%s%s",
+                                i > 0 ? " " : "", argv[i]);
+    }
+    return ++s->n == s->fail_at ? -1 : 0;
+}
+
+static void
+conf_of(const char *url, struct redis_conf *c)
+{
+    char err[256];
+
+    redis_conf_defaults(c);
+    cr_assert_eq(config_parse_redis_url(url, &c->url, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(redis_conn, hello_says_what_the_url_asks)
+{
+    struct redis_conf c;
+    struct sent s = {0};
+
+    conf_of("redis://127.0.0.1:6379", &c);
+    cr_assert_eq(redis_hello(&c, record, &s), 0);
+    cr_assert_eq(s.n, 0, "no password, db 0: nothing to say");
+
+    memset(&s, 0, sizeof(s));
+    conf_of("redis://:pw@127.0.0.1:6379/3", &c);
+    cr_assert_eq(redis_hello(&c, record, &s), 0);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.lines[0], "AUTH pw");
+    cr_assert_str_eq(s.lines[1], "SELECT 3");
+
+    memset(&s, 0, sizeof(s));
+    conf_of("redis://agent:pw@127.0.0.1:6379", &c);
+    cr_assert_eq(redis_hello(&c, record, &s), 0);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.lines[0], "AUTH agent pw");
+
+    memset(&s, 0, sizeof(s));
+    conf_of("unix:///run/redis.sock?db=2", &c);
+    cr_assert_eq(redis_hello(&c, record, &s), 0);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.lines[0], "SELECT 2");
+}
+
+Test(redis_conn, hello_stops_at_the_first_failure)
+{
+    struct redis_conf c;
+    struct sent s = {.fail_at = 1};
+
+    conf_of("redis://:pw@127.0.0.1:6379/3", &c);
+    cr_assert_eq(redis_hello(&c, record, &s), -1);
+    cr_assert_eq(s.n, 1, "SELECT is not sent after a failed AUTH");
+}
+
+Test(redis_conn, backoff_doubles_within_its_bounds_with_jitter)
+{
+    struct redis_conf c;
+
+    redis_conf_defaults(&c);
+    c.backoff_min_ms = 100;
+    c.backoff_max_ms = 30000;
+    for (unsigned a = 0; a < 40; a++) {
+        double full = 0.1 * (double)(1u << (a < 16 ? a : 16));
+
+        if (full > 30.0) {
+            full = 30.0;
+        }
+        for (int k = 0; k < 50; k++) {
+            double d = redis_backoff_s(&c, a, 0);
+            double l = redis_backoff_s(&c, a, 1);
+
+            cr_assert(d >= full / 2 && d < full, "attempt %u: %f not in [%f, %f)", a, d, full / 2,
+                      full);
+            cr_assert(l >= 15.0 && l < 30.0, "longest: %f", l);
+        }
+    }
+}
