@@ -24,6 +24,7 @@ struct tail_file {
     char *name; /* the path it was opened by */
     char *real; /* its real path, when that differs (a symlink) */
     uint64_t dev, ino;
+    int64_t btime; /* birth, milliseconds; -1 if the file system does not say */
     struct linebuf *lb;
     uint64_t read_off;                 /* file offset just past the bytes read */
     uint64_t size;                     /* at the last fstat */
@@ -58,6 +59,7 @@ struct tail {
     struct pend *pending; /* rotated files to read from 0 before path, oldest first */
     struct {
         uint64_t dev, ino;
+        int64_t btime; /* an inode number is reused once its file is deleted */
     } done[TAIL_DONE_MAX]; /* finished since the agent last read the file at path */
     size_t ndone;
     size_t npending;
@@ -208,6 +210,16 @@ file_open(const char *path, size_t max_line, double now)
     f->ino = (uint64_t)st.st_ino;
     f->size = (uint64_t)st.st_size;
     f->mtime_wall = st_mtime_wall(&st);
+    f->btime = -1;
+    {
+        struct statx sx;
+
+        if (statx(f->fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) == 0 &&
+            (sx.stx_mask & STATX_BTIME)) {
+            f->btime = (int64_t)((double)sx.stx_btime.tv_sec * 1000.0 +
+                                 (double)sx.stx_btime.tv_nsec / 1e6);
+        }
+    }
     /* Quiet since its modification time: a rotated file reopened after a restart has been
      * quiet that long already. */
     {
@@ -648,7 +660,7 @@ warn_siblings(const struct tail *t, const struct siblings *sl)
     }
 }
 
-static int done_file(const struct tail *t, uint64_t dev, uint64_t ino);
+static int done_file(const struct tail *t, uint64_t dev, uint64_t ino, int64_t btime);
 
 /* Queues sl->v[from..] (oldest first) except the file at path, (dev, ino) and files finished
  * during this drain. */
@@ -672,7 +684,7 @@ queue_siblings(struct tail *t, struct siblings *sl, size_t from, uint64_t xdev, 
         if ((have_path && sl->v[i].dev == (uint64_t)pst.st_dev &&
              sl->v[i].ino == (uint64_t)pst.st_ino) ||
             (sl->v[i].dev == xdev && sl->v[i].ino == xino) ||
-            done_file(t, sl->v[i].dev, sl->v[i].ino)) {
+            done_file(t, sl->v[i].dev, sl->v[i].ino, sl->v[i].btime)) {
             continue;
         }
         log_info("tail: file=%s queued rotated file=%s ino=%ju", t->path, sl->v[i].path,
@@ -1080,10 +1092,11 @@ queued_file(const struct tail *t, uint64_t dev, uint64_t ino)
 
 /* Was (dev, ino) finished during the current drain? */
 static int
-done_file(const struct tail *t, uint64_t dev, uint64_t ino)
+done_file(const struct tail *t, uint64_t dev, uint64_t ino, int64_t btime)
 {
     for (size_t i = 0; i < t->ndone && i < TAIL_DONE_MAX; i++) {
-        if (t->done[i].dev == dev && t->done[i].ino == ino) {
+        if (t->done[i].dev == dev && t->done[i].ino == ino &&
+            (btime < 0 || t->done[i].btime < 0 || t->done[i].btime == btime)) {
             return 1;
         }
     }
@@ -1130,13 +1143,20 @@ copies_between_looks(struct tail *t, struct tail_file *f, double before, double 
     struct siblings sl;
     int64_t bms = (int64_t)(before * 1000.0);
     size_t k = 0;
+    struct stat pst;
 
+    /* Still the file at path: once it was rotated away, files born since are the files that
+     * replaced it, not copies of it (the rotation is noticed right after this). */
+    if (stat(t->path, &pst) == -1 || (uint64_t)pst.st_dev != f->dev ||
+        (uint64_t)pst.st_ino != f->ino) {
+        return 0;
+    }
     list_siblings(t->path, &sl);
     for (size_t i = 0; i < sl.n; i++) {
         const struct sibling *x = &sl.v[i];
 
         if (x->btime >= 0 && x->btime > bms && !(x->dev == f->dev && x->ino == f->ino) &&
-            !known_file(t, x->dev, x->ino) && !done_file(t, x->dev, x->ino) &&
+            !known_file(t, x->dev, x->ino) && !done_file(t, x->dev, x->ino, x->btime) &&
             !queued_file(t, x->dev, x->ino)) {
             sl.v[k++] = sl.v[i];
         } else {
@@ -1480,7 +1500,7 @@ find_copy(struct tail *t, const struct state *want, const struct tail_file *orig
         const struct sibling *x = &sl.v[k - 1];
 
         if ((x->dev == orig->dev && x->ino == orig->ino) || known_file(t, x->dev, x->ino) ||
-            done_file(t, x->dev, x->ino) || queued_file(t, x->dev, x->ino) ||
+            done_file(t, x->dev, x->ino, x->btime) || queued_file(t, x->dev, x->ino) ||
             (c = file_open(x->path, t->conf.max_line, now)) == NULL) {
             continue;
         }
@@ -1619,6 +1639,7 @@ tail_switch(struct tail *t, double now)
     {
         uint64_t dev = f->dev, ino = f->ino;
 
+        t->done[t->ndone % TAIL_DONE_MAX].btime = f->btime;
         file_free(f);
         t->cur = NULL;
         t->gone = 0;
