@@ -8,7 +8,8 @@
 # increments (HINCRBY) were then counted twice; the script writes absolute values (HSET of the
 # sum it computed), so applying the torn part again before the whole commit changes nothing.
 # The tear is made deterministic: the AOF is cut inside the last commit's block, after its
-# first counters, as a kill -9 during the write would leave it.
+# first counters, as a kill -9 during the write would leave it: first the agent's commit, then the
+# fleet delta's block.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/redis_lib.sh"
 need python3
@@ -43,25 +44,38 @@ start_agent -f "$T/smtpmon.conf"
 wait_query_exact 20
 stop_agent
 
-# Tear the agent's last commit (the fleet delta's block follows it): keep its MULTI, the owner SET and the first counters of the totals,
-# and half of the next command; drop the rest of the file.
-stop_redis
-python3 - "$AGENT_ID" "$T"/appendonlydir/*.incr.aof > "$T/tear.out" <<'PY' || fail "cannot tear the AOF"
+# tear_last_block KEY: cut the AOF inside the last MULTI/EXEC block that starts with a write to
+# KEY (the owner key: the agent's commit; `{fleet}:seen`: the fleet delta), after the command
+# that writes m|lines and the next one, in the middle of the third; drop the rest of the file.
+tear_last_block() {
+    python3 - "$1" "$T"/appendonlydir/*.incr.aof >> "$T/tear.out" <<'PY' || fail "cannot tear the AOF"
 import sys
-agent, path = sys.argv[1], sys.argv[2]
+key, path = sys.argv[1].encode(), sys.argv[2]
 d = open(path, 'rb').read()
-# The commit script's block starts with the SET of the agent's owner key.
-owner = ('smtpmon:{%s}:owner' % agent).encode()
-m = d.rfind(b'*1\r\n$5\r\nMULTI\r\n*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n' % (len(owner), owner))
-if m < 0 or b'm|lines' not in d[m:]:
-    sys.exit('no commit block in ' + path)
+m, pos = -1, 0
+multi = b'*1\r\n$5\r\nMULTI\r\n'
+while True:
+    k = d.find(multi, pos)
+    if k < 0:
+        break
+    end = d.find(b'*1\r\n$4\r\nEXEC\r\n', k)
+    if end > 0 and key in d[k:end] and b'm|lines' in d[k:end]:
+        m = k
+    pos = k + 1
+if m < 0:
+    sys.exit('no block with %s in %s' % (key.decode(), path))
 cut = d.find(b'm|lines', m)
-cut = d.find(b'\r\n*', cut) + 2      # the end of the command that adds to m|lines
+cut = d.find(b'\r\n*', cut) + 2      # the end of the command that writes m|lines
 cut = d.find(b'\r\n*', cut) + 2      # and of the next one
 cut += 20                            # and a torn piece of the third
 open(path, 'r+b').truncate(cut)
-print(len(d), cut)
+print(key.decode(), len(d), cut)
 PY
+}
+
+# The agent's last commit (the fleet delta's block follows it): its block holds the owner key.
+stop_redis
+tear_last_block "smtpmon:{$AGENT_ID}:owner"
 restart_redis_aof
 grep -q "Truncating the AOF" "$T/redis.log" || fail "redis-server did not truncate the torn AOF"
 got=$(query_lines)
@@ -82,4 +96,27 @@ else
 fi
 assert_query_is_scan
 [ "$(committed_offset)" = "$(stat -c %s "$LOG")" ] || fail "cursor $(committed_offset) != size"
+
+# The same with the fleet delta's block torn: the agent's counts are whole, the fleet's are
+# not; the agent re-sends the delta it kept (the pending hash) at its next commit.
+append "$LOG" 200 200
+start_agent -f "$T/smtpmon.conf"
+wait_query_exact 20
+stop_agent
+stop_redis
+n=$(grep -c "Truncating the AOF" "$T/redis.log")
+tear_last_block "smtpmon:{fleet}:seen"
+restart_redis_aof
+[ "$(grep -c "Truncating the AOF" "$T/redis.log")" -gt "$n" ] ||
+    fail "redis-server did not truncate the torn fleet block"
+[ "$(query_lines)" = 400 ] || fail "the agent's counts are not whole: $(query_lines)"
+[ "$(query_lines --fleet)" -lt 400 ] || fail "the torn fleet block was applied"
+# The kept delta goes again when the next commit finds it pending: give the agent one.
+append "$LOG" 400 20
+start_agent -f "$T/smtpmon.conf"
+wait_query_exact 20
+grep -q "re-sending the fleet delta" "$AGENT_ERR" || fail "the fleet delta was not sent again"
+stop_agent
+restart_redis_aof
+assert_query_is_scan
 exit 0
