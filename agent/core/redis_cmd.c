@@ -56,7 +56,34 @@
     "        redis.call('HSET', key, unpack(t, j, math.min(j + 199, #t)))\n"                       \
     "    end\n"                                                                                    \
     "end\n"                                                                                        \
+    "-- Counters are written as absolute values (HSET of the sum computed here), never as\n"       \
+    "-- increments: the script's effects reach the AOF as one MULTI/EXEC block, and a block torn\n" \
+    "-- by a kill -9 can be applied at a later load together with the commit that replaced it\n" \
+    "-- (redis-server 7.0 leaves the torn block open); an absolute value applied twice is the\n"   \
+    "-- same value, an increment is counted twice.\n"                                              \
+    "local function num(s)\n"                                                                      \
+    "    return tonumber(s) or 0\n"                                                                \
+    "end\n"                                                                                        \
+    "local function addall(key, names, add)\n"                                                     \
+    "    if #names == 0 then\n"                                                                    \
+    "        return\n"                                                                             \
+    "    end\n"                                                                                    \
+    "    local t = {}\n"                                                                           \
+    "    for _, name in ipairs(names) do\n"                                                        \
+    "        t[#t + 1] = name\n"                                                                   \
+    "        t[#t + 1] = string.format('%.0f', num(redis.call('HGET', key, name)) + add[name])\n"  \
+    "    end\n"                                                                                    \
+    "    hset(key, t)\n"                                                                           \
+    "end\n"                                                                                        \
     "local function apply(key, f, v, topn)\n"                                                      \
+    "    local names, add, x = {}, {}, {}\n"                                                       \
+    "    local function bump(name, d)\n"                                                           \
+    "        if add[name] == nil then\n"                                                           \
+    "            names[#names + 1] = name\n"                                                       \
+    "            add[name] = 0\n"                                                                  \
+    "        end\n"                                                                                \
+    "        add[name] = add[name] + d\n"                                                          \
+    "    end\n"                                                                                    \
     "    for j = 1, #f do\n"                                                                       \
     "        local name, d = f[j], v[j]\n"                                                         \
     "        if name == 't|first' or name == 't|last' then\n"                                      \
@@ -68,18 +95,23 @@
     "        elseif d > 0 then\n"                                                                  \
     "            local p3 = string.sub(name, 1, 3)\n"                                              \
     "            if (p3 == 'dm|' or p3 == 'bl|') and name ~= p3 .. 'other' and\n"                  \
-    "                redis.call('HEXISTS', key, name) == 0 then\n"                                 \
-    "                local x = 'x|' .. string.sub(name, 1, 2)\n"                                   \
+    "                add[name] == nil and redis.call('HEXISTS', key, name) == 0 then\n"            \
+    "                local xn = 'x|' .. string.sub(name, 1, 2)\n"                                  \
     "                local cap = p3 == 'bl|' and math.min(topn, 64) or topn\n"                     \
-    "                if tonumber(redis.call('HGET', key, x) or '0') < cap then\n"                  \
-    "                    redis.call('HINCRBY', key, x, 1)\n"                                       \
+    "                if x[xn] == nil then\n"                                                       \
+    "                    x[xn] = num(redis.call('HGET', key, xn))\n"                               \
+    "                end\n"                                                                        \
+    "                if x[xn] < cap then\n"                                                        \
+    "                    x[xn] = x[xn] + 1\n"                                                      \
+    "                    bump(xn, 1)\n"                                                            \
     "                else\n"                                                                       \
     "                    name = p3 .. 'other'\n"                                                   \
     "                end\n"                                                                        \
     "            end\n"                                                                            \
-    "            redis.call('HINCRBY', key, name, d)\n"                                            \
+    "            bump(name, d)\n"                                                                  \
     "        end\n"                                                                                \
     "    end\n"                                                                                    \
+    "    addall(key, names, add)\n"                                                                \
     "end\n"                                                                                        \
     "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1,\n"                \
     "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1, bl = 1}\n"                                \
@@ -117,11 +149,18 @@
     "    for _, h in ipairs(HEAD) do\n"                                                            \
     "        idx[h[1]] = h[2]\n"                                                                   \
     "    end\n"                                                                                    \
+    "    local names, add = {}, {}\n"                                                             \
     "    for j = 1, #f do\n"                                                                       \
     "        if idx[f[j]] and v[j] > 0 then\n"                                                     \
-    "            redis.call('HINCRBY', meta, 'o|' .. idx[f[j]], v[j])\n"                           \
+    "            local name = 'o|' .. idx[f[j]]\n"                                                 \
+    "            if add[name] == nil then\n"                                                       \
+    "                names[#names + 1] = name\n"                                                   \
+    "                add[name] = 0\n"                                                              \
+    "            end\n"                                                                            \
+    "            add[name] = add[name] + v[j]\n"                                                   \
     "        end\n"                                                                                \
     "    end\n"                                                                                    \
+    "    addall(meta, names, add)\n"                                                               \
     "end\n"
 
 const char rcmd_commit_lua[] = RCMD_LUA_COMMON
