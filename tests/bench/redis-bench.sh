@@ -63,6 +63,9 @@ stop_agent
 # The agent without JIT, as under the packaged unit's MemoryDenyWriteExecute=yes: a second agent
 # (its own id and state) counts the same first N lines from their start.
 AGENT_ID=bench-nojit
+# The agent user's keys and channel are those of one agent id: give it the new one's.
+# shellcheck disable=SC2046
+rcli ACL SETUSER smtpmon-agent reset $(host_acl "$AGENT_ID") | grep -q OK || fail "ACL for $AGENT_ID"
 head -n "$N" "$T/all.log" > "$T/first.log"
 sed -e "s|^state_dir = .*|state_dir = $T/state-nojit|" -e "s|^path = .*|path = $T/first.log|" \
     -e "s|^agent_id = .*|agent_id = $AGENT_ID\njit = no|" "$T/smtpmon.conf" > "$T/nojit.conf"
