@@ -9,6 +9,7 @@
 #include "export.h"
 #include "json.h"
 #include "log.h"
+#include "stats_print.h"
 #include "state_file.h"
 #include "stats_print.h"
 
@@ -20,22 +21,6 @@ struct jsonl {
     int regular;
     int failing;
 };
-
-static void
-json_string(FILE *out, const char *s)
-{
-    size_t len = strlen(s), done = 0;
-    char buf[256];
-
-    fputc('"', out);
-    while (done < len) {
-        size_t pos = 0;
-
-        done += json_escape(buf, sizeof(buf), &pos, s + done, len - done);
-        fwrite(buf, 1, pos, out);
-    }
-    fputc('"', out);
-}
 
 int
 export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
@@ -58,17 +43,17 @@ export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
         counts[--clen] = '\0';
     }
     fputs("{\"agent\":", out);
-    json_string(out, agent_id);
+    stats_json_string(out, agent_id);
     fputs(",\"source\":", out);
-    json_string(out, c->source);
+    stats_json_string(out, c->source);
     fprintf(out, ",\"seq\":%" PRIu64 ",\"sealed_ms\":%" PRId64 ",\"cursor\":{", c->seq,
             b->sealed_ms);
     if (c->kind == STATE_JOURNAL) {
         fputs("\"kind\":\"journal\",\"cursor\":", out);
-        json_string(out, c->jcursor);
+        stats_json_string(out, c->jcursor);
     } else {
         fputs("\"kind\":\"file\",\"path\":", out);
-        json_string(out, c->path);
+        stats_json_string(out, c->path);
         fprintf(out,
                 ",\"dev\":%" PRIu64 ",\"ino\":%" PRIu64 ",\"start\":%" PRIu64 ",\"offset\":%" PRIu64
                 ",\"head_len\":%" PRIu64 ",\"head_fp\":\"%016" PRIx64 "\",\"marker_len\":%" PRIu64

@@ -12,8 +12,8 @@
 #include "stats_print.h"
 
 /* Log bytes are not necessarily UTF-8: json.h writes invalid bytes as \udcXX. */
-static void
-json_string(FILE *out, const char *s)
+void
+stats_json_string(FILE *out, const char *s)
 {
     size_t len = strlen(s), done = 0;
     char buf[256];
@@ -54,7 +54,7 @@ print_json(const struct stats *st, const struct ruleset *rs, size_t top, FILE *o
             if (i) {
                 fputc(',', out);
             }
-            json_string(out, l.v[i].key);
+            stats_json_string(out, l.v[i].key);
             fprintf(out, ":%llu", (unsigned long long)l.v[i].n);
         }
         fputc('}', out);
@@ -65,7 +65,7 @@ print_json(const struct stats *st, const struct ruleset *rs, size_t top, FILE *o
         if (i) {
             fputc(',', out);
         }
-        json_string(out, st->samples[i]);
+        stats_json_string(out, st->samples[i]);
     }
     fputs("]}\n", out);
 }

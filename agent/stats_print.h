@@ -16,5 +16,7 @@ enum stats_format { STATS_TABLE, STATS_JSON };
 /* Writes the report. 'rs' names rules and reasons (required). 'top' domains shown. */
 void stats_print(const struct stats *st, const struct ruleset *rs, enum stats_format fmt,
                  size_t top, FILE *out);
+/* Writes s as a JSON string with its quotes (json.h's escaping: invalid UTF-8 as \udcXX). */
+void stats_json_string(FILE *out, const char *s);
 
 #endif

@@ -18,7 +18,6 @@ import argparse
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -64,16 +63,6 @@ class Drill(driver.Run):
         except BaseException as e:  # reported by the main thread
             self.writer_error = e
 
-    def logrotate_mode(self, mode):
-        conf = os.path.join(self.t, "logrotate.conf")
-        with open(conf, "w") as f:
-            f.write("%s {\n    rotate 500\n    %s\n    missingok\n    ifempty\n}\n"
-                    % (self.log, "copytruncate" if mode == "copytruncate" else "create 0644"))
-        r = subprocess.run(["logrotate", "-f", "-s", os.path.join(self.t, "lr.state"), conf],
-                           capture_output=True)
-        if r.returncode != 0:
-            raise driver.Failure("logrotate: %s" % r.stderr.decode(errors="replace"))
-
     def run(self):
         a = self.a
         events = (["kill"] * a.kills + ["redis"] * a.redis_kills +
@@ -106,10 +95,10 @@ class Drill(driver.Run):
                           % (time.time() - start))
             elif ev == "copytruncate":
                 with self.hold:
-                    self.logrotate_mode("copytruncate")
+                    self.logrotate("copytruncate")
                 self.note("%.1fs logrotate copytruncate" % (time.time() - start))
             else:
-                self.logrotate_mode("create")
+                self.logrotate("create")
                 self.note("%.1fs logrotate create" % (time.time() - start))
             self.ops_done += 1
         w.join()
