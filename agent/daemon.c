@@ -71,7 +71,7 @@ struct stream {
     struct rsref *rsr;
     struct batch *open; /* lines read since the last seal */
     int64_t minute;     /* log minute of the last line with a time; 0: none yet */
-    int minute_sealed;  /* a batch was sealed inside the line callback */
+    int minute_seal;    /* the source holds a line of the next minute: seal before it */
     int waiting;        /* for the exporter's start cursor: not reading yet */
     int first;          /* the agent's first start: read_from applies */
     int had_cursor;     /* a cursor was committed once (local hint, or before a GAP) */
@@ -81,9 +81,8 @@ struct stream {
     struct state last; /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
-    int paused;     /* waiting for room in the queue */
-    int keep;       /* reload: still configured */
-    int nul_warned; /* the current file was named as not text */
+    int paused; /* waiting for room in the queue */
+    int keep;   /* reload: still configured */
     ev_stat w_path;
     ev_stat w_target;
     char *target; /* path watched by w_target */
@@ -577,72 +576,26 @@ batch_new(struct stream *s)
     return b;
 }
 
-static int stream_seal_at(struct stream *s, int force, int before_line);
-
 /* Keeps a batch within one log minute for the per-minute buckets of the Redis exporter: a line
- * (or journal entry) of another minute than the open batch's seals it first, at the cursor
- * before that line. Lines without a time stay in the open batch (they count in the minute of
- * the last line with a time). */
-static void
+ * (or journal entry) of another minute than the open batch's is held back by its source
+ * (TAIL_LINE_HOLD, returned here as 1), and the pump seals the batch before it once the read has
+ * returned; the source hands the line out again first. Lines without a time stay in the open
+ * batch (they count in the minute of the last line with a time). */
+static int
 stream_minute(struct stream *s, int64_t t)
 {
     int64_t m = t - t % 60;
 
     if (t <= 0 || m == s->minute || s->ag->ex->start_cursor_async == NULL) {
-        return;
+        return 0;
     }
     s->minute = m;
     if (s->open->st.lines > 0) {
-        stream_seal_at(s, 1, 1);
-        if (s->open != NULL) {
-            return; /* no cursor to seal at: the lines stay in the open batch */
-        }
-        if ((s->open = batch_new(s)) == NULL) {
-            fatalx(EX_SOFTWARE, "agent: out of memory for a batch of source=%s", s->name);
-        }
-        s->open->start = s->tail != NULL ? s->last.offset : 0;
-        s->minute_sealed = 1;
+        s->minute_seal = 1;
+        return 1;
     }
     s->open->minute = m;
-}
-
-/* Names the file once as not text, with the offset of its first NUL byte after the line's
- * leading NUL run (read back from the file, which the tail has left out of 'line'). */
-static void
-stream_warn_nul(struct stream *s, const char *line, const char *nul)
-{
-    struct state at;
-    uint64_t off;
-    char buf[4096];
-    struct stat sb;
-    int fd;
-
-    if (tail_cursor_before_line(s->tail, &at) == -1) {
-        return;
-    }
-    s->nul_warned = 1;
-    off = at.offset + (uint64_t)(nul - line);
-    if ((fd = open(at.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) != -1) {
-        ssize_t n;
-
-        if (fstat(fd, &sb) == 0 && sb.st_ino == at.ino && sb.st_dev == at.dev &&
-            (n = pread(fd, buf, sizeof(buf), (off_t)at.offset)) > 0) {
-            size_t k = 0;
-            const char *p;
-
-            while (k < (size_t)n && buf[k] == '\0') {
-                k++;
-            }
-            if ((p = memchr(buf + k, '\0', (size_t)n - k)) != NULL) {
-                off = at.offset + (uint64_t)(p - buf);
-            }
-        }
-        close(fd);
-    }
-    log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "); lines with NUL bytes are read "
-              "from after their last NUL byte (a compressed log? the agent follows plain text; "
-              "count rotated .gz files with smtpmon scan)",
-              at.path, off);
+    return 0;
 }
 
 static int
@@ -651,24 +604,22 @@ stream_line(void *arg, const char *line, size_t len)
     struct stream *s = arg;
     struct smtp_event ev;
     struct loghdr h;
-    const char *nul = memchr(line, '\0', len);
+    const char *nul = memrchr(line, '\0', len);
 
     if (nul != NULL) {
-        /* Not text (a compressed or binary file; the tail has dropped a leading NUL run):
-         * said once per file; the line is read from after its last NUL byte, as by scan. */
-        if (s->tail != NULL && !s->nul_warned) {
-            stream_warn_nul(s, line, nul);
-        }
-        nul = memrchr(line, '\0', len);
+        /* Not text (a compressed or binary file; the tail has dropped a leading NUL run and
+         * named the file): the line is read from after its last NUL byte, as by scan. */
         len -= (size_t)(nul + 1 - line);
         line = nul + 1;
     }
     loghdr_parse(&s->pl.ctx, line, len, &h);
-    stream_minute(s, h.time);
+    if (stream_minute(s, h.time)) {
+        return TAIL_LINE_HOLD;
+    }
     if (pipeline_line_hdr(&s->pl, &s->open->st, &h, line, len, &ev) == MATCH_OK) {
         alerts_out_feed(s->ag->alerts, &ev, line, len);
     }
-    return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines || s->minute_sealed;
+    return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines ? TAIL_LINE_STOP : TAIL_LINE_NEXT;
 }
 
 static int
@@ -691,11 +642,11 @@ metrics_zero(const struct tail_metrics *m)
            m->reopen_failures == 0 && m->unreachable_files == 0;
 }
 
-/* Seals the open batch at the current cursor (before_line: the cursor before the line being
- * fed) and queues it. 'force': even when the queue is full (stop, reload, minute change).
+/* Seals the open batch at the source's cursor (never from inside its line callback) and queues
+ * it. 'force': even when the queue is full (stop, reload, minute change).
  * Returns 0 (sealed or nothing to seal), -1 if the queue is full. */
 static int
-stream_seal_at(struct stream *s, int force, int before_line)
+stream_seal(struct stream *s, int force)
 {
     struct agent *ag = s->ag;
     struct state cur;
@@ -707,10 +658,7 @@ stream_seal_at(struct stream *s, int force, int before_line)
     if (s->waiting) {
         return 0; /* nothing read yet */
     }
-    if ((s->tail != NULL
-             ? (before_line ? tail_cursor_before_line(s->tail, &cur) : tail_cursor(s->tail, &cur))
-             : (before_line ? journal_cursor_before(s->journal, &cur)
-                            : journal_cursor(s->journal, &cur))) == -1) {
+    if ((s->tail != NULL ? tail_cursor(s->tail, &cur) : journal_cursor(s->journal, &cur)) == -1) {
         return 0; /* nothing open: nothing counted */
     }
     if (s->have_last && same_cursor(&cur, &s->last) &&
@@ -765,12 +713,6 @@ stream_seal_at(struct stream *s, int force, int before_line)
     log_debug("batch: source=%s seq=%" PRIu64 " lines=%" PRIu64 " offset=%" PRIu64, s->name,
               b->cursor.seq, b->st.lines, b->cursor.offset);
     return 0;
-}
-
-static int
-stream_seal(struct stream *s, int force)
-{
-    return stream_seal_at(s, force, 0);
 }
 
 static void
@@ -1174,8 +1116,11 @@ stream_pump(struct stream *s)
         } else {
             st = journal_read(s->journal, stream_line, s, JOURNAL_BUDGET);
         }
-        if (s->minute_sealed) {
-            s->minute_sealed = 0;
+        if (s->minute_seal) {
+            /* A line of the next minute is held back by the source: the batch ends before it
+             * (or, with no cursor to seal at, the lines stay in the open batch). */
+            s->minute_seal = 0;
+            stream_seal(s, 1);
             agent_submit(ag);
             if (ag->qlen >= (size_t)ag->cfg.queue_batches) {
                 goto paused;
@@ -1192,7 +1137,6 @@ stream_pump(struct stream *s)
             }
             agent_submit(ag);
             tail_switch(s->tail, now);
-            s->nul_warned = 0;
             if (s->open != NULL) {
                 s->open->start = tail_committed(s->tail); /* empty: nothing to seal */
             }

@@ -20,6 +20,8 @@ struct journal {
     int have_entry;    /* positioned on an entry already read */
     char *skip_cursor; /* the saved cursor: its entry was already counted */
     size_t bytes;
+    int holding; /* the callback held back the entry in 'line' (TAIL_LINE_HOLD) */
+    size_t held_len;
     char line[JOURNAL_LINE_MAX];
 };
 
@@ -216,7 +218,19 @@ entry_wanted(struct journal *jr)
 enum tail_status
 journal_read(struct journal *jr, tail_line_fn *fn, void *arg, size_t max_entries)
 {
+    if (jr->holding) {
+        int rc = fn(arg, jr->line, jr->held_len);
+
+        if (rc == TAIL_LINE_HOLD) {
+            return TAIL_MORE;
+        }
+        jr->holding = 0;
+        if (rc != TAIL_LINE_NEXT) {
+            return TAIL_MORE;
+        }
+    }
     for (size_t i = 0; i < max_entries; i++) {
+        int rc;
         size_t len, ml;
         int r = sd_journal_next(jr->j);
 
@@ -242,15 +256,21 @@ journal_read(struct journal *jr, tail_line_fn *fn, void *arg, size_t max_entries
         }
         len = build_line(jr, &ml);
         jr->bytes += len + 1;
-        if (fn(arg, jr->line, len)) {
+        if ((rc = fn(arg, jr->line, len)) == TAIL_LINE_HOLD) {
+            jr->holding = 1;
+            jr->held_len = len;
+        }
+        if (rc != TAIL_LINE_NEXT) {
             return TAIL_MORE;
         }
     }
     return TAIL_MORE;
 }
 
-int
-journal_cursor(struct journal *jr, struct state *out)
+static int cursor_before(struct journal *jr, struct state *out);
+
+static int
+cursor_here(struct journal *jr, struct state *out)
 {
     char *c = NULL;
 
@@ -264,14 +284,22 @@ journal_cursor(struct journal *jr, struct state *out)
 }
 
 int
-journal_cursor_before(struct journal *jr, struct state *out)
+journal_cursor(struct journal *jr, struct state *out)
+{
+    return jr->holding ? cursor_before(jr, out) : cursor_here(jr, out);
+}
+
+/* The cursor just before the entry held back (the entry that precedes it), so that a batch
+ * ends before that entry: resuming from it reads that entry next. -1 if there is none. */
+static int
+cursor_before(struct journal *jr, struct state *out)
 {
     int rc;
 
     if (!jr->have_entry || sd_journal_previous(jr->j) <= 0) {
         return -1;
     }
-    rc = journal_cursor(jr, out);
+    rc = cursor_here(jr, out);
     /* back to the entry just delivered, so that reading goes on after it */
     if (sd_journal_next(jr->j) <= 0) {
         log_warnx("journal: cannot return to the entry after a minute's last one");

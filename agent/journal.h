@@ -29,12 +29,9 @@ void journal_process(struct journal *j);
 /* Feeds up to max_entries matching entries to fn; TAIL_MORE if there may be more. */
 enum tail_status journal_read(struct journal *j, tail_line_fn *fn, void *arg, size_t max_entries);
 
-/* The cursor of the last entry read. Returns 0, or -1 if none was read yet. */
+/* The cursor of the last entry read and not held back (TAIL_LINE_HOLD). Returns 0, or -1 if
+ * there is none yet. */
 int journal_cursor(struct journal *j, struct state *out);
-/* The cursor just before the entry last delivered (the matching entry that precedes it), so
- * that a batch can end before that entry: resuming from it reads that entry next. -1 if there
- * is none. */
-int journal_cursor_before(struct journal *j, struct state *out);
 /* Bytes of MESSAGE read since the last call. */
 size_t journal_take_bytes(struct journal *j);
 

@@ -59,7 +59,7 @@ struct tail {
     struct pend *pending; /* rotated files to read from 0 before path, oldest first */
     struct {
         uint64_t dev, ino;
-        int64_t btime; /* an inode number is reused once its file is deleted */
+        int64_t btime;     /* an inode number is reused once its file is deleted */
     } done[TAIL_DONE_MAX]; /* finished since the agent last read the file at path */
     size_t ndone;
     size_t npending;
@@ -73,6 +73,11 @@ struct tail {
     size_t rpos, rlen;
     tail_line_fn *fn;
     void *fn_arg;
+    char *held; /* a line the callback held back (TAIL_LINE_HOLD), handed out first next */
+    size_t held_len, held_cap;
+    uint64_t held_start; /* its offset: the cursor while it is held */
+    int holding;
+    int nul_warned; /* the current file was named as not text */
     struct tail_metrics m;
 };
 
@@ -214,8 +219,7 @@ file_open(const char *path, size_t max_line, double now)
     {
         struct statx sx;
 
-        if (statx(f->fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) == 0 &&
-            (sx.stx_mask & STATX_BTIME)) {
+        if (statx(f->fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME)) {
             f->btime = (int64_t)((double)sx.stx_btime.tv_sec * 1000.0 +
                                  (double)sx.stx_btime.tv_nsec / 1e6);
         }
@@ -331,6 +335,7 @@ tail_free(struct tail *t)
     }
     free(t->pending);
     free(t->rbuf);
+    free(t->held);
     free(t->path);
     free(t);
 }
@@ -1245,18 +1250,56 @@ tail_poll(struct tail *t, double now)
     return t->gone || t->truncated || f->size > f->read_off || t->rpos < t->rlen;
 }
 
+/* Names the file once as not text, with the offset of the line's first NUL byte after its
+ * leading NUL run ('skipped' bytes, left out of the line). */
+static void
+warn_nul(struct tail *t, uint64_t start, size_t skipped, const char *line, const char *nul)
+{
+    t->nul_warned = 1;
+    log_warnx("%s: not text (NUL bytes at offset %" PRIu64 "); lines with NUL bytes are read "
+              "from after their last NUL byte (a compressed log? the agent follows plain text; "
+              "count rotated .gz files with smtpmon scan)",
+              t->cur->name, start + skipped + (uint64_t)(nul - line));
+}
+
 static int
 feed_cb(void *arg, const char *line, size_t len, uint64_t end)
 {
     struct tail *t = arg;
+    size_t skipped = 0;
+    const char *nul;
+    int rc;
 
     (void)end;
     /* A writer without O_APPEND after copytruncate leaves a run of NUL bytes. */
     while (len > 0 && *line == '\0') {
         line++;
         len--;
+        skipped++;
     }
-    return t->fn(t->fn_arg, line, len);
+    if (!t->nul_warned && (nul = memchr(line, '\0', len)) != NULL) {
+        warn_nul(t, linebuf_line_start(t->cur->lb), skipped, line, nul);
+    }
+    if ((rc = t->fn(t->fn_arg, line, len)) != TAIL_LINE_HOLD) {
+        return rc;
+    }
+    if (len > t->held_cap) {
+        char *p = realloc(t->held, len);
+
+        if (p == NULL) {
+            log_warnx("tail: file=%s out of memory holding a line: it is counted now", t->path);
+            return TAIL_LINE_STOP;
+        }
+        t->held = p;
+        t->held_cap = len;
+    }
+    if (len > 0) {
+        memcpy(t->held, line, len);
+    }
+    t->held_len = len;
+    t->held_start = linebuf_line_start(t->cur->lb);
+    t->holding = 1;
+    return TAIL_LINE_STOP;
 }
 
 static void
@@ -1305,6 +1348,17 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
     if (f == NULL) {
         return TAIL_IDLE;
     }
+    if (t->holding) {
+        int rc = fn(arg, t->held, t->held_len);
+
+        if (rc == TAIL_LINE_HOLD) {
+            return TAIL_MORE;
+        }
+        t->holding = 0;
+        if (rc != TAIL_LINE_NEXT) {
+            return TAIL_MORE;
+        }
+    }
     if (t->truncated) {
         return TAIL_SWITCH;
     }
@@ -1315,7 +1369,7 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
 
         if (t->rpos < t->rlen) {
             t->rpos += linebuf_feed(f->lb, t->rbuf + t->rpos, t->rlen - t->rpos, feed_cb, t);
-            if (t->rpos < t->rlen) {
+            if (t->rpos < t->rlen || t->holding) {
                 return TAIL_MORE;
             }
         }
@@ -1425,8 +1479,8 @@ keep_cursor_mark(struct tail *t, struct tail_file *f)
     }
 }
 
-static int
-cursor_at(struct tail *t, int before_line, struct state *out)
+int
+tail_cursor(struct tail *t, struct state *out)
 {
     struct tail_file *f = t->cur;
     uint64_t end;
@@ -1434,7 +1488,7 @@ cursor_at(struct tail *t, int before_line, struct state *out)
     if (f == NULL) {
         return -1;
     }
-    end = before_line ? linebuf_line_start(f->lb) : linebuf_committed(f->lb);
+    end = t->holding ? t->held_start : linebuf_committed(f->lb);
     out->kind = STATE_FILE;
     snprintf(out->path, sizeof(out->path), "%s", f->name);
     out->dev = f->dev;
@@ -1460,18 +1514,6 @@ cursor_at(struct tail *t, int before_line, struct state *out)
         }
     }
     return 0;
-}
-
-int
-tail_cursor(struct tail *t, struct state *out)
-{
-    return cursor_at(t, 0, out);
-}
-
-int
-tail_cursor_before_line(struct tail *t, struct state *out)
-{
-    return cursor_at(t, 1, out);
 }
 
 static void
@@ -1610,6 +1652,7 @@ tail_switch(struct tail *t, double now)
     if (f == NULL) {
         return;
     }
+    t->nul_warned = 0;
     take_overlong(t, f);
     if (t->truncated) {
         uint64_t to = t->truncated_to;
@@ -1620,7 +1663,7 @@ tail_switch(struct tail *t, double now)
         t->truncated_to = 0;
         /* copytruncate: the bytes not yet read may be in the copy (also when the truncated
          * file was renamed since, before this switch). */
-        if (to == 0 && cursor_at(t, 0, &want) == 0 && want.offset > 0) {
+        if (to == 0 && tail_cursor(t, &want) == 0 && want.offset > 0) {
             copy = find_copy(t, &want, f, now);
         }
         t->rpos = t->rlen = 0;
@@ -1760,5 +1803,8 @@ tail_pending(const struct tail *t)
 uint64_t
 tail_committed(const struct tail *t)
 {
-    return t->cur != NULL ? linebuf_committed(t->cur->lb) : 0;
+    if (t->cur == NULL) {
+        return 0;
+    }
+    return t->holding ? t->held_start : linebuf_committed(t->cur->lb);
 }

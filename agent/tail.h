@@ -28,8 +28,13 @@ struct tail_conf {
     int64_t rotate_wait; /* ms a rotated file must stay unchanged before it is closed */
 };
 
-/* Called for each complete line; return non-zero to stop reading (the batch is full). */
+/* Called for each complete line. Returns TAIL_LINE_NEXT to go on, TAIL_LINE_STOP to stop
+ * after this line (the batch is full), or TAIL_LINE_HOLD to stop before it: the source keeps
+ * the line, its cursor stays before it, and the next read hands it out first. The callback
+ * never calls back into the source: it seals nothing, a seal waits until the read returns. */
 typedef int tail_line_fn(void *arg, const char *line, size_t len);
+
+enum { TAIL_LINE_NEXT = 0, TAIL_LINE_STOP = 1, TAIL_LINE_HOLD = 2 };
 
 enum tail_status {
     TAIL_IDLE,   /* nothing to read now: wait for a change */
@@ -63,13 +68,9 @@ int tail_poll(struct tail *t, double now);
 /* Reads and feeds lines to fn until EOF, until fn stops it, or about 'budget' bytes. */
 enum tail_status tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now);
 
-/* The cursor just past the last complete line of the current file (preads the fingerprints).
- * Returns 0, or -1 when no file is open. */
+/* The cursor just past the last complete line of the current file handed out and not held
+ * (preads the fingerprints). Returns 0, or -1 when no file is open. */
 int tail_cursor(struct tail *t, struct state *out);
-
-/* Inside the line callback: the cursor just before the line being fed (to seal a batch
- * without it). Returns 0, or -1 when no file is open. */
-int tail_cursor_before_line(struct tail *t, struct state *out);
 
 /* The committed cursor was lost (Redis restarted empty): every uncompressed rotated file,
  * oldest first, then the file at path, all from their starts. Instead of tail_start(). */
@@ -93,7 +94,8 @@ const char *tail_path(const struct tail *t);
 /* The real path of the open file when it differs from tail_path() (a symlink), else NULL. */
 const char *tail_target(const struct tail *t);
 int tail_is_open(const struct tail *t);
-/* Offset just past the last complete line of the current file (0 if none is open). */
+/* Offset just past the last complete line of the current file handed out and not held (0 if
+ * none is open). */
 uint64_t tail_committed(const struct tail *t);
 /* 1 while a partial last line is held (not yet counted). */
 size_t tail_pending(const struct tail *t);
