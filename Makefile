@@ -43,7 +43,7 @@ CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
 EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
             agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/rules_load.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c \
+            agent/rules_load.c agent/source.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c \
             exporters/redis_conn.c exporters/query.c exporters/serve.c exporters/web.c exporters/top.c build/gen/web_assets.c
 MAIN_SRC = agent/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

@@ -20,7 +20,6 @@
 #include "daemon.h"
 #include "errlist.h"
 #include "export.h"
-#include "journal.h"
 #include "log.h"
 #include "notify.h"
 #include "paths.h"
@@ -31,17 +30,15 @@
 #include "rules_load.h"
 #include "scan.h"
 #include "serve.h"
-#include "top.h"
+#include "source.h"
 #include "state.h"
 #include "state_file.h"
 #include "stats.h"
-#include "tail.h"
+#include "top.h"
 #include "tz.h"
 
-#define PUMP_BUDGET (1024 * 1024) /* bytes read per loop iteration and stream */
-#define JOURNAL_BUDGET 2000       /* journal entries per loop iteration */
-#define STATUS_EVERY 5.0          /* seconds between STATUS= updates */
-#define RETRY_MIN 0.5             /* exporter retry back-off, seconds */
+#define STATUS_EVERY 5.0 /* seconds between STATUS= updates */
+#define RETRY_MIN 0.5    /* exporter retry back-off, seconds */
 #define RETRY_MAX 30.0
 #define CLI_MAX 64
 
@@ -64,8 +61,7 @@ struct stream {
     char *path;                /* file streams */
     char *glob;                /* the glob it was expanded from, or NULL */
     int type;                  /* enum config_source_type */
-    struct tail *tail;
-    struct journal *journal;
+    struct source *in;         /* the file or the journal (source.h) */
     struct pipeline pl;
     struct tz_cache tz;
     struct rsref *rsr;
@@ -75,10 +71,8 @@ struct stream {
     int waiting;        /* for the exporter's start cursor: not reading yet */
     int first;          /* the agent's first start: read_from applies */
     int had_cursor;     /* a cursor was committed once (local hint, or before a GAP) */
-    struct tail_conf tc;
-    char *jdir, *jids; /* journal sources: opened once the cursor is known */
-    int read_head;     /* read_from = head: where a first start (or a switch) begins */
-    struct state last; /* cursor of the last sealed batch */
+    int read_head;      /* read_from = head: where a first start (or a switch) begins */
+    struct state last;  /* cursor of the last sealed batch */
     int have_last;
     uint64_t seq;
     int paused; /* waiting for room in the queue */
@@ -86,7 +80,7 @@ struct stream {
     ev_stat w_path;
     ev_stat w_target;
     char *target; /* path watched by w_target */
-    ev_io w_journal;
+    ev_io w_fd;   /* the source's fd, when it has one (the journal) */
     ev_idle w_pump;
     ev_timer w_rotate;
     struct stream *next;
@@ -140,7 +134,7 @@ struct agent {
 static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void stream_stat_cb(struct ev_loop *loop, ev_stat *w, int revents);
 static void stream_rotate_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void stream_journal_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void stream_fd_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void agent_submit(struct agent *ag);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -571,7 +565,7 @@ batch_new(struct stream *s)
     b->rs = s->rsr->rs;
     b->owner = s->rsr;
     s->rsr->refs++;
-    b->start = s->tail != NULL ? tail_committed(s->tail) : 0;
+    b->start = source_committed(s->in);
     b->minute = s->minute;
     return b;
 }
@@ -658,15 +652,12 @@ stream_seal(struct stream *s, int force)
     if (s->waiting) {
         return 0; /* nothing read yet */
     }
-    if ((s->tail != NULL ? tail_cursor(s->tail, &cur) : journal_cursor(s->journal, &cur)) == -1) {
+    if (source_cursor(s->in, &cur) == -1) {
         return 0; /* nothing open: nothing counted */
     }
     if (s->have_last && same_cursor(&cur, &s->last) &&
         (s->open == NULL || s->open->st.lines == 0)) {
-        if (s->tail == NULL) {
-            return 0;
-        }
-        tail_peek_metrics(s->tail, &tm);
+        source_metrics(s->in, &tm, 0);
         if (metrics_zero(&tm)) {
             return 0;
         }
@@ -680,12 +671,8 @@ stream_seal(struct stream *s, int force)
     }
     b = s->open;
     s->open = NULL;
-    if (s->tail != NULL) {
-        tail_take_metrics(s->tail, &tm);
-        b->m.lag_bytes = tail_lag(s->tail);
-    } else {
-        tm.bytes_read = journal_take_bytes(s->journal);
-    }
+    source_metrics(s->in, &tm, 1);
+    b->m.lag_bytes = source_lag(s->in);
     b->m.bytes_read = tm.bytes_read;
     b->m.overlong = tm.overlong;
     b->m.rotations = tm.rotations;
@@ -870,7 +857,7 @@ tail_conf_of(const struct config *c, const struct config_source *cs)
 static void
 stream_watch_target(struct stream *s)
 {
-    const char *t = s->tail != NULL ? tail_target(s->tail) : NULL;
+    const char *t = source_target(s->in);
 
     if (t != NULL && s->target != NULL && strcmp(t, s->target) == 0) {
         return;
@@ -893,37 +880,20 @@ stream_free(struct stream *s)
 
     ev_idle_stop(loop, &s->w_pump);
     ev_timer_stop(loop, &s->w_rotate);
-    if (s->tail != NULL) {
+    if (s->path != NULL) {
         ev_stat_stop(loop, &s->w_path);
-        if (s->target != NULL) {
-            ev_stat_stop(loop, &s->w_target);
-        }
     }
-    if (s->journal != NULL) {
-        ev_io_stop(loop, &s->w_journal);
+    if (s->target != NULL) {
+        ev_stat_stop(loop, &s->w_target);
     }
+    ev_io_stop(loop, &s->w_fd);
     batch_free(s->open);
-    tail_free(s->tail);
-    journal_free(s->journal);
+    source_free(s->in);
     rsref_put(s->rsr);
     free(s->target);
     free(s->path);
     free(s->glob);
-    free(s->jdir);
-    free(s->jids);
     free(s);
-}
-
-/* A saved cursor that positions the other kind of source than this stream (a file offset for
- * the journal, or the reverse): fallback = journal switched since it was saved. Judged by what
- * the cursor holds, its kind field aside. */
-static int
-cursor_of_other_kind(const struct stream *s, const struct state *saved)
-{
-    if (s->tail != NULL) {
-        return saved->jcursor[0] != '\0' && saved->path[0] == '\0';
-    }
-    return saved->path[0] != '\0' && saved->jcursor[0] == '\0';
 }
 
 /* Starts reading a stream at its saved cursor (rc 0) or per read_from (rc 1). */
@@ -935,12 +905,11 @@ stream_open(struct stream *s, int rc, const struct state *saved)
     int switched = 0;
 
     s->waiting = 0;
-    if (rc == 0 && cursor_of_other_kind(s, saved)) {
+    if (rc == 0 && source_cursor_other_kind(s->in, saved)) {
         /* fallback = journal chose the other kind than the one committed last: the sequence
          * goes on, the reading starts as on a first start (read_from). */
         log_info("%s: source=%s the saved cursor is in the %s: reading the %s from its %s",
-                 s->tail != NULL ? "tail" : "journal", s->name,
-                 s->tail != NULL ? "journal" : "file", s->tail != NULL ? s->path : "journal",
+                 s->in->ops->room, s->name, s->in->ops->other, source_what(s->in),
                  s->read_head ? "head" : "end");
         s->seq = saved->seq;
         s->first = 1;
@@ -952,38 +921,20 @@ stream_open(struct stream *s, int rc, const struct state *saved)
         s->last = *saved;
         s->have_last = 1;
     }
-    if (s->tail != NULL && rc != 0 && s->had_cursor && !switched) {
-        /* Redis lost the cursor it had (restarted empty): what is still on disk is read
-         * again, the rotated files too. (Not after a switch from the journal: its lines are
-         * counted, the file is read as on a first start.) */
-        tail_start_all(s->tail, ev_now(ag->loop));
-        stream_watch_target(s);
-        ev_idle_start(ag->loop, &s->w_pump);
-        return 0;
-    }
-    if (s->tail != NULL) {
-        tail_start(s->tail, rc == 0 ? saved : NULL, s->first && rc != 0, ev_now(ag->loop));
-        stream_watch_target(s);
-        ev_idle_start(ag->loop, &s->w_pump);
-        return 0;
-    }
-    s->journal = journal_open(s->jdir, s->jids, s->first && s->read_head,
-                              rc == 0 ? saved->jcursor : NULL, err, sizeof(err));
-    if (s->journal == NULL && rc == 0) {
-        log_warnx("journal: source=%s %s: reading from the tail", s->name, err);
-        s->journal = journal_open(s->jdir, s->jids, 0, NULL, err, sizeof(err));
-    }
-    if (s->journal == NULL) {
-        log_errx("journal: source=%s %s", s->name, err);
+    /* all: Redis lost the cursor it had (restarted empty): what is still on disk is read
+     * again, the rotated files too. (Not after a switch from the journal: its lines are
+     * counted, the file is read as on a first start.) */
+    if (source_start(s->in, rc == 0 ? saved : NULL, s->first && rc != 0,
+                     rc != 0 && s->had_cursor && !switched, ev_now(ag->loop), err,
+                     sizeof(err)) == -1) {
+        log_errx("%s: source=%s %s", source_kind(s->in), s->name, err);
         return -1;
     }
-    if (journal_fd(s->journal) >= 0) {
-        ev_io_init(&s->w_journal, stream_journal_cb, journal_fd(s->journal), EV_READ);
-        s->w_journal.data = s;
-        ev_io_start(ag->loop, &s->w_journal);
+    if (source_fd(s->in) >= 0) {
+        ev_io_set(&s->w_fd, source_fd(s->in), EV_READ);
+        ev_io_start(ag->loop, &s->w_fd);
     }
-    log_info("journal: source=%s reading identifiers=\"%s\"%s", s->name, s->jids,
-             rc == 0 ? " from the saved cursor" : "");
+    stream_watch_target(s);
     ev_idle_start(ag->loop, &s->w_pump);
     return 0;
 }
@@ -1005,6 +956,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     struct stream *s = calloc(1, sizeof(*s));
     struct stream *prev;
     struct state saved;
+    struct source_conf sc;
     char err[512];
     int rc;
 
@@ -1029,6 +981,8 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     s->w_pump.data = s;
     ev_timer_init(&s->w_rotate, stream_rotate_cb, 0., 0.);
     s->w_rotate.data = s;
+    ev_io_init(&s->w_fd, stream_fd_cb, -1, EV_READ);
+    s->w_fd.data = s;
 
     rc = state_load(ag->cfg.state_dir, s->name, &saved, err, sizeof(err));
     if (rc == -1) {
@@ -1037,16 +991,18 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     s->first = first;
     s->read_head = (cs->read_from >= 0 ? cs->read_from : ag->cfg.read_from) == CONFIG_READ_HEAD;
     s->had_cursor = rc == 0 && saved.seq > 0;
+    sc.name = s->name;
+    sc.path = path != NULL ? path : cs->path;
+    sc.journal_dir = cs->journal_dir;
+    sc.identifiers = cs->identifiers;
+    sc.tc = tail_conf_of(&ag->cfg, cs);
     if (cs->type == CONFIG_SOURCE_JOURNAL) {
-        if ((s->jids = strdup(cs->identifiers)) == NULL ||
-            (cs->journal_dir != NULL && (s->jdir = strdup(cs->journal_dir)) == NULL)) {
+        if ((s->in = source_new_journal(&sc)) == NULL) {
             stream_free(s);
             return NULL;
         }
     } else {
-        s->tc = tail_conf_of(&ag->cfg, cs);
-        if ((s->path = strdup(path != NULL ? path : cs->path)) == NULL ||
-            (s->tail = tail_new(s->path, &s->tc)) == NULL) {
+        if ((s->path = strdup(sc.path)) == NULL || (s->in = source_new_file(&sc)) == NULL) {
             stream_free(s);
             return NULL;
         }
@@ -1111,11 +1067,7 @@ stream_pump(struct stream *s)
             log_warnx("agent: out of memory for a batch of source=%s", s->name);
             goto idle;
         }
-        if (s->tail != NULL) {
-            st = tail_read(s->tail, stream_line, s, PUMP_BUDGET, now);
-        } else {
-            st = journal_read(s->journal, stream_line, s, JOURNAL_BUDGET);
-        }
+        st = source_read(s->in, stream_line, s, now);
         if (s->minute_seal) {
             /* A line of the next minute is held back by the source: the batch ends before it
              * (or, with no cursor to seal at, the lines stay in the open batch). */
@@ -1136,9 +1088,9 @@ stream_pump(struct stream *s)
                 goto paused;
             }
             agent_submit(ag);
-            tail_switch(s->tail, now);
+            source_next(s->in, now);
             if (s->open != NULL) {
-                s->open->start = tail_committed(s->tail); /* empty: nothing to seal */
+                s->open->start = source_committed(s->in); /* empty: nothing to seal */
             }
             stream_watch_target(s);
             continue;
@@ -1149,8 +1101,8 @@ paused:
     s->paused = 1;
 idle:
     ev_idle_stop(ag->loop, &s->w_pump);
-    if (s->tail != NULL && !s->paused) {
-        double d = tail_deadline(s->tail, now);
+    if (!s->paused) {
+        double d = source_deadline(s->in, now);
 
         ev_timer_stop(ag->loop, &s->w_rotate);
         if (d > 0) {
@@ -1166,18 +1118,11 @@ stream_poll(struct stream *s)
     if (s->ag->stopping || s->waiting) {
         return;
     }
-    if (s->tail != NULL) {
-        if (tail_poll(s->tail, ev_now(s->ag->loop))) {
-            stream_watch_target(s);
-            if (!s->paused) {
-                ev_idle_start(s->ag->loop, &s->w_pump);
-            }
+    if (source_poll(s->in, ev_now(s->ag->loop))) {
+        stream_watch_target(s);
+        if (!s->paused) {
+            ev_idle_start(s->ag->loop, &s->w_pump);
         }
-        return;
-    }
-    journal_process(s->journal);
-    if (!s->paused) {
-        ev_idle_start(s->ag->loop, &s->w_pump);
     }
 }
 
@@ -1209,7 +1154,7 @@ stream_rotate_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static void
-stream_journal_cb(struct ev_loop *loop, ev_io *w, int revents)
+stream_fd_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
@@ -1234,15 +1179,9 @@ stream_restart(struct stream *s)
     ev_timer_stop(ag->loop, &s->w_rotate);
     batch_free(s->open);
     s->open = NULL;
-    if (s->tail != NULL) {
-        tail_free(s->tail);
-        if ((s->tail = tail_new(s->path, &s->tc)) == NULL) {
-            fatalx(EX_SOFTWARE, "agent: out of memory restarting source=%s", s->name);
-        }
-    } else if (s->journal != NULL) {
-        ev_io_stop(ag->loop, &s->w_journal);
-        journal_free(s->journal);
-        s->journal = NULL;
+    ev_io_stop(ag->loop, &s->w_fd);
+    if (source_forget(s->in) == -1) {
+        fatalx(EX_SOFTWARE, "agent: out of memory restarting source=%s", s->name);
     }
     s->had_cursor = s->had_cursor || s->seq > 0 || s->have_last;
     s->have_last = 0;
@@ -1376,9 +1315,7 @@ agent_status(struct agent *ag, int force)
         return;
     }
     for (struct stream *s = ag->streams; s != NULL; s = s->next) {
-        if (s->tail != NULL) {
-            lag += tail_lag(s->tail);
-        }
+        lag += source_lag(s->in);
     }
     rate = ag->status_at > 0 && now > ag->status_at
                ? (double)(ag->lines_total - ag->lines_at_status) / (now - ag->status_at)
@@ -1548,8 +1485,7 @@ agent_reload(struct agent *ag)
             }
             if (t != NULL) {
                 log_info("reload: source=%s switched from the %s to the %s", s->name,
-                         s->tail != NULL ? "file" : "journal",
-                         t->tail != NULL ? "file" : "journal");
+                         source_kind(s->in), source_kind(t->in));
             } else {
                 log_info("reload: source=%s removed", s->name);
             }
@@ -1562,11 +1498,9 @@ agent_reload(struct agent *ag)
 
             if (strcmp(cs->name, s->src) == 0) {
                 stream_set_rules(s, ag->rsr, cs);
-                if (s->tail != NULL) {
-                    struct tail_conf tc = tail_conf_of(&ag->cfg, cs);
+                struct tail_conf tc = tail_conf_of(&ag->cfg, cs);
 
-                    tail_set_conf(s->tail, &tc);
-                }
+                source_set_conf(s->in, &tc);
             }
         }
         pp = &s->next;
