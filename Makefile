@@ -30,7 +30,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent/core -Iagent -Iexporters $(PKG_CFLAGS) \
+CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent/core -Icommon -Iagent -Iexporters $(PKG_CFLAGS) \
                -DSMTPMON_PATTERNS_DIR='"$(PREFIX)/share/smtpmon/patterns"'
 CFLAGS_ALL = -std=c11 -O2 -g $(WARN) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lev -lpthread -lm
@@ -41,11 +41,10 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 # libc, PCRE2 and libm alone (make test-core-link). Unit-tested and fuzzed.
 CORE_SRCS = $(wildcard agent/core/*.c)
 # The process edge: commands, sources, signals, logging.
-EDGE_SRCS = agent/alerts_out.c agent/log.c agent/paths.c agent/scan.c agent/explain.c agent/tz.c \
-            agent/config.c agent/daemon.c agent/export.c agent/journal.c agent/notify.c \
-            agent/rules_load.c agent/source.c agent/state_file.c agent/stats_print.c agent/tail.c exporters/redis.c \
-            exporters/redis_conn.c exporters/query.c exporters/serve.c exporters/web.c exporters/top.c build/gen/web_assets.c
-MAIN_SRC = agent/main.c
+EDGE_SRCS = $(wildcard common/*.c) agent/daemon.c agent/explain.c agent/journal.c agent/scan.c \
+            agent/source.c agent/tail.c agent/tz.c exporters/alerts_out.c exporters/query.c \
+            exporters/redis.c exporters/serve.c exporters/top.c exporters/web.c build/gen/web_assets.c
+MAIN_SRC = cmd/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
 OBJ = build/obj
@@ -93,11 +92,11 @@ build-asan/unit-tests: $(AUNIT_OBJS) $(ACORE_OBJS) $(AEDGE_OBJS)
 	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcriterion
 
 build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS) \
-                   $(AOBJ)/agent/rules_load.o $(AOBJ)/agent/stats_print.o
+                   $(AOBJ)/common/rules_load.o $(AOBJ)/common/stats_print.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/config.o \
+build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/common/config.o \
                           $(AOBJ)/agent/core/errlist.o $(AOBJ)/agent/core/relays.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
@@ -167,7 +166,7 @@ test-integration-asan: build-asan/smtpmon
 # outside agent/core/.
 test-headers:
 	@echo "== header self-containment"
-	$(Q)set -e; for h in agent/core/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
+	$(Q)set -e; for h in agent/core/*.h common/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
 	  printf '#include "%s"\n' "$$(basename $$h)" | \
 	  $(CC) $(CPPFLAGS_ALL) -std=c11 -Wall -Werror -fsyntax-only -x c - || \
 	  { echo "header not self-contained: $$h"; exit 1; }; done
@@ -205,19 +204,19 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz/corpus
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) agent/rules_load.c \
-	  agent/stats_print.c $(PKG_LIBS) -lm
+	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) common/rules_load.c \
+	  common/stats_print.c $(PKG_LIBS) -lm
 	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/config.c agent/core/errlist.c agent/core/relays.c \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c common/config.c agent/core/errlist.c agent/core/relays.c \
 	  $(PKG_LIBS) -lm
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config
 
 lint:
-	clang-format --dry-run --Werror agent/*.[ch] agent/core/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
+	clang-format --dry-run --Werror cmd/*.[ch] common/*.[ch] agent/*.[ch] agent/core/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
 
 # ---------------------------------------------------------------------------------------
 # Dependencies: installed when root, otherwise the exact command is printed.

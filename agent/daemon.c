@@ -111,7 +111,7 @@ struct agent {
     char agent_id[CONFIG_NAME_MAX];
     int lock_fd;
     struct exporter *ex;
-    struct alerts_out *alerts; /* alert rules and their delivery (agent/alerts_out.h) */
+    struct alerts_out *alerts; /* alert rules and their delivery (exporters/alerts_out.h) */
     struct stream *streams;
     struct batch *qhead, *qtail; /* sealed batches not yet acknowledged, in order */
     struct batch *qsubmit;       /* first batch not yet accepted by the exporter */
