@@ -16,6 +16,7 @@
 #include "loghdr.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "paths.h"
 #include "scan.h"
 #include "tz.h"
 
@@ -292,7 +293,7 @@ explain_main(int argc, char **argv)
         }
         strcat(line, argv[i]);
     }
-    if ((rs = scan_load_rules(patterns, extra, 1)) == NULL) {
+    if ((rs = paths_load_rules(patterns, extra, 1)) == NULL) {
         free(line);
         return EX_CONFIG;
     }

@@ -27,7 +27,7 @@
 #include <zlib.h>
 
 #include "alerts.h"
-#include "alerts_out.h"
+#include "alert_rules.h"
 #include "config.h"
 #include "linebuf.h"
 #include "log.h"
@@ -734,28 +734,6 @@ parse_size(const char *s, long min, long max, long *out)
     return 0;
 }
 
-struct ruleset *
-scan_load_rules(const char *primary, const char *extra, int jit)
-{
-    const char *dirs[2];
-    size_t nd = paths_pattern_dirs(primary, extra, dirs);
-    struct errlist errs = {0};
-    struct ruleset *rs = ruleset_load(dirs, nd, jit, &errs);
-
-    if (rs == NULL) {
-        for (size_t i = 0; i < errs.n; i++) {
-            fprintf(stderr, "%s\n", errs.msgs[i]);
-        }
-        if (errs.total > errs.n) {
-            fprintf(stderr, "(%zu more errors)\n", errs.total - errs.n);
-        }
-    } else if (jit && !ruleset_jit(rs)) {
-        log_info("patterns: JIT compilation unavailable, using the PCRE2 interpreter");
-    }
-    errlist_clear(&errs);
-    return rs;
-}
-
 int
 scan_main(int argc, char **argv)
 {
@@ -908,7 +886,7 @@ scan_main(int argc, char **argv)
         config_free(&relay_cfg);
     }
     tz_reload(); /* the zone once, before the workers convert */
-    if ((rs = scan_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
+    if ((rs = paths_load_rules(o.patterns, o.patterns_extra, o.jit)) == NULL) {
         return EX_CONFIG;
     }
     ruleset_set_scanners(rs, !no_scanners);

@@ -6,11 +6,6 @@
 
 #include <stdio.h>
 
-struct ruleset;
-
-/* Loads the rule set for the batch commands, printing every error to stderr; NULL on error. */
-struct ruleset *scan_load_rules(const char *primary, const char *extra, int jit);
-
 int scan_main(int argc, char **argv);
 int explain_main(int argc, char **argv);
 

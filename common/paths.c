@@ -5,7 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errlist.h"
+#include "log.h"
 #include "paths.h"
+#include "rules.h"
+#include "rules_load.h"
 
 #ifndef SMTPMON_PATTERNS_DIR
 #define SMTPMON_PATTERNS_DIR "/usr/share/smtpmon/patterns"
@@ -62,4 +66,26 @@ paths_pattern_dirs(const char *primary, const char *extra, const char *dirs[2])
         dirs[n++] = PATHS_OVERRIDE_DIR;
     }
     return n;
+}
+
+struct ruleset *
+paths_load_rules(const char *primary, const char *extra, int jit)
+{
+    const char *dirs[2];
+    size_t nd = paths_pattern_dirs(primary, extra, dirs);
+    struct errlist errs = {0};
+    struct ruleset *rs = ruleset_load(dirs, nd, jit, &errs);
+
+    if (rs == NULL) {
+        for (size_t i = 0; i < errs.n; i++) {
+            fprintf(stderr, "%s\n", errs.msgs[i]);
+        }
+        if (errs.total > errs.n) {
+            fprintf(stderr, "(%zu more errors)\n", errs.total - errs.n);
+        }
+    } else if (jit && !ruleset_jit(rs)) {
+        log_info("patterns: JIT compilation unavailable, using the PCRE2 interpreter");
+    }
+    errlist_clear(&errs);
+    return rs;
 }

@@ -1,18 +1,19 @@
 /*
- * alerts_out.h -- the alert rules of the configuration, and the delivery of alerts: standard
- * output (smtpmon scan --alerts), the log at warning level, the systemd status line, Redis
+ * alerts_out.h -- the delivery of the agent's alerts (the rules: common/alert_rules.h): the log
+ * at warning level, the systemd status line, Redis
  * (PUBLISH on P:alerts:A, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
  * hashes P:{A}:alerts:RULE), and an optional program run with the alert as JSON on stdin
  * (fork and execve with a fixed argv, no shell, killed after program_timeout, reaped by an
  * ev_child watcher so that the loop never waits for it). Also the "smtpmon alerts" command.
  */
-#ifndef SMTPMON_AGENT_ALERTS_OUT_H
-#define SMTPMON_AGENT_ALERTS_OUT_H
+#ifndef SMTPMON_EXPORTERS_ALERTS_OUT_H
+#define SMTPMON_EXPORTERS_ALERTS_OUT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "alert_rules.h"
 #include "alerts.h"
 #include "config.h"
 #include "errlist.h"
@@ -21,18 +22,6 @@ struct ev_loop;
 struct ruleset;
 
 #define ALERTS_STREAM_MAXLEN 10000 /* entries kept in P:{A}:alerts (approximately) */
-
-/* The rules of c's [alert NAME] sections, or the shipped defaults when there are none.
- * *out is allocated (free it). Returns 0, or -1 with every error added to errs. */
-int alerts_out_rules(const struct config *c, const struct ruleset *rs, struct alert_rule **out,
-                     size_t *n, struct errlist *errs);
-
-/* Checks the alert sections of c against the patterns (reason names, numbers): for -n. */
-void alerts_out_check(const struct config *c, const struct ruleset *rs, struct errlist *errs);
-
-/* A detector that prints each alert as a JSON line on 'out', with the rules of the [alert]
- * sections of config_file (NULL: the defaults). NULL after printing errors to stderr. */
-struct alerts *alerts_out_scan_new(const char *config_file, const struct ruleset *rs, FILE *out);
 
 /* The agent's detector and delivery. 'host' is the agent id. Baselines are restored from Redis
  * when one is configured. NULL after logging why. */

@@ -21,7 +21,7 @@
 #include "redis_conn.h"
 #include "redis_cmd.h"
 #include "rules.h"
-#include "scan.h"
+#include "paths.h"
 #include "stats.h"
 #include "stats_print.h"
 
@@ -453,7 +453,7 @@ query_main(int argc, char **argv)
         config_free(&cfg);
         return EX_USAGE;
     }
-    rs = scan_load_rules(patterns, cfg.patterns_override, 0);
+    rs = paths_load_rules(patterns, cfg.patterns_override, 0);
     config_free(&cfg);
     if (rs == NULL) {
         return EX_CONFIG;
