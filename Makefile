@@ -64,7 +64,7 @@ endif
 
 PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
 .PHONY: soak all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
-        test-core-link \
+        test-core-link test-arrows \
         bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
 all: build/smtpmon
@@ -120,7 +120,8 @@ run: check-run-deps
 
 test: check-deps
 	@sh tests/corpus-status.sh
-	$(MAKE) --no-print-directory WERROR=1 test-headers test-core-link build/smtpmon build/unit-tests
+	$(MAKE) --no-print-directory WERROR=1 test-headers test-arrows test-core-link build/smtpmon \
+	  build/unit-tests
 	$(MAKE) --no-print-directory WERROR=1 test-unit test-asan test-fuzz test-integration \
 	  test-integration-asan \
 	  test-packaging
@@ -175,6 +176,12 @@ test-headers:
 	$(Q)bad=$$(grep -o '^#include "[^"]*"' agent/core/*.[ch] | sed 's/#include "\(.*\)"/\1/' | \
 	  while IFS=: read -r f h; do [ -f "agent/core/$$h" ] || echo "$$f includes $$h"; done); \
 	  [ -z "$$bad" ] || { echo "$$bad"; echo "pure core includes a header from outside agent/core/"; exit 1; }
+
+# The includes between the rooms run one way: cmd/ -> agent/ and exporters/ -> common/ ->
+# agent/core/ (tests/arrows.sh names each one that does not).
+test-arrows:
+	@echo "== arrows between the rooms"
+	$(Q)sh tests/arrows.sh
 
 # The pure core links with libc, PCRE2 and libm alone and calls no libc function that does I/O
 # (open, fopen, printf, opendir, ...): the list of what it may call is in tests/core-link.sh.

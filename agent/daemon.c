@@ -15,7 +15,7 @@
 
 #include <ev.h>
 
-#include "alerts_out.h"
+#include "alert_rules.h"
 #include "config.h"
 #include "daemon.h"
 #include "errlist.h"
@@ -24,17 +24,14 @@
 #include "notify.h"
 #include "paths.h"
 #include "pipeline.h"
-#include "query.h"
-#include "redis.h"
+#include "redis_conn.h"
 #include "rules.h"
 #include "rules_load.h"
 #include "scan.h"
-#include "serve.h"
 #include "source.h"
 #include "state.h"
 #include "state_file.h"
 #include "stats.h"
-#include "top.h"
 #include "tz.h"
 
 #define STATUS_EVERY 5.0 /* seconds between STATUS= updates */
@@ -111,7 +108,8 @@ struct agent {
     char agent_id[CONFIG_NAME_MAX];
     int lock_fd;
     struct exporter *ex;
-    struct alerts_out *alerts; /* alert rules and their delivery (exporters/alerts_out.h) */
+    const struct agent_exporters *x; /* the exporters, chosen by cmd/main.c */
+    struct alerts_out *alerts;       /* alert rules and their delivery (through x) */
     struct stream *streams;
     struct batch *qhead, *qtail; /* sealed batches not yet acknowledged, in order */
     struct batch *qsubmit;       /* first batch not yet accepted by the exporter */
@@ -231,7 +229,7 @@ check_against_rules(const struct config *c, const struct ruleset *rs, struct err
 /* Configuration: the file, then the command line over it. */
 
 static void
-usage(FILE *out, int full)
+usage(FILE *out, int full, const struct agent_exporters *x)
 {
     fprintf(out, "usage: smtpmon [-n] [-f FILE] [--follow PATH]... [--journal] [--pack NAME|auto]\n"
                  "               [--redis URL] [--agent-id ID] [--state-dir DIR] [--output FILE]\n"
@@ -278,10 +276,9 @@ usage(FILE *out, int full)
         CONFIG_DEFAULT_FILE);
     scan_usage(out, 0);
     explain_usage(out, 0);
-    query_usage(out, 0);
-    alerts_usage(out, 0);
-    serve_usage(out, 0);
-    top_usage(out, 0);
+    if (x != NULL) {
+        x->usage(out);
+    }
     fprintf(out, "\nconfiguration keys ([section] key = default):\n");
     for (const struct config_option *o = config_options(); o->name != NULL; o++) {
         fprintf(out, "  [%s] %s = %s\n      %s\n", o->section, o->name,
@@ -291,7 +288,7 @@ usage(FILE *out, int full)
 
 /* Returns 0, 1 once --help has been printed, or -1 on a usage error. */
 static int
-parse_cli(struct cli *cli, int argc, char **argv)
+parse_cli(struct cli *cli, int argc, char **argv, const struct agent_exporters *x)
 {
     enum {
         O_FOLLOW = 256,
@@ -364,7 +361,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
             cli->verbose = 1;
             continue;
         case 'h':
-            usage(stdout, 1);
+            usage(stdout, 1, x);
             return 1;
         case O_FOLLOW:
             if (cli->nfollow == CLI_MAX) {
@@ -388,7 +385,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
             }
         }
         if (i == sizeof(map) / sizeof(map[0]) || cli->nsets == CLI_MAX) {
-            usage(stderr, 0);
+            usage(stderr, 0, x);
             return -1;
         }
         cli->sets[cli->nsets].section = map[i].section;
@@ -402,7 +399,7 @@ parse_cli(struct cli *cli, int argc, char **argv)
                 "smtpmon: unexpected argument '%s' (commands: scan, explain, query, alerts, "
                 "serve, top)\n",
                 argv[optind]);
-        usage(stderr, 0);
+        usage(stderr, 0, x);
         return -1;
     }
     return 0;
@@ -611,7 +608,7 @@ stream_line(void *arg, const char *line, size_t len)
         return TAIL_LINE_HOLD;
     }
     if (pipeline_line_hdr(&s->pl, &s->open->st, &h, line, len, &ev) == MATCH_OK) {
-        alerts_out_feed(s->ag->alerts, &ev, line, len);
+        s->ag->x->alerts_feed(s->ag->alerts, &ev, line, len);
     }
     return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines ? TAIL_LINE_STOP : TAIL_LINE_NEXT;
 }
@@ -1323,7 +1320,7 @@ agent_status(struct agent *ag, int force)
     snprintf(status, sizeof(status),
              "%.0f lines/s, lag %" PRIu64 " bytes, exporter %s, %zu batches queued", rate, lag,
              ag->ex->state(ag->ex), ag->qlen);
-    alerts_out_status(ag->alerts, status, sizeof(status));
+    ag->x->alerts_status(ag->alerts, status, sizeof(status));
     notify_status(status);
     ag->status_at = now;
     ag->lines_at_status = ag->lines_total;
@@ -1465,13 +1462,13 @@ agent_reload(struct agent *ag)
     }
     /* The alert rules name reasons of the old rule set: rebuild them with the new one (their
      * learned baselines are saved to and restored from Redis on the way). */
-    alerts_out_free(ag->alerts);
+    ag->x->alerts_free(ag->alerts);
     ag->alerts = NULL;
     config_free(&ag->cfg);
     ag->cfg = nc;
     rsref_put(ag->rsr);
     ag->rsr = nr;
-    ag->alerts = alerts_out_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
+    ag->alerts = ag->x->alerts_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
     log_set_level(ag->cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag->cfg.log_level);
     agent_sources(ag, 0);
     for (pp = &ag->streams; *pp != NULL;) {
@@ -1562,7 +1559,7 @@ agent_fini(struct agent *ag)
         ag->qhead = b->next;
         batch_free(b);
     }
-    alerts_out_free(ag->alerts);
+    ag->x->alerts_free(ag->alerts);
     export_free(ag->ex);
     rsref_put(ag->rsr);
     config_free(&ag->cfg);
@@ -1620,7 +1617,7 @@ phase_end(struct agent *ag, int exit_code)
 static enum phase
 agent_parse(struct agent *ag, int argc, char **argv)
 {
-    switch (parse_cli(&ag->cli, argc, argv)) {
+    switch (parse_cli(&ag->cli, argc, argv, ag->x)) {
     case -1:
         return phase_end(ag, EX_USAGE);
     case 1:
@@ -1687,7 +1684,7 @@ agent_connect(struct agent *ag)
             log_errx("redis: %s", err);
             return phase_end(ag, EX_CONFIG);
         }
-        ag->ex = export_redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, ag);
+        ag->ex = ag->x->redis_new(ev_default_loop(EVFLAG_AUTO), &rcf, agent_ack, ag);
         explicit_bzero(&rcf, sizeof(rcf));
         if (ag->ex == NULL) {
             log_errx("redis: agent id '%s' cannot be used in keys ([A-Za-z0-9._-])", ag->agent_id);
@@ -1712,7 +1709,7 @@ static void
 agent_run(struct agent *ag)
 {
     agent_timers(ag);
-    ag->alerts = alerts_out_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
+    ag->alerts = ag->x->alerts_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
     agent_sources(ag, 1);
     log_info("agent: id=%s started: %zu sources, %zu rules%s, state_dir=%s, output=%s",
              ag->agent_id, ag->cfg.nsources, ruleset_rule_count(ag->rsr->rs),
@@ -1721,21 +1718,22 @@ agent_run(struct agent *ag)
     notify_ready("running");
     ev_run(ag->loop, 0);
     /* The baselines are saved within what is left of stop_timeout. */
-    alerts_out_stop_budget(ag->alerts,
-                           ev_is_active(&ag->w_stop)
-                               ? (int64_t)(ev_timer_remaining(ag->loop, &ag->w_stop) * 1000)
-                               : 0);
+    ag->x->alerts_stop_budget(ag->alerts,
+                              ev_is_active(&ag->w_stop)
+                                  ? (int64_t)(ev_timer_remaining(ag->loop, &ag->w_stop) * 1000)
+                                  : 0);
     log_info("agent: stopped");
 }
 
 /* parse -> load -> lock -> connect -> run, each phase able to end the agent with its exit code
  * (sysexits); one cleanup after whichever ran last. */
 int
-agent_main(int argc, char **argv)
+agent_main(int argc, char **argv, const struct agent_exporters *x)
 {
     struct agent ag;
 
     memset(&ag, 0, sizeof(ag));
+    ag.x = x;
     ag.lock_fd = -1;
     signal(SIGPIPE, SIG_IGN);
     if (agent_parse(&ag, argc, argv) == PHASE_NEXT && agent_load(&ag) == PHASE_NEXT &&

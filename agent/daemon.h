@@ -7,7 +7,10 @@
 #ifndef SMTPMON_AGENT_DAEMON_H
 #define SMTPMON_AGENT_DAEMON_H
 
-/* argv[0] is the program; the options follow. Returns the process exit status. */
-int agent_main(int argc, char **argv);
+struct agent_exporters;
+
+/* argv[0] is the program; the options follow; x: the exporters (common/export.h). Returns the
+ * process exit status. */
+int agent_main(int argc, char **argv, const struct agent_exporters *x);
 
 #endif

@@ -16,14 +16,37 @@
 #include <sysexits.h>
 
 #include "alerts_out.h"
+#include "daemon.h"
+#include "export.h"
 #include "log.h"
 #include "query.h"
+#include "redis.h"
 #include "scan.h"
 #include "serve.h"
 #include "top.h"
 
 /* The agent (agent/daemon.c); weak so the batch commands build without it. */
-int agent_main(int argc, char **argv) __attribute__((weak));
+int agent_main(int argc, char **argv, const struct agent_exporters *x) __attribute__((weak));
+
+static void
+exporters_usage(FILE *out)
+{
+    query_usage(out, 0);
+    alerts_usage(out, 0);
+    serve_usage(out, 0);
+    top_usage(out, 0);
+}
+
+/* The agent's exporters: the one place that knows both the agent and the exporters. */
+static const struct agent_exporters agent_exporters = {
+    .redis_new = export_redis_new,
+    .alerts_new = alerts_out_new,
+    .alerts_feed = alerts_out_feed,
+    .alerts_status = alerts_out_status,
+    .alerts_stop_budget = alerts_out_stop_budget,
+    .alerts_free = alerts_out_free,
+    .usage = exporters_usage,
+};
 
 #ifndef SMTPMON_VERSION
 #define SMTPMON_VERSION "0.1.0"
@@ -67,5 +90,5 @@ main(int argc, char **argv)
             "usage: smtpmon scan|explain|query|alerts|serve|top ... (this build has no agent)\n");
         return EX_USAGE;
     }
-    return agent_main(argc, argv);
+    return agent_main(argc, argv, &agent_exporters);
 }

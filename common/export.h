@@ -62,4 +62,29 @@ int export_batch_json(const struct batch *b, const char *agent_id, FILE *out);
 
 void export_free(struct exporter *ex);
 
+/* The exporters of the agent, chosen above it (cmd/main.c): the agent reaches them through
+ * this table alone, never by their headers, so that the arrows run one way. */
+struct alerts_out;
+struct config;
+struct ev_loop;
+struct redis_conf;
+struct smtp_event;
+
+struct agent_exporters {
+    /* The batches to Redis (exporters/redis.h); without a Redis URL the agent writes JSON
+     * lines (export_jsonl_new). */
+    struct exporter *(*redis_new)(struct ev_loop *loop, const struct redis_conf *c,
+                                  export_ack_fn *ack, void *ack_arg);
+    /* The alerts: their detector and delivery (exporters/alerts_out.h). */
+    struct alerts_out *(*alerts_new)(struct ev_loop *loop, const struct config *c,
+                                     const struct ruleset *rs, const char *host);
+    void (*alerts_feed)(struct alerts_out *ao, const struct smtp_event *ev, const char *line,
+                        size_t len);
+    void (*alerts_status)(const struct alerts_out *ao, char *status, size_t cap);
+    void (*alerts_stop_budget)(struct alerts_out *ao, int64_t budget_ms);
+    void (*alerts_free)(struct alerts_out *ao);
+    /* The synopsis of the exporters' commands, for smtpmon --help. */
+    void (*usage)(FILE *out);
+};
+
 #endif
