@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,7 @@ struct agent {
     uint64_t state_failures; /* consecutive failed saves of the local cursor hint */
     ev_tstamp state_logged;  /* when a failed save was last logged */
     int exit_code;           /* of agent_main once the loop has ended */
+    int failed;              /* agent_fail() ended it: the loop does not run (again) */
 };
 
 static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
@@ -134,6 +136,28 @@ static void stream_stat_cb(struct ev_loop *loop, ev_stat *w, int revents);
 static void stream_rotate_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void stream_fd_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void agent_submit(struct agent *ag);
+
+/* Ends the agent with a sysexits code, from inside the loop or before it runs: logs why, breaks
+ * the loop, and agent_main returns the code after its one cleanup (nothing below main exits).
+ * No flush: what was not committed is read again at the next start. */
+static void __attribute__((format(printf, 3, 4)))
+agent_fail(struct agent *ag, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_errx("%s", msg);
+    if (!ag->failed) {
+        ag->failed = 1;
+        ag->exit_code = code;
+    }
+    if (ag->loop != NULL) {
+        ev_break(ag->loop, EVBREAK_ALL);
+    }
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Rulesets */
@@ -1026,7 +1050,10 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
      * stream waits for it without blocking the loop (signals, watchdog, status go on). */
     if (ag->ex != NULL && ag->ex->start_cursor_async != NULL) {
         if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-            fatalx(EX_CONFIG, "redis: source name '%s' cannot be part of a Redis key", s->name);
+            agent_fail(ag, EX_CONFIG, "redis: source name '%s' cannot be part of a Redis key",
+                       s->name);
+            stream_free(s);
+            return NULL;
         }
         s->waiting = 1;
         return s;
@@ -1177,9 +1204,6 @@ stream_restart(struct stream *s)
     batch_free(s->open);
     s->open = NULL;
     ev_io_stop(ag->loop, &s->w_fd);
-    if (source_forget(s->in) == -1) {
-        fatalx(EX_SOFTWARE, "agent: out of memory restarting source=%s", s->name);
-    }
     s->had_cursor = s->had_cursor || s->seq > 0 || s->have_last;
     s->have_last = 0;
     s->seq = 0;
@@ -1187,8 +1211,12 @@ stream_restart(struct stream *s)
     s->first = 0;
     s->paused = 0;
     s->waiting = 1;
+    if (source_forget(s->in) == -1) {
+        agent_fail(ag, EX_SOFTWARE, "agent: out of memory restarting source=%s", s->name);
+        return;
+    }
     if (ag->ex->start_cursor_async(ag->ex, s->name) == -1) {
-        fatalx(EX_SOFTWARE, "agent: source=%s cannot ask for its cursor again", s->name);
+        agent_fail(ag, EX_SOFTWARE, "agent: source=%s cannot ask for its cursor again", s->name);
     }
 }
 
@@ -1215,7 +1243,7 @@ agent_cursor(void *arg, const char *source, int rc, const struct state *saved, c
     if (rc == 2) {
         stream_restart(s);
     } else if (rc == -1) {
-        fatalx(EX_DATAERR, "redis: source=%s refusing to start: %s", source, err);
+        agent_fail(ag, EX_DATAERR, "redis: source=%s refusing to start: %s", source, err);
     } else if (s->waiting && stream_open(s, rc, saved) == -1) {
         log_errx("agent: source=%s cannot be read", source);
     }
@@ -1715,6 +1743,9 @@ agent_run(struct agent *ag)
              ag->agent_id, ag->cfg.nsources, ruleset_rule_count(ag->rsr->rs),
              ruleset_jit(ag->rsr->rs) ? " (JIT)" : "", ag->cfg.state_dir,
              ag->cfg.output != NULL ? ag->cfg.output : "-");
+    if (ag->failed) {
+        return; /* a source could not start (agent_fail) */
+    }
     notify_ready("running");
     ev_run(ag->loop, 0);
     /* The baselines are saved within what is left of stop_timeout. */

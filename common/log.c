@@ -103,25 +103,3 @@ LOG_FN(log_warnx, LOG_LVL_WARN, 0)
 LOG_FN(log_errx, LOG_LVL_ERR, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
-
-void
-fatal(int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vlog(LOG_LVL_ERR, 1, fmt, ap);
-    va_end(ap);
-    exit(code);
-}
-
-void
-fatalx(int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vlog(LOG_LVL_ERR, 0, fmt, ap);
-    va_end(ap);
-    exit(code);
-}

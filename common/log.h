@@ -15,13 +15,12 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int log_level_from_name(const char *name); /* -1 if unknown */
 
-/* log_warn and fatal append strerror(errno); the x variants do not. errno is preserved. */
+/* log_warn appends strerror(errno); the x variants do not. errno is preserved. Nothing here
+ * exits: an error goes up to main as a sysexits code. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-_Noreturn void fatal(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-_Noreturn void fatalx(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
