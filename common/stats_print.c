@@ -31,16 +31,13 @@ stats_json_string(FILE *out, const char *s)
 static void
 print_json(const struct stats *st, const struct ruleset *rs, size_t top, FILE *out)
 {
-    fprintf(out,
-            "{\"lines\":%llu,\"matched\":%llu,\"unmatched_with_code\":%llu,"
-            "\"with_code\":%llu,\"implied\":%llu,\"invalid\":%llu,\"class_mismatch\":%llu,"
-            "\"overlong\":%llu,\"limit_hits\":%llu,\"ignored\":%llu,\"bytes\":%llu",
-            (unsigned long long)st->lines, (unsigned long long)st->matched,
-            (unsigned long long)st->unmatched_with_code, (unsigned long long)st->with_code,
-            (unsigned long long)st->implied, (unsigned long long)st->invalid,
-            (unsigned long long)st->mismatch, (unsigned long long)st->overlong,
-            (unsigned long long)st->limit_hits, (unsigned long long)st->ignored,
-            (unsigned long long)st->bytes);
+    char sep = '{';
+
+#define TOTAL_JSON(f, json, redis, head, hsep, what)                                               \
+    fprintf(out, "%c\"" json "\":%llu", sep, (unsigned long long)st->f);                           \
+    sep = ',';
+    STATS_TOTALS(TOTAL_JSON)
+#undef TOTAL_JSON
     if (st->first_time >= 0) {
         fprintf(out, ",\"first_time\":%lld,\"last_time\":%lld", (long long)st->first_time,
                 (long long)st->last_time);

@@ -14,6 +14,19 @@
  * too. Nothing after the first write can fail except on a server fault (OOM is refused by
  * Redis before a script that may write starts). */
 
+/* The fields that head a closed minute's stream entry: the counters of counters.h marked so
+ * ({'m|lines', 'lines'}, ...), then classes and outcomes. */
+/* clang-format off */
+#define LUA_HEAD_1(redis, sep) "{'m|" redis "', '" redis "'}," sep
+#define LUA_HEAD_0(redis, sep)
+#define LUA_HEAD(f, json, redis, head, sep, what) LUA_HEAD_##head(redis, sep)
+#define RCMD_LUA_HEAD                                                                              \
+    "local HEAD = {" STATS_TOTALS(LUA_HEAD) "{'cl|2', 'class_2'},\n"                               \
+    "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n"     \
+    "              {'oc|deferred', 'deferred'}, {'oc|bounced', 'bounced'},\n"                      \
+    "              {'oc|rejected', 'rejected'}, {'oc|expired', 'expired'}}\n"
+/* clang-format on */
+
 #define RCMD_LUA_COMMON                                                                            \
     "local function int(s)\n"                                                                      \
     "    local n = tonumber(s)\n"                                                                  \
@@ -27,11 +40,7 @@
     "end\n"                                                                                        \
     "local PFX = {m = 1, t = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1, rs = 1,\n" \
     "             ru = 1, dm = 1, a = 1, ds = 1, bl = 1}\n"                                        \
-    "local HEAD = {{'m|lines', 'lines'}, {'m|matched', 'matched'},\n"                              \
-    "              {'m|unmatched_with_code', 'unmatched_with_code'}, {'cl|2', 'class_2'},\n"       \
-    "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n"     \
-    "              {'oc|deferred', 'deferred'}, {'oc|bounced', 'bounced'},\n"                      \
-    "              {'oc|rejected', 'rejected'}, {'oc|expired', 'expired'}}\n"                      \
+    RCMD_LUA_HEAD                                                                                  \
     "local function fields(i)\n"                                                                   \
     "    local n = int(ARGV[i])\n"                                                                 \
     "    if n == nil or n > 100000 then\n"                                                         \
@@ -487,17 +496,9 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
     size_t n;
     uint64_t listed = 0;
 
-    EMIT("m|lines", st->lines);
-    EMIT("m|bytes", st->bytes);
-    EMIT("m|with_code", st->with_code);
-    EMIT("m|matched", st->matched);
-    EMIT("m|unmatched_with_code", st->unmatched_with_code);
-    EMIT("m|implied", st->implied);
-    EMIT("m|ignored", st->ignored);
-    EMIT("m|overlong", st->overlong);
-    EMIT("m|invalid", st->invalid);
-    EMIT("m|mismatch", st->mismatch);
-    EMIT("m|limit_hits", st->limit_hits);
+#define TOTAL_EMIT(f, json, redis, head, sep, what) EMIT("m|" redis, st->f);
+    STATS_TOTALS(TOTAL_EMIT)
+#undef TOTAL_EMIT
     for (int c = 0; c < 10; c++) {
         snprintf(k, sizeof(k), "cl|%d", c);
         EMIT(k, st->cls[c]);
@@ -995,17 +996,9 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
             const char *name;
             size_t off;
         } m[] = {
-            {"lines", offsetof(struct stats, lines)},
-            {"bytes", offsetof(struct stats, bytes)},
-            {"with_code", offsetof(struct stats, with_code)},
-            {"matched", offsetof(struct stats, matched)},
-            {"unmatched_with_code", offsetof(struct stats, unmatched_with_code)},
-            {"implied", offsetof(struct stats, implied)},
-            {"ignored", offsetof(struct stats, ignored)},
-            {"overlong", offsetof(struct stats, overlong)},
-            {"invalid", offsetof(struct stats, invalid)},
-            {"mismatch", offsetof(struct stats, mismatch)},
-            {"limit_hits", offsetof(struct stats, limit_hits)},
+#define TOTAL_FIELD(f, json, redis, head, sep, what) {redis, offsetof(struct stats, f)},
+            STATS_TOTALS(TOTAL_FIELD)
+#undef TOTAL_FIELD
         };
         for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
             if (strcmp(k, m[i].name) == 0) {

@@ -161,17 +161,9 @@ stats_add_unmatched(struct stats *st, const char *line, size_t len)
 void
 stats_merge(struct stats *dst, const struct stats *src)
 {
-    dst->lines += src->lines;
-    dst->bytes += src->bytes;
-    dst->with_code += src->with_code;
-    dst->matched += src->matched;
-    dst->unmatched_with_code += src->unmatched_with_code;
-    dst->implied += src->implied;
-    dst->ignored += src->ignored;
-    dst->overlong += src->overlong;
-    dst->invalid += src->invalid;
-    dst->mismatch += src->mismatch;
-    dst->limit_hits += src->limit_hits;
+#define MERGE(f, json, redis, head, sep, what) dst->f += src->f;
+    STATS_TOTALS(MERGE)
+#undef MERGE
     if (src->first_time >= 0 && (dst->first_time < 0 || src->first_time < dst->first_time)) {
         dst->first_time = src->first_time;
     }
@@ -287,7 +279,8 @@ static const char *const dim_names[DIM__N] = {
 };
 
 void
-stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d, size_t top, struct stats_kvlist *l)
+stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d, size_t top,
+              struct stats_kvlist *l)
 {
     char k[64];
     static const int classes[3] = {2, 4, 5};

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h"
 #include "event.h"
 #include "topk.h"
 
@@ -27,19 +28,11 @@ struct stats_status {
     uint64_t n;
 };
 
+#define STATS_TOTAL_FIELD(f, json, redis, head, sep, what) uint64_t f;
+
 struct stats {
-    uint64_t lines; /* complete lines read */
-    uint64_t bytes;
-    uint64_t with_code; /* lines that carry a code (detector) */
-    uint64_t matched;   /* events: lines a rule matched */
-    uint64_t unmatched_with_code;
-    uint64_t implied;    /* events whose code came from a rule's default */
-    uint64_t ignored;    /* code-like lines an 'ignore' rule recognised (traces, banners) */
-    uint64_t overlong;   /* lines skipped for their length */
-    uint64_t invalid;    /* events with a malformed or out-of-range code */
-    uint64_t mismatch;   /* reply class != enhanced class */
-    uint64_t limit_hits; /* lines that hit a PCRE2 match limit */
-    int64_t first_time, last_time; /* log time span, -1 unknown */
+    STATS_TOTALS(STATS_TOTAL_FIELD) /* the scalar counters (counters.h) */
+    int64_t first_time, last_time;  /* log time span, -1 unknown */
 
     uint64_t cls[10]; /* by class digit; [0] unused */
     uint64_t cls_invalid;
