@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "counters.h"
 #include "json.h"
 #include "web.h"
 
@@ -235,10 +236,11 @@ jdim(struct buf *b, const redisReply *h, const char *prefix)
 static const struct {
     const char *name, *prefix;
 } dims[] = {
-    {"class", "cl|"},  {"subject", "sj|"},         {"status", "st|"},
-    {"reply", "rp|"},  {"direction", "di|"},       {"outcome", "oc|"},
-    {"reason", "rs|"}, {"direction_class", "dc|"}, {"direction_subject", "ds|"},
-    {"domain", "dm|"},
+#define PAGE_DIM_1(json, redis) {json, redis "|"},
+#define PAGE_DIM_0(json, redis)
+#define PAGE_DIM(id, json, redis, on_page) PAGE_DIM_##on_page(json, redis)
+    STATS_DIMS(PAGE_DIM) /* agent/core/counters.h */
+#undef PAGE_DIM
 };
 
 /* The counts of a totals hash in the shape of `scan --format json` (and `query`). */

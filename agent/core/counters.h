@@ -31,4 +31,24 @@
       "code-like lines an 'ignore' rule recognised (traces, banners)")                             \
     X(bytes, "bytes", "bytes", 0, "", "bytes of the lines read")
 
+/* The dimensions of the counts, in the order of scan's "by" object. Each row gives:
+ *   the name after DIM_ (enum stats_dim), the key in "by", the prefix of its Redis hash fields
+ *   ("cl" for cl|5), and whether the live page's summary (exporters/web.c) shows it (1/0).
+ * From this list come enum stats_dim (stats.h), the names of stats_dim_name (stats.c) and the
+ * dimensions of the page's summary (web.c). */
+/* X(id, json, redis, on_page) */
+#define STATS_DIMS(X)                                                                              \
+    X(CLASS, "class", "cl", 1)                                                                     \
+    X(SUBJECT, "subject", "sj", 1)                                                                 \
+    X(STATUS, "status", "st", 1)                                                                   \
+    X(REPLY, "reply", "rp", 1)                                                                     \
+    X(DIRECTION, "direction", "di", 1)                                                             \
+    X(OUTCOME, "outcome", "oc", 1)                                                                 \
+    X(REASON, "reason", "rs", 1)                                                                   \
+    X(DIRECTION_CLASS, "direction_class", "dc", 1)                                                 \
+    X(DIRECTION_SUBJECT, "direction_subject", "ds", 1)                                             \
+    X(DOMAIN, "domain", "dm", 1)                                                                   \
+    X(RULE, "rule", "ru", 0)                                                                       \
+    X(LIST, "list", "bl", 0)
+
 #endif

@@ -274,8 +274,9 @@ kv_by_key(const void *a, const void *b)
 }
 
 static const char *const dim_names[DIM__N] = {
-    "class",           "subject",           "status", "reply", "direction", "outcome", "reason",
-    "direction_class", "direction_subject", "domain", "rule",  "list",
+#define DIM_NAME(id, json, redis, on_page) json,
+    STATS_DIMS(DIM_NAME)
+#undef DIM_NAME
 };
 
 void

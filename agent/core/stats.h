@@ -69,21 +69,9 @@ void stats_add_unmatched(struct stats *st, const char *line, size_t len);
 void stats_merge(struct stats *dst, const struct stats *src);
 
 /* The dimensions of a report, in its order. */
-enum stats_dim {
-    DIM_CLASS,
-    DIM_SUBJECT,
-    DIM_STATUS,
-    DIM_REPLY,
-    DIM_DIRECTION,
-    DIM_OUTCOME,
-    DIM_REASON,
-    DIM_DIRECTION_CLASS,
-    DIM_DIRECTION_SUBJECT,
-    DIM_DOMAIN,
-    DIM_RULE,
-    DIM_LIST,
-    DIM__N
-};
+#define STATS_DIM_ENUM(id, json, redis, on_page) DIM_##id,
+
+enum stats_dim { STATS_DIMS(STATS_DIM_ENUM) DIM__N }; /* counters.h */
 
 /* One dimension's counts: keys (a code, a name, a domain) and their numbers, nonzero only, in
  * report order (by key for class, direction and outcome; domains as the top-N has them; the

@@ -162,3 +162,55 @@ Test(counters, every_counter_merges_prints_and_round_trips_redis)
     ruleset_free(rs);
     errlist_clear(&e);
 }
+
+/* The dimensions of counters.h: their names in "by" and the prefix of their Redis fields, which
+ * the reader of the hashes (rcmd_stats_add_field) takes back into that dimension. */
+Test(counters, dimensions_names_and_redis_prefixes)
+{
+    static const struct {
+        const char *json, *redis;
+    } dims[] = {
+#define DIM_ROW(id, json, redis, on_page) {json, redis},
+        STATS_DIMS(DIM_ROW)
+#undef DIM_ROW
+    };
+    static const char *const sample[DIM__N] = {
+        [DIM_CLASS] = "5",
+        [DIM_SUBJECT] = "5.7",
+        [DIM_STATUS] = "5.7.1",
+        [DIM_REPLY] = "550",
+        [DIM_DIRECTION] = "outbound",
+        [DIM_OUTCOME] = "bounced",
+        [DIM_DIRECTION_CLASS] = "outbound|5",
+        [DIM_DIRECTION_SUBJECT] = "outbound|5.7",
+        [DIM_DOMAIN] = "example.com",
+        [DIM_LIST] = "spamhaus-zen",
+    };
+
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load_text("t.rules", "", 0, 0, &e);
+
+    cr_assert_not_null(rs);
+    cr_assert_eq(sizeof(dims) / sizeof(dims[0]), DIM__N);
+    for (int d = 0; d < DIM__N; d++) {
+        struct stats st;
+        struct stats_kvlist l = {0};
+        char name[64];
+
+        cr_assert_str_eq(stats_dim_name((enum stats_dim)d), dims[d].json);
+        if (sample[d] == NULL) {
+            continue; /* reason and rule names need a rule set */
+        }
+        cr_assert_eq(stats_init(&st, 0), 0);
+        snprintf(name, sizeof(name), "%s|%s", dims[d].redis, sample[d]);
+        cr_assert_eq(rcmd_stats_add_field(&st, NULL, name, strlen(name), "3", 1), 0,
+                     "field %s not read back", name);
+        stats_collect(&st, rs, (enum stats_dim)d, 10, &l);
+        cr_assert_eq(l.n, 1, "field %s: %zu entries in %s", name, l.n, dims[d].json);
+        cr_assert_eq(l.v[0].n, 3);
+        free(l.v);
+        stats_free(&st);
+    }
+    ruleset_free(rs);
+    errlist_clear(&e);
+}
