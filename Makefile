@@ -40,10 +40,9 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 # The pure core: whatever agent/core/ holds. No I/O, no libev, no hiredis, no logging: it links with
 # libc, PCRE2 and libm alone (make test-core-link). Unit-tested and fuzzed.
 CORE_SRCS = $(wildcard agent/core/*.c)
-# The process edge: commands, sources, signals, logging.
-EDGE_SRCS = $(wildcard common/*.c) agent/daemon.c agent/explain.c agent/journal.c agent/scan.c \
-            agent/source.c agent/tail.c agent/tz.c exporters/alerts_out.c exporters/query.c \
-            exporters/redis.c exporters/serve.c exporters/top.c exporters/web.c build/gen/web_assets.c
+# The edge: every file of common/, agent/ and exporters/ (a new file there is built and linked);
+# main (cmd/) apart, so that the unit tests link the rest.
+EDGE_SRCS = $(wildcard common/*.c agent/*.c exporters/*.c) build/gen/web_assets.c
 MAIN_SRC = cmd/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
