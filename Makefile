@@ -30,7 +30,7 @@ WARN = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent/core -Icommon -Iagent -Iexporters $(PKG_CFLAGS) \
+CPPFLAGS_ALL = -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -Iagent/core -Iagent/common -Iagent -Iexporters $(PKG_CFLAGS) \
                -DSMTPMON_PATTERNS_DIR='"$(PREFIX)/share/smtpmon/patterns"'
 CFLAGS_ALL = -std=c11 -O2 -g $(WARN) $(CFLAGS)
 LIBS = $(PKG_LIBS) -lev -lpthread -lm
@@ -40,10 +40,10 @@ ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 # The pure core: whatever agent/core/ holds. No I/O, no libev, no hiredis, no logging: it links with
 # libc, PCRE2 and libm alone (make test-core-link). Unit-tested and fuzzed.
 CORE_SRCS = $(wildcard agent/core/*.c)
-# The edge: every file of common/, agent/ and exporters/ (a new file there is built and linked);
-# main (cmd/) apart, so that the unit tests link the rest.
-EDGE_SRCS = $(wildcard common/*.c agent/*.c exporters/*.c) build/gen/web_assets.c
-MAIN_SRC = cmd/main.c
+# The edge: every file of agent/common/, agent/ and exporters/ (a new file there is built and linked);
+# main (agent/cmd/) apart, so that the unit tests link the rest.
+EDGE_SRCS = $(wildcard agent/common/*.c agent/*.c exporters/*.c) build/gen/web_assets.c
+MAIN_SRC = agent/cmd/main.c
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 
 OBJ = build/obj
@@ -166,7 +166,7 @@ test-integration-asan: build-asan/smtpmon
 # outside agent/core/.
 test-headers:
 	@echo "== header self-containment"
-	$(Q)set -e; for h in agent/core/*.h common/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
+	$(Q)set -e; for h in agent/core/*.h agent/common/*.h agent/*.h exporters/*.h; do [ -f "$$h" ] || continue; \
 	  printf '#include "%s"\n' "$$(basename $$h)" | \
 	  $(CC) $(CPPFLAGS_ALL) -std=c11 -Wall -Werror -fsyntax-only -x c - || \
 	  { echo "header not self-contained: $$h"; exit 1; }; done
@@ -176,7 +176,7 @@ test-headers:
 	  while IFS=: read -r f h; do [ -f "agent/core/$$h" ] || echo "$$f includes $$h"; done); \
 	  [ -z "$$bad" ] || { echo "$$bad"; echo "pure core includes a header from outside agent/core/"; exit 1; }
 
-# The includes between the rooms run one way: cmd/ -> agent/ and exporters/ -> common/ ->
+# The includes between the rooms run one way: agent/cmd/ -> agent/ and exporters/ -> agent/common/ ->
 # agent/core/ (tests/arrows.sh names each one that does not).
 test-arrows:
 	@echo "== arrows between the rooms"
@@ -210,19 +210,19 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@mkdir -p build/fuzz/corpus
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) common/rules_load.c \
-	  common/stats_print.c $(PKG_LIBS) -lm
+	  -o build/fuzz/fuzz_line tests/fuzz/fuzz_line.c $(CORE_SRCS) agent/common/rules_load.c \
+	  agent/common/stats_print.c $(PKG_LIBS) -lm
 	build/fuzz/fuzz_line -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 	@mkdir -p build/fuzz/corpus-config
 	clang $(CPPFLAGS_ALL) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c common/config.c agent/core/errlist.c agent/core/relays.c \
+	  -o build/fuzz/fuzz_config tests/fuzz/fuzz_config.c agent/common/config.c agent/core/errlist.c agent/core/relays.c \
 	  $(PKG_LIBS) -lm
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -artifact_prefix=build/fuzz/config- build/fuzz/corpus-config tests/fuzz/corpus-config
 
 lint:
-	clang-format --dry-run --Werror cmd/*.[ch] common/*.[ch] agent/*.[ch] agent/core/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
+	clang-format --dry-run --Werror agent/cmd/*.[ch] agent/common/*.[ch] agent/*.[ch] agent/core/*.[ch] exporters/*.[ch] tests/unit/*.c tests/fuzz/*.c tests/bench/*.c tests/integration/*.c
 
 # ---------------------------------------------------------------------------------------
 # Dependencies: installed when root, otherwise the exact command is printed.

@@ -109,7 +109,7 @@ struct agent {
     char agent_id[CONFIG_NAME_MAX];
     int lock_fd;
     struct exporter *ex;
-    const struct agent_exporters *x; /* the exporters, chosen by cmd/main.c */
+    const struct agent_exporters *x; /* the exporters, chosen by agent/cmd/main.c */
     struct alerts_out *alerts;       /* alert rules and their delivery (through x) */
     struct stream *streams;
     struct batch *qhead, *qtail; /* sealed batches not yet acknowledged, in order */

@@ -9,7 +9,7 @@
 
 struct agent_exporters;
 
-/* argv[0] is the program; the options follow; x: the exporters (common/export.h). Returns the
+/* argv[0] is the program; the options follow; x: the exporters (agent/common/export.h). Returns the
  * process exit status. */
 int agent_main(int argc, char **argv, const struct agent_exporters *x);
 

@@ -5,7 +5,7 @@
  *   of a closed minute (1/0, and the text after it in the script's HEAD list), and what it
  *   counts (the README's table of counters says the same, checked by test_counters.c).
  * From this list come the fields of struct stats (stats.h), stats_merge (stats.c), the JSON
- * totals (common/stats_print.c), the Redis fields written and read back (redis_cmd.c) and the
+ * totals (agent/common/stats_print.c), the Redis fields written and read back (redis_cmd.c) and the
  * head of the commit scripts' stream entries (redis_cmd.c). Renaming a JSON or Redis name
  * changes a contract: the JSON shape of scan and the Redis fields that agents, query, serve,
  * top and the dashboards read.

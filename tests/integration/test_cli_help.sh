@@ -2,7 +2,7 @@
 # The CLI tells the truth: the options each command's parser accepts (its getopt_long table and
 # short-option string, read from the sources) are all in `smtpmon [COMMAND] --help`, in the
 # command's part of smtpmon(8) and in its SYNOPSIS, and neither names an option the parser does
-# not accept; `smtpmon --help` lists every command of cmd/main.c with all its options; every
+# not accept; `smtpmon --help` lists every command of agent/cmd/main.c with all its options; every
 # sysexits.h status the sources use is in the EXIT STATUS table of smtpmon(8) and of README.md.
 . "$(dirname "$0")/lib.sh"
 
@@ -30,7 +30,7 @@ shortof() {
 }
 # The commands main() dispatches on, and its own options (--version, -V).
 main_words() {
-    grep -o 'strcmp(argv\[1\], "[^"]*")' "$ROOT/cmd/main.c" | sed 's/.*"\(.*\)")/\1/'
+    grep -o 'strcmp(argv\[1\], "[^"]*")' "$ROOT/agent/cmd/main.c" | sed 's/.*"\(.*\)")/\1/'
 }
 
 cmds=$(main_words | grep -v '^-')
@@ -108,19 +108,19 @@ done
 sed -n '/^EXIT STATUS/,/^EXAMPLES/p' "$T/man.txt" > "$T/man.exit"
 sed -n '/^## Exit status/,/^## /p' "$ROOT/README.md" > "$T/readme.exit"
 [ -s "$T/readme.exit" ] || fail "README.md has no '## Exit status' section"
-for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$ROOT"/cmd/*.c "$ROOT"/common/*.c "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c "$ROOT"/exporters/*.c | sort -u); do
+for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$ROOT"/agent/cmd/*.c "$ROOT"/agent/common/*.c "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c "$ROOT"/exporters/*.c | sort -u); do
     v=$(printf '#include <sysexits.h>\n%s\n' "$ex" | cc -E -P - | tail -n 1 | tr -d ' ')
     grep -qE "^ *$v \($ex\)" "$T/man.exit" || fail "smtpmon(8) EXIT STATUS lacks $v ($ex)"
     grep -qE "^\| $v \| \`?$ex\`? \|" "$T/readme.exit" || fail "README.md exit table lacks $v ($ex)"
 done
 # No bare numeric exit status in the commands' return paths.
 if grep -nE '(return|exit\(|fatalx?\() *(1|2|64|65|66|69|70|71|73|74|75|77|78)\b[;,)]' \
-    "$ROOT"/cmd/main.c "$ROOT"/agent/daemon.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
+    "$ROOT"/agent/cmd/main.c "$ROOT"/agent/daemon.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
     "$ROOT"/exporters/query.c "$ROOT"/exporters/serve.c "$ROOT"/exporters/top.c "$ROOT"/exporters/alerts_out.c | grep -v '^[^:]*:[0-9]*: *return 1;$' \
     > "$T/bare"; then
     fail "bare exit statuses: $(cat "$T/bare")"
 fi
-if grep -n '\bexit(' "$ROOT"/exporters/*.c "$ROOT"/common/*.c "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c | grep -v '_exit(' > "$T/exit"; then
+if grep -n '\bexit(' "$ROOT"/exporters/*.c "$ROOT"/agent/common/*.c "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c | grep -v '_exit(' > "$T/exit"; then
     fail "exit() below main: $(cat "$T/exit")"
 fi
 exit 0

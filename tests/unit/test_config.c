@@ -1,5 +1,5 @@
 /*
- * test_config.c -- unit tests for common/config.c: the option table, every error path of the
+ * test_config.c -- unit tests for agent/common/config.c: the option table, every error path of the
  * parser (unknown key, bad number, out of range, bad URL, duplicate source, missing file, ...),
  * command-line overrides, and the packaged packaging/smtpmon.conf against the table.
  */

@@ -1,4 +1,4 @@
-/* The handshake and the back-off of the one Redis connection (common/redis_conn.c). */
+/* The handshake and the back-off of the one Redis connection (agent/common/redis_conn.c). */
 #include <stdio.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* The reply limits of hiredis readers (common/redis_conn.c: redis_reader_limit). */
+/* The reply limits of hiredis readers (agent/common/redis_conn.c: redis_reader_limit). */
 #include <stdlib.h>
 #include <string.h>
 

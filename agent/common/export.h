@@ -62,7 +62,7 @@ int export_batch_json(const struct batch *b, const char *agent_id, FILE *out);
 
 void export_free(struct exporter *ex);
 
-/* The exporters of the agent, chosen above it (cmd/main.c): the agent reaches them through
+/* The exporters of the agent, chosen above it (agent/cmd/main.c): the agent reaches them through
  * this table alone, never by their headers, so that the arrows run one way. */
 struct alerts_out;
 struct config;
