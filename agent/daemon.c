@@ -62,6 +62,7 @@ struct stream {
     struct source *in;         /* the file or the journal (source.h) */
     struct pipeline pl;
     struct tz_cache tz;
+    struct loghdr_stamp stamp; /* the last timestamp read, for pl.ctx: cleared when tz_reload */
     struct rsref *rsr;
     struct batch *open; /* lines read since the last seal */
     int64_t minute;     /* log minute of the last line with a time; 0: none yet */
@@ -996,6 +997,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     }
     s->pl.ctx.local_to_utc = tz_local_to_utc;
     s->pl.ctx.local_arg = &s->tz;
+    s->pl.ctx.stamp = &s->stamp;
     stream_ref_time(s);
     stream_set_rules(s, ag->rsr, cs);
     ev_idle_init(&s->w_pump, stream_pump_cb);
@@ -1461,6 +1463,9 @@ agent_reload(struct agent *ag)
 
     notify_reloading();
     tz_reload(); /* /etc/localtime may point at another zone now */
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        loghdr_stamp_clear(&s->stamp); /* its times were converted in the zone before */
+    }
     log_info("reload: reading the configuration%s%s", ag->cli.config_file != NULL ? " " : "",
              ag->cli.config_file != NULL ? ag->cli.config_file : "");
     if (load_config(&ag->cli, &nc, &nr, &errs) == -1) {

@@ -7,6 +7,8 @@
 
 #include <stdint.h>
 
+/* One datagram with TEXT to $NOTIFY_SOCKET: 1 when sent, 0 when it is unset, -errno. */
+int notify_send(const char *text);
 void notify_ready(const char *status);
 void notify_status(const char *status);
 void notify_reloading(void);
