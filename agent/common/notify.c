@@ -1,54 +1,61 @@
 /*
- * The notification protocol of sd_notify(3), written here so that the agent does not load
- * libsystemd (and its compression and crypto libraries) to send a few datagrams: the text goes
- * in one datagram to the AF_UNIX socket named by $NOTIFY_SOCKET (a path, or an abstract name
- * written with a leading '@'). The watchdog interval is $WATCHDOG_USEC when $WATCHDOG_PID is
- * unset or this process, as sd_watchdog_enabled(3) reads them.
+ * notify.c -- sd_notify(3) and sd_watchdog_enabled(3) of libsystemd, loaded with dlopen the first
+ * time a notification is due and $NOTIFY_SOCKET is set: under systemd (Type=notify) the agent
+ * uses libsystemd's own implementation, while scan, query and an agent started by hand do not map
+ * libsystemd and the compression and crypto libraries it brings (2.5 MiB of every process).
  */
-#include <errno.h>
-#include <inttypes.h>
+#include <dlfcn.h>
 #include <stdarg.h>
-#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "log.h"
 #include "notify.h"
+
+#define SDN_LIBRARY "libsystemd.so.0"
+
+static int (*dl_sd_notify)(int, const char *);
+static int (*dl_sd_watchdog_enabled)(int, uint64_t *);
+
+/* 1 when libsystemd's functions are at hand, 0 when NOTIFY_SOCKET is unset (nothing to send),
+ * -1 when it is set and the library cannot be loaded (said once). */
+static int
+sdn_load(void)
+{
+    static int state; /* 0 not tried, 1 loaded, -1 failed */
+    const char *e = getenv("NOTIFY_SOCKET");
+    void *lib;
+
+    if (state != 0) {
+        return state;
+    }
+    if (e == NULL || e[0] == '\0') {
+        return 0;
+    }
+    if ((lib = dlopen(SDN_LIBRARY, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+        log_warnx("NOTIFY_SOCKET is set but %s cannot be loaded (%s): no notification to systemd; "
+                  "install libsystemd0",
+                  SDN_LIBRARY, dlerror());
+        return state = -1;
+    }
+    if ((*(void **)&dl_sd_notify = dlsym(lib, "sd_notify")) == NULL ||
+        (*(void **)&dl_sd_watchdog_enabled = dlsym(lib, "sd_watchdog_enabled")) == NULL) {
+        log_warnx("%s has no sd_notify or sd_watchdog_enabled: no notification to systemd",
+                  SDN_LIBRARY);
+        dlclose(lib);
+        return state = -1;
+    }
+    return state = 1;
+}
 
 int
 notify_send(const char *text)
 {
-    const char *e = getenv("NOTIFY_SOCKET");
-    struct sockaddr_un sa;
-    socklen_t sl;
-    size_t n;
-    int fd, rc;
+    int rc = sdn_load();
 
-    if (e == NULL || e[0] == '\0') {
-        return 0;
-    }
-    n = strlen(e);
-    if ((e[0] != '/' && e[0] != '@') || n >= sizeof(sa.sun_path)) {
-        return -EINVAL;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, e, n);
-    if (e[0] == '@') {
-        sa.sun_path[0] = '\0';
-    }
-    sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (e[0] == '/' ? 1 : 0));
-    if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
-        return -errno;
-    }
-    rc = sendto(fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&sa, sl) == -1 ? -errno
-                                                                                       : 1;
-    close(fd);
-    return rc;
+    return rc == 1 ? dl_sd_notify(0, text) : rc;
 }
 
 static void
@@ -105,27 +112,12 @@ notify_watchdog(void)
 uint64_t
 notify_watchdog_usec(void)
 {
-    const char *u = getenv("WATCHDOG_USEC"), *p = getenv("WATCHDOG_PID");
-    char *end;
-    unsigned long long usec;
+    uint64_t usec = 0;
 
-    if (u == NULL || u[0] < '0' || u[0] > '9') {
+    /* WATCHDOG_USEC alone does not load the library: without NOTIFY_SOCKET no keep-alive could
+     * be sent anyway. */
+    if (sdn_load() != 1 || dl_sd_watchdog_enabled(0, &usec) <= 0) {
         return 0;
     }
-    errno = 0;
-    usec = strtoull(u, &end, 10);
-    if (errno != 0 || *end != '\0' || usec == 0 || usec == UINT64_MAX) {
-        return 0;
-    }
-    if (p != NULL) {
-        unsigned long long pid;
-
-        errno = 0;
-        pid = strtoull(p, &end, 10);
-        if (errno != 0 || *end != '\0' || p[0] < '0' || p[0] > '9' ||
-            pid != (unsigned long long)getpid()) {
-            return 0;
-        }
-    }
-    return (uint64_t)usec;
+    return usec;
 }
