@@ -676,12 +676,27 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
                          b->cursor.source, b->cursor.seq);
             }
             if (!r->c.fleet) {
+                /* Without fleet totals the batch's delta is never sent: it is done. */
+                struct fleet_mark *m = mark_of(r, b->cursor.source);
+                if (m != NULL) {
+                    m->done = b->cursor.seq;
+                }
                 batch_applied(r);
             } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b) == 0 &&
                        rex_send(r, K_FLEET, &r->cmd) == 0) {
                 r->inflight = 1;
             } else {
                 rex_drop(r, "cannot send the fleet delta");
+            }
+        } else if (v == RCMD_PENDING && !r->c.fleet) {
+            /* The delta of an earlier batch (written with fleet = yes, or not yet marked
+             * done after a restart): fleet = no sends no fleet delta, so it is done, and the
+             * commit is sent again with that mark. */
+            struct fleet_mark *m = mark_of(r, b->cursor.source);
+            if (m != NULL && (uint64_t)n > m->done) {
+                m->done = (uint64_t)n;
+            } else {
+                rex_drop(r, "the commit script reports a pending fleet delta already done");
             }
         } else if (v == RCMD_PENDING) {
             char rest[RCMD_KEY_MAX], key[RCMD_KEY_MAX];
