@@ -1,0 +1,187 @@
+#!/bin/bash
+# A fleet of agents against one private redis-server: N real agent processes (build/smtpmon,
+# each its own agent id, state and log file), every host's log written in real time at
+# FLEET_RATE lines a second by tests/bench/fleet-writer.c from the relay of tests/bench/gen.c,
+# time stamps set to the wall clock. For each N and each of fleet = yes / no, after FLEET_WARM
+# seconds, over FLEET_SECS seconds: Redis CPU (used_cpu_sys + used_cpu_user of INFO cpu),
+# commands a second (INFO commandstats: EVALSHA, and the calls inside the scripts), used_memory
+# growth per host per day, the commit age of the agents (now minus updated_ms of P:{A}:meta, the
+# smtpmon_last_commit_age_seconds of serve, sampled every 5 s over all agents) and the largest
+# g|lag_bytes, the agents' own CPU, and the load average. After the writer stops, query --fleet
+# must equal the lines written (fleet = yes).
+#
+#   tests/bench/fleet-bench.sh [N ...]          (default: 10 100 1000)
+#
+# FLEET_RATE (5 lines/s a host), FLEET_SECS (60), FLEET_WARM (20), FLEET_MODES ("yes no": the
+# [redis] fleet setting of the runs), FLEET_AOF (yes: appendonly with fsync every second, as a
+# deployment that keeps its counts would run), FLEET_NICE (0: the niceness of the agents and the
+# writer; with a thousand agents on two cores, 5 lets Redis have its core: the EVALSHA a second
+# then show whether the agents kept up, two a host with fleet = yes, one without).
+# Prints one line per run and, at the end, a Markdown table of them.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export SMTPMON=${SMTPMON:-$ROOT/build/smtpmon}
+TEST_NAME=fleet-bench
+. "$ROOT/tests/integration/lib.sh"
+need redis-server redis-cli cc
+
+RATE=${FLEET_RATE:-5}
+SECS=${FLEET_SECS:-60}
+WARM=${FLEET_WARM:-20}
+MODES=${FLEET_MODES:-yes no}
+AOF=${FLEET_AOF:-yes}
+NICE=${FLEET_NICE:-0}
+SIZES=${*:-10 100 1000}
+unset CREDENTIALS_DIRECTORY
+: > "$T/empty.conf"
+
+GEN=$ROOT/build/bench/gen
+WRITER=$ROOT/build/bench/fleet-writer
+mkdir -p "$ROOT/build/bench"
+for p in gen fleet-writer; do
+    if [ ! -x "$ROOT/build/bench/$p" ] || [ "$ROOT/build/bench/$p" -ot "$ROOT/tests/bench/$p.c" ]; then
+        ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -o "$ROOT/build/bench/$p" "$ROOT/tests/bench/$p.c" ||
+            fail "cannot build $p"
+    fi
+done
+"$GEN" 400000 11 > "$T/source.log" || fail "gen"
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null
+
+rc() { redis-cli -p "$PORT" --no-auth-warning "$@"; }
+info() { rc INFO "$1" | tr -d '\r'; }
+cpu_s() { info cpu | awk -F: '$1 == "used_cpu_sys" || $1 == "used_cpu_user" {s += $2} END {printf "%.3f", s}'; }
+mem_b() { info memory | awk -F: '$1 == "used_memory_dataset" {print $2}'; }
+# calls of one command (commandstats), or of all of them but the bench's own (INFO, HGET, ...)
+calls() { info commandstats | awk -F'[:=,]' -v c="$1" '$1 == "cmdstat_" c {print $3; f = 1} END {if (!f) print 0}'; }
+# Agents' CPU in clock ticks (utime + stime of /proc/PID/stat).
+agents_ticks() {
+    for p in $APIDS; do cat "/proc/$p/stat" 2>/dev/null; done |
+        awk '{sub(/^.*\) /, ""); s += $12 + $13} END {print s + 0}'
+}
+# Commit age (s) of every agent and the largest lag, one sample: "age age ... ; lag".
+sample_commits() {
+    local now
+    now=$(date +%s%3N)
+    for ((i = 0; i < N; i++)); do
+        printf 'HGET smtpmon:{fleet-h%04d}:meta updated_ms\n' "$i"
+        printf 'HGET smtpmon:{fleet-h%04d}:meta g|lag_bytes|mail\n' "$i"
+    done | rc > "$T/sample.txt"
+    awk -v now="$now" -v out="$T/ages.txt" 'NR % 2 == 1 {if ($1 != "") {age = (now - $1) / 1000; printf "%.3f\n", age >> out}; next}
+        {if ($1 + 0 > lag) lag = $1 + 0} END {print lag + 0}' "$T/sample.txt"
+}
+
+run() { # N FLEET(yes|no)
+    N=$1 FLEET=$2
+    local d=$T/run-$N-$FLEET
+    mkdir -p "$d/logs" "$d/state" "$d/err"
+    PORT=$(free_port)
+    local aof=(--appendonly no)
+    [ "$AOF" = yes ] && aof=(--appendonly yes --appendfsync everysec)
+    redis-server --port "$PORT" --bind 127.0.0.1 --save '' "${aof[@]}" --dir "$d" \
+        --maxclients 20000 --daemonize no > "$d/redis.log" 2>&1 &
+    RPID=$!
+    track_pid "$RPID"
+    wait_for 10 "rc ping 2>/dev/null | grep -q PONG" || fail "redis-server did not start"
+    "$SMTPMON" query -f "$T/empty.conf" --load-scripts --redis "redis://127.0.0.1:$PORT" > /dev/null ||
+        fail "cannot load the scripts"
+    APIDS=
+    local t_start=$SECONDS
+    for ((i = 0; i < N; i++)); do
+        local h
+        h=$(printf 'h%04d' "$i")
+        : > "$d/logs/$h.log"
+        mkdir -p "$d/state/$h"
+        cat > "$d/$h.conf" <<CONF
+[agent]
+agent_id = fleet-$h
+state_dir = $d/state/$h
+read_from = head
+[source mail]
+path = $d/logs/$h.log
+[redis]
+url = redis://127.0.0.1:$PORT
+fleet = $FLEET
+${FLEET_SHARDS:+fleet_shards = $FLEET_SHARDS}
+CONF
+        nice -n "$NICE" "$SMTPMON" -f "$d/$h.conf" 2> "$d/err/$h.err" &
+        APIDS="$APIDS $!"
+        track_pid "$!"
+        # Let the loaded machine breathe while a thousand agents compile their patterns.
+        (( i % 50 == 49 )) && sleep 1
+    done
+    wait_for 300 "[ \$(grep -l 'agent: id=.* started' $d/err/*.err | wc -l) -ge $N ]" ||
+        fail "not all $N agents started: $(grep -L 'started' "$d"/err/*.err | head -3 | xargs tail -n 3)"
+    local t_up=$((SECONDS - t_start))
+    nice -n "$NICE" "$WRITER" "$T/source.log" "$d/logs" "$N" "$RATE" $((WARM + SECS)) > "$d/written" &
+    WPID=$!
+    track_pid "$WPID"
+    sleep "$WARM"
+    rc CONFIG RESETSTAT > /dev/null
+    : > "$T/ages.txt"
+    local c0 m0 a0 t0 lagmax=0 l samples=0
+    c0=$(cpu_s) m0=$(mem_b) a0=$(agents_ticks) t0=$(date +%s%3N)
+    while (( $(date +%s%3N) - t0 < SECS * 1000 - 2500 )); do
+        sleep 5
+        l=$(sample_commits)
+        samples=$((samples + 1))
+        (( l > lagmax )) && lagmax=$l
+    done
+    local c1 m1 a1 t1 ev ins load
+    c1=$(cpu_s) m1=$(mem_b) a1=$(agents_ticks) t1=$(date +%s%3N)
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    ev=$(calls evalsha)
+    # The calls inside the scripts: all but EVALSHA and the bench's own (INFO, CONFIG, and the
+    # two HGET an agent of each sample).
+    ins=$(info commandstats | awk -F'[:=,]' -v own=$((samples * 2 * N)) '/^cmdstat_/ && $1 !~ /evalsha|info|config|ping/ {s += $3} END {print s - own}')
+    local usec
+    usec=$(info commandstats | awk -F'[:=,]' '$1 == "cmdstat_evalsha" {print $7}')
+    wait "$WPID"
+    local written
+    written=$(cat "$d/written")
+    local check=-
+    if [ "$FLEET" = yes ] && [ -z "${FLEET_SHARDS:-}" ]; then
+        wait_for 120 "[ \"\$(\"$SMTPMON\" query -f "$T/empty.conf" --redis redis://127.0.0.1:$PORT --fleet --format json 2>/dev/null | jq -r '.lines // 0')\" = $written ]" ||
+            fail "N=$N: query --fleet counts $("$SMTPMON" query -f "$T/empty.conf" --redis "redis://127.0.0.1:$PORT" --fleet --format json | jq .lines) lines, $written written"
+        check="query --fleet = $written lines written"
+    fi
+    # A full minute of one host: its largest minute hash, and a stream entry on average.
+    local mh se
+    mh=$(rc --scan --pattern 'smtpmon:{fleet-h0000}:c:m:*' | while read -r k; do rc MEMORY USAGE "$k"; done | sort -n | tail -n 1)
+    se=$(awk -v u="$(rc MEMORY USAGE 'smtpmon:{fleet-h0000}:ts' SAMPLES 0)" -v n="$(rc XLEN 'smtpmon:{fleet-h0000}:ts')" 'BEGIN {print (n > 0 ? int(u / n) : 0)}')
+    for p in $APIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $APIDS; do
+        for ((w = 0; w < 100; w++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    kill "$RPID" 2>/dev/null
+    wait "$RPID" 2>/dev/null
+    local ages
+    ages=$(sort -n "$T/ages.txt" | awk '{a[NR] = $1} END {if (NR) printf "%.2f %.2f %.2f", a[int(NR * 0.5) + 1], a[(int(NR * 0.99) + 1 > NR) ? NR : int(NR * 0.99) + 1], a[NR]; else print "- - -"}')
+    awk -v n="$N" -v f="$FLEET" -v r="$RATE" -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" \
+        -v dt="$(( t1 - t0 ))" -v ev="$ev" -v ins="$ins" -v usec="$usec" -v dm="$((m1 - m0))" \
+        -v ag="$((a1 - a0))" -v hz="$(getconf CLK_TCK)" -v ages="$ages" -v lag="$lagmax" \
+        -v load="$load" -v up="$t_up" -v mh="$mh" -v se="$se" -v check="$check" 'BEGIN {
+        s = dt / 1000; split(ages, a, " ")
+        printf "fleet-bench: N=%d fleet=%s %g lines/s a host, %.0f s (agents up in %d s)\n", n, f, r, s, up
+        printf "  redis CPU %.1f%% of a core (%.2f ms per host-second); %.0f EVALSHA/s (%.0f us each), %.0f calls/s inside scripts\n",
+            100 * c / s, 1000 * c / s / n, ev / s, usec, ins / s
+        printf "  memory a host a day: %.1f MiB from 1440 x (a full minute hash %d B + a stream entry %d B); used_memory_dataset grew %.0f bytes over the window (%.1f MiB a host a day, with the all-time hashes filling)\n",
+            1440 * (mh + se) / 1048576, mh, se, dm, dm / n / s * 86400 / 1048576
+        printf "  commit age p50 %s s, p99 %s s, max %s s; largest lag %d bytes; agents %.2f ms CPU per host-second; load %s\n",
+            a[1], a[2], a[3], lag, 1000 * ag / hz / s / n, load
+        if (check != "-") printf "  %s\n", check
+        printf "| %d | %s | %g | %.1f%% | %.3f | %.0f | %.0f | %.0f | %.1f | %s / %s / %s | %.2f | %s |\n",
+            n, f, r, 100 * c / s, 1000 * c / s / n, ev / s, ins / s, usec, 1440 * (mh + se) / 1048576,
+            a[1], a[2], a[3], 1000 * ag / hz / s / n, load > "/dev/stderr"
+    }' 2>> "$T/table.md"
+    BG_PIDS=
+}
+
+for n in $SIZES; do
+    for f in $MODES; do
+        run "$n" "$f"
+    done
+done
+echo
+echo "| hosts | fleet | lines/s a host | Redis CPU | ms a host-second | EVALSHA/s | calls/s in scripts | us per EVALSHA | MiB a host a day | commit age p50/p99/max s | agent ms CPU a host-second | load 1/5/15 |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+cat "$T/table.md"
