@@ -201,8 +201,14 @@ bench: build/smtpmon
 
 # A fleet of agents against one redis-server (tests/bench/fleet-bench.sh; FLEET_SIZES, default
 # 10 100 1000; see README "Fleet sizing"). Minutes per size: not part of bench or test.
-bench-fleet: build/smtpmon
+bench-fleet: build/smtpmon build/bench/fleet-sim
 	@bash tests/bench/fleet-bench.sh $(FLEET_SIZES)
+
+# One process hosting many agent ids through the Redis exporter (fleet-bench.sh, FLEET_SIM).
+build/bench/fleet-sim: tests/bench/fleet-sim.c $(CORE_OBJS) $(EDGE_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
 
 # libFuzzer builds (clang) of the line and configuration targets, FUZZ_SECONDS each:
 # make fuzz FUZZ_SECONDS=600

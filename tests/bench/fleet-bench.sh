@@ -16,7 +16,11 @@
 # [redis] fleet setting of the runs), FLEET_AOF (yes: appendonly with fsync every second, as a
 # deployment that keeps its counts would run), FLEET_NICE (0: the niceness of the agents and the
 # writer; with a thousand agents on two cores, 5 lets Redis have its core: the EVALSHA a second
-# then show whether the agents kept up, two a host with fleet = yes, one without).
+# then show whether the agents kept up, two a host with fleet = yes, one without),
+# FLEET_SIM_FROM (1000: from this N on, one process hosts the N agent ids, tests/bench/fleet-sim.c,
+# each with its own Redis exporter, fed the lines as the agent feeds it: a thousand agent
+# processes need about 1.3 cores of their own at one commit a second, more than two shared
+# cores give beside Redis; the agents' CPU column is then that process's).
 # Prints one line per run and, at the end, a Markdown table of them.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,6 +35,8 @@ WARM=${FLEET_WARM:-20}
 MODES=${FLEET_MODES:-yes no}
 AOF=${FLEET_AOF:-yes}
 NICE=${FLEET_NICE:-0}
+SIM_FROM=${FLEET_SIM_FROM:-1000}
+export SMTPMON_PATTERNS=${SMTPMON_PATTERNS:-$ROOT/patterns}
 SIZES=${*:-10 100 1000}
 unset CREDENTIALS_DIRECTORY
 : > "$T/empty.conf"
@@ -45,6 +51,12 @@ for p in gen fleet-writer; do
     fi
 done
 "$GEN" 400000 11 > "$T/source.log" || fail "gen"
+for n in $SIZES; do
+    if (( n >= SIM_FROM )); then
+        make -C "$ROOT" -s build/bench/fleet-sim > /dev/null || fail "cannot build build/bench/fleet-sim"
+        break
+    fi
+done
 ulimit -n 65536 2>/dev/null || ulimit -n 8192 2>/dev/null
 
 rc() { redis-cli -p "$PORT" --no-auth-warning "$@"; }
@@ -86,7 +98,9 @@ run() { # N FLEET(yes|no)
         fail "cannot load the scripts"
     APIDS=
     local t_start=$SECONDS
-    for ((i = 0; i < N; i++)); do
+    local sim=0
+    (( N >= SIM_FROM )) && sim=1
+    for ((i = 0; i < N && ! sim; i++)); do
         local h
         h=$(printf 'h%04d' "$i")
         : > "$d/logs/$h.log"
@@ -109,12 +123,22 @@ CONF
         # Let the loaded machine breathe while a thousand agents compile their patterns.
         (( i % 50 == 49 )) && sleep 1
     done
-    wait_for 300 "[ \$(grep -l 'agent: id=.* started' $d/err/*.err | wc -l) -ge $N ]" ||
-        fail "not all $N agents started: $(grep -L 'started' "$d"/err/*.err | head -3 | xargs tail -n 3)"
+    if (( sim )); then
+        # One process, N agent ids, each its own exporter (tests/bench/fleet-sim.c).
+        mkdir -p "$d/simstate"
+        "$ROOT/build/bench/fleet-sim" "redis://127.0.0.1:$PORT" "$T/source.log" "$d/simstate" "$N" \
+            "$RATE" $((WARM + SECS + 5)) "$FLEET" > "$d/sim.out" 2> "$d/sim.err" &
+        WPID=$!
+        APIDS=$WPID
+        track_pid "$WPID"
+    else
+        wait_for 300 "[ \$(grep -l 'agent: id=.* started' $d/err/*.err | wc -l) -ge $N ]" ||
+            fail "not all $N agents started: $(grep -L 'started' "$d"/err/*.err | head -3 | xargs tail -n 3)"
+        nice -n "$NICE" "$WRITER" "$T/source.log" "$d/logs" "$N" "$RATE" $((WARM + SECS)) > "$d/written" &
+        WPID=$!
+        track_pid "$WPID"
+    fi
     local t_up=$((SECONDS - t_start))
-    nice -n "$NICE" "$WRITER" "$T/source.log" "$d/logs" "$N" "$RATE" $((WARM + SECS)) > "$d/written" &
-    WPID=$!
-    track_pid "$WPID"
     sleep "$WARM"
     rc CONFIG RESETSTAT > /dev/null
     : > "$T/ages.txt"
@@ -133,11 +157,19 @@ CONF
     # The calls inside the scripts: all but EVALSHA and the bench's own (INFO, CONFIG, and the
     # two HGET an agent of each sample).
     ins=$(info commandstats | awk -F'[:=,]' -v own=$((samples * 2 * N)) '/^cmdstat_/ && $1 !~ /evalsha|info|config|ping/ {s += $3} END {print s - own}')
+    # Where Redis spends its time: the commands by usec (those inside the scripts included).
+    info commandstats | awk -F'[:=,]' '/^cmdstat_/ {printf "%s %d %d\n", substr($1, 9), $3, $5}' |
+        sort -k3,3nr | head -n 8 | awk '{printf "%s%s %d calls %.0f ms", (NR > 1 ? ", " : "  top by time: "), $1, $2, $3 / 1000} END {print ""}' > "$d/top.txt"
     local usec
     usec=$(info commandstats | awk -F'[:=,]' '$1 == "cmdstat_evalsha" {print $7}')
-    wait "$WPID"
-    local written
-    written=$(cat "$d/written")
+    wait "$WPID" || fail "N=$N: $(tail -n 3 "$d/sim.out" "$d/sim.err" 2>/dev/null)"
+    local written simlat=
+    if (( sim )); then
+        written=$(awk '{print $3}' "$d/sim.out")
+        simlat=$(awk '{printf "sealed to acknowledged: p50 %s ms, p99 %s ms, max %s ms", $12, $14, $16}' "$d/sim.out")
+    else
+        written=$(cat "$d/written")
+    fi
     local check=-
     if [ "$FLEET" = yes ] && [ -z "${FLEET_SHARDS:-}" ]; then
         wait_for 120 "[ \"\$(\"$SMTPMON\" query -f "$T/empty.conf" --redis redis://127.0.0.1:$PORT --fleet --format json 2>/dev/null | jq -r '.lines // 0')\" = $written ]" ||
@@ -159,18 +191,20 @@ CONF
     awk -v n="$N" -v f="$FLEET" -v r="$RATE" -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN {print b - a}')" \
         -v dt="$(( t1 - t0 ))" -v ev="$ev" -v ins="$ins" -v usec="$usec" -v dm="$((m1 - m0))" \
         -v ag="$((a1 - a0))" -v hz="$(getconf CLK_TCK)" -v ages="$ages" -v lag="$lagmax" \
-        -v load="$load" -v up="$t_up" -v mh="$mh" -v se="$se" -v check="$check" 'BEGIN {
+        -v load="$load" -v up="$t_up" -v sim="$sim" -v d="$d" -v simlat="$simlat" -v mh="$mh" -v se="$se" -v check="$check" 'BEGIN {
         s = dt / 1000; split(ages, a, " ")
-        printf "fleet-bench: N=%d fleet=%s %g lines/s a host, %.0f s (agents up in %d s)\n", n, f, r, s, up
+        printf "fleet-bench: N=%d fleet=%s %g lines/s a host, %.0f s (%s up in %d s)\n", n, f, r, s, sim ? "one process hosting the agent ids" : "agent processes", up
         printf "  redis CPU %.1f%% of a core (%.2f ms per host-second); %.0f EVALSHA/s (%.0f us each), %.0f calls/s inside scripts\n",
             100 * c / s, 1000 * c / s / n, ev / s, usec, ins / s
         printf "  memory a host a day: %.1f MiB from 1440 x (a full minute hash %d B + a stream entry %d B); used_memory_dataset grew %.0f bytes over the window (%.1f MiB a host a day, with the all-time hashes filling)\n",
             1440 * (mh + se) / 1048576, mh, se, dm, dm / n / s * 86400 / 1048576
         printf "  commit age p50 %s s, p99 %s s, max %s s; largest lag %d bytes; agents %.2f ms CPU per host-second; load %s\n",
             a[1], a[2], a[3], lag, 1000 * ag / hz / s / n, load
+        getline top < (d "/top.txt"); print top
+        if (simlat != "") printf "  commit latency %s\n", simlat
         if (check != "-") printf "  %s\n", check
-        printf "| %d | %s | %g | %.1f%% | %.3f | %.0f | %.0f | %.0f | %.1f | %s / %s / %s | %.2f | %s |\n",
-            n, f, r, 100 * c / s, 1000 * c / s / n, ev / s, ins / s, usec, 1440 * (mh + se) / 1048576,
+        printf "| %d%s | %s | %g | %.1f%% | %.3f | %.0f | %.0f | %.0f | %.1f | %s / %s / %s | %.2f | %s |\n",
+            n, sim ? " (one process)" : "", f, r, 100 * c / s, 1000 * c / s / n, ev / s, ins / s, usec, 1440 * (mh + se) / 1048576,
             a[1], a[2], a[3], 1000 * ag / hz / s / n, load > "/dev/stderr"
     }' 2>> "$T/table.md"
     BG_PIDS=

@@ -10,7 +10,9 @@
  * minute buckets are those of the wall clock. The hosts write in turn, spread over every 50 ms
  * tick, as syslog daemons on separate machines do. Prints the lines written on stdout.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
