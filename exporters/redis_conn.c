@@ -20,6 +20,7 @@
 #include "errlist.h"
 #include "log.h"
 #include "redis_conn.h"
+#include "redis_cmd.h"
 
 /* ------------------------------------------------------------------------------------ */
 /* Configuration. */
@@ -66,6 +67,10 @@ redis_conf_from_config(struct redis_conf *rc, const struct config *c)
         snprintf(rc->sentinels, sizeof(rc->sentinels), "%s", c->redis_sentinels);
         snprintf(rc->master, sizeof(rc->master), "%s", c->redis_master_name);
     }
+    rc->cluster = c->redis_cluster;
+    if (c->redis_cluster_seeds != NULL) {
+        snprintf(rc->seeds, sizeof(rc->seeds), "%s", c->redis_cluster_seeds);
+    }
     snprintf(rc->prefix, sizeof(rc->prefix), "%s",
              c->redis_prefix != NULL ? c->redis_prefix : "smtpmon");
     snprintf(rc->state_dir, sizeof(rc->state_dir), "%s", c->state_dir != NULL ? c->state_dir : "");
@@ -106,7 +111,7 @@ int
 redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
 {
     const char *v;
-    int64_t topn = c->topn_minute, fleet = c->fleet;
+    int64_t topn = c->topn_minute, fleet = c->fleet, cluster = c->cluster;
 
     if ((v = getenv("SMTPMON_REDIS_PASSWORD_FILE")) != NULL) {
         snprintf(c->password_file, sizeof(c->password_file), "%s", v);
@@ -121,11 +126,27 @@ redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
         env_num("SMTPMON_REDIS_BACKOFF_MAX_MS", 10, 600000, &c->backoff_max_ms, err, errlen) ==
             -1 ||
         env_num("SMTPMON_REDIS_TOPN", 1, 100000, &topn, err, errlen) == -1 ||
-        env_num("SMTPMON_REDIS_FLEET", 0, 1, &fleet, err, errlen) == -1) {
+        env_num("SMTPMON_REDIS_FLEET", 0, 1, &fleet, err, errlen) == -1 ||
+        env_num("SMTPMON_REDIS_CLUSTER", 0, 1, &cluster, err, errlen) == -1) {
         return -1;
+    }
+    if ((v = getenv("SMTPMON_REDIS_CLUSTER_SEEDS")) != NULL) {
+        snprintf(c->seeds, sizeof(c->seeds), "%s", v);
     }
     c->topn_minute = (unsigned)topn;
     c->fleet = (int)fleet;
+    c->cluster = (int)cluster;
+    if (c->cluster && c->sentinels[0] != '\0') {
+        snprintf(err, errlen,
+                 "cluster mode (SMTPMON_REDIS_CLUSTER or [redis] cluster) and "
+                 "sentinels (SMTPMON_REDIS_SENTINELS or [redis] sentinels) exclude "
+                 "each other");
+        return -1;
+    }
+    if (c->cluster && c->url.unix_socket) {
+        snprintf(err, errlen, "cluster mode needs a redis://HOST:PORT url, not a unix socket");
+        return -1;
+    }
     if (c->sentinels[0] != '\0' && c->master[0] == '\0') {
         snprintf(err, errlen, "SMTPMON_REDIS_SENTINELS needs SMTPMON_REDIS_MASTER");
         return -1;
@@ -245,6 +266,26 @@ redis_conf_command(const char *cmd, const char *cfile, const char *url, const ch
     if (url == cfg->redis) {
         cfg->redis_url = rc->url;
         redis_conf_from_config(rc, cfg); /* timeouts, sentinels, user, db, password file */
+    }
+    if (getenv("SMTPMON_REDIS_CLUSTER") != NULL || getenv("SMTPMON_REDIS_CLUSTER_SEEDS") != NULL) {
+        const char *v = getenv("SMTPMON_REDIS_CLUSTER");
+
+        if (v != NULL && strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+            fprintf(stderr, "smtpmon %s: SMTPMON_REDIS_CLUSTER must be 0 or 1\n", cmd);
+            config_free(cfg);
+            return EX_USAGE;
+        }
+        if (v != NULL) {
+            rc->cluster = strcmp(v, "1") == 0;
+        }
+        if ((v = getenv("SMTPMON_REDIS_CLUSTER_SEEDS")) != NULL) {
+            snprintf(rc->seeds, sizeof(rc->seeds), "%s", v);
+        }
+        if (rc->cluster && rc->sentinels[0] != '\0') {
+            fprintf(stderr, "smtpmon %s: cluster mode and sentinels exclude each other\n", cmd);
+            config_free(cfg);
+            return EX_CONFIG;
+        }
     }
     if (pwfile != NULL) {
         snprintf(rc->password_file, sizeof(rc->password_file), "%s", pwfile);
@@ -721,4 +762,473 @@ redis_backoff_s(const struct redis_conf *c, unsigned attempts, int longest)
         rnd = (uint32_t)rand();
     }
     return d * (0.5 + 0.5 * (double)rnd / 4294967296.0); /* jitter: [d/2, d) */
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Redis Cluster: the slot map, redirections, blocking connections per master. */
+
+static redisContext *
+node_connect(const struct redis_conf *c, const char *host, int port, int64_t timeout_ms, char *err,
+             size_t errlen)
+{
+    redisContext *ctx = sync_open(host, port, NULL, timeout_ms, err, errlen);
+
+    if (ctx != NULL &&
+        redis_hello(c, sync_send, &(struct sync_hello){ctx, timeout_ms, err, errlen}) != 0) {
+        redisFree(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+int
+redis_slotmap_add(struct redis_slotmap *m, const char *host, int port)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (m->nodes[i].port == port && strcmp(m->nodes[i].host, host) == 0) {
+            return (int)i;
+        }
+    }
+    if (m->n == REDIS_CLUSTER_NODES || strlen(host) >= sizeof(m->nodes[0].host)) {
+        return -1;
+    }
+    snprintf(m->nodes[m->n].host, sizeof(m->nodes[0].host), "%s", host);
+    m->nodes[m->n].port = port;
+    return (int)m->n++;
+}
+
+int
+redis_slotmap_node(const struct redis_slotmap *m, unsigned slot)
+{
+    return slot < REDIS_CLUSTER_SLOTS && m->of[slot] != 0xff ? m->of[slot] : -1;
+}
+
+int
+redis_slotmap_parse(struct redis_slotmap *m, const redisReply *rep, const char *asked, char *err,
+                    size_t errlen)
+{
+    struct redis_slotmap t;
+
+    memset(&t, 0, sizeof(t));
+    memset(t.of, 0xff, sizeof(t.of));
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "CLUSTER SLOTS: %s",
+                 rep != NULL && rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        return -1;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *r = rep->element[i], *n;
+        long long lo, hi;
+        const char *host;
+        int idx;
+
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER ||
+            r->element[1]->type != REDIS_REPLY_INTEGER ||
+            (n = r->element[2])->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+            n->element[0]->type != REDIS_REPLY_STRING ||
+            n->element[1]->type != REDIS_REPLY_INTEGER) {
+            snprintf(err, errlen, "CLUSTER SLOTS: malformed entry %zu", i);
+            return -1;
+        }
+        lo = r->element[0]->integer;
+        hi = r->element[1]->integer;
+        host = n->element[0]->str[0] != '\0' ? n->element[0]->str : asked;
+        if (lo < 0 || hi < lo || hi >= REDIS_CLUSTER_SLOTS || n->element[1]->integer < 1 ||
+            n->element[1]->integer > 65535 ||
+            (idx = redis_slotmap_add(&t, host, (int)n->element[1]->integer)) < 0) {
+            snprintf(err, errlen, "CLUSTER SLOTS: bad range or node in entry %zu", i);
+            return -1;
+        }
+        memset(t.of + lo, idx, (size_t)(hi - lo + 1));
+    }
+    t.version = m->version + 1;
+    *m = t;
+    return 0;
+}
+
+static int
+slotmap_from(struct redis_slotmap *m, const struct redis_conf *c, const char *host, int port,
+             char *err, size_t errlen)
+{
+    redisContext *ctx = node_connect(c, host, port, c->connect_timeout_ms, err, errlen);
+    redisReply *rep;
+    int rc;
+
+    if (ctx == NULL) {
+        return -1;
+    }
+    rep = redis_sync_command(ctx, c->timeout_ms, "CLUSTER SLOTS");
+    if (rep == NULL) {
+        snprintf(err, errlen, "CLUSTER SLOTS from %s:%d: %s", host, port, ctx->errstr);
+        redisFree(ctx);
+        return -1;
+    }
+    rc = redis_slotmap_parse(m, rep, host, err, errlen);
+    if (rc == 0 && m->n == 0) {
+        snprintf(err, errlen, "%s:%d serves no slot (is it a cluster node?)", host, port);
+        rc = -1;
+    }
+    freeReplyObject(rep);
+    redisFree(ctx);
+    return rc;
+}
+
+int
+redis_slotmap_load(struct redis_slotmap *m, const struct redis_conf *c, char *err, size_t errlen)
+{
+    struct redis_node known[REDIS_CLUSTER_NODES + 1];
+    size_t nk = 0;
+    char list[sizeof(c->seeds)], *save = NULL, first[600] = "";
+
+    for (size_t i = 0; i < m->n; i++) {
+        known[nk++] = m->nodes[i];
+    }
+    snprintf(known[nk].host, sizeof(known[0].host), "%s", c->url.host);
+    known[nk++].port = c->url.port;
+    for (size_t i = 0; i < nk; i++) {
+        if (slotmap_from(m, c, known[i].host, known[i].port, err, errlen) == 0) {
+            return 0;
+        }
+        if (first[0] == '\0') {
+            snprintf(first, sizeof(first), "%s", err);
+        }
+    }
+    snprintf(list, sizeof(list), "%s", c->seeds);
+    for (char *w = strtok_r(list, " ,\t", &save); w != NULL; w = strtok_r(NULL, " ,\t", &save)) {
+        char *colon = strrchr(w, ':');
+
+        if (colon == NULL) {
+            continue;
+        }
+        *colon = '\0';
+        if (slotmap_from(m, c, w, atoi(colon + 1), err, errlen) == 0) {
+            return 0;
+        }
+    }
+    if (first[0] != '\0') {
+        char last[600];
+
+        snprintf(last, sizeof(last), "%s", err);
+        snprintf(err, errlen, "no cluster node gives the slot map (%s%s%s)", first,
+                 strcmp(first, last) != 0 ? "; last: " : "", strcmp(first, last) != 0 ? last : "");
+    }
+    return -1;
+}
+
+int
+redis_redirect(const char *err, unsigned *slot, char *host, size_t hcap, int *port)
+{
+    int kind = strncmp(err, "MOVED ", 6) == 0 ? 1 : strncmp(err, "ASK ", 4) == 0 ? 2 : 0;
+    const char *p, *colon;
+    char *end;
+    unsigned long s;
+    long pt;
+
+    if (kind == 0) {
+        return 0;
+    }
+    p = err + (kind == 1 ? 6 : 4);
+    s = strtoul(p, &end, 10);
+    if (end == p || *end != ' ' || s >= REDIS_CLUSTER_SLOTS) {
+        return 0;
+    }
+    p = end + 1;
+    colon = strrchr(p, ':');
+    if (colon == NULL || colon == p || (size_t)(colon - p) >= hcap) {
+        return 0;
+    }
+    pt = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || (*end != '\0' && *end != '\r' && *end != '\n') || pt < 1 ||
+        pt > 65535) {
+        return 0;
+    }
+    memcpy(host, p, (size_t)(colon - p));
+    host[colon - p] = '\0';
+    *slot = (unsigned)s;
+    *port = (int)pt;
+    return kind;
+}
+
+int
+redis_cluster_transient(const char *err)
+{
+    return strncmp(err, "TRYAGAIN", 8) == 0 || strncmp(err, "CLUSTERDOWN", 11) == 0;
+}
+
+struct redis_cl {
+    struct redis_conf c;
+    int64_t timeout_ms;
+    redisContext *one; /* not a cluster */
+    struct redis_slotmap map;
+    redisContext *ctx[REDIS_CLUSTER_NODES];
+    char errstr[600];
+};
+
+static void
+cl_reset(struct redis_cl *cl)
+{
+    for (size_t i = 0; i < REDIS_CLUSTER_NODES; i++) {
+        if (cl->ctx[i] != NULL) {
+            redisFree(cl->ctx[i]);
+            cl->ctx[i] = NULL;
+        }
+    }
+}
+
+/* Reads the map again; the connections are kept only where the node index is the same. */
+static int
+cl_refresh(struct redis_cl *cl)
+{
+    struct redis_node old[REDIS_CLUSTER_NODES];
+    size_t n = cl->map.n;
+    char err[600];
+
+    memcpy(old, cl->map.nodes, sizeof(old));
+    if (redis_slotmap_load(&cl->map, &cl->c, err, sizeof(err)) == -1) {
+        snprintf(cl->errstr, sizeof(cl->errstr), "%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < REDIS_CLUSTER_NODES; i++) {
+        if (cl->ctx[i] != NULL &&
+            (i >= n || i >= cl->map.n || old[i].port != cl->map.nodes[i].port ||
+             strcmp(old[i].host, cl->map.nodes[i].host) != 0)) {
+            redisFree(cl->ctx[i]);
+            cl->ctx[i] = NULL;
+        }
+    }
+    return 0;
+}
+
+static redisContext *
+cl_node(struct redis_cl *cl, int idx, char *err, size_t errlen)
+{
+    if (idx < 0 || (size_t)idx >= cl->map.n) {
+        snprintf(err, errlen, "no master serves the slot (cluster down?)");
+        return NULL;
+    }
+    if (cl->ctx[idx] != NULL && cl->ctx[idx]->err) {
+        redisFree(cl->ctx[idx]);
+        cl->ctx[idx] = NULL;
+    }
+    if (cl->ctx[idx] == NULL) {
+        cl->ctx[idx] = node_connect(&cl->c, cl->map.nodes[idx].host, cl->map.nodes[idx].port,
+                                    cl->c.connect_timeout_ms, err, errlen);
+    }
+    return cl->ctx[idx];
+}
+
+struct redis_cl *
+redis_cl_open(const struct redis_conf *c, int64_t timeout_ms, char *err, size_t errlen)
+{
+    struct redis_cl *cl = calloc(1, sizeof(*cl));
+
+    if (cl == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    cl->c = *c;
+    cl->timeout_ms = timeout_ms;
+    memset(cl->map.of, 0xff, sizeof(cl->map.of));
+    if (!c->cluster) {
+        if ((cl->one = redis_sync_connect(c, timeout_ms, err, errlen)) == NULL) {
+            free(cl);
+            return NULL;
+        }
+        return cl;
+    }
+    if (redis_slotmap_load(&cl->map, c, err, errlen) == -1) {
+        free(cl);
+        return NULL;
+    }
+    return cl;
+}
+
+void
+redis_cl_free(struct redis_cl *cl)
+{
+    if (cl == NULL) {
+        return;
+    }
+    if (cl->one != NULL) {
+        redisFree(cl->one);
+    }
+    cl_reset(cl);
+    explicit_bzero(cl->c.url.password, sizeof(cl->c.url.password));
+    free(cl);
+}
+
+int
+redis_cl_is_cluster(const struct redis_cl *cl)
+{
+    return cl->one == NULL;
+}
+
+const char *
+redis_cl_errstr(const struct redis_cl *cl)
+{
+    return cl->errstr;
+}
+
+redisContext *
+redis_cl_ctx(struct redis_cl *cl, const char *key, char *err, size_t errlen)
+{
+    if (cl->one != NULL) {
+        return cl->one;
+    }
+    return cl_node(cl, redis_slotmap_node(&cl->map, rcmd_key_slot(key, strlen(key))), err, errlen);
+}
+
+size_t
+redis_cl_masters(struct redis_cl *cl)
+{
+    return cl->one != NULL ? 1 : cl->map.n;
+}
+
+redisContext *
+redis_cl_master(struct redis_cl *cl, size_t i, char *err, size_t errlen)
+{
+    if (cl->one != NULL) {
+        return i == 0 ? cl->one : NULL;
+    }
+    return cl_node(cl, (int)i, err, errlen);
+}
+
+static void
+sleep_ms(int64_t v)
+{
+    struct timespec ts = {(time_t)(v / 1000), (long)(v % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
+}
+
+redisReply *
+redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const char *fmt, ...)
+{
+    int64_t deadline = redis_mono_ms() + (timeout_ms >= 0 ? timeout_ms : cl->timeout_ms);
+    char *cmd = NULL, host[256];
+    va_list ap;
+    int len, asking = -1, port;
+    unsigned slot = key != NULL ? rcmd_key_slot(key, strlen(key)) : 0;
+    redisReply *rep = NULL;
+
+    cl->errstr[0] = '\0';
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        snprintf(cl->errstr, sizeof(cl->errstr), "cannot format the command");
+        return NULL;
+    }
+    for (int round = 0; round <= REDIS_CLUSTER_REDIRECTS; round++) {
+        redisContext *ctx;
+        int64_t left = deadline - redis_mono_ms();
+        void *r = NULL;
+        int kind;
+
+        if (left <= 0) {
+            snprintf(cl->errstr, sizeof(cl->errstr), "no answer within %lld ms%s%s",
+                     (long long)(timeout_ms >= 0 ? timeout_ms : cl->timeout_ms),
+                     rep != NULL ? ": last reply " : "", rep != NULL ? rep->str : "");
+            break;
+        }
+        if (rep != NULL) {
+            freeReplyObject(rep);
+            rep = NULL;
+        }
+        if (cl->one != NULL) {
+            ctx = cl->one;
+        } else if (asking >= 0) {
+            ctx = cl_node(cl, asking, cl->errstr, sizeof(cl->errstr));
+        } else {
+            ctx = cl_node(cl, key != NULL ? redis_slotmap_node(&cl->map, slot) : 0, cl->errstr,
+                          sizeof(cl->errstr));
+        }
+        if (ctx == NULL) {
+            if (cl->one == NULL && cl_refresh(cl) == 0) {
+                asking = -1;
+                continue;
+            }
+            break;
+        }
+        if (asking >= 0 && redisAppendCommand(ctx, "ASKING") == REDIS_OK) {
+            if (redis_sync_reply(ctx, left, &r) != REDIS_OK) {
+                snprintf(cl->errstr, sizeof(cl->errstr), "%s", ctx->errstr);
+                break;
+            }
+            freeReplyObject(r);
+            r = NULL;
+        }
+        asking = -1;
+        if (redisAppendFormattedCommand(ctx, cmd, (size_t)len) != REDIS_OK ||
+            redis_sync_reply(ctx, deadline - redis_mono_ms(), &r) != REDIS_OK) {
+            snprintf(cl->errstr, sizeof(cl->errstr), "%s", ctx->errstr);
+            if (cl->one == NULL) {
+                /* the node may be gone (failover): the map is read again within the deadline */
+                if (cl_refresh(cl) == 0 && redis_mono_ms() < deadline) {
+                    continue;
+                }
+            }
+            break;
+        }
+        rep = r;
+        if (cl->one != NULL || rep->type != REDIS_REPLY_ERROR || rep->str == NULL) {
+            free(cmd);
+            return rep;
+        }
+        if ((kind = redis_redirect(rep->str, &slot, host, sizeof(host), &port)) == 1) {
+            if (cl_refresh(cl) == -1) {
+                break;
+            }
+            if (redis_slotmap_node(&cl->map, slot) < 0 ||
+                strcmp(cl->map.nodes[redis_slotmap_node(&cl->map, slot)].host, host) != 0 ||
+                cl->map.nodes[redis_slotmap_node(&cl->map, slot)].port != port) {
+                /* the map read lags the redirection: trust the redirection */
+                int idx = redis_slotmap_add(&cl->map, host, port);
+
+                if (idx >= 0) {
+                    cl->map.of[slot] = (uint8_t)idx;
+                }
+            }
+            continue;
+        }
+        if (kind == 2) {
+            if ((asking = redis_slotmap_add(&cl->map, host, port)) < 0) {
+                break;
+            }
+            continue;
+        }
+        if (redis_cluster_transient(rep->str)) {
+            int64_t pause = 50LL << (round < 4 ? round : 4);
+
+            if (pause > deadline - redis_mono_ms()) {
+                pause = deadline - redis_mono_ms();
+            }
+            if (pause > 0) {
+                sleep_ms(pause);
+            }
+            if (strncmp(rep->str, "CLUSTERDOWN", 11) == 0) {
+                cl_refresh(cl);
+            }
+            continue;
+        }
+        free(cmd);
+        return rep; /* an error of the command itself: the caller's */
+    }
+    if (rep != NULL && cl->errstr[0] == '\0') {
+        snprintf(cl->errstr, sizeof(cl->errstr), "%s", rep->str);
+    }
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+        (redis_redirect(rep->str, &slot, host, sizeof(host), &port) != 0 ||
+         redis_cluster_transient(rep->str))) {
+        snprintf(cl->errstr, sizeof(cl->errstr),
+                 "still redirected after %d tries (%s): the cluster's slot map does not settle",
+                 REDIS_CLUSTER_REDIRECTS + 1, rep->str);
+    }
+    if (rep != NULL) {
+        freeReplyObject(rep);
+    }
+    free(cmd);
+    return NULL;
 }

@@ -849,6 +849,39 @@ rcmd_claim(struct rcmd *c, const struct rcmd_conf *rc, const char *sha)
     return 0;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Cluster slots. */
+
+uint16_t
+rcmd_crc16(const char *buf, size_t len)
+{
+    uint16_t crc = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((uint16_t)(unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+unsigned
+rcmd_key_slot(const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+
+    if (open != NULL) {
+        size_t at = (size_t)(open - key) + 1;
+        const char *close = memchr(open + 1, '}', len - at);
+
+        if (close != NULL && close > open + 1) {
+            return rcmd_crc16(open + 1, (size_t)(close - open - 1)) & 16383;
+        }
+    }
+    return rcmd_crc16(key, len) & 16383;
+}
+
 static const char *const verdicts[] = {"OK", "DUP", "GAP", "OWNED", "PENDING"};
 
 enum rcmd_verdict

@@ -76,6 +76,11 @@ int rcmd_name_ok(const char *s);
 int rcmd_key(char *buf, size_t cap, const char *prefix, const char *agent, const char *rest);
 int rcmd_fleet_key(char *buf, size_t cap, const char *prefix, const char *rest);
 
+/* The Redis Cluster slot of a key (CRC16-CCITT/XMODEM of the key, or of the first non-empty
+ * {hash tag}, modulo 16384), as the cluster specification defines it. */
+unsigned rcmd_key_slot(const char *key, size_t len);
+uint16_t rcmd_crc16(const char *buf, size_t len);
+
 /* The log minute a batch is counted in (epoch seconds, a multiple of 60), or -1 when its lines
  * carried no time: b->minute when set (the agent never lets a batch span two log minutes),
  * else the minute of its first event. */

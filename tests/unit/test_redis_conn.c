@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 
+#include "redis_cmd.h"
 #include "redis_conn.h"
 
 struct sent {
@@ -96,4 +97,52 @@ Test(redis_conn, backoff_doubles_within_its_bounds_with_jitter)
             cr_assert(l >= 15.0 && l < 30.0, "longest: %f", l);
         }
     }
+}
+
+/* The key slots of the Redis Cluster specification: CRC16 (XMODEM) of "123456789" is 0x31C3,
+ * and the hash tag rules of its examples. */
+Test(redis_cluster, crc16_and_hash_tags)
+{
+    cr_expect_eq(rcmd_crc16("123456789", 9), 0x31C3);
+    cr_expect_eq(rcmd_key_slot("foo", 3), 12182);
+    cr_expect_eq(rcmd_key_slot("bar", 3), 5061);
+    cr_expect_eq(rcmd_key_slot("hello", 5), 866);
+    /* {user1000}.following and {user1000}.followers: the slot of "user1000" */
+    cr_expect_eq(rcmd_key_slot("{user1000}.following", 20), rcmd_key_slot("user1000", 8));
+    cr_expect_eq(rcmd_key_slot("{user1000}.followers", 20), rcmd_key_slot("user1000", 8));
+    /* foo{}{bar}: an empty first tag, the whole key */
+    cr_expect_eq(rcmd_key_slot("foo{}{bar}", 10), rcmd_crc16("foo{}{bar}", 10) & 16383);
+    /* foo{{bar}}zap: "{bar" */
+    cr_expect_eq(rcmd_key_slot("foo{{bar}}zap", 13), rcmd_crc16("{bar", 4) & 16383);
+    /* foo{bar}{zap}: "bar" */
+    cr_expect_eq(rcmd_key_slot("foo{bar}{zap}", 13), rcmd_key_slot("bar", 3));
+    /* no closing brace: the whole key */
+    cr_expect_eq(rcmd_key_slot("foo{bar", 7), rcmd_crc16("foo{bar", 7) & 16383);
+    /* the project's keys: all of an agent's keys in one slot, the fleet's in another */
+    cr_expect_eq(rcmd_key_slot("smtpmon:{mx1}:c:total", 21), rcmd_key_slot("mx1", 3));
+    cr_expect_eq(rcmd_key_slot("smtpmon:{fleet}:seen", 20), rcmd_key_slot("fleet", 5));
+}
+
+Test(redis_cluster, redirections_parsed)
+{
+    char host[64];
+    unsigned slot = 0;
+    int port = 0;
+
+    cr_assert_eq(redis_redirect("MOVED 3999 127.0.0.1:6381", &slot, host, sizeof(host), &port), 1);
+    cr_expect_eq(slot, 3999);
+    cr_expect_str_eq(host, "127.0.0.1");
+    cr_expect_eq(port, 6381);
+    cr_assert_eq(redis_redirect("ASK 12182 ::1:7002", &slot, host, sizeof(host), &port), 2);
+    cr_expect_eq(slot, 12182);
+    cr_expect_str_eq(host, "::1");
+    cr_expect_eq(port, 7002);
+    cr_expect_eq(redis_redirect("MOVED 16384 h:1", &slot, host, sizeof(host), &port), 0);
+    cr_expect_eq(redis_redirect("MOVED 1 h:0", &slot, host, sizeof(host), &port), 0);
+    cr_expect_eq(redis_redirect("MOVED 1 h", &slot, host, sizeof(host), &port), 0);
+    cr_expect_eq(redis_redirect("MOVEDX 1 h:1", &slot, host, sizeof(host), &port), 0);
+    cr_expect_eq(redis_redirect("ERR MOVED 1 h:1", &slot, host, sizeof(host), &port), 0);
+    cr_expect_eq(redis_cluster_transient("TRYAGAIN Multiple keys request during rehashing"), 1);
+    cr_expect_eq(redis_cluster_transient("CLUSTERDOWN The cluster is down"), 1);
+    cr_expect_eq(redis_cluster_transient("ERR no"), 0);
 }
