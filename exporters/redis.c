@@ -74,7 +74,9 @@ struct rex {
     size_t qhead, qlen;
     struct fleet_mark marks[SOURCES_MAX];
     size_t nmarks;
-    uint64_t pending_seq;                   /* PENDING: the fleet delta being recovered */
+    uint64_t pending_seq; /* PENDING: the fleet delta being recovered */
+    int64_t pending_minute;
+    int64_t om_agent, om_fleet; /* open minute of the agent's and the fleet's series, if known */
     char want[SOURCES_MAX][STATE_NAME_MAX]; /* start cursors asked for, in order */
     size_t nwant;
     struct rcmd cmd;
@@ -87,6 +89,7 @@ struct rex {
     int may_load;     /* the user may SCRIPT LOAD; otherwise an administrator loads them */
     int said_again;   /* "connected again" logged since the last progress */
     int no_load_said;
+    int om_retries;    /* OM answers in a row */
     int refused;       /* OOM, BUSY, LOADING: said once until Redis accepts again */
     unsigned refusals; /* in a row: the back-off of the next retry */
     uint64_t commits, dups, reconnects;
@@ -471,6 +474,15 @@ verdict_of(const redisReply *rep, long long *n)
 
 static void batch_done(struct rex *r);
 
+/* A batch of 'minute' went through: the series' open minute is at least that. */
+static void
+om_seen(int64_t *om, int64_t minute)
+{
+    if (minute > *om) {
+        *om = minute;
+    }
+}
+
 /* The batch was applied (and its fleet delta): with wait_replicas, WAIT for the replicas to
  * hold it before it leaves memory. A batch sent again is acknowledged as DUP, so a short WAIT
  * costs a retry, never a double count; after a failover to a replica that missed it, the new
@@ -667,6 +679,20 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
         return;
     }
     r->inflight = 0;
+    if (v == RCMD_OM) {
+        /* the series' open minute is not the one declared: the batch again (the commit
+         * answers DUP if it went through), declaring it */
+        if (kind == K_COMMIT) {
+            r->om_agent = n;
+        } else {
+            r->om_fleet = n;
+        }
+        if (++r->om_retries > 4) {
+            rex_drop(r, "the open minute of the series keeps changing (OM)");
+        }
+        return;
+    }
+    r->om_retries = 0;
     switch (kind) {
     case K_COMMIT:
         if (v == RCMD_OK || v == RCMD_DUP) {
@@ -675,9 +701,10 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
                 log_info("redis: source=%s seq=%" PRIu64 " was already committed (DUP)",
                          b->cursor.source, b->cursor.seq);
             }
+            om_seen(&r->om_agent, rcmd_batch_minute(b));
             if (!r->c.fleet) {
                 batch_applied(r);
-            } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b) == 0 &&
+            } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b, r->om_fleet) == 0 &&
                        rex_send(r, K_FLEET, &r->cmd) == 0) {
                 r->inflight = 1;
             } else {
@@ -699,6 +726,8 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     case K_FLEET:
         if (v == RCMD_OK || v == RCMD_DUP) {
             struct fleet_mark *m = mark_of(r, b->cursor.source);
+
+            om_seen(&r->om_fleet, rcmd_batch_minute(b));
             if (m != NULL) {
                 m->done = b->cursor.seq;
             }
@@ -710,6 +739,8 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     case K_PENDING_FLEET:
         if (v == RCMD_OK || v == RCMD_DUP) {
             struct fleet_mark *m = mark_of(r, b->cursor.source);
+
+            om_seen(&r->om_fleet, r->pending_minute);
             if (m != NULL) {
                 m->done = r->pending_seq;
             }
@@ -772,10 +803,11 @@ on_pending(struct rex *r, redisReply *rep)
         if (m != NULL) {
             m->done = r->pending_seq;
         }
-    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v, n) ==
-                   0 &&
+    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v, n,
+                          r->om_fleet) == 0 &&
                rex_send(r, K_PENDING_FLEET, &r->cmd) == 0) {
         r->pending_seq = seq;
+        r->pending_minute = minute;
         r->inflight = 1;
         log_info("redis: source=%s re-sending the fleet delta of seq=%" PRIu64, b->cursor.source,
                  seq);
@@ -1031,7 +1063,8 @@ rex_kick(struct rex *r)
     }
     b = r->q[r->qhead];
     m = mark_of(r, b->cursor.source);
-    if (rcmd_commit(&r->cmd, &r->rc, r->sha_commit, b, m != NULL ? m->done : 0, now_ms()) == -1) {
+    if (rcmd_commit(&r->cmd, &r->rc, r->sha_commit, b, m != NULL ? m->done : 0, now_ms(),
+                    r->om_agent) == -1) {
         log_errx("redis: source=%s seq=%" PRIu64 " cannot build the commit (bad name?)",
                  b->cursor.source, b->cursor.seq);
         rex_fail(r, "cannot build a commit");
@@ -1154,6 +1187,7 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     }
     r->loop = loop;
     r->c = *c;
+    r->om_agent = r->om_fleet = -1;
     if (!rcmd_name_ok(r->c.agent_id) ||
         load_token(r->c.state_dir, r->token, sizeof(r->token)) == -1) {
         free(r);
