@@ -658,6 +658,9 @@ sync_send(void *arg, int argc, const char **argv)
     return sync_ok(h->ctx, rep, argv[0], h->err, h->errlen);
 }
 
+static int cluster_addr(const struct redis_conf *c, char *host, size_t hcap, int *port, char *err,
+                        size_t errlen);
+
 /* Where to connect: the master the sentinels name when sentinels are set, else the URL's socket
  * (*path) or host and port. Returns 0, or -1 with a reason in err. */
 static int
@@ -667,6 +670,9 @@ server_addr(const struct redis_conf *c, char *host, size_t hcap, int *port, cons
     snprintf(host, hcap, "%s", c->url.host);
     *port = c->url.port;
     *path = NULL;
+    if (c->cluster) {
+        return cluster_addr(c, host, hcap, port, err, errlen);
+    }
     if (c->sentinels[0] != '\0') {
         return sentinel_master(c, host, hcap, port, err, errlen);
     }
@@ -728,16 +734,24 @@ redis_async_open(struct ev_loop *loop, const struct redis_conf *c, char *err, si
     char host[256];
     int port;
     const char *path;
-    redisAsyncContext *ac;
 
     if (server_addr(c, host, sizeof(host), &port, &path, err, errlen) == -1) {
         return NULL;
     }
+    return redis_async_open_at(loop, path != NULL ? NULL : host, port, path, err, errlen);
+}
+
+redisAsyncContext *
+redis_async_open_at(struct ev_loop *loop, const char *host, int port, const char *path, char *err,
+                    size_t errlen)
+{
+    redisAsyncContext *ac;
+
     /* redisAsyncConnect resolves the name again on every attempt. */
     ac = path != NULL ? redisAsyncConnectUnix(path) : redisAsyncConnect(host, port);
     if (ac == NULL || ac->err) {
-        snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port,
-                 ac != NULL ? ac->errstr : "out of memory");
+        snprintf(err, errlen, "cannot connect to %s:%d: %s", path != NULL ? path : host,
+                 path != NULL ? 0 : port, ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL) {
             redisAsyncFree(ac);
         }
@@ -1231,4 +1245,33 @@ redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const
     }
     free(cmd);
     return NULL;
+}
+
+/* A cluster's master for a single connection: the one serving the agent's slot (its keys, its
+ * alerts), else the first. */
+static int
+cluster_addr(const struct redis_conf *c, char *host, size_t hcap, int *port, char *err,
+             size_t errlen)
+{
+    struct redis_slotmap *m = calloc(1, sizeof(*m));
+    char key[RCMD_KEY_MAX];
+    int idx = 0;
+
+    if (m == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memset(m->of, 0xff, sizeof(m->of));
+    if (redis_slotmap_load(m, c, err, errlen) == -1) {
+        free(m);
+        return -1;
+    }
+    if (c->agent_id[0] != '\0' && rcmd_key(key, sizeof(key), c->prefix, c->agent_id, "owner") > 0 &&
+        (idx = redis_slotmap_node(m, rcmd_key_slot(key, strlen(key)))) < 0) {
+        idx = 0;
+    }
+    snprintf(host, hcap, "%s", m->nodes[idx].host);
+    *port = m->nodes[idx].port;
+    free(m);
+    return 0;
 }

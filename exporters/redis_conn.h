@@ -109,6 +109,9 @@ int redis_hello(const struct redis_conf *c, redis_send_fn *send, void *arg);
  * connect_timeout_ms. NULL with a reason in err. */
 struct redisAsyncContext *redis_async_open(struct ev_loop *loop, const struct redis_conf *c,
                                            char *err, size_t errlen);
+/* The same to a given node: host and port, or the socket path when path is not NULL. */
+struct redisAsyncContext *redis_async_open_at(struct ev_loop *loop, const char *host, int port,
+                                              const char *path, char *err, size_t errlen);
 
 /* Seconds to wait after 'attempts' failed attempts in a row: backoff_min_ms doubled each time
  * up to backoff_max_ms (at once with 'longest'), then drawn in [d/2, d) so that agents that

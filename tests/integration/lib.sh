@@ -315,7 +315,8 @@ wait_writer() {
 # (redis-cli --cluster create --cluster-replicas 1). Sets CLUSTER_PORTS (every node) and
 # CLUSTER_SEED (the first). Needs redis-server and redis-cli (skips otherwise).
 # cluster_pid PORT: the node's PID; cluster_master_of SLOT: the port of the master serving
-# SLOT; cluster_slot KEY: its slot; cluster_ok: every node says cluster_state:ok and agrees.
+# SLOT; cluster_slot KEY: its slot; cluster_ok: every node says cluster_state:ok and agrees;
+# cluster_restart PORT: a killed node started again.
 cluster_cli() {
     redis-cli -p "$1" --no-auth-warning "${@:2}"
 }
@@ -338,6 +339,17 @@ cluster_master_of() {
                 if (s >= a[i] && s <= a[i+1]) { print a[i+3]; exit }
             }
         }'
+}
+# cluster_restart PORT: starts a stopped node again with its nodes.conf (it rejoins, as a
+# replica when its slots were taken over meanwhile).
+cluster_restart() {
+    redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+        --save '' --appendonly no --dir "$T/cluster/$1" --daemonize no \
+        >> "$T/cluster/$1/log" 2>&1 &
+    echo $! > "$T/cluster/$1/pid"
+    track_pid $!
+    wait_for 10 "cluster_cli $1 ping 2>/dev/null | grep -q PONG" || fail "node $1 did not restart"
 }
 cluster_ok() {
     for _p in $CLUSTER_PORTS; do
