@@ -1332,8 +1332,10 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         on_error(r, kind, rep->str != NULL ? rep->str : "");
         return;
     }
+    /* (a commit answered DUP while the fleet's master refuses is no end of the refusals: in a
+     * cluster the two are on different masters) */
     if (r->refused && kind != K_HELLO && kind != K_LOAD_COMMIT && kind != K_LOAD_FLEET &&
-        kind != K_LOAD_CLAIM) {
+        kind != K_LOAD_CLAIM && !(r->c.cluster && (kind == K_COMMIT || kind == K_PENDING_READ))) {
         log_info("redis: Redis accepts commands again after %u refusals: the kept batches "
                  "are committed",
                  r->refusals);
