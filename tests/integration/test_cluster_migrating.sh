@@ -1,4 +1,5 @@
 #!/bin/bash
+# serial: a Redis Cluster with a 1 s node timeout
 # A slot migration held half-way, by hand (CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE of some
 # keys), first for the agent's slot, then for {fleet}'s, while the agent commits:
 #   half the slot's keys moved: the source answers ASK, the target (after ASKING) TRYAGAIN

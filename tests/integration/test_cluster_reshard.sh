@@ -1,4 +1,5 @@
 #!/bin/bash
+# serial: a Redis Cluster with a 1 s node timeout, reshards and failovers timed by the test
 # Redis Cluster for real: six redis-server --cluster-enabled yes (three masters, a replica each,
 # start_cluster of lib.sh). Two agents commit to it ([redis] cluster = yes, the URL a seed
 # node, wait_replicas = 1) while lines keep arriving, and after each event `smtpmon query`
