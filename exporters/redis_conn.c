@@ -973,7 +973,8 @@ redis_cluster_transient(const char *err)
 struct redis_cl {
     struct redis_conf c;
     int64_t timeout_ms;
-    redisContext *one; /* not a cluster */
+    int cluster;
+    redisContext *one; /* not a cluster: the connection (NULL: to open again) */
     struct redis_slotmap map;
     redisContext *ctx[REDIS_CLUSTER_NODES];
     char errstr[600];
@@ -1042,7 +1043,8 @@ redis_cl_open(const struct redis_conf *c, int64_t timeout_ms, char *err, size_t 
         return NULL;
     }
     cl->c = *c;
-    cl->timeout_ms = timeout_ms;
+    cl->cluster = c->cluster;
+    cl->timeout_ms = c->timeout_ms; /* of a command (timeout_ms: of the connection) */
     memset(cl->map.of, 0xff, sizeof(cl->map.of));
     if (!c->cluster) {
         if ((cl->one = redis_sync_connect(c, timeout_ms, err, errlen)) == NULL) {
@@ -1075,7 +1077,27 @@ redis_cl_free(struct redis_cl *cl)
 int
 redis_cl_is_cluster(const struct redis_cl *cl)
 {
-    return cl->one == NULL;
+    return cl->cluster;
+}
+
+/* The connection when not a cluster, opened again after a failure. */
+static redisContext *
+cl_one(struct redis_cl *cl, char *err, size_t errlen)
+{
+    if (cl->one != NULL && cl->one->err) {
+        redisFree(cl->one);
+        cl->one = NULL;
+    }
+    if (cl->one == NULL) {
+        cl->one = redis_sync_connect(&cl->c, cl->c.connect_timeout_ms, err, errlen);
+    }
+    return cl->one;
+}
+
+int64_t
+redis_cl_timeout(const struct redis_cl *cl)
+{
+    return cl->timeout_ms;
 }
 
 const char *
@@ -1087,8 +1109,8 @@ redis_cl_errstr(const struct redis_cl *cl)
 redisContext *
 redis_cl_ctx(struct redis_cl *cl, const char *key, char *err, size_t errlen)
 {
-    if (cl->one != NULL) {
-        return cl->one;
+    if (!cl->cluster) {
+        return cl_one(cl, err, errlen);
     }
     return cl_node(cl, redis_slotmap_node(&cl->map, rcmd_key_slot(key, strlen(key))), err, errlen);
 }
@@ -1096,14 +1118,14 @@ redis_cl_ctx(struct redis_cl *cl, const char *key, char *err, size_t errlen)
 size_t
 redis_cl_masters(struct redis_cl *cl)
 {
-    return cl->one != NULL ? 1 : cl->map.n;
+    return !cl->cluster ? 1 : cl->map.n;
 }
 
 redisContext *
 redis_cl_master(struct redis_cl *cl, size_t i, char *err, size_t errlen)
 {
-    if (cl->one != NULL) {
-        return i == 0 ? cl->one : NULL;
+    if (!cl->cluster) {
+        return i == 0 ? cl_one(cl, err, errlen) : NULL;
     }
     return cl_node(cl, (int)i, err, errlen);
 }
@@ -1117,15 +1139,15 @@ sleep_ms(int64_t v)
     }
 }
 
+static redisReply *cl_run(struct redis_cl *cl, int64_t timeout_ms, const char *key, char *cmd,
+                          int len);
+
 redisReply *
 redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const char *fmt, ...)
 {
-    int64_t deadline = redis_mono_ms() + (timeout_ms >= 0 ? timeout_ms : cl->timeout_ms);
-    char *cmd = NULL, host[256];
+    char *cmd = NULL;
     va_list ap;
-    int len, asking = -1, port;
-    unsigned slot = key != NULL ? rcmd_key_slot(key, strlen(key)) : 0;
-    redisReply *rep = NULL;
+    int len;
 
     cl->errstr[0] = '\0';
     va_start(ap, fmt);
@@ -1135,6 +1157,20 @@ redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const
         snprintf(cl->errstr, sizeof(cl->errstr), "cannot format the command");
         return NULL;
     }
+    return cl_run(cl, timeout_ms, key, cmd, len);
+}
+
+/* The formatted command cmd (freed here) about key, with the redirections followed. */
+static redisReply *
+cl_run(struct redis_cl *cl, int64_t timeout_ms, const char *key, char *cmd, int len)
+{
+    int64_t deadline = redis_mono_ms() + (timeout_ms >= 0 ? timeout_ms : cl->timeout_ms);
+    char host[256];
+    int asking = -1, port;
+    unsigned slot = key != NULL ? rcmd_key_slot(key, strlen(key)) : 0;
+    redisReply *rep = NULL;
+
+    cl->errstr[0] = '\0';
     for (int round = 0; round <= REDIS_CLUSTER_REDIRECTS; round++) {
         redisContext *ctx;
         int64_t left = deadline - redis_mono_ms();
@@ -1151,8 +1187,8 @@ redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const
             freeReplyObject(rep);
             rep = NULL;
         }
-        if (cl->one != NULL) {
-            ctx = cl->one;
+        if (!cl->cluster) {
+            ctx = cl_one(cl, cl->errstr, sizeof(cl->errstr));
         } else if (asking >= 0) {
             ctx = cl_node(cl, asking, cl->errstr, sizeof(cl->errstr));
         } else {
@@ -1160,7 +1196,7 @@ redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const
                           sizeof(cl->errstr));
         }
         if (ctx == NULL) {
-            if (cl->one == NULL && cl_refresh(cl) == 0) {
+            if (cl->cluster && cl_refresh(cl) == 0) {
                 asking = -1;
                 continue;
             }
@@ -1178,7 +1214,7 @@ redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const
         if (redisAppendFormattedCommand(ctx, cmd, (size_t)len) != REDIS_OK ||
             redis_sync_reply(ctx, deadline - redis_mono_ms(), &r) != REDIS_OK) {
             snprintf(cl->errstr, sizeof(cl->errstr), "%s", ctx->errstr);
-            if (cl->one == NULL) {
+            if (cl->cluster) {
                 /* the node may be gone (failover): the map is read again within the deadline */
                 if (cl_refresh(cl) == 0 && redis_mono_ms() < deadline) {
                     continue;
@@ -1187,7 +1223,7 @@ redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key, const
             break;
         }
         rep = r;
-        if (cl->one != NULL || rep->type != REDIS_REPLY_ERROR || rep->str == NULL) {
+        if (!cl->cluster || rep->type != REDIS_REPLY_ERROR || rep->str == NULL) {
             free(cmd);
             return rep;
         }
@@ -1273,5 +1309,183 @@ cluster_addr(const struct redis_conf *c, char *host, size_t hcap, int *port, cha
     snprintf(host, hcap, "%s", m->nodes[idx].host);
     *port = m->nodes[idx].port;
     free(m);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Pipelines over the nodes. */
+
+struct redis_pipe {
+    struct redis_cl *cl;
+    size_t n, cap;
+    char **cmd;
+    int *len;
+    char **key;
+};
+
+struct redis_pipe *
+redis_pipe_new(struct redis_cl *cl)
+{
+    struct redis_pipe *p = calloc(1, sizeof(*p));
+
+    if (p != NULL) {
+        p->cl = cl;
+    }
+    return p;
+}
+
+void
+redis_pipe_free(struct redis_pipe *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->cmd[i]);
+        free(p->key[i]);
+    }
+    free(p->cmd);
+    free(p->len);
+    free(p->key);
+    free(p);
+}
+
+size_t
+redis_pipe_len(const struct redis_pipe *p)
+{
+    return p->n;
+}
+
+int
+redis_pipe_add(struct redis_pipe *p, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    char *cmd = NULL;
+    int len;
+
+    if (p->n == p->cap) {
+        size_t cap = p->cap > 0 ? p->cap * 2 : 64;
+        char **c = realloc(p->cmd, cap * sizeof(*c)), **k;
+        int *l;
+
+        if (c == NULL) {
+            return -1;
+        }
+        p->cmd = c;
+        if ((k = realloc(p->key, cap * sizeof(*k))) == NULL) {
+            return -1;
+        }
+        p->key = k;
+        if ((l = realloc(p->len, cap * sizeof(*l))) == NULL) {
+            return -1;
+        }
+        p->len = l;
+        p->cap = cap;
+    }
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len < 0 || (p->key[p->n] = strdup(key)) == NULL) {
+        free(cmd);
+        return -1;
+    }
+    p->cmd[p->n] = cmd;
+    p->len[p->n] = len;
+    p->n++;
+    return 0;
+}
+
+int
+redis_pipe_run(struct redis_pipe *p, int64_t timeout_ms, redisReply ***out, char *err,
+               size_t errlen)
+{
+    struct redis_cl *cl = p->cl;
+    redisContext **on = calloc(p->n + 1, sizeof(*on));
+
+    if (timeout_ms < 0) {
+        timeout_ms = cl->timeout_ms;
+    }
+    redisReply **rep = calloc(p->n + 1, sizeof(*rep));
+    size_t i;
+
+    *out = NULL;
+    if (on == NULL || rep == NULL) {
+        free(on);
+        free(rep);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (i = 0; i < p->n; i++) {
+        if ((on[i] = redis_cl_ctx(cl, p->key[i], err, errlen)) == NULL ||
+            redisAppendFormattedCommand(on[i], p->cmd[i], (size_t)p->len[i]) != REDIS_OK) {
+            if (on[i] != NULL) {
+                snprintf(err, errlen, "%s", on[i]->errstr);
+            }
+            break;
+        }
+    }
+    if (i == p->n) {
+        /* every reply read (in order: each connection answers in the order it was asked)
+         * before a redirection is followed, which may replace connections */
+        for (i = 0; i < p->n; i++) {
+            void *r = NULL;
+
+            if (redis_sync_reply(on[i], timeout_ms, &r) != REDIS_OK || r == NULL) {
+                snprintf(err, errlen, "%s", on[i]->errstr[0] ? on[i]->errstr : "no reply");
+                break;
+            }
+            rep[i] = r;
+        }
+    }
+    if (i < p->n) {
+        for (size_t j = 0; j < p->n; j++) {
+            if (rep[j] != NULL) {
+                freeReplyObject(rep[j]);
+            }
+        }
+        /* the connections hold replies never read: closed */
+        if (cl->one != NULL) {
+            redisFree(cl->one);
+            cl->one = NULL;
+        }
+        cl_reset(cl);
+        free(on);
+        free(rep);
+        return -1;
+    }
+    for (i = 0; i < p->n && cl->cluster; i++) {
+        unsigned slot;
+        char host[256];
+        int port;
+        char *dup;
+
+        if (rep[i]->type != REDIS_REPLY_ERROR || rep[i]->str == NULL ||
+            (redis_redirect(rep[i]->str, &slot, host, sizeof(host), &port) == 0 &&
+             !redis_cluster_transient(rep[i]->str))) {
+            continue;
+        }
+        freeReplyObject(rep[i]);
+        rep[i] = NULL;
+        if ((dup = malloc((size_t)p->len[i])) == NULL) {
+            snprintf(err, errlen, "out of memory");
+        } else {
+            memcpy(dup, p->cmd[i], (size_t)p->len[i]);
+            if ((rep[i] = cl_run(cl, timeout_ms, p->key[i], dup, p->len[i])) == NULL) {
+                snprintf(err, errlen, "%s", cl->errstr);
+            }
+        }
+        if (rep[i] == NULL) {
+            for (size_t j = 0; j < p->n; j++) {
+                if (rep[j] != NULL) {
+                    freeReplyObject(rep[j]);
+                }
+            }
+            free(on);
+            free(rep);
+            return -1;
+        }
+    }
+    free(on);
+    *out = rep;
     return 0;
 }

@@ -186,11 +186,26 @@ struct redisContext *redis_cl_ctx(struct redis_cl *cl, const char *key, char *er
 struct redisReply *redis_cl_command(struct redis_cl *cl, int64_t timeout_ms, const char *key,
                                     const char *fmt, ...);
 const char *redis_cl_errstr(const struct redis_cl *cl);
+int64_t redis_cl_timeout(const struct redis_cl *cl); /* [redis] timeout: of one command */
 
 /* The masters, to visit each one with commands that are not about a key (SCAN, SCRIPT LOAD):
  * their number, and the connection to the i-th (NULL with a reason in err). One Redis is one
  * master. */
 size_t redis_cl_masters(struct redis_cl *cl);
 struct redisContext *redis_cl_master(struct redis_cl *cl, size_t i, char *err, size_t errlen);
+
+/* A pipeline of commands about keys: each is sent to the connection of its key's node, all
+ * before the first reply is read; the replies come back in the order of the commands, a
+ * redirection (or TRYAGAIN, CLUSTERDOWN) replaced by the reply of the command sent again with
+ * redis_cl_command. redis_pipe_run: 0 and *replies (one per command, the caller frees them and
+ * the array), or -1 with a reason in err (the connections are then closed; the next command
+ * opens them again). */
+struct redis_pipe;
+struct redis_pipe *redis_pipe_new(struct redis_cl *cl);
+int redis_pipe_add(struct redis_pipe *p, const char *key, const char *fmt, ...);
+size_t redis_pipe_len(const struct redis_pipe *p);
+int redis_pipe_run(struct redis_pipe *p, int64_t timeout_ms, struct redisReply ***replies,
+                   char *err, size_t errlen);
+void redis_pipe_free(struct redis_pipe *p);
 
 #endif
