@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
 
 #include "redis_cmd.h"
 #include "redis_conn.h"
@@ -145,4 +146,56 @@ Test(redis_cluster, redirections_parsed)
     cr_expect_eq(redis_cluster_transient("TRYAGAIN Multiple keys request during rehashing"), 1);
     cr_expect_eq(redis_cluster_transient("CLUSTERDOWN The cluster is down"), 1);
     cr_expect_eq(redis_cluster_transient("ERR no"), 0);
+}
+
+static redisReply *
+resp(const char *text)
+{
+    redisReader *rd = redisReaderCreate();
+    void *rep = NULL;
+
+    cr_assert_not_null(rd);
+    cr_assert_eq(redisReaderFeed(rd, text, strlen(text)), REDIS_OK);
+    cr_assert_eq(redisReaderGetReply(rd, &rep), REDIS_OK);
+    cr_assert_not_null(rep);
+    redisReaderFree(rd);
+    return rep;
+}
+
+/* CLUSTER SLOTS: ranges to masters (replicas ignored); a master listed without an address is
+ * the node asked; anything malformed leaves the map as it was. */
+Test(redis_cluster, slot_map_parsed)
+{
+    static struct redis_slotmap m;
+    char err[256];
+    redisReply *r = resp("*2\r\n"
+                         "*4\r\n:0\r\n:5460\r\n*3\r\n$9\r\n127.0.0.1\r\n:7000\r\n$2\r\nid\r\n"
+                         "*3\r\n$9\r\n127.0.0.1\r\n:7003\r\n$2\r\nr1\r\n"
+                         "*3\r\n:5461\r\n:16383\r\n*3\r\n$0\r\n\r\n:7001\r\n$2\r\nid\r\n");
+
+    memset(&m, 0, sizeof(m));
+    memset(m.of, 0xff, sizeof(m.of));
+    cr_assert_eq(redis_slotmap_parse(&m, r, "10.0.0.9", err, sizeof(err)), 0, "%s", err);
+    freeReplyObject(r);
+    cr_expect_eq(m.n, 2);
+    cr_expect_str_eq(m.nodes[redis_slotmap_node(&m, 0)].host, "127.0.0.1");
+    cr_expect_eq(m.nodes[redis_slotmap_node(&m, 5460)].port, 7000);
+    cr_expect_str_eq(m.nodes[redis_slotmap_node(&m, 5461)].host, "10.0.0.9");
+    cr_expect_eq(m.nodes[redis_slotmap_node(&m, 16383)].port, 7001);
+    cr_expect_eq(redis_slotmap_node(&m, 16384), -1);
+    cr_expect_eq(m.version, 1);
+
+    r = resp("*1\r\n*3\r\n:10\r\n:5\r\n*2\r\n$1\r\nh\r\n:1\r\n");
+    cr_expect_eq(redis_slotmap_parse(&m, r, "x", err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "CLUSTER SLOTS: bad range or node in entry 0");
+    freeReplyObject(r);
+    r = resp("-ERR This instance has cluster support disabled\r\n");
+    cr_expect_eq(redis_slotmap_parse(&m, r, "x", err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "CLUSTER SLOTS: ERR This instance has cluster support disabled");
+    freeReplyObject(r);
+    cr_expect_eq(m.n, 2, "the map is kept");
+    cr_expect_eq(m.version, 1);
+    /* a node named by a redirection is added once */
+    cr_expect_eq(redis_slotmap_add(&m, "127.0.0.1", 7002), 2);
+    cr_expect_eq(redis_slotmap_add(&m, "127.0.0.1", 7002), 2);
 }
