@@ -1,5 +1,6 @@
 /* The handshake and the back-off of the one Redis connection (exporters/redis_conn.c). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -198,4 +199,31 @@ Test(redis_cluster, slot_map_parsed)
     /* a node named by a redirection is added once */
     cr_expect_eq(redis_slotmap_add(&m, "127.0.0.1", 7002), 2);
     cr_expect_eq(redis_slotmap_add(&m, "127.0.0.1", 7002), 2);
+}
+
+/* SMTPMON_REDIS_CLUSTER: 0 or 1, not with sentinels, not on a unix socket. */
+Test(redis_cluster, env_override_checked)
+{
+    struct redis_conf c;
+    char err[256];
+
+    conf_of("redis://h:7000", &c);
+    setenv("SMTPMON_REDIS_CLUSTER", "1", 1);
+    setenv("SMTPMON_REDIS_CLUSTER_SEEDS", "h2:7001", 1);
+    cr_assert_eq(redis_conf_env(&c, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(c.cluster, 1);
+    cr_expect_str_eq(c.seeds, "h2:7001");
+    snprintf(c.sentinels, sizeof(c.sentinels), "s:26379");
+    snprintf(c.master, sizeof(c.master), "m");
+    cr_expect_eq(redis_conf_env(&c, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "exclude each other") != NULL, "%s", err);
+    conf_of("unix:///run/r.sock", &c);
+    cr_expect_eq(redis_conf_env(&c, err, sizeof(err)), -1);
+    cr_expect(strstr(err, "unix socket") != NULL, "%s", err);
+    setenv("SMTPMON_REDIS_CLUSTER", "2", 1);
+    conf_of("redis://h:7000", &c);
+    cr_expect_eq(redis_conf_env(&c, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "SMTPMON_REDIS_CLUSTER must be a number in 0..1");
+    unsetenv("SMTPMON_REDIS_CLUSTER");
+    unsetenv("SMTPMON_REDIS_CLUSTER_SEEDS");
 }
