@@ -4,7 +4,8 @@
 # are read by `query` (each agent, the fleet, the list of agents found by SCAN on every
 # master), `query --load-scripts` loads the scripts on every master, and `serve` exports every
 # agent in /metrics; after a slot is moved to another master (MOVED to a reader whose map is
-# older), the next scrape still has every agent.
+# older), the next scrape still has every agent; `alerts --follow` sees alerts published on
+# every node.
 . "$(dirname "$0")/lib.sh"
 need curl
 
@@ -80,4 +81,20 @@ done
 wait_for 20 cluster_ok || fail "the cluster did not settle"
 scrape_ok "after h1's slot moved from $SRC to $DST"
 echo "ok serve: every agent in /metrics, before and after a slot moved" >&2
+
+# alerts --follow subscribes on one master; an alert published on each of the other nodes
+# reaches it (a cluster forwards PUBLISH to every node)
+"$SMTPMON" alerts --follow -f "$T/r.conf" --count 6 > "$T/follow.out" 2> "$T/follow.err" &
+FOLLOW=$!
+track_pid "$FOLLOW"
+wait_for 10 "grep -q subscribed '$T/follow.err'" || fail "alerts --follow: $(cat "$T/follow.err")"
+i=0
+for p in $CLUSTER_PORTS; do
+    i=$((i + 1))
+    cluster_cli "$p" PUBLISH "smtpmon:alerts:h$i" "{\"type\":\"alert\",\"host\":\"h$i\"}" > /dev/null
+done
+wait_for 10 "! kill -0 $FOLLOW 2>/dev/null" || fail "alerts --follow saw: $(cat "$T/follow.out")"
+[ "$(jq -r .host "$T/follow.out" | sort | tr '\n' ' ')" = "h1 h2 h3 h4 h5 h6 " ] ||
+    fail "alerts --follow printed: $(cat "$T/follow.out")"
+echo "ok alerts --follow: an alert published on each of the six nodes" >&2
 exit 0
