@@ -122,6 +122,7 @@ struct rex {
     char ask_host[256];
     int ask_port;
     unsigned redirects; /* MOVED and ASK answered to the current step */
+    unsigned noscripts; /* NOSCRIPT answered to the current step */
     int map_stale;      /* read the map again before the next command */
 };
 
@@ -837,6 +838,7 @@ batch_done(struct rex *r)
 
     rex_progress(r);
     r->redirects = 0;
+    r->noscripts = 0;
     r->qhead = (r->qhead + 1) % REDIS_QUEUE_MAX;
     r->qlen--;
     r->inflight = 0;
@@ -1311,6 +1313,37 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         if (q_link >= 0 && (size_t)q_link < r->nlinks) {
             r->links[q_link].ready = 1;
             r->inflight = 0; /* the step that waited for this master */
+            rex_kick(r);
+        }
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && r->c.cluster && rep->str != NULL && r->may_load &&
+        strncmp(rep->str, "NOSCRIPT", 8) == 0 && r->noscripts < 2 &&
+        (kind == K_COMMIT || kind == K_FLEET || kind == K_PENDING_FLEET ||
+         (kind == K_CLAIM && r->st == R_READY))) {
+        /* a master without the scripts (a promoted replica, SCRIPT FLUSH: a cache is per
+         * node): loaded there, on the same connection, before the step is sent again */
+        const char *where =
+            q_link >= 0 && (size_t)q_link < r->nlinks ? r->links[q_link].host : r->home_host;
+        int port = q_link >= 0 && (size_t)q_link < r->nlinks ? r->links[q_link].port : r->home_port;
+        int rc = 0;
+
+        r->noscripts++;
+        log_info("redis: the scripts are missing on %s:%d (NOSCRIPT): loading them there", where,
+                 port);
+        r->hs_link = q_link >= 0 && (size_t)q_link < r->nlinks ? q_link : -1;
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_commit_lua);
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_fleet_lua);
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_claim_lua);
+        r->hs_link = -1;
+        if (rc != 0) {
+            rex_drop(r, "cannot send SCRIPT LOAD");
+            return;
+        }
+        if (kind != K_CLAIM) {
+            r->inflight = 0;
+        }
+        if (r->st == R_READY) {
             rex_kick(r);
         }
         return;

@@ -7,7 +7,8 @@
 #   every key moved: the commits go to the target after ASKING (its INFO counts them);
 #   SETSLOT NODE: MOVED, the map is read again.
 # Then query == scan (agent and fleet), the cursor == the file size, and the source holds no
-# key of the slot: no script ran on the source with keys it did not declare.
+# key of the slot: no script ran on the source with keys it did not declare. Last, SCRIPT
+# FLUSH on every master: the agent loads the scripts where NOSCRIPT was answered.
 . "$(dirname "$0")/lib.sh"
 
 start_cluster 3
@@ -91,5 +92,15 @@ for tag in "$ID" fleet; do
     left=$(cluster_cli "$SRC" CLUSTER COUNTKEYSINSLOT "$S")
     [ "$left" = 0 ] || fail "{$tag}: $left keys of slot $S left on the source: $(cluster_cli "$SRC" CLUSTER GETKEYSINSLOT "$S" 10 | tr '\n' ' ')"
 done
+# every master forgets the scripts (SCRIPT FLUSH; a promoted replica has none either): the
+# agent loads them again on the master that answers NOSCRIPT, on the same connection
+for p in $CLUSTER_PORTS; do
+    cluster_cli "$p" ROLE | head -n 1 | grep -q master && cluster_cli "$p" SCRIPT FLUSH > /dev/null
+done
+more "$n" 100
+n=$((n + 100))
+check "after SCRIPT FLUSH on every master"
+grep -q 'scripts are missing on .* (NOSCRIPT): loading them there' "$AGENT_ERR" ||
+    fail "NOSCRIPT not answered on the node: $(grep -i script "$AGENT_ERR" | tail -n 3)"
 stop_agent
 exit 0
