@@ -115,21 +115,22 @@
     "end\n"                                                                                        \
     "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1,\n"                \
     "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1, bl = 1}\n"                                \
-    "-- The hash of the open minute that this commit closes: the caller declares it in KEYS (the\n"  \
-    "-- last key, 'old') so that a Redis Cluster routes on it; a script reaching a key it did not\n" \
-    "-- declare could write half a commit while its slot migrates. Checked before any write: the\n"  \
-    "-- open minute if 'old' is not its hash (the caller sends again with it), else nil.\n"        \
-    "local function closes(meta, minute, mkey, old)\n"                                            \
-    "    if minute < 0 or old == nil then\n"                                                      \
-    "        return nil\n"                                                                        \
-    "    end\n"                                                                                   \
+    "-- The hash of the open minute that this commit closes: the caller declares it in\n"          \
+    "-- KEYS (the last key, 'old') so that a Redis Cluster routes on it; a script reaching\n"      \
+    "-- a key it did not declare could write half a commit while its slot migrates.\n"             \
+    "-- Checked before any write: the open minute if 'old' is not its hash (the caller\n"          \
+    "-- sends again with it), else nil.\n"                                                         \
+    "local function closes(meta, minute, mkey, old)\n"                                             \
+    "    if minute < 0 or old == nil then\n"                                                       \
+    "        return nil\n"                                                                         \
+    "    end\n"                                                                                    \
     "    local om = tonumber(redis.call('HGET', meta, 'om'))\n"                                    \
-    "    if om == nil or minute <= om or\n"                                                       \
-    "        string.match(mkey, '^(.*:)') .. string.format('%d', om) == old then\n"               \
-    "        return nil\n"                                                                        \
-    "    end\n"                                                                                   \
-    "    return om\n"                                                                             \
-    "end\n"                                                                                       \
+    "    if om == nil or minute <= om or\n"                                                        \
+    "        string.match(mkey, '^(.*:)') .. string.format('%d', om) == old then\n"                \
+    "        return nil\n"                                                                         \
+    "    end\n"                                                                                    \
+    "    return om\n"                                                                              \
+    "end\n"                                                                                        \
     "local function series(meta, stream, minute, f, v, maxlen, mkey, oldkey)\n"                    \
     "    if minute < 0 then\n"                                                                     \
     "        return\n"                                                                             \
@@ -147,7 +148,8 @@
     "            z[#z + 1] = 0\n"                                                                  \
     "        end\n"                                                                                \
     "        if om ~= nil then\n"                                                                  \
-    "            local old = oldkey or string.match(mkey, '^(.*:)') .. string.format('%d', om)\n" \
+    "            local old = oldkey or\n"                                                          \
+    "                        string.match(mkey, '^(.*:)') .. string.format('%d', om)\n"            \
     "            local h = redis.call('HGETALL', old)\n"                                           \
     "            for j = 1, #h, 2 do\n"                                                            \
     "                if SER[string.match(h[j], '^(%l+)|') or ''] and h[j + 1] ~= '0' then\n"       \
@@ -839,7 +841,8 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
         return -1;
     }
     if (add_key(c, rc, "fleet", "ts") == -1 || add_key(c, rc, "fleet", "meta") == -1 ||
-        add_old(c, rc, "fleet", minute, open_minute) == -1 || rcmd_adds(c, member) == -1 || rcmd_addu(c, seq) == -1 || rcmd_addi(c, minute) == -1 ||
+        add_old(c, rc, "fleet", minute, open_minute) == -1 || rcmd_adds(c, member) == -1 ||
+        rcmd_addu(c, seq) == -1 || rcmd_addi(c, minute) == -1 ||
         rcmd_addi(c, rc->bucket_ttl_ms) == -1 || rcmd_addu(c, rc->topn_minute) == -1 ||
         rcmd_addu(c, rc->topn_total) == -1 || rcmd_addu(c, rc->stream_maxlen) == -1) {
         return -1;
