@@ -861,18 +861,26 @@ redis_slotmap_parse(struct redis_slotmap *m, const redisReply *rep, const char *
     return 0;
 }
 
+/* CLUSTER SLOTS from one node, all within what is left until deadline. */
 static int
 slotmap_from(struct redis_slotmap *m, const struct redis_conf *c, const char *host, int port,
-             char *err, size_t errlen)
+             int64_t deadline, char *err, size_t errlen)
 {
-    redisContext *ctx = node_connect(c, host, port, c->connect_timeout_ms, err, errlen);
+    int64_t left = deadline - redis_mono_ms();
+    redisContext *ctx;
     redisReply *rep;
     int rc;
 
-    if (ctx == NULL) {
+    if (left <= 0) {
+        snprintf(err, errlen, "no slot map within connect_timeout (%lld ms)",
+                 (long long)c->connect_timeout_ms);
         return -1;
     }
-    rep = redis_sync_command(ctx, c->timeout_ms, "CLUSTER SLOTS");
+    if ((ctx = node_connect(c, host, port, left, err, errlen)) == NULL) {
+        return -1;
+    }
+    left = deadline - redis_mono_ms();
+    rep = redis_sync_command(ctx, left > 0 ? left : 1, "CLUSTER SLOTS");
     if (rep == NULL) {
         snprintf(err, errlen, "CLUSTER SLOTS from %s:%d: %s", host, port, ctx->errstr);
         redisFree(ctx);
@@ -891,8 +899,11 @@ slotmap_from(struct redis_slotmap *m, const struct redis_conf *c, const char *ho
 int
 redis_slotmap_load(struct redis_slotmap *m, const struct redis_conf *c, char *err, size_t errlen)
 {
+    static unsigned reloads;
     struct redis_node known[REDIS_CLUSTER_NODES + 1];
     size_t nk = 0;
+    /* the whole search is bounded (the agent's loop waits for it): connect_timeout + timeout */
+    int64_t deadline = redis_mono_ms() + c->connect_timeout_ms + c->timeout_ms;
     char list[sizeof(c->seeds)], *save = NULL, first[600] = "";
 
     for (size_t i = 0; i < m->n; i++) {
@@ -900,8 +911,12 @@ redis_slotmap_load(struct redis_slotmap *m, const struct redis_conf *c, char *er
     }
     snprintf(known[nk].host, sizeof(known[0].host), "%s", c->url.host);
     known[nk++].port = c->url.port;
-    for (size_t i = 0; i < nk; i++) {
-        if (slotmap_from(m, c, known[i].host, known[i].port, err, errlen) == 0) {
+    for (size_t j = 0; j < nk; j++) {
+        /* starting from another known node each time: a node whose view is stale (a master
+         * restarted and not yet told it was replaced) is not asked first again and again */
+        size_t i = (j + (size_t)(m->version + (uint64_t)reloads++)) % nk;
+
+        if (slotmap_from(m, c, known[i].host, known[i].port, deadline, err, errlen) == 0) {
             return 0;
         }
         if (first[0] == '\0') {
@@ -916,7 +931,7 @@ redis_slotmap_load(struct redis_slotmap *m, const struct redis_conf *c, char *er
             continue;
         }
         *colon = '\0';
-        if (slotmap_from(m, c, w, atoi(colon + 1), err, errlen) == 0) {
+        if (slotmap_from(m, c, w, atoi(colon + 1), deadline, err, errlen) == 0) {
             return 0;
         }
     }

@@ -139,8 +139,8 @@ struct redis_slotmap {
 };
 
 /* Reads CLUSTER SLOTS from the masters already known, else from the seeds (the URL's host and
- * port, then c->seeds), the first that answers. Returns 0, or -1 with a reason in err (the
- * map is unchanged). */
+ * port, then c->seeds), the first that answers, all within connect_timeout_ms + timeout_ms
+ * (blocking). Returns 0, or -1 with a reason in err (the map is unchanged). */
 int redis_slotmap_load(struct redis_slotmap *m, const struct redis_conf *c, char *err,
                        size_t errlen);
 

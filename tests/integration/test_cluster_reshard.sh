@@ -78,7 +78,7 @@ qlines() { _l=$(q "$1" 2>/dev/null | jq -r '.lines // 0' 2>/dev/null); echo "${_
 check() { # check WHAT: waits for every line, then query == scan, per agent and fleet; cursors
     _na=$(wc -l < "$T/$A.written") _nb=$(wc -l < "$T/$B.written")
     wait_for 60 "[ \"\$(qlines $A)\" -ge $_na ] && [ \"\$(qlines $B)\" -ge $_nb ] && [ \"\$(qlines --fleet)\" -ge $((_na + _nb)) ]" ||
-        fail "$1: Redis holds $(qlines "$A") of $_na ($A), $(qlines "$B") of $_nb ($B), fleet $(qlines --fleet)"
+        fail "$1: Redis holds $(qlines "$A") of $_na ($A), $(qlines "$B") of $_nb ($B), fleet $(qlines --fleet); query says: $(q "$B" 2>&1 >/dev/null | head -n 2); nodes: $(cluster_cli "$(alive)" CLUSTER NODES)"
     for id in $A $B; do
         "$SMTPMON" scan --format json "$T/$id.written" | jq -S . > "$T/scan.json" || fail "scan"
         q "$id" | jq -S . > "$T/query.json" || fail "$1: query $id failed"
@@ -143,6 +143,8 @@ for what in "$A's master:$SA" "{fleet}'s master:$SF"; do
     echo "${what%:*} ($victim) replaced by $(cluster_master_of "$slot") after $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
     # the old master comes back as the new one's replica (wait_replicas = 1 needs one)
     cluster_restart "$victim"
+    wait_for 30 cluster_ok ||
+        fail "the cluster did not settle after $victim restarted: $(cluster_cli "$(alive)" CLUSTER NODES)"
     sleep 0.5
     stop_writers
     check "failover of ${what%:*}"
