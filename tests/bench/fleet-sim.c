@@ -13,7 +13,8 @@
  * alerts, notify). Prints the lines and batches acknowledged and the commit latency (sealed to
  * acknowledged): "fleet-sim: written W acked A batches B failed F latency_ms p50 P p99 Q max M";
  * exits 1 unless every line written was acknowledged. Each host keeps its owner token in
- * STATE_DIR/hNNNN.
+ * STATE_DIR/hNNNN. The environment's SMTPMON_REDIS_* apply (SMTPMON_REDIS_CLUSTER=1: the URL is
+ * a node of a Redis Cluster).
  */
 #include <errno.h>
 #include <ev.h>
@@ -269,6 +270,10 @@ main(int argc, char **argv)
     char err[512];
     redis_conf_defaults(&rcf);
     if (config_parse_redis_url(argv[1], &rcf.url, err, sizeof(err)) == -1) {
+        fprintf(stderr, "fleet-sim: %s\n", err);
+        return 64;
+    }
+    if (redis_conf_env(&rcf, err, sizeof(err)) == -1) { /* SMTPMON_REDIS_CLUSTER=1, ... */
         fprintf(stderr, "fleet-sim: %s\n", err);
         return 64;
     }
