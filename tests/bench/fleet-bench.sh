@@ -99,6 +99,8 @@ run() { # N FLEET(yes|no)
         PORT=$CLUSTER_SEED MASTERS= RPID=
         for p in $CLUSTER_PORTS; do
             redis-cli -p "$p" CONFIG SET maxclients 20000 > /dev/null
+            # The harness's 1 s suits its failover tests; under full load it would fail over.
+            redis-cli -p "$p" CONFIG SET cluster-node-timeout 15000 > /dev/null
             [ "$AOF" = yes ] && redis-cli -p "$p" CONFIG SET appendonly yes > /dev/null
             redis-cli -p "$p" ROLE | head -n 1 | grep -q master && MASTERS="$MASTERS $p"
             RPID="$RPID $(cat "$T/cluster/$p/pid")"
@@ -138,7 +140,6 @@ path = $d/logs/$h.log
 url = redis://127.0.0.1:$PORT
 fleet = $FLEET
 ${CL:+cluster = yes}
-${FLEET_SHARDS:+fleet_shards = $FLEET_SHARDS}
 CONF
         nice -n "$NICE" "$SMTPMON" -f "$d/$h.conf" 2> "$d/err/$h.err" &
         APIDS="$APIDS $!"
@@ -199,7 +200,13 @@ CONF
         END {for (k in c) printf "%s %d %d\n", k, c[k], u[k]}' | sort -k3,3nr | head -n 8 | awk '{printf "%s%s %d calls %.0f ms", (NR > 1 ? ", " : "  top by time: "), $1, $2, $3 / 1000} END {print ""}' > "$d/top.txt"
     local usec
     usec=$(info commandstats | awk -F'[:=,]' '$1 == "cmdstat_evalsha" {c += $3; u += $5} END {printf "%.2f", c ? u / c : 0}')
-    wait "$WPID" || fail "N=$N: $(tail -n 3 "$d/sim.out" "$d/sim.err" 2>/dev/null)"
+    local behind=
+    if ! wait "$WPID"; then
+        (( sim )) || fail "N=$N: the writer failed"
+        # Redis (or this machine) could not keep up: said in the figures, not a failure.
+        behind=$(awk '{printf "NOT KEPT UP: %s of %s lines acknowledged 60 s after the end", $5, $3}' "$d/sim.out")
+        [ -n "$behind" ] || fail "N=$N: $(tail -n 3 "$d/sim.err")"
+    fi
     local written simlat=
     if (( sim )); then
         written=$(awk '{print $3}' "$d/sim.out")
@@ -208,7 +215,9 @@ CONF
         written=$(cat "$d/written")
     fi
     local check=-
-    if [ "$FLEET" = yes ] && [ -z "${FLEET_SHARDS:-}" ]; then
+    if [ -n "$behind" ]; then
+        check=$behind
+    elif [ "$FLEET" = yes ]; then
         wait_for 120 "[ \"\$(\"$SMTPMON\" query -f "$T/empty.conf" --redis redis://127.0.0.1:$PORT --fleet --format json 2>/dev/null | jq -r '.lines // 0')\" = $written ]" ||
             fail "N=$N: query --fleet counts $("$SMTPMON" query -f "$T/empty.conf" --redis "redis://127.0.0.1:$PORT" --fleet --format json | jq .lines) lines, $written written"
         check="query --fleet = $written lines written"
