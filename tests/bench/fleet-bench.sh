@@ -26,7 +26,7 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 export SMTPMON=${SMTPMON:-$ROOT/build/smtpmon}
-TEST_NAME=fleet-bench
+export TEST_NAME=fleet-bench # named by fail()
 . "$ROOT/tests/integration/lib.sh"
 need redis-server redis-cli cc
 
@@ -96,7 +96,7 @@ run() { # N FLEET(yes|no)
         # Three masters with a replica each (start_cluster of lib.sh), AOF as FLEET_AOF says.
         rm -rf "$T/cluster"
         start_cluster "$CL"
-        PORT=$CLUSTER_SEED MASTERS= RPID=
+        PORT=$CLUSTER_SEED MASTERS='' RPID=''
         for p in $CLUSTER_PORTS; do
             redis-cli -p "$p" CONFIG SET maxclients 20000 > /dev/null
             # The harness's 1 s suits its failover tests; under full load it would fail over.
@@ -255,6 +255,7 @@ CONF
             n, sim ? " (one process)" : "", (pm != "" ? ", cluster:" pm : ""), f, r, fl / 1000, 100 * c / s, 1000 * c / s / n, ev / s, ins / s, usec, 1440 * (mh + se) / 1048576,
             a[1], a[2], a[3], 1000 * ag / hz / s / n, load > "/dev/stderr"
     }' 2>> "$T/table.md"
+    # shellcheck disable=SC2034 # the helpers of lib.sh's cleanup: this run's are stopped
     BG_PIDS=
 }
 
