@@ -1,4 +1,4 @@
-# smtpmon -- see README.md. Targets: all (build/smtpmon), run, test, soak, bench, fuzz, lint, deps,
+# smtpmon -- see README.md. Targets: all (build/smtpmon), run, test, soak, bench, bench-fleet, fuzz, lint, deps,
 # install, clean. Out-of-tree builds: build/ (release), build-asan/ (ASan+UBSan tests).
 
 CC ?= cc
@@ -68,7 +68,7 @@ endif
 PHONY_EXTRA = print-deps check-run-deps check-libs test-fresh readme test-integration-asan deb rpm man test-packaging
 .PHONY: soak all run test test-unit test-asan test-corpus test-fuzz test-integration test-headers \
         test-core-link test-arrows \
-        bench fuzz lint deps check-deps install clean $(PHONY_EXTRA)
+        bench bench-fleet fuzz lint deps check-deps install clean $(PHONY_EXTRA)
 
 all: build/smtpmon
 
@@ -207,6 +207,17 @@ bench: build/smtpmon
 	@if command -v redis-server >/dev/null && command -v curl >/dev/null; then \
 	  bash tests/bench/serve-bench.sh; \
 	else echo 'SKIP serve-bench: needs redis-server and curl'; fi
+
+# A fleet of agents against one redis-server (tests/bench/fleet-bench.sh; FLEET_SIZES, default
+# 10 100 1000; see README "Fleet sizing"). Minutes per size: not part of bench or test.
+bench-fleet: build/smtpmon build/bench/fleet-sim
+	@bash tests/bench/fleet-bench.sh $(FLEET_SIZES)
+
+# One process hosting many agent ids through the Redis exporter (fleet-bench.sh, FLEET_SIM).
+build/bench/fleet-sim: tests/bench/fleet-sim.c $(CORE_OBJS) $(EDGE_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $^ $(LIBS)
 
 # libFuzzer builds (clang) of the line and configuration targets, FUZZ_SECONDS each:
 # make fuzz FUZZ_SECONDS=600

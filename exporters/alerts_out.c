@@ -66,6 +66,8 @@ struct alerts_out {
     int64_t save_budget_ms; /* the last save must end within this (the stop timeout) */
 };
 
+static void redis_drop(struct alerts_out *ao);
+
 static void
 on_reply(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -77,11 +79,20 @@ on_reply(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        char host[256];
+        unsigned slot;
+        int port;
+
         if (!ao->warned) {
             log_warnx("alerts: redis command failed: %s", rep != NULL             ? rep->str
                                                           : ac->errstr[0] != '\0' ? ac->errstr
                                                                                   : "no reply");
             ao->warned = 1;
+        }
+        if (rep != NULL && ao->rc.cluster && ac == ao->ac &&
+            (redis_redirect(rep->str, &slot, host, sizeof(host), &port) != 0 ||
+             redis_cluster_transient(rep->str) || strncmp(rep->str, "READONLY", 8) == 0)) {
+            redis_drop(ao); /* the agent's slot moved: the map is read again at the next delivery */
         }
     } else {
         ao->warned = 0;

@@ -112,7 +112,7 @@ add_hash(struct stats *st, const struct ruleset *rs, const redisReply *rep)
 
 /* Reads the per-minute hashes from 'since' to now, pipelined. */
 static int
-read_minutes(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char *tag,
+read_minutes(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, const char *tag,
              int64_t since, struct stats *st, const struct ruleset *rs)
 {
     int64_t now = (int64_t)time(NULL);
@@ -120,10 +120,17 @@ read_minutes(redisContext *ctx, int64_t timeout_ms, const char *prefix, const ch
 
     for (int64_t m = first; m <= now;) {
         int n = 0;
+        int64_t m0 = m;
+        char rest[64], key[RCMD_KEY_MAX], err[600];
+        /* the keys of one tag are in one slot: one node */
+        redisContext *ctx = (rcmd_key(key, sizeof(key), prefix, tag, "c:total"),
+                             redis_cl_ctx(cl, key, err, sizeof(err)));
 
+        if (ctx == NULL) {
+            fprintf(stderr, "smtpmon query: %s\n", err);
+            return -1;
+        }
         for (; m <= now && n < QUERY_PIPELINE; m += 60, n++) {
-            char rest[64], key[RCMD_KEY_MAX];
-
             snprintf(rest, sizeof(rest), "c:m:%" PRId64, m);
             rcmd_key(key, sizeof(key), prefix, tag, rest);
             redisAppendCommand(ctx, "HGETALL %s", key);
@@ -134,6 +141,22 @@ read_minutes(redisContext *ctx, int64_t timeout_ms, const char *prefix, const ch
             if (redis_sync_reply(ctx, timeout_ms, (void **)&rep) != REDIS_OK) {
                 fprintf(stderr, "smtpmon query: %s\n", ctx->errstr);
                 return -1;
+            }
+            if (rep->type == REDIS_REPLY_ERROR && redis_cl_is_cluster(cl)) {
+                /* moved or migrating: this key again, through the redirections */
+                freeReplyObject(rep);
+                snprintf(rest, sizeof(rest), "c:m:%" PRId64, m0 + 60 * (int64_t)i);
+                rcmd_key(key, sizeof(key), prefix, tag, rest);
+                if ((rep = redis_cl_command(cl, timeout_ms, key, "HGETALL %s", key)) == NULL) {
+                    fprintf(stderr, "smtpmon query: %s\n", redis_cl_errstr(cl));
+                    for (int j = i + 1; j < n; j++) { /* drain the pipeline */
+                        void *x = NULL;
+                        if (redis_sync_reply(ctx, timeout_ms, &x) == REDIS_OK) {
+                            freeReplyObject(x);
+                        }
+                    }
+                    return -1;
+                }
             }
             if (add_hash(st, rs, rep) == -1) {
                 fprintf(stderr, "smtpmon query: unexpected reply: %s\n",
@@ -177,16 +200,15 @@ idlist_add(struct idlist *l, const char *id, size_t len)
 }
 
 static const char *
-reply_error(const redisContext *ctx, const redisReply *rep)
+reply_error(const char *errstr, const redisReply *rep)
 {
-    return rep == NULL                      ? ctx->errstr
-           : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                            : "unexpected reply";
+    return rep == NULL ? errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply";
 }
 
-/* SCAN for P:{*}:c:total. Returns 0, 1 when SCAN is refused by the ACL (NOPERM), -1 on error. */
+/* SCAN for P:{*}:c:total on one node. Returns 0, 1 when SCAN is refused by the ACL (NOPERM), -1
+ * on error. */
 static int
-ids_by_scan(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct idlist *l)
+ids_by_scan_node(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct idlist *l)
 {
     char pattern[RCMD_KEY_MAX * 2], cursor[32] = "0";
     size_t plen = strlen(prefix), j = 0;
@@ -210,7 +232,7 @@ ids_by_scan(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct id
             rep->element[0]->type != REDIS_REPLY_STRING ||
             rep->element[1]->type != REDIS_REPLY_ARRAY) {
             fprintf(stderr, "smtpmon query: cannot list the agents (SCAN): %s\n",
-                    reply_error(ctx, rep));
+                    reply_error(ctx->errstr, rep));
             freeReplyObject(rep);
             return -1;
         }
@@ -228,19 +250,39 @@ ids_by_scan(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct id
     return 0;
 }
 
+/* SCAN on every master (a cluster's keys are spread over them). */
+static int
+ids_by_scan(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, struct idlist *l)
+{
+    for (size_t i = 0; i < redis_cl_masters(cl); i++) {
+        char err[600];
+        redisContext *ctx = redis_cl_master(cl, i, err, sizeof(err));
+        int rc;
+
+        if (ctx == NULL) {
+            fprintf(stderr, "smtpmon query: cannot list the agents: %s\n", err);
+            return -1;
+        }
+        if ((rc = ids_by_scan_node(ctx, timeout_ms, prefix, l)) != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* HKEYS P:{fleet}:seen, whose fields are AGENT|SOURCE: the agents that commit fleet totals, for
  * a user that may not SCAN (the dashboard user of packaging/redis/users.acl). */
 static int
-ids_by_seen(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct idlist *l)
+ids_by_seen(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, struct idlist *l)
 {
     char key[RCMD_KEY_MAX];
     redisReply *rep;
 
     rcmd_key(key, sizeof(key), prefix, "fleet", "seen");
-    rep = redis_sync_command(ctx, timeout_ms, "HKEYS %s", key);
+    rep = redis_cl_command(cl, timeout_ms, key, "HKEYS %s", key);
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
         fprintf(stderr, "smtpmon query: cannot list the agents (HKEYS %s): %s\n", key,
-                reply_error(ctx, rep));
+                reply_error(redis_cl_errstr(cl), rep));
         freeReplyObject(rep);
         return -1;
     }
@@ -259,13 +301,13 @@ ids_by_seen(redisContext *ctx, int64_t timeout_ms, const char *prefix, struct id
 /* The agent ids that have counts under the prefix, printed on stderr, sorted, or that there is
  * none: a SCAN for their totals, or the fleet's list of agents where SCAN is not allowed. */
 static void
-list_agents(redisContext *ctx, int64_t timeout_ms, const char *prefix)
+list_agents(struct redis_cl *cl, int64_t timeout_ms, const char *prefix)
 {
     struct idlist l = {0};
-    int rc = ids_by_scan(ctx, timeout_ms, prefix, &l);
+    int rc = ids_by_scan(cl, timeout_ms, prefix, &l);
 
     if (rc == 1) {
-        rc = ids_by_seen(ctx, timeout_ms, prefix, &l);
+        rc = ids_by_seen(cl, timeout_ms, prefix, &l);
     }
     if (rc == -1) {
         goto out;
@@ -292,17 +334,17 @@ out:
 
 /* 1 if the agent (or the fleet) has its totals hash: it committed at least once. */
 static int
-has_counts(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char *tag, char *key,
+has_counts(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, const char *tag, char *key,
            size_t cap)
 {
     redisReply *rep;
     int rc;
 
     rcmd_key(key, cap, prefix, tag, "c:total");
-    rep = redis_sync_command(ctx, timeout_ms, "EXISTS %s", key);
+    rep = redis_cl_command(cl, timeout_ms, key, "EXISTS %s", key);
     if (rep == NULL || rep->type != REDIS_REPLY_INTEGER) {
         fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
-                rep == NULL                      ? ctx->errstr
+                rep == NULL                      ? redis_cl_errstr(cl)
                 : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                  : "unexpected reply");
         freeReplyObject(rep);
@@ -313,9 +355,9 @@ has_counts(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char
     return rc;
 }
 
-/* SCRIPT LOAD of the three scripts; prints "NAME SHA1" for each. */
+/* SCRIPT LOAD of the three scripts on one node; prints "NAME SHA1" for each (once). */
 static int
-scripts_load(redisContext *ctx, int64_t timeout_ms)
+scripts_load_node(redisContext *ctx, int64_t timeout_ms, int print)
 {
     static const struct {
         const char *name, *lua;
@@ -334,10 +376,32 @@ scripts_load(redisContext *ctx, int64_t timeout_ms)
             freeReplyObject(rep);
             return EX_UNAVAILABLE;
         }
-        printf("%s %s\n", s[i].name, rep->str);
+        if (print) {
+            printf("%s %s\n", s[i].name, rep->str);
+        }
         freeReplyObject(rep);
     }
     return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
+
+/* On every master: a cluster's script caches are per node. */
+static int
+scripts_load(struct redis_cl *cl, int64_t timeout_ms)
+{
+    for (size_t i = 0; i < redis_cl_masters(cl); i++) {
+        char err[600];
+        redisContext *ctx = redis_cl_master(cl, i, err, sizeof(err));
+        int rc;
+
+        if (ctx == NULL) {
+            fprintf(stderr, "smtpmon query: %s\n", err);
+            return EX_UNAVAILABLE;
+        }
+        if ((rc = scripts_load_node(ctx, timeout_ms, i == 0)) != EX_OK) {
+            return rc;
+        }
+    }
+    return EX_OK;
 }
 
 int
@@ -369,7 +433,7 @@ query_main(int argc, char **argv)
     char err[512];
     struct ruleset *rs;
     struct stats st;
-    redisContext *ctx;
+    struct redis_cl *cl;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "f:h", longopts, NULL)) != -1) {
@@ -462,20 +526,20 @@ query_main(int argc, char **argv)
         ruleset_free(rs);
         return EX_OSERR;
     }
-    if ((ctx = redis_sync_connect(&rcf, rcf.connect_timeout_ms, err, sizeof(err))) == NULL) {
+    if ((cl = redis_cl_open(&rcf, rcf.connect_timeout_ms, err, sizeof(err))) == NULL) {
         fprintf(stderr, "smtpmon query: %s\n", err);
         rc = EX_UNAVAILABLE;
         goto out;
     }
     explicit_bzero(rcf.url.password, sizeof(rcf.url.password));
     if (load_scripts) {
-        rc = scripts_load(ctx, rcf.timeout_ms);
-        redisFree(ctx);
+        rc = scripts_load(cl, rcf.timeout_ms);
+        redis_cl_free(cl);
         goto out;
     }
     const char *tag = fleet ? "fleet" : rcf.agent_id;
     char tkey[RCMD_KEY_MAX];
-    int have = has_counts(ctx, rcf.timeout_ms, rcf.prefix, tag, tkey, sizeof(tkey));
+    int have = has_counts(cl, rcf.timeout_ms, rcf.prefix, tag, tkey, sizeof(tkey));
 
     if (have <= 0) {
         if (have == 0 && fleet) {
@@ -488,14 +552,14 @@ query_main(int argc, char **argv)
                     rcf.agent_id, tkey);
         }
         if (have == 0) {
-            list_agents(ctx, rcf.timeout_ms, rcf.prefix);
+            list_agents(cl, rcf.timeout_ms, rcf.prefix);
         }
-        redisFree(ctx);
+        redis_cl_free(cl);
         rc = have == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
         goto out;
     }
     if (since >= 0) {
-        if (read_minutes(ctx, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {
+        if (read_minutes(cl, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {
             rc = EX_UNAVAILABLE;
         }
     } else {
@@ -503,10 +567,10 @@ query_main(int argc, char **argv)
         redisReply *rep;
 
         rcmd_key(key, sizeof(key), rcf.prefix, tag, "c:total");
-        rep = redis_sync_command(ctx, rcf.timeout_ms, "HGETALL %s", key);
+        rep = redis_cl_command(cl, rcf.timeout_ms, key, "HGETALL %s", key);
         if (rep == NULL || add_hash(&st, rs, rep) == -1) {
             fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
-                    rep == NULL                      ? ctx->errstr
+                    rep == NULL                      ? redis_cl_errstr(cl)
                     : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                      : "not a hash");
             rc = EX_UNAVAILABLE;
@@ -515,7 +579,7 @@ query_main(int argc, char **argv)
             freeReplyObject(rep);
         }
     }
-    redisFree(ctx);
+    redis_cl_free(cl);
     if (rc == EX_OK) {
         stats_print(&st, rs, fmt, top, stdout);
         if (fflush(stdout) != 0) {

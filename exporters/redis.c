@@ -22,6 +22,7 @@
 #include "redis_cmd.h"
 
 #define SOURCES_MAX 64
+#define LINKS_MAX 16 /* connections to other cluster masters than the first */
 
 enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY };
 
@@ -38,13 +39,26 @@ enum rkind {
     K_PENDING_FLEET,
     K_CURSOR,
     K_POLICY,
-    K_WAIT
+    K_WAIT,
+    K_WAIT_FLEET, /* WAIT on the master of the fleet's slot (cluster) */
+    K_ASKING,     /* before a command sent where ASK pointed */
+    K_LINK_LOAD,  /* SCRIPT LOAD on another cluster master */
+    K_LINK_READY, /* the end of another master's handshake */
 };
 
 struct rreq {
     struct rex *r;
     unsigned gen;
     enum rkind kind;
+    int link; /* -1: the first connection (r->ac), else r->links[link] */
+};
+
+/* A connection to another master of a Redis Cluster, opened when a step needs it. */
+struct rlink {
+    redisAsyncContext *ac;
+    char host[256];
+    int port;
+    int ready;
 };
 
 struct fleet_mark {
@@ -74,7 +88,9 @@ struct rex {
     size_t qhead, qlen;
     struct fleet_mark marks[SOURCES_MAX];
     size_t nmarks;
-    uint64_t pending_seq;                   /* PENDING: the fleet delta being recovered */
+    uint64_t pending_seq; /* PENDING: the fleet delta being recovered */
+    int64_t pending_minute;
+    int64_t om_agent, om_fleet; /* open minute of the agent's and the fleet's series, if known */
     char want[SOURCES_MAX][STATE_NAME_MAX]; /* start cursors asked for, in order */
     size_t nwant;
     struct rcmd cmd;
@@ -87,9 +103,27 @@ struct rex {
     int may_load;     /* the user may SCRIPT LOAD; otherwise an administrator loads them */
     int said_again;   /* "connected again" logged since the last progress */
     int no_load_said;
+    int om_retries;    /* OM answers in a row */
     int refused;       /* OOM, BUSY, LOADING: said once until Redis accepts again */
     unsigned refusals; /* in a row: the back-off of the next retry */
     uint64_t commits, dups, reconnects;
+    /* Redis Cluster: r->ac is the master of the agent's slot when it connected; the commands of
+     * each step go to the master of their slot (the agent's or the fleet's), over r->ac or a
+     * link; MOVED reads the map again, ASK sends the next command of the slot to the node named
+     * after ASKING. Any connection lost drops them all (one back-off). */
+    struct redis_slotmap map;
+    unsigned slot_agent, slot_fleet;
+    char home_host[256];
+    int home_port;
+    struct rlink links[LINKS_MAX];
+    size_t nlinks;
+    int hs_link; /* the link whose handshake is being queued, else -1 */
+    int ask_slot;
+    char ask_host[256];
+    int ask_port;
+    unsigned redirects; /* MOVED and ASK answered to the current step */
+    unsigned noscripts; /* NOSCRIPT answered to the current step */
+    int map_stale;      /* read the map again before the next command */
 };
 
 static void rex_connect(struct rex *r);
@@ -206,6 +240,35 @@ mark_of(struct rex *r, const char *source)
 /* Connection. */
 
 static void
+links_free(struct rex *r)
+{
+    size_t n = r->nlinks;
+
+    r->nlinks = 0;
+    for (size_t i = 0; i < n; i++) {
+        redisAsyncContext *ac = r->links[i].ac;
+
+        r->links[i].ac = NULL;
+        r->links[i].ready = 0;
+        if (ac != NULL) {
+            redisAsyncFree(ac);
+        }
+    }
+}
+
+/* The link of ac, or -1. */
+static int
+link_of(const struct rex *r, const redisAsyncContext *ac)
+{
+    for (size_t i = 0; i < r->nlinks; i++) {
+        if (r->links[i].ac == ac) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static void
 rex_drop(struct rex *r, const char *why)
 {
     redisAsyncContext *ac = r->ac;
@@ -221,9 +284,11 @@ rex_drop(struct rex *r, const char *why)
     r->st = R_DOWN;
     r->outstanding = 0;
     r->inflight = 0;
+    r->ask_slot = -1;
     if (ac != NULL) {
         redisAsyncFree(ac); /* pending callbacks run with a NULL reply and a stale gen */
     }
+    links_free(r);
     if (!ev_is_active(&r->w_backoff)) {
         double d = redis_backoff_s(&r->c, (unsigned)r->attempts, r->auth_failed);
 
@@ -263,6 +328,14 @@ guard_cb(struct ev_loop *loop, ev_check *w, int revents)
     (void)revents;
     if (r->ac != NULL && (over = redis_reader_over(r->ac->c.reader)) != NULL) {
         rex_drop(r, over);
+        return;
+    }
+    for (size_t i = 0; i < r->nlinks; i++) {
+        if (r->links[i].ac != NULL &&
+            (over = redis_reader_over(r->links[i].ac->c.reader)) != NULL) {
+            rex_drop(r, over);
+            return;
+        }
     }
 }
 
@@ -283,17 +356,108 @@ lease_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+static int link_open(struct rex *r, const char *host, int port);
+
+/* Where a command of kind goes in a cluster: *link (-1: r->ac), *asking when ASK named the
+ * node. Returns 0, 1 when the connection to that master is being opened (the step is sent again
+ * when it is ready), -1 when no master is known for the slot. */
+static int
+route(struct rex *r, enum rkind kind, int *link, int *asking)
+{
+    unsigned slot = kind == K_FLEET || kind == K_PENDING_FLEET || kind == K_WAIT_FLEET
+                        ? r->slot_fleet
+                        : r->slot_agent;
+    const char *host;
+    int port, idx;
+
+    *link = -1;
+    *asking = 0;
+    if (r->map_stale) {
+        char err[600];
+
+        if (redis_slotmap_load(&r->map, &r->c, err, sizeof(err)) == 0) {
+            r->map_stale = 0;
+        }
+    }
+    if (r->ask_slot == (int)slot) {
+        host = r->ask_host;
+        port = r->ask_port;
+        *asking = 1;
+    } else if ((idx = redis_slotmap_node(&r->map, slot)) >= 0) {
+        host = r->map.nodes[idx].host;
+        port = r->map.nodes[idx].port;
+    } else {
+        r->map_stale = 1;
+        return -1;
+    }
+    if (strcmp(host, r->home_host) == 0 && port == r->home_port) {
+        if (*asking) {
+            r->ask_slot = -1;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < r->nlinks; i++) {
+        if (r->links[i].port == port && strcmp(r->links[i].host, host) == 0) {
+            if (!r->links[i].ready) {
+                return 1;
+            }
+            *link = (int)i;
+            if (*asking) {
+                r->ask_slot = -1;
+            }
+            return 0;
+        }
+    }
+    return link_open(r, host, port) == 0 ? 1 : -1;
+}
+
+static int
+is_handshake(enum rkind kind)
+{
+    return kind == K_HELLO || kind == K_POLICY || kind == K_LOAD_COMMIT || kind == K_LOAD_FLEET ||
+           kind == K_LOAD_CLAIM || kind == K_LINK_LOAD || kind == K_LINK_READY;
+}
+
 static int
 rex_send(struct rex *r, enum rkind kind, struct rcmd *c)
 {
-    struct rreq *q = malloc(sizeof(*q));
+    struct rreq *q;
+    redisAsyncContext *ac = r->ac;
+    int link = -1, asking = 0;
 
-    if (q == NULL) {
+    if (r->hs_link >= 0) {
+        link = r->hs_link;
+    } else if (r->c.cluster && !is_handshake(kind)) {
+        int rc = route(r, kind, &link, &asking);
+
+        if (rc != 0) {
+            return rc == 1 ? 0 : -1; /* 1: sent again when the link is ready */
+        }
+    }
+    if (link >= 0) {
+        ac = r->links[link].ac;
+    }
+    if (ac == NULL || (q = malloc(sizeof(*q))) == NULL) {
         return -1;
     }
-    *q = (struct rreq){r, r->gen, kind};
-    if (redisAsyncCommandArgv(r->ac, reply_cb, q, (int)c->argc, (const char **)c->argv,
-                              c->argvlen) != REDIS_OK) {
+    if (asking) {
+        struct rreq *a = malloc(sizeof(*a));
+
+        if (a == NULL) {
+            free(q);
+            return -1;
+        }
+        *a = (struct rreq){r, r->gen, K_ASKING, link};
+        if (redisAsyncCommand(ac, reply_cb, a, "ASKING") != REDIS_OK) {
+            free(a);
+            free(q);
+            return -1;
+        }
+        r->outstanding++;
+    }
+    *q = (struct rreq){r, r->gen, kind, link};
+    if (redisAsyncCommandArgv(ac, reply_cb, q, (int)c->argc, (const char **)c->argv, c->argvlen) !=
+        REDIS_OK) {
         free(q);
         return -1;
     }
@@ -341,12 +505,32 @@ handshake(struct rex *r)
     }
 }
 
+static void link_handshake(struct rex *r, int i);
+
 static void
 connect_cb(const redisAsyncContext *ac, int status)
 {
     struct rex *r = ac->data;
+    int li;
 
-    if (r == NULL || ac != r->ac) {
+    if (r == NULL) {
+        return;
+    }
+    if (ac != r->ac && (li = link_of(r, ac)) >= 0) {
+        if (status != REDIS_OK) {
+            char why[400];
+
+            snprintf(why, sizeof(why), "cannot connect to %s:%d: %s", r->links[li].host,
+                     r->links[li].port, ac->errstr);
+            r->links[li].ac = NULL;
+            rex_drop(r, why);
+            return;
+        }
+        ev_timer_stop(r->loop, &r->w_timeout);
+        link_handshake(r, li);
+        return;
+    }
+    if (ac != r->ac) {
         return;
     }
     if (status != REDIS_OK) {
@@ -366,8 +550,22 @@ disconnect_cb(const redisAsyncContext *ac, int status)
 {
     struct rex *r = ac->data;
     char why[300];
+    int li;
 
-    if (r == NULL || ac != r->ac) {
+    if (r == NULL) {
+        return;
+    }
+    if (ac != r->ac && (li = link_of(r, ac)) >= 0) {
+        snprintf(why, sizeof(why), "connection to %s:%d lost: %s", r->links[li].host,
+                 r->links[li].port,
+                 redis_reader_over(ac->c.reader) != NULL ? redis_reader_over(ac->c.reader)
+                 : status == REDIS_OK                    ? "closed"
+                                                         : ac->errstr);
+        r->links[li].ac = NULL; /* freed by hiredis after this callback */
+        rex_drop(r, why);
+        return;
+    }
+    if (ac != r->ac) {
         return;
     }
     snprintf(why, sizeof(why), "connection lost: %s",
@@ -378,13 +576,86 @@ disconnect_cb(const redisAsyncContext *ac, int status)
     rex_drop(r, why);
 }
 
+/* A connection to another master: its handshake (AUTH, SELECT, the scripts) starts when it is
+ * connected, and the step waiting for it is sent again when it is done. */
+static int
+link_open(struct rex *r, const char *host, int port)
+{
+    char err[600];
+    redisAsyncContext *ac;
+    struct rlink *l;
+
+    if (r->nlinks == LINKS_MAX) {
+        return -1;
+    }
+    if ((ac = redis_async_open_at(r->loop, host, port, NULL, err, sizeof(err))) == NULL) {
+        log_warnx("redis: %s", err);
+        return -1;
+    }
+    l = &r->links[r->nlinks++];
+    l->ac = ac;
+    snprintf(l->host, sizeof(l->host), "%s", host);
+    l->port = port;
+    l->ready = 0;
+    ac->data = r;
+    redisAsyncSetConnectCallback(ac, connect_cb);
+    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+    ev_timer_stop(r->loop, &r->w_timeout);
+    ev_timer_set(&r->w_timeout, ms(r->c.connect_timeout_ms), 0.);
+    ev_timer_start(r->loop, &r->w_timeout);
+    return 0;
+}
+
+static void
+link_handshake(struct rex *r, int i)
+{
+    char name[200];
+    int rc = 0;
+
+    r->hs_link = i;
+    rc |= redis_hello(&r->c, send_hello, r);
+    snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
+    rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
+    if (r->may_load) {
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_commit_lua);
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_fleet_lua);
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_claim_lua);
+    }
+    rc |= send_words(r, K_LINK_READY, "PING", NULL, NULL);
+    r->hs_link = -1;
+    if (rc != 0) {
+        rex_drop(r, "cannot queue the handshake");
+    }
+}
+
 static void
 rex_connect(struct rex *r)
 {
     char err[600];
     redisAsyncContext *ac;
 
-    if ((ac = redis_async_open(r->loop, &r->c, err, sizeof(err))) == NULL) {
+    if (r->c.cluster) {
+        int idx;
+
+        /* every (re)connection reads the slot map again */
+        if (redis_slotmap_load(&r->map, &r->c, err, sizeof(err)) == -1) {
+            rex_drop(r, err);
+            return;
+        }
+        r->map_stale = 0;
+        if ((idx = redis_slotmap_node(&r->map, r->slot_agent)) < 0) {
+            snprintf(err, sizeof(err), "no master serves slot %u of agent id '%s' (cluster down?)",
+                     r->slot_agent, r->c.agent_id);
+            rex_drop(r, err);
+            return;
+        }
+        snprintf(r->home_host, sizeof(r->home_host), "%s", r->map.nodes[idx].host);
+        r->home_port = r->map.nodes[idx].port;
+        ac = redis_async_open_at(r->loop, r->home_host, r->home_port, NULL, err, sizeof(err));
+    } else {
+        ac = redis_async_open(r->loop, &r->c, err, sizeof(err));
+    }
+    if (ac == NULL) {
         rex_drop(r, err);
         return;
     }
@@ -471,6 +742,15 @@ verdict_of(const redisReply *rep, long long *n)
 
 static void batch_done(struct rex *r);
 
+/* A batch of 'minute' went through: the series' open minute is at least that. */
+static void
+om_seen(int64_t *om, int64_t minute)
+{
+    if (minute > *om) {
+        *om = minute;
+    }
+}
+
 /* The batch was applied (and its fleet delta): with wait_replicas, WAIT for the replicas to
  * hold it before it leaves memory. A batch sent again is acknowledged as DUP, so a short WAIT
  * costs a retry, never a double count; after a failover to a replica that missed it, the new
@@ -495,7 +775,7 @@ batch_applied(struct rex *r)
 }
 
 static void
-on_wait(struct rex *r, redisReply *rep)
+on_wait(struct rex *r, redisReply *rep, enum rkind kind)
 {
     struct batch *b = r->qlen > 0 ? r->q[r->qhead] : NULL;
 
@@ -508,6 +788,20 @@ on_wait(struct rex *r, redisReply *rep)
         return;
     }
     if (rep->integer >= r->c.wait_replicas) {
+        char n[16], wms[24];
+
+        if (kind == K_WAIT && r->c.cluster && r->c.fleet) {
+            /* in a cluster the fleet delta is on another master: its replicas too */
+            snprintf(n, sizeof(n), "%d", r->c.wait_replicas);
+            snprintf(wms, sizeof(wms), "%" PRId64,
+                     r->c.timeout_ms / 2 > 0 ? r->c.timeout_ms / 2 : (int64_t)1);
+            if (send_words(r, K_WAIT_FLEET, "WAIT", n, wms) == 0) {
+                r->inflight = 1;
+            } else {
+                rex_drop(r, "cannot send WAIT");
+            }
+            return;
+        }
         if (r->short_replicas) {
             log_info("redis: %lld replicas hold the commits again", rep->integer);
             r->short_replicas = 0;
@@ -543,6 +837,8 @@ batch_done(struct rex *r)
     struct batch *b = r->q[r->qhead];
 
     rex_progress(r);
+    r->redirects = 0;
+    r->noscripts = 0;
     r->qhead = (r->qhead + 1) % REDIS_QUEUE_MAX;
     r->qlen--;
     r->inflight = 0;
@@ -557,7 +853,8 @@ batch_done(struct rex *r)
 static int
 transient_error(const char *err)
 {
-    static const char *const words[] = {"OOM ", "BUSY ", "LOADING ", "MASTERDOWN ", "TRYAGAIN "};
+    static const char *const words[] = {"OOM ",        "BUSY ",     "LOADING ",
+                                        "MASTERDOWN ", "TRYAGAIN ", "CLUSTERDOWN "};
 
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
         if (strncmp(err, words[i], strlen(words[i])) == 0) {
@@ -617,8 +914,16 @@ on_error(struct rex *r, enum rkind kind, const char *err)
     char why[1024];
 
     if (transient_error(err)) {
+        if (strncmp(err, "CLUSTERDOWN", 11) == 0) {
+            r->map_stale = 1;
+        } else if (strncmp(err, "TRYAGAIN", 8) == 0) {
+            r->redirects = 0; /* a migration under way: retried with back-off until it ends */
+        }
         on_refused(r, kind, err);
         return;
+    }
+    if (strncmp(err, "READONLY", 8) == 0 && r->c.cluster) {
+        r->map_stale = 1; /* a master demoted: the map is read again on reconnection */
     }
     if (strncmp(err, "NOSCRIPT", 8) == 0 && !r->may_load) {
         /* Nothing was applied: the batches wait, long back-off, until the scripts are there. */
@@ -667,6 +972,20 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
         return;
     }
     r->inflight = 0;
+    if (v == RCMD_OM) {
+        /* the series' open minute is not the one declared: the batch again (the commit
+         * answers DUP if it went through), declaring it */
+        if (kind == K_COMMIT) {
+            r->om_agent = n;
+        } else {
+            r->om_fleet = n;
+        }
+        if (++r->om_retries > 4) {
+            rex_drop(r, "the open minute of the series keeps changing (OM)");
+        }
+        return;
+    }
+    r->om_retries = 0;
     switch (kind) {
     case K_COMMIT:
         if (v == RCMD_OK || v == RCMD_DUP) {
@@ -675,13 +994,29 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
                 log_info("redis: source=%s seq=%" PRIu64 " was already committed (DUP)",
                          b->cursor.source, b->cursor.seq);
             }
+            om_seen(&r->om_agent, rcmd_batch_minute(b));
             if (!r->c.fleet) {
+                /* Without fleet totals the batch's delta is never sent: it is done. */
+                struct fleet_mark *m = mark_of(r, b->cursor.source);
+                if (m != NULL) {
+                    m->done = b->cursor.seq;
+                }
                 batch_applied(r);
-            } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b) == 0 &&
+            } else if (rcmd_fleet_batch(&r->cmd, &r->rc, r->sha_fleet, b, r->om_fleet) == 0 &&
                        rex_send(r, K_FLEET, &r->cmd) == 0) {
                 r->inflight = 1;
             } else {
                 rex_drop(r, "cannot send the fleet delta");
+            }
+        } else if (v == RCMD_PENDING && !r->c.fleet) {
+            /* The delta of an earlier batch (written with fleet = yes, or not yet marked
+             * done after a restart): fleet = no sends no fleet delta, so it is done, and the
+             * commit is sent again with that mark. */
+            struct fleet_mark *m = mark_of(r, b->cursor.source);
+            if (m != NULL && (uint64_t)n > m->done) {
+                m->done = (uint64_t)n;
+            } else {
+                rex_drop(r, "the commit script reports a pending fleet delta already done");
             }
         } else if (v == RCMD_PENDING) {
             char rest[RCMD_KEY_MAX], key[RCMD_KEY_MAX];
@@ -699,6 +1034,8 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     case K_FLEET:
         if (v == RCMD_OK || v == RCMD_DUP) {
             struct fleet_mark *m = mark_of(r, b->cursor.source);
+
+            om_seen(&r->om_fleet, rcmd_batch_minute(b));
             if (m != NULL) {
                 m->done = b->cursor.seq;
             }
@@ -710,6 +1047,8 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
     case K_PENDING_FLEET:
         if (v == RCMD_OK || v == RCMD_DUP) {
             struct fleet_mark *m = mark_of(r, b->cursor.source);
+
+            om_seen(&r->om_fleet, r->pending_minute);
             if (m != NULL) {
                 m->done = r->pending_seq;
             }
@@ -772,10 +1111,11 @@ on_pending(struct rex *r, redisReply *rep)
         if (m != NULL) {
             m->done = r->pending_seq;
         }
-    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v, n) ==
-                   0 &&
+    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v, n,
+                          r->om_fleet) == 0 &&
                rex_send(r, K_PENDING_FLEET, &r->cmd) == 0) {
         r->pending_seq = seq;
+        r->pending_minute = minute;
         r->inflight = 1;
         log_info("redis: source=%s re-sending the fleet delta of seq=%" PRIu64, b->cursor.source,
                  seq);
@@ -887,6 +1227,52 @@ scripts_of_admin(struct rex *r, enum rkind kind)
     }
 }
 
+/* MOVED: the map is read again (the node named is taken for the slot if the map lags), ASK:
+ * the next command of the slot goes to the node named, after ASKING; then the head batch's
+ * step is sent again (a commit already applied answers DUP). Bounded: a node that redirects
+ * without end is given up on after REDIS_CLUSTER_REDIRECTS, with back-off. */
+static void
+on_redirect(struct rex *r, enum rkind kind, int how, unsigned slot, const char *host, int port,
+            const char *err)
+{
+    char why[700];
+
+    if (++r->redirects > REDIS_CLUSTER_REDIRECTS) {
+        snprintf(why, sizeof(why),
+                 "redirected %u times in a row (last: %.200s): the cluster's slot map does not "
+                 "settle; connecting again after a back-off",
+                 r->redirects - 1, err);
+        r->redirects = 0;
+        r->map_stale = 1;
+        rex_drop(r, why);
+        return;
+    }
+    if (how == 1) {
+        char lerr[600];
+        int idx;
+
+        if (redis_slotmap_load(&r->map, &r->c, lerr, sizeof(lerr)) == -1 ||
+            (idx = redis_slotmap_node(&r->map, slot)) < 0 ||
+            strcmp(r->map.nodes[idx].host, host) != 0 || r->map.nodes[idx].port != port) {
+            int n = redis_slotmap_add(&r->map, host, port);
+
+            if (n >= 0) {
+                r->map.of[slot] = (uint8_t)n;
+            }
+        }
+        r->ask_slot = -1;
+    } else {
+        r->ask_slot = (int)slot;
+        snprintf(r->ask_host, sizeof(r->ask_host), "%s", host);
+        r->ask_port = port;
+    }
+    if (kind == K_CLAIM && r->st != R_READY) {
+        rex_drop(r, "the agent's slot moved while connecting: connecting again");
+        return;
+    }
+    r->inflight = 0;
+}
+
 static void
 reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -895,6 +1281,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *rep = reply;
     enum rkind kind = q->kind;
     unsigned gen = q->gen;
+    int q_link = q->link;
 
     free(q);
     if (gen != r->gen) {
@@ -924,12 +1311,79 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         scripts_of_admin(r, kind);
         return;
     }
+    if (kind == K_ASKING) {
+        if (rep->type == REDIS_REPLY_ERROR) {
+            on_error(r, kind, rep->str != NULL ? rep->str : "");
+        }
+        return;
+    }
+    if (kind == K_LINK_LOAD) {
+        if (rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
+            strncmp(rep->str, "NOPERM", 6) != 0) {
+            on_error(r, kind, rep->str);
+        }
+        return;
+    }
+    if (kind == K_LINK_READY) {
+        if (q_link >= 0 && (size_t)q_link < r->nlinks) {
+            r->links[q_link].ready = 1;
+            r->inflight = 0; /* the step that waited for this master */
+            rex_kick(r);
+        }
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && r->c.cluster && rep->str != NULL && r->may_load &&
+        strncmp(rep->str, "NOSCRIPT", 8) == 0 && r->noscripts < 2 &&
+        (kind == K_COMMIT || kind == K_FLEET || kind == K_PENDING_FLEET ||
+         (kind == K_CLAIM && r->st == R_READY))) {
+        /* a master without the scripts (a promoted replica, SCRIPT FLUSH: a cache is per
+         * node): loaded there, on the same connection, before the step is sent again */
+        const char *where =
+            q_link >= 0 && (size_t)q_link < r->nlinks ? r->links[q_link].host : r->home_host;
+        int port = q_link >= 0 && (size_t)q_link < r->nlinks ? r->links[q_link].port : r->home_port;
+        int rc = 0;
+
+        r->noscripts++;
+        log_info("redis: the scripts are missing on %s:%d (NOSCRIPT): loading them there", where,
+                 port);
+        r->hs_link = q_link >= 0 && (size_t)q_link < r->nlinks ? q_link : -1;
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_commit_lua);
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_fleet_lua);
+        rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_claim_lua);
+        r->hs_link = -1;
+        if (rc != 0) {
+            rex_drop(r, "cannot send SCRIPT LOAD");
+            return;
+        }
+        if (kind != K_CLAIM) {
+            r->inflight = 0;
+        }
+        if (r->st == R_READY) {
+            rex_kick(r);
+        }
+        return;
+    }
+    if (rep->type == REDIS_REPLY_ERROR && r->c.cluster && rep->str != NULL) {
+        char host[256];
+        unsigned slot;
+        int port, how = redis_redirect(rep->str, &slot, host, sizeof(host), &port);
+
+        if (how != 0) {
+            on_redirect(r, kind, how, slot, host, port, rep->str);
+            if (r->st == R_READY) {
+                rex_kick(r);
+            }
+            return;
+        }
+    }
     if (rep->type == REDIS_REPLY_ERROR) {
         on_error(r, kind, rep->str != NULL ? rep->str : "");
         return;
     }
+    /* (a commit answered DUP while the fleet's master refuses is no end of the refusals: in a
+     * cluster the two are on different masters) */
     if (r->refused && kind != K_HELLO && kind != K_LOAD_COMMIT && kind != K_LOAD_FLEET &&
-        kind != K_LOAD_CLAIM) {
+        kind != K_LOAD_CLAIM && !(r->c.cluster && (kind == K_COMMIT || kind == K_PENDING_READ))) {
         log_info("redis: Redis accepts commands again after %u refusals: the kept batches "
                  "are committed",
                  r->refusals);
@@ -992,13 +1446,17 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         on_pending(r, rep);
         break;
     case K_WAIT:
-        on_wait(r, rep);
+    case K_WAIT_FLEET:
+        on_wait(r, rep, kind);
         break;
     case K_CURSOR:
         on_cursor(r, rep);
         break;
     case K_HELLO:
     case K_POLICY:
+    case K_ASKING:
+    case K_LINK_LOAD:
+    case K_LINK_READY:
         return;
     }
     rex_kick(r);
@@ -1031,7 +1489,8 @@ rex_kick(struct rex *r)
     }
     b = r->q[r->qhead];
     m = mark_of(r, b->cursor.source);
-    if (rcmd_commit(&r->cmd, &r->rc, r->sha_commit, b, m != NULL ? m->done : 0, now_ms()) == -1) {
+    if (rcmd_commit(&r->cmd, &r->rc, r->sha_commit, b, m != NULL ? m->done : 0, now_ms(),
+                    r->om_agent) == -1) {
         log_errx("redis: source=%s seq=%" PRIu64 " cannot build the commit (bad name?)",
                  b->cursor.source, b->cursor.seq);
         rex_fail(r, "cannot build a commit");
@@ -1119,6 +1578,7 @@ rex_free(struct exporter *ex)
     if (ac != NULL) {
         redisAsyncFree(ac);
     }
+    links_free(r);
     rcmd_free(&r->cmd);
     explicit_bzero(r->c.url.password, sizeof(r->c.url.password));
     free(r);
@@ -1154,6 +1614,9 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     }
     r->loop = loop;
     r->c = *c;
+    r->om_agent = r->om_fleet = -1;
+    r->hs_link = -1;
+    r->ask_slot = -1;
     if (!rcmd_name_ok(r->c.agent_id) ||
         load_token(r->c.state_dir, r->token, sizeof(r->token)) == -1) {
         free(r);
@@ -1163,6 +1626,14 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     r->rc =
         (struct rcmd_conf){r->c.prefix,   r->c.agent_id,    r->token,        r->c.bucket_ttl_ms,
                            r->c.lease_ms, r->c.topn_minute, r->c.topn_total, r->c.stream_maxlen};
+    {
+        char k[RCMD_KEY_MAX];
+
+        rcmd_key(k, sizeof(k), r->c.prefix, r->c.agent_id, "owner");
+        r->slot_agent = rcmd_key_slot(k, strlen(k));
+        rcmd_key(k, sizeof(k), r->c.prefix, "fleet", "seen");
+        r->slot_fleet = rcmd_key_slot(k, strlen(k));
+    }
     rcmd_init(&r->cmd);
     ev_timer_init(&r->w_timeout, timeout_cb, 0., 0.);
     ev_timer_init(&r->w_backoff, backoff_cb, 0., 0.);

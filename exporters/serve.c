@@ -184,8 +184,8 @@ struct serve {
     struct job *head, *tail;
     size_t queued;
     int stop;
-    redisContext *ctx;  /* the scrape thread's only */
-    char last_err[600]; /* the last Redis error logged: a lasting one is logged once */
+    struct redis_cl *cl; /* the scrape thread's only */
+    char last_err[600];  /* the last Redis error logged: a lasting one is logged once */
 };
 
 void
@@ -237,8 +237,8 @@ scan_pattern(char *dst, size_t cap, const char *prefix, const char *rest)
 typedef int key_fn(void *arg, const char *id, size_t idlen, const char *tail, size_t taillen);
 
 static int
-scan_keys(redisContext *ctx, const char *prefix, const char *rest, key_fn *fn, void *arg, char *err,
-          size_t errlen)
+scan_node(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char *rest, key_fn *fn,
+          void *arg, char *err, size_t errlen)
 {
     char pattern[RCMD_KEY_MAX * 2], cursor[32] = "0";
     size_t plen = strlen(prefix), rlen = strlen(rest);
@@ -249,7 +249,8 @@ scan_keys(redisContext *ctx, const char *prefix, const char *rest, key_fn *fn, v
         rlen--;
     }
     do {
-        redisReply *rep = redisCommand(ctx, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        redisReply *rep =
+            redis_sync_command(ctx, timeout_ms, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
 
         if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
             rep->element[0]->type != REDIS_REPLY_STRING ||
@@ -368,19 +369,41 @@ cmp_agent(const void *a, const void *b)
 
 static void keep_exported(redisReply *h);
 
+/* scan_node on every master (a cluster's keys are spread over them). */
+static int
+scan_keys(struct redis_cl *cl, const char *prefix, const char *rest, key_fn *fn, void *arg,
+          char *err, size_t errlen)
+{
+    for (size_t i = 0; i < redis_cl_masters(cl); i++) {
+        redisContext *ctx = redis_cl_master(cl, i, err, errlen);
+
+        if (ctx == NULL ||
+            scan_node(ctx, redis_cl_timeout(cl), prefix, rest, fn, arg, err, errlen) == -1) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Reads everything a scrape needs. Returns 0, or -1 with the reason in err. */
 int
-scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, size_t errlen)
+scrape_read(struct redis_cl *cl, const char *prefix, struct scrape *s, char *err, size_t errlen)
 {
     size_t sent = 0;
+    struct redis_pipe *pipe;
+    redisReply **reps = NULL;
 
-    if (scan_keys(ctx, prefix, "c:total", add_agent, s, err, errlen) == -1) {
+    if (scan_keys(cl, prefix, "c:total", add_agent, s, err, errlen) == -1) {
         return -1;
     }
     if (s->nagents > 0) {
         qsort(s->agents, s->nagents, sizeof(s->agents[0]), cmp_agent);
     }
-    if (scan_keys(ctx, prefix, "alerts:*", add_alert, s, err, errlen) == -1) {
+    if (scan_keys(cl, prefix, "alerts:*", add_alert, s, err, errlen) == -1) {
+        return -1;
+    }
+    if ((pipe = redis_pipe_new(cl)) == NULL) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < s->nagents; i++) {
@@ -388,8 +411,12 @@ scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, 
 
         rcmd_key(k1, sizeof(k1), prefix, s->agents[i].id, "c:total");
         rcmd_key(k2, sizeof(k2), prefix, s->agents[i].id, "meta");
-        redisAppendCommand(ctx, "HGETALL %s", k1);
-        redisAppendCommand(ctx, "HGETALL %s", k2);
+        if (redis_pipe_add(pipe, k1, "HGETALL %s", k1) == -1 ||
+            redis_pipe_add(pipe, k2, "HGETALL %s", k2) == -1) {
+            redis_pipe_free(pipe);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         sent += 2;
     }
     for (size_t i = 0; i < s->nalerts; i++) {
@@ -397,29 +424,32 @@ scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, 
 
         snprintf(rest, sizeof(rest), "alerts:%s", s->alerts[i].rule);
         rcmd_key(k, sizeof(k), prefix, s->agents[s->alerts[i].agent].id, rest);
-        redisAppendCommand(ctx, "HGET %s state", k);
-        sent++;
-    }
-    for (size_t i = 0; i < sent; i++) {
-        redisReply *rep = NULL;
-        redisReply **slot;
-
-        if (redisGetReply(ctx, (void **)&rep) != REDIS_OK || rep == NULL) {
-            snprintf(err, errlen, "%s", reply_err(ctx, NULL));
+        if (redis_pipe_add(pipe, k, "HGET %s state", k) == -1) {
+            redis_pipe_free(pipe);
+            snprintf(err, errlen, "out of memory");
             return -1;
         }
+        sent++;
+    }
+    if (redis_pipe_run(pipe, -1, &reps, err, errlen) == -1) {
+        redis_pipe_free(pipe);
+        return -1;
+    }
+    redis_pipe_free(pipe);
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *rep = reps[i];
+        redisReply **slot;
+
+        reps[i] = NULL;
         /* A key of another type (WRONGTYPE) leaves its family out of this agent's
          * metrics; a refusal (NOPERM: the ACL lacks a command or key) fails the scrape. */
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0) {
             snprintf(err, errlen, "%s", rep->str);
             freeReplyObject(rep);
-            /* the rest of the pipeline is read before the error is reported */
             for (size_t j = i + 1; j < sent; j++) {
-                if (redisGetReply(ctx, (void **)&rep) != REDIS_OK) {
-                    break;
-                }
-                freeReplyObject(rep);
+                freeReplyObject(reps[j]);
             }
+            free(reps);
             return -1;
         }
         if (i < 2 * s->nagents) {
@@ -717,26 +747,23 @@ scrape(struct serve *sv, int om, struct web_req *api, struct buf *out, char *err
     struct scrape s = {0};
     int rc;
 
-    if (sv->ctx == NULL) {
-        struct timeval tv = {(time_t)(sv->rcf.timeout_ms / 1000),
-                             (suseconds_t)(sv->rcf.timeout_ms % 1000) * 1000};
+    if (sv->cl == NULL) {
         char why[512];
 
-        if ((sv->ctx = redis_sync_connect(&sv->rcf, sv->rcf.connect_timeout_ms, why,
-                                          sizeof(why))) == NULL) {
+        if ((sv->cl = redis_cl_open(&sv->rcf, sv->rcf.connect_timeout_ms, why, sizeof(why))) ==
+            NULL) {
             snprintf(err, errlen, "redis: %s", why);
             note_error(sv, err);
             return -1;
         }
-        redisSetTimeout(sv->ctx, tv);
     }
-    rc = api->kind != 0 ? web_api(sv->ctx, sv->rcf.prefix, api, &s, out, err + 7, errlen - 7)
-                        : scrape_read(sv->ctx, sv->rcf.prefix, &s, err + 7, errlen - 7);
+    rc = api->kind != 0 ? web_api(sv->cl, sv->rcf.prefix, api, &s, out, err + 7, errlen - 7)
+                        : scrape_read(sv->cl, sv->rcf.prefix, &s, err + 7, errlen - 7);
     if (rc == -1) {
         memcpy(err, "redis: ", 7);
         note_error(sv, err);
-        redisFree(sv->ctx);
-        sv->ctx = NULL;
+        redis_cl_free(sv->cl);
+        sv->cl = NULL;
         scrape_free(&s);
         return -1;
     }
@@ -1123,8 +1150,8 @@ serve_main(int argc, char **argv)
     notify_send("STOPPING=1");
     stop_scraper(&sv, scraper); /* answers what is queued, then new requests get 503 */
     MHD_stop_daemon(d);
-    if (sv.ctx != NULL) {
-        redisFree(sv.ctx);
+    if (sv.cl != NULL) {
+        redis_cl_free(sv.cl);
     }
     explicit_bzero(sv.rcf.url.password, sizeof(sv.rcf.url.password));
     pthread_cond_destroy(&sv.cv);

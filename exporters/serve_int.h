@@ -46,7 +46,9 @@ struct scrape {
 
 /* Reads everything a scrape needs on a blocking connection. Returns 0, or -1 with the reason
  * in err (the connection should then be dropped). */
-int scrape_read(redisContext *ctx, const char *prefix, struct scrape *s, char *err, size_t errlen);
+struct redis_cl;
+int scrape_read(struct redis_cl *cl, const char *prefix, struct scrape *s, char *err,
+                size_t errlen);
 void scrape_free(struct scrape *s);
 
 /* The value of a field of an HGETALL reply, or NULL. */

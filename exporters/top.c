@@ -45,7 +45,7 @@ enum view { V_CLASSES, V_REASONS, V_AGENTS };
 
 struct top {
     struct redis_conf rcf;
-    redisContext *ctx;
+    struct redis_cl *cl;
     char scope[RCMD_AGENT_MAX]; /* "fleet" or an agent id */
     enum view view;
     int sort_lag; /* agents by lag instead of failures */
@@ -286,10 +286,10 @@ newest_minute(struct top *t, redisReply **keep, unsigned long long *ms, char *er
     *keep = NULL;
     *ms = 0;
     rcmd_key(k, sizeof(k), t->rcf.prefix, t->scope, "ts");
-    rep = redis_sync_command(t->ctx, t->rcf.timeout_ms, "XREVRANGE %s + - COUNT 1", k);
+    rep = redis_cl_command(t->cl, t->rcf.timeout_ms, k, "XREVRANGE %s + - COUNT 1", k);
     if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0)) {
         snprintf(err, errlen, "XREVRANGE %s: %s", k,
-                 rep != NULL ? rep->str : (t->ctx->errstr[0] ? t->ctx->errstr : "no reply"));
+                 rep != NULL ? rep->str : redis_cl_errstr(t->cl));
         if (rep != NULL) {
             freeReplyObject(rep);
         }
@@ -322,8 +322,8 @@ frame(struct top *t, struct buf *b, char *err, size_t errlen)
     int rc = 0;
 
     s.all_fields = 1; /* every field of the totals, not only those /metrics exports */
-    if (scrape_read(t->ctx, t->rcf.prefix, &s, err, errlen) == -1 ||
-        web_recent_read(t->ctx, t->rcf.prefix, &s, 0, s.nagents, &r, err, errlen) == -1) {
+    if (scrape_read(t->cl, t->rcf.prefix, &s, err, errlen) == -1 ||
+        web_recent_read(t->cl, t->rcf.prefix, &s, 0, s.nagents, &r, err, errlen) == -1) {
         web_recent_free(&r, s.nagents);
         scrape_free(&s);
         return -1;
@@ -515,18 +515,14 @@ static int
 connect_redis(struct top *t, char *err, size_t errlen)
 {
     char why[512];
-    struct timeval tv = {(time_t)(t->rcf.timeout_ms / 1000),
-                         (suseconds_t)(t->rcf.timeout_ms % 1000) * 1000};
 
-    if (t->ctx != NULL) {
+    if (t->cl != NULL) {
         return 0;
     }
-    if ((t->ctx = redis_sync_connect(&t->rcf, t->rcf.connect_timeout_ms, why, sizeof(why))) ==
-        NULL) {
+    if ((t->cl = redis_cl_open(&t->rcf, t->rcf.connect_timeout_ms, why, sizeof(why))) == NULL) {
         snprintf(err, errlen, "%s", why);
         return -1;
     }
-    redisSetTimeout(t->ctx, tv);
     return 0;
 }
 
@@ -632,8 +628,8 @@ top_main(int argc, char **argv)
             }
         }
         free(b.p);
-        if (t.ctx != NULL) {
-            redisFree(t.ctx);
+        if (t.cl != NULL) {
+            redis_cl_free(t.cl);
         }
         explicit_bzero(t.rcf.url.password, sizeof(t.rcf.url.password));
         return rc;
@@ -664,9 +660,9 @@ top_main(int argc, char **argv)
             }
             bprintf(&b, "smtpmon top - %s\nredis: %s (trying again every %.0f s; q quits)\n",
                     t.scope, err, interval);
-            if (t.ctx != NULL) {
-                redisFree(t.ctx);
-                t.ctx = NULL;
+            if (t.cl != NULL) {
+                redis_cl_free(t.cl);
+                t.cl = NULL;
             }
         }
         if (b.p != NULL) {
@@ -731,8 +727,8 @@ top_main(int argc, char **argv)
         fflush(stdout);
     }
     restore();
-    if (t.ctx != NULL) {
-        redisFree(t.ctx);
+    if (t.cl != NULL) {
+        redis_cl_free(t.cl);
     }
     explicit_bzero(t.rcf.url.password, sizeof(t.rcf.url.password));
     return EX_OK;

@@ -18,6 +18,7 @@
 
 #include "counters.h"
 #include "json.h"
+#include "redis_conn.h"
 #include "web.h"
 
 #define WEB_CSP                                                                                    \
@@ -330,12 +331,15 @@ jmeta(struct buf *b, const redisReply *meta, double now)
 }
 
 int
-web_recent_read(redisContext *ctx, const char *prefix, const struct scrape *s, size_t from,
+web_recent_read(struct redis_cl *cl, const char *prefix, const struct scrape *s, size_t from,
                 size_t to, struct web_recent *r, char *err, size_t errlen)
 {
-    size_t sent = 0;
+    size_t sent = 0, k_i = 0;
+    struct redis_pipe *pipe = redis_pipe_new(cl);
+    redisReply **reps = NULL;
 
-    if ((r->rep = calloc(s->nagents + 1, sizeof(*r->rep))) == NULL) {
+    if (pipe == NULL || (r->rep = calloc(s->nagents + 1, sizeof(*r->rep))) == NULL) {
+        redis_pipe_free(pipe);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -346,36 +350,46 @@ web_recent_read(redisContext *ctx, const char *prefix, const struct scrape *s, s
             continue;
         }
         rcmd_key(k, sizeof(k), prefix, s->agents[i].id, "alerts");
-        redisAppendCommand(ctx, "XREVRANGE %s + - COUNT %d", k, WEB_ALERTS_RECENT);
+        if (redis_pipe_add(pipe, k, "XREVRANGE %s + - COUNT %d", k, WEB_ALERTS_RECENT) == -1) {
+            redis_pipe_free(pipe);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         r->rep[i] = (redisReply *)1; /* sent */
         sent++;
     }
+    if (sent > 0 && redis_pipe_run(pipe, -1, &reps, err, errlen) == -1) {
+        redis_pipe_free(pipe);
+        for (size_t i = from; i < to && i < s->nagents; i++) {
+            r->rep[i] = NULL;
+        }
+        return -1;
+    }
+    redis_pipe_free(pipe);
     for (size_t i = from; i < to && i < s->nagents; i++) {
-        redisReply *rep = NULL;
+        redisReply *rep;
 
         if (r->rep[i] == NULL) {
             continue;
         }
+        rep = reps[k_i];
+        reps[k_i++] = NULL;
         r->rep[i] = NULL;
-        if (redisGetReply(ctx, (void **)&rep) != REDIS_OK || rep == NULL) {
-            snprintf(err, errlen, "%s", ctx->errstr[0] ? ctx->errstr : "no reply");
-            return -1;
-        }
         if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0) {
             snprintf(err, errlen, "%s", rep->str);
             freeReplyObject(rep);
-            for (size_t j = i + 1; j < to && j < s->nagents; j++) {
-                if (r->rep[j] != NULL) {
-                    r->rep[j] = NULL;
-                    if (redisGetReply(ctx, (void **)&rep) == REDIS_OK && rep != NULL) {
-                        freeReplyObject(rep);
-                    }
-                }
+            for (size_t j = k_i; j < sent; j++) {
+                freeReplyObject(reps[j]);
             }
+            for (size_t j = i + 1; j < to && j < s->nagents; j++) {
+                r->rep[j] = NULL;
+            }
+            free(reps);
             return -1;
         }
         r->rep[i] = rep; /* a WRONGTYPE error is an agent without alerts */
     }
+    free(reps);
     return 0;
 }
 
@@ -674,7 +688,7 @@ find_agent(const struct scrape *s, const char *id)
 }
 
 static int
-api_summary(redisContext *ctx, const char *prefix, struct scrape *s, struct buf *out, char *err,
+api_summary(struct redis_cl *ctx, const char *prefix, struct scrape *s, struct buf *out, char *err,
             size_t errlen)
 {
     struct web_recent r = {0};
@@ -731,7 +745,7 @@ api_summary(redisContext *ctx, const char *prefix, struct scrape *s, struct buf 
 }
 
 static int
-api_agent(redisContext *ctx, const char *prefix, struct web_req *req, struct scrape *s,
+api_agent(struct redis_cl *ctx, const char *prefix, struct web_req *req, struct scrape *s,
           struct buf *out, char *err, size_t errlen)
 {
     struct web_recent r = {0};
@@ -772,18 +786,17 @@ series_field(const redisReply *k)
 }
 
 static int
-api_series(redisContext *ctx, const char *prefix, struct web_req *req, struct buf *out, char *err,
-           size_t errlen)
+api_series(struct redis_cl *ctx, const char *prefix, struct web_req *req, struct buf *out,
+           char *err, size_t errlen)
 {
     char k[RCMD_KEY_MAX];
     redisReply *rep;
     int first = 1;
 
     rcmd_key(k, sizeof(k), prefix, req->agent, "ts");
-    rep = redisCommand(ctx, "XREVRANGE %s + - COUNT %u", k, req->minutes);
+    rep = redis_cl_command(ctx, -1, k, "XREVRANGE %s + - COUNT %u", k, req->minutes);
     if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0)) {
-        snprintf(err, errlen, "%s",
-                 rep != NULL ? rep->str : (ctx->errstr[0] ? ctx->errstr : "no reply"));
+        snprintf(err, errlen, "%s", rep != NULL ? rep->str : redis_cl_errstr(ctx));
         if (rep != NULL) {
             freeReplyObject(rep);
         }
@@ -829,7 +842,7 @@ api_series(redisContext *ctx, const char *prefix, struct web_req *req, struct bu
 }
 
 int
-web_api(redisContext *ctx, const char *prefix, struct web_req *req, struct scrape *s,
+web_api(struct redis_cl *ctx, const char *prefix, struct web_req *req, struct scrape *s,
         struct buf *out, char *err, size_t errlen)
 {
     req->status = 200;

@@ -60,7 +60,8 @@ unsigned web_parse(struct MHD_Connection *conn, const char *url, struct web_req 
 /* Reads Redis for req and writes the JSON answer to out (req->status 200, or 404 with
  * {"error":...} for an unknown agent). s is the caller's, freed by it. Returns 0, or -1 with a
  * Redis error in err. */
-int web_api(redisContext *ctx, const char *prefix, struct web_req *req, struct scrape *s,
+struct redis_cl;
+int web_api(struct redis_cl *cl, const char *prefix, struct web_req *req, struct scrape *s,
             struct buf *out, char *err, size_t errlen);
 
 /* The newest alert entries of agents (XREVRANGE P:{A}:alerts + - COUNT WEB_ALERTS_RECENT),
@@ -71,7 +72,7 @@ struct web_recent {
 
 /* Reads them for the agents [from, to) of s (not the fleet, at most WEB_ALERT_AGENTS_MAX).
  * Returns 0, or -1 with a Redis error in err; web_recent_free(r, s->nagents) in both cases. */
-int web_recent_read(redisContext *ctx, const char *prefix, const struct scrape *s, size_t from,
+int web_recent_read(struct redis_cl *cl, const char *prefix, const struct scrape *s, size_t from,
                     size_t to, struct web_recent *r, char *err, size_t errlen);
 void web_recent_free(struct web_recent *r, size_t n);
 

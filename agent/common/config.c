@@ -85,6 +85,10 @@ static const struct config_option options[] = {
      "HOST:PORT of Redis Sentinels: the master is asked of them (the URL's host is unused)"},
     {"redis", "master_name", CONFIG_STR, G(redis_master_name), NULL, 0, 0, NULL,
      "Name of the master monitored by the sentinels"},
+    {"redis", "cluster", CONFIG_BOOL, G(redis_cluster), "no", 0, 0, NULL,
+     "Redis Cluster: the URL's host is a seed node; the slot map is read from the cluster"},
+    {"redis", "cluster_seeds", CONFIG_WORDS, G(redis_cluster_seeds), NULL, 0, 0, NULL,
+     "HOST:PORT of more cluster nodes to read the slot map from when the URL's is down"},
     {"redis", "connect_timeout", CONFIG_DURATION, G(redis_connect_timeout), "5s", 100, 10 * MIN,
      NULL, "Time allowed to connect to Redis or a sentinel"},
     {"redis", "backoff_max", CONFIG_DURATION, G(redis_backoff_max), "30s", 10, 10 * MIN, NULL,
@@ -1258,14 +1262,35 @@ source_key_line(const struct config_source *s, const char *name)
     return l != 0 ? l : s->line;
 }
 
-/* [redis]: the sentinel list and the master name go together; every sentinel is HOST:PORT. */
+/* Every word of list is HOST:PORT. */
+static void
+check_hostports(struct errlist *errs, const char *file, unsigned line, const char *what,
+                const char *p)
+{
+    while (p != NULL && *p != '\0') {
+        size_t n = strcspn(p, " \t,");
+        const char *colon = memchr(p, ':', n);
+        long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
+
+        if (n > 0 && (colon == NULL || colon == p || port < 1 || port > 65535 ||
+                      strspn(colon + 1, "0123456789") != (size_t)(p + n - colon - 1))) {
+            errlist_add(errs, file, line, "%s '%.*s': expected HOST:PORT", what, (int)n, p);
+        }
+        p += n;
+        p += strspn(p, " \t,");
+    }
+}
+
+/* [redis]: the sentinel list and the master name go together; every sentinel is HOST:PORT;
+ * cluster and sentinels exclude each other. */
 static void
 check_redis(struct config *c, struct errlist *errs)
 {
     const char *file = c->file != NULL ? c->file : "command line";
     unsigned ls = c->lines[option_index(config_option_find("redis", "sentinels"))];
     unsigned lm = c->lines[option_index(config_option_find("redis", "master_name"))];
-    const char *p = c->redis_sentinels;
+    unsigned lc = c->lines[option_index(config_option_find("redis", "cluster"))];
+    unsigned lk = c->lines[option_index(config_option_find("redis", "cluster_seeds"))];
 
     if ((c->redis_sentinels != NULL) != (c->redis_master_name != NULL)) {
         errlist_add(errs, file, c->redis_sentinels != NULL ? ls : lm,
@@ -1275,17 +1300,25 @@ check_redis(struct config *c, struct errlist *errs)
         errlist_add(errs, file, lm, "master_name '%s': use letters, digits, '.', '_' or '-'",
                     c->redis_master_name);
     }
-    while (p != NULL && *p != '\0') {
-        size_t n = strcspn(p, " \t,");
-        const char *colon = memchr(p, ':', n);
-        long port = colon != NULL ? strtol(colon + 1, NULL, 10) : 0;
-
-        if (n > 0 && (colon == NULL || colon == p || port < 1 || port > 65535 ||
-                      strspn(colon + 1, "0123456789") != (size_t)(p + n - colon - 1))) {
-            errlist_add(errs, file, ls, "sentinel '%.*s': expected HOST:PORT", (int)n, p);
-        }
-        p += n;
-        p += strspn(p, " \t,");
+    check_hostports(errs, file, ls, "sentinel", c->redis_sentinels);
+    check_hostports(errs, file, lk, "cluster seed", c->redis_cluster_seeds);
+    if (c->redis_cluster && c->redis_sentinels != NULL) {
+        errlist_add(errs, file, lc != 0 ? lc : ls,
+                    "[redis] cluster = yes and sentinels exclude each other: a cluster finds its "
+                    "masters itself (use one or the other)");
+    }
+    if (c->redis_cluster_seeds != NULL && !c->redis_cluster) {
+        errlist_add(errs, file, lk, "[redis] cluster_seeds needs cluster = yes");
+    }
+    if (c->redis_cluster && c->redis_url.unix_socket) {
+        errlist_add(errs, file, lc,
+                    "[redis] cluster = yes needs a redis://HOST:PORT url (cluster "
+                    "nodes are reached over TCP), not a unix socket");
+    }
+    if (c->redis_cluster &&
+        (c->redis_url.db != 0 ||
+         (c->lines[option_index(config_option_find("redis", "db"))] != 0 && c->redis_db != 0))) {
+        errlist_add(errs, file, lc, "[redis] cluster = yes: a Redis Cluster has only database 0");
     }
     if (c->redis_password_file != NULL) {
         unsigned lp = c->lines[option_index(config_option_find("redis", "password_file"))];
@@ -1306,7 +1339,7 @@ check_redis(struct config *c, struct errlist *errs)
     }
     /* (a url given but refused has had its own error) */
     if (c->redis == NULL && c->lines[option_index(config_option_find("redis", "url"))] == 0 &&
-        (c->redis_sentinels != NULL || c->redis_password_file != NULL)) {
+        (c->redis_sentinels != NULL || c->redis_password_file != NULL || c->redis_cluster)) {
         errlist_add(errs, file, c->redis_sentinels != NULL ? ls : 0,
                     "[redis] settings without url: set url (the sentinels replace its host)");
     }

@@ -133,6 +133,8 @@ struct config {
     int64_t redis_db;      /* overrides the URL's when set (its line is non-zero) */
     char *redis_sentinels; /* "host:port host:port" */
     char *redis_master_name;
+    int redis_cluster;             /* the URL names a seed node of a Redis Cluster */
+    char *redis_cluster_seeds;     /* "host:port host:port": more seed nodes */
     int64_t redis_connect_timeout; /* ms */
     int64_t redis_backoff_max;     /* ms */
     int64_t redis_lease;           /* ms */

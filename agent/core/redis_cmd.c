@@ -124,7 +124,23 @@
     "end\n"                                                                                        \
     "local SER = {m = 1, cl = 1, sj = 1, st = 1, rp = 1, di = 1, oc = 1, dc = 1,\n"                \
     "             rs = 1, ru = 1, dm = 1, a = 1, ds = 1, bl = 1}\n"                                \
-    "local function series(meta, stream, minute, f, v, maxlen, mkey)\n"                            \
+    "-- The hash of the open minute that this commit closes: the caller declares it in\n"          \
+    "-- KEYS (the last key, 'old') so that a Redis Cluster routes on it; a script reaching\n"      \
+    "-- a key it did not declare could write half a commit while its slot migrates.\n"             \
+    "-- Checked before any write: the open minute if 'old' is not its hash (the caller\n"          \
+    "-- sends again with it), else nil.\n"                                                         \
+    "local function closes(meta, minute, mkey, old)\n"                                             \
+    "    if minute < 0 or old == nil then\n"                                                       \
+    "        return nil\n"                                                                         \
+    "    end\n"                                                                                    \
+    "    local om = tonumber(redis.call('HGET', meta, 'om'))\n"                                    \
+    "    if om == nil or minute <= om or\n"                                                        \
+    "        string.match(mkey, '^(.*:)') .. string.format('%d', om) == old then\n"                \
+    "        return nil\n"                                                                         \
+    "    end\n"                                                                                    \
+    "    return om\n"                                                                              \
+    "end\n"                                                                                        \
+    "local function series(meta, stream, minute, f, v, maxlen, mkey, oldkey)\n"                    \
     "    if minute < 0 then\n"                                                                     \
     "        return\n"                                                                             \
     "    end\n"                                                                                    \
@@ -141,7 +157,8 @@
     "            z[#z + 1] = 0\n"                                                                  \
     "        end\n"                                                                                \
     "        if om ~= nil then\n"                                                                  \
-    "            local old = string.match(mkey, '^(.*:)') .. string.format('%d', om)\n"            \
+    "            local old = oldkey or\n"                                                          \
+    "                        string.match(mkey, '^(.*:)') .. string.format('%d', om)\n"            \
     "            local h = redis.call('HGETALL', old)\n"                                           \
     "            for j = 1, #h, 2 do\n"                                                            \
     "                if SER[string.match(h[j], '^(%l+)|') or ''] and h[j + 1] ~= '0' then\n"       \
@@ -173,12 +190,12 @@
     "end\n"
 
 const char rcmd_commit_lua[] = RCMD_LUA_COMMON
-    "-- KEYS: cursor owner total minute pending stream meta\n"
+    "-- KEYS: cursor owner total minute pending stream meta [old]\n"
     "-- ARGV: token seq fleet_done minute ttl_ms topn_minute topn_total now_ms lease_ms maxlen,\n"
     "--       ncursor {name value}, nfields {field delta}, nsamples {text}, ngauges {name value}\n"
     "local CUR = {kind = 1, path = 1, dev = 1, ino = 1, offset = 1, head_len = 1, head_fp = 1,\n"
     "             marker_len = 1, marker_fp = 1, mtime = 1, jcursor = 1, start = 1}\n"
-    "if #KEYS ~= 7 then\n"
+    "if #KEYS ~= 7 and #KEYS ~= 8 then\n"
     "    return bad('keys')\n"
     "end\n"
     "local token, seq, fdone = ARGV[1], int(ARGV[2]), int(ARGV[3])\n"
@@ -256,6 +273,10 @@ const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "if pseq > fdone then\n"
     "    return {'PENDING', pseq}\n"
     "end\n"
+    "local om = closes(KEYS[7], minute, KEYS[4], KEYS[8])\n"
+    "if om then\n"
+    "    return {'OM', om}\n"
+    "end\n"
     "\n"
     "redis.call('SET', KEYS[2], token, 'PX', lease)\n"
     "apply(KEYS[3], f, v, topt)\n"
@@ -272,7 +293,7 @@ const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "        end\n"
     "    end\n"
     "end\n"
-    "series(KEYS[7], KEYS[6], minute, f, v, maxlen, KEYS[4])\n"
+    "series(KEYS[7], KEYS[6], minute, f, v, maxlen, KEYS[4], KEYS[8])\n"
     "redis.call('DEL', KEYS[5])\n"
     "local p = {'seq', seq, 'minute', minute}\n"
     "for j = 1, #f do\n"
@@ -285,9 +306,9 @@ const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "return {'OK', seq}\n";
 
 const char rcmd_fleet_lua[] = RCMD_LUA_COMMON
-    "-- KEYS: seen total minute stream meta\n"
+    "-- KEYS: seen total minute stream meta [old]\n"
     "-- ARGV: member seq minute ttl_ms topn_minute topn_total maxlen, nfields {field delta}\n"
-    "if #KEYS ~= 5 then\n"
+    "if #KEYS ~= 5 and #KEYS ~= 6 then\n"
     "    return bad('keys')\n"
     "end\n"
     "local member, seq, minute = ARGV[1], int(ARGV[2]), tonumber(ARGV[3])\n"
@@ -310,12 +331,16 @@ const char rcmd_fleet_lua[] = RCMD_LUA_COMMON
     "if seq <= last then\n"
     "    return {'DUP', last}\n"
     "end\n"
+    "local om = closes(KEYS[5], minute, KEYS[3], KEYS[6])\n"
+    "if om then\n"
+    "    return {'OM', om}\n"
+    "end\n"
     "apply(KEYS[2], f, v, topt)\n"
     "if minute >= 0 and ttl > 0 then\n"
     "    apply(KEYS[3], f, v, topm)\n"
     "    redis.call('PEXPIRE', KEYS[3], ttl)\n"
     "end\n"
-    "series(KEYS[5], KEYS[4], minute, f, v, maxlen, KEYS[3])\n"
+    "series(KEYS[5], KEYS[4], minute, f, v, maxlen, KEYS[3], KEYS[6])\n"
     "redis.call('HSET', KEYS[1], member, seq)\n"
     "return {'OK', seq}\n";
 
@@ -700,9 +725,22 @@ add_key(struct rcmd *c, const struct rcmd_conf *rc, const char *tag, const char 
     return rcmd_add(c, key, (size_t)n);
 }
 
+/* The key of the open minute a commit of 'minute' may close (declared as its last key): the one
+ * the caller knows, else the minute before. */
+static int
+add_old(struct rcmd *c, const struct rcmd_conf *rc, const char *tag, int64_t minute,
+        int64_t open_minute)
+{
+    if (minute < 0) {
+        return add_key(c, rc, tag, "c:total");
+    }
+    return add_key(c, rc, tag, "c:m:%" PRId64,
+                   open_minute >= 0 && open_minute < minute ? open_minute : minute - 60);
+}
+
 int
 rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const struct batch *b,
-            uint64_t fleet_done, int64_t now_ms)
+            uint64_t fleet_done, int64_t now_ms, int64_t open_minute)
 {
     const struct state *s = &b->cursor;
     int64_t minute = rcmd_batch_minute(b);
@@ -715,7 +753,7 @@ rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const s
     if (!rcmd_name_ok(rc->agent) || !rcmd_name_ok(s->source)) {
         return -1;
     }
-    if (rcmd_adds(c, "EVALSHA") == -1 || rcmd_adds(c, sha) == -1 || rcmd_adds(c, "7") == -1 ||
+    if (rcmd_adds(c, "EVALSHA") == -1 || rcmd_adds(c, sha) == -1 || rcmd_adds(c, "8") == -1 ||
         add_key(c, rc, rc->agent, "cursor:%s", s->source) == -1 ||
         add_key(c, rc, rc->agent, "owner") == -1 || add_key(c, rc, rc->agent, "c:total") == -1) {
         return -1;
@@ -725,7 +763,8 @@ rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const s
         return -1;
     }
     if (add_key(c, rc, rc->agent, "fleet:%s", s->source) == -1 ||
-        add_key(c, rc, rc->agent, "ts") == -1 || add_key(c, rc, rc->agent, "meta") == -1) {
+        add_key(c, rc, rc->agent, "ts") == -1 || add_key(c, rc, rc->agent, "meta") == -1 ||
+        add_old(c, rc, rc->agent, minute, open_minute) == -1) {
         return -1;
     }
     if (rcmd_adds(c, rc->token) == -1 || rcmd_addu(c, s->seq) == -1 ||
@@ -785,7 +824,7 @@ rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const s
 
 static int
 fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const char *source,
-           uint64_t seq, int64_t minute)
+           uint64_t seq, int64_t minute, int64_t open_minute)
 {
     char member[RCMD_KEY_MAX];
 
@@ -794,7 +833,7 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
         return -1;
     }
     snprintf(member, sizeof(member), "%s|%s", rc->agent, source);
-    if (rcmd_adds(c, "EVALSHA") == -1 || rcmd_adds(c, sha) == -1 || rcmd_adds(c, "5") == -1 ||
+    if (rcmd_adds(c, "EVALSHA") == -1 || rcmd_adds(c, sha) == -1 || rcmd_adds(c, "6") == -1 ||
         add_key(c, rc, "fleet", "seen") == -1 || add_key(c, rc, "fleet", "c:total") == -1) {
         return -1;
     }
@@ -803,7 +842,8 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
         return -1;
     }
     if (add_key(c, rc, "fleet", "ts") == -1 || add_key(c, rc, "fleet", "meta") == -1 ||
-        rcmd_adds(c, member) == -1 || rcmd_addu(c, seq) == -1 || rcmd_addi(c, minute) == -1 ||
+        add_old(c, rc, "fleet", minute, open_minute) == -1 || rcmd_adds(c, member) == -1 ||
+        rcmd_addu(c, seq) == -1 || rcmd_addi(c, minute) == -1 ||
         rcmd_addi(c, rc->bucket_ttl_ms) == -1 || rcmd_addu(c, rc->topn_minute) == -1 ||
         rcmd_addu(c, rc->topn_total) == -1 || rcmd_addu(c, rc->stream_maxlen) == -1) {
         return -1;
@@ -813,9 +853,10 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
 
 int
 rcmd_fleet(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const char *source,
-           uint64_t seq, int64_t minute, const char *const *fields, const uint64_t *vals, size_t n)
+           uint64_t seq, int64_t minute, const char *const *fields, const uint64_t *vals, size_t n,
+           int64_t open_minute)
 {
-    if (fleet_head(c, rc, sha, source, seq, minute) == -1 || rcmd_addu(c, n) == -1) {
+    if (fleet_head(c, rc, sha, source, seq, minute, open_minute) == -1 || rcmd_addu(c, n) == -1) {
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -827,9 +868,11 @@ rcmd_fleet(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
 }
 
 int
-rcmd_fleet_batch(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const struct batch *b)
+rcmd_fleet_batch(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const struct batch *b,
+                 int64_t open_minute)
 {
-    if (fleet_head(c, rc, sha, b->cursor.source, b->cursor.seq, rcmd_batch_minute(b)) == -1) {
+    if (fleet_head(c, rc, sha, b->cursor.source, b->cursor.seq, rcmd_batch_minute(b),
+                   open_minute) == -1) {
         return -1;
     }
     return batch_fields(c, b);
@@ -850,7 +893,40 @@ rcmd_claim(struct rcmd *c, const struct rcmd_conf *rc, const char *sha)
     return 0;
 }
 
-static const char *const verdicts[] = {"OK", "DUP", "GAP", "OWNED", "PENDING"};
+/* ------------------------------------------------------------------------------------ */
+/* Cluster slots. */
+
+uint16_t
+rcmd_crc16(const char *buf, size_t len)
+{
+    uint16_t crc = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((uint16_t)(unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++) {
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        }
+    }
+    return crc;
+}
+
+unsigned
+rcmd_key_slot(const char *key, size_t len)
+{
+    const char *open = memchr(key, '{', len);
+
+    if (open != NULL) {
+        size_t at = (size_t)(open - key) + 1;
+        const char *close = memchr(open + 1, '}', len - at);
+
+        if (close != NULL && close > open + 1) {
+            return rcmd_crc16(open + 1, (size_t)(close - open - 1)) & 16383;
+        }
+    }
+    return rcmd_crc16(key, len) & 16383;
+}
+
+static const char *const verdicts[] = {"OK", "DUP", "GAP", "OWNED", "PENDING", "OM"};
 
 enum rcmd_verdict
 rcmd_verdict(const char *word, size_t len)

@@ -76,6 +76,11 @@ int rcmd_name_ok(const char *s);
 int rcmd_key(char *buf, size_t cap, const char *prefix, const char *agent, const char *rest);
 int rcmd_fleet_key(char *buf, size_t cap, const char *prefix, const char *rest);
 
+/* The Redis Cluster slot of a key (CRC16-CCITT/XMODEM of the key, or of the first non-empty
+ * {hash tag}, modulo 16384), as the cluster specification defines it. */
+unsigned rcmd_key_slot(const char *key, size_t len);
+uint16_t rcmd_crc16(const char *buf, size_t len);
+
 /* The log minute a batch is counted in (epoch seconds, a multiple of 60), or -1 when its lines
  * carried no time: b->minute when set (the agent never lets a batch span two log minutes),
  * else the minute of its first event. */
@@ -95,29 +100,34 @@ extern const char rcmd_claim_lua[];
 void rcmd_sha1_hex(const char *text, size_t len, char out[41]);
 
 /* EVALSHA commit: the counts, the end cursor and the seq of b, in the agent's slot.
- * 'fleet_done' is the last seq of this source known applied fleet-wide. Returns 0 or -1
- * (allocation, or a name that cannot be a key). */
+ * 'fleet_done' is the last seq of this source known applied fleet-wide. 'open_minute' is the
+ * open minute of the agent's series as the caller knows it (-1: unknown, the minute before
+ * b's is declared): every key the script touches is declared, the hash of the minute it
+ * closes included; when that is not the one declared the script answers {"OM", open minute}
+ * and changes nothing. Returns 0 or -1 (allocation, or a name that cannot be a key). */
 int rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const struct batch *b,
-                uint64_t fleet_done, int64_t now_ms);
+                uint64_t fleet_done, int64_t now_ms, int64_t open_minute);
 
 /* EVALSHA fleet: applies a fleet delta (the fields of b, or a pending hash read back) to the
  * {fleet} keys, gated by "A|SRC" -> seq. */
 int rcmd_fleet(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const char *source,
                uint64_t seq, int64_t minute, const char *const *fields, const uint64_t *vals,
-               size_t n);
+               size_t n, int64_t open_minute);
 int rcmd_fleet_batch(struct rcmd *c, const struct rcmd_conf *rc, const char *sha,
-                     const struct batch *b);
+                     const struct batch *b, int64_t open_minute); /* open_minute: of {fleet} */
 
 /* EVALSHA claim: takes or renews the owner lease; refused while another token holds it. */
 int rcmd_claim(struct rcmd *c, const struct rcmd_conf *rc, const char *sha);
 
-/* A script's verdict, from its reply {"OK"|"DUP"|"GAP"|"OWNED"|"PENDING", n}. */
+/* A script's verdict, from its reply {"OK"|"DUP"|"GAP"|"OWNED"|"PENDING"|"OM", n}. */
 enum rcmd_verdict {
     RCMD_OK,
     RCMD_DUP,     /* already applied: acknowledged again, nothing changed */
     RCMD_GAP,     /* not the successor of the stored seq: nothing changed */
     RCMD_OWNED,   /* another live process holds the agent id: nothing changed */
     RCMD_PENDING, /* a fleet delta must be applied first: nothing changed */
+    RCMD_OM,      /* the declared hash of the closed minute is not the open one (n): nothing
+                     changed, send again declaring it */
     RCMD_BAD,     /* unexpected reply */
 };
 enum rcmd_verdict rcmd_verdict(const char *word, size_t len);

@@ -11,7 +11,9 @@ script answers PENDING, then HGETALL answers nil and integer fields), pending-in
 pending-nil (the verdict word as an integer or nil), loading, bulk-huge ($2147483647 and then
 bytes without end), array-huge (*2147483647 and then integers without end), deep (nested
 arrays without end), slow (a plausible answer at one byte per second), silence (no answer),
-garbage (bytes that are no RESP).
+garbage (bytes that are no RESP), moved and ask (a Redis Cluster node that serves every slot by
+CLUSTER SLOTS and answers every command with MOVED, or ASK, to itself: redirections without
+end).
 """
 import hashlib
 import os
@@ -20,7 +22,8 @@ import sys
 import threading
 import time
 
-HANDSHAKE = {b"AUTH", b"SELECT", b"CLIENT", b"CONFIG", b"SCRIPT", b"PING", b"HELLO"}
+HANDSHAKE = {b"AUTH", b"SELECT", b"CLIENT", b"CONFIG", b"SCRIPT", b"PING", b"HELLO", b"CLUSTER"}
+PORT = 0
 
 
 def bulk(b):
@@ -44,6 +47,9 @@ def normal(cmd):
         return b"+PONG\r\n"
     if name == b"CONFIG":
         return b"*2\r\n" + bulk(b"maxmemory-policy") + bulk(b"noeviction")
+    if name == b"CLUSTER":  # CLUSTER SLOTS: every slot here
+        return (b"*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n" + bulk(b"127.0.0.1") + b":%d\r\n" % PORT +
+                bulk(b"0" * 40))
     if name == b"SCRIPT" and len(cmd) > 2:
         return bulk(hashlib.sha1(cmd[2]).hexdigest().encode())
     if name == b"EVALSHA":
@@ -77,6 +83,8 @@ def hostile(conn, mode, cmd):
         "pending-nil": b"*2\r\n$-1\r\n:5\r\n",
         "loading": b"-LOADING Redis is loading the dataset in memory\r\n",
         "garbage": b"\x00\xff?!garbage\r\n\x01\x02",
+        "moved": b"-MOVED 1234 127.0.0.1:%d\r\n" % PORT,
+        "ask": b"-ASK 1234 127.0.0.1:%d\r\n" % PORT,
     }
     if mode in simple:
         conn.sendall(simple[mode])
@@ -156,7 +164,9 @@ def serve(conn, control):
 
 
 def main():
+    global PORT
     port, control = int(sys.argv[1]), sys.argv[2]
+    PORT = port
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))

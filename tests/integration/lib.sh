@@ -312,3 +312,98 @@ wait_writer() {
     WRITER_PID=
     rm -f "$T/writer.done"
 }
+
+# ---------------------------------------------------------------------------------------------
+# A real Redis Cluster: start_cluster [MASTERS] starts 2 x MASTERS redis-server
+# --cluster-enabled yes (cluster-node-timeout 1000 ms, no persistence) on free loopback ports,
+# each in $T/cluster/PORT, and creates the cluster with one replica per master
+# (redis-cli --cluster create --cluster-replicas 1). Sets CLUSTER_PORTS (every node) and
+# CLUSTER_SEED (the first). Needs redis-server and redis-cli (skips otherwise).
+# cluster_pid PORT: the node's PID; cluster_master_of SLOT: the port of the master serving
+# SLOT; cluster_slot KEY: its slot; cluster_ok: every node says cluster_state:ok and agrees;
+# cluster_restart PORT: a killed node started again.
+cluster_cli() {
+    redis-cli -p "$1" --no-auth-warning "${@:2}"
+}
+cluster_pid() {
+    cat "$T/cluster/$1/pid"
+}
+cluster_slot() {
+    cluster_cli "$CLUSTER_SEED" CLUSTER KEYSLOT "$1"
+}
+cluster_master_of() {
+    _alive=
+    for _p in $CLUSTER_PORTS; do
+        kill -0 "$(cluster_pid "$_p")" 2>/dev/null && { _alive=$_p; break; }
+    done
+    cluster_cli "$_alive" CLUSTER SLOTS | awk -v s="$1" '
+        NR % 1 == 0 { a[NR] = $0 }
+        END {
+            # flattened CLUSTER SLOTS: start, end, ip, port, id, [ip, port, id ...] per range
+            for (i = 1; i <= NR; i++) if (a[i] ~ /^[0-9]+$/ && a[i+1] ~ /^[0-9]+$/ && a[i+2] !~ /^[0-9]+$/) {
+                if (s >= a[i] && s <= a[i+1]) { print a[i+3]; exit }
+            }
+        }'
+}
+# cluster_restart PORT: starts a stopped node again with its nodes.conf (it rejoins, as a
+# replica when its slots were taken over meanwhile).
+cluster_restart() {
+    redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+        --save '' --appendonly no --dir "$T/cluster/$1" --daemonize no \
+        >> "$T/cluster/$1/log" 2>&1 &
+    echo $! > "$T/cluster/$1/pid"
+    track_pid $!
+    wait_for 10 "cluster_cli $1 ping 2>/dev/null | grep -q PONG" || fail "node $1 did not restart"
+}
+cluster_ok() {
+    for _p in $CLUSTER_PORTS; do
+        kill -0 "$(cluster_pid "$_p")" 2>/dev/null || continue
+        cluster_cli "$_p" CLUSTER INFO 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+    done
+    _alive=
+    for _p in $CLUSTER_PORTS; do
+        kill -0 "$(cluster_pid "$_p")" 2>/dev/null && { _alive=$_p; break; }
+    done
+    redis-cli --cluster check "127.0.0.1:$_alive" 2>/dev/null | grep -q '\[OK\] All 16384 slots covered' &&
+        ! redis-cli --cluster check "127.0.0.1:$_alive" 2>/dev/null | grep -q '\[WARNING\]\|\[ERR\]'
+}
+start_cluster() {
+    command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
+        skip "needs redis-server and redis-cli"
+    _masters=${1:-3}
+    CLUSTER_PORTS=
+    _lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    for _i in $(seq 1 $((2 * _masters))); do
+        _ok=0
+        for _try in 1 2 3 4 5 6 7 8; do
+            # the port and its cluster bus port (+10000) both free, both below the ephemeral range
+            _p=$(( 10000 + RANDOM % (_lo - 20000) ))
+            (exec 3<>/dev/tcp/127.0.0.1/$_p) 2>/dev/null && continue
+            (exec 3<>/dev/tcp/127.0.0.1/$((_p + 10000))) 2>/dev/null && continue
+            case " $CLUSTER_PORTS " in *" $_p "*) continue ;; esac
+            mkdir -p "$T/cluster/$_p"
+            redis-server --port "$_p" --bind 127.0.0.1 --cluster-enabled yes \
+                --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+                --save '' --appendonly no --dir "$T/cluster/$_p" --daemonize no \
+                > "$T/cluster/$_p/log" 2>&1 &
+            echo $! > "$T/cluster/$_p/pid"
+            track_pid $!
+            if wait_for 10 "cluster_cli $_p ping 2>/dev/null | grep -q PONG || ! kill -0 $! 2>/dev/null" &&
+                cluster_cli "$_p" ping 2>/dev/null | grep -q PONG; then
+                _ok=1
+                break
+            fi
+            kill -9 "$!" 2>/dev/null
+        done
+        [ "$_ok" = 1 ] || fail "a cluster node did not start"
+        CLUSTER_PORTS="$CLUSTER_PORTS $_p"
+    done
+    CLUSTER_PORTS=${CLUSTER_PORTS# }
+    CLUSTER_SEED=${CLUSTER_PORTS%% *}
+    # shellcheck disable=SC2046
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' $CLUSTER_PORTS) --cluster-replicas 1 \
+        --cluster-yes > "$T/cluster/create.log" 2>&1 ||
+        fail "redis-cli --cluster create: $(tail -n 5 "$T/cluster/create.log")"
+    wait_for 30 cluster_ok || fail "the cluster did not settle: $(redis-cli --cluster check 127.0.0.1:$CLUSTER_SEED 2>&1 | tail -n 5)"
+}

@@ -352,6 +352,44 @@ Test(config, redis_settings_checked)
     dump_errors();
 }
 
+/* [redis] cluster: seeds checked, exclusive with the sentinels, TCP and database 0 only. */
+Test(config, redis_cluster_checked)
+{
+    cr_assert_eq(load("[redis]\nurl = redis://h:7000\ncluster = yes\n"
+                      "cluster_seeds = h2:7001 h3:7002\n[source a]\npath = /x\n"),
+                 0);
+    cr_assert_eq(fx.c.redis_cluster, 1);
+    cr_assert_str_eq(fx.c.redis_cluster_seeds, "h2:7001 h3:7002");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    cr_assert_geq(load("[redis]\nurl = redis://h:1\ncluster = yes\nsentinels = s1:26379\n"
+                       "master_name = m\ncluster_seeds = h2\n[source a]\npath = /x\n"),
+                  2);
+    ASSERT_ERROR("t.conf:3: [redis] cluster = yes and sentinels exclude each other: a cluster "
+                 "finds its masters itself (use one or the other)");
+    ASSERT_ERROR("t.conf:6: cluster seed 'h2': expected HOST:PORT");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    cr_assert_geq(load("[redis]\nurl = redis://h:1/2\ncluster_seeds = h2:1\n"
+                       "[source a]\npath = /x\n"),
+                  1);
+    ASSERT_ERROR("t.conf:3: [redis] cluster_seeds needs cluster = yes");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    cr_assert_geq(load("[redis]\nurl = redis://h:1/2\ncluster = yes\n[source a]\npath = /x\n"), 1);
+    ASSERT_ERROR("t.conf:3: [redis] cluster = yes: a Redis Cluster has only database 0");
+    config_free(&fx.c);
+    config_init(&fx.c);
+    errlist_clear(&fx.errs);
+    cr_assert_geq(load("[redis]\nurl = unix:///run/r.sock\ncluster = yes\n[source a]\npath = /x\n"),
+                  1);
+    ASSERT_ERROR("t.conf:3: [redis] cluster = yes needs a redis://HOST:PORT url (cluster nodes are "
+                 "reached over TCP), not a unix socket");
+}
+
 Test(config, duplicate_source_and_key)
 {
     load("[source a]\npath = /x\n[source a]\npath = /y\n[source b]\npath = /x\n"

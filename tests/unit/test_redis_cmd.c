@@ -231,7 +231,7 @@ Test(redis_script, ok_dup_gap_and_no_partial_write)
     load();
     rcmd_init(&c);
     make_batch(&b, 1, 100);
-    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 1), 0);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 1, -1), 0);
     r = run(&c);
     cr_expect_str_eq(verdict(r), "OK");
     freeReplyObject(r);
@@ -248,7 +248,7 @@ Test(redis_script, ok_dup_gap_and_no_partial_write)
 
     /* a batch out of order */
     b.cursor.seq = 3;
-    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2), 0);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2, -1), 0);
     r = run(&c);
     cr_expect_str_eq(verdict(r), "GAP");
     cr_expect_eq(r->element[1]->integer, 1);
@@ -256,7 +256,7 @@ Test(redis_script, ok_dup_gap_and_no_partial_write)
 
     /* the fleet delta of seq 1 is pending: seq 2 is refused until it is applied */
     b.cursor.seq = 2;
-    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 2), 0);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 2, -1), 0);
     r = run(&c);
     cr_expect_str_eq(verdict(r), "PENDING");
     freeReplyObject(r);
@@ -264,13 +264,13 @@ Test(redis_script, ok_dup_gap_and_no_partial_write)
     /* another process claiming the same agent id */
     struct rcmd_conf other = conf;
     other.token = "token-bbbbbbbb";
-    cr_assert_eq(rcmd_commit(&c, &other, sha_commit, &b, 1, 2), 0);
+    cr_assert_eq(rcmd_commit(&c, &other, sha_commit, &b, 1, 2, -1), 0);
     r = run(&c);
     cr_expect_str_eq(verdict(r), "OWNED");
     freeReplyObject(r);
 
     /* invalid input: a delta that is not a non-negative integer, deep in the list */
-    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2), 0);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2, -1), 0);
     for (size_t i = c.argc - 1; i > 0; i--) {
         if (strcmp(c.argv[i - 1], "dm|c.example") == 0) {
             free(c.argv[i]);
@@ -290,7 +290,7 @@ Test(redis_script, ok_dup_gap_and_no_partial_write)
 
     /* fleet: applied once, DUP on retry; then seq 2 goes through */
     b.cursor.seq = 1;
-    cr_assert_eq(rcmd_fleet_batch(&c, &conf, sha_fleet, &b), 0);
+    cr_assert_eq(rcmd_fleet_batch(&c, &conf, sha_fleet, &b, -1), 0);
     r = run(&c);
     cr_expect_str_eq(verdict(r), "OK");
     freeReplyObject(r);
@@ -299,7 +299,7 @@ Test(redis_script, ok_dup_gap_and_no_partial_write)
     freeReplyObject(r);
     cr_expect_eq(hget("smtpmon:{fleet}:c:total", "rp|550"), 3);
     b.cursor.seq = 2;
-    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 3), 0);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 3, -1), 0);
     r = run(&c);
     cr_expect_str_eq(verdict(r), "OK");
     freeReplyObject(r);
@@ -329,11 +329,11 @@ Test(redis_script, stream_entry_per_closed_minute)
     for (uint64_t seq = 1; seq <= 3; seq++) {
         make_batch(&b, seq, seq * 100);
         b.st.first_time = 1699999980 + (int64_t)(seq - 1) * 60;
-        cr_assert_eq(rcmd_commit(&c, &nf, sha_commit, &b, seq - 1, 1), 0);
+        cr_assert_eq(rcmd_commit(&c, &nf, sha_commit, &b, seq - 1, 1, -1), 0);
         r = run(&c);
         cr_expect_str_eq(verdict(r), "OK");
         freeReplyObject(r);
-        cr_assert_eq(rcmd_fleet_batch(&c, &nf, sha_fleet, &b), 0);
+        cr_assert_eq(rcmd_fleet_batch(&c, &nf, sha_fleet, &b, -1), 0);
         freeReplyObject(run(&c));
         stats_free(&b.st);
     }
@@ -357,6 +357,62 @@ Test(redis_script, stream_entry_per_closed_minute)
     r = redisCommand(ctx, "XRANGE smtpmon:{fleet}:ts - +");
     cr_assert_eq(r->elements, 2, "two closed minutes in the fleet stream");
     freeReplyObject(r);
+    rcmd_free(&c);
+}
+
+/* Every key a script touches is declared (Redis Cluster routes on KEYS only): the hash of the
+ * minute a commit closes too. Declared wrong, the script answers OM with the open minute and
+ * changes nothing; declared right, it closes the minute. */
+Test(redis_script, closed_minute_declared)
+{
+    struct rcmd c;
+    struct batch b;
+    redisReply *r;
+    char *before, *after;
+    const int64_t m0 = 1699999980;
+
+    load();
+    rcmd_init(&c);
+    make_batch(&b, 1, 100);
+    b.st.first_time = m0;
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 0, 1, -1), 0);
+    freeReplyObject(run(&c));
+    cr_assert_eq(rcmd_fleet_batch(&c, &conf, sha_fleet, &b, -1), 0);
+    freeReplyObject(run(&c));
+    stats_free(&b.st);
+    make_batch(&b, 2, 200);
+    b.st.first_time = m0 + 180; /* three minutes later: the guess (the minute before) is wrong */
+    before = snapshot();
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2, -1), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OM");
+    cr_expect_eq(r->element[1]->integer, m0);
+    freeReplyObject(r);
+    cr_assert_eq(rcmd_fleet_batch(&c, &conf, sha_fleet, &b, m0 + 60), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OM");
+    cr_expect_eq(r->element[1]->integer, m0);
+    freeReplyObject(r);
+    after = snapshot();
+    cr_expect_str_eq(before, after, "an OM answer changed the database");
+    free(before);
+    free(after);
+    cr_assert_eq(rcmd_commit(&c, &conf, sha_commit, &b, 1, 2, m0), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OK");
+    freeReplyObject(r);
+    cr_assert_eq(rcmd_fleet_batch(&c, &conf, sha_fleet, &b, m0), 0);
+    r = run(&c);
+    cr_expect_str_eq(verdict(r), "OK");
+    freeReplyObject(r);
+    r = redisCommand(ctx, "XRANGE smtpmon:{h1}:ts - +");
+    cr_assert_eq(r->elements, 1);
+    cr_expect_str_eq(r->element[0]->element[0]->str, "1699999980000-0");
+    freeReplyObject(r);
+    r = redisCommand(ctx, "XRANGE smtpmon:{fleet}:ts - +");
+    cr_assert_eq(r->elements, 1);
+    freeReplyObject(r);
+    stats_free(&b.st);
     rcmd_free(&c);
 }
 
