@@ -2,6 +2,7 @@
 # serial: a Redis Cluster with a 1 s node timeout
 # A slot migration held half-way, by hand (CLUSTER SETSLOT IMPORTING/MIGRATING, MIGRATE of some
 # keys), first for the agent's slot, then for {fleet}'s, while the agent commits:
+#   no key moved yet: the scripts run on the source (none may write a key it deleted);
 #   half the slot's keys moved: the source answers ASK, the target (after ASKING) TRYAGAIN
 #     (a script's declared keys are split): nothing is applied, the batch is retried;
 #   every key moved: the commits go to the target after ASKING (its INFO counts them), and
@@ -60,6 +61,13 @@ for tag in "$ID" fleet; do
     SRC_ID=$(cluster_cli "$SRC" CLUSTER MYID) DST_ID=$(cluster_cli "$DST" CLUSTER MYID)
     cluster_cli "$DST" CLUSTER SETSLOT "$S" IMPORTING "$SRC_ID" | grep -q OK || fail "IMPORTING"
     cluster_cli "$SRC" CLUSTER SETSLOT "$S" MIGRATING "$DST_ID" | grep -q OK || fail "MIGRATING"
+    # migrating, no key moved yet: the scripts run on the source, where every key they
+    # declare is (a script that deleted a key and wrote it again was refused there half-way:
+    # "Script attempted to access a non local key", its first writes applied twice)
+    last=$(( (n - 1) - (n - 1) % 60 ))
+    more "$last" 30
+    check "{$tag}: slot $S migrating, no key moved"
+    grep -q 'non local key' "$AGENT_ERR" && fail "{$tag}: $(grep -m1 'non local key' "$AGENT_ERR")"
     mapfile -t keys < <(cluster_cli "$SRC" CLUSTER GETKEYSINSLOT "$S" 1000)
     [ "${#keys[@]}" -ge 4 ] || fail "{$tag}: only ${#keys[@]} keys in slot $S"
     # half of them, the totals hash among them (a key every script declares)

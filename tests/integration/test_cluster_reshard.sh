@@ -141,7 +141,10 @@ for what in "$A's master:$SA" "{fleet}'s master:$SF"; do
     wait_for 30 "[ -n \"\$(cluster_master_of $slot)\" ] && [ \"\$(cluster_master_of $slot)\" != $victim ] && cli \$(alive) CLUSTER INFO | grep -q cluster_state:ok" ||
         fail "no failover of $victim"
     echo "${what%:*} ($victim) replaced by $(cluster_master_of "$slot") after $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&2
-    # the old master comes back as the new one's replica (wait_replicas = 1 needs one)
+    # the old master comes back as the new one's replica (wait_replicas = 1 needs one), once
+    # every other node knows of the failover (restarted at once, with its old nodes.conf and no
+    # data, it sometimes left the new master in cluster_state:fail with its keys gone)
+    wait_for 30 cluster_ok || fail "the cluster did not settle after the failover of $victim"
     cluster_restart "$victim"
     wait_for 30 cluster_ok ||
         fail "the cluster did not settle after $victim restarted: $(cluster_cli "$(alive)" CLUSTER NODES)"
