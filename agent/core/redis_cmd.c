@@ -25,7 +25,6 @@
     "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n"     \
     "              {'oc|deferred', 'deferred'}, {'oc|bounced', 'bounced'},\n"                      \
     "              {'oc|rejected', 'rejected'}, {'oc|expired', 'expired'}}\n"
-/* clang-format on */
 
 #define RCMD_LUA_COMMON                                                                            \
     "local function int(s)\n"                                                                      \
@@ -171,6 +170,7 @@
     "    end\n"                                                                                    \
     "    addall(meta, names, add)\n"                                                               \
     "end\n"
+/* clang-format on */
 
 const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "-- KEYS: cursor owner total minute pending stream meta\n"
