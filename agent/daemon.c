@@ -1,6 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -16,7 +15,7 @@
 
 #include <ev.h>
 
-#include "alert_rules.h"
+#include "agent.h"
 #include "config.h"
 #include "daemon.h"
 #include "errlist.h"
@@ -24,12 +23,9 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
-#include "paths.h"
 #include "pipeline.h"
 #include "redis_conn.h"
 #include "rules.h"
-#include "rules_load.h"
-#include "scan.h"
 #include "source.h"
 #include "state.h"
 #include "state_file.h"
@@ -37,84 +33,13 @@
 #include "tz.h"
 
 #define STATUS_EVERY 5.0 /* seconds between STATUS= updates */
-#define RETRY_MIN 0.5    /* exporter retry back-off, seconds */
-#define RETRY_MAX 30.0
-
-struct agent;
-
-/* One file (a path, or one match of a glob) or the journal, with its own cursor and batch. */
-struct stream {
-    struct agent *ag;
-    char name[STATE_NAME_MAX]; /* state file name and "source" in the output */
-    char src[CONFIG_NAME_MAX]; /* configured source name */
-    char *path;                /* file streams */
-    char *glob;                /* the glob it was expanded from, or NULL */
-    int type;                  /* enum config_source_type */
-    struct source *in;         /* the file or the journal (source.h) */
-    struct pipeline pl;
-    struct tz_cache tz;
-    struct rsref *rsr;
-    struct batch *open; /* lines read since the last seal */
-    int64_t minute;     /* log minute of the last line with a time; 0: none yet */
-    int minute_seal;    /* the source holds a line of the next minute: seal before it */
-    int waiting;        /* for the exporter's start cursor: not reading yet */
-    int first;          /* the agent's first start: read_from applies */
-    int had_cursor;     /* a cursor was committed once (local hint, or before a GAP) */
-    int read_head;      /* read_from = head: where a first start (or a switch) begins */
-    struct state last;  /* cursor of the last sealed batch */
-    int have_last;
-    uint64_t seq;
-    int paused; /* waiting for room in the queue */
-    int keep;   /* reload: still configured */
-    ev_stat w_path;
-    ev_stat w_target;
-    char *target; /* path watched by w_target */
-    ev_io w_fd;   /* the source's fd, when it has one (the journal) */
-    ev_idle w_pump;
-    ev_timer w_rotate;
-    struct stream *next;
-};
-
-struct agent {
-    struct ev_loop *loop;
-    struct cli cli;
-    struct config cfg;
-    struct rsref *rsr;
-    char agent_id[CONFIG_NAME_MAX];
-    int lock_fd;
-    struct exporter *ex;
-    const struct agent_exporters *x; /* the exporters, chosen by agent/cmd/main.c */
-    struct alerts_out *alerts;       /* alert rules and their delivery (through x) */
-    struct stream *streams;
-    struct batch *qhead, *qtail; /* sealed batches not yet acknowledged, in order */
-    struct batch *qsubmit;       /* first batch not yet accepted by the exporter */
-    size_t qlen;
-    double retry_delay;
-    int stopping;
-    uint64_t lines_total, lines_at_status;
-    double status_at;
-    ev_timer w_flush;
-    ev_timer w_rescan;
-    ev_timer w_retry;
-    ev_timer w_stop;
-    ev_timer w_watchdog;
-    ev_signal w_term, w_int, w_hup;
-    uint64_t state_failures; /* consecutive failed saves of the local cursor hint */
-    ev_tstamp state_logged;  /* when a failed save was last logged */
-    int exit_code;           /* of agent_main once the loop has ended */
-    int failed;              /* agent_fail() ended it: the loop does not run (again) */
-};
 
 static void stream_pump_cb(struct ev_loop *loop, ev_idle *w, int revents);
 static void stream_stat_cb(struct ev_loop *loop, ev_stat *w, int revents);
 static void stream_rotate_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void stream_fd_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void agent_submit(struct agent *ag);
 
-/* Ends the agent with a sysexits code, from inside the loop or before it runs: logs why, breaks
- * the loop, and agent_main returns the code after its one cleanup (nothing below main exits).
- * No flush: what was not committed is read again at the next start. */
-static void __attribute__((format(printf, 3, 4)))
+void
 agent_fail(struct agent *ag, int code, const char *fmt, ...)
 {
     char msg[1024];
@@ -134,299 +59,9 @@ agent_fail(struct agent *ag, int code, const char *fmt, ...)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Batches */
-
-static double
-now_wall(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-batch_free(struct batch *b)
-{
-    if (b == NULL) {
-        return;
-    }
-    stats_free(&b->st);
-    rsref_put((struct rsref *)b->owner);
-    free(b);
-}
-
-static struct batch *
-batch_new(struct stream *s)
-{
-    struct batch *b = calloc(1, sizeof(*b));
-
-    if (b == NULL) {
-        return NULL;
-    }
-    if (stats_init(&b->st, ruleset_rule_count(s->rsr->rs)) < 0) {
-        free(b);
-        return NULL;
-    }
-    b->rs = s->rsr->rs;
-    b->owner = s->rsr;
-    s->rsr->refs++;
-    b->start = source_committed(s->in);
-    b->minute = s->minute;
-    return b;
-}
-
-/* Keeps a batch within one log minute for the per-minute buckets of the Redis exporter: a line
- * (or journal entry) of another minute than the open batch's is held back by its source
- * (TAIL_LINE_HOLD, returned here as 1), and the pump seals the batch before it once the read has
- * returned; the source hands the line out again first. Lines without a time stay in the open
- * batch (they count in the minute of the last line with a time). */
-static int
-stream_minute(struct stream *s, int64_t t)
-{
-    int64_t m = t - t % 60;
-
-    if (t <= 0 || m == s->minute || s->ag->ex->start_cursor_async == NULL) {
-        return 0;
-    }
-    s->minute = m;
-    if (s->open->st.lines > 0) {
-        s->minute_seal = 1;
-        return 1;
-    }
-    s->open->minute = m;
-    return 0;
-}
-
-static int
-stream_line(void *arg, const char *line, size_t len)
-{
-    struct stream *s = arg;
-    struct smtp_event ev;
-    struct loghdr h;
-    const char *nul = memrchr(line, '\0', len);
-
-    if (nul != NULL) {
-        /* Not text (a compressed or binary file; the tail has dropped a leading NUL run and
-         * named the file): the line is read from after its last NUL byte, as by scan. */
-        len -= (size_t)(nul + 1 - line);
-        line = nul + 1;
-    }
-    loghdr_parse(&s->pl.ctx, line, len, &h);
-    if (stream_minute(s, h.time)) {
-        return TAIL_LINE_HOLD;
-    }
-    if (pipeline_line_hdr(&s->pl, &s->open->st, &h, line, len, &ev) == MATCH_OK) {
-        s->ag->x->alerts_feed(s->ag->alerts, &ev, line, len);
-    }
-    return s->open->st.lines >= (uint64_t)s->ag->cfg.batch_lines ? TAIL_LINE_STOP : TAIL_LINE_NEXT;
-}
-
-static int
-same_cursor(const struct state *a, const struct state *b)
-{
-    if (a->kind != b->kind) {
-        return 0;
-    }
-    if (a->kind == STATE_JOURNAL) {
-        return strcmp(a->jcursor, b->jcursor) == 0;
-    }
-    return a->dev == b->dev && a->ino == b->ino && a->offset == b->offset &&
-           strcmp(a->path, b->path) == 0;
-}
-
-static int
-metrics_zero(const struct tail_metrics *m)
-{
-    return m->overlong == 0 && m->rotations == 0 && m->truncations == 0 &&
-           m->reopen_failures == 0 && m->unreachable_files == 0;
-}
-
-/* Seals the open batch at the source's cursor (never from inside its line callback) and queues
- * it. 'force': even when the queue is full (stop, reload, minute change).
- * Returns 0 (sealed or nothing to seal), -1 if the queue is full. */
-static int
-stream_seal(struct stream *s, int force)
-{
-    struct agent *ag = s->ag;
-    struct state cur;
-    struct tail_metrics tm;
-    struct batch *b;
-
-    memset(&cur, 0, sizeof(cur));
-    memset(&tm, 0, sizeof(tm));
-    if (s->waiting) {
-        return 0; /* nothing read yet */
-    }
-    if (source_cursor(s->in, &cur) == -1) {
-        return 0; /* nothing open: nothing counted */
-    }
-    if (s->have_last && same_cursor(&cur, &s->last) &&
-        (s->open == NULL || s->open->st.lines == 0)) {
-        source_metrics(s->in, &tm, 0);
-        if (metrics_zero(&tm)) {
-            return 0;
-        }
-    }
-    if (!force && ag->qlen >= (size_t)ag->cfg.queue_batches) {
-        return -1;
-    }
-    if (s->open == NULL && (s->open = batch_new(s)) == NULL) {
-        log_warnx("agent: out of memory sealing a batch of source=%s", s->name);
-        return -1;
-    }
-    b = s->open;
-    s->open = NULL;
-    source_metrics(s->in, &tm, 1);
-    b->m.lag_bytes = source_lag(s->in);
-    b->m.bytes_read = tm.bytes_read;
-    b->m.overlong = tm.overlong;
-    b->m.rotations = tm.rotations;
-    b->m.truncations = tm.truncations;
-    b->m.reopen_failures = tm.reopen_failures;
-    b->m.unreachable_files = tm.unreachable_files;
-    b->st.overlong += tm.overlong;
-    b->cursor = cur;
-    snprintf(b->cursor.source, sizeof(b->cursor.source), "%s", s->name);
-    b->cursor.seq = ++s->seq;
-    b->sealed_ms = (int64_t)(now_wall() * 1000.0);
-    s->last = b->cursor;
-    s->have_last = 1;
-    ag->lines_total += b->st.lines;
-    if (ag->qtail != NULL) {
-        ag->qtail->next = b;
-    } else {
-        ag->qhead = b;
-    }
-    ag->qtail = b;
-    if (ag->qsubmit == NULL) {
-        ag->qsubmit = b;
-    }
-    ag->qlen++;
-    log_debug("batch: source=%s seq=%" PRIu64 " lines=%" PRIu64 " offset=%" PRIu64, s->name,
-              b->cursor.seq, b->st.lines, b->cursor.offset);
-    return 0;
-}
-
-static void
-stream_resume(struct stream *s)
-{
-    if (!s->ag->stopping) {
-        ev_idle_start(s->ag->loop, &s->w_pump);
-    }
-}
-
-/* Takes a batch out of the queue, wherever it is. */
-static void
-agent_unlink(struct agent *ag, struct batch *b)
-{
-    struct batch *prev = NULL;
-
-    for (struct batch *x = ag->qhead; x != NULL; prev = x, x = x->next) {
-        if (x != b) {
-            continue;
-        }
-        if (prev != NULL) {
-            prev->next = b->next;
-        } else {
-            ag->qhead = b->next;
-        }
-        if (ag->qtail == b) {
-            ag->qtail = prev;
-        }
-        if (ag->qsubmit == b) {
-            ag->qsubmit = b->next;
-        }
-        ag->qlen--;
-        return;
-    }
-}
-
-static void
-agent_ack(void *arg, struct batch *b, int ok)
-{
-    struct agent *ag = arg;
-    char err[256];
-
-    if (!ok) {
-        agent_unlink(ag, b);
-        batch_free(b);
-        return;
-    }
-    if (b != ag->qhead) {
-        log_warnx("export: acknowledgement out of order for source=%s seq=%" PRIu64,
-                  b->cursor.source, b->cursor.seq);
-    }
-    if (ok && state_save(ag->cfg.state_dir, &b->cursor, err, sizeof(err)) == -1) {
-        /* The hint only: counting goes on. Logged at the first failure, then at most once a
-         * minute with the number of failed saves. */
-        ev_tstamp now = ev_now(ag->loop);
-        ag->state_failures++;
-        if (ag->state_failures == 1 || now - ag->state_logged >= 60.) {
-            log_warn("state: dir=%s source=%s cannot save cursor (%" PRIu64
-                     " failed saves; the committed cursor is the authority): %s",
-                     ag->cfg.state_dir, b->cursor.source, ag->state_failures, err);
-            ag->state_logged = now;
-        }
-    } else if (ok && ag->state_failures > 0) {
-        log_info("state: dir=%s cursor saved again after %" PRIu64 " failed saves",
-                 ag->cfg.state_dir, ag->state_failures);
-        ag->state_failures = 0;
-    }
-    if (b == ag->qhead) {
-        ag->qhead = b->next;
-        if (ag->qhead == NULL) {
-            ag->qtail = NULL;
-        }
-        if (ag->qsubmit == b) {
-            ag->qsubmit = b->next;
-        }
-        ag->qlen--;
-        batch_free(b);
-    }
-    if (ag->stopping) {
-        /* The last acknowledgement ends the stop; nothing else would wake the loop. */
-        agent_submit(ag);
-        return;
-    }
-    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
-        if (s->paused) {
-            s->paused = 0;
-            stream_resume(s);
-        }
-    }
-}
-
-static void
-agent_submit(struct agent *ag)
-{
-    while (ag->qsubmit != NULL) {
-        struct batch *b = ag->qsubmit;
-
-        ag->qsubmit = b->next;
-        if (ag->ex->submit(ag->ex, b) == -1) {
-            ag->qsubmit = b;
-            if (!ev_is_active(&ag->w_retry)) {
-                ag->retry_delay = ag->retry_delay == 0 ? RETRY_MIN : ag->retry_delay * 2;
-                if (ag->retry_delay > RETRY_MAX) {
-                    ag->retry_delay = RETRY_MAX;
-                }
-                ev_timer_set(&ag->w_retry, ag->retry_delay, 0.);
-                ev_timer_start(ag->loop, &ag->w_retry);
-            }
-            return;
-        }
-        ag->retry_delay = 0;
-    }
-    if (ag->stopping && ag->qhead == NULL && !ag->ex->busy(ag->ex)) {
-        ev_break(ag->loop, EVBREAK_ALL);
-    }
-}
-
-/* ---------------------------------------------------------------------------------------- */
 /* Streams */
 
-static void
+void
 stream_set_rules(struct stream *s, struct rsref *r, const struct config_source *cs)
 {
     if (s->rsr != NULL) {
@@ -441,13 +76,13 @@ stream_set_rules(struct stream *s, struct rsref *r, const struct config_source *
                      : NULL;
 }
 
-static void
+void
 stream_ref_time(struct stream *s)
 {
     tz_year_month((int64_t)time(NULL), &s->pl.ctx.ref_year, &s->pl.ctx.ref_mon);
 }
 
-static struct tail_conf
+struct tail_conf
 tail_conf_of(const struct config *c, const struct config_source *cs)
 {
     struct tail_conf tc;
@@ -479,7 +114,7 @@ stream_watch_target(struct stream *s)
     }
 }
 
-static void
+void
 stream_free(struct stream *s)
 {
     struct ev_loop *loop = s->ag->loop;
@@ -887,7 +522,7 @@ add_stream(struct agent *ag, const struct config_source *cs, const char *path, i
 }
 
 /* Creates the streams of every source; 'first': at start-up (read_from applies). */
-static void
+void
 agent_sources(struct agent *ag, int first)
 {
     for (size_t i = 0; i < ag->cfg.nsources; i++) {
@@ -913,7 +548,7 @@ agent_sources(struct agent *ag, int first)
 /* ---------------------------------------------------------------------------------------- */
 /* Timers and signals */
 
-static void
+void
 agent_status(struct agent *ag, int force)
 {
     double now = ev_now(ag->loop);
@@ -953,7 +588,7 @@ agent_flush(struct agent *ag)
     agent_status(ag, 0);
 }
 
-static void
+void
 agent_rescan(struct agent *ag)
 {
     int globbed = 0;
@@ -1034,100 +669,6 @@ agent_stop(struct agent *ag, int sig)
     ev_timer_set(&ag->w_stop, (double)ag->cfg.stop_timeout / 1000.0, 0.);
     ev_timer_start(ag->loop, &ag->w_stop);
     agent_submit(ag);
-}
-
-static void
-agent_reload(struct agent *ag)
-{
-    struct config nc;
-    struct rsref *nr = NULL;
-    struct errlist errs = {0};
-    struct stream **pp;
-
-    notify_reloading();
-    tz_reload(); /* /etc/localtime may point at another zone now */
-    log_info("reload: reading the configuration%s%s", ag->cli.config_file != NULL ? " " : "",
-             ag->cli.config_file != NULL ? ag->cli.config_file : "");
-    if (options_load(&ag->cli, &nc, &nr, &errs) == -1) {
-        options_print_errors(&errs, 1);
-        log_errx("reload: failed (%zu errors): keeping the running configuration", errs.total);
-        errlist_clear(&errs);
-        config_free(&nc);
-        agent_status(ag, 1);
-        notify_ready("reload failed: running the previous configuration");
-        return;
-    }
-    errlist_clear(&errs);
-    options_resolve_fallbacks(&nc);
-    if (strcmp(nc.state_dir, ag->cfg.state_dir) != 0 ||
-        (nc.output == NULL) != (ag->cfg.output == NULL) ||
-        (nc.output != NULL && strcmp(nc.output, ag->cfg.output) != 0)) {
-        log_warnx("reload: state_dir and output changes take effect after a restart");
-        free(nc.state_dir);
-        nc.state_dir = strdup(ag->cfg.state_dir);
-        free(nc.output);
-        nc.output = ag->cfg.output != NULL ? strdup(ag->cfg.output) : NULL;
-    }
-    /* Batches counted with the old rules are sealed with them. */
-    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
-        stream_seal(s, 1);
-        s->keep = 0;
-    }
-    /* The alert rules name reasons of the old rule set: rebuild them with the new one (their
-     * learned baselines are saved to and restored from Redis on the way). */
-    ag->x->alerts_free(ag->alerts);
-    ag->alerts = NULL;
-    config_free(&ag->cfg);
-    ag->cfg = nc;
-    rsref_put(ag->rsr);
-    ag->rsr = nr;
-    ag->alerts = ag->x->alerts_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
-    log_set_level(ag->cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag->cfg.log_level);
-    agent_sources(ag, 0);
-    for (pp = &ag->streams; *pp != NULL;) {
-        struct stream *s = *pp;
-
-        if (!s->keep) {
-            struct stream *t = ag->streams;
-
-            while (t != NULL && (t == s || !t->keep || strcmp(t->name, s->name) != 0)) {
-                t = t->next;
-            }
-            if (t != NULL) {
-                log_info("reload: source=%s switched from the %s to the %s", s->name,
-                         source_kind(s->in), source_kind(t->in));
-            } else {
-                log_info("reload: source=%s removed", s->name);
-            }
-            *pp = s->next;
-            stream_free(s);
-            continue;
-        }
-        for (size_t i = 0; i < ag->cfg.nsources; i++) {
-            const struct config_source *cs = &ag->cfg.sources[i];
-
-            if (strcmp(cs->name, s->src) == 0) {
-                stream_set_rules(s, ag->rsr, cs);
-                struct tail_conf tc = tail_conf_of(&ag->cfg, cs);
-
-                source_set_conf(s->in, &tc);
-            }
-        }
-        pp = &s->next;
-    }
-    ev_timer_stop(ag->loop, &ag->w_flush);
-    ev_timer_set(&ag->w_flush, (double)ag->cfg.flush_interval / 1000.0,
-                 (double)ag->cfg.flush_interval / 1000.0);
-    ev_timer_start(ag->loop, &ag->w_flush);
-    ev_timer_stop(ag->loop, &ag->w_rescan);
-    ev_timer_set(&ag->w_rescan, (double)ag->cfg.rescan_interval / 1000.0,
-                 (double)ag->cfg.rescan_interval / 1000.0);
-    ev_timer_start(ag->loop, &ag->w_rescan);
-    agent_submit(ag);
-    agent_rescan(ag);
-    log_info("reload: done: %zu sources, %zu rules", ag->cfg.nsources,
-             ruleset_rule_count(ag->rsr->rs));
-    notify_ready("running (reloaded)");
 }
 
 static void
