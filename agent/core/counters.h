@@ -51,4 +51,29 @@
     X(RULE, "rule", "ru", 0)                                                                       \
     X(LIST, "list", "bl", 0)
 
+/* The agent's own counters of a batch, in the order of the "agent_metrics" object of the JSON
+ * lines output (agent/common/export.c). Each row gives:
+ *   its JSON name; where the value is: st (a scalar counter of the batch's struct stats, above)
+ *   or m (a field of struct batch_metrics, batch.h); the field; and whether it is summed into
+ *   the Redis totals hash as "a|" JSON name (1/0; lag_bytes is the gauge g|lag_bytes|SOURCE).
+ * From this list come the fields of struct batch_metrics (batch.h), the "agent_metrics" object
+ * (export.c) and the a| fields of a commit (redis_cmd.c). */
+/* X(json, in, field, redis_a) */
+#define AGENT_METRICS(X)                                                                           \
+    X("lines", st, lines, 0)                                                                       \
+    X("bytes_read", m, bytes_read, 1)                                                              \
+    X("lines_with_code", st, with_code, 0)                                                         \
+    X("unmatched_with_code", st, unmatched_with_code, 0)                                           \
+    X("overlong", m, overlong, 1)                                                                  \
+    X("rotations", m, rotations, 1)                                                                \
+    X("truncations", m, truncations, 1)                                                            \
+    X("reopen_failures", m, reopen_failures, 1)                                                    \
+    X("unreachable_files", m, unreachable_files, 1)                                                \
+    X("lag_bytes", m, lag_bytes, 0)
+
+/* The value of a row of AGENT_METRICS for the batch b (a const struct batch *). */
+#define AGENT_METRIC_VALUE(b, in, field) AGENT_METRIC_##in(b, field)
+#define AGENT_METRIC_st(b, field) ((b)->st.field)
+#define AGENT_METRIC_m(b, field) ((b)->m.field)
+
 #endif

@@ -659,19 +659,21 @@ batch_fields(struct rcmd *c, const struct batch *b)
 {
     struct pairs p = {c, 0};
     size_t slot = c->argc;
-    const struct batch_metrics *m = &b->m;
 
     if (rcmd_adds(c, "0") == -1 || rcmd_stats_fields(&b->st, b->rs, add_pair, &p) == -1) {
         return -1;
     }
-    if ((m->bytes_read && add_pair(&p, "a|bytes_read", m->bytes_read) == -1) ||
-        (m->overlong && add_pair(&p, "a|overlong", m->overlong) == -1) ||
-        (m->rotations && add_pair(&p, "a|rotations", m->rotations) == -1) ||
-        (m->truncations && add_pair(&p, "a|truncations", m->truncations) == -1) ||
-        (m->reopen_failures && add_pair(&p, "a|reopen_failures", m->reopen_failures) == -1) ||
-        (m->unreachable_files && add_pair(&p, "a|unreachable_files", m->unreachable_files) == -1)) {
-        return -1;
+#define METRIC_ADD(json, in, field, redis_a) METRIC_ADD_##redis_a(json, in, field)
+#define METRIC_ADD_0(json, in, field)
+#define METRIC_ADD_1(json, in, field)                                                              \
+    if (AGENT_METRIC_VALUE(b, in, field) != 0 &&                                                   \
+        add_pair(&p, "a|" json, AGENT_METRIC_VALUE(b, in, field)) == -1) {                         \
+        return -1;                                                                                 \
     }
+    AGENT_METRICS(METRIC_ADD)
+#undef METRIC_ADD
+#undef METRIC_ADD_0
+#undef METRIC_ADD_1
     return set_count(c, slot, p.n);
 }
 
