@@ -5,13 +5,17 @@
  *   of a closed minute (1/0, and the text after it in the script's HEAD list), and what it
  *   counts (the README's table of counters says the same, checked by test_counters.c).
  * From this list come the fields of struct stats (stats.h), stats_merge (stats.c), the JSON
- * totals (agent/common/stats_print.c), the Redis fields written and read back (redis_cmd.c) and the
- * head of the commit scripts' stream entries (redis_cmd.c). Renaming a JSON or Redis name
+ * totals (agent/common/stats_print.c), the Redis fields written and read back (redis_cmd.c), the
+ * names the readers of the hashes use (stats_redis_totals, stats.h: serve, top, the live page)
+ * and the head of the commit scripts' stream entries (redis_cmd.c). Renaming a JSON or Redis name
  * changes a contract: the JSON shape of scan and the Redis fields that agents, query, serve,
  * top and the dashboards read.
  */
 #ifndef SMTPMON_AGENT_COUNTERS_H
 #define SMTPMON_AGENT_COUNTERS_H
+
+/* The prefix of the scalar counters' Redis hash fields: "m|" redis ("m|lines"). */
+#define STATS_TOTALS_REDIS "m|"
 
 /* X(field, json, redis, head, head_sep, what) */
 #define STATS_TOTALS(X)                                                                            \
@@ -34,8 +38,10 @@
 /* The dimensions of the counts, in the order of scan's "by" object. Each row gives:
  *   the name after DIM_ (enum stats_dim), the key in "by", the prefix of its Redis hash fields
  *   ("cl" for cl|5), and whether the live page's summary (exporters/web.c) shows it (1/0).
- * From this list come enum stats_dim (stats.h), the names of stats_dim_name (stats.c) and the
- * dimensions of the page's summary (web.c). */
+ * From this list come enum stats_dim (stats.h), the names of stats_dim_name (stats.c), the
+ * prefixes of the Redis fields written and read back (stats_dim_redis, stats_dim_of_field:
+ * redis_cmd.c, serve, top, the live page) and the dimensions of the page's summary (web.c).
+ * The commit scripts' own list of prefixes (PFX in redis_cmd.c) is Lua text, written by hand. */
 /* X(id, json, redis, on_page) */
 #define STATS_DIMS(X)                                                                              \
     X(CLASS, "class", "cl", 1)                                                                     \

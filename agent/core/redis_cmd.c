@@ -496,18 +496,18 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
     size_t n;
     uint64_t listed = 0;
 
-#define TOTAL_EMIT(f, json, redis, head, sep, what) EMIT("m|" redis, st->f);
+#define TOTAL_EMIT(f, json, redis, head, sep, what) EMIT(STATS_TOTALS_REDIS redis, st->f);
     STATS_TOTALS(TOTAL_EMIT)
 #undef TOTAL_EMIT
     for (int c = 0; c < 10; c++) {
-        snprintf(k, sizeof(k), "cl|%d", c);
+        snprintf(k, sizeof(k), "%s%d", stats_dim_redis[DIM_CLASS], c);
         EMIT(k, st->cls[c]);
     }
-    EMIT("cl|invalid", st->cls_invalid);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_CLASS, "invalid"), st->cls_invalid);
     for (int c = 0; c < 3; c++) {
         for (int s = 0; s < 1000; s++) {
             if (st->subject[c][s] != 0) {
-                snprintf(k, sizeof(k), "sj|%d.%d", stat_classes[c], s);
+                snprintf(k, sizeof(k), "%s%d.%d", stats_dim_redis[DIM_SUBJECT], stat_classes[c], s);
                 EMIT(k, st->subject[c][s]);
             }
         }
@@ -515,59 +515,63 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
     for (size_t i = 0; i < STATS_STATUS_MAX * 2; i++) {
         const struct stats_status *s = &st->status[i];
         if (s->cls != 0) {
-            snprintf(k, sizeof(k), "st|%u.%u.%u", s->cls, s->subject, s->detail);
+            snprintf(k, sizeof(k), "%s%u.%u.%u", stats_dim_redis[DIM_STATUS], s->cls, s->subject,
+                     s->detail);
             EMIT(k, s->n);
         }
     }
-    EMIT("st|other", st->status_other);
-    EMIT("st|invalid", st->status_invalid);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_STATUS, "other"), st->status_other);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_STATUS, "invalid"), st->status_invalid);
     for (int r = 0; r < 1000; r++) {
         if (st->reply[r] != 0) {
-            snprintf(k, sizeof(k), "rp|%d", r);
+            snprintf(k, sizeof(k), "%s%d", stats_dim_redis[DIM_REPLY], r);
             EMIT(k, st->reply[r]);
         }
     }
-    EMIT("rp|invalid", st->reply_invalid);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_REPLY, "invalid"), st->reply_invalid);
     for (int i = 0; i < DIR__N; i++) {
-        snprintf(k, sizeof(k), "di|%s", direction_name((enum smtp_direction)i));
+        snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_DIRECTION],
+                 direction_name((enum smtp_direction)i));
         EMIT(k, st->direction[i]);
         for (int c = 0; c < 3; c++) {
-            snprintf(k, sizeof(k), "dc|%s|%d", direction_name((enum smtp_direction)i),
-                     stat_classes[c]);
+            snprintf(k, sizeof(k), "%s%s|%d", stats_dim_redis[DIM_DIRECTION_CLASS],
+                     direction_name((enum smtp_direction)i), stat_classes[c]);
             EMIT(k, st->dir_class[i][c]);
             for (int j = 0; j < 1000; j++) {
                 if (st->dir_subject[i][c][j] != 0) {
-                    snprintf(k, sizeof(k), "ds|%s|%d.%d", direction_name((enum smtp_direction)i),
-                             stat_classes[c], j);
+                    snprintf(k, sizeof(k), "%s%s|%d.%d", stats_dim_redis[DIM_DIRECTION_SUBJECT],
+                             direction_name((enum smtp_direction)i), stat_classes[c], j);
                     EMIT(k, st->dir_subject[i][c][j]);
                 }
             }
         }
     }
     for (int i = 0; i < OUTCOME__N; i++) {
-        snprintf(k, sizeof(k), "oc|%s", outcome_name((enum smtp_outcome)i));
+        snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_OUTCOME],
+                 outcome_name((enum smtp_outcome)i));
         EMIT(k, st->outcome[i]);
     }
     for (int i = 0; i < STATS_REASONS_MAX; i++) {
         if (st->reason[i] != 0) {
             if (rs != NULL && (size_t)i < ruleset_reason_count(rs)) {
-                snprintf(k, sizeof(k), "rs|%s", ruleset_reason_name(rs, i));
+                snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_REASON],
+                         ruleset_reason_name(rs, i));
             } else {
-                snprintf(k, sizeof(k), "rs|#%d", i);
+                snprintf(k, sizeof(k), "%s#%d", stats_dim_redis[DIM_REASON], i);
             }
             EMIT(k, st->reason[i]);
         }
     }
-    EMIT("rs|none", st->reason_none);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_REASON, "none"), st->reason_none);
     for (size_t i = 0; i < st->nrules; i++) {
         const struct rule *r = rs != NULL ? ruleset_rule_at(rs, i) : NULL;
         if (st->rule[i] == 0) {
             continue;
         }
         if (r != NULL) {
-            snprintf(k, sizeof(k), "ru|%s", rule_name(r));
+            snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_RULE], rule_name(r));
         } else {
-            snprintf(k, sizeof(k), "ru|#%zu", i);
+            snprintf(k, sizeof(k), "%s#%zu", stats_dim_redis[DIM_RULE], i);
         }
         EMIT(k, st->rule[i]);
     }
@@ -577,14 +581,14 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
         }
         n = topk_list(st->domains, items, STATS_DOMAINS);
         for (size_t i = 0; i < n; i++) {
-            snprintf(k, sizeof(k), "dm|%s", items[i].key);
-            if (strcmp(k, "dm|other") == 0) {
-                snprintf(k, sizeof(k), "dm|other.");
+            snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_DOMAIN], items[i].key);
+            if (strcmp(items[i].key, "other") == 0) {
+                snprintf(k, sizeof(k), "%sother.", stats_dim_redis[DIM_DOMAIN]);
             }
             EMIT(k, items[i].count);
             listed += items[i].count;
         }
-        EMIT("dm|other", topk_total(st->domains) - listed);
+        EMIT(stats_dim_field(k, sizeof(k), DIM_DOMAIN, "other"), topk_total(st->domains) - listed);
         free(items);
         items = NULL;
     }
@@ -595,14 +599,14 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
         }
         n = topk_list(st->lists, items, STATS_LISTS);
         for (size_t i = 0; i < n; i++) {
-            snprintf(k, sizeof(k), "bl|%s", items[i].key);
-            if (strcmp(k, "bl|other") == 0) {
-                snprintf(k, sizeof(k), "bl|other.");
+            snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_LIST], items[i].key);
+            if (strcmp(items[i].key, "other") == 0) {
+                snprintf(k, sizeof(k), "%sother.", stats_dim_redis[DIM_LIST]);
             }
             EMIT(k, items[i].count);
             listed += items[i].count;
         }
-        EMIT("bl|other", topk_total(st->lists) - listed);
+        EMIT(stats_dim_field(k, sizeof(k), DIM_LIST, "other"), topk_total(st->lists) - listed);
         free(items);
         items = NULL;
     }
@@ -993,7 +997,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         return 1;
     }
     k++;
-    if (strncmp(name, "m|", 2) == 0) {
+    if (strncmp(name, STATS_TOTALS_REDIS, sizeof(STATS_TOTALS_REDIS) - 1) == 0) {
         static const struct {
             const char *name;
             size_t off;
@@ -1010,7 +1014,8 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 1;
     }
-    if (strncmp(name, "cl|", 3) == 0) {
+    switch (stats_dim_of_field(name, &k)) {
+    case DIM_CLASS: {
         if (strcmp(k, "invalid") == 0) {
             st->cls_invalid += n;
         } else if (k[0] >= '0' && k[0] <= '9' && k[1] == '\0') {
@@ -1020,14 +1025,14 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 0;
     }
-    if (strncmp(name, "sj|", 3) == 0) {
+    case DIM_SUBJECT: {
         if (sscanf(k, "%d.%d", &a, &b) != 2 || class_slot(a) < 0 || b < 0 || b > 999) {
             return 1;
         }
         st->subject[class_slot(a)][b] += n;
         return 0;
     }
-    if (strncmp(name, "st|", 3) == 0) {
+    case DIM_STATUS: {
         if (strcmp(k, "other") == 0) {
             st->status_other += n;
         } else if (strcmp(k, "invalid") == 0) {
@@ -1041,7 +1046,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 0;
     }
-    if (strncmp(name, "rp|", 3) == 0) {
+    case DIM_REPLY: {
         if (strcmp(k, "invalid") == 0) {
             st->reply_invalid += n;
         } else if (sscanf(k, "%d", &a) == 1 && a >= 0 && a <= 999) {
@@ -1051,21 +1056,21 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 0;
     }
-    if (strncmp(name, "di|", 3) == 0) {
+    case DIM_DIRECTION: {
         if ((a = direction_from_name(k, strlen(k))) < 0) {
             return 1;
         }
         st->direction[a] += n;
         return 0;
     }
-    if (strncmp(name, "oc|", 3) == 0) {
+    case DIM_OUTCOME: {
         if ((a = outcome_from_name(k, strlen(k))) < 0) {
             return 1;
         }
         st->outcome[a] += n;
         return 0;
     }
-    if (strncmp(name, "dc|", 3) == 0) {
+    case DIM_DIRECTION_CLASS: {
         const char *bar = strchr(k, '|');
         if (bar == NULL || (a = direction_from_name(k, (size_t)(bar - k))) < 0 ||
             sscanf(bar + 1, "%d", &b) != 1 || class_slot(b) < 0) {
@@ -1074,7 +1079,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         st->dir_class[a][class_slot(b)] += n;
         return 0;
     }
-    if (strncmp(name, "ds|", 3) == 0) {
+    case DIM_DIRECTION_SUBJECT: {
         const char *bar = strchr(k, '|');
         int c;
         if (bar == NULL || (a = direction_from_name(k, (size_t)(bar - k))) < 0 ||
@@ -1084,7 +1089,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         st->dir_subject[a][class_slot(b)][c] += n;
         return 0;
     }
-    if (strncmp(name, "rs|", 3) == 0) {
+    case DIM_REASON: {
         if (strcmp(k, "none") == 0) {
             st->reason_none += n;
             return 0;
@@ -1095,7 +1100,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         st->reason[a] += n;
         return 0;
     }
-    if (strncmp(name, "ru|", 3) == 0) {
+    case DIM_RULE: {
         for (size_t i = 0; rs != NULL && i < st->nrules; i++) {
             const struct rule *r = ruleset_rule_at(rs, i);
             if (r != NULL && strcmp(rule_name(r), k) == 0) {
@@ -1105,19 +1110,22 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 1;
     }
-    if (strncmp(name, "dm|", 3) == 0) {
+    case DIM_DOMAIN: {
         if (st->domains == NULL) {
             return 1;
         }
         topk_add(st->domains, k, strlen(k), n);
         return 0;
     }
-    if (strncmp(name, "bl|", 3) == 0) {
+    case DIM_LIST: {
         if (st->lists == NULL) {
             return 1;
         }
         topk_add(st->lists, k, strlen(k), n);
         return 0;
+    }
+    case DIM__N:
+        break;
     }
     return 1;
 }

@@ -165,6 +165,20 @@ Test(counters, every_counter_merges_prints_and_round_trips_redis)
     errlist_clear(&e);
 }
 
+/* The Redis fields of the scalar counters that the readers of the hashes name
+ * (stats_redis_totals) are "m|" and the list's Redis name; a field of no dimension is none. */
+Test(counters, redis_names_of_the_totals)
+{
+    const char *rest;
+#define NAME_CHECK(f, json, redis, head, sep, what)                                                \
+    cr_assert_str_eq(stats_redis_totals.f, "m|" redis);
+    STATS_TOTALS(NAME_CHECK)
+#undef NAME_CHECK
+    cr_assert_eq(stats_dim_of_field("m|lines", &rest), DIM__N);
+    cr_assert_null(rest);
+    cr_assert_eq(stats_dim_of_field("x", &rest), DIM__N);
+}
+
 /* The dimensions of counters.h: their names in "by" and the prefix of their Redis fields, which
  * the reader of the hashes (rcmd_stats_add_field) takes back into that dimension. */
 Test(counters, dimensions_names_and_redis_prefixes)
@@ -197,9 +211,16 @@ Test(counters, dimensions_names_and_redis_prefixes)
     for (int d = 0; d < DIM__N; d++) {
         struct stats st;
         struct stats_kvlist l = {0};
-        char name[64];
+        char name[64], field[64];
+        const char *rest;
 
         cr_assert_str_eq(stats_dim_name((enum stats_dim)d), dims[d].json);
+        snprintf(name, sizeof(name), "%s|", dims[d].redis);
+        cr_assert_str_eq(stats_dim_redis[d], name);
+        snprintf(name, sizeof(name), "%s|k", dims[d].redis);
+        cr_assert_str_eq(stats_dim_field(field, sizeof(field), (enum stats_dim)d, "k"), name);
+        cr_assert_eq(stats_dim_of_field(name, &rest), (enum stats_dim)d, "%s", name);
+        cr_assert_str_eq(rest, "k");
         if (sample[d] == NULL) {
             continue; /* reason and rule names need a rule set */
         }
