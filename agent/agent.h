@@ -1,9 +1,9 @@
 /*
  * agent.h -- the running agent's state, inside agent/ only: struct agent (the loop, the
  * configuration, the queue of sealed batches, the timers) and struct stream (one file or the
- * journal with its open batch), shared by daemon.c (the phases of agent_main, the streams, the
- * timers and signals), batchq.c (the batches and their queue) and reload.c (SIGHUP). Everything
- * here runs on the agent's one libev loop.
+ * journal with its open batch), shared by daemon.c (the phases of agent_main, the timers and
+ * signals), stream.c (the streams), batchq.c (the batches and their queue) and reload.c
+ * (SIGHUP). Everything here runs on the agent's one libev loop.
  */
 #ifndef SMTPMON_AGENT_AGENT_H
 #define SMTPMON_AGENT_AGENT_H
@@ -93,6 +93,13 @@ struct agent {
  * No flush: what was not committed is read again at the next start. */
 void __attribute__((format(printf, 3, 4)))
 agent_fail(struct agent *ag, int code, const char *fmt, ...);
+/* Updates the STATUS= line (at most every few seconds unless 'force'). */
+void agent_status(struct agent *ag, int force);
+/* Expands the globs again and polls every stream. */
+void agent_rescan(struct agent *ag);
+
+/* stream.c */
+
 /* Gives s the rules of r (one more reference) and the pack its source names (cs may be NULL). */
 void stream_set_rules(struct stream *s, struct rsref *r, const struct config_source *cs);
 /* The year and month that complete the dates of lines without a year, from the clock. */
@@ -104,10 +111,13 @@ void stream_free(struct stream *s);
 /* Creates the streams of every source (globs expanded); 'first': at start-up (read_from
  * applies). */
 void agent_sources(struct agent *ag, int first);
-/* Updates the STATUS= line (at most every few seconds unless 'force'). */
-void agent_status(struct agent *ag, int force);
-/* Expands the globs again and polls every stream. */
-void agent_rescan(struct agent *ag);
+/* Asks s's source whether there is something new (more lines, a rotation, a truncation) and
+ * starts the pump if so and the stream is not paused. */
+void stream_poll(struct stream *s);
+/* The exporter's answer to start_cursor_async() (arg: the agent): starts the stream at the
+ * committed cursor; or its request to restart a source (rc 2), or to stop (source NULL). */
+void agent_cursor(void *arg, const char *source, int rc, const struct state *saved,
+                  const char *err);
 
 /* batchq.c */
 

@@ -115,7 +115,8 @@ for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$ROOT"/agent/cmd/*.c "$ROOT"/agent/common
 done
 # No bare numeric exit status in the commands' return paths.
 if grep -nE '(return|exit\(|fatalx?\() *(1|2|64|65|66|69|70|71|73|74|75|77|78)\b[;,)]' \
-    "$ROOT"/agent/cmd/main.c "$ROOT"/agent/options.c "$ROOT"/agent/daemon.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
+    "$ROOT"/agent/cmd/main.c "$ROOT"/agent/options.c "$ROOT"/agent/daemon.c "$ROOT"/agent/stream.c "$ROOT"/agent/batchq.c \
+    "$ROOT"/agent/reload.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
     "$ROOT"/exporters/query.c "$ROOT"/exporters/serve.c "$ROOT"/exporters/top.c "$ROOT"/exporters/alerts_out.c | grep -v '^[^:]*:[0-9]*: *return 1;$' \
     > "$T/bare"; then
     fail "bare exit statuses: $(cat "$T/bare")"
