@@ -16,9 +16,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "counters.h"
+#include "stats.h" /* and counters.h */
 #include "json.h"
-#include "stats.h"
 #include "web.h"
 
 #define WEB_CSP                                                                                    \
