@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "config.h"
+#include "loghdr.h"
 #include "options.h"
 #include "pipeline.h"
 #include "source.h"
@@ -34,6 +35,7 @@ struct stream {
     struct source *in;         /* the file or the journal (source.h) */
     struct pipeline pl;
     struct tz_cache tz;
+    struct loghdr_stamp stamp; /* the last timestamp read, for pl.ctx: cleared when tz_reload */
     struct rsref *rsr;
     struct batch *open; /* lines read since the last seal */
     int64_t minute;     /* log minute of the last line with a time; 0: none yet */

@@ -13,6 +13,7 @@
 #include "errlist.h"
 #include "export.h"
 #include "log.h"
+#include "loghdr.h"
 #include "notify.h"
 #include "options.h"
 #include "rules.h"
@@ -29,6 +30,9 @@ agent_reload(struct agent *ag)
 
     notify_reloading();
     tz_reload(); /* /etc/localtime may point at another zone now */
+    for (struct stream *s = ag->streams; s != NULL; s = s->next) {
+        loghdr_stamp_clear(&s->stamp); /* its times were converted in the zone before */
+    }
     log_info("reload: reading the configuration%s%s", ag->cli.config_file != NULL ? " " : "",
              ag->cli.config_file != NULL ? ag->cli.config_file : "");
     if (options_load(&ag->cli, &nc, &nr, &errs) == -1) {

@@ -187,6 +187,7 @@ stream_new(struct agent *ag, const struct config_source *cs, const char *path, i
     }
     s->pl.ctx.local_to_utc = tz_local_to_utc;
     s->pl.ctx.local_arg = &s->tz;
+    s->pl.ctx.stamp = &s->stamp;
     stream_ref_time(s);
     stream_set_rules(s, ag->rsr, cs);
     ev_idle_init(&s->w_pump, stream_pump_cb);

@@ -1,5 +1,5 @@
 /*
- * alerts_out.h -- the delivery of the agent's alerts (the rules: common/alert_rules.h): the log
+ * alerts_out.h -- the delivery of the agent's alerts (the rules: agent/common/alert_rules.h): the log
  * at warning level, the systemd status line, Redis
  * (PUBLISH on P:alerts:A, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
  * hashes P:{A}:alerts:RULE), and an optional program run with the alert as JSON on stdin

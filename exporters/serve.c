@@ -27,11 +27,11 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
-#include <microhttpd.h>
-#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "log.h"
+#include "mhd.h"
+#include "notify.h"
 #include "redis_conn.h"
 #include "redis_cmd.h"
 #include "serve.h"
@@ -1076,6 +1076,10 @@ serve_main(int argc, char **argv)
         return rc;
     }
     config_free(&cfg);
+    if (mhd_load(err, sizeof(err)) == -1) {
+        fprintf(stderr, "smtpmon serve: %s\n", err);
+        return EX_UNAVAILABLE;
+    }
     pthread_mutex_init(&sv.mu, NULL);
     pthread_cond_init(&sv.cv, NULL);
 
@@ -1114,13 +1118,13 @@ serve_main(int argc, char **argv)
              sv.rcf.url.unix_socket ? "" : ":",
              sv.rcf.url.unix_socket ? "" : (snprintf(err, sizeof(err), "%d", sv.rcf.url.port), err),
              sv.rcf.prefix);
-    sd_notify(0, "READY=1");
+    notify_send("READY=1");
     for (;;) {
         if (sigwait(&set, &sig) != 0 || sig != SIGHUP) {
             break;
         }
     }
-    sd_notify(0, "STOPPING=1");
+    notify_send("STOPPING=1");
     stop_scraper(&sv, scraper); /* answers what is queued, then new requests get 503 */
     MHD_stop_daemon(d);
     if (sv.ctx != NULL) {

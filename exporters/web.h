@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
-#include <microhttpd.h>
+#include "mhd.h"
 
 #include "redis_cmd.h"
 #include "serve_int.h"

@@ -10,6 +10,7 @@
  *   smtpmon [-f FILE] [options]            the agent (smtpmon --help lists everything)
  * Exit statuses are those of sysexits.h, one table for all (smtpmon(8), README.md).
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +57,11 @@ int
 main(int argc, char **argv)
 {
     log_init("smtpmon", LOG_LVL_INFO, 0);
+    /* Blocks of 64 KiB and more (a batch's counts, a top-N, read buffers) get their own
+     * mappings and go back to the system when freed. glibc otherwise raises this threshold to
+     * the size of the first such block freed, and later ones come from the heap, zeroed page by
+     * page by calloc: the agent's batches, mostly untouched counters, cost their full size. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         perror("signal");
         return EX_OSERR;

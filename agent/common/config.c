@@ -47,7 +47,7 @@ static const struct config_option options[] = {
      "A batch of counts is handed to the exporter at least this often"},
     {"agent", "batch_lines", CONFIG_INT, G(batch_lines), "100000", 1, 100000000, NULL,
      "A batch is handed over early when it holds this many lines"},
-    {"agent", "queue_batches", CONFIG_INT, G(queue_batches), "8", 1, 1024, NULL,
+    {"agent", "queue_batches", CONFIG_INT, G(queue_batches), "4", 1, 1024, NULL,
      "Batches waiting for the exporter before reading pauses"},
     {"agent", "max_line", CONFIG_SIZE, G(max_line), "64K", 256, 16 * MIB, NULL,
      "Longer lines are skipped and counted"},

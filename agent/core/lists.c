@@ -1,5 +1,8 @@
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "lists.h"
 
@@ -263,13 +266,24 @@ lists_find(const char *text, size_t len, const char **name)
         len = sizeof(low);
     }
     uint64_t bits[PAIR_BITS / 64];
+    size_t i = 0;
     memset(bits, 0, sizeof(bits));
-    for (size_t i = 0; i < len; i++) {
+#ifdef __SSE2__
+    /* A..Z are the bytes that, moved down by 'A' + 128, fall below -128 + 26 */
+    const __m128i shift = _mm_set1_epi8((char)(128 - 'A')), top = _mm_set1_epi8((char)(-128 + 26));
+    const __m128i gap = _mm_set1_epi8('a' - 'A');
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+        __m128i up = _mm_cmplt_epi8(_mm_add_epi8(v, shift), top);
+        _mm_storeu_si128((__m128i *)(void *)(low + i), _mm_add_epi8(v, _mm_and_si128(up, gap)));
+    }
+#endif
+    for (; i < len; i++) {
         low[i] = (char)lower((unsigned char)text[i]);
-        if (i > 0) {
-            unsigned k = pair_key(low + i - 1);
-            bits[k >> 6] |= UINT64_C(1) << (k & 63);
-        }
+    }
+    for (i = 1; i < len; i++) {
+        unsigned k = pair_key(low + i - 1);
+        bits[k >> 6] |= UINT64_C(1) << (k & 63);
     }
     pairs = bits;
     if ((zl = zone_after_phrase(low, len, &zone)) > 0) {

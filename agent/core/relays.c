@@ -37,8 +37,21 @@ relays_free(struct relays *r)
 static int
 is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '.' || c == '_';
+    /* letters, digits, '-', '.', '_': one load instead of up to eight compares */
+    static const unsigned char name_char[256] = {
+        ['-'] = 1, ['.'] = 1, ['_'] = 1,
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+        ['8'] = 1, ['9'] = 1,
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+        ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+        ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+        ['Y'] = 1, ['Z'] = 1,
+        ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+        ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+        ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+        ['y'] = 1, ['z'] = 1,
+    };
+    return name_char[(unsigned char)c];
 }
 
 /* Parses an address (without brackets) into n (bits set to the full length). */
@@ -241,7 +254,7 @@ read_host(const char *p, const char *end, const char **name, size_t *nlen, const
         if (c != NULL) {
             *addr = q + 1;
             *alen = (size_t)(c - q - 1);
-            if (*alen >= 5 && strncasecmp(*addr, "IPv6:", 5) == 0) {
+            if (*alen >= 5 && ((*addr)[0] | 0x20) == 'i' && strncasecmp(*addr, "IPv6:", 5) == 0) {
                 *addr += 5;
                 *alen -= 5;
             }

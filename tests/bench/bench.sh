@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Benchmark of 'smtpmon scan' against wc -l and grep -cE, in one run over four inputs:
+# Benchmark of 'smtpmon scan' against wc -l and grep -cE, in one run over five inputs:
 #
 #   postfix  the busy Postfix relay of tests/bench/gen.c (BENCH_LINES lines)
 #   exim     an Exim main log of tests/bench/gen-exim.c (BENCH_LINES / 10 lines)
+#   sendmail the syslog of a mixed Sendmail host of tests/bench/gen-sendmail.c (BENCH_LINES / 10)
 #   files    the first BENCH_LINES / 5 relay lines in 1,000 files, against the same lines in one
 #   gz       the same lines as a rotation set of 30 gzip-compressed files
 #
@@ -10,8 +11,8 @@
 #   BENCH_SETS="postfix files" bash tests/bench/bench.sh
 #
 # Environment:
-#   BENCH_SETS    the inputs to measure (default "postfix exim files gz"); BENCH_GEN=postfix or
-#                 BENCH_GEN=exim is read as that one set
+#   BENCH_SETS    the inputs to measure (default "postfix exim sendmail files gz"); BENCH_GEN=SET
+#                 is read as that one set
 #   BENCH_LINES   lines of the relay log (default 5000000); the other inputs scale with it
 #   BENCH_SEED    generator seed (default 1)
 #   BENCH_ROUNDS  timed rounds, commands alternating within each round (default 3)
@@ -35,7 +36,7 @@ rounds=${BENCH_ROUNDS:-3}
 smtpmon=${SMTPMON:-build/smtpmon}
 cc=${CC:-cc}
 time_bin=/usr/bin/time
-sets=${BENCH_SETS:-postfix exim files gz}
+sets=${BENCH_SETS:-postfix exim sendmail files gz}
 if [[ -n ${BENCH_GEN:-} ]]; then
     sets=$BENCH_GEN
 fi
@@ -47,13 +48,15 @@ ngz=30
 target_wc=3        # postfix, default threads: scan <= 3x wc -l
 target_wc1=6       # postfix, --jobs 1
 target_grep=0.8    # postfix, default threads: scan <= 0.8x grep -cE
-target_exim=2      # exim's scan/wc ratio <= 2x postfix's
+target_exim=2      # exim's and sendmail's scan/wc ratio <= 2x postfix's
 target_files=1.5   # 1,000 files <= 1.5x the same lines in one file
 target_rss_kib=8192
 
 pf_re='dsn=[245]\.[0-9]{1,3}\.[0-9]{1,3}'
 # Exim writes the remote reply after C=" or ": ", ACL refusals without a code.
 exim_re='(C="|: )[245][0-9][0-9][ -]'
+# Sendmail writes a code after dsn= (deliveries) and reject= (the check_* rulesets, milters).
+sm_re='dsn=[245]\.[0-9]{1,3}\.[0-9]{1,3}|reject=[245][0-9][0-9] '
 
 die() {
     echo "bench: $*" >&2
@@ -65,8 +68,8 @@ for v in lines seed rounds; do
 done
 for s in $sets; do
     case $s in
-    postfix | exim | files | gz) ;;
-    *) die "BENCH_SETS: unknown set '$s' (postfix exim files gz)" ;;
+    postfix | exim | sendmail | files | gz) ;;
+    *) die "BENCH_SETS: unknown set '$s' (postfix exim sendmail files gz)" ;;
     esac
 done
 [[ -x $time_bin ]] || die "GNU time is needed at $time_bin (Debian package 'time')"
@@ -107,6 +110,7 @@ gen_log() {
 
 relay=$bd/relay.log
 exim=$bd/exim.log
+sendmail=$bd/sendmail.log
 part_lines=$((lines / 5))
 exim_lines=$((lines / 10))
 [[ $part_lines -ge $nfiles ]] || die "BENCH_LINES must be at least $((nfiles * 5))"
@@ -115,6 +119,9 @@ if [[ " $sets " == *" postfix "* || " $sets " == *" files "* || " $sets " == *" 
 fi
 if [[ " $sets " == *" exim "* ]]; then
     gen_log tests/bench/gen-exim.c "$exim_lines" "$exim"
+fi
+if [[ " $sets " == *" sendmail "* ]]; then
+    gen_log tests/bench/gen-sendmail.c "$exim_lines" "$sendmail"
 fi
 one=$bd/one.log
 fdir=$bd/files
@@ -239,10 +246,12 @@ echo
 
 for set in $sets; do
     case $set in
-    postfix | exim)
+    postfix | exim | sendmail)
         f=$relay re=$pf_re
         if [[ $set == exim ]]; then
             f=$exim re=$exim_re
+        elif [[ $set == sendmail ]]; then
+            f=$sendmail re=$sm_re
         fi
         cat "$f" > /dev/null
         printf '%s: %s, %s lines, %.1f MB\n' "$set" "$f" "$(sed -n 1p "$f.stamp" | cut -d' ' -f1 |
@@ -297,6 +306,14 @@ if [[ " $sets " == *" postfix "* && " $sets " == *" exim "* ]]; then
     check "exim (scan / wc -l) / postfix (scan / wc -l)" "$(ratio "$er" "$pr")" $target_exim
     pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
     er=$(calc "print ${med[exim_scan1]} / ${med[exim_wc]}")
+    check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
+fi
+if [[ " $sets " == *" postfix "* && " $sets " == *" sendmail "* ]]; then
+    pr=$(calc "print ${med[postfix_scan]} / ${med[postfix_wc]}")
+    er=$(calc "print ${med[sendmail_scan]} / ${med[sendmail_wc]}")
+    check "sendmail (scan / wc -l) / postfix (scan / wc -l)" "$(ratio "$er" "$pr")" $target_exim
+    pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
+    er=$(calc "print ${med[sendmail_scan1]} / ${med[sendmail_wc]}")
     check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
 fi
 if [[ " $sets " == *" files "* ]]; then

@@ -60,19 +60,24 @@ free_port() {
 }
 
 # A datagram socket standing in for systemd's NOTIFY_SOCKET: start_notify_listener SOCK LOG
-# writes each notification to LOG as one line (its lines joined by " | "); NOTIFY_PID.
+# writes each notification to LOG as one line (its lines joined by " | "); NOTIFY_PID. A SOCK
+# that begins with @ is an abstract socket name, as systemd writes those in NOTIFY_SOCKET.
 start_notify_listener() {
     python3 - "$1" "$2" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
+a = sys.argv[1]
+s.bind("\0" + a[1:] if a.startswith("@") else a)
 with open(sys.argv[2], "a", buffering=1) as out:
     while True:
         out.write(s.recv(4096).decode(errors="replace").replace("\n", " | ") + "\n")
 PY
     NOTIFY_PID=$!
     track_pid "$NOTIFY_PID"
-    wait_for 5 "[ -S '$1' ]" || fail "no notify listener"
+    case $1 in
+    @*) wait_for 5 "grep -q ' $1\$' /proc/net/unix" || fail "no notify listener" ;;
+    *) wait_for 5 "[ -S '$1' ]" || fail "no notify listener" ;;
+    esac
 }
 
 fail() {

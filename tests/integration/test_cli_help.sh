@@ -4,6 +4,8 @@
 # command's part of smtpmon(8) and in its SYNOPSIS, and neither names an option the parser does
 # not accept; `smtpmon --help` lists every command of agent/cmd/main.c with all its options; every
 # sysexits.h status the sources use is in the EXIT STATUS table of smtpmon(8) and of README.md.
+# The binary links neither libsystemd nor libmicrohttpd (their code loads them when a journal
+# source opens or serve starts), so no command pays their memory.
 . "$(dirname "$0")/lib.sh"
 
 need man col
@@ -123,5 +125,8 @@ if grep -nE '(return|exit\(|fatalx?\() *(1|2|64|65|66|69|70|71|73|74|75|77|78)\b
 fi
 if grep -n '\bexit(' "$ROOT"/exporters/*.c "$ROOT"/agent/common/*.c "$ROOT"/agent/*.c "$ROOT"/agent/core/*.c | grep -v '_exit(' > "$T/exit"; then
     fail "exit() below main: $(cat "$T/exit")"
+fi
+if command -v ldd > /dev/null && ldd "$SMTPMON" | grep -E 'libsystemd|libmicrohttpd|libgnutls' > "$T/ldd"; then
+    fail "the binary links libraries that are loaded on demand: $(cat "$T/ldd")"
 fi
 exit 0

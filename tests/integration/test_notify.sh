@@ -1,7 +1,9 @@
 #!/bin/bash
 # systemd notifications: READY=1 after start-up, STATUS= lines, RELOADING=1 around a reload,
 # STOPPING=1 on SIGTERM, WATCHDOG=1 when WATCHDOG_USEC is set; received on a datagram socket
-# standing in for systemd's NOTIFY_SOCKET.
+# standing in for systemd's NOTIFY_SOCKET, sent by libsystemd's sd_notify (loaded by the agent
+# when NOTIFY_SOCKET is set, never otherwise): an abstract socket name (@...) works too, and a
+# WATCHDOG_PID naming another process turns the watchdog off (sd_watchdog_enabled(3)).
 . "$(dirname "$0")/lib.sh"
 need python3
 
@@ -19,4 +21,21 @@ wait_for 5 "[ \$(grep -c 'READY=1' '$T/notify.log') -ge 2 ]" || fail "no READY=1
 stop_agent
 wait_for 5 "grep -q 'STOPPING=1' '$T/notify.log'" || fail "no STOPPING=1"
 grep -q 'STATUS=' "$T/notify.log" || fail "no STATUS="
+
+ABS=@smtpmon-it-notify-$$-$RANDOM
+start_notify_listener "$ABS" "$T/notify2.log"
+NOTIFY_SOCKET=$ABS WATCHDOG_USEC=200000 WATCHDOG_PID=1 start_agent -f "$T/smtpmon.conf"
+wait_for 5 "grep -q 'READY=1' '$T/notify2.log'" || fail "no READY=1 on an abstract socket"
+sleep 1
+grep -q 'WATCHDOG=1' "$T/notify2.log" && fail "WATCHDOG=1 sent though WATCHDOG_PID is another process"
+grep -q 'libsystemd' "/proc/$AGENT_PID/maps" || fail "READY=1 arrived but libsystemd is not mapped"
+stop_agent
+wait_for 5 "grep -q 'STOPPING=1' '$T/notify2.log'" || fail "no STOPPING=1 on an abstract socket"
+
+# Without NOTIFY_SOCKET (an agent started by hand), libsystemd is not loaded at all.
+[ -z "${NOTIFY_SOCKET:-}" ] || fail "NOTIFY_SOCKET set in the test's own environment"
+WATCHDOG_USEC=200000 start_agent -f "$T/smtpmon.conf"
+sleep 0.5
+! grep -q 'libsystemd' "/proc/$AGENT_PID/maps" || fail "the agent without NOTIFY_SOCKET loaded libsystemd"
+stop_agent
 exit 0

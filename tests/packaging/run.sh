@@ -227,6 +227,9 @@ check_deb_contents() {
         fail "deb: prerm does not stop the unit on removal"
     elif ! grep -q 'smtpmon -n -f' "$T/ctl/postinst" || ! grep -q 'adduser' "$T/ctl/postinst"; then
         fail "deb: postinst does not create the user or run smtpmon -n"
+    elif ! grep -q '^Depends:.*libsystemd0' "$T/ctl/control" ||
+        ! grep -q '^Depends:.*libmicrohttpd12' "$T/ctl/control"; then
+        fail "deb: Depends lacks libsystemd0 or libmicrohttpd12 (loaded with dlopen): $(grep '^Depends:' "$T/ctl/control")"
     else
         pass "deb: binary, conffile, unit (started on installation, restarted after an upgrade, stopped on removal), man pages, pattern packs, examples"
     fi
@@ -315,7 +318,12 @@ check_rpm() {
         grep -qx /usr/lib/systemd/system/smtpmon-serve.service "$T/rpm.files" &&
         grep -qx /etc/smtpmon/smtpmon.conf "$T/rpm.files" &&
         grep -q '^/usr/share/smtpmon/patterns/postfix.rules$' "$T/rpm.files"; then
-        pass "rpm: make rpm built $rpmf ($(stat -c %s "$rpmf") bytes) with binary, unit, config, packs"
+        if ! rpm -qp --requires "$rpmf" 2> /dev/null | grep -q '^libsystemd\.so\.0' ||
+            ! rpm -qp --requires "$rpmf" 2> /dev/null | grep -q '^libmicrohttpd\.so\.12'; then
+            fail "rpm: $rpmf does not require libsystemd.so.0 and libmicrohttpd.so.12 (loaded with dlopen)"
+            return
+        fi
+        pass "rpm: make rpm built $rpmf ($(stat -c %s "$rpmf") bytes) with binary, unit, config, packs, the dlopened libraries required"
     else
         fail "rpm: $rpmf lacks files: $(head -n 20 "$T/rpm.files")"
     fi
