@@ -263,14 +263,7 @@ agent_ack(void *arg, struct batch *b, int ok)
         ag->state_failures = 0;
     }
     if (b == ag->qhead) {
-        ag->qhead = b->next;
-        if (ag->qhead == NULL) {
-            ag->qtail = NULL;
-        }
-        if (ag->qsubmit == b) {
-            ag->qsubmit = b->next;
-        }
-        ag->qlen--;
+        agent_unlink(ag, b);
         batch_free(b);
     }
     if (ag->stopping) {
