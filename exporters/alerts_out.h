@@ -1,10 +1,10 @@
 /*
- * alerts_out.h -- the delivery of the agent's alerts (the rules: agent/common/alert_rules.h): the log
- * at warning level, the systemd status line, Redis
- * (PUBLISH on P:alerts:A, XADD to the capped stream P:{A}:alerts, learned baselines kept in the
- * hashes P:{A}:alerts:RULE), and an optional program run with the alert as JSON on stdin
- * (fork and execve with a fixed argv, no shell, killed after program_timeout, reaped by an
- * ev_child watcher so that the loop never waits for it). Also the "smtpmon alerts" command.
+ * alerts_out.h -- the delivery of the agent's alerts (the rules: agent/common/alert_rules.h): the
+ * log at warning level, the systemd status line, Redis (PUBLISH on P:alerts:A, XADD to the capped
+ * stream P:{A}:alerts, learned baselines kept in the hashes P:{A}:alerts:RULE), and an optional
+ * program run with the alert as JSON on stdin (fork and execve with a fixed argv, no shell, killed
+ * after program_timeout, reaped by an ev_child watcher so that the loop never waits for it). Also
+ * the "smtpmon alerts" command.
  */
 #ifndef SMTPMON_EXPORTERS_ALERTS_OUT_H
 #define SMTPMON_EXPORTERS_ALERTS_OUT_H

@@ -21,9 +21,9 @@ mhd_load(char *err, size_t errlen)
                  dlerror());
         return -1;
     }
-#define MHD_DL_SYM(f)                                                                        \
-    if ((*(void **)&dl_##f = dlsym(lib, #f)) == NULL && missing == NULL) {                  \
-        missing = #f;                                                                        \
+#define MHD_DL_SYM(f)                                                                              \
+    if ((*(void **)&dl_##f = dlsym(lib, #f)) == NULL && missing == NULL) {                         \
+        missing = #f;                                                                              \
     }
     MHD_FUNCS(MHD_DL_SYM)
     if (missing != NULL) {

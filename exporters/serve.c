@@ -36,6 +36,7 @@
 #include "redis_cmd.h"
 #include "serve.h"
 #include "serve_int.h"
+#include "stats.h"
 #include "web.h"
 
 #define SERVE_DEFAULT_LISTEN "127.0.0.1:9387"
@@ -474,25 +475,28 @@ static const struct family {
     const char *name; /* without _total */
     const char *help;
     enum fam_kind kind;
-    const char *field; /* a prefix ("st|") or a whole field ("m|lines") */
+    const char *const *field; /* a prefix ("st|") or a whole field ("m|lines"): stats.h */
     const char *label;
 } families[] = {
-    {"smtpmon_events", "Classified SMTP replies by direction and class.subject.", F_EVENTS, "ds|",
-     NULL},
-    {"smtpmon_status", "Classified SMTP replies by enhanced status code.", F_LABEL, "st|",
-     "status"},
-    {"smtpmon_reply", "Classified SMTP replies by reply code.", F_LABEL, "rp|", "reply"},
-    {"smtpmon_reason", "Classified SMTP replies by reason (all directions).", F_LABEL, "rs|",
-     "reason"},
-    {"smtpmon_outcome", "Classified SMTP replies by outcome.", F_LABEL, "oc|", "outcome"},
+    {"smtpmon_events", "Classified SMTP replies by direction and class.subject.", F_EVENTS,
+     &stats_dim_redis[DIM_DIRECTION_SUBJECT], NULL},
+    {"smtpmon_status", "Classified SMTP replies by enhanced status code.", F_LABEL,
+     &stats_dim_redis[DIM_STATUS], "status"},
+    {"smtpmon_reply", "Classified SMTP replies by reply code.", F_LABEL,
+     &stats_dim_redis[DIM_REPLY], "reply"},
+    {"smtpmon_reason", "Classified SMTP replies by reason (all directions).", F_LABEL,
+     &stats_dim_redis[DIM_REASON], "reason"},
+    {"smtpmon_outcome", "Classified SMTP replies by outcome.", F_LABEL,
+     &stats_dim_redis[DIM_OUTCOME], "outcome"},
     {"smtpmon_list",
      "Refusals by the blocklist or filter they name (the first names the agent met, the rest as "
      "other).",
-     F_LABEL, "bl|", "list"},
-    {"smtpmon_lines", "Log lines read.", F_ONE, "m|lines", NULL},
-    {"smtpmon_matched_lines", "Log lines a pattern matched.", F_ONE, "m|matched", NULL},
+     F_LABEL, &stats_dim_redis[DIM_LIST], "list"},
+    {"smtpmon_lines", "Log lines read.", F_ONE, &stats_redis_totals.lines, NULL},
+    {"smtpmon_matched_lines", "Log lines a pattern matched.", F_ONE, &stats_redis_totals.matched,
+     NULL},
     {"smtpmon_unmatched_lines", "Log lines with an SMTP code that no pattern matched.", F_ONE,
-     "m|unmatched_with_code", NULL},
+     &stats_redis_totals.unmatched_with_code, NULL},
 };
 
 /* Frees the fields of a totals hash that no family exports (domains, rules, agent metrics,
@@ -512,8 +516,8 @@ keep_exported(redisReply *h)
         for (size_t f = 0;
              k->type == REDIS_REPLY_STRING && !keep && f < sizeof(families) / sizeof(families[0]);
              f++) {
-            size_t n = strlen(families[f].field);
-            keep = k->len >= n && memcmp(k->str, families[f].field, n) == 0;
+            size_t n = strlen(*families[f].field);
+            keep = k->len >= n && memcmp(k->str, *families[f].field, n) == 0;
         }
         if (keep) {
             h->element[kept++] = h->element[j];
@@ -561,7 +565,7 @@ hget(const redisReply *h, const char *field)
 static void
 write_family(struct buf *b, const struct family *f, const struct scrape *s, int om)
 {
-    size_t flen = strlen(f->field);
+    size_t flen = strlen(*f->field);
 
     family_head(b, f->name, "counter", f->help, om);
     for (size_t i = 0; i < s->nagents; i++) {
@@ -571,7 +575,7 @@ write_family(struct buf *b, const struct family *f, const struct scrape *s, int 
         if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
             continue; /* not a hash (WRONGTYPE): nothing of this agent */
         }
-        if (f->kind == F_ONE && hget(h, f->field) == NULL) {
+        if (f->kind == F_ONE && hget(h, *f->field) == NULL) {
             bprintf(b, "%s_total{", f->name); /* a count that is still 0 is a series too */
             blabel(b, "agent", agent, strlen(agent));
             bputs(b, "} 0\n");
@@ -584,7 +588,7 @@ write_family(struct buf *b, const struct family *f, const struct scrape *s, int 
             size_t rlen;
 
             if (k->type != REDIS_REPLY_STRING || !count_ok(v) || k->len < flen ||
-                memcmp(k->str, f->field, flen) != 0) {
+                memcmp(k->str, *f->field, flen) != 0) {
                 continue;
             }
             rest = k->str + flen;

@@ -36,6 +36,7 @@
 #include "redis_conn.h"
 #include "redis_cmd.h"
 #include "serve_int.h"
+#include "stats.h"
 #include "top.h"
 #include "web.h"
 
@@ -227,14 +228,16 @@ agents_view(struct buf *b, const struct scrape *s, const struct web_recent *r, i
     for (size_t i = 0; i < s->nagents; i++) {
         const struct agent *a = &s->agents[i];
         const redisReply *m = a->meta, *u;
+        char fld[32];
 
         if (!agent_ok(a) || strcmp(a->id, "fleet") == 0) {
             continue;
         }
         rows[n].i = i;
-        rows[n].lines = field_n(a->total, "m|lines");
-        rows[n].fail = field_n(a->total, "cl|4") + field_n(a->total, "cl|5");
-        rows[n].unmatched = field_n(a->total, "m|unmatched_with_code");
+        rows[n].lines = field_n(a->total, stats_redis_totals.lines);
+        rows[n].fail = field_n(a->total, stats_dim_field(fld, sizeof(fld), DIM_CLASS, "4")) +
+                       field_n(a->total, stats_dim_field(fld, sizeof(fld), DIM_CLASS, "5"));
+        rows[n].unmatched = field_n(a->total, stats_redis_totals.unmatched_with_code);
         for (size_t j = 0; m != NULL && m->type == REDIS_REPLY_ARRAY && j + 1 < m->elements;
              j += 2) {
             const redisReply *k = m->element[j];
@@ -318,7 +321,7 @@ frame(struct top *t, struct buf *b, char *err, size_t errlen)
     unsigned long long ms;
     size_t rows = t->height > 0 ? (size_t)t->height : 1000, fixed = 9;
     const int ansi = t->ansi;
-    char tmp[32], when[32] = "none yet";
+    char tmp[32], fld[32], when[32] = "none yet";
     int rc = 0;
 
     s.all_fields = 1; /* every field of the totals, not only those /metrics exports */
@@ -358,12 +361,17 @@ frame(struct top *t, struct buf *b, char *err, size_t errlen)
         bprintf(b, "\nno counts of '%s' in Redis under prefix '%s'\n", t->scope, t->rcf.prefix);
         rc = 66;
     } else {
-        bprintf(b, "lines %s", field_str(total, "m|lines", tmp, sizeof(tmp)));
+        bprintf(b, "lines %s", field_str(total, stats_redis_totals.lines, tmp, sizeof(tmp)));
         bprintf(b, " (last min %s)", field_str(minute, "lines", tmp, sizeof(tmp)));
-        bprintf(b, "  matched %s", field_str(total, "m|matched", tmp, sizeof(tmp)));
-        bprintf(b, "  unmatched %s", field_str(total, "m|unmatched_with_code", tmp, sizeof(tmp)));
-        bprintf(b, "  deferred %s", field_str(total, "oc|deferred", tmp, sizeof(tmp)));
-        bprintf(b, "  bounced %s\n", field_str(total, "oc|bounced", tmp, sizeof(tmp)));
+        bprintf(b, "  matched %s", field_str(total, stats_redis_totals.matched, tmp, sizeof(tmp)));
+        bprintf(b, "  unmatched %s",
+                field_str(total, stats_redis_totals.unmatched_with_code, tmp, sizeof(tmp)));
+        bprintf(b, "  deferred %s",
+                field_str(total, stats_dim_field(fld, sizeof(fld), DIM_OUTCOME, "deferred"), tmp,
+                          sizeof(tmp)));
+        bprintf(b, "  bounced %s\n",
+                field_str(total, stats_dim_field(fld, sizeof(fld), DIM_OUTCOME, "bounced"), tmp,
+                          sizeof(tmp)));
     }
     /* the alerts firing: every agent's for the fleet, else the agent's */
     bputs(b, ansi ? "\033[1mFIRING:\033[0m" : "FIRING:");
@@ -388,16 +396,17 @@ frame(struct top *t, struct buf *b, char *err, size_t errlen)
     if (total != NULL && t->view == V_CLASSES) {
         size_t per = rows > fixed + 12 ? (rows - fixed - 8) / 4 : 3;
         per = per > TOP_ROWS ? TOP_ROWS : per < 3 ? 3 : per;
-        list(b, "CLASS", total, minute, "cl|", per, ansi);
-        list(b, "CLASS.SUBJECT", total, minute, "sj|", per, ansi);
-        list(b, "DIRECTION", total, minute, "di|", per, ansi);
-        list(b, "DIRECTION/CLASS.SUBJECT", total, minute, "ds|", per, ansi);
+        list(b, "CLASS", total, minute, stats_dim_redis[DIM_CLASS], per, ansi);
+        list(b, "CLASS.SUBJECT", total, minute, stats_dim_redis[DIM_SUBJECT], per, ansi);
+        list(b, "DIRECTION", total, minute, stats_dim_redis[DIM_DIRECTION], per, ansi);
+        list(b, "DIRECTION/CLASS.SUBJECT", total, minute, stats_dim_redis[DIM_DIRECTION_SUBJECT],
+             per, ansi);
     } else if (total != NULL && t->view == V_REASONS) {
         size_t per = rows > fixed + 9 ? (rows - fixed - 6) / 3 : 3;
         per = per > TOP_ROWS ? TOP_ROWS : per < 3 ? 3 : per;
-        list(b, "REASON", total, minute, "rs|", per, ansi);
-        list(b, "STATUS", total, minute, "st|", per, ansi);
-        list(b, "RECIPIENT DOMAIN", total, minute, "dm|", per, ansi);
+        list(b, "REASON", total, minute, stats_dim_redis[DIM_REASON], per, ansi);
+        list(b, "STATUS", total, minute, stats_dim_redis[DIM_STATUS], per, ansi);
+        list(b, "RECIPIENT DOMAIN", total, minute, stats_dim_redis[DIM_DOMAIN], per, ansi);
     } else if (t->view == V_AGENTS) {
         agents_view(b, &s, &r, t->sort_lag, ansi, rows > fixed + 2 ? rows - fixed - 2 : 3);
     }

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "counters.h"
+#include "stats.h" /* and counters.h */
 #include "json.h"
 #include "redis_conn.h"
 #include "web.h"
@@ -255,11 +255,11 @@ jcounts(struct buf *b, const redisReply *h)
         return;
     }
     bputs(b, "{\"lines\":");
-    jcount(b, h, "m|lines");
+    jcount(b, h, stats_redis_totals.lines);
     bputs(b, ",\"matched\":");
-    jcount(b, h, "m|matched");
+    jcount(b, h, stats_redis_totals.matched);
     bputs(b, ",\"unmatched_with_code\":");
-    jcount(b, h, "m|unmatched_with_code");
+    jcount(b, h, stats_redis_totals.unmatched_with_code);
     bputs(b, ",\"by\":{");
     for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++) {
         if (i > 0) {
@@ -650,25 +650,26 @@ jagent_line(struct buf *b, const struct scrape *s, const struct web_recent *r, s
 {
     const redisReply *h = s->agents[i].total;
     int first = 1;
+    char fld[64];
 
     bputs(b, "{\"id\":");
     web_jstr(b, s->agents[i].id, strlen(s->agents[i].id));
     bputs(b, ",\"lines\":");
-    jcount(b, h, "m|lines");
+    jcount(b, h, stats_redis_totals.lines);
     bputs(b, ",\"matched\":");
-    jcount(b, h, "m|matched");
+    jcount(b, h, stats_redis_totals.matched);
     bputs(b, ",\"unmatched_with_code\":");
-    jcount(b, h, "m|unmatched_with_code");
+    jcount(b, h, stats_redis_totals.unmatched_with_code);
     bputs(b, ",\"class\":");
-    jdim(b, h, "cl|");
+    jdim(b, h, stats_dim_redis[DIM_CLASS]);
     bputs(b, ",\"deferred\":");
-    jcount(b, h, "oc|deferred");
+    jcount(b, h, stats_dim_field(fld, sizeof(fld), DIM_OUTCOME, "deferred"));
     bputs(b, ",\"bounced\":");
-    jcount(b, h, "oc|bounced");
+    jcount(b, h, stats_dim_field(fld, sizeof(fld), DIM_OUTCOME, "bounced"));
     bputs(b, ",\"outbound_5_7\":");
-    jcount(b, h, "ds|outbound|5.7");
+    jcount(b, h, stats_dim_field(fld, sizeof(fld), DIM_DIRECTION_SUBJECT, "outbound|5.7"));
     bputs(b, ",\"inbound_5_7\":");
-    jcount(b, h, "ds|inbound|5.7");
+    jcount(b, h, stats_dim_field(fld, sizeof(fld), DIM_DIRECTION_SUBJECT, "inbound|5.7"));
     bput(b, ",", 1);
     jmeta(b, s->agents[i].meta, now);
     bputs(b, ",\"firing\":[");
@@ -780,9 +781,15 @@ api_agent(struct redis_cl *ctx, const char *prefix, struct web_req *req, struct 
 static int
 series_field(const redisReply *k)
 {
-    return k->type == REDIS_REPLY_STRING && k->len > 0 &&
-           (memchr(k->str, '|', k->len) == NULL || strncmp(k->str, "ds|", 3) == 0 ||
-            strncmp(k->str, "dc|", 3) == 0 || strncmp(k->str, "oc|", 3) == 0);
+    const char *rest;
+    enum stats_dim d;
+
+    if (k->type != REDIS_REPLY_STRING || k->len == 0) {
+        return 0;
+    }
+    d = stats_dim_of_field(k->str, &rest);
+    return memchr(k->str, '|', k->len) == NULL || d == DIM_DIRECTION_SUBJECT ||
+           d == DIM_DIRECTION_CLASS || d == DIM_OUTCOME;
 }
 
 static int

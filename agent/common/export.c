@@ -26,7 +26,7 @@ int
 export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
 {
     const struct state *c = &b->cursor;
-    const struct batch_metrics *m = &b->m;
+    const char *sep = "";
     char *counts = NULL;
     size_t clen = 0;
     FILE *mem;
@@ -61,14 +61,13 @@ export_batch_json(const struct batch *b, const char *agent_id, FILE *out)
                 c->dev, c->ino, b->start, c->offset, c->head_len, c->head_fp, c->marker_len,
                 c->marker_fp);
     }
-    fprintf(out,
-            "},\"agent_metrics\":{\"lines\":%" PRIu64 ",\"bytes_read\":%" PRIu64
-            ",\"lines_with_code\":%" PRIu64 ",\"unmatched_with_code\":%" PRIu64
-            ",\"overlong\":%" PRIu64 ",\"rotations\":%" PRIu64 ",\"truncations\":%" PRIu64
-            ",\"reopen_failures\":%" PRIu64 ",\"unreachable_files\":%" PRIu64
-            ",\"lag_bytes\":%" PRIu64 "},\"counts\":",
-            b->st.lines, m->bytes_read, b->st.with_code, b->st.unmatched_with_code, m->overlong,
-            m->rotations, m->truncations, m->reopen_failures, m->unreachable_files, m->lag_bytes);
+    fputs("},\"agent_metrics\":{", out);
+#define METRIC_JSON(json, in, field, redis_a)                                                      \
+    fprintf(out, "%s\"" json "\":%" PRIu64, sep, AGENT_METRIC_VALUE(b, in, field));                \
+    sep = ",";
+    AGENT_METRICS(METRIC_JSON)
+#undef METRIC_JSON
+    fputs("},\"counts\":", out);
     fwrite(counts, 1, clen, out);
     fputs("}\n", out);
     free(counts);

@@ -58,8 +58,7 @@ notify_send(const char *text)
     return rc == 1 ? dl_sd_notify(0, text) : rc;
 }
 
-static void
-notify_sendf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void notify_sendf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 notify_sendf(const char *fmt, ...)

@@ -1,6 +1,7 @@
 /*
  * notify.h -- the systemd notifications (Type=notify) through libsystemd, loaded when one is
- * due: READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1. Every call is harmless when NOTIFY_SOCKET is unset.
+ * due: READY=1, STATUS=, WATCHDOG=1, RELOADING=1, STOPPING=1. Every call is harmless when
+ * NOTIFY_SOCKET is unset.
  */
 #ifndef SMTPMON_AGENT_NOTIFY_H
 #define SMTPMON_AGENT_NOTIFY_H

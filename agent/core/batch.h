@@ -8,21 +8,24 @@
 
 #include <stdint.h>
 
+#include "counters.h"
 #include "state.h"
 #include "stats.h"
 
 struct ruleset;
 
-/* The agent's own counters, for the lines of one batch (rates) or the whole process. */
+#define BATCH_METRIC_FIELD(json, in, field, redis_a) BATCH_METRIC_FIELD_##in(field)
+#define BATCH_METRIC_FIELD_st(field)
+#define BATCH_METRIC_FIELD_m(field) uint64_t field;
+/* The agent's own counters, for the lines of one batch (rates) or the whole process: the rows
+ * of AGENT_METRICS (counters.h) kept here rather than in struct stats. lag_bytes: behind the
+ * end of the file(s) when the batch was sealed. */
 struct batch_metrics {
-    uint64_t bytes_read;
-    uint64_t overlong;
-    uint64_t rotations;
-    uint64_t truncations;
-    uint64_t reopen_failures;
-    uint64_t unreachable_files;
-    uint64_t lag_bytes; /* behind the end of the file(s) when the batch was sealed */
+    AGENT_METRICS(BATCH_METRIC_FIELD)
 };
+#undef BATCH_METRIC_FIELD
+#undef BATCH_METRIC_FIELD_st
+#undef BATCH_METRIC_FIELD_m
 
 struct batch {
     struct state cursor;      /* end cursor; cursor.seq is the batch's sequence number */

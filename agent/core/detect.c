@@ -208,8 +208,8 @@ detect_block(const unsigned char *s, size_t at, size_t len, int last, unsigned s
     }
     /* the byte after: '.' (enhanced code) or '0'..'5' (reply code); past the end a 0 byte,
      * which is neither */
-    __m128i nx = last ? _mm_srli_si128(v, 1)
-                      : _mm_loadu_si128((const __m128i *)(const void *)(s + at + 1));
+    __m128i nx =
+        last ? _mm_srli_si128(v, 1) : _mm_loadu_si128((const __m128i *)(const void *)(s + at + 1));
     __m128i d = _mm_sub_epi8(nx, _mm_set1_epi8('0'));
     __m128i ok = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(5)), d),
                               _mm_cmpeq_epi8(nx, _mm_set1_epi8('.')));
@@ -218,8 +218,8 @@ detect_block(const unsigned char *s, size_t at, size_t len, int last, unsigned s
         return 0;
     }
     __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(s + at - 1));
-    __m128i b = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8(' ')),
-                             _mm_cmpeq_epi8(p, _mm_set1_epi8('(')));
+    __m128i b =
+        _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(p, _mm_set1_epi8('(')));
     b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('[')));
     b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
     b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('\'')));

@@ -53,10 +53,11 @@ struct smtp_event {
     int enh_detail;          /* 0..999 */
     enum smtp_direction direction;
     enum smtp_outcome outcome;
-    int reason;           /* index in the reason catalogue; -1 none (successes) */
-    struct slice text;    /* reply text, may be empty */
-    struct slice domain;  /* recipient (or client) domain, may be empty */
-    struct slice list;    /* failures: the blocklist or filter named (agent/core/lists.h), or empty */
+    int reason;          /* index in the reason catalogue; -1 none (successes) */
+    struct slice text;   /* reply text, may be empty */
+    struct slice domain; /* recipient (or client) domain, may be empty */
+    /* failures: the blocklist or filter named (agent/core/lists.h), or empty */
+    struct slice list;
     struct slice program; /* syslog program, e.g. "postfix/smtp"; may be empty */
     struct slice host;    /* syslog host; may be empty */
 };

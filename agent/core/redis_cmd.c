@@ -25,7 +25,6 @@
     "              {'cl|4', 'class_4'}, {'cl|5', 'class_5'}, {'oc|delivered', 'delivered'},\n"     \
     "              {'oc|deferred', 'deferred'}, {'oc|bounced', 'bounced'},\n"                      \
     "              {'oc|rejected', 'rejected'}, {'oc|expired', 'expired'}}\n"
-/* clang-format on */
 
 #define RCMD_LUA_COMMON                                                                            \
     "local function int(s)\n"                                                                      \
@@ -188,6 +187,7 @@
     "    end\n"                                                                                    \
     "    addall(meta, names, add)\n"                                                               \
     "end\n"
+/* clang-format on */
 
 const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "-- KEYS: cursor owner total minute pending stream meta [old]\n"
@@ -544,18 +544,18 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
     size_t n;
     uint64_t listed = 0;
 
-#define TOTAL_EMIT(f, json, redis, head, sep, what) EMIT("m|" redis, st->f);
+#define TOTAL_EMIT(f, json, redis, head, sep, what) EMIT(STATS_TOTALS_REDIS redis, st->f);
     STATS_TOTALS(TOTAL_EMIT)
 #undef TOTAL_EMIT
     for (int c = 0; c < 10; c++) {
-        snprintf(k, sizeof(k), "cl|%d", c);
+        snprintf(k, sizeof(k), "%s%d", stats_dim_redis[DIM_CLASS], c);
         EMIT(k, st->cls[c]);
     }
-    EMIT("cl|invalid", st->cls_invalid);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_CLASS, "invalid"), st->cls_invalid);
     for (int c = 0; c < 3; c++) {
         for (int s = 0; s < 1000; s++) {
             if (st->subject[c][s] != 0) {
-                snprintf(k, sizeof(k), "sj|%d.%d", stat_classes[c], s);
+                snprintf(k, sizeof(k), "%s%d.%d", stats_dim_redis[DIM_SUBJECT], stat_classes[c], s);
                 EMIT(k, st->subject[c][s]);
             }
         }
@@ -563,59 +563,63 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
     for (size_t i = 0; i < STATS_STATUS_MAX * 2; i++) {
         const struct stats_status *s = &st->status[i];
         if (s->cls != 0) {
-            snprintf(k, sizeof(k), "st|%u.%u.%u", s->cls, s->subject, s->detail);
+            snprintf(k, sizeof(k), "%s%u.%u.%u", stats_dim_redis[DIM_STATUS], s->cls, s->subject,
+                     s->detail);
             EMIT(k, s->n);
         }
     }
-    EMIT("st|other", st->status_other);
-    EMIT("st|invalid", st->status_invalid);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_STATUS, "other"), st->status_other);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_STATUS, "invalid"), st->status_invalid);
     for (int r = 0; r < 1000; r++) {
         if (st->reply[r] != 0) {
-            snprintf(k, sizeof(k), "rp|%d", r);
+            snprintf(k, sizeof(k), "%s%d", stats_dim_redis[DIM_REPLY], r);
             EMIT(k, st->reply[r]);
         }
     }
-    EMIT("rp|invalid", st->reply_invalid);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_REPLY, "invalid"), st->reply_invalid);
     for (int i = 0; i < DIR__N; i++) {
-        snprintf(k, sizeof(k), "di|%s", direction_name((enum smtp_direction)i));
+        snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_DIRECTION],
+                 direction_name((enum smtp_direction)i));
         EMIT(k, st->direction[i]);
         for (int c = 0; c < 3; c++) {
-            snprintf(k, sizeof(k), "dc|%s|%d", direction_name((enum smtp_direction)i),
-                     stat_classes[c]);
+            snprintf(k, sizeof(k), "%s%s|%d", stats_dim_redis[DIM_DIRECTION_CLASS],
+                     direction_name((enum smtp_direction)i), stat_classes[c]);
             EMIT(k, st->dir_class[i][c]);
             for (int j = 0; j < 1000; j++) {
                 if (st->dir_subject[i][c][j] != 0) {
-                    snprintf(k, sizeof(k), "ds|%s|%d.%d", direction_name((enum smtp_direction)i),
-                             stat_classes[c], j);
+                    snprintf(k, sizeof(k), "%s%s|%d.%d", stats_dim_redis[DIM_DIRECTION_SUBJECT],
+                             direction_name((enum smtp_direction)i), stat_classes[c], j);
                     EMIT(k, st->dir_subject[i][c][j]);
                 }
             }
         }
     }
     for (int i = 0; i < OUTCOME__N; i++) {
-        snprintf(k, sizeof(k), "oc|%s", outcome_name((enum smtp_outcome)i));
+        snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_OUTCOME],
+                 outcome_name((enum smtp_outcome)i));
         EMIT(k, st->outcome[i]);
     }
     for (int i = 0; i < STATS_REASONS_MAX; i++) {
         if (st->reason[i] != 0) {
             if (rs != NULL && (size_t)i < ruleset_reason_count(rs)) {
-                snprintf(k, sizeof(k), "rs|%s", ruleset_reason_name(rs, i));
+                snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_REASON],
+                         ruleset_reason_name(rs, i));
             } else {
-                snprintf(k, sizeof(k), "rs|#%d", i);
+                snprintf(k, sizeof(k), "%s#%d", stats_dim_redis[DIM_REASON], i);
             }
             EMIT(k, st->reason[i]);
         }
     }
-    EMIT("rs|none", st->reason_none);
+    EMIT(stats_dim_field(k, sizeof(k), DIM_REASON, "none"), st->reason_none);
     for (size_t i = 0; i < st->nrules; i++) {
         const struct rule *r = rs != NULL ? ruleset_rule_at(rs, i) : NULL;
         if (st->rule[i] == 0) {
             continue;
         }
         if (r != NULL) {
-            snprintf(k, sizeof(k), "ru|%s", rule_name(r));
+            snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_RULE], rule_name(r));
         } else {
-            snprintf(k, sizeof(k), "ru|#%zu", i);
+            snprintf(k, sizeof(k), "%s#%zu", stats_dim_redis[DIM_RULE], i);
         }
         EMIT(k, st->rule[i]);
     }
@@ -625,14 +629,14 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
         }
         n = topk_list(st->domains, items, STATS_DOMAINS);
         for (size_t i = 0; i < n; i++) {
-            snprintf(k, sizeof(k), "dm|%s", items[i].key);
-            if (strcmp(k, "dm|other") == 0) {
-                snprintf(k, sizeof(k), "dm|other.");
+            snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_DOMAIN], items[i].key);
+            if (strcmp(items[i].key, "other") == 0) {
+                snprintf(k, sizeof(k), "%sother.", stats_dim_redis[DIM_DOMAIN]);
             }
             EMIT(k, items[i].count);
             listed += items[i].count;
         }
-        EMIT("dm|other", topk_total(st->domains) - listed);
+        EMIT(stats_dim_field(k, sizeof(k), DIM_DOMAIN, "other"), topk_total(st->domains) - listed);
         free(items);
         items = NULL;
     }
@@ -643,14 +647,14 @@ rcmd_stats_fields(const struct stats *st, const struct ruleset *rs, rcmd_field_f
         }
         n = topk_list(st->lists, items, STATS_LISTS);
         for (size_t i = 0; i < n; i++) {
-            snprintf(k, sizeof(k), "bl|%s", items[i].key);
-            if (strcmp(k, "bl|other") == 0) {
-                snprintf(k, sizeof(k), "bl|other.");
+            snprintf(k, sizeof(k), "%s%s", stats_dim_redis[DIM_LIST], items[i].key);
+            if (strcmp(items[i].key, "other") == 0) {
+                snprintf(k, sizeof(k), "%sother.", stats_dim_redis[DIM_LIST]);
             }
             EMIT(k, items[i].count);
             listed += items[i].count;
         }
-        EMIT("bl|other", topk_total(st->lists) - listed);
+        EMIT(stats_dim_field(k, sizeof(k), DIM_LIST, "other"), topk_total(st->lists) - listed);
         free(items);
         items = NULL;
     }
@@ -707,19 +711,21 @@ batch_fields(struct rcmd *c, const struct batch *b)
 {
     struct pairs p = {c, 0};
     size_t slot = c->argc;
-    const struct batch_metrics *m = &b->m;
 
     if (rcmd_adds(c, "0") == -1 || rcmd_stats_fields(&b->st, b->rs, add_pair, &p) == -1) {
         return -1;
     }
-    if ((m->bytes_read && add_pair(&p, "a|bytes_read", m->bytes_read) == -1) ||
-        (m->overlong && add_pair(&p, "a|overlong", m->overlong) == -1) ||
-        (m->rotations && add_pair(&p, "a|rotations", m->rotations) == -1) ||
-        (m->truncations && add_pair(&p, "a|truncations", m->truncations) == -1) ||
-        (m->reopen_failures && add_pair(&p, "a|reopen_failures", m->reopen_failures) == -1) ||
-        (m->unreachable_files && add_pair(&p, "a|unreachable_files", m->unreachable_files) == -1)) {
-        return -1;
+#define METRIC_ADD(json, in, field, redis_a) METRIC_ADD_##redis_a(json, in, field)
+#define METRIC_ADD_0(json, in, field)
+#define METRIC_ADD_1(json, in, field)                                                              \
+    if (AGENT_METRIC_VALUE(b, in, field) != 0 &&                                                   \
+        add_pair(&p, "a|" json, AGENT_METRIC_VALUE(b, in, field)) == -1) {                         \
+        return -1;                                                                                 \
     }
+    AGENT_METRICS(METRIC_ADD)
+#undef METRIC_ADD
+#undef METRIC_ADD_0
+#undef METRIC_ADD_1
     return set_count(c, slot, p.n);
 }
 
@@ -1090,7 +1096,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         return 1;
     }
     k++;
-    if (strncmp(name, "m|", 2) == 0) {
+    if (strncmp(name, STATS_TOTALS_REDIS, sizeof(STATS_TOTALS_REDIS) - 1) == 0) {
         static const struct {
             const char *name;
             size_t off;
@@ -1107,7 +1113,8 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 1;
     }
-    if (strncmp(name, "cl|", 3) == 0) {
+    switch (stats_dim_of_field(name, &k)) {
+    case DIM_CLASS: {
         if (strcmp(k, "invalid") == 0) {
             st->cls_invalid += n;
         } else if (k[0] >= '0' && k[0] <= '9' && k[1] == '\0') {
@@ -1117,14 +1124,14 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 0;
     }
-    if (strncmp(name, "sj|", 3) == 0) {
+    case DIM_SUBJECT: {
         if (sscanf(k, "%d.%d", &a, &b) != 2 || class_slot(a) < 0 || b < 0 || b > 999) {
             return 1;
         }
         st->subject[class_slot(a)][b] += n;
         return 0;
     }
-    if (strncmp(name, "st|", 3) == 0) {
+    case DIM_STATUS: {
         if (strcmp(k, "other") == 0) {
             st->status_other += n;
         } else if (strcmp(k, "invalid") == 0) {
@@ -1138,7 +1145,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 0;
     }
-    if (strncmp(name, "rp|", 3) == 0) {
+    case DIM_REPLY: {
         if (strcmp(k, "invalid") == 0) {
             st->reply_invalid += n;
         } else if (sscanf(k, "%d", &a) == 1 && a >= 0 && a <= 999) {
@@ -1148,21 +1155,21 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 0;
     }
-    if (strncmp(name, "di|", 3) == 0) {
+    case DIM_DIRECTION: {
         if ((a = direction_from_name(k, strlen(k))) < 0) {
             return 1;
         }
         st->direction[a] += n;
         return 0;
     }
-    if (strncmp(name, "oc|", 3) == 0) {
+    case DIM_OUTCOME: {
         if ((a = outcome_from_name(k, strlen(k))) < 0) {
             return 1;
         }
         st->outcome[a] += n;
         return 0;
     }
-    if (strncmp(name, "dc|", 3) == 0) {
+    case DIM_DIRECTION_CLASS: {
         const char *bar = strchr(k, '|');
         if (bar == NULL || (a = direction_from_name(k, (size_t)(bar - k))) < 0 ||
             sscanf(bar + 1, "%d", &b) != 1 || class_slot(b) < 0) {
@@ -1171,7 +1178,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         st->dir_class[a][class_slot(b)] += n;
         return 0;
     }
-    if (strncmp(name, "ds|", 3) == 0) {
+    case DIM_DIRECTION_SUBJECT: {
         const char *bar = strchr(k, '|');
         int c;
         if (bar == NULL || (a = direction_from_name(k, (size_t)(bar - k))) < 0 ||
@@ -1181,7 +1188,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         st->dir_subject[a][class_slot(b)][c] += n;
         return 0;
     }
-    if (strncmp(name, "rs|", 3) == 0) {
+    case DIM_REASON: {
         if (strcmp(k, "none") == 0) {
             st->reason_none += n;
             return 0;
@@ -1192,7 +1199,7 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         st->reason[a] += n;
         return 0;
     }
-    if (strncmp(name, "ru|", 3) == 0) {
+    case DIM_RULE: {
         for (size_t i = 0; rs != NULL && i < st->nrules; i++) {
             const struct rule *r = ruleset_rule_at(rs, i);
             if (r != NULL && strcmp(rule_name(r), k) == 0) {
@@ -1202,19 +1209,22 @@ rcmd_stats_add_field(struct stats *st, const struct ruleset *rs, const char *fie
         }
         return 1;
     }
-    if (strncmp(name, "dm|", 3) == 0) {
+    case DIM_DOMAIN: {
         if (st->domains == NULL) {
             return 1;
         }
         topk_add(st->domains, k, strlen(k), n);
         return 0;
     }
-    if (strncmp(name, "bl|", 3) == 0) {
+    case DIM_LIST: {
         if (st->lists == NULL) {
             return 1;
         }
         topk_add(st->lists, k, strlen(k), n);
         return 0;
+    }
+    case DIM__N:
+        break;
     }
     return 1;
 }

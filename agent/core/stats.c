@@ -279,6 +279,40 @@ static const char *const dim_names[DIM__N] = {
 #undef DIM_NAME
 };
 
+const char *const stats_dim_redis[DIM__N] = {
+#define DIM_REDIS(id, json, redis, on_page) redis "|",
+    STATS_DIMS(DIM_REDIS)
+#undef DIM_REDIS
+};
+
+const struct stats_total_names stats_redis_totals = {
+#define TOTAL_REDIS(f, json, redis, head, sep, what) .f = STATS_TOTALS_REDIS redis,
+    STATS_TOTALS(TOTAL_REDIS)
+#undef TOTAL_REDIS
+};
+
+enum stats_dim
+stats_dim_of_field(const char *name, const char **rest)
+{
+    for (int d = 0; d < DIM__N; d++) {
+        size_t n = strlen(stats_dim_redis[d]);
+
+        if (strncmp(name, stats_dim_redis[d], n) == 0) {
+            *rest = name + n;
+            return (enum stats_dim)d;
+        }
+    }
+    *rest = NULL;
+    return DIM__N;
+}
+
+const char *
+stats_dim_field(char *buf, size_t cap, enum stats_dim d, const char *key)
+{
+    snprintf(buf, cap, "%s%s", stats_dim_redis[d], key);
+    return buf;
+}
+
 void
 stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d, size_t top,
               struct stats_kvlist *l)

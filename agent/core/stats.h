@@ -88,7 +88,23 @@ struct stats_kvlist {
  * 'top' domains kept. */
 void stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d, size_t top,
                    struct stats_kvlist *l);
-const char *stats_dim_name(enum stats_dim d);  /* the key in the JSON report: "class" */
+const char *stats_dim_name(enum stats_dim d); /* the key in the JSON report: "class" */
+
+/* The Redis hash fields, from the lists of counters.h, for whoever writes or reads the hashes
+ * (redis_cmd.c, the exporters): stats_redis_totals.lines is "m|lines"; stats_dim_redis[d] is
+ * the prefix of dimension d with its bar ("cl|"). */
+#define STATS_TOTAL_NAME(f, json, redis, head, sep, what) const char *f;
+struct stats_total_names {
+    STATS_TOTALS(STATS_TOTAL_NAME)
+};
+#undef STATS_TOTAL_NAME
+extern const struct stats_total_names stats_redis_totals;
+extern const char *const stats_dim_redis[DIM__N];
+/* The dimension of a Redis hash field ("cl|5": DIM_CLASS, *rest "5"), or DIM__N (and *rest
+ * NULL) when its prefix is no dimension's. */
+enum stats_dim stats_dim_of_field(const char *name, const char **rest);
+/* The field of key in dimension d ("oc|" "bounced"), written into buf; returns buf. */
+const char *stats_dim_field(char *buf, size_t cap, enum stats_dim d, const char *key);
 const char *stats_dim_title(enum stats_dim d); /* the heading of the table: "reply code" */
 /* What a key means (a code's title), "" when nothing is known; written into buf. */
 const char *stats_key_note(enum stats_dim d, const char *key, char *buf, size_t len);

@@ -33,20 +33,22 @@ static const char qchars[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn
 static const char *const host = "mail";
 static const char *const local_domains[] = {"example.org", "lists.example.org", "example.net"};
 static const char *const remote_domains[] = {
-    "gmail.com",      "yahoo.com",     "hotmail.com",  "outlook.com",    "t-online.de",
-    "web.de",         "gmx.net",       "orange.fr",    "free.fr",        "libero.it",
-    "tiscali.it",     "yahoo.com.tw",  "mail.ru",      "yandex.ru",      "qq.com",
-    "163.com",        "comcast.net",   "aol.com",      "icloud.com",     "btinternet.com",
+    "gmail.com",      "yahoo.com",     "hotmail.com",  "outlook.com",     "t-online.de",
+    "web.de",         "gmx.net",       "orange.fr",    "free.fr",         "libero.it",
+    "tiscali.it",     "yahoo.com.tw",  "mail.ru",      "yandex.ru",       "qq.com",
+    "163.com",        "comcast.net",   "aol.com",      "icloud.com",      "btinternet.com",
     "uni-example.de", "example.co.uk", "shop.example", "news.example.jp", "bigcorp.example"};
-static const char *const users[] = {"root", "alice", "bob", "carol", "dave", "erin", "frank",
-                                    "grace", "heidi", "ivan", "judy", "mallory", "oscar", "peggy",
-                                    "postmaster", "webmaster", "info", "sales", "support"};
-static const char *const rdns[] = {"dsl-dynamic.vsi.ru", "dynamic.hinet.net", "broadband.corbina.ru",
-                                   "dhcp.insightbb.com", "res.rr.com", "pool.orange.es",
-                                   "static.turk.net", "adsl.anteldata.net.uy", "biz.rr.com"};
+static const char *const users[] = {"root",      "alice",   "bob",   "carol",  "dave",
+                                    "erin",      "frank",   "grace", "heidi",  "ivan",
+                                    "judy",      "mallory", "oscar", "peggy",  "postmaster",
+                                    "webmaster", "info",    "sales", "support"};
+static const char *const rdns[] = {
+    "dsl-dynamic.vsi.ru", "dynamic.hinet.net", "broadband.corbina.ru", "dhcp.insightbb.com",
+    "res.rr.com",         "pool.orange.es",    "static.turk.net",      "adsl.anteldata.net.uy",
+    "biz.rr.com"};
 
-static uint64_t t_now;   /* seconds since the first line */
-static uint32_t t_sub;   /* lines written in this second */
+static uint64_t t_now; /* seconds since the first line */
+static uint32_t t_sub; /* lines written in this second */
 static uint32_t pid = 4000;
 static char stamp[32];
 static uint64_t qseq;
@@ -121,8 +123,7 @@ remote_addr(char *out, size_t n)
     snprintf(out, n, "u%06x@%s", rn(0xffffff), remote_domains[rn(ARRAY_LEN(remote_domains))]);
 }
 
-static void
-line(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 line(const char *prog, const char *fmt, ...)
@@ -142,11 +143,11 @@ line(const char *prog, const char *fmt, ...)
 
 static uint64_t written, want;
 
-#define OUT(...)                                                                              \
-    do {                                                                                      \
-        if (written++ < want) {                                                               \
-            line(__VA_ARGS__);                                                                \
-        }                                                                                     \
+#define OUT(...)                                                                                   \
+    do {                                                                                           \
+        if (written++ < want) {                                                                    \
+            line(__VA_ARGS__);                                                                     \
+        }                                                                                          \
     } while (0)
 
 static const char *
@@ -169,33 +170,40 @@ inbound_message(void)
     remote_addr(from, sizeof(from));
     local_addr(to, sizeof(to));
     if (pm(150)) {
-        OUT("sm-mta", "STARTTLS=server, relay=%s, version=TLSv1.3, verify=NO, "
-                      "cipher=TLS_AES_256_GCM_SHA384, bits=256/256", rl);
+        OUT("sm-mta",
+            "STARTTLS=server, relay=%s, version=TLSv1.3, verify=NO, "
+            "cipher=TLS_AES_256_GCM_SHA384, bits=256/256",
+            rl);
     }
-    OUT("sm-mta", "%s: from=<%s>, size=%u, class=0, nrcpts=1, msgid=<%08x.%u@%s>, "
-                  "bodytype=8BITMIME, proto=ESMTPS, daemon=MTA-v4, relay=%s",
+    OUT("sm-mta",
+        "%s: from=<%s>, size=%u, class=0, nrcpts=1, msgid=<%08x.%u@%s>, "
+        "bodytype=8BITMIME, proto=ESMTPS, daemon=MTA-v4, relay=%s",
         q, from, rr(900, 90000), rn(0xffffffff), rn(1000), strchr(from, '@') + 1, rl);
     if (pm(20)) {
-        OUT("sm-mta", "%s: Milter (spamassassin): from=<%s>, reject=554 5.7.1 Blocked by "
-                      "SpamAssassin", q, from);
+        OUT("sm-mta",
+            "%s: Milter (spamassassin): from=<%s>, reject=554 5.7.1 Blocked by "
+            "SpamAssassin",
+            q, from);
         return;
     }
     if (pm(40)) {
         /* forwarded to a mailing list host: relayed */
         qid(q2);
-        OUT("sm-mta", "%s: to=<%s>, delay=%s, xdelay=%s, mailer=relay, pri=%u, relay=[127.0.0.1] "
-                      "[127.0.0.1], dsn=2.0.0, stat=Sent (%s Message accepted for delivery)",
+        OUT("sm-mta",
+            "%s: to=<%s>, delay=%s, xdelay=%s, mailer=relay, pri=%u, relay=[127.0.0.1] "
+            "[127.0.0.1], dsn=2.0.0, stat=Sent (%s Message accepted for delivery)",
             q, to, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000), q2);
         return;
     }
     if (pm(25)) {
-        OUT("sm-mta", "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=local, "
-                      "pri=%u, dsn=4.2.2, stat=Deferred: 452 4.2.2 Over quota",
+        OUT("sm-mta",
+            "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=local, "
+            "pri=%u, dsn=4.2.2, stat=Deferred: 452 4.2.2 Over quota",
             q, to, to, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000));
         return;
     }
-    OUT("sm-mta", "%s: to=<%s>, delay=%s, xdelay=%s, mailer=local, pri=%u, dsn=2.0.0, stat=Sent",
-        q, to, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000));
+    OUT("sm-mta", "%s: to=<%s>, delay=%s, xdelay=%s, mailer=local, pri=%u, dsn=2.0.0, stat=Sent", q,
+        to, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000));
 }
 
 static const char *const remote_5xx[] = {
@@ -223,32 +231,39 @@ outbound_message(void)
     remote_addr(to, sizeof(to));
     dom = strchr(to, '@') + 1;
     snprintf(rhost, sizeof(rhost), "mx%u.%s", rn(3), dom);
-    OUT("sm-msp-queue", "%s: from=%s, size=%u, class=0, nrcpts=1, msgid=<%s@example.org>, "
-                        "relay=%s@localhost", q, users[rn(5)], rr(500, 40000), q, users[rn(5)]);
+    OUT("sm-msp-queue",
+        "%s: from=%s, size=%u, class=0, nrcpts=1, msgid=<%s@example.org>, "
+        "relay=%s@localhost",
+        q, users[rn(5)], rr(500, 40000), q, users[rn(5)]);
     if (k < 760) {
-        OUT("sm-mta", "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=esmtp, "
-                      "pri=%u, relay=%s. [198.18.%u.%u], dsn=2.0.0, stat=Sent (%s)",
+        OUT("sm-mta",
+            "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=esmtp, "
+            "pri=%u, relay=%s. [198.18.%u.%u], dsn=2.0.0, stat=Sent (%s)",
             q, to, from, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000), rhost,
             rn(256), rr(1, 254),
-            pm(500) ? "Ok: queued as 4F1A2B3C4D" : "<20261128100001.ABC123@example.org> Queued mail for delivery");
+            pm(500) ? "Ok: queued as 4F1A2B3C4D"
+                    : "<20261128100001.ABC123@example.org> Queued mail for delivery");
     } else if (k < 880) {
         if (pm(500)) {
             snprintf(reply, sizeof(reply), remote_4xx[rn(ARRAY_LEN(remote_4xx))], to);
-            OUT("sm-mta", "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, "
-                          "mailer=esmtp, pri=%u, relay=%s. [198.18.%u.%u], dsn=%.*s, stat=Deferred: %s",
+            OUT("sm-mta",
+                "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, "
+                "mailer=esmtp, pri=%u, relay=%s. [198.18.%u.%u], dsn=%.*s, stat=Deferred: %s",
                 q, to, from, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000), rhost,
                 rn(256), rr(1, 254), (int)strcspn(reply + 4, " "), reply + 4, reply);
         } else {
-            OUT("sm-mta", "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, "
-                          "mailer=esmtp, pri=%u, relay=%s., dsn=4.0.0, stat=Deferred: Connection "
-                          "timed out with %s.",
+            OUT("sm-mta",
+                "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, "
+                "mailer=esmtp, pri=%u, relay=%s., dsn=4.0.0, stat=Deferred: Connection "
+                "timed out with %s.",
                 q, to, from, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000), rhost,
                 rhost);
         }
     } else if (k < 960) {
         snprintf(reply, sizeof(reply), remote_5xx[rn(ARRAY_LEN(remote_5xx))], to);
-        OUT("sm-mta", "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=esmtp, "
-                      "pri=%u, relay=%s. [198.18.%u.%u], dsn=%.*s, stat=%s",
+        OUT("sm-mta",
+            "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=esmtp, "
+            "pri=%u, relay=%s. [198.18.%u.%u], dsn=%.*s, stat=%s",
             q, to, from, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000), rhost,
             rn(256), rr(1, 254), (int)strcspn(reply + 4, " "), reply + 4,
             strncmp(reply + 4, "5.1.", 4) == 0 ? "User unknown" : "Service unavailable");
@@ -259,9 +274,10 @@ outbound_message(void)
         OUT("sm-mta", "%s: %s: DSN: %s", q, q2,
             strncmp(reply + 4, "5.1.", 4) == 0 ? "User unknown" : "Service unavailable");
     } else {
-        OUT("sm-mta", "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=esmtp, "
-                      "pri=%u, relay=%s, dsn=5.1.2, stat=Host unknown (Name server: %s: host not "
-                      "found)",
+        OUT("sm-mta",
+            "%s: to=<%s>, ctladdr=<%s> (1000/1000), delay=%s, xdelay=%s, mailer=esmtp, "
+            "pri=%u, relay=%s, dsn=5.1.2, stat=Host unknown (Name server: %s: host not "
+            "found)",
             q, to, from, delay(d1, sizeof(d1)), delay(d2, sizeof(d2)), rr(30000, 190000), dom, dom);
     }
 }
@@ -286,32 +302,40 @@ refusal(void)
         char w[160];
 
         snprintf(w, sizeof(w), why[rn(ARRAY_LEN(why))], a);
-        OUT("sm-mta", "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=550 5.7.1 <%s>... %s",
-            q, to, rl, to, w);
+        OUT("sm-mta", "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=550 5.7.1 <%s>... %s", q,
+            to, rl, to, w);
     } else if (k < 550) {
         remote_addr(to, sizeof(to));
-        OUT("sm-mta", "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=550 5.7.1 <%s>... "
-                      "Relaying denied. Proper authentication required.", q, to, rl, to);
+        OUT("sm-mta",
+            "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=550 5.7.1 <%s>... "
+            "Relaying denied. Proper authentication required.",
+            q, to, rl, to);
     } else if (k < 650) {
         local_addr(to, sizeof(to));
         remote_addr(from, sizeof(from));
-        OUT("sm-mta", "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=553 5.1.8 <%s>... "
-                      "Domain of sender address %s does not exist", q, to, rl, to, from);
+        OUT("sm-mta",
+            "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=553 5.1.8 <%s>... "
+            "Domain of sender address %s does not exist",
+            q, to, rl, to, from);
     } else if (k < 700) {
         local_addr(to, sizeof(to));
-        OUT("sm-mta", "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=450 4.4.0 <%s>... "
-                      "Relaying temporarily denied. Cannot resolve PTR record for %s",
+        OUT("sm-mta",
+            "%s: ruleset=check_rcpt, arg1=<%s>, relay=%s, reject=450 4.4.0 <%s>... "
+            "Relaying temporarily denied. Cannot resolve PTR record for %s",
             q, to, rl, to, a);
     } else if (k < 800) {
-        OUT("sm-mta", "ruleset=check_relay, arg1=[%s], arg2=%s, relay=%s, reject=421 4.3.2 "
-                      "Connection rate limit exceeded.", a, a, rl);
+        OUT("sm-mta",
+            "ruleset=check_relay, arg1=[%s], arg2=%s, relay=%s, reject=421 4.3.2 "
+            "Connection rate limit exceeded.",
+            a, a, rl);
     } else if (k < 900) {
         snprintf(to, sizeof(to), "%s%u@%s", users[rn(ARRAY_LEN(users))], rn(100),
                  local_domains[rn(ARRAY_LEN(local_domains))]);
         OUT("sm-mta", "%s: <%s>... User unknown", q, to);
     } else {
-        OUT("sm-mta", "%s: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): "
-                      "authentication failure: checkpass failed, user=%s, relay=%s",
+        OUT("sm-mta",
+            "%s: AUTH failure (LOGIN): authentication failure (-13) SASL(-13): "
+            "authentication failure: checkpass failed, user=%s, relay=%s",
             q, users[rn(ARRAY_LEN(users))], rl);
     }
 }
@@ -326,7 +350,8 @@ noise(void)
     ip(a, sizeof(a));
     relay(rl, sizeof(rl), a);
     if (k < 200) {
-        OUT("sm-mta", "%s: %s did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA-v4", q, rl);
+        OUT("sm-mta", "%s: %s did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA-v4", q,
+            rl);
     } else if (k < 260) {
         OUT("sm-mta", "%s: lost input channel from %s to MTA-v4 after rcpt", q, rl);
     } else if (k < 300) {
@@ -335,20 +360,23 @@ noise(void)
         OUT("sm-mta", "rejecting commands from %s due to pre-greeting traffic after %u seconds", rl,
             rn(8));
     } else if (k < 720) {
-        OUT("dovecot", "imap-login: Login: user=<%s>, method=PLAIN, rip=%s, lip=192.0.2.10, "
-                       "mpid=%u, TLS, session=<%08x>", users[rn(ARRAY_LEN(users))], a,
-            rr(1000, 60000), rn(0xffffffff));
+        OUT("dovecot",
+            "imap-login: Login: user=<%s>, method=PLAIN, rip=%s, lip=192.0.2.10, "
+            "mpid=%u, TLS, session=<%08x>",
+            users[rn(ARRAY_LEN(users))], a, rr(1000, 60000), rn(0xffffffff));
     } else if (k < 860) {
-        OUT("dovecot", "imap(%s)<%u><%08x>: Disconnected: Logged out in=%u out=%u deleted=0 "
-                       "expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=0 body_bytes=0",
+        OUT("dovecot",
+            "imap(%s)<%u><%08x>: Disconnected: Logged out in=%u out=%u deleted=0 "
+            "expunged=0 trashed=0 hdr_count=0 hdr_bytes=0 body_count=0 body_bytes=0",
             users[rn(ARRAY_LEN(users))], rr(1000, 60000), rn(0xffffffff), rr(50, 900),
             rr(400, 90000));
     } else if (k < 930) {
         OUT("CRON", "(root) CMD (/usr/lib/sm.bin/sendmail -L sm-msp-queue -Ac -qf)");
     } else {
-        OUT("kernel", "[%u.%06u] [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56 SRC=%s "
-                      "DST=192.0.2.10 LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=%u DF PROTO=TCP "
-                      "SPT=%u DPT=25 WINDOW=64240 RES=0x00 SYN URGP=0",
+        OUT("kernel",
+            "[%u.%06u] [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56 SRC=%s "
+            "DST=192.0.2.10 LEN=60 TOS=0x00 PREC=0x00 TTL=50 ID=%u DF PROTO=TCP "
+            "SPT=%u DPT=25 WINDOW=64240 RES=0x00 SYN URGP=0",
             (unsigned)t_now, rn(1000000), a, rn(65536), rr(1024, 65535));
     }
 }

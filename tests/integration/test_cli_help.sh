@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 
 need man col
-declare -A SRC=([agent]=agent/daemon.c [scan]=agent/scan.c [explain]=agent/explain.c
+declare -A SRC=([agent]=agent/options.c [scan]=agent/scan.c [explain]=agent/explain.c
     [query]=exporters/query.c [alerts]=exporters/alerts_out.c
     [serve]=exporters/serve.c [top]=exporters/top.c)
 
@@ -42,7 +42,7 @@ done
 for c in $cmds; do
     [ -n "${SRC[$c]:-}" ] || fail "command '$c' of main.c is not known to this test"
 done
-[ "$(longopts agent/daemon.c | wc -l)" -ge 15 ] || fail "cannot read the agent's option table"
+[ "$(longopts agent/options.c | wc -l)" -ge 15 ] || fail "cannot read the agent's option table"
 
 LC_ALL=C MANWIDTH=400 man --warnings -l "$ROOT/packaging/man/smtpmon.8" 2> "$T/man.warn" |
     col -b > "$T/man.txt" || fail "man failed"
@@ -117,7 +117,8 @@ for ex in $(grep -ohE '\bEX_[A-Z]+\b' "$ROOT"/agent/cmd/*.c "$ROOT"/agent/common
 done
 # No bare numeric exit status in the commands' return paths.
 if grep -nE '(return|exit\(|fatalx?\() *(1|2|64|65|66|69|70|71|73|74|75|77|78)\b[;,)]' \
-    "$ROOT"/agent/cmd/main.c "$ROOT"/agent/daemon.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
+    "$ROOT"/agent/cmd/main.c "$ROOT"/agent/options.c "$ROOT"/agent/daemon.c "$ROOT"/agent/stream.c "$ROOT"/agent/batchq.c \
+    "$ROOT"/agent/reload.c "$ROOT"/agent/scan.c "$ROOT"/agent/explain.c \
     "$ROOT"/exporters/query.c "$ROOT"/exporters/serve.c "$ROOT"/exporters/top.c "$ROOT"/exporters/alerts_out.c | grep -v '^[^:]*:[0-9]*: *return 1;$' \
     > "$T/bare"; then
     fail "bare exit statuses: $(cat "$T/bare")"

@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "counters.h"
 #include "errlist.h"
+#include "export.h"
 #include "redis_cmd.h"
 #include "rules.h"
 #include "stats.h"
@@ -163,6 +165,20 @@ Test(counters, every_counter_merges_prints_and_round_trips_redis)
     errlist_clear(&e);
 }
 
+/* The Redis fields of the scalar counters that the readers of the hashes name
+ * (stats_redis_totals) are "m|" and the list's Redis name; a field of no dimension is none. */
+Test(counters, redis_names_of_the_totals)
+{
+    const char *rest;
+#define NAME_CHECK(f, json, redis, head, sep, what)                                                \
+    cr_assert_str_eq(stats_redis_totals.f, "m|" redis);
+    STATS_TOTALS(NAME_CHECK)
+#undef NAME_CHECK
+    cr_assert_eq(stats_dim_of_field("m|lines", &rest), DIM__N);
+    cr_assert_null(rest);
+    cr_assert_eq(stats_dim_of_field("x", &rest), DIM__N);
+}
+
 /* The dimensions of counters.h: their names in "by" and the prefix of their Redis fields, which
  * the reader of the hashes (rcmd_stats_add_field) takes back into that dimension. */
 Test(counters, dimensions_names_and_redis_prefixes)
@@ -195,9 +211,16 @@ Test(counters, dimensions_names_and_redis_prefixes)
     for (int d = 0; d < DIM__N; d++) {
         struct stats st;
         struct stats_kvlist l = {0};
-        char name[64];
+        char name[64], field[64];
+        const char *rest;
 
         cr_assert_str_eq(stats_dim_name((enum stats_dim)d), dims[d].json);
+        snprintf(name, sizeof(name), "%s|", dims[d].redis);
+        cr_assert_str_eq(stats_dim_redis[d], name);
+        snprintf(name, sizeof(name), "%s|k", dims[d].redis);
+        cr_assert_str_eq(stats_dim_field(field, sizeof(field), (enum stats_dim)d, "k"), name);
+        cr_assert_eq(stats_dim_of_field(name, &rest), (enum stats_dim)d, "%s", name);
+        cr_assert_str_eq(rest, "k");
         if (sample[d] == NULL) {
             continue; /* reason and rule names need a rule set */
         }
@@ -212,5 +235,51 @@ Test(counters, dimensions_names_and_redis_prefixes)
         stats_free(&st);
     }
     ruleset_free(rs);
+    errlist_clear(&e);
+}
+
+/* The agent's own counters (AGENT_METRICS): each one reaches the "agent_metrics" object of the
+ * JSON lines output under its name, in the list's order, with the value of its field. */
+Test(counters, agent_metrics_follow_the_list)
+{
+    static const char *const names[] = {
+#define NAME_ROW(json, in, field, redis_a) json,
+        AGENT_METRICS(NAME_ROW)
+#undef NAME_ROW
+    };
+    struct batch b;
+    char *out = NULL, *at;
+    size_t len = 0;
+    uint64_t v = 1000;
+    FILE *mem;
+    struct errlist e = {0};
+
+    memset(&b, 0, sizeof(b));
+    b.rs = ruleset_load_text("t.rules", "", 0, 0, &e);
+    cr_assert_not_null(b.rs);
+    cr_assert_eq(stats_init(&b.st, 0), 0);
+    snprintf(b.cursor.source, sizeof(b.cursor.source), "s");
+#define SET_ROW(json, in, field, redis_a) AGENT_METRIC_VALUE(&b, in, field) = v++;
+    AGENT_METRICS(SET_ROW)
+#undef SET_ROW
+    mem = open_memstream(&out, &len);
+    cr_assert_not_null(mem);
+    cr_assert_eq(export_batch_json(&b, "a", mem), 0);
+    fclose(mem);
+    at = strstr(out, "\"agent_metrics\":{");
+    cr_assert_not_null(at, "no agent_metrics in %s", out);
+    at += strlen("\"agent_metrics\":{");
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char want[96];
+        int n = snprintf(want, sizeof(want), "%s\"%s\":%zu", i > 0 ? "," : "", names[i],
+                         (size_t)(1000 + i));
+
+        cr_assert_eq(strncmp(at, want, (size_t)n), 0, "expected %s at %.40s", want, at);
+        at += n;
+    }
+    cr_assert_eq(strncmp(at, "},\"counts\":", 11), 0, "agent_metrics ends at %.20s", at);
+    free(out);
+    stats_free(&b.st);
+    ruleset_free((struct ruleset *)b.rs);
     errlist_clear(&e);
 }

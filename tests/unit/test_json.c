@@ -1,8 +1,8 @@
 /*
- * test_json.c -- unit tests for agent/core/json.c: ASCII, quotes and backslashes, control characters,
- * valid 2-, 3- and 4-byte UTF-8 copied unchanged, every class of invalid sequence written as
- * \udcXX per byte, output never cut inside an escape, and a round trip over random byte strings
- * through a small decoder written here (JSON string body -> bytes, surrogateescape).
+ * test_json.c -- unit tests for agent/core/json.c: ASCII, quotes and backslashes, control
+ * characters, valid 2-, 3- and 4-byte UTF-8 copied unchanged, every class of invalid sequence
+ * written as \udcXX per byte, output never cut inside an escape, and a round trip over random byte
+ * strings through a small decoder written here (JSON string body -> bytes, surrogateescape).
  */
 #include <criterion/criterion.h>
 

@@ -556,10 +556,8 @@ Test(loghdr, stamp_memo_skips_the_conversion)
     struct loghdr_ctx ctx = {2026, 11, fake_local, &call, &st};
     struct loghdr h;
     const char *lines[] = {
-        "Nov 28 14:03:01 mx1 postfix/smtp[1]: m",
-        "Nov 28 14:03:01 mx2 postfix/smtpd[2]: n",
-        "Nov 28 14:03:02 mx1 postfix/smtp[1]: m",
-        "2026-11-28T14:03:01 mx1 p: m",
+        "Nov 28 14:03:01 mx1 postfix/smtp[1]: m", "Nov 28 14:03:01 mx2 postfix/smtpd[2]: n",
+        "Nov 28 14:03:02 mx1 postfix/smtp[1]: m", "2026-11-28T14:03:01 mx1 p: m",
         "2026-11-28T14:03:01 mx1 q: m",
     };
     const int calls[] = {1, 1, 2, 3, 3};

@@ -1456,7 +1456,8 @@ Test(rules, fold_text_paths_agree)
         "@@@ ... ___ /// &&& === 000",
     };
     const char alphabet[] = "ab.@?/&=_ 0123:/x";
-    const char words[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:;,<>[]()'\"!#%*+-\xc3\xa9 ";
+    const char words[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:;,<>[]()'\"!#%*+-\xc3\xa9 ";
     char text[700], a[2048], b[2048];
     unsigned seed = 12345;
 
@@ -1475,7 +1476,7 @@ Test(rules, fold_text_paths_agree)
                               : alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
             }
         }
-        size_t big = 2 * len + 19;             /* the path without room tests */
+        size_t big = 2 * len + 19; /* the path without room tests */
         size_t na = rules_fold_text(text, len, a, big);
         size_t nb = rules_fold_text(text, len, b, big - 1); /* the other path */
         cr_assert(na < big && nb < big - 1);
