@@ -315,7 +315,9 @@ wait_writer() {
 
 # ---------------------------------------------------------------------------------------------
 # A real Redis Cluster: start_cluster [MASTERS] starts 2 x MASTERS redis-server
-# --cluster-enabled yes (cluster-node-timeout 1000 ms, no persistence) on free loopback ports,
+# --cluster-enabled yes (cluster-node-timeout $CLUSTER_NODE_TIMEOUT ms, 3000 unless set: a node
+# that misses pings for a second on a loaded machine is not failed over; no persistence) on free
+# loopback ports,
 # each in $T/cluster/PORT, and creates the cluster with one replica per master
 # (redis-cli --cluster create --cluster-replicas 1). Sets CLUSTER_PORTS (every node) and
 # CLUSTER_SEED (the first). Needs redis-server and redis-cli (skips otherwise).
@@ -349,7 +351,7 @@ cluster_master_of() {
 # replica when its slots were taken over meanwhile).
 cluster_restart() {
     redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes \
-        --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+        --cluster-config-file nodes.conf --cluster-node-timeout "${CLUSTER_NODE_TIMEOUT:-3000}" \
         --save '' --appendonly no --dir "$T/cluster/$1" --daemonize no \
         >> "$T/cluster/$1/log" 2>&1 &
     echo $! > "$T/cluster/$1/pid"
@@ -384,7 +386,7 @@ start_cluster() {
             case " $CLUSTER_PORTS " in *" $_p "*) continue ;; esac
             mkdir -p "$T/cluster/$_p"
             redis-server --port "$_p" --bind 127.0.0.1 --cluster-enabled yes \
-                --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+                --cluster-config-file nodes.conf --cluster-node-timeout "${CLUSTER_NODE_TIMEOUT:-3000}" \
                 --save '' --appendonly no --dir "$T/cluster/$_p" --daemonize no \
                 > "$T/cluster/$_p/log" 2>&1 &
             echo $! > "$T/cluster/$_p/pid"

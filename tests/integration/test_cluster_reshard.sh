@@ -147,7 +147,7 @@ for what in "$A's master:$SA" "{fleet}'s master:$SF"; do
     wait_for 30 cluster_ok || fail "the cluster did not settle after the failover of $victim"
     cluster_restart "$victim"
     wait_for 30 cluster_ok ||
-        fail "the cluster did not settle after $victim restarted: $(cluster_cli "$(alive)" CLUSTER NODES)"
+        fail "the cluster did not settle after $victim restarted: $(cluster_cli "$(alive)" CLUSTER NODES; for p in $CLUSTER_PORTS; do echo "$p: $(cluster_cli "$p" CLUSTER INFO 2>&1 | grep cluster_state)"; done; redis-cli --cluster check "127.0.0.1:$(alive)" 2>&1 | grep -v '^\[OK\]\|^M:\|^S:\|slots:\|replica')"
     sleep 0.5
     stop_writers
     check "failover of ${what%:*}"
