@@ -3,6 +3,7 @@
  * ones stay. Batches counted with the old rules are sealed with them first; streams of removed
  * sources end, new ones start, the others take the new rules and reading settings. See agent.h.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,14 @@ agent_reload(struct agent *ag)
         nc.state_dir = strdup(ag->cfg.state_dir);
         free(nc.output);
         nc.output = ag->cfg.output != NULL ? strdup(ag->cfg.output) : NULL;
+    }
+    if (nc.redis_fleet_shards != ag->cfg.redis_fleet_shards) {
+        /* The exporter keeps its settings: the shard of a pending fleet delta is the one its
+         * commit named, so N changes with a restart only. */
+        log_warnx("reload: [redis] fleet_shards = %" PRId64 " takes effect after a restart "
+                  "(running with %" PRId64 ")",
+                  nc.redis_fleet_shards, ag->cfg.redis_fleet_shards);
+        nc.redis_fleet_shards = ag->cfg.redis_fleet_shards;
     }
     /* Batches counted with the old rules are sealed with them. */
     for (struct stream *s = ag->streams; s != NULL; s = s->next) {

@@ -184,8 +184,9 @@ struct idlist {
 static void
 idlist_add(struct idlist *l, const char *id, size_t len)
 {
-    if (len == 0 || (len == 5 && memcmp(id, "fleet", 5) == 0)) {
-        return;
+    if (len == 0 || (len == 5 && memcmp(id, "fleet", 5) == 0) ||
+        (len > 6 && memcmp(id, "fleet:", 6) == 0)) {
+        return; /* the fleet, or one of its shards */
     }
     for (size_t m = 0; m < l->n; m++) {
         if (strlen(l->ids[m]) == len && memcmp(l->ids[m], id, len) == 0) {
@@ -273,41 +274,50 @@ ids_by_scan(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, struct 
 /* HKEYS P:{fleet}:seen, whose fields are AGENT|SOURCE: the agents that commit fleet totals, for
  * a user that may not SCAN (the dashboard user of packaging/redis/users.acl). */
 static int
-ids_by_seen(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, struct idlist *l)
+ids_by_seen(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, unsigned shards,
+            struct idlist *l)
 {
-    char key[RCMD_KEY_MAX];
-    redisReply *rep;
+    for (unsigned k = 0; k < (shards > 1 ? shards + 1 : 1); k++) {
+        char key[RCMD_KEY_MAX], tag[RCMD_FLEET_TAG_MAX];
+        redisReply *rep;
 
-    rcmd_key(key, sizeof(key), prefix, "fleet", "seen");
-    rep = redis_cl_command(cl, timeout_ms, key, "HKEYS %s", key);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
-        fprintf(stderr, "smtpmon query: cannot list the agents (HKEYS %s): %s\n", key,
-                reply_error(redis_cl_errstr(cl), rep));
-        freeReplyObject(rep);
-        return -1;
-    }
-    for (size_t i = 0; i < rep->elements; i++) {
-        const redisReply *f = rep->element[i];
-        const char *bar;
-
-        if (f->type == REDIS_REPLY_STRING && (bar = memchr(f->str, '|', f->len)) != NULL) {
-            idlist_add(l, f->str, (size_t)(bar - f->str));
+        /* {fleet}, then the shards */
+        if (k == 0) {
+            snprintf(tag, sizeof(tag), "fleet");
+        } else {
+            rcmd_fleet_tag(tag, sizeof(tag), k - 1, shards);
         }
+        rcmd_key(key, sizeof(key), prefix, tag, "seen");
+        rep = redis_cl_command(cl, timeout_ms, key, "HKEYS %s", key);
+        if (rep == NULL || rep->type != REDIS_REPLY_ARRAY) {
+            fprintf(stderr, "smtpmon query: cannot list the agents (HKEYS %s): %s\n", key,
+                    reply_error(redis_cl_errstr(cl), rep));
+            freeReplyObject(rep);
+            return -1;
+        }
+        for (size_t i = 0; i < rep->elements; i++) {
+            const redisReply *f = rep->element[i];
+            const char *bar;
+
+            if (f->type == REDIS_REPLY_STRING && (bar = memchr(f->str, '|', f->len)) != NULL) {
+                idlist_add(l, f->str, (size_t)(bar - f->str));
+            }
+        }
+        freeReplyObject(rep);
     }
-    freeReplyObject(rep);
     return 0;
 }
 
 /* The agent ids that have counts under the prefix, printed on stderr, sorted, or that there is
  * none: a SCAN for their totals, or the fleet's list of agents where SCAN is not allowed. */
 static void
-list_agents(struct redis_cl *cl, int64_t timeout_ms, const char *prefix)
+list_agents(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, unsigned shards)
 {
     struct idlist l = {0};
     int rc = ids_by_scan(cl, timeout_ms, prefix, &l);
 
     if (rc == 1) {
-        rc = ids_by_seen(cl, timeout_ms, prefix, &l);
+        rc = ids_by_seen(cl, timeout_ms, prefix, shards, &l);
     }
     if (rc == -1) {
         goto out;
@@ -537,46 +547,76 @@ query_main(int argc, char **argv)
         redis_cl_free(cl);
         goto out;
     }
-    const char *tag = fleet ? "fleet" : rcf.agent_id;
-    char tkey[RCMD_KEY_MAX];
-    int have = has_counts(cl, rcf.timeout_ms, rcf.prefix, tag, tkey, sizeof(tkey));
+    /* The fleet is {fleet} (fleet_shards = 1), or the sum of {fleet} (what was counted before
+     * the shards, if anything) and of its shards {fleet:0}..{fleet:N-1}. */
+    unsigned shards = fleet && rcf.fleet_shards > 1 ? (unsigned)rcf.fleet_shards : 1;
+    unsigned ntags = shards > 1 ? shards + 1 : 1;
+    char tags[RCMD_FLEET_SHARDS_MAX + 1][RCMD_AGENT_MAX];
+    char tkey[RCMD_KEY_MAX], k0[RCMD_KEY_MAX] = "";
+    int has[RCMD_FLEET_SHARDS_MAX + 1], have = 0;
 
+    for (unsigned k = 0; k < ntags; k++) {
+        if (fleet && k == 0) {
+            snprintf(tags[k], sizeof(tags[k]), "fleet");
+        } else if (fleet) {
+            rcmd_fleet_tag(tags[k], sizeof(tags[k]), k - 1, shards);
+        } else {
+            snprintf(tags[k], sizeof(tags[k]), "%s", rcf.agent_id);
+        }
+        if ((has[k] = has_counts(cl, rcf.timeout_ms, rcf.prefix, tags[k], tkey, sizeof(tkey))) ==
+            -1) {
+            have = -1;
+            break;
+        }
+        if (k == 0) {
+            snprintf(k0, sizeof(k0), "%s", tkey);
+        }
+        have |= has[k];
+    }
     if (have <= 0) {
         if (have == 0 && fleet) {
             fprintf(stderr,
-                    "smtpmon query: no fleet counts in Redis (no key %s): no agent has "
-                    "committed with fleet = yes\n",
-                    tkey);
+                    "smtpmon query: no fleet counts in Redis (no key %s%s): no agent has "
+                    "committed with fleet = yes%s\n",
+                    k0, shards > 1 ? " nor of its shards" : "",
+                    shards > 1 ? " and this fleet_shards" : "");
         } else if (have == 0) {
             fprintf(stderr, "smtpmon query: agent '%s' has no counts in Redis (no key %s)\n",
-                    rcf.agent_id, tkey);
+                    rcf.agent_id, k0);
         }
         if (have == 0) {
-            list_agents(cl, rcf.timeout_ms, rcf.prefix);
+            list_agents(cl, rcf.timeout_ms, rcf.prefix, shards);
         }
         redis_cl_free(cl);
         rc = have == 0 ? EX_NOINPUT : EX_UNAVAILABLE;
         goto out;
     }
-    if (since >= 0) {
-        if (read_minutes(cl, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {
-            rc = EX_UNAVAILABLE;
-        }
-    } else {
-        char key[RCMD_KEY_MAX];
-        redisReply *rep;
+    for (unsigned k = 0; k < ntags && rc == EX_OK; k++) {
+        const char *tag = tags[k];
 
-        rcmd_key(key, sizeof(key), rcf.prefix, tag, "c:total");
-        rep = redis_cl_command(cl, rcf.timeout_ms, key, "HGETALL %s", key);
-        if (rep == NULL || add_hash(&st, rs, rep) == -1) {
-            fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
-                    rep == NULL                      ? redis_cl_errstr(cl)
-                    : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                     : "not a hash");
-            rc = EX_UNAVAILABLE;
+        if (!has[k]) {
+            continue; /* a shard no agent hashes to */
         }
-        if (rep != NULL) {
-            freeReplyObject(rep);
+        if (since >= 0) {
+            if (read_minutes(cl, rcf.timeout_ms, rcf.prefix, tag, since, &st, rs) == -1) {
+                rc = EX_UNAVAILABLE;
+            }
+        } else {
+            char key[RCMD_KEY_MAX];
+            redisReply *rep;
+
+            rcmd_key(key, sizeof(key), rcf.prefix, tag, "c:total");
+            rep = redis_cl_command(cl, rcf.timeout_ms, key, "HGETALL %s", key);
+            if (rep == NULL || add_hash(&st, rs, rep) == -1) {
+                fprintf(stderr, "smtpmon query: cannot read %s: %s\n", key,
+                        rep == NULL                      ? redis_cl_errstr(cl)
+                        : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                         : "not a hash");
+                rc = EX_UNAVAILABLE;
+            }
+            if (rep != NULL) {
+                freeReplyObject(rep);
+            }
         }
     }
     redis_cl_free(cl);

@@ -63,7 +63,8 @@ struct rlink {
 
 struct fleet_mark {
     char source[STATE_NAME_MAX];
-    uint64_t done; /* last seq of this source applied fleet-wide */
+    uint64_t done;                /* last seq of this source applied fleet-wide */
+    char tag[RCMD_FLEET_TAG_MAX]; /* the fleet tag of its committed cursor ("": {fleet}) */
 };
 
 struct rex {
@@ -71,6 +72,7 @@ struct rex {
     struct ev_loop *loop;
     struct redis_conf c;
     struct rcmd_conf rc;
+    char fleet_tag[RCMD_FLEET_TAG_MAX]; /* "fleet", or "fleet:K" with [redis] fleet_shards > 1 */
     char token[RCMD_TOKEN_MAX + 1];
     char sha_commit[41], sha_fleet[41], sha_claim[41];
     redisAsyncContext *ac;
@@ -113,6 +115,8 @@ struct rex {
      * after ASKING. Any connection lost drops them all (one back-off). */
     struct redis_slotmap map;
     unsigned slot_agent, slot_fleet;
+    unsigned slot_pending; /* of the fleet tag a pending delta is re-sent to */
+    char pending_tag[RCMD_FLEET_TAG_MAX];
     char home_host[256];
     int home_port;
     struct rlink links[LINKS_MAX];
@@ -233,6 +237,7 @@ mark_of(struct rex *r, const char *source)
     }
     snprintf(r->marks[r->nmarks].source, sizeof(r->marks[0].source), "%s", source);
     r->marks[r->nmarks].done = 0;
+    r->marks[r->nmarks].tag[0] = '\0';
     return &r->marks[r->nmarks++];
 }
 
@@ -364,9 +369,9 @@ static int link_open(struct rex *r, const char *host, int port);
 static int
 route(struct rex *r, enum rkind kind, int *link, int *asking)
 {
-    unsigned slot = kind == K_FLEET || kind == K_PENDING_FLEET || kind == K_WAIT_FLEET
-                        ? r->slot_fleet
-                        : r->slot_agent;
+    unsigned slot = kind == K_FLEET || kind == K_WAIT_FLEET ? r->slot_fleet
+                    : kind == K_PENDING_FLEET               ? r->slot_pending
+                                                            : r->slot_agent;
     const char *host;
     int port, idx;
 
@@ -995,6 +1000,13 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
                          b->cursor.source, b->cursor.seq);
             }
             om_seen(&r->om_agent, rcmd_batch_minute(b));
+            {
+                /* the cursor now names this agent's fleet tag (a pending delta goes there) */
+                struct fleet_mark *m = mark_of(r, b->cursor.source);
+                if (m != NULL) {
+                    snprintf(m->tag, sizeof(m->tag), "%s", r->fleet_tag);
+                }
+            }
             if (!r->c.fleet) {
                 /* Without fleet totals the batch's delta is never sent: it is done. */
                 struct fleet_mark *m = mark_of(r, b->cursor.source);
@@ -1048,9 +1060,13 @@ on_step(struct rex *r, enum rkind kind, redisReply *rep)
         if (v == RCMD_OK || v == RCMD_DUP) {
             struct fleet_mark *m = mark_of(r, b->cursor.source);
 
-            om_seen(&r->om_fleet, r->pending_minute);
+            if (strcmp(r->pending_tag, r->fleet_tag) == 0) {
+                om_seen(&r->om_fleet, r->pending_minute);
+            }
             if (m != NULL) {
                 m->done = r->pending_seq;
+                /* applied where it was due: the next commit names this agent's tag */
+                snprintf(m->tag, sizeof(m->tag), "%s", r->fleet_tag);
             }
         } else {
             rex_drop(r, "unexpected reply to the fleet script");
@@ -1074,6 +1090,33 @@ hash_reply(const redisReply *rep)
         }
     }
     return 1;
+}
+
+/* The fleet script for a pending delta, sent to the fleet tag its source's committed cursor
+ * names: with [redis] fleet_shards changed since (a restart), the delta of the last batch goes
+ * to the shard that may have applied it already (DUP there), never to the new one as well. */
+static int
+pending_fleet(struct rex *r, const char *source, uint64_t seq, int64_t minute, const char **f,
+              const uint64_t *v, size_t n)
+{
+    struct fleet_mark *m = mark_of(r, source);
+    const char *tag = m != NULL && m->tag[0] != '\0' ? m->tag : "fleet";
+    char k[RCMD_KEY_MAX];
+    int rc;
+
+    snprintf(r->pending_tag, sizeof(r->pending_tag), "%s", tag);
+    rcmd_key(k, sizeof(k), r->c.prefix, r->pending_tag, "seen");
+    r->slot_pending = rcmd_key_slot(k, strlen(k));
+    if (strcmp(r->pending_tag, r->fleet_tag) != 0) {
+        log_info("redis: source=%s the fleet delta of seq=%" PRIu64
+                 " goes to {%s}, the shard of its commit ({%s} from now on)",
+                 source, seq, r->pending_tag, r->fleet_tag);
+    }
+    r->rc.fleet_tag = r->pending_tag;
+    rc = rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, source, seq, minute, f, v, n,
+                    strcmp(r->pending_tag, r->fleet_tag) == 0 ? r->om_fleet : -1);
+    r->rc.fleet_tag = r->fleet_tag;
+    return rc;
 }
 
 /* HGETALL of a pending fleet delta: forwarded to the fleet script as it is. */
@@ -1111,8 +1154,7 @@ on_pending(struct rex *r, redisReply *rep)
         if (m != NULL) {
             m->done = r->pending_seq;
         }
-    } else if (rcmd_fleet(&r->cmd, &r->rc, r->sha_fleet, b->cursor.source, seq, minute, f, v, n,
-                          r->om_fleet) == 0 &&
+    } else if (pending_fleet(r, b->cursor.source, seq, minute, f, v, n) == 0 &&
                rex_send(r, K_PENDING_FLEET, &r->cmd) == 0) {
         r->pending_seq = seq;
         r->pending_minute = minute;
@@ -1127,6 +1169,20 @@ on_pending(struct rex *r, redisReply *rep)
 }
 
 static int fill_cursor(const redisReply *rep, struct state *s);
+
+static const redisReply *
+cursor_field(const redisReply *rep, const char *name)
+{
+    for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+        const redisReply *k = rep->element[i], *v = rep->element[i + 1];
+
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            strcmp(k->str, name) == 0) {
+            return v;
+        }
+    }
+    return NULL;
+}
 
 /* HGETALL of the cursor asked for first: delivered to the agent. */
 static void
@@ -1151,6 +1207,16 @@ on_cursor(struct rex *r, redisReply *rep)
     s.kind = STATE_FILE;
     snprintf(s.source, sizeof(s.source), "%s", source);
     rc = fill_cursor(rep, &s);
+    {
+        /* the fleet tag its last batch's delta went to (none: {fleet}) */
+        const redisReply *t = cursor_field(rep, "fleet");
+        struct fleet_mark *m = mark_of(r, source);
+
+        if (m != NULL) {
+            snprintf(m->tag, sizeof(m->tag), "%s",
+                     t != NULL && t->len < sizeof(m->tag) ? t->str : "");
+        }
+    }
     rex_progress(r);
     if (rc == 0) {
         log_info("redis: source=%s resuming at the committed cursor seq=%" PRIu64
@@ -1628,11 +1694,15 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
                            r->c.lease_ms, r->c.topn_minute, r->c.topn_total, r->c.stream_maxlen};
     {
         char k[RCMD_KEY_MAX];
+        unsigned n = r->c.fleet_shards > 1 ? (unsigned)r->c.fleet_shards : 1;
 
+        rcmd_fleet_tag(r->fleet_tag, sizeof(r->fleet_tag), rcmd_fleet_shard(r->c.agent_id, n), n);
+        r->rc.fleet_tag = r->fleet_tag;
         rcmd_key(k, sizeof(k), r->c.prefix, r->c.agent_id, "owner");
         r->slot_agent = rcmd_key_slot(k, strlen(k));
-        rcmd_key(k, sizeof(k), r->c.prefix, "fleet", "seen");
-        r->slot_fleet = rcmd_key_slot(k, strlen(k));
+        rcmd_key(k, sizeof(k), r->c.prefix, r->fleet_tag, "seen");
+        r->slot_fleet = r->slot_pending = rcmd_key_slot(k, strlen(k));
+        snprintf(r->pending_tag, sizeof(r->pending_tag), "%s", r->fleet_tag);
     }
     rcmd_init(&r->cmd);
     ev_timer_init(&r->w_timeout, timeout_cb, 0., 0.);

@@ -293,15 +293,54 @@ scan_node(redisContext *ctx, int64_t timeout_ms, const char *prefix, const char 
     return 0;
 }
 
+size_t
+scrape_fleet_tags(const struct scrape *s, char tags[][RCMD_FLEET_TAG_MAX])
+{
+    snprintf(tags[0], RCMD_FLEET_TAG_MAX, "fleet");
+    for (size_t i = 0; i < s->nshards; i++) {
+        rcmd_fleet_tag(tags[i + 1], RCMD_FLEET_TAG_MAX, s->shards[i], RCMD_FLEET_SHARDS_MAX);
+    }
+    return s->nshards + 1;
+}
+
+/* "fleet:K", K in 0..RCMD_FLEET_SHARDS_MAX-1 without leading zeros: K, else -1. */
+static int
+shard_of(const char *id, size_t idlen)
+{
+    unsigned k = 0;
+
+    if (idlen < 7 || idlen > 8 || memcmp(id, "fleet:", 6) != 0 || (idlen == 8 && id[6] == '0')) {
+        return -1;
+    }
+    for (size_t i = 6; i < idlen; i++) {
+        if (id[i] < '0' || id[i] > '9') {
+            return -1;
+        }
+        k = k * 10 + (unsigned)(id[i] - '0');
+    }
+    return k < RCMD_FLEET_SHARDS_MAX ? (int)k : -1;
+}
+
 static int
 add_agent(void *arg, const char *id, size_t idlen, const char *tail, size_t taillen)
 {
     (void)tail;
     struct scrape *s = arg;
     char name[RCMD_AGENT_MAX];
+    int k;
 
     if (taillen != 0 || idlen == 0 || idlen >= sizeof(name)) {
         return 0;
+    }
+    if ((k = shard_of(id, idlen)) >= 0) {
+        /* a shard of the fleet: summed into the agent "fleet" */
+        for (size_t i = 0; i < s->nshards; i++) {
+            if (s->shards[i] == (unsigned)k) {
+                return 0;
+            }
+        }
+        s->shards[s->nshards++] = (unsigned)k;
+        return add_agent(arg, "fleet", 5, tail, 0);
     }
     memcpy(name, id, idlen);
     name[idlen] = '\0';
@@ -387,6 +426,240 @@ scan_keys(struct redis_cl *cl, const char *prefix, const char *rest, key_fn *fn,
 }
 
 /* Reads everything a scrape needs. Returns 0, or -1 with the reason in err. */
+static int
+cmp_uint(const void *a, const void *b)
+{
+    unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static size_t
+fleet_index(const struct scrape *s)
+{
+    for (size_t i = 0; i < s->nagents; i++) {
+        if (strcmp(s->agents[i].id, "fleet") == 0) {
+            return i;
+        }
+    }
+    return (size_t)-1;
+}
+
+static redisReply *
+str_reply(const char *p, size_t len)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+
+    if (r == NULL || (r->str = malloc(len + 1)) == NULL) {
+        free(r);
+        return NULL;
+    }
+    memcpy(r->str, p, len);
+    r->str[len] = '\0';
+    r->len = len;
+    r->type = REDIS_REPLY_STRING;
+    return r;
+}
+
+/* Adds the HGETALL reply 'add' (freed) into *into: counters summed, t|first the smaller, t|last
+ * the larger, other fields kept from the first hash that has them. Returns 0, -1 out of memory. */
+static int
+sum_hash(redisReply **into, redisReply *add)
+{
+    redisReply *h = *into;
+
+    if (add->type != REDIS_REPLY_ARRAY || add->elements % 2 != 0) {
+        freeReplyObject(add);
+        return 0;
+    }
+    if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
+        if (h != NULL) {
+            freeReplyObject(h);
+        }
+        *into = add;
+        return 0;
+    }
+    for (size_t j = 0; j + 1 < add->elements; j += 2) {
+        const redisReply *f = add->element[j], *v = add->element[j + 1];
+        size_t i;
+
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+        for (i = 0; i + 1 < h->elements; i += 2) {
+            if (h->element[i]->type == REDIS_REPLY_STRING && h->element[i]->len == f->len &&
+                memcmp(h->element[i]->str, f->str, f->len) == 0) {
+                break;
+            }
+        }
+        if (i + 1 < h->elements) {
+            redisReply *o = h->element[i + 1];
+            char num[32];
+            unsigned long long a, b, r;
+
+            if (o->type != REDIS_REPLY_STRING || !count_ok(o) || !count_ok(v)) {
+                continue;
+            }
+            a = strtoull(o->str, NULL, 10);
+            b = strtoull(v->str, NULL, 10);
+            r = strcmp(f->str, "t|first") == 0  ? (a < b ? a : b)
+                : strcmp(f->str, "t|last") == 0 ? (a > b ? a : b)
+                                                : a + b;
+            int n = snprintf(num, sizeof(num), "%llu", r);
+            char *ns = malloc((size_t)n + 1);
+
+            if (ns == NULL) {
+                freeReplyObject(add);
+                return -1;
+            }
+            memcpy(ns, num, (size_t)n + 1);
+            free(o->str);
+            o->str = ns;
+            o->len = (size_t)n;
+        } else {
+            redisReply **e = realloc(h->element, (h->elements + 2) * sizeof(*e));
+            redisReply *nf, *nv;
+
+            if (e == NULL) {
+                freeReplyObject(add);
+                return -1;
+            }
+            h->element = e;
+            if ((nf = str_reply(f->str, f->len)) == NULL ||
+                (nv = str_reply(v->str, v->len)) == NULL) {
+                if (nf != NULL) {
+                    freeReplyObject(nf);
+                }
+                freeReplyObject(add);
+                return -1;
+            }
+            h->element[h->elements++] = nf;
+            h->element[h->elements++] = nv;
+        }
+    }
+    freeReplyObject(add);
+    return 0;
+}
+
+static int
+entry_id_ok(const redisReply *e)
+{
+    return e != NULL && e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+           e->element[0]->type == REDIS_REPLY_STRING && e->element[1]->type == REDIS_REPLY_ARRAY;
+}
+
+/* Stream ids "MS-SEQ" compared as numbers: newest first. */
+static int
+cmp_entry_desc(const void *a, const void *b)
+{
+    const redisReply *x = *(redisReply *const *)a, *y = *(redisReply *const *)b;
+    unsigned long long mx = strtoull(x->element[0]->str, NULL, 10),
+                       my = strtoull(y->element[0]->str, NULL, 10);
+
+    return mx < my ? 1 : mx > my ? -1 : 0;
+}
+
+redisReply *
+series_read(struct redis_cl *cl, int64_t timeout_ms, const char *prefix, const char *agent,
+            unsigned count, char *err, size_t errlen)
+{
+    char k[RCMD_KEY_MAX];
+    struct redis_pipe *pipe;
+    redisReply **reps = NULL, *out = NULL, **all = NULL;
+    size_t n = strcmp(agent, "fleet") == 0 ? 1 + RCMD_FLEET_SHARDS_MAX : 1, total = 0, m = 0;
+
+    if ((pipe = redis_pipe_new(cl)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char tag[RCMD_AGENT_MAX];
+
+        if (i == 0) {
+            snprintf(tag, sizeof(tag), "%s", agent);
+        } else {
+            rcmd_fleet_tag(tag, sizeof(tag), (unsigned)(i - 1), RCMD_FLEET_SHARDS_MAX);
+        }
+        rcmd_key(k, sizeof(k), prefix, tag, "ts");
+        if (redis_pipe_add(pipe, k, "XREVRANGE %s + - COUNT %u", k, count) == -1) {
+            redis_pipe_free(pipe);
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+    }
+    if (redis_pipe_run(pipe, timeout_ms, &reps, err, errlen) == -1) {
+        redis_pipe_free(pipe);
+        return NULL;
+    }
+    redis_pipe_free(pipe);
+    for (size_t i = 0; i < n; i++) {
+        if (reps[i]->type == REDIS_REPLY_ERROR && strncmp(reps[i]->str, "NOPERM", 6) == 0 &&
+            out == NULL) {
+            snprintf(err, errlen, "%s", reps[i]->str);
+            goto done;
+        }
+        total += reps[i]->type == REDIS_REPLY_ARRAY ? reps[i]->elements : 0;
+    }
+    if (n == 1) {
+        out = reps[0];
+        reps[0] = NULL;
+        goto done;
+    }
+    if ((out = calloc(1, sizeof(*out))) == NULL ||
+        (total > 0 && (all = calloc(total, sizeof(*all))) == NULL)) {
+        free(out);
+        out = NULL;
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    out->type = REDIS_REPLY_ARRAY;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; reps[i]->type == REDIS_REPLY_ARRAY && j < reps[i]->elements; j++) {
+            if (entry_id_ok(reps[i]->element[j])) {
+                all[m++] = reps[i]->element[j];
+                reps[i]->element[j] = NULL; /* now ours */
+            }
+        }
+    }
+    if (m > 0) {
+        qsort(all, m, sizeof(all[0]), cmp_entry_desc);
+    }
+    /* one entry a minute: the fields of the others of the same id added into the first */
+    size_t w = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (w > 0 && strcmp(all[w - 1]->element[0]->str, all[i]->element[0]->str) == 0) {
+            redisReply *f = all[i]->element[1];
+
+            all[i]->element[1] = NULL;
+            freeReplyObject(all[i]);
+            if (sum_hash(&all[w - 1]->element[1], f) == -1) {
+                for (size_t j = i + 1; j < m; j++) {
+                    freeReplyObject(all[j]);
+                }
+                m = w;
+                break;
+            }
+        } else {
+            all[w++] = all[i];
+        }
+    }
+    for (size_t i = count; i < w; i++) {
+        freeReplyObject(all[i]);
+    }
+    out->element = all;
+    out->elements = w < count ? w : count;
+    all = NULL;
+done:
+    for (size_t i = 0; i < n; i++) {
+        if (reps[i] != NULL) {
+            freeReplyObject(reps[i]);
+        }
+    }
+    free(reps);
+    free(all);
+    return out;
+}
+
 int
 scrape_read(struct redis_cl *cl, const char *prefix, struct scrape *s, char *err, size_t errlen)
 {
@@ -402,6 +675,9 @@ scrape_read(struct redis_cl *cl, const char *prefix, struct scrape *s, char *err
     }
     if (scan_keys(cl, prefix, "alerts:*", add_alert, s, err, errlen) == -1) {
         return -1;
+    }
+    if (s->nshards > 1) {
+        qsort(s->shards, s->nshards, sizeof(s->shards[0]), cmp_uint);
     }
     if ((pipe = redis_pipe_new(cl)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -419,6 +695,18 @@ scrape_read(struct redis_cl *cl, const char *prefix, struct scrape *s, char *err
             return -1;
         }
         sent += 2;
+    }
+    for (size_t i = 0; i < s->nshards; i++) {
+        char tag[RCMD_FLEET_TAG_MAX], k[RCMD_KEY_MAX];
+
+        rcmd_fleet_tag(tag, sizeof(tag), s->shards[i], RCMD_FLEET_SHARDS_MAX);
+        rcmd_key(k, sizeof(k), prefix, tag, "c:total");
+        if (redis_pipe_add(pipe, k, "HGETALL %s", k) == -1) {
+            redis_pipe_free(pipe);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        sent++;
     }
     for (size_t i = 0; i < s->nalerts; i++) {
         char rest[RCMD_KEY_MAX], k[RCMD_KEY_MAX];
@@ -455,14 +743,34 @@ scrape_read(struct redis_cl *cl, const char *prefix, struct scrape *s, char *err
         }
         if (i < 2 * s->nagents) {
             slot = i % 2 == 0 ? &s->agents[i / 2].total : &s->agents[i / 2].meta;
+        } else if (i < 2 * s->nagents + s->nshards) {
+            /* a shard's totals, added into the fleet's */
+            size_t f = fleet_index(s);
+            int r = f == (size_t)-1 ? 0 : sum_hash(&s->agents[f].total, rep);
+
+            if (r == -1) {
+                snprintf(err, errlen, "out of memory");
+                for (size_t j = i + 1; j < sent; j++) {
+                    freeReplyObject(reps[j]);
+                }
+                free(reps);
+                return -1;
+            }
+            if (!s->all_fields && f != (size_t)-1 && s->agents[f].total != NULL &&
+                i + 1 == 2 * s->nagents + s->nshards) {
+                keep_exported(s->agents[f].total);
+            }
+            continue;
         } else {
-            slot = &s->alerts[i - 2 * s->nagents].state;
+            slot = &s->alerts[i - 2 * s->nagents - s->nshards].state;
         }
-        if (!s->all_fields && i < 2 * s->nagents && i % 2 == 0) {
+        if (!s->all_fields && i < 2 * s->nagents && i % 2 == 0 &&
+            (s->nshards == 0 || strcmp(s->agents[i / 2].id, "fleet") != 0)) {
             keep_exported(rep); /* a thousand agents' whole totals took 250 MB */
         }
         *slot = rep;
     }
+    free(reps);
     return 0;
 }
 

@@ -34,6 +34,8 @@ struct alert_key {
     redisReply *state;
 };
 
+struct redis_cl;
+
 /* What one reading of Redis found: the agents (the fleet as the agent "fleet"), sorted by id. */
 struct scrape {
     struct agent *agents;
@@ -42,7 +44,22 @@ struct scrape {
     size_t nalerts;
     int all_fields; /* keep every field of the totals (the page, top); /metrics keeps only
                        the exported ones */
+    /* The fleet shards {fleet:K} found ([redis] fleet_shards > 1): the agent "fleet" holds the
+     * sum of their totals and of {fleet}'s, if any. */
+    unsigned shards[RCMD_FLEET_SHARDS_MAX];
+    size_t nshards;
 };
+
+/* The hash tags of the fleet's keys in s: "fleet", then "fleet:K" of each shard found; returns
+ * their number. */
+size_t scrape_fleet_tags(const struct scrape *s, char tags[][RCMD_FLEET_TAG_MAX]);
+
+/* XREVRANGE P:{agent}:ts + - COUNT count. For the agent "fleet", of {fleet} and of every shard
+ * {fleet:0}..{fleet:63} (pipelined), the entries of one minute summed, newest first: the shape
+ * of one XREVRANGE reply. NULL with the reason in err when Redis is not reachable or refuses
+ * (NOPERM). */
+redisReply *series_read(struct redis_cl *cl, int64_t timeout_ms, const char *prefix,
+                        const char *agent, unsigned count, char *err, size_t errlen);
 
 /* Reads everything a scrape needs on a blocking connection. Returns 0, or -1 with the reason
  * in err (the connection should then be dropped). */

@@ -289,10 +289,13 @@ newest_minute(struct top *t, redisReply **keep, unsigned long long *ms, char *er
     *keep = NULL;
     *ms = 0;
     rcmd_key(k, sizeof(k), t->rcf.prefix, t->scope, "ts");
-    rep = redis_cl_command(t->cl, t->rcf.timeout_ms, k, "XREVRANGE %s + - COUNT 1", k);
+    /* the fleet: {fleet} and its shards, summed a minute */
+    rep = series_read(t->cl, t->rcf.timeout_ms, t->rcf.prefix, t->scope, 1, err, errlen);
     if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0)) {
-        snprintf(err, errlen, "XREVRANGE %s: %s", k,
-                 rep != NULL ? rep->str : redis_cl_errstr(t->cl));
+        char why[256];
+
+        snprintf(why, sizeof(why), "%s", rep != NULL ? rep->str : err);
+        snprintf(err, errlen, "XREVRANGE %.200s: %s", k, why);
         if (rep != NULL) {
             freeReplyObject(rep);
         }

@@ -800,11 +800,12 @@ api_series(struct redis_cl *ctx, const char *prefix, struct web_req *req, struct
     redisReply *rep;
     int first = 1;
 
-    rcmd_key(k, sizeof(k), prefix, req->agent, "ts");
-    rep = redis_cl_command(ctx, -1, k, "XREVRANGE %s + - COUNT %u", k, req->minutes);
+    (void)k;
+    /* the fleet: {fleet} and its shards, summed a minute */
+    rep = series_read(ctx, -1, prefix, req->agent, req->minutes, err, errlen);
     if (rep == NULL || (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOPERM", 6) == 0)) {
-        snprintf(err, errlen, "%s", rep != NULL ? rep->str : redis_cl_errstr(ctx));
         if (rep != NULL) {
+            snprintf(err, errlen, "%s", rep->str);
             freeReplyObject(rep);
         }
         return -1;

@@ -99,6 +99,8 @@ static const struct config_option options[] = {
      "Distinct recipient domains kept per minute bucket (the rest count as other)"},
     {"redis", "fleet", CONFIG_BOOL, G(redis_fleet), "yes", 0, 0, NULL,
      "Also commit fleet-wide counts ({fleet} keys)"},
+    {"redis", "fleet_shards", CONFIG_INT, G(redis_fleet_shards), "1", 1, 64, NULL,
+     "Fleet keys spread over N hash tags {fleet:K} (1: the single {fleet} tag); readers sum them"},
     {"redis", "wait_replicas", CONFIG_INT, G(redis_wait_replicas), "0", 0, 16, NULL,
      "Replicas that must hold a commit (WAIT) before its lines leave the agent's memory"},
     /* -- end Redis exporter settings */

@@ -140,6 +140,7 @@ struct config {
     int64_t redis_lease;           /* ms */
     int64_t redis_top_domains;
     int redis_fleet;
+    int64_t redis_fleet_shards;
     int64_t redis_wait_replicas;
 
     /* [buckets] */

@@ -42,6 +42,7 @@ redis_conf_defaults(struct redis_conf *c)
     c->topn_total = 1000;
     c->stream_maxlen = 2 * 24 * 60;
     c->fleet = 1;
+    c->fleet_shards = 1;
 }
 
 void
@@ -83,6 +84,7 @@ redis_conf_from_config(struct redis_conf *rc, const struct config *c)
     rc->lease_ms = c->redis_lease;
     rc->topn_minute = (unsigned)c->redis_top_domains;
     rc->fleet = c->redis_fleet;
+    rc->fleet_shards = (int)c->redis_fleet_shards;
     rc->wait_replicas = (int)c->redis_wait_replicas;
     rc->bucket_ttl_ms = c->bucket_minute;
 }
@@ -99,7 +101,7 @@ env_num(const char *name, int64_t min, int64_t max, int64_t *out, char *err, siz
     }
     n = strtoll(v, &end, 10);
     if (*end != '\0' || n < min || n > max) {
-        snprintf(err, errlen, "%s must be a number in %lld..%lld", name, (long long)min,
+        snprintf(err, errlen, "%s=%s: must be a number in %lld..%lld", name, v, (long long)min,
                  (long long)max);
         return -1;
     }
@@ -112,6 +114,7 @@ redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
 {
     const char *v;
     int64_t topn = c->topn_minute, fleet = c->fleet, cluster = c->cluster;
+    int64_t shards = c->fleet_shards;
 
     if ((v = getenv("SMTPMON_REDIS_PASSWORD_FILE")) != NULL) {
         snprintf(c->password_file, sizeof(c->password_file), "%s", v);
@@ -127,6 +130,8 @@ redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
             -1 ||
         env_num("SMTPMON_REDIS_TOPN", 1, 100000, &topn, err, errlen) == -1 ||
         env_num("SMTPMON_REDIS_FLEET", 0, 1, &fleet, err, errlen) == -1 ||
+        env_num("SMTPMON_REDIS_FLEET_SHARDS", 1, RCMD_FLEET_SHARDS_MAX, &shards, err, errlen) ==
+            -1 ||
         env_num("SMTPMON_REDIS_CLUSTER", 0, 1, &cluster, err, errlen) == -1) {
         return -1;
     }
@@ -135,6 +140,7 @@ redis_conf_env(struct redis_conf *c, char *err, size_t errlen)
     }
     c->topn_minute = (unsigned)topn;
     c->fleet = (int)fleet;
+    c->fleet_shards = (int)shards;
     c->cluster = (int)cluster;
     if (c->cluster && c->sentinels[0] != '\0') {
         snprintf(err, errlen,
@@ -266,6 +272,19 @@ redis_conf_command(const char *cmd, const char *cfile, const char *url, const ch
     if (url == cfg->redis) {
         cfg->redis_url = rc->url;
         redis_conf_from_config(rc, cfg); /* timeouts, sentinels, user, db, password file */
+    }
+    /* The fleet's shards are how the data is laid out, whatever the URL says. */
+    rc->fleet_shards = cfg->redis_fleet_shards >= 1 ? (int)cfg->redis_fleet_shards : 1;
+    {
+        int64_t n = rc->fleet_shards;
+
+        if (env_num("SMTPMON_REDIS_FLEET_SHARDS", 1, RCMD_FLEET_SHARDS_MAX, &n, err, sizeof(err)) ==
+            -1) {
+            fprintf(stderr, "smtpmon %s: %s\n", cmd, err);
+            config_free(cfg);
+            return EX_USAGE;
+        }
+        rc->fleet_shards = (int)n;
     }
     if (getenv("SMTPMON_REDIS_CLUSTER") != NULL || getenv("SMTPMON_REDIS_CLUSTER_SEEDS") != NULL) {
         const char *v = getenv("SMTPMON_REDIS_CLUSTER");

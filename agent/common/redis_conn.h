@@ -43,6 +43,7 @@ struct redis_conf {
     int64_t lease_ms;      /* owner lease of the agent id */
     unsigned topn_minute, topn_total, stream_maxlen;
     int fleet;         /* also commit fleet-wide counts */
+    int fleet_shards;  /* 1: the {fleet} tag; N > 1: {fleet:K}, K = FNV-1a(agent id) mod N */
     int wait_replicas; /* WAIT for this many replicas before a batch is done; 0: no WAIT */
 };
 
@@ -59,7 +60,8 @@ void redis_conf_from_config(struct redis_conf *rc, const struct config *c);
 /* Overrides of the configuration file from the environment: SMTPMON_REDIS_PASSWORD_FILE,
  * SMTPMON_REDIS_SENTINELS ("host:port ..."), SMTPMON_REDIS_MASTER, SMTPMON_REDIS_LEASE_MS,
  * SMTPMON_REDIS_BACKOFF_MAX_MS, SMTPMON_REDIS_TOPN (domains per minute bucket),
- * SMTPMON_REDIS_FLEET (0: no fleet-wide keys), SMTPMON_REDIS_CLUSTER (1: a Redis Cluster, the
+ * SMTPMON_REDIS_FLEET (0: no fleet-wide keys),
+ * SMTPMON_REDIS_FLEET_SHARDS (1..64), SMTPMON_REDIS_CLUSTER (1: a Redis Cluster, the
  * URL a seed node), SMTPMON_REDIS_CLUSTER_SEEDS ("host:port ..."). Returns 0, or -1 with a reason
  * in err. */
 int redis_conf_env(struct redis_conf *c, char *err, size_t errlen);

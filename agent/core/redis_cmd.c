@@ -194,7 +194,7 @@ const char rcmd_commit_lua[] = RCMD_LUA_COMMON
     "-- ARGV: token seq fleet_done minute ttl_ms topn_minute topn_total now_ms lease_ms maxlen,\n"
     "--       ncursor {name value}, nfields {field delta}, nsamples {text}, ngauges {name value}\n"
     "local CUR = {kind = 1, path = 1, dev = 1, ino = 1, offset = 1, head_len = 1, head_fp = 1,\n"
-    "             marker_len = 1, marker_fp = 1, mtime = 1, jcursor = 1, start = 1}\n"
+    "             marker_len = 1, marker_fp = 1, mtime = 1, jcursor = 1, start = 1, fleet = 1}\n"
     "if #KEYS ~= 7 and #KEYS ~= 8 then\n"
     "    return bad('keys')\n"
     "end\n"
@@ -512,6 +512,31 @@ rcmd_fleet_key(char *buf, size_t cap, const char *prefix, const char *rest)
     return rcmd_key(buf, cap, prefix, "fleet", rest);
 }
 
+unsigned
+rcmd_fleet_shard(const char *agent, unsigned n)
+{
+    uint32_t h = 2166136261u;
+
+    if (n <= 1) {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)agent; *p != '\0'; p++) {
+        h ^= *p;
+        h *= 16777619u;
+    }
+    return h % n;
+}
+
+void
+rcmd_fleet_tag(char *buf, size_t cap, unsigned k, unsigned n)
+{
+    if (n <= 1) {
+        snprintf(buf, cap, "fleet");
+    } else {
+        snprintf(buf, cap, "fleet:%u", k);
+    }
+}
+
 int64_t
 rcmd_batch_minute(const struct batch *b)
 {
@@ -814,6 +839,10 @@ rcmd_commit(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const s
         }                                                                                          \
         ncur++;                                                                                    \
     } while (0)
+    if (rc->fleet_tag != NULL && strcmp(rc->fleet_tag, "fleet") != 0) {
+        /* the shard this source's fleet deltas go to: a pending one is applied there */
+        CUR("fleet", rcmd_adds(c, rc->fleet_tag));
+    }
     if (s->kind == STATE_JOURNAL) {
         CUR("kind", rcmd_adds(c, "journal"));
         CUR("jcursor", rcmd_adds(c, s->jcursor));
@@ -856,6 +885,7 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
            uint64_t seq, int64_t minute, int64_t open_minute)
 {
     char member[RCMD_KEY_MAX];
+    const char *ft = rc->fleet_tag != NULL ? rc->fleet_tag : "fleet";
 
     rcmd_reset(c);
     if (!rcmd_name_ok(rc->agent) || !rcmd_name_ok(source)) {
@@ -863,15 +893,14 @@ fleet_head(struct rcmd *c, const struct rcmd_conf *rc, const char *sha, const ch
     }
     snprintf(member, sizeof(member), "%s|%s", rc->agent, source);
     if (rcmd_adds(c, "EVALSHA") == -1 || rcmd_adds(c, sha) == -1 || rcmd_adds(c, "6") == -1 ||
-        add_key(c, rc, "fleet", "seen") == -1 || add_key(c, rc, "fleet", "c:total") == -1) {
+        add_key(c, rc, ft, "seen") == -1 || add_key(c, rc, ft, "c:total") == -1) {
         return -1;
     }
-    if (minute >= 0 ? add_key(c, rc, "fleet", "c:m:%" PRId64, minute)
-                    : add_key(c, rc, "fleet", "c:total")) {
+    if (minute >= 0 ? add_key(c, rc, ft, "c:m:%" PRId64, minute) : add_key(c, rc, ft, "c:total")) {
         return -1;
     }
-    if (add_key(c, rc, "fleet", "ts") == -1 || add_key(c, rc, "fleet", "meta") == -1 ||
-        add_old(c, rc, "fleet", minute, open_minute) == -1 || rcmd_adds(c, member) == -1 ||
+    if (add_key(c, rc, ft, "ts") == -1 || add_key(c, rc, ft, "meta") == -1 ||
+        add_old(c, rc, ft, minute, open_minute) == -1 || rcmd_adds(c, member) == -1 ||
         rcmd_addu(c, seq) == -1 || rcmd_addi(c, minute) == -1 ||
         rcmd_addi(c, rc->bucket_ttl_ms) == -1 || rcmd_addu(c, rc->topn_minute) == -1 ||
         rcmd_addu(c, rc->topn_total) == -1 || rcmd_addu(c, rc->stream_maxlen) == -1) {

@@ -67,7 +67,18 @@ struct rcmd_conf {
     unsigned topn_minute;   /* distinct domains kept per minute hash */
     unsigned topn_total;    /* distinct domains kept in the totals */
     unsigned stream_maxlen; /* entries kept in the time-series streams (approximately) */
+    const char *fleet_tag;  /* the tag of this agent's fleet keys: "fleet" (NULL) or "fleet:K" */
 };
+
+#define RCMD_FLEET_SHARDS_MAX 64
+#define RCMD_FLEET_TAG_MAX 16
+
+/* The fleet shard of an agent id among n (1..RCMD_FLEET_SHARDS_MAX): 32-bit FNV-1a of the id,
+ * modulo n; 0 when n <= 1. */
+unsigned rcmd_fleet_shard(const char *agent, unsigned n);
+/* The hash tag of fleet shard k of n: "fleet" when n <= 1 (the keys of a single shard are those
+ * of before shards), else "fleet:K". */
+void rcmd_fleet_tag(char *buf, size_t cap, unsigned k, unsigned n);
 
 /* 1 if s is usable as an agent id or a source name in a key. */
 int rcmd_name_ok(const char *s);

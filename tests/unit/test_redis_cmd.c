@@ -464,3 +464,49 @@ Test(redis_fields, names_and_keys)
     cr_expect_eq(rcmd_verdict("DUP", 3), RCMD_DUP);
     cr_expect_eq(rcmd_verdict("NOPE", 4), RCMD_BAD);
 }
+
+/* [redis] fleet_shards: K = 32-bit FNV-1a of the agent id mod N; the tag "fleet" for N = 1 (the
+ * key names of before), "fleet:K" else; the fleet script's keys and the commit's cursor field
+ * name the agent's shard. */
+Test(redis_fleet, shard_hash_and_tags)
+{
+    char tag[RCMD_FLEET_TAG_MAX];
+    struct rcmd c;
+    struct batch b;
+    struct rcmd_conf sh = conf;
+    int named = 0;
+
+    /* FNV-1a 32 test vectors: "" 0x811c9dc5, "a" 0xe40c292c, "foobar" 0xbf9cf968 */
+    cr_assert_eq(rcmd_fleet_shard("a", 1000000007u), 0xe40c292cu % 1000000007u);
+    cr_assert_eq(rcmd_fleet_shard("foobar", 64), 0xbf9cf968u % 64);
+    cr_assert_eq(rcmd_fleet_shard("mx1", 1), 0);
+    cr_assert_eq(rcmd_fleet_shard("mx1", 4), 3);
+    cr_assert_eq(rcmd_fleet_shard("mx4", 4), 0);
+    rcmd_fleet_tag(tag, sizeof(tag), 0, 1);
+    cr_assert_str_eq(tag, "fleet");
+    rcmd_fleet_tag(tag, sizeof(tag), 63, 64);
+    cr_assert_str_eq(tag, "fleet:63");
+
+    rcmd_init(&c);
+    make_batch(&b, 1, 10);
+    cr_assert_eq(rcmd_fleet_batch(&c, &conf, "0123456789012345678901234567890123456789", &b, -1),
+                 0);
+    cr_assert_str_eq(c.argv[3], "smtpmon:{fleet}:seen");
+    cr_assert_eq(rcmd_commit(&c, &conf, "0123456789012345678901234567890123456789", &b, 0, 1, -1),
+                 0);
+    for (size_t i = 0; i < c.argc; i++) {
+        cr_assert_neq(strcmp(c.argv[i], "fleet"), 0, "fleet_shards = 1 names a shard");
+    }
+    sh.fleet_tag = "fleet:3";
+    cr_assert_eq(rcmd_fleet_batch(&c, &sh, "0123456789012345678901234567890123456789", &b, -1), 0);
+    for (size_t i = 3; i < 9; i++) {
+        cr_assert_eq(strncmp(c.argv[i], "smtpmon:{fleet:3}:", 18), 0, "%s", c.argv[i]);
+    }
+    cr_assert_eq(rcmd_commit(&c, &sh, "0123456789012345678901234567890123456789", &b, 0, 1, -1), 0);
+    for (size_t i = 0; i + 1 < c.argc; i++) {
+        named |= strcmp(c.argv[i], "fleet") == 0 && strcmp(c.argv[i + 1], "fleet:3") == 0;
+    }
+    cr_assert(named, "the commit does not name its shard in the cursor");
+    stats_free(&b.st);
+    rcmd_free(&c);
+}

@@ -223,7 +223,7 @@ Test(redis_cluster, env_override_checked)
     setenv("SMTPMON_REDIS_CLUSTER", "2", 1);
     conf_of("redis://h:7000", &c);
     cr_expect_eq(redis_conf_env(&c, err, sizeof(err)), -1);
-    cr_expect_str_eq(err, "SMTPMON_REDIS_CLUSTER must be a number in 0..1");
+    cr_expect_str_eq(err, "SMTPMON_REDIS_CLUSTER=2: must be a number in 0..1");
     unsetenv("SMTPMON_REDIS_CLUSTER");
     unsetenv("SMTPMON_REDIS_CLUSTER_SEEDS");
 }
