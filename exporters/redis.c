@@ -124,7 +124,18 @@ struct rex {
     unsigned redirects; /* MOVED and ASK answered to the current step */
     unsigned noscripts; /* NOSCRIPT answered to the current step */
     int map_stale;      /* read the map again before the next command */
+    /* A slow Redis: the command deadline doubles after each command timed out (up to
+     * REDIS_TIMEOUT_GROWTH times [redis] timeout) and is [redis] timeout again after
+     * REDIS_TIMEOUT_CALM replies in a row within it; the scripts are loaded once per server. */
+    int64_t wait_ms;       /* the command deadline now */
+    unsigned calm;         /* replies in a row within [redis] timeout */
+    double mark;           /* the last command sent or reply read (ev_now) */
+    char addr[300];        /* the server of r->ac: host:port or socket path */
+    char scripts_at[300];  /* the server whose script cache holds the three SHAs, or "" */
 };
+
+#define REDIS_TIMEOUT_GROWTH 8
+#define REDIS_TIMEOUT_CALM 64
 
 static void rex_connect(struct rex *r);
 static void rex_kick(struct rex *r);
@@ -306,6 +317,18 @@ backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
     rex_connect(w->data);
 }
 
+/* "5 s", "400 ms", "1.5 s" */
+static const char *
+dur_str(char buf[32], int64_t v)
+{
+    if (v < 1000) {
+        snprintf(buf, 32, "%lld ms", (long long)v);
+    } else {
+        snprintf(buf, 32, "%g s", (double)v / 1000.0);
+    }
+    return buf;
+}
+
 static void
 timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -313,7 +336,44 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
+    if (r->st != R_CONNECTING) {
+        int64_t cap = r->c.timeout_ms * REDIS_TIMEOUT_GROWTH;
+        int64_t was = r->wait_ms;
+
+        r->calm = 0;
+        r->wait_ms = was * 2 < cap ? was * 2 : cap;
+        if (r->wait_ms != was) {
+            char a[32], b[32];
+
+            log_warnx("redis: replies slower than %s: waiting up to %s", dur_str(a, was),
+                      dur_str(b, r->wait_ms));
+        }
+    }
     rex_drop(r, r->st == R_CONNECTING ? "connect timed out" : "command timed out");
+}
+
+/* A reply read: within [redis] timeout of the last command sent or reply read, it counts
+ * toward the deadline's return to [redis] timeout. */
+static void
+reply_timed(struct rex *r)
+{
+    double now = ev_now(r->loop);
+
+    if (r->wait_ms > r->c.timeout_ms) {
+        if (now - r->mark <= ms(r->c.timeout_ms)) {
+            if (++r->calm >= REDIS_TIMEOUT_CALM) {
+                char a[32];
+
+                log_info("redis: replies within %s again: waiting up to %s",
+                         dur_str(a, r->c.timeout_ms), a);
+                r->wait_ms = r->c.timeout_ms;
+                r->calm = 0;
+            }
+        } else {
+            r->calm = 0;
+        }
+    }
+    r->mark = now;
 }
 
 /* After each turn of the loop (hiredis reads at most 16 KiB per turn): an incomplete reply
@@ -462,8 +522,9 @@ rex_send(struct rex *r, enum rkind kind, struct rcmd *c)
         return -1;
     }
     r->outstanding++;
+    r->mark = ev_now(r->loop);
     ev_timer_stop(r->loop, &r->w_timeout);
-    ev_timer_set(&r->w_timeout, ms(r->c.timeout_ms), 0.);
+    ev_timer_set(&r->w_timeout, ms(r->wait_ms), 0.);
     ev_timer_start(r->loop, &r->w_timeout);
     return 0;
 }
@@ -497,9 +558,16 @@ handshake(struct rex *r)
     snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
     rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
     rc |= send_words(r, K_POLICY, "CONFIG", "GET", "maxmemory-policy");
-    rc |= send_words(r, K_LOAD_COMMIT, "SCRIPT", "LOAD", rcmd_commit_lua);
-    rc |= send_words(r, K_LOAD_FLEET, "SCRIPT", "LOAD", rcmd_fleet_lua);
-    rc |= send_words(r, K_LOAD_CLAIM, "SCRIPT", "LOAD", rcmd_claim_lua);
+    if (r->scripts_at[0] != '\0' && strcmp(r->scripts_at, r->addr) == 0) {
+        /* connected again to the server whose cache holds the scripts: called by their SHAs,
+         * loaded again only on NOSCRIPT (a restart, SCRIPT FLUSH) */
+        rc |= rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 || rex_send(r, K_CLAIM, &r->cmd);
+    } else {
+        r->scripts_at[0] = '\0';
+        rc |= send_words(r, K_LOAD_COMMIT, "SCRIPT", "LOAD", rcmd_commit_lua);
+        rc |= send_words(r, K_LOAD_FLEET, "SCRIPT", "LOAD", rcmd_fleet_lua);
+        rc |= send_words(r, K_LOAD_CLAIM, "SCRIPT", "LOAD", rcmd_claim_lua);
+    }
     if (rc != 0) {
         rex_drop(r, "cannot queue the handshake");
     }
@@ -542,6 +610,11 @@ connect_cb(const redisAsyncContext *ac, int status)
         return;
     }
     ev_timer_stop(r->loop, &r->w_timeout);
+    if (ac->c.connection_type == REDIS_CONN_UNIX) {
+        snprintf(r->addr, sizeof(r->addr), "%s", ac->c.unix_sock.path);
+    } else {
+        snprintf(r->addr, sizeof(r->addr), "%s:%d", ac->c.tcp.host, ac->c.tcp.port);
+    }
     handshake(r);
 }
 
@@ -925,6 +998,9 @@ on_error(struct rex *r, enum rkind kind, const char *err)
     if (strncmp(err, "READONLY", 8) == 0 && r->c.cluster) {
         r->map_stale = 1; /* a master demoted: the map is read again on reconnection */
     }
+    if (strncmp(err, "NOSCRIPT", 8) == 0) {
+        r->scripts_at[0] = '\0'; /* the next connection loads them (or finds them refused) */
+    }
     if (strncmp(err, "NOSCRIPT", 8) == 0 && !r->may_load) {
         /* Nothing was applied: the batches wait, long back-off, until the scripts are there. */
         r->auth_failed = 1;
@@ -1221,6 +1297,9 @@ scripts_of_admin(struct rex *r, enum rkind kind)
                  "scripts an administrator loaded ('smtpmon query --load-scripts')");
         r->no_load_said = 1;
     }
+    if (kind == K_LOAD_CLAIM) {
+        snprintf(r->scripts_at, sizeof(r->scripts_at), "%s", r->addr);
+    }
     if (kind == K_LOAD_CLAIM &&
         (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 || rex_send(r, K_CLAIM, &r->cmd) == -1)) {
         rex_drop(r, "cannot send the claim");
@@ -1298,6 +1377,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         rex_drop(r, why);
         return;
     }
+    reply_timed(r);
     if (--r->outstanding == 0) {
         ev_timer_stop(r->loop, &r->w_timeout);
     }
@@ -1404,6 +1484,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         memcpy(dst, rep->str, 41);
         r->may_load = 1;
         if (kind == K_LOAD_CLAIM) {
+            snprintf(r->scripts_at, sizeof(r->scripts_at), "%s", r->addr);
             if (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 ||
                 rex_send(r, K_CLAIM, &r->cmd) == -1) {
                 rex_drop(r, "cannot send the claim");
@@ -1614,6 +1695,7 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     }
     r->loop = loop;
     r->c = *c;
+    r->wait_ms = r->c.timeout_ms;
     r->om_agent = r->om_fleet = -1;
     r->hs_link = -1;
     r->ask_slot = -1;
