@@ -127,11 +127,11 @@ struct rex {
     /* A slow Redis: the command deadline doubles after each command timed out (up to
      * REDIS_TIMEOUT_GROWTH times [redis] timeout) and is [redis] timeout again after
      * REDIS_TIMEOUT_CALM replies in a row within it; the scripts are loaded once per server. */
-    int64_t wait_ms;       /* the command deadline now */
-    unsigned calm;         /* replies in a row within [redis] timeout */
-    double mark;           /* the last command sent or reply read (ev_now) */
-    char addr[300];        /* the server of r->ac: host:port or socket path */
-    char scripts_at[300];  /* the server whose script cache holds the three SHAs, or "" */
+    int64_t wait_ms;      /* the command deadline now */
+    unsigned calm;        /* replies in a row within [redis] timeout */
+    double mark;          /* the last command sent or reply read (ev_now) */
+    char addr[300];       /* the server of r->ac: host:port or socket path */
+    char scripts_at[300]; /* the server whose script cache holds the three SHAs, or "" */
 };
 
 #define REDIS_TIMEOUT_GROWTH 8

@@ -43,8 +43,8 @@ struct held {
 };
 
 struct pair {
-    int c, s;     /* client and server fds, -1 when free */
-    int dropping; /* the EVALSHA was forwarded: the reply is discarded */
+    int c, s;                 /* client and server fds, -1 when free */
+    int dropping;             /* the EVALSHA was forwarded: the reply is discarded */
     struct held *head, *tail; /* delay: replies held, in order */
 };
 
