@@ -32,6 +32,7 @@
 #include "config.h"
 #include "export.h"
 #include "log.h"
+#include "paths.h"
 #include "pipeline.h"
 #include "redis.h"
 #include "redis_conn.h"
@@ -256,7 +257,7 @@ main(int argc, char **argv)
         fprintf(stderr, "fleet-sim: %s: fewer than 2 lines\n", argv[2]);
         return 65;
     }
-    if ((rs = scan_load_rules(NULL, NULL, 1)) == NULL || (pl.matcher = matcher_new(rs)) == NULL) {
+    if ((rs = paths_load_rules(NULL, NULL, 1)) == NULL || (pl.matcher = matcher_new(rs)) == NULL) {
         fprintf(stderr, "fleet-sim: cannot load the patterns\n");
         return 78;
     }
