@@ -59,6 +59,7 @@ struct rlink {
     char host[256];
     int port;
     int ready;
+    int load_err; /* a SCRIPT LOAD of its handshake answered an error */
 };
 
 struct fleet_mark {
@@ -132,6 +133,8 @@ struct rex {
     double mark;          /* the last command sent or reply read (ev_now) */
     char addr[300];       /* the server of r->ac: host:port or socket path */
     char scripts_at[300]; /* the server whose script cache holds the three SHAs, or "" */
+    char link_scripts[LINKS_MAX][300]; /* cluster: the other masters that hold them */
+    size_t nlink_scripts;
 };
 
 #define REDIS_TIMEOUT_GROWTH 8
@@ -670,6 +673,7 @@ link_open(struct rex *r, const char *host, int port)
     snprintf(l->host, sizeof(l->host), "%s", host);
     l->port = port;
     l->ready = 0;
+    l->load_err = 0;
     ac->data = r;
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
@@ -677,6 +681,21 @@ link_open(struct rex *r, const char *host, int port)
     ev_timer_set(&r->w_timeout, ms(r->c.connect_timeout_ms), 0.);
     ev_timer_start(r->loop, &r->w_timeout);
     return 0;
+}
+
+/* The other masters loaded: the index of host:port in r->link_scripts, else -1. */
+static int
+link_scripts_at(const struct rex *r, const char *host, int port)
+{
+    char a[300];
+
+    snprintf(a, sizeof(a), "%s:%d", host, port);
+    for (size_t i = 0; i < r->nlink_scripts; i++) {
+        if (strcmp(r->link_scripts[i], a) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
 }
 
 static void
@@ -689,7 +708,9 @@ link_handshake(struct rex *r, int i)
     rc |= redis_hello(&r->c, send_hello, r);
     snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
     rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
-    if (r->may_load) {
+    /* a master that held the scripts when last connected to: called by their SHAs, loaded on
+     * NOSCRIPT (reply_cb) */
+    if (r->may_load && link_scripts_at(r, r->links[i].host, r->links[i].port) < 0) {
         rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_commit_lua);
         rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_fleet_lua);
         rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_claim_lua);
@@ -1398,6 +1419,9 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     if (kind == K_LINK_LOAD) {
+        if (rep->type == REDIS_REPLY_ERROR && q_link >= 0 && (size_t)q_link < r->nlinks) {
+            r->links[q_link].load_err = 1;
+        }
         if (rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
             strncmp(rep->str, "NOPERM", 6) != 0) {
             on_error(r, kind, rep->str);
@@ -1406,6 +1430,20 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (kind == K_LINK_READY) {
         if (q_link >= 0 && (size_t)q_link < r->nlinks) {
+            struct rlink *l = &r->links[q_link];
+
+            if (r->may_load && !l->load_err && link_scripts_at(r, l->host, l->port) < 0) {
+                char a[300];
+
+                /* the loads before this PING were answered without an error */
+                snprintf(a, sizeof(a), "%s:%d", l->host, l->port);
+                if (r->nlink_scripts == LINKS_MAX) {
+                    memmove(r->link_scripts[0], r->link_scripts[1],
+                            sizeof(r->link_scripts[0]) * (LINKS_MAX - 1));
+                    r->nlink_scripts--;
+                }
+                memcpy(r->link_scripts[r->nlink_scripts++], a, sizeof(a));
+            }
             r->links[q_link].ready = 1;
             r->inflight = 0; /* the step that waited for this master */
             rex_kick(r);
