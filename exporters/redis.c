@@ -59,6 +59,7 @@ struct rlink {
     char host[256];
     int port;
     int ready;
+    int load_err; /* a SCRIPT LOAD of its handshake answered an error */
 };
 
 struct fleet_mark {
@@ -128,7 +129,20 @@ struct rex {
     unsigned redirects; /* MOVED and ASK answered to the current step */
     unsigned noscripts; /* NOSCRIPT answered to the current step */
     int map_stale;      /* read the map again before the next command */
+    /* A slow Redis: the command deadline doubles after each command timed out (up to
+     * REDIS_TIMEOUT_GROWTH times [redis] timeout) and is [redis] timeout again after
+     * REDIS_TIMEOUT_CALM replies in a row within it; the scripts are loaded once per server. */
+    int64_t wait_ms;      /* the command deadline now */
+    unsigned calm;        /* replies in a row within [redis] timeout */
+    double mark;          /* the last command sent or reply read (ev_now) */
+    char addr[300];       /* the server of r->ac: host:port or socket path */
+    char scripts_at[300]; /* the server whose script cache holds the three SHAs, or "" */
+    char link_scripts[LINKS_MAX][300]; /* cluster: the other masters that hold them */
+    size_t nlink_scripts;
 };
+
+#define REDIS_TIMEOUT_GROWTH 8
+#define REDIS_TIMEOUT_CALM 64
 
 static void rex_connect(struct rex *r);
 static void rex_kick(struct rex *r);
@@ -311,6 +325,18 @@ backoff_cb(struct ev_loop *loop, ev_timer *w, int revents)
     rex_connect(w->data);
 }
 
+/* "5 s", "400 ms", "1.5 s" */
+static const char *
+dur_str(char buf[32], int64_t v)
+{
+    if (v < 1000) {
+        snprintf(buf, 32, "%lld ms", (long long)v);
+    } else {
+        snprintf(buf, 32, "%g s", (double)v / 1000.0);
+    }
+    return buf;
+}
+
 static void
 timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -318,7 +344,44 @@ timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     (void)loop;
     (void)revents;
+    if (r->st != R_CONNECTING) {
+        int64_t cap = r->c.timeout_ms * REDIS_TIMEOUT_GROWTH;
+        int64_t was = r->wait_ms;
+
+        r->calm = 0;
+        r->wait_ms = was * 2 < cap ? was * 2 : cap;
+        if (r->wait_ms != was) {
+            char a[32], b[32];
+
+            log_warnx("redis: replies slower than %s: waiting up to %s", dur_str(a, was),
+                      dur_str(b, r->wait_ms));
+        }
+    }
     rex_drop(r, r->st == R_CONNECTING ? "connect timed out" : "command timed out");
+}
+
+/* A reply read: within [redis] timeout of the last command sent or reply read, it counts
+ * toward the deadline's return to [redis] timeout. */
+static void
+reply_timed(struct rex *r)
+{
+    double now = ev_now(r->loop);
+
+    if (r->wait_ms > r->c.timeout_ms) {
+        if (now - r->mark <= ms(r->c.timeout_ms)) {
+            if (++r->calm >= REDIS_TIMEOUT_CALM) {
+                char a[32];
+
+                log_info("redis: replies within %s again: waiting up to %s",
+                         dur_str(a, r->c.timeout_ms), a);
+                r->wait_ms = r->c.timeout_ms;
+                r->calm = 0;
+            }
+        } else {
+            r->calm = 0;
+        }
+    }
+    r->mark = now;
 }
 
 /* After each turn of the loop (hiredis reads at most 16 KiB per turn): an incomplete reply
@@ -467,8 +530,9 @@ rex_send(struct rex *r, enum rkind kind, struct rcmd *c)
         return -1;
     }
     r->outstanding++;
+    r->mark = ev_now(r->loop);
     ev_timer_stop(r->loop, &r->w_timeout);
-    ev_timer_set(&r->w_timeout, ms(r->c.timeout_ms), 0.);
+    ev_timer_set(&r->w_timeout, ms(r->wait_ms), 0.);
     ev_timer_start(r->loop, &r->w_timeout);
     return 0;
 }
@@ -502,9 +566,16 @@ handshake(struct rex *r)
     snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
     rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
     rc |= send_words(r, K_POLICY, "CONFIG", "GET", "maxmemory-policy");
-    rc |= send_words(r, K_LOAD_COMMIT, "SCRIPT", "LOAD", rcmd_commit_lua);
-    rc |= send_words(r, K_LOAD_FLEET, "SCRIPT", "LOAD", rcmd_fleet_lua);
-    rc |= send_words(r, K_LOAD_CLAIM, "SCRIPT", "LOAD", rcmd_claim_lua);
+    if (r->scripts_at[0] != '\0' && strcmp(r->scripts_at, r->addr) == 0) {
+        /* connected again to the server whose cache holds the scripts: called by their SHAs,
+         * loaded again only on NOSCRIPT (a restart, SCRIPT FLUSH) */
+        rc |= rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 || rex_send(r, K_CLAIM, &r->cmd);
+    } else {
+        r->scripts_at[0] = '\0';
+        rc |= send_words(r, K_LOAD_COMMIT, "SCRIPT", "LOAD", rcmd_commit_lua);
+        rc |= send_words(r, K_LOAD_FLEET, "SCRIPT", "LOAD", rcmd_fleet_lua);
+        rc |= send_words(r, K_LOAD_CLAIM, "SCRIPT", "LOAD", rcmd_claim_lua);
+    }
     if (rc != 0) {
         rex_drop(r, "cannot queue the handshake");
     }
@@ -547,6 +618,11 @@ connect_cb(const redisAsyncContext *ac, int status)
         return;
     }
     ev_timer_stop(r->loop, &r->w_timeout);
+    if (ac->c.connection_type == REDIS_CONN_UNIX) {
+        snprintf(r->addr, sizeof(r->addr), "%s", ac->c.unix_sock.path);
+    } else {
+        snprintf(r->addr, sizeof(r->addr), "%s:%d", ac->c.tcp.host, ac->c.tcp.port);
+    }
     handshake(r);
 }
 
@@ -602,6 +678,7 @@ link_open(struct rex *r, const char *host, int port)
     snprintf(l->host, sizeof(l->host), "%s", host);
     l->port = port;
     l->ready = 0;
+    l->load_err = 0;
     ac->data = r;
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
@@ -609,6 +686,21 @@ link_open(struct rex *r, const char *host, int port)
     ev_timer_set(&r->w_timeout, ms(r->c.connect_timeout_ms), 0.);
     ev_timer_start(r->loop, &r->w_timeout);
     return 0;
+}
+
+/* The other masters loaded: the index of host:port in r->link_scripts, else -1. */
+static int
+link_scripts_at(const struct rex *r, const char *host, int port)
+{
+    char a[300];
+
+    snprintf(a, sizeof(a), "%s:%d", host, port);
+    for (size_t i = 0; i < r->nlink_scripts; i++) {
+        if (strcmp(r->link_scripts[i], a) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
 }
 
 static void
@@ -621,7 +713,9 @@ link_handshake(struct rex *r, int i)
     rc |= redis_hello(&r->c, send_hello, r);
     snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
     rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
-    if (r->may_load) {
+    /* a master that held the scripts when last connected to: called by their SHAs, loaded on
+     * NOSCRIPT (reply_cb) */
+    if (r->may_load && link_scripts_at(r, r->links[i].host, r->links[i].port) < 0) {
         rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_commit_lua);
         rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_fleet_lua);
         rc |= send_words(r, K_LINK_LOAD, "SCRIPT", "LOAD", rcmd_claim_lua);
@@ -929,6 +1023,9 @@ on_error(struct rex *r, enum rkind kind, const char *err)
     }
     if (strncmp(err, "READONLY", 8) == 0 && r->c.cluster) {
         r->map_stale = 1; /* a master demoted: the map is read again on reconnection */
+    }
+    if (strncmp(err, "NOSCRIPT", 8) == 0) {
+        r->scripts_at[0] = '\0'; /* the next connection loads them (or finds them refused) */
     }
     if (strncmp(err, "NOSCRIPT", 8) == 0 && !r->may_load) {
         /* Nothing was applied: the batches wait, long back-off, until the scripts are there. */
@@ -1287,6 +1384,9 @@ scripts_of_admin(struct rex *r, enum rkind kind)
                  "scripts an administrator loaded ('smtpmon query --load-scripts')");
         r->no_load_said = 1;
     }
+    if (kind == K_LOAD_CLAIM) {
+        snprintf(r->scripts_at, sizeof(r->scripts_at), "%s", r->addr);
+    }
     if (kind == K_LOAD_CLAIM &&
         (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 || rex_send(r, K_CLAIM, &r->cmd) == -1)) {
         rex_drop(r, "cannot send the claim");
@@ -1364,6 +1464,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         rex_drop(r, why);
         return;
     }
+    reply_timed(r);
     if (--r->outstanding == 0) {
         ev_timer_stop(r->loop, &r->w_timeout);
     }
@@ -1384,6 +1485,9 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         return;
     }
     if (kind == K_LINK_LOAD) {
+        if (rep->type == REDIS_REPLY_ERROR && q_link >= 0 && (size_t)q_link < r->nlinks) {
+            r->links[q_link].load_err = 1;
+        }
         if (rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
             strncmp(rep->str, "NOPERM", 6) != 0) {
             on_error(r, kind, rep->str);
@@ -1392,6 +1496,20 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (kind == K_LINK_READY) {
         if (q_link >= 0 && (size_t)q_link < r->nlinks) {
+            struct rlink *l = &r->links[q_link];
+
+            if (r->may_load && !l->load_err && link_scripts_at(r, l->host, l->port) < 0) {
+                char a[300];
+
+                /* the loads before this PING were answered without an error */
+                snprintf(a, sizeof(a), "%s:%d", l->host, l->port);
+                if (r->nlink_scripts == LINKS_MAX) {
+                    memmove(r->link_scripts[0], r->link_scripts[1],
+                            sizeof(r->link_scripts[0]) * (LINKS_MAX - 1));
+                    r->nlink_scripts--;
+                }
+                memcpy(r->link_scripts[r->nlink_scripts++], a, sizeof(a));
+            }
             r->links[q_link].ready = 1;
             r->inflight = 0; /* the step that waited for this master */
             rex_kick(r);
@@ -1470,6 +1588,7 @@ reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         memcpy(dst, rep->str, 41);
         r->may_load = 1;
         if (kind == K_LOAD_CLAIM) {
+            snprintf(r->scripts_at, sizeof(r->scripts_at), "%s", r->addr);
             if (rcmd_claim(&r->cmd, &r->rc, r->sha_claim) == -1 ||
                 rex_send(r, K_CLAIM, &r->cmd) == -1) {
                 rex_drop(r, "cannot send the claim");
@@ -1680,6 +1799,7 @@ export_redis_new(struct ev_loop *loop, const struct redis_conf *c, export_ack_fn
     }
     r->loop = loop;
     r->c = *c;
+    r->wait_ms = r->c.timeout_ms;
     r->om_agent = r->om_fleet = -1;
     r->hs_link = -1;
     r->ask_slot = -1;

@@ -16,6 +16,8 @@
  *   noaccept   forward on the connections open, accept no new one: the listen queue is filled
  *              by a connection of the proxy's own, so that a new connect waits, unanswered,
  *              until the client gives up (a connect timeout)
+ *   delay MS   forward, each chunk of the server's replies held MS milliseconds before it is
+ *              passed on (a Redis slow to answer: replies in order, none lost)
  * Modes that act once write "forward" back to the file. It counts what it forwarded in
  * CONTROL_FILE.stats: "connections N dropped_replies N".
  */
@@ -28,17 +30,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAIRS 64
 
+struct held {
+    struct held *next;
+    long long due; /* ms, CLOCK_MONOTONIC */
+    size_t n;
+    char data[];
+};
+
 struct pair {
-    int c, s;     /* client and server fds, -1 when free */
-    int dropping; /* the EVALSHA was forwarded: the reply is discarded */
+    int c, s;                 /* client and server fds, -1 when free */
+    int dropping;             /* the EVALSHA was forwarded: the reply is discarded */
+    struct held *head, *tail; /* delay: replies held, in order */
 };
 
 static struct pair pairs[PAIRS];
 static char mode[32] = "forward";
+static long delay_ms;
 static const char *control;
 static unsigned long nconn, ndropped;
 
@@ -65,6 +77,9 @@ read_mode(void)
     }
     if (fscanf(fp, "%31s", buf) == 1) {
         snprintf(mode, sizeof(mode), "%s", buf);
+        if (strcmp(buf, "delay") != 0 || fscanf(fp, "%ld", &delay_ms) != 1) {
+            delay_ms = 0;
+        }
     }
     fclose(fp);
 }
@@ -93,6 +108,57 @@ close_pair(struct pair *p)
     }
     p->c = p->s = -1;
     p->dropping = 0;
+    while (p->head != NULL) {
+        struct held *h = p->head;
+
+        p->head = h->next;
+        free(h);
+    }
+    p->tail = NULL;
+}
+
+static long long
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+write_all(int to, const char *buf, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, n - off);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return 0;
+}
+
+/* Passes on the held replies that are due (all of them once the mode is no longer delay). */
+static int
+release(struct pair *p, long long now)
+{
+    while (p->head != NULL && (delay_ms == 0 || p->head->due <= now)) {
+        struct held *h = p->head;
+
+        if (write_all(p->c, h->data, h->n) == -1) {
+            return -1;
+        }
+        p->head = h->next;
+        if (p->head == NULL) {
+            p->tail = NULL;
+        }
+        free(h);
+    }
+    return 0;
 }
 
 static int
@@ -143,17 +209,25 @@ pass(int from, int to, struct pair *p, int client_side)
     if (client_side && strcmp(mode, "dropreply") == 0 && memmem(buf, (size_t)n, "EVALSHA", 7)) {
         p->dropping = 1;
     }
-    for (ssize_t off = 0; off < n;) {
-        ssize_t w = write(to, buf + off, (size_t)(n - off));
-        if (w <= 0) {
-            if (w < 0 && errno == EINTR) {
-                continue;
-            }
+    if (!client_side && (delay_ms > 0 || p->head != NULL)) {
+        struct held *h = malloc(sizeof(*h) + (size_t)n);
+
+        if (h == NULL) {
             return -1;
         }
-        off += w;
+        h->next = NULL;
+        h->due = mono_ms() + delay_ms;
+        h->n = (size_t)n;
+        memcpy(h->data, buf, (size_t)n);
+        if (p->tail != NULL) {
+            p->tail->next = h;
+        } else {
+            p->head = h;
+        }
+        p->tail = h;
+        return 0;
     }
-    return 0;
+    return write_all(to, buf, (size_t)n);
 }
 
 int
@@ -221,7 +295,12 @@ main(int argc, char **argv)
             }
         }
         write_stats();
-        if (poll(pf, (nfds_t)n, 20) <= 0) {
+        for (int i = 0; i < PAIRS && !stall; i++) {
+            if (pairs[i].c >= 0 && release(&pairs[i], mono_ms()) == -1) {
+                close_pair(&pairs[i]);
+            }
+        }
+        if (poll(pf, (nfds_t)n, delay_ms > 0 ? 5 : 20) <= 0) {
             continue;
         }
         if (pf[0].revents & POLLIN) {
@@ -241,7 +320,7 @@ main(int argc, char **argv)
                 if (s < 0) {
                     close(c);
                 } else {
-                    pairs[slot] = (struct pair){c, s, 0};
+                    pairs[slot] = (struct pair){c, s, 0, NULL, NULL};
                     nconn++;
                 }
             }
