@@ -19,13 +19,24 @@
  * liblzma, libgcrypt and libcap with it, about 0.8 MiB of memory that a process reading files
  * does not need. The calls below go through these pointers, named as the library names them.
  */
-#define SDJ_FUNCS(X)                                                                               \
-    X(sd_journal_open)                                                                             \
-    X(sd_journal_open_directory) X(sd_journal_close) X(sd_journal_add_match)                       \
-        X(sd_journal_seek_cursor) X(sd_journal_seek_head) X(sd_journal_seek_tail)                  \
-            X(sd_journal_previous) X(sd_journal_next) X(sd_journal_get_fd) X(sd_journal_process)   \
-                X(sd_journal_get_data) X(sd_journal_get_realtime_usec) X(sd_journal_get_cursor)    \
-                    X(sd_journal_test_cursor)
+/* clang-format off */
+#define SDJ_FUNCS(X) \
+    X(sd_journal_open) \
+    X(sd_journal_open_directory) \
+    X(sd_journal_close) \
+    X(sd_journal_add_match) \
+    X(sd_journal_seek_cursor) \
+    X(sd_journal_seek_head) \
+    X(sd_journal_seek_tail) \
+    X(sd_journal_previous) \
+    X(sd_journal_next) \
+    X(sd_journal_get_fd) \
+    X(sd_journal_process) \
+    X(sd_journal_get_data) \
+    X(sd_journal_get_realtime_usec) \
+    X(sd_journal_get_cursor) \
+    X(sd_journal_test_cursor)
+/* clang-format on */
 #define SDJ_DECL(f) static __typeof__(f) *dl_##f;
 SDJ_FUNCS(SDJ_DECL)
 #define SDJ_LIBRARY "libsystemd.so.0"

@@ -17,11 +17,18 @@
 
 #define MHD_LIBRARY "libmicrohttpd.so.12"
 
-#define MHD_FUNCS(X)                                                                               \
-    X(MHD_add_response_header)                                                                     \
-    X(MHD_create_response_from_buffer) X(MHD_destroy_response) X(MHD_lookup_connection_value)      \
-        X(MHD_queue_response) X(MHD_resume_connection) X(MHD_suspend_connection)                   \
-            X(MHD_start_daemon) X(MHD_stop_daemon)
+/* clang-format off */
+#define MHD_FUNCS(X) \
+    X(MHD_add_response_header) \
+    X(MHD_create_response_from_buffer) \
+    X(MHD_destroy_response) \
+    X(MHD_lookup_connection_value) \
+    X(MHD_queue_response) \
+    X(MHD_resume_connection) \
+    X(MHD_suspend_connection) \
+    X(MHD_start_daemon) \
+    X(MHD_stop_daemon)
+/* clang-format on */
 #define MHD_DL_DECL(f) extern __typeof__(f) *dl_##f;
 MHD_FUNCS(MHD_DL_DECL)
 
