@@ -281,9 +281,20 @@ nseries=$(jq '.series | length' "$T/dash.out")
 [ "$nseries" = 6 ] || fail "expected 6 outbound 5.7.x series (2 panels x 3 agents), found $nseries: $(jq -c '.series | keys' "$T/dash.out")"
 
 # The oracles, minute by minute: scan of the minute's lines, and query --since M minus --since M+60.
-ds57() { jq '.by.direction_subject["outbound/5.7"] // 0'; }
+# Each oracle must give a number: a command that failed (empty output) would otherwise compare
+# equal to another that failed.
+ds57() {
+    _v=$(jq '.by.direction_subject["outbound/5.7"] // 0')
+    case "$_v" in '' | *[!0-9]*) return 1 ;; esac
+    echo "$_v"
+}
 q57() {
-    query_json "$1" --since "$2" 2>/dev/null | ds57
+    query_json "$1" --since "$2" 2>"$T/q57.err" | ds57 ||
+        fail "query $1 --since $2 gave no count: $(head -c 300 "$T/q57.err")"
+}
+s57() {
+    "$SMTPMON" scan --top 64 --format json "$1" 2>"$T/s57.err" | ds57 ||
+        fail "scan $1 gave no count: $(head -c 300 "$T/s57.err")"
 }
 : > "$T/expect.txt"
 for m in $(seq 0 $((MINUTES - 1))); do
@@ -291,11 +302,15 @@ for m in $(seq 0 $((MINUTES - 1))); do
     pre=$(date -u -d "@$t0" +%Y-%m-%dT%H:%M)
     grep -h "^$pre" "$T/mx1.gen" > "$T/m1.log"
     grep -h "^$pre" "$T/mx1.gen" "$T/mx2.gen" > "$T/mf.log"
-    s1=$("$SMTPMON" scan --top 64 --format json "$T/m1.log" | ds57)
-    sf=$("$SMTPMON" scan --top 64 --format json "$T/mf.log" | ds57)
-    q1=$(( $(q57 --agent=mx1 "$t0") - $(q57 --agent=mx1 $((t0 + 60))) ))
-    qf=$(( $(q57 --fleet "$t0") - $(q57 --fleet $((t0 + 60))) ))
-    q2=$(( $(q57 --agent=mx2 "$t0") - $(q57 --agent=mx2 $((t0 + 60))) ))
+    [ -s "$T/m1.log" ] || fail "no line of minute $pre in mx1's log"
+    s1=$(s57 "$T/m1.log") || exit 1
+    sf=$(s57 "$T/mf.log") || exit 1
+    a=$(q57 --agent=mx1 "$t0") && b=$(q57 --agent=mx1 $((t0 + 60))) || exit 1
+    q1=$((a - b))
+    a=$(q57 --fleet "$t0") && b=$(q57 --fleet $((t0 + 60))) || exit 1
+    qf=$((a - b))
+    a=$(q57 --agent=mx2 "$t0") && b=$(q57 --agent=mx2 $((t0 + 60))) || exit 1
+    q2=$((a - b))
     [ "$s1" = "$q1" ] || fail "minute $t0: scan $s1, query --since $q1 (mx1)"
     [ "$sf" = "$qf" ] || fail "minute $t0: scan $sf, query --since $qf (fleet)"
     echo "$t0 $s1 $sf $q2" >> "$T/expect.txt"
