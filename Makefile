@@ -95,11 +95,11 @@ build-asan/unit-tests: $(AUNIT_OBJS) $(ACORE_OBJS) $(AEDGE_OBJS)
 	$(Q)$(CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS) -lcriterion
 
 build/fuzz-replay: tests/fuzz/fuzz_line.c tests/fuzz/replay.c $(ACORE_OBJS) \
-                   $(AOBJ)/common/rules_load.o $(AOBJ)/common/stats_print.o
+                   $(AOBJ)/agent/common/rules_load.o $(AOBJ)/agent/common/stats_print.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
 
-build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/common/config.o \
+build/fuzz-replay-config: tests/fuzz/fuzz_config.c tests/fuzz/replay.c $(AOBJ)/agent/common/config.o \
                           $(AOBJ)/agent/core/errlist.o $(AOBJ)/agent/core/relays.o
 	@echo "  LD-ASAN $@"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
