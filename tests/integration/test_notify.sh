@@ -33,7 +33,8 @@ stop_agent
 wait_for 5 "grep -q 'STOPPING=1' '$T/notify2.log'" || fail "no STOPPING=1 on an abstract socket"
 
 # Without NOTIFY_SOCKET (an agent started by hand), libsystemd is not loaded at all.
-[ -z "${NOTIFY_SOCKET:-}" ] || fail "NOTIFY_SOCKET set in the test's own environment"
+# (the test itself may run under a NOTIFY_SOCKET, as inside systemd-nspawn: not the agent)
+unset NOTIFY_SOCKET
 WATCHDOG_USEC=200000 start_agent -f "$T/smtpmon.conf"
 sleep 0.5
 ! grep -q 'libsystemd' "/proc/$AGENT_PID/maps" || fail "the agent without NOTIFY_SOCKET loaded libsystemd"
