@@ -47,6 +47,22 @@ track_pid() {
     BG_PIDS="$BG_PIDS $1"
 }
 
+# start_hostile MODE: tests/integration/hostile_redis.py (a fake Redis, hostile as MODE says and
+# as later written to $CTL) on a free loopback port: sets PORT, CTL and FAKE (its PID, tracked).
+start_hostile() {
+    CTL=$T/hostile.mode
+    echo "$1" > "$CTL"
+    for _try in 1 2 3 4 5; do
+        PORT=$(free_port)
+        python3 "$ROOT/tests/integration/hostile_redis.py" "$PORT" "$CTL" 2> "$T/hostile.log" &
+        FAKE=$!
+        wait_for 5 "grep -q listening '$T/hostile.log' || ! kill -0 $FAKE 2>/dev/null" &&
+            kill -0 "$FAKE" 2>/dev/null && break
+    done
+    kill -0 "$FAKE" 2>/dev/null || fail "the fake server did not start: $(cat "$T/hostile.log")"
+    track_pid "$FAKE"
+}
+
 # A loopback TCP port nobody listens on now (it may be taken before it is bound: retry), below
 # the kernel's range of ephemeral ports, so that no client connection of a test running beside
 # this one holds it.
@@ -349,6 +365,11 @@ cluster_master_of() {
 }
 # cluster_restart PORT: starts a stopped node again with its nodes.conf (it rejoins, as a
 # replica when its slots were taken over meanwhile).
+# The [redis] section of a client of the cluster: the seed's URL, cluster = yes, every node a seed.
+cluster_redis_conf() {
+    printf '[redis]\nurl = redis://127.0.0.1:%s\ncluster = yes\ncluster_seeds = %s\n' \
+        "$CLUSTER_SEED" "$(printf '127.0.0.1:%s ' $CLUSTER_PORTS)"
+}
 cluster_restart() {
     redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes \
         --cluster-config-file nodes.conf --cluster-node-timeout "${CLUSTER_NODE_TIMEOUT:-3000}" \

@@ -18,15 +18,7 @@ done
 nm=$(echo $masters | tr ' ' '\n' | sort -u | wc -l)
 [ "$nm" -ge 2 ] || fail "the four shards are all on one master: $masters"
 
-cat > "$T/r.conf" <<CONF
-[redis]
-url = redis://127.0.0.1:$CLUSTER_SEED
-cluster = yes
-cluster_seeds = $(printf '127.0.0.1:%s ' $CLUSTER_PORTS)
-timeout = 1s
-connect_timeout = 1s
-fleet_shards = 4
-CONF
+{ cluster_redis_conf; printf 'timeout = 1s\nconnect_timeout = 1s\nfleet_shards = 4\n'; } > "$T/r.conf"
 PIDS=
 i=0
 for id in mx1 mx2 mx3 mx4 mx5; do

@@ -8,17 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 need python3
 
-CTL=$T/hostile.mode
-echo "moved late" > "$CTL"
-for _try in 1 2 3 4 5; do
-    PORT=$(free_port)
-    python3 "$ROOT/tests/integration/hostile_redis.py" "$PORT" "$CTL" 2> "$T/hostile.log" &
-    FAKE=$!
-    wait_for 5 "grep -q listening '$T/hostile.log' || ! kill -0 $FAKE 2>/dev/null" &&
-        kill -0 "$FAKE" 2>/dev/null && break
-done
-kill -0 "$FAKE" 2>/dev/null || fail "the fake server did not start: $(cat "$T/hostile.log")"
-track_pid "$FAKE"
+start_hostile "moved late"
 export SMTPMON_REDIS_BACKOFF_MAX_MS=300
 
 LOG=$T/mail.log

@@ -19,14 +19,7 @@ for i in 1 2 3 4 5 6; do
 done
 C HSET 'smtpmon:{fleet}:c:total' 'm|lines' 210 'rp|550' 21
 [ "$(echo $masters | tr ' ' '\n' | sort -u | wc -l)" -ge 2 ] || fail "the agents are all on one master"
-cat > "$T/r.conf" <<CONF
-[redis]
-url = redis://127.0.0.1:$CLUSTER_SEED
-cluster = yes
-cluster_seeds = $(printf '127.0.0.1:%s ' $CLUSTER_PORTS)
-timeout = 1s
-connect_timeout = 1s
-CONF
+{ cluster_redis_conf; printf 'timeout = 1s\nconnect_timeout = 1s\n'; } > "$T/r.conf"
 
 for i in 1 2 3 4 5 6; do
     got=$("$SMTPMON" query -f "$T/r.conf" --agent "h$i" --format json | jq -r '.lines')

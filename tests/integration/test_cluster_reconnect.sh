@@ -21,8 +21,7 @@ write_conf "$T/smtpmon.conf" "[redis]" "url = redis://127.0.0.1:$CLUSTER_SEED" "
     "cluster_seeds = $(printf '127.0.0.1:%s ' $CLUSTER_PORTS)" \
     "timeout = 2s" "connect_timeout = 1s" "[agent]" "agent_id = $id" "[source mail]" "path = $LOG"
 sed -i '/^output = /d' "$T/smtpmon.conf"
-printf '[redis]\nurl = redis://127.0.0.1:%s\ncluster = yes\ncluster_seeds = %s\n' "$CLUSTER_SEED" \
-    "$(printf '127.0.0.1:%s ' $CLUSTER_PORTS)" > "$T/r.conf"
+cluster_redis_conf > "$T/r.conf"
 
 lines() {
     "$SMTPMON" query -f "$T/r.conf" "$@" --format json 2>/dev/null | jq -r '.lines // 0'

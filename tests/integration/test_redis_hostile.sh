@@ -12,16 +12,7 @@
 need python3 redis-cli
 [ -x /usr/bin/time ] || skip "needs GNU time (/usr/bin/time, package time) to measure memory"
 
-CTL=$T/hostile.mode
-echo "silence late" > "$CTL"
-for _try in 1 2 3 4 5; do
-    PORT=$(free_port)
-    python3 "$ROOT/tests/integration/hostile_redis.py" "$PORT" "$CTL" 2> "$T/hostile.log" &
-    FAKE=$!
-    wait_for 5 "grep -q listening '$T/hostile.log' || ! kill -0 $FAKE 2>/dev/null" &&
-        kill -0 "$FAKE" 2>/dev/null && break
-done
-kill -0 "$FAKE" 2>/dev/null || fail "the fake server did not start: $(cat "$T/hostile.log")"
+start_hostile "silence late"
 trap '_rc0=$?; kill -9 $FAKE 2>/dev/null; (exit $_rc0); cleanup' EXIT
 
 mkdir -p "$T/cred"
