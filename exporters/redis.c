@@ -555,16 +555,24 @@ send_hello(void *arg, int argc, const char **argv)
     return send_words(arg, K_HELLO, argv[0], argv[1], argc > 2 ? argv[2] : NULL);
 }
 
+/* AUTH and SELECT as configured, then the connection's name: smtpmon-AGENT_ID. */
+static int
+hello_and_name(struct rex *r)
+{
+    char name[200];
+    int rc = redis_hello(&r->c, send_hello, r);
+
+    snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
+    return rc | send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
+}
+
 static void
 handshake(struct rex *r)
 {
-    char name[200];
     int rc = 0;
 
     r->st = R_HANDSHAKE;
-    rc |= redis_hello(&r->c, send_hello, r);
-    snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
-    rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
+    rc |= hello_and_name(r);
     rc |= send_words(r, K_POLICY, "CONFIG", "GET", "maxmemory-policy");
     if (r->scripts_at[0] != '\0' && strcmp(r->scripts_at, r->addr) == 0) {
         /* connected again to the server whose cache holds the scripts: called by their SHAs,
@@ -706,13 +714,10 @@ link_scripts_at(const struct rex *r, const char *host, int port)
 static void
 link_handshake(struct rex *r, int i)
 {
-    char name[200];
     int rc = 0;
 
     r->hs_link = i;
-    rc |= redis_hello(&r->c, send_hello, r);
-    snprintf(name, sizeof(name), "smtpmon-%s", r->c.agent_id);
-    rc |= send_words(r, K_HELLO, "CLIENT", "SETNAME", name);
+    rc |= hello_and_name(r);
     /* a master that held the scripts when last connected to: called by their SHAs, loaded on
      * NOSCRIPT (reply_cb) */
     if (r->may_load && link_scripts_at(r, r->links[i].host, r->links[i].port) < 0) {
