@@ -31,6 +31,7 @@
 #include "batch.h"
 #include "config.h"
 #include "export.h"
+#include "lines.h"
 #include "log.h"
 #include "paths.h"
 #include "pipeline.h"
@@ -239,21 +240,8 @@ main(int argc, char **argv)
     }
     text_len = (size_t)st.st_size;
     text = mmap(NULL, text_len, PROT_READ, MAP_PRIVATE, fd, 0);
-    size_t cap = 1024;
-    starts = malloc(cap * sizeof(*starts));
-    for (size_t o = 0; o < text_len;) {
-        const char *e = memchr(text + o, '\n', text_len - o);
-        if (e == NULL) {
-            break;
-        }
-        if (nl == cap) {
-            cap *= 2;
-            starts = realloc(starts, cap * sizeof(*starts));
-        }
-        starts[nl++] = o;
-        o = (size_t)(e - text) + 1;
-    }
-    if (nl < 2) {
+    starts = line_starts(text, text_len, &nl);
+    if (starts == NULL || nl < 2) {
         fprintf(stderr, "fleet-sim: %s: fewer than 2 lines\n", argv[2]);
         return 65;
     }

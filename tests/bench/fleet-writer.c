@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lines.h"
+
 #define TICK_NS 50000000L
 #define STAMP 15 /* "Nov 30 22:00:01" */
 
@@ -61,22 +63,9 @@ main(int argc, char **argv)
         fprintf(stderr, "fleet-writer: mmap %s: %s\n", src, strerror(errno));
         return 71;
     }
-    /* Line starts. */
-    size_t nl = 0, cap = 1024;
-    size_t *starts = malloc(cap * sizeof(*starts));
-    for (size_t o = 0; o < (size_t)st.st_size;) {
-        const char *e = memchr(text + o, '\n', (size_t)st.st_size - o);
-        if (e == NULL) {
-            break;
-        }
-        if (nl == cap) {
-            cap *= 2;
-            starts = realloc(starts, cap * sizeof(*starts));
-        }
-        starts[nl++] = o;
-        o = (size_t)(e - text) + 1;
-    }
-    if (nl < 2) {
+    size_t nl = 0;
+    size_t *starts = line_starts(text, (size_t)st.st_size, &nl);
+    if (starts == NULL || nl < 2) {
         fprintf(stderr, "fleet-writer: %s: fewer than 2 lines\n", src);
         return 65;
     }
