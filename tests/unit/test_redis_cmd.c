@@ -164,7 +164,16 @@ hget(const char *key, const char *field)
     return v;
 }
 
-/* A fingerprint of the whole database: every key and its content. */
+static int
+key_cmp(const void *a, const void *b)
+{
+    const redisReply *x = *(const redisReply *const *)a, *y = *(const redisReply *const *)b;
+    return strcmp(x->str, y->str);
+}
+
+/* A fingerprint of the whole database: every key and its content, in the order of the names
+ * (KEYS gives the order of Redis's hash table, which its incremental rehashing may change
+ * between two calls on the same data). */
 static char *
 snapshot(void)
 {
@@ -173,6 +182,7 @@ snapshot(void)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
 
+    qsort(keys->element, keys->elements, sizeof(*keys->element), key_cmp);
     for (size_t i = 0; i < keys->elements; i++) {
         redisReply *d = redisCommand(ctx, "DUMP %s", keys->element[i]->str);
         fprintf(out, "%s=", keys->element[i]->str);
