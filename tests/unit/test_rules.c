@@ -1433,6 +1433,50 @@ Test(rules, require_literal)
     ruleset_free(rs);
 }
 
+/* The require search (memchr on the literal's rarest byte, then a compare) against memmem,
+ * on random literals and messages over an alphabet with a byte of each rarity. */
+Test(rules, require_literal_random)
+{
+    static const char alphabet[] = "ab*X d[q"; /* no digit: "550 5" is no code */
+    unsigned seed = 1;
+
+    for (int round = 0; round < 300; round++) {
+        char lit[8], rules[256];
+        size_t ll = 1 + (size_t)(rand_r(&seed) % 5);
+        for (size_t i = 0; i < ll; i++) {
+            lit[i] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+        }
+        lit[ll] = '\0';
+        if (lit[0] == ' ' || lit[ll - 1] == ' ') {
+            continue; /* the rule file trims a value's spaces */
+        }
+        snprintf(rules, sizeof(rules),
+                 "pack p\nprograms p\nrule p.req\n  direction inbound\n  require %s\n"
+                 "  match (?<reply>\\d{3})\n",
+                 lit);
+        struct ruleset *rs = load_text(rules, round % 2);
+        struct matcher *m = matcher_new(rs);
+        for (int k = 0; k < 40; k++) {
+            char line[64] = "x: 550 ";
+            size_t n = strlen(line), extra = (size_t)(rand_r(&seed) % 24);
+            for (size_t i = 0; i < extra; i++) {
+                line[n++] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+            }
+            line[n] = '\0';
+            struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+            struct loghdr h;
+            struct smtp_event ev;
+            loghdr_parse(&ctx, line, n, &h);
+            int want = memmem(h.msg.p, h.msg.len, lit, ll) != NULL;
+            enum match_result got = matcher_match(m, &h, NULL, &ev);
+            cr_assert_eq(got == MATCH_OK, want, "literal '%s' in '%.*s': %d", lit, (int)h.msg.len,
+                         h.msg.p, (int)got);
+        }
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
+
 Test(rules, ignore_value_error)
 {
     expect_one_error("pack p\nrule p.r\n  direction local\n  ignore maybe\n  match ^(?<reply>1)\n",
