@@ -1141,26 +1141,39 @@ notice_truncation(struct tail *t, struct tail_file *f)
  * lines may have been written and moved into a copy (copytruncate) between two looks, which
  * no fingerprint can find since none was taken. The rotated files born after the last look
  * that nothing read yet are such copies: they are read first (name order), then the file from
- * 0. Returns 1 if any was found. */
+ * 0. The file may also have been renamed since the copy (copytruncate, then a rotation by
+ * rename, all between two looks): then only the rotated files born since that are older than
+ * it by name are its copies; the newer ones replaced it. Returns 1 if any was found. */
 static int
 copies_between_looks(struct tail *t, struct tail_file *f, double before, double now)
 {
     struct siblings sl;
     int64_t bms = (int64_t)(before * 1000.0);
-    size_t k = 0;
+    size_t k = 0, older = 0;
     struct stat pst;
+    int at_path = stat(t->path, &pst) == 0 && (uint64_t)pst.st_dev == f->dev &&
+                  (uint64_t)pst.st_ino == f->ino;
 
-    /* Still the file at path: once it was rotated away, files born since are the files that
-     * replaced it, not copies of it (the rotation is noticed right after this). */
-    if (stat(t->path, &pst) == -1 || (uint64_t)pst.st_dev != f->dev ||
-        (uint64_t)pst.st_ino != f->ino) {
-        return 0;
-    }
     list_siblings(t->path, &sl);
+    older = sl.n; /* at path: every rotated file is older than it */
+    if (!at_path) {
+        older = SIZE_MAX;
+        for (size_t i = 0; i < sl.n; i++) {
+            if (sl.v[i].dev == f->dev && sl.v[i].ino == f->ino) {
+                older = i; /* sl.v is oldest first */
+                break;
+            }
+        }
+        if (older == SIZE_MAX) { /* not among the rotated names: gone, nothing to say */
+            siblings_free(&sl);
+            return 0;
+        }
+    }
     for (size_t i = 0; i < sl.n; i++) {
         const struct sibling *x = &sl.v[i];
 
-        if (x->btime >= 0 && x->btime > bms && !(x->dev == f->dev && x->ino == f->ino) &&
+        if (i < older && x->btime >= 0 && x->btime > bms &&
+            !(x->dev == f->dev && x->ino == f->ino) &&
             !known_file(t, x->dev, x->ino) && !done_file(t, x->dev, x->ino, x->btime) &&
             !queued_file(t, x->dev, x->ino)) {
             sl.v[k++] = sl.v[i];

@@ -4,7 +4,10 @@
 #  1. after a restart, with only a partial line read past the saved cursor: the cursor's
 #     fingerprint must still find the copy (its bytes are no longer in the read-ahead);
 #  2. a file of which nothing was read yet (offset 0, no fingerprint): the rotated file born
-#     since the last look is the copy, read before the file from 0.
+#     since the last look is the copy, read before the file from 0;
+#  3. the same, and the file then rotated by rename before the next look (copytruncate, lines,
+#     then a rename rotation: found by the soak): the rotated file born since that is older than
+#     it by name is the copy; the new file at the path is read after it.
 . "$(dirname "$0")/lib.sh"
 
 LOG=$T/mail.log
@@ -48,5 +51,22 @@ kill -CONT "$AGENT_PID"
 wait_exact 10
 grep -q "changed before any of it was read" "$AGENT_ERR" ||
     fail "the copy was not named: $(cat "$AGENT_ERR")"
+
+# 3: as 2, then mail.log.1 -> mail.log.2 and mail.log -> mail.log.1, a new mail.log.
+sleep 1 # LOG.1 finished (rotate_wait)
+rm -f "$LOG.1"
+kill -STOP "$AGENT_PID"
+sleep 0.05
+append "$LOG" 2000 300
+cp "$LOG" "$LOG.1"
+: > "$LOG"
+append "$LOG" 2300 5
+mv "$LOG.1" "$LOG.2"
+mv "$LOG" "$LOG.1"
+append "$LOG" 2305 4
+kill -CONT "$AGENT_PID"
+wait_exact 10
+[ "$(grep -c "changed before any of it was read" "$AGENT_ERR")" -ge 2 ] ||
+    fail "the copy renamed away was not named: $(cat "$AGENT_ERR")"
 stop_agent
 exit 0
