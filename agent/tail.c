@@ -1173,9 +1173,8 @@ copies_between_looks(struct tail *t, struct tail_file *f, double before, double 
         const struct sibling *x = &sl.v[i];
 
         if (i < older && x->btime >= 0 && x->btime > bms &&
-            !(x->dev == f->dev && x->ino == f->ino) &&
-            !known_file(t, x->dev, x->ino) && !done_file(t, x->dev, x->ino, x->btime) &&
-            !queued_file(t, x->dev, x->ino)) {
+            !(x->dev == f->dev && x->ino == f->ino) && !known_file(t, x->dev, x->ino) &&
+            !done_file(t, x->dev, x->ino, x->btime) && !queued_file(t, x->dev, x->ino)) {
             sl.v[k++] = sl.v[i];
         } else {
             free(sl.v[i].path);
