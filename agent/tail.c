@@ -1601,10 +1601,19 @@ check_queued(struct tail *t, struct tail_file *q, double now)
     struct state want;
     struct tail_file *copy;
     struct pend *np;
+    double before = q->mtime_wall;
 
     file_refresh(q, now);
-    if (q->nhead == 0 ||
-        (read_exact(q->fd, buf, q->nhead, 0) == 0 && memcmp(buf, q->head, q->nhead) == 0)) {
+    if (q->nhead == 0) {
+        /* Empty when it was queued, so no fingerprint: changed since, with nothing of it read,
+         * the rotated files born since are its copies (as between two looks, tail_poll). */
+        if (q->read_off == 0 && before > 0 && q->mtime_wall != before && t->cur == q &&
+            t->npending == 0) {
+            (void)copies_between_looks(t, q, before, now);
+        }
+        return;
+    }
+    if (read_exact(q->fd, buf, q->nhead, 0) == 0 && memcmp(buf, q->head, q->nhead) == 0) {
         return;
     }
     memset(&want, 0, sizeof(want));
