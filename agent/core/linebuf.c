@@ -127,6 +127,8 @@ linebuf_finish(struct linebuf *lb, linebuf_line_cb *cb, void *arg)
         size_t len = lb->len;
         lb->len = 0;
         emit(lb, lb->buf, len, lb->offset, cb, arg);
+    } else {
+        lb->committed = lb->offset; /* only NUL padding after the last line: consumed */
     }
 }
 

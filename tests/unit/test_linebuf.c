@@ -596,6 +596,28 @@ Test(linebuf, finish_without_pending_line)
     linebuf_free(lb);
 }
 
+/* NUL padding after the last line, then the end of the stream: nothing is delivered and the
+ * padding is consumed (a scan that ends there has nothing pending), with one feed or two. */
+Test(linebuf, finish_after_nul_padding)
+{
+    static const char in[] = "a\n\0\0\0";
+
+    for (size_t cut = 0; cut <= sizeof(in) - 1; cut++) {
+        struct linebuf *lb = linebuf_new(32);
+        struct seen s = {0};
+
+        feed_all(lb, in, cut, &s);
+        feed_all(lb, in + cut, sizeof(in) - 1 - cut, &s);
+        cr_assert_eq(linebuf_pending(lb), 3, "cut %zu", cut);
+        linebuf_finish(lb, collect, &s);
+        cr_assert_eq(s.n, 1, "cut %zu", cut);
+        cr_assert_eq(linebuf_committed(lb), 5, "cut %zu", cut);
+        cr_assert_eq(linebuf_pending(lb), 0, "cut %zu", cut);
+        seen_free(&s);
+        linebuf_free(lb);
+    }
+}
+
 Test(linebuf, finish_of_overlong_pending_line)
 {
     struct linebuf *lb = linebuf_new(4);
