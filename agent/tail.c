@@ -884,12 +884,27 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
         /* The files after the newest one last modified before the cursor's file was (the
          * cursor's mtime is in milliseconds; older versions wrote seconds). */
         int64_t cms = s->mtime < INT64_C(100000000000) ? s->mtime * 1000 : s->mtime;
+        size_t at = n;
 
-        from = 0;
-        for (size_t k = n; k > 0; k--) {
-            if (sl.v[k - 1].mtime < cms) {
-                from = k;
+        for (size_t k = 0; k < n; k++) {
+            if (sl.v[k].dev == s->dev && sl.v[k].ino == s->ino) {
+                at = k;
                 break;
+            }
+        }
+        if (at < n) {
+            /* Its inode is still among the rotated names, truncated and rotated since (its
+             * copy, if any, removed): the names say what came after it, which modification
+             * times cannot once a file was touched. It is read from 0 (new content), with the
+             * files after it and the copies born since the cursor. */
+            from = at - copies_before(&sl, at, s);
+        } else {
+            from = 0;
+            for (size_t k = n; k > 0; k--) {
+                if (sl.v[k - 1].mtime < cms) {
+                    from = k;
+                    break;
+                }
             }
         }
     }
