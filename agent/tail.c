@@ -1164,25 +1164,25 @@ copies_between_looks(struct tail *t, struct tail_file *f, double before, double 
 {
     struct siblings sl;
     int64_t bms = (int64_t)(before * 1000.0);
-    size_t k = 0, older = 0;
+    size_t k = 0, older = SIZE_MAX;
     struct stat pst;
-    int at_path = stat(t->path, &pst) == 0 && (uint64_t)pst.st_dev == f->dev &&
-                  (uint64_t)pst.st_ino == f->ino;
 
+    /* Where the file is comes from the same listing as the rotated names (a rotation may run
+     * meanwhile): among them, it was renamed away; else it must still be at the path. */
     list_siblings(t->path, &sl);
-    older = sl.n; /* at path: every rotated file is older than it */
-    if (!at_path) {
-        older = SIZE_MAX;
-        for (size_t i = 0; i < sl.n; i++) {
-            if (sl.v[i].dev == f->dev && sl.v[i].ino == f->ino) {
-                older = i; /* sl.v is oldest first */
-                break;
-            }
+    for (size_t i = 0; i < sl.n; i++) {
+        if (sl.v[i].dev == f->dev && sl.v[i].ino == f->ino) {
+            older = i; /* sl.v is oldest first */
+            break;
         }
-        if (older == SIZE_MAX) { /* not among the rotated names: gone, nothing to say */
-            siblings_free(&sl);
+    }
+    if (older == SIZE_MAX) {
+        if (stat(t->path, &pst) != 0 || (uint64_t)pst.st_dev != f->dev ||
+            (uint64_t)pst.st_ino != f->ino) {
+            siblings_free(&sl); /* neither: gone, or renamed after the listing */
             return 0;
         }
+        older = sl.n; /* at path: every rotated file is older than it */
     }
     for (size_t i = 0; i < sl.n; i++) {
         const struct sibling *x = &sl.v[i];
