@@ -440,6 +440,18 @@ struct siblings {
     size_t dropped; /* beyond TAIL_SIBLINGS_MAX */
 };
 
+/* The index of the rotated file (dev, ino) in sl, or sl->n when it is none of them. */
+static size_t
+sibling_index(const struct siblings *sl, uint64_t dev, uint64_t ino)
+{
+    for (size_t i = 0; i < sl->n; i++) {
+        if (sl->v[i].dev == dev && sl->v[i].ino == ino) {
+            return i;
+        }
+    }
+    return sl->n;
+}
+
 /* Oldest first within one naming scheme: mail.log.2 before mail.log.1; dated names
  * (mail.log-20261128) in the order of their suffixes. */
 static int
@@ -881,17 +893,8 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
                       t->path, sl.ncompressed);
         }
         t->m.unreachable_files++;
-        /* The files after the newest one last modified before the cursor's file was (the
-         * cursor's mtime is in milliseconds; older versions wrote seconds). */
-        int64_t cms = s->mtime < INT64_C(100000000000) ? s->mtime * 1000 : s->mtime;
-        size_t at = n;
+        size_t at = sibling_index(&sl, s->dev, s->ino);
 
-        for (size_t k = 0; k < n; k++) {
-            if (sl.v[k].dev == s->dev && sl.v[k].ino == s->ino) {
-                at = k;
-                break;
-            }
-        }
         if (at < n) {
             /* Its inode is still among the rotated names, truncated and rotated since (its
              * copy, if any, removed): the names say what came after it, which modification
@@ -899,6 +902,10 @@ resume_rotated(struct tail *t, const struct state *s, int replaced, double now)
              * files after it and the copies born since the cursor. */
             from = at - copies_before(&sl, at, s);
         } else {
+            /* The files after the newest one last modified before the cursor's file was (the
+             * cursor's mtime is in milliseconds; older versions wrote seconds). */
+            int64_t cms = s->mtime < INT64_C(100000000000) ? s->mtime * 1000 : s->mtime;
+
             from = 0;
             for (size_t k = n; k > 0; k--) {
                 if (sl.v[k - 1].mtime < cms) {
@@ -1164,25 +1171,20 @@ copies_between_looks(struct tail *t, struct tail_file *f, double before, double 
 {
     struct siblings sl;
     int64_t bms = (int64_t)(before * 1000.0);
-    size_t k = 0, older = SIZE_MAX;
+    size_t k = 0, older;
     struct stat pst;
 
     /* Where the file is comes from the same listing as the rotated names (a rotation may run
      * meanwhile): among them, it was renamed away; else it must still be at the path. */
     list_siblings(t->path, &sl);
-    for (size_t i = 0; i < sl.n; i++) {
-        if (sl.v[i].dev == f->dev && sl.v[i].ino == f->ino) {
-            older = i; /* sl.v is oldest first */
-            break;
-        }
-    }
-    if (older == SIZE_MAX) {
+    older = sibling_index(&sl, f->dev, f->ino); /* sl.v is oldest first */
+    if (older == sl.n) {
         if (stat(t->path, &pst) != 0 || (uint64_t)pst.st_dev != f->dev ||
             (uint64_t)pst.st_ino != f->ino) {
             siblings_free(&sl); /* neither: gone, or renamed after the listing */
             return 0;
         }
-        older = sl.n; /* at path: every rotated file is older than it */
+        /* at path: every rotated file is older than it (older is sl.n) */
     }
     for (size_t i = 0; i < sl.n; i++) {
         const struct sibling *x = &sl.v[i];
@@ -1731,16 +1733,14 @@ tail_switch(struct tail *t, double now)
             struct siblings sl;
 
             list_siblings(t->path, &sl);
-            for (size_t i = 0; i < sl.n; i++) {
-                if (sl.v[i].dev == dev && sl.v[i].ino == ino) {
-                    size_t before = t->npending;
+            size_t i = sibling_index(&sl, dev, ino);
+            if (i < sl.n) {
+                size_t before = t->npending;
 
-                    queue_siblings(t, &sl, i + 1, dev, ino);
-                    for (size_t k = before; k < t->npending; k++) {
-                        /* rotations that were never seen at path */
-                        t->m.rotations += !known_file(t, t->pending[k].dev, t->pending[k].ino);
-                    }
-                    break;
+                queue_siblings(t, &sl, i + 1, dev, ino);
+                for (size_t k = before; k < t->npending; k++) {
+                    /* rotations that were never seen at path */
+                    t->m.rotations += !known_file(t, t->pending[k].dev, t->pending[k].ino);
                 }
             }
             siblings_free(&sl);
