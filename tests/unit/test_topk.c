@@ -366,3 +366,28 @@ Test(topk, flood_of_distinct_keys)
     cr_assert_lt(items[1].count, items[0].count);
     topk_free(t);
 }
+
+/* Keys are folded eight bytes at a time: every byte value, at every place in a word and in the
+ * tail, folds as tolower() in the C locale would, and a key folded to an existing one counts
+ * with it. */
+Test(topk, case_folding_every_byte)
+{
+    for (int c = 1; c < 256; c++) {
+        for (size_t at = 0; at < 19; at++) {
+            struct topk *t = topk_new(4);
+            struct topk_item items[4];
+            char key[20], want[20];
+            memset(key, 'q', 19);
+            key[19] = '\0';
+            key[at] = (char)c;
+            memcpy(want, key, sizeof(want));
+            want[at] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            topk_add(t, key, 19, 1);
+            topk_add(t, want, 19, 1);
+            cr_assert_eq(topk_list(t, items, 4), 1, "byte 0x%02x at %zu", c, at);
+            cr_assert(memcmp(items[0].key, want, 20) == 0, "byte 0x%02x at %zu", c, at);
+            cr_assert_eq(items[0].count, 2);
+            topk_free(t);
+        }
+    }
+}
