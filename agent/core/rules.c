@@ -1395,6 +1395,38 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
     e->used = 1;
 }
 
+/* The last r bytes of a name (1 to 7 of them) as one number, every byte in it: two overlapping
+ * loads, or three bytes, instead of a memcpy of variable length (a call). */
+static inline uint64_t
+name_tail(const char *p, size_t r)
+{
+    if (r >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + r - 4, 4);
+        return a | (uint64_t)b << 32;
+    }
+    return (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[r / 2] << 8 |
+           (uint64_t)(unsigned char)p[r - 1] << 16;
+}
+
+/* a and b, both n bytes long, are equal. */
+static inline int
+same_name(const char *a, const char *b, size_t n)
+{
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) {
+            return 0;
+        }
+    }
+    return i == n || name_tail(a + i, n - i) == name_tail(b + i, n - i);
+}
+
 static struct cache_entry *
 lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
 {
@@ -1413,9 +1445,7 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
         h ^= h >> 29;
     }
     if (i < plen) {
-        uint64_t w = 0;
-        memcpy(&w, pp + i, plen - i);
-        h = (h ^ w) * 1099511628211ull;
+        h = (h ^ name_tail(pp + i, plen - i)) * 1099511628211ull;
         h ^= h >> 29;
     }
     for (size_t k = 0; k < CACHE_SLOTS; k++) {
@@ -1429,8 +1459,7 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
             build_entry(m->rs, e, e->program, only);
             return e;
         }
-        if (e->hash == h && e->plen == plen && e->only == only &&
-            memcmp(e->program, pp, plen) == 0) {
+        if (e->hash == h && e->plen == plen && e->only == only && same_name(e->program, pp, plen)) {
             return e;
         }
     }
