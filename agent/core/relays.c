@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "relays.h"
 
@@ -217,7 +220,7 @@ find(const char *s, size_t len, const char *lit)
             if (q == NULL) {
                 return NULL;
             }
-            if (memcmp(q - (n - 1), lit, n - 1) == 0) {
+            if (q[-(ptrdiff_t)(n - 1)] == lit[0] && memcmp(q - (n - 1), lit, n - 1) == 0) {
                 return q - (n - 1);
             }
             e = q + 1;
@@ -227,16 +230,43 @@ find(const char *s, size_t len, const char *lit)
     return memmem(s, len, lit, n);
 }
 
+/* The first byte from p on that is not a name byte (is_name_char), or end. Host names are
+ * tens of bytes: 16 at a time. */
+static const char *
+name_end(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* a letter, folded to lower case, is 'a'..'z'; a digit '0'..'9'; '-' and '.' are
+         * adjacent (each range: the byte moved down to 0 and not above its width) */
+        __m128i l = _mm_sub_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+        __m128i d = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+        __m128i h = _mm_sub_epi8(v, _mm_set1_epi8('-'));
+        __m128i ok = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(25)), l);
+        ok = _mm_or_si128(ok, _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d));
+        ok = _mm_or_si128(ok, _mm_cmpeq_epi8(_mm_min_epu8(h, _mm_set1_epi8(1)), h));
+        ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+        unsigned bits = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
+        if (bits != 0) {
+            return p + __builtin_ctz(bits);
+        }
+        p += 16;
+    }
+#endif
+    while (p < end && is_name_char(*p)) {
+        p++;
+    }
+    return p;
+}
+
 /* NAME[ADDR], NAME [ADDR], [ADDR] or NAME at p. Returns 1 if a name or an address was read. */
 static int
 read_host(const char *p, const char *end, const char **name, size_t *nlen, const char **addr,
           size_t *alen)
 {
-    const char *q = p;
+    const char *q = name_end(p, end);
 
-    while (q < end && is_name_char(*q)) {
-        q++;
-    }
     *name = p;
     *nlen = (size_t)(q - p);
     while (*nlen > 0 && p[*nlen - 1] == '.') {

@@ -3,6 +3,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "relays.h"
@@ -99,4 +100,34 @@ Test(relays, bad_words)
     }
     cr_assert_eq(relays_parse("  ", &r, err, sizeof(err)), 0);
     cr_assert_null(r);
+}
+
+/* The name of a relay is read 16 bytes at a time: every byte value, at every place of a long
+ * name (in a block and in the bytes after the last one), ends it exactly when it is not a
+ * letter, digit, '-', '.' or '_'. */
+Test(relays, name_ends_at_every_byte)
+{
+    for (int c = 1; c < 256; c++) {
+        for (size_t at = 0; at < 40; at++) {
+            char msg[128], name[48];
+            memset(name, 'k', 40);
+            name[40] = '\0';
+            name[at] = (char)c;
+            snprintf(msg, sizeof(msg), "Q: to=<a@b>, relay=%s", name);
+            const char *n, *a;
+            size_t nl, al;
+            int member = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+            size_t want = member ? 40 : at;
+            if (member && c == '.' && at == 39) {
+                want = 39; /* a trailing dot is not part of the name */
+            }
+            int got = relays_extract(msg, strlen(msg), &n, &nl, &a, &al);
+            if (want == 0) {
+                continue; /* no name: the other keys are tried */
+            }
+            cr_assert_eq(got, 1, "byte 0x%02x at %zu", c, at);
+            cr_assert_eq(nl, want, "byte 0x%02x at %zu: %zu bytes", c, at, nl);
+        }
+    }
 }
