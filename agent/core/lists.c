@@ -12,37 +12,76 @@ lower(int c)
     return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-/* The byte pairs of the text being searched (set by lists_find for its thread): a needle
- * whose first or last pair is absent is not searched for. Most refusals name no list, and
- * this spares about a hundred memmem calls for each of them. */
-static _Thread_local const uint64_t *pairs;
+/* The byte pairs of the text being searched, as stamps in a table of the thread: a pair is in
+ * the text when its slot holds the stamp of the current search (each search takes the next
+ * stamp, so the table is cleared once in 255 searches, not for each). A needle with a pair the
+ * text lacks is not searched for: most refusals name no list, and this spares the search of
+ * nearly every needle for each of them. */
+#define PAIR_SLOTS (1 << 14)
 
-#define PAIR_BITS 4096
+struct pairs {
+    const unsigned char *slot; /* PAIR_SLOTS */
+    unsigned char stamp;
+};
 
-static unsigned
-pair_key(const char *p)
-{
-    return ((unsigned)((unsigned char)p[0] & 127) << 5 ^ ((unsigned char)p[1] & 127)) &
-           (PAIR_BITS - 1);
-}
+static _Thread_local unsigned char pair_slot[PAIR_SLOTS];
+static _Thread_local unsigned char pair_stamp;
+
+/* The slot of a byte pair: the low 7 bits of each, so that no two ASCII pairs share one (on
+ * x86, lists_find computes the same for 16 pairs at once) */
+#define PAIR_KEY(a, b)                                                                             \
+    (((unsigned)(unsigned char)(a)&127u) << 7 | ((unsigned)(unsigned char)(b)&127u))
+
+/* A lower-case needle (a string literal of 2 bytes or more): its length and the slots of its
+ * first and last pairs, the two looked up before any other work. */
+struct needle {
+    const char *s;
+    size_t len;
+    unsigned short first, last;
+};
+
+#define NEEDLE(lit)                                                                                \
+    {                                                                                              \
+        lit, sizeof(lit) - 1, PAIR_KEY(lit[0], lit[1]),                                            \
+            PAIR_KEY(lit[sizeof(lit) - 3], lit[sizeof(lit) - 2])                                   \
+    }
 
 static int
-has_pair(const char *p)
+has_pair(const struct pairs *pairs, unsigned key)
 {
-    unsigned k = pair_key(p);
-    return (pairs[k >> 6] >> (k & 63)) & 1;
+    return pairs->slot[key] == pairs->stamp;
 }
 
-/* Search of a lower-case needle in lower-case text. */
+/* The search of ci_find for a needle whose first and last pairs are in the text. */
 static const char *
-ci_find(const char *s, size_t len, const char *lit)
+find_rest(const struct pairs *pairs, const char *s, size_t len, const char *lit, size_t n)
 {
-    size_t n = strlen(lit);
+    for (size_t j = 1; j + 2 < n; j++) {
+        if (!has_pair(pairs, PAIR_KEY(lit[j], lit[j + 1]))) {
+            return NULL;
+        }
+    }
+    const char *p = s, *end = s + len - n + 1; /* the last start of a whole needle, plus one */
+    while (p < end && (p = memchr(p, lit[0], (size_t)(end - p))) != NULL) {
+        if (p[n - 1] == lit[n - 1] && memcmp(p + 1, lit + 1, n - 2) == 0) {
+            return p;
+        }
+        p++;
+    }
+    return NULL;
+}
 
-    if (pairs != NULL && n >= 2 && (!has_pair(lit) || !has_pair(lit + n - 2))) {
+/* The first place of a needle in lower-case text, NULL if none. Every pair of the needle is
+ * looked up first (the first and the last here, inline, as most needles stop there; then the
+ * rest): few needles pass that are not in the text, and for those that do, a scan for the first
+ * byte costs less than memmem, which sets up a table on each call. */
+static inline const char *
+ci_find(const struct pairs *pairs, const char *s, size_t len, const struct needle *w)
+{
+    if (w->len > len || !has_pair(pairs, w->first) || !has_pair(pairs, w->last)) {
         return NULL;
     }
-    return memmem(s, len, lit, n);
+    return find_rest(pairs, s, len, w->s, w->len);
 }
 
 static int
@@ -55,60 +94,60 @@ is_host_char(int c)
 /* The known lists and filters, searched in this order in a zone name or, without a zone, in
  * the whole text: the more specific first. */
 struct known {
-    const char *needle; /* lower case */
+    struct needle needle;
     const char *name;
 };
 
 static const struct known known[] = {
     /* Spamhaus zones: https://docs.spamhaus.com/datasets/docs/source/10-data-type-documentation/
      * datasets/030-datasets.html (zen = sbl + css + xbl + pbl; dbl: domains) */
-    {"sbl-xbl.spamhaus", "spamhaus-sbl-xbl"},
-    {"zen.spamhaus", "spamhaus-zen"},
-    {"sbl.spamhaus", "spamhaus-sbl"},
-    {"xbl.spamhaus", "spamhaus-xbl"},
-    {"pbl.spamhaus", "spamhaus-pbl"},
-    {"dbl.spamhaus", "spamhaus-dbl"},
-    {"zrd.spamhaus", "spamhaus-zrd"},
-    {"css.spamhaus", "spamhaus-css"},
-    {"spamhaus.org/query/dbl", "spamhaus-dbl"},
-    {"spamhaus.org/sbl", "spamhaus-sbl"},
-    {"spamhaus.org/pbl", "spamhaus-pbl"},
-    {"spamhaus.org/xbl", "spamhaus-xbl"},
-    {"spamhaus pbl", "spamhaus-pbl"},
-    {"spamhaus sbl", "spamhaus-sbl"},
-    {"spamhaus xbl", "spamhaus-xbl"},
-    {"spamhaus dbl", "spamhaus-dbl"},
-    {"spamhaus zen", "spamhaus-zen"},
-    {"spamhaus", "spamhaus"},
-    {"spamcop", "spamcop"},
-    {"barracuda", "barracuda"},
-    {"sorbs", "sorbs"},
-    {"dnsbl-1.uceprotect", "uceprotect-1"},
-    {"dnsbl-2.uceprotect", "uceprotect-2"},
-    {"dnsbl-3.uceprotect", "uceprotect-3"},
-    {"uceprotect", "uceprotect"},
-    {"psbl.surriel", "psbl"},
-    {"mailspike", "mailspike"},
-    {"cbl.abuseat", "cbl"},
-    {"abuseat.org", "cbl"},
-    {"invaluement", "invaluement"},
-    {"senderscore", "senderscore"},
-    {"spamrats", "spamrats"},
-    {"backscatterer", "backscatterer"},
+    {NEEDLE("sbl-xbl.spamhaus"), "spamhaus-sbl-xbl"},
+    {NEEDLE("zen.spamhaus"), "spamhaus-zen"},
+    {NEEDLE("sbl.spamhaus"), "spamhaus-sbl"},
+    {NEEDLE("xbl.spamhaus"), "spamhaus-xbl"},
+    {NEEDLE("pbl.spamhaus"), "spamhaus-pbl"},
+    {NEEDLE("dbl.spamhaus"), "spamhaus-dbl"},
+    {NEEDLE("zrd.spamhaus"), "spamhaus-zrd"},
+    {NEEDLE("css.spamhaus"), "spamhaus-css"},
+    {NEEDLE("spamhaus.org/query/dbl"), "spamhaus-dbl"},
+    {NEEDLE("spamhaus.org/sbl"), "spamhaus-sbl"},
+    {NEEDLE("spamhaus.org/pbl"), "spamhaus-pbl"},
+    {NEEDLE("spamhaus.org/xbl"), "spamhaus-xbl"},
+    {NEEDLE("spamhaus pbl"), "spamhaus-pbl"},
+    {NEEDLE("spamhaus sbl"), "spamhaus-sbl"},
+    {NEEDLE("spamhaus xbl"), "spamhaus-xbl"},
+    {NEEDLE("spamhaus dbl"), "spamhaus-dbl"},
+    {NEEDLE("spamhaus zen"), "spamhaus-zen"},
+    {NEEDLE("spamhaus"), "spamhaus"},
+    {NEEDLE("spamcop"), "spamcop"},
+    {NEEDLE("barracuda"), "barracuda"},
+    {NEEDLE("sorbs"), "sorbs"},
+    {NEEDLE("dnsbl-1.uceprotect"), "uceprotect-1"},
+    {NEEDLE("dnsbl-2.uceprotect"), "uceprotect-2"},
+    {NEEDLE("dnsbl-3.uceprotect"), "uceprotect-3"},
+    {NEEDLE("uceprotect"), "uceprotect"},
+    {NEEDLE("psbl.surriel"), "psbl"},
+    {NEEDLE("mailspike"), "mailspike"},
+    {NEEDLE("cbl.abuseat"), "cbl"},
+    {NEEDLE("abuseat.org"), "cbl"},
+    {NEEDLE("invaluement"), "invaluement"},
+    {NEEDLE("senderscore"), "senderscore"},
+    {NEEDLE("spamrats"), "spamrats"},
+    {NEEDLE("backscatterer"), "backscatterer"},
 #define KNOWN_LISTS 33 /* the DNSBLs above; the receivers' filters below */
-    {"cloudmark", "cloudmark"},
-    {"proofpoint", "proofpoint"},
-    {"pphosted", "proofpoint"},
-    {"mimecast", "mimecast"},
-    {"trendmicro", "trendmicro"},
-    {"mail-abuse.com", "trendmicro"},
+    {NEEDLE("cloudmark"), "cloudmark"},
+    {NEEDLE("proofpoint"), "proofpoint"},
+    {NEEDLE("pphosted"), "proofpoint"},
+    {NEEDLE("mimecast"), "mimecast"},
+    {NEEDLE("trendmicro"), "trendmicro"},
+    {NEEDLE("mail-abuse.com"), "trendmicro"},
 };
 
 static const char *
-known_in(const char *s, size_t len, size_t from, size_t to)
+known_in(const struct pairs *pairs, const char *s, size_t len, size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
-        if (ci_find(s, len, known[i].needle) != NULL) {
+        if (ci_find(pairs, s, len, &known[i].needle) != NULL) {
             return known[i].name;
         }
     }
@@ -119,18 +158,19 @@ known_in(const char *s, size_t len, size_t from, size_t to)
  * Sendmail and others "listed at|in|on|by Z", Exim "in a black list at Z", "found in dnsbl Z",
  * "DNSLIST (Z:". The zone must hold a dot and end in a letter. */
 static size_t
-zone_after_phrase(const char *s, size_t len, const char **zone)
+zone_after_phrase(const struct pairs *pairs, const char *s, size_t len, const char **zone)
 {
-    static const char *const phrases[] = {
-        "blocked using ",  "black list at ", "blacklist at ", "blocklist at ",
-        "found in dnsbl ", "listed at ",     "listed in ",    "listed on ",
-        "listed by ",      "dnslist (",      "rbl: ",         "dnsbl: ",
+    static const struct needle phrases[] = {
+        NEEDLE("blocked using "), NEEDLE("black list at "),  NEEDLE("blacklist at "),
+        NEEDLE("blocklist at "),  NEEDLE("found in dnsbl "), NEEDLE("listed at "),
+        NEEDLE("listed in "),     NEEDLE("listed on "),      NEEDLE("listed by "),
+        NEEDLE("dnslist ("),      NEEDLE("rbl: "),           NEEDLE("dnsbl: "),
     };
 
     for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++) {
         const char *p = s;
-        while ((p = ci_find(p, len - (size_t)(p - s), phrases[i])) != NULL) {
-            p += strlen(phrases[i]);
+        while ((p = ci_find(pairs, p, len - (size_t)(p - s), &phrases[i])) != NULL) {
+            p += phrases[i].len;
             const char *q = p, *end = s + len;
             while (q < end && is_host_char((unsigned char)*q)) {
                 q++;
@@ -154,36 +194,41 @@ zone_after_phrase(const char *s, size_t len, const char **zone)
  * https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/fix-error-code-550-5711-
  * through-5719 ; the names are fixed strings for the codes seen, else "microsoft-block-list". */
 static const char *
-microsoft(const char *s, size_t len)
+microsoft(const struct pairs *pairs, const char *s, size_t len)
 {
     /* the codes of Outlook.com's protocol filter ("AS" is anti-spam, not an AS number:
      * https://www.wordtothewise.com/2017/10/troubleshooting-and-codes) and of the older Hotmail
      * servers ("550 SC-001 (BAY004-MC4F49) Unfortunately, messages from ...") */
     static const struct known codes[] = {
-        {"(s3150)", "microsoft-s3150"},   {"(s3140)", "microsoft-s3140"},
-        {"(s3115)", "microsoft-s3115"},   {"(as3150)", "microsoft-as3150"},
-        {"(as3140)", "microsoft-as3140"}, {"(as3130)", "microsoft-as3130"},
-        {"(as3160)", "microsoft-as3160"}, {"(as843)", "microsoft-as843"},
-        {"(as844)", "microsoft-as844"},   {"sc-001 (", "microsoft-sc-001"},
-        {"sc-002 (", "microsoft-sc-002"}, {"sc-003 (", "microsoft-sc-003"},
-        {"sc-004 (", "microsoft-sc-004"}, {"ou-001 (", "microsoft-ou-001"},
-        {"ou-002 (", "microsoft-ou-002"}, {"dy-001 (", "microsoft-dy-001"},
-        {"dy-002 (", "microsoft-dy-002"},
+        {NEEDLE("(s3150)"), "microsoft-s3150"},
+        {NEEDLE("(s3140)"), "microsoft-s3140"},
+        {NEEDLE("(s3115)"), "microsoft-s3115"},
+        {NEEDLE("(as3150)"), "microsoft-as3150"},
+        {NEEDLE("(as3140)"), "microsoft-as3140"},
+        {NEEDLE("(as3130)"), "microsoft-as3130"},
+        {NEEDLE("(as3160)"), "microsoft-as3160"},
+        {NEEDLE("(as843)"), "microsoft-as843"},
+        {NEEDLE("(as844)"), "microsoft-as844"},
+        {NEEDLE("sc-001 ("), "microsoft-sc-001"},
+        {NEEDLE("sc-002 ("), "microsoft-sc-002"},
+        {NEEDLE("sc-003 ("), "microsoft-sc-003"},
+        {NEEDLE("sc-004 ("), "microsoft-sc-004"},
+        {NEEDLE("ou-001 ("), "microsoft-ou-001"},
+        {NEEDLE("ou-002 ("), "microsoft-ou-002"},
+        {NEEDLE("dy-001 ("), "microsoft-dy-001"},
+        {NEEDLE("dy-002 ("), "microsoft-dy-002"},
+        /* 5.7.606-5.7.609: delist at sender.office.com */
+        {NEEDLE("banned sending ip"), "microsoft-banned-ip"},
+        /* 5.7.511: delist@microsoft.com */
+        {NEEDLE("access denied, banned sender"), "microsoft-banned-sender"},
+        /* 5.7.708 */
+        {NEEDLE("traffic not accepted from this ip"), "microsoft-traffic-not-accepted"},
     };
 
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-        if (ci_find(s, len, codes[i].needle) != NULL) {
+        if (ci_find(pairs, s, len, &codes[i].needle) != NULL) {
             return codes[i].name;
         }
-    }
-    if (ci_find(s, len, "banned sending ip") != NULL) {
-        return "microsoft-banned-ip"; /* 5.7.606-5.7.609: delist at sender.office.com */
-    }
-    if (ci_find(s, len, "access denied, banned sender") != NULL) {
-        return "microsoft-banned-sender"; /* 5.7.511: delist@microsoft.com */
-    }
-    if (ci_find(s, len, "traffic not accepted from this ip") != NULL) {
-        return "microsoft-traffic-not-accepted"; /* 5.7.708 */
     }
     return NULL;
 }
@@ -191,17 +236,19 @@ microsoft(const char *s, size_t len)
 /* Yahoo: "[TS01]".."[TS03]", "[TSS04]", "[TSS09]", "[TSS11]", "[BL21]", ...
  * https://senders.yahooinc.com/smtp-error-codes/ */
 static const char *
-yahoo(const char *s, size_t len)
+yahoo(const struct pairs *pairs, const char *s, size_t len)
 {
     static const struct known codes[] = {
-        {"[tss04]", "yahoo-tss04"}, {"[tss09]", "yahoo-tss09"}, {"[tss11]", "yahoo-tss11"},
-        {"[tss12]", "yahoo-tss12"}, {"[ts01]", "yahoo-ts01"},   {"[ts02]", "yahoo-ts02"},
-        {"[ts03]", "yahoo-ts03"},   {"[bl21]", "yahoo-bl21"},   {"[bl22]", "yahoo-bl22"},
-        {"[bl23]", "yahoo-bl23"},   {"[ph01]", "yahoo-ph01"},
+        {NEEDLE("[tss04]"), "yahoo-tss04"}, {NEEDLE("[tss09]"), "yahoo-tss09"},
+        {NEEDLE("[tss11]"), "yahoo-tss11"}, {NEEDLE("[tss12]"), "yahoo-tss12"},
+        {NEEDLE("[ts01]"), "yahoo-ts01"},   {NEEDLE("[ts02]"), "yahoo-ts02"},
+        {NEEDLE("[ts03]"), "yahoo-ts03"},   {NEEDLE("[bl21]"), "yahoo-bl21"},
+        {NEEDLE("[bl22]"), "yahoo-bl22"},   {NEEDLE("[bl23]"), "yahoo-bl23"},
+        {NEEDLE("[ph01]"), "yahoo-ph01"},
     };
 
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-        if (ci_find(s, len, codes[i].needle) != NULL) {
+        if (ci_find(pairs, s, len, &codes[i].needle) != NULL) {
             return codes[i].name;
         }
     }
@@ -211,36 +258,42 @@ yahoo(const char *s, size_t len)
 /* Gmail, from the help-centre anchor or the words of its texts
  * (https://support.google.com/a/answer/3726730, "SMTP error reference"). */
 static const char *
-gmail(const char *s, size_t len)
+gmail(const struct pairs *pairs, const char *s, size_t len)
 {
     static const struct known texts[] = {
-        {"?p=dmarcrejection", "gmail-dmarc"},
-        {"dmarc policy", "gmail-dmarc"},
-        {"?p=unsolicitedratelimiterror", "gmail-rate"},
-        {"unusual rate of", "gmail-rate"},
-        {"sender is unauthenticated", "gmail-auth"},
-        {"answer/81126#authentication", "gmail-auth"},
-        {"to authenticate with", "gmail-auth"},
-        {"authentication information", "gmail-auth"},
-        {"?p=ipv6autherror", "gmail-auth"},
-        {"ipv6 sending guidelines", "gmail-auth"},
-        {"bulk e-mail sender", "gmail-bulk"},
-        {"bulk email sender", "gmail-bulk"},
-        {"bulk sender", "gmail-bulk"},
-        {"answer/81126", "gmail-bulk"},
-        {"?p=unsolicitedmessageerror", "gmail-spam"},
-        {"likely unsolicited", "gmail-spam"},
-        {"low reputation", "gmail-reputation"},
-        {"answer/188131", "gmail-reputation"},
-        {"?p=blockedmessage", "gmail-blocked"},
+        {NEEDLE("?p=dmarcrejection"), "gmail-dmarc"},
+        {NEEDLE("dmarc policy"), "gmail-dmarc"},
+        {NEEDLE("?p=unsolicitedratelimiterror"), "gmail-rate"},
+        {NEEDLE("unusual rate of"), "gmail-rate"},
+        {NEEDLE("sender is unauthenticated"), "gmail-auth"},
+        {NEEDLE("answer/81126#authentication"), "gmail-auth"},
+        {NEEDLE("to authenticate with"), "gmail-auth"},
+        {NEEDLE("authentication information"), "gmail-auth"},
+        {NEEDLE("?p=ipv6autherror"), "gmail-auth"},
+        {NEEDLE("ipv6 sending guidelines"), "gmail-auth"},
+        {NEEDLE("bulk e-mail sender"), "gmail-bulk"},
+        {NEEDLE("bulk email sender"), "gmail-bulk"},
+        {NEEDLE("bulk sender"), "gmail-bulk"},
+        {NEEDLE("answer/81126"), "gmail-bulk"},
+        {NEEDLE("?p=unsolicitedmessageerror"), "gmail-spam"},
+        {NEEDLE("likely unsolicited"), "gmail-spam"},
+        {NEEDLE("low reputation"), "gmail-reputation"},
+        {NEEDLE("answer/188131"), "gmail-reputation"},
+        {NEEDLE("?p=blockedmessage"), "gmail-blocked"},
     };
 
-    if (ci_find(s, len, "gsmtp") == NULL && ci_find(s, len, "support.google.com") == NULL &&
-        ci_find(s, len, "gmail") == NULL) {
-        return NULL;
+    static const struct needle marks[] = {NEEDLE("gsmtp"), NEEDLE("support.google.com"),
+                                          NEEDLE("gmail")};
+    size_t i = 0;
+
+    while (i < sizeof(marks) / sizeof(marks[0]) && ci_find(pairs, s, len, &marks[i]) == NULL) {
+        i++;
     }
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        if (ci_find(s, len, texts[i].needle) != NULL) {
+    if (i == sizeof(marks) / sizeof(marks[0])) {
+        return NULL; /* not from Gmail */
+    }
+    for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (ci_find(pairs, s, len, &texts[i].needle) != NULL) {
             return texts[i].name;
         }
     }
@@ -260,14 +313,12 @@ lists_find(const char *text, size_t len, const char **name)
     if (text == NULL || len == 0) {
         return 0;
     }
-    /* The searches below run on a lower-case copy (glibc memmem); a zone is returned from the
-     * original text at the same offset. */
+    /* The searches below run on a lower-case copy; a zone is returned from the original text at
+     * the same offset. */
     if (len > sizeof(low)) {
         len = sizeof(low);
     }
-    uint64_t bits[PAIR_BITS / 64];
     size_t i = 0;
-    memset(bits, 0, sizeof(bits));
 #ifdef __SSE2__
     /* A..Z are the bytes that, moved down by 'A' + 128, fall below -128 + 26 */
     const __m128i shift = _mm_set1_epi8((char)(128 - 'A')), top = _mm_set1_epi8((char)(-128 + 26));
@@ -281,15 +332,40 @@ lists_find(const char *text, size_t len, const char **name)
     for (; i < len; i++) {
         low[i] = (char)lower((unsigned char)text[i]);
     }
-    for (i = 1; i < len; i++) {
-        unsigned k = pair_key(low + i - 1);
-        bits[k >> 6] |= UINT64_C(1) << (k & 63);
+    if (++pair_stamp == 0) {
+        memset(pair_slot, 0, sizeof(pair_slot));
+        pair_stamp = 1;
     }
-    pairs = bits;
-    if ((zl = zone_after_phrase(low, len, &zone)) > 0) {
+    i = 0;
+#ifdef __SSE2__
+    /* the 16-bit lanes of a load are the pairs at its even offsets (x86 is little-endian: the
+     * first byte is the low one), those of a load one byte on the pairs at its odd offsets */
+    const __m128i low7 = _mm_set1_epi16(0x7f), both7 = _mm_set1_epi16(0x7f7f);
+    for (; i + 17 <= len; i += 16) {
+        uint16_t k[16];
+        __m128i even =
+            _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(low + i)), both7);
+        __m128i odd =
+            _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(low + i + 1)), both7);
+        _mm_storeu_si128(
+            (__m128i *)(void *)k,
+            _mm_or_si128(_mm_slli_epi16(_mm_and_si128(even, low7), 7), _mm_srli_epi16(even, 8)));
+        _mm_storeu_si128(
+            (__m128i *)(void *)(k + 8),
+            _mm_or_si128(_mm_slli_epi16(_mm_and_si128(odd, low7), 7), _mm_srli_epi16(odd, 8)));
+#pragma GCC unroll 16
+        for (size_t j = 0; j < 16; j++) {
+            pair_slot[k[j]] = pair_stamp;
+        }
+    }
+#endif
+    for (; i + 1 < len; i++) {
+        pair_slot[PAIR_KEY(low[i], low[i + 1])] = pair_stamp;
+    }
+    const struct pairs pairs_of_low = {pair_slot, pair_stamp}, *pairs = &pairs_of_low;
+    if ((zl = zone_after_phrase(pairs, low, len, &zone)) > 0) {
         /* the zone is a part of the text: a pair it has, the text has (the filter holds) */
-        n = known_in(zone, zl, 0, sizeof(known) / sizeof(known[0]));
-        pairs = NULL;
+        n = known_in(pairs, zone, zl, 0, sizeof(known) / sizeof(known[0]));
         if (n == NULL) {
             *name = text + (zone - low);
             return zl;
@@ -297,12 +373,12 @@ lists_find(const char *text, size_t len, const char **name)
         *name = n;
         return strlen(n);
     }
-    if ((n = known_in(low, len, 0, KNOWN_LISTS)) == NULL && (n = microsoft(low, len)) == NULL &&
-        (n = yahoo(low, len)) == NULL && (n = gmail(low, len)) == NULL) {
+    if ((n = known_in(pairs, low, len, 0, KNOWN_LISTS)) == NULL &&
+        (n = microsoft(pairs, low, len)) == NULL && (n = yahoo(pairs, low, len)) == NULL &&
+        (n = gmail(pairs, low, len)) == NULL) {
         /* a list named in prose comes first: the provider's code only says it used one */
-        n = known_in(low, len, KNOWN_LISTS, sizeof(known) / sizeof(known[0]));
+        n = known_in(pairs, low, len, KNOWN_LISTS, sizeof(known) / sizeof(known[0]));
     }
-    pairs = NULL;
     if (n == NULL) {
         return 0;
     }

@@ -112,3 +112,62 @@ Test(lists, none)
         cr_expect_str_eq(find(cases[i], buf, sizeof(buf)), "-", "%s", cases[i]);
     }
 }
+
+/* The edges of the search: a name at the very start or end of the text, for each text length
+ * around the 16-byte steps of the pair table, upper-case text, a text shorter than a name. */
+Test(lists, edges)
+{
+    char text[64], buf[128];
+
+    for (size_t pad = 0; pad < 40; pad++) {
+        /* "SpamCop" at the end, after pad bytes */
+        memset(text, 'x', pad);
+        memcpy(text + pad, "SpamCop", 8);
+        cr_expect_str_eq(find(text, buf, sizeof(buf)), "spamcop", "%s", text);
+        /* at the start, before pad bytes */
+        memcpy(text, "SPAMCOP", 7);
+        memset(text + 7, 'x', pad);
+        text[7 + pad] = '\0';
+        cr_expect_str_eq(find(text, buf, sizeof(buf)), "spamcop", "%s", text);
+        /* all but the last byte */
+        memset(text, 'x', pad);
+        memcpy(text + pad, "spamco", 7);
+        cr_expect_str_eq(find(text, buf, sizeof(buf)), "-", "%s", text);
+    }
+    cr_expect_str_eq(find("sorb", buf, sizeof(buf)), "-");
+    cr_expect_str_eq(find("s", buf, sizeof(buf)), "-");
+    cr_expect_str_eq(find("SORBS", buf, sizeof(buf)), "sorbs");
+    /* every pair of a name, not in its order */
+    cr_expect_str_eq(find("sorrbs orb", buf, sizeof(buf)), "-");
+    /* bytes whose low 7 bits are those of a name's ("spamcop" with the top bit set) */
+    cr_expect_str_eq(find("\xf3\xf0\xe1\xed\xe3\xef\xf0", buf, sizeof(buf)), "-");
+}
+
+/* Only the first LISTS_TEXT_MAX bytes are searched: a name that ends there is found, one that
+ * crosses it is not. */
+Test(lists, text_max)
+{
+    static char text[LISTS_TEXT_MAX + 16];
+    char buf[128];
+
+    memset(text, 'x', sizeof(text) - 1);
+    memcpy(text + LISTS_TEXT_MAX - 9, "Barracuda", 9);
+    cr_expect_str_eq(find(text, buf, sizeof(buf)), "barracuda");
+    memset(text, 'x', sizeof(text) - 1);
+    memcpy(text + LISTS_TEXT_MAX - 8, "Barracuda", 9);
+    cr_expect_str_eq(find(text, buf, sizeof(buf)), "-");
+}
+
+/* A search leaves nothing behind for the next: the pairs of one text are not taken for those of
+ * another, over more searches than there are stamps. */
+Test(lists, many)
+{
+    char buf[128];
+
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_str_eq(find("blocked using zen.spamhaus.org", buf, sizeof(buf)), "spamhaus-zen");
+        cr_assert_str_eq(find("zen.spam haus", buf, sizeof(buf)), "-");
+        cr_assert_str_eq(find("[TSS04] Messages deferred", buf, sizeof(buf)), "yahoo-tss04");
+        cr_assert_str_eq(find("[tss0] 4]", buf, sizeof(buf)), "-");
+    }
+}
