@@ -191,48 +191,39 @@ token_at(const unsigned char *s, size_t i, size_t len)
 }
 
 #ifdef __SSE2__
-/* The first token among s[at, at + 16) (none before position 'skip' of the block), or 0. With
- * last, the block ends the message and the byte after each position is taken from the block. */
+/* The bytes enh_before_ok and reply_before_ok may accept before a token. */
+static const unsigned char before_ok[256] = {
+    [' '] = 1, ['('] = 1, ['['] = 1, ['"'] = 1, ['\''] = 1, ['='] = 1,
+    ['#'] = 1, [','] = 1, [';'] = 1, ['<'] = 1, [':'] = 1,
+};
+
+/* A mask of the positions of v holding a '2', '4' or '5' whose next byte (in nx) is '.', '/'
+ * or '0'..'5': every token starts so. '/' lies between '.' and '0'; keeping it out would cost
+ * one more compare per block, and token_at rejects it. */
 static inline unsigned
-detect_block(const unsigned char *s, size_t at, size_t len, int last, unsigned skip)
+candidates(__m128i v, __m128i nx)
 {
-    const __m128i c2 = _mm_set1_epi8('2'), c4 = _mm_set1_epi8('4'), c5 = _mm_set1_epi8('5');
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
-    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, c2), _mm_cmpeq_epi8(v, c4)),
-                             _mm_cmpeq_epi8(v, c5));
-    unsigned bits = (unsigned)_mm_movemask_epi8(m) & (0xffffu << skip);
+    /* '4' | 1 == '5' | 1 == '5' */
+    __m128i c = _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(1)), _mm_set1_epi8('5')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('2')));
+    /* '.'..'5' moved to -128..-121: one signed compare tests the range */
+    __m128i n =
+        _mm_cmpgt_epi8(_mm_set1_epi8(-120), _mm_add_epi8(nx, _mm_set1_epi8((char)(0x80 - '.'))));
+    return (unsigned)_mm_movemask_epi8(_mm_and_si128(c, n));
+}
+
+/* The first token at the positions in bits (bit b: s[at + b], at + b >= 1), or 0. About two
+ * positions a message pass candidates() (digits inside addresses, ports and times), a tenth
+ * of them after a byte that may precede a token: one table look-up each, not a vector test of
+ * every block. */
+static inline unsigned
+detect_bits(const unsigned char *s, size_t at, size_t len, unsigned bits)
+{
     unsigned kind;
 
-    if (bits == 0) {
-        return 0;
-    }
-    /* the byte after: '.' (enhanced code) or '0'..'5' (reply code); past the end a 0 byte,
-     * which is neither */
-    __m128i nx =
-        last ? _mm_srli_si128(v, 1) : _mm_loadu_si128((const __m128i *)(const void *)(s + at + 1));
-    __m128i d = _mm_sub_epi8(nx, _mm_set1_epi8('0'));
-    __m128i ok = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(5)), d),
-                              _mm_cmpeq_epi8(nx, _mm_set1_epi8('.')));
-    bits &= (unsigned)_mm_movemask_epi8(ok);
-    if (bits == 0) {
-        return 0;
-    }
-    __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(s + at - 1));
-    __m128i b =
-        _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(p, _mm_set1_epi8('(')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('[')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('\'')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('=')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('#')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(',')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(';')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8('<')));
-    b = _mm_or_si128(b, _mm_cmpeq_epi8(p, _mm_set1_epi8(':')));
-    bits &= (unsigned)_mm_movemask_epi8(b);
     while (bits != 0) {
         size_t k = at + (size_t)__builtin_ctz(bits);
-        if ((kind = token_at(s, k, len)) != 0) {
+        if (before_ok[s[k - 1]] && (kind = token_at(s, k, len)) != 0) {
             return kind;
         }
         bits &= bits - 1;
@@ -249,32 +240,32 @@ detect_codes(const char *msg, size_t len)
     unsigned kind;
 
 #ifdef __SSE2__
-    /* 16 bytes at a time: test only a '2', '4' or '5' followed by a '.' or a digit up to 5
-     * (token_at finds nothing else) after a byte that may precede a token (enh_before_ok and
-     * reply_before_ok allow no other): most such digits are inside numbers, addresses and
-     * times. The last bytes are one more block ending at the end of the message. */
-    if (len > 0 && is_class(s[0]) && (kind = token_at(s, 0, len)) != 0) {
+    /* The first byte has no byte before it to load: tested alone, with the test of
+     * candidates() (many messages start with a queue id). */
+    if (len >= 2 && is_class(s[0]) && (unsigned char)(s[1] - '.') <= 7 &&
+        (kind = token_at(s, 0, len)) != 0) {
         return kind;
     }
     i = 1;
-    if (len >= 17) {
-        for (;;) {
-            size_t at = i;
-            unsigned skip = 0;
-            int last = i + 17 > len;
-            if (last) { /* the final block, overlapping the one before */
-                at = len - 16;
-                skip = (unsigned)(i - at);
+    /* 16 bytes at a time. No token starts in the last two bytes (a token has three or more),
+     * so the last block ends there and loads its next bytes within the message. */
+    if (len >= 18) {
+        for (; i + 17 <= len; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i nx = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
+            unsigned bits = candidates(v, nx);
+            if (bits != 0 && (kind = detect_bits(s, i, len, bits)) != 0) {
+                return kind;
             }
-            unsigned kind2 = detect_block(s, at, len, last, skip);
-            if (kind2 != 0) {
-                return kind2;
-            }
-            if (last) {
-                return 0;
-            }
-            i += 16;
         }
+        if (i + 2 < len) { /* the final block, overlapping the one before */
+            size_t at = len - 17;
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
+            __m128i nx = _mm_loadu_si128((const __m128i *)(const void *)(s + at + 1));
+            unsigned bits = candidates(v, nx) & (0xffffu << (i - at));
+            return bits != 0 ? detect_bits(s, at, len, bits) : 0;
+        }
+        return 0;
     }
 #endif
     for (; i < len; i++) {
