@@ -8,6 +8,7 @@
 #include <criterion/parameterized.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,6 +450,43 @@ Test(loghdr, every_prefix_in_bounds)
                       "program out of bounds: case %zu len %zu", i, len);
             cr_assert_eq(h.msg.p + h.msg.len, line + len);
             cr_assert(h.time == -1 || h.format != LOGHDR_NONE);
+        }
+    }
+    guarded_free(&g);
+}
+
+/* The pid of "prog[digits]", against the rule written out: digits while the value is at most
+ * 100000000, then "]:" then a space or the end of the line. Every count of digits up to 12,
+ * with leading zeros, each followed by the line's end or by bytes around '0'..'9'. */
+Test(loghdr, pid_digits)
+{
+    static const char *const tails[] = {"]: m", "]:", "]", "", "/]: m", ":]: m", "]x: m", "]:x"};
+    static const char *const digits[] = {"123456789012", "999999999999", "000000000000",
+                                         "100000000100", "000000000999", "090807060504"};
+    struct guarded g;
+    char line[96];
+
+    guarded_init(&g);
+    for (size_t d = 0; d < sizeof(digits) / sizeof(digits[0]); d++) {
+        for (size_t n = 0; n <= 12; n++) {
+            for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                int len = snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 prog[%.*s%s", (int)n,
+                                   digits[d], tails[t]);
+                const char *p = guarded_put(&g, line, (size_t)len);
+                long want = 0;
+                int ok = 1;
+                for (size_t k = 0; k < n && ok; k++) {
+                    want = want * 10 + (digits[d][k] - '0');
+                    ok = want <= 100000000L;
+                }
+                ok = ok && (strncmp(tails[t], "]:", 2) == 0) &&
+                     (tails[t][2] == '\0' || tails[t][2] == ' ');
+                struct loghdr h;
+                loghdr_parse(NULL, p, (size_t)len, &h);
+                cr_assert_eq(h.pid, ok ? want : -1, "pid of '%s': %ld", line, h.pid);
+                expect_slice(h.program, ok ? "prog" : "", "program", line);
+                expect_slice(h.msg, ok ? (tails[t][2] == ' ' ? "m" : "") : line + 20, "msg", line);
+            }
         }
     }
     guarded_free(&g);
