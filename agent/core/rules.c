@@ -62,7 +62,9 @@ struct rule {
     int ignore;    /* matching lines carry no reply: protocol traces, version banners */
     char *require; /* a literal the message must contain before the pattern is tried */
     size_t require_len;
-    size_t require_pick; /* the literal's byte searched for first: its rarest in mail logs */
+    size_t require_pick;  /* the literal's byte searched for first: its rarest in mail logs */
+    int require_id;       /* the literal's number among the ruleset's first 64, or -1 */
+    uint64_t require_sub; /* the numbers of the literals contained in it, its own included */
     const struct scanner *scanner; /* native equivalent of the pattern, or NULL */
 };
 
@@ -894,6 +896,44 @@ group(pcre2_code *re, const char *name)
     return r;
 }
 
+/* Numbers the distinct 'require' literals (the first 64) and gives each rule the numbers of
+ * those contained in its own: a message that lacks one of them lacks the rule's literal too.
+ * Exim's rules, tried in turn on a line, require "rejected", then "temporarily rejected",
+ * "rejected RCPT", ...: once the first is known absent the others are not searched for. */
+static void
+number_requires(struct ruleset *rs)
+{
+    const struct rule *lit[64];
+    size_t n = 0;
+
+    for (size_t i = 0; i < rs->nrules; i++) {
+        struct rule *r = rs->rules[i];
+        r->require_id = -1;
+        r->require_sub = 0;
+        if (r->require == NULL) {
+            continue;
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (strcmp(lit[k]->require, r->require) == 0) {
+                r->require_id = (int)k;
+                break;
+            }
+        }
+        if (r->require_id < 0 && n < sizeof(lit) / sizeof(lit[0])) {
+            r->require_id = (int)n;
+            lit[n++] = r;
+        }
+    }
+    for (size_t i = 0; i < rs->nrules; i++) {
+        struct rule *r = rs->rules[i];
+        for (size_t k = 0; r->require != NULL && k < n; k++) {
+            if (memmem(r->require, r->require_len, lit[k]->require, lit[k]->require_len) != NULL) {
+                r->require_sub |= UINT64_C(1) << k;
+            }
+        }
+    }
+}
+
 static void
 finish_rules(struct loader *ld)
 {
@@ -947,6 +987,7 @@ finish_rules(struct loader *ld)
                         r->name);
         }
     }
+    number_requires(rs);
 }
 
 static void
@@ -2146,11 +2187,20 @@ static int
 try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
           int implied, struct smtp_event *ev)
 {
+    uint64_t absent = 0; /* the numbers of the require literals the message lacks */
+
     for (size_t i = 0; i < n; i++) {
         const struct rule *r = rules[i];
-        if (r->require != NULL &&
-            !contains(h->msg.p, h->msg.len, r->require, r->require_len, r->require_pick)) {
-            continue;
+        if (r->require != NULL) {
+            if (r->require_sub & absent) {
+                continue;
+            }
+            if (!contains(h->msg.p, h->msg.len, r->require, r->require_len, r->require_pick)) {
+                if (r->require_id >= 0) {
+                    absent |= UINT64_C(1) << r->require_id;
+                }
+                continue;
+            }
         }
         if (r->scanner != NULL && m->rs->scanners) {
             struct scan_caps c;

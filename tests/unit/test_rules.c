@@ -1477,6 +1477,59 @@ Test(rules, require_literal_random)
     }
 }
 
+/* Rules tried in turn skip a require literal that contains one the message was found to lack
+ * ("temporarily rejected" after "rejected"): random sets of rules whose literals often contain
+ * each other, over random messages, match the first rule whose literal the message holds. */
+Test(rules, require_literals_contained)
+{
+    static const char alphabet[] = "abX";
+    unsigned seed = 7;
+
+    for (int round = 0; round < 300; round++) {
+        char lit[6][8], rules[1024];
+        size_t nr = 2 + (size_t)(rand_r(&seed) % 5), off = 0;
+        off += (size_t)snprintf(rules + off, sizeof(rules) - off, "pack p\nprograms p\n");
+        for (size_t r = 0; r < nr; r++) {
+            size_t ll = 1 + (size_t)(rand_r(&seed) % 4);
+            for (size_t i = 0; i < ll; i++) {
+                lit[r][i] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+            }
+            lit[r][ll] = '\0';
+            off += (size_t)snprintf(rules + off, sizeof(rules) - off,
+                                    "rule p.r%zu\n  direction inbound\n  require %s\n"
+                                    "  match (?<reply>\\d{3})\n",
+                                    r, lit[r]);
+        }
+        struct ruleset *rs = load_text(rules, round % 2);
+        struct matcher *m = matcher_new(rs);
+        for (int k = 0; k < 40; k++) {
+            char line[64] = "x: 550 ";
+            size_t n = strlen(line), extra = (size_t)(rand_r(&seed) % 12);
+            for (size_t i = 0; i < extra; i++) {
+                line[n++] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+            }
+            line[n] = '\0';
+            struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+            struct loghdr h;
+            struct smtp_event ev;
+            char want[16] = "";
+            loghdr_parse(&ctx, line, n, &h);
+            for (size_t r = 0; r < nr && want[0] == '\0'; r++) {
+                if (memmem(h.msg.p, h.msg.len, lit[r], strlen(lit[r])) != NULL) {
+                    snprintf(want, sizeof(want), "p.r%zu", r);
+                }
+            }
+            enum match_result got = matcher_match(m, &h, NULL, &ev);
+            cr_assert_eq(got == MATCH_OK, want[0] != '\0', "'%s'", line);
+            if (got == MATCH_OK) {
+                cr_assert_str_eq(rule_name(ev.rule), want, "'%s'", line);
+            }
+        }
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
+
 Test(rules, ignore_value_error)
 {
     expect_one_error("pack p\nrule p.r\n  direction local\n  ignore maybe\n  match ^(?<reply>1)\n",
