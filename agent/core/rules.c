@@ -146,6 +146,7 @@ struct matcher {
     struct cache_entry cache[CACHE_SLOTS];
     struct cache_entry scratch;
     uint64_t limit_hits;
+    uint8_t *names_list; /* by reason: 1 when a refusal for it may name a list (list_reason) */
     struct {
         uint64_t key; /* 0: empty */
         int reason;
@@ -1290,6 +1291,8 @@ pack_name(const struct pack *p)
 /* ------------------------------------------------------------------------------------ */
 /* Matching */
 
+static int list_reason(const struct ruleset *rs, int reason);
+
 struct matcher *
 matcher_new(const struct ruleset *rs)
 {
@@ -1302,6 +1305,12 @@ matcher_new(const struct ruleset *rs)
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
     m->scan_ov = malloc(2 * (size_t)(rs->max_groups > 0 ? rs->max_groups : 1) * sizeof(PCRE2_SIZE));
+    if ((m->names_list = malloc(rs->nreasons + 1)) != NULL) {
+        /* once here, not a dozen strcmp calls for each refusal */
+        for (size_t i = 0; i < rs->nreasons; i++) {
+            m->names_list[i] = (uint8_t)list_reason(rs, (int)i);
+        }
+    }
     if (rs->reason_patterns > 0 || rs->reason_for_patterns > 0) {
         m->reason_md = pcre2_match_data_create(rs->reason_groups, NULL);
     }
@@ -1310,7 +1319,7 @@ matcher_new(const struct ruleset *rs)
         m->cand_known = calloc(REASON_FIRST, sizeof(*m->cand_known));
         m->pfx = calloc(REASON_PREFIXES, sizeof(*m->pfx));
     }
-    if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL ||
+    if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL || m->names_list == NULL ||
         ((rs->reason_patterns > 0 || rs->reason_for_patterns > 0) && m->reason_md == NULL) ||
         (rs->reason_patterns > 0 && (m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
         matcher_free(m);
@@ -1351,6 +1360,7 @@ matcher_free(struct matcher *m)
     cache_entry_clear(&m->scratch);
     pcre2_match_data_free(m->md);
     pcre2_match_data_free(m->reason_md);
+    free(m->names_list);
     free(m->cand);
     free(m->cand_known);
     free(m->pfx);
@@ -2123,7 +2133,7 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
             ev->reason =
                 matcher_reason(m, ev->reply, ev->enh_class, ev->enh_subject, ev->enh_detail, t, tl);
         }
-        if (list_reason(m->rs, ev->reason)) {
+        if (ev->reason < 0 || (size_t)ev->reason >= m->rs->nreasons || m->names_list[ev->reason]) {
             const char *t = ev->text.p != NULL && ev->text.len > 0 ? ev->text.p : msg;
             size_t tl = ev->text.p != NULL && ev->text.len > 0 ? ev->text.len : h->msg.len;
             ev->list.len = lists_find(t, tl, &ev->list.p);
