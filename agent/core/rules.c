@@ -142,7 +142,6 @@ struct matcher {
     size_t npfx;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit_stack;
-    PCRE2_SIZE *scan_ov; /* a scanner's captures, laid out as PCRE2's ovector */
     struct cache_entry cache[CACHE_SLOTS];
     struct cache_entry scratch;
     uint64_t limit_hits;
@@ -1304,7 +1303,6 @@ matcher_new(const struct ruleset *rs)
     m->rs = rs;
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
-    m->scan_ov = malloc(2 * (size_t)(rs->max_groups > 0 ? rs->max_groups : 1) * sizeof(PCRE2_SIZE));
     if ((m->names_list = malloc(rs->nreasons + 1)) != NULL) {
         /* once here, not a dozen strcmp calls for each refusal */
         for (size_t i = 0; i < rs->nreasons; i++) {
@@ -1319,7 +1317,7 @@ matcher_new(const struct ruleset *rs)
         m->cand_known = calloc(REASON_FIRST, sizeof(*m->cand_known));
         m->pfx = calloc(REASON_PREFIXES, sizeof(*m->pfx));
     }
-    if (m->md == NULL || m->mctx == NULL || m->scan_ov == NULL || m->names_list == NULL ||
+    if (m->md == NULL || m->mctx == NULL || m->names_list == NULL ||
         ((rs->reason_patterns > 0 || rs->reason_for_patterns > 0) && m->reason_md == NULL) ||
         (rs->reason_patterns > 0 && (m->cand == NULL || m->cand_known == NULL || m->pfx == NULL))) {
         matcher_free(m);
@@ -1366,7 +1364,6 @@ matcher_free(struct matcher *m)
     free(m->pfx);
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit_stack);
-    free(m->scan_ov);
     free(m);
 }
 
@@ -2053,8 +2050,44 @@ trim_text(struct slice t)
     return t;
 }
 
+/* The groups the engine reads, from a match of the rule's pattern or from its scanner. */
+struct groups {
+    struct slice g[SCAN_NGROUPS]; /* by enum scan_group; p NULL: did not take part */
+};
+
 static void
-fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const struct loghdr *h,
+pattern_groups(const struct rule *r, const char *msg, const PCRE2_SIZE *ov, struct groups *gs)
+{
+    gs->g[SCAN_DOMAIN] = group_slice(msg, ov, &r->g_domain);
+    gs->g[SCAN_ENH] = group_slice(msg, ov, &r->g_enh);
+    gs->g[SCAN_STATUS] = group_slice(msg, ov, &r->g_status);
+    gs->g[SCAN_REPLY] = group_slice(msg, ov, &r->g_reply);
+    gs->g[SCAN_TEXT] = group_slice(msg, ov, &r->g_text);
+}
+
+/* A scanner's captures as the pattern's groups would give them (a group the pattern lacks is
+ * unset), without laying them out as an ovector first. */
+static void
+scanner_groups(const struct rule *r, const char *msg, const struct scan_caps *c, struct groups *gs)
+{
+    const struct gref *refs[SCAN_NGROUPS];
+
+    refs[SCAN_DOMAIN] = &r->g_domain;
+    refs[SCAN_ENH] = &r->g_enh;
+    refs[SCAN_STATUS] = &r->g_status;
+    refs[SCAN_REPLY] = &r->g_reply;
+    refs[SCAN_TEXT] = &r->g_text;
+    for (int g = 0; g < SCAN_NGROUPS; g++) {
+        if ((c->set & (1u << g)) && refs[g]->n > 0) {
+            gs->g[g] = (struct slice){msg + c->off[g], c->len[g]};
+        } else {
+            gs->g[g] = (struct slice){NULL, 0};
+        }
+    }
+}
+
+static void
+fill_event(struct matcher *m, const struct rule *r, const struct groups *gs, const struct loghdr *h,
            int implied, struct smtp_event *ev)
 {
     const char *msg = h->msg.p;
@@ -2069,7 +2102,7 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
     ev->direction = (enum smtp_direction)r->direction;
     ev->reason = -1;
 
-    s = group_slice(msg, ov, &r->g_reply);
+    s = gs->g[SCAN_REPLY];
     if (s.len > 0) {
         ev->flags |= EV_HAS_REPLY;
         if (codes_parse_reply(s.p, s.len, &ev->reply) < 0 || !codes_reply_valid(ev->reply)) {
@@ -2077,7 +2110,7 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
             ev->reply = 0;
         }
     }
-    s = group_slice(msg, ov, &r->g_enh);
+    s = gs->g[SCAN_ENH];
     if (s.len > 0) {
         ev->flags |= EV_HAS_ENH;
         if (codes_parse_enh(s.p, s.len, &ev->enh_class, &ev->enh_subject, &ev->enh_detail) < 0 ||
@@ -2104,14 +2137,14 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
     if (ev->reply != 0 && ev->enh_class != 0 && ev->reply / 100 != ev->enh_class) {
         ev->flags |= EV_MISMATCH;
     }
-    ev->text = trim_text(group_slice(msg, ov, &r->g_text));
-    ev->domain = group_slice(msg, ov, &r->g_domain);
+    ev->text = trim_text(gs->g[SCAN_TEXT]);
+    ev->domain = gs->g[SCAN_DOMAIN];
     cls = event_class(ev);
 
     if (r->outcome != OUTCOME_FROM_STATUS) {
         ev->outcome = (enum smtp_outcome)r->outcome;
     } else {
-        s = group_slice(msg, ov, &r->g_status);
+        s = gs->g[SCAN_STATUS];
         ev->outcome =
             s.len > 0 ? (enum smtp_outcome)status_word_outcome(s.p, s.len) : OUTCOME_UNKNOWN;
     }
@@ -2139,30 +2172,6 @@ fill_event(struct matcher *m, const struct rule *r, const PCRE2_SIZE *ov, const 
             ev->list.len = lists_find(t, tl, &ev->list.p);
         }
     }
-}
-
-/* Lays a scanner's captures out as the rule's pattern would have left them in an ovector. */
-static const PCRE2_SIZE *
-scan_ovector(struct matcher *m, const struct rule *r, const struct scan_caps *c)
-{
-    const struct gref *refs[SCAN_NGROUPS];
-    PCRE2_SIZE *ov = m->scan_ov;
-
-    refs[SCAN_DOMAIN] = &r->g_domain;
-    refs[SCAN_ENH] = &r->g_enh;
-    refs[SCAN_STATUS] = &r->g_status;
-    refs[SCAN_REPLY] = &r->g_reply;
-    refs[SCAN_TEXT] = &r->g_text;
-    for (int g = 0; g < SCAN_NGROUPS; g++) {
-        for (int k = 0; k < refs[g]->n; k++) {
-            ov[2 * refs[g]->g[k]] = ov[2 * refs[g]->g[k] + 1] = PCRE2_UNSET;
-        }
-        if ((c->set & (1u << g)) && refs[g]->n > 0) {
-            ov[2 * refs[g]->g[0]] = c->off[g];
-            ov[2 * refs[g]->g[0] + 1] = c->off[g] + c->len[g];
-        }
-    }
-    return ov;
 }
 
 /* Does s contain the literal w? For the short messages and literals of 'require', memchr on
@@ -2215,7 +2224,9 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
         if (r->scanner != NULL && m->rs->scanners) {
             struct scan_caps c;
             if (r->scanner->fn(h->msg.p, h->msg.len, &c)) {
-                fill_event(m, r, scan_ovector(m, r, &c), h, implied, ev);
+                struct groups gs;
+                scanner_groups(r, h->msg.p, &c, &gs);
+                fill_event(m, r, &gs, h, implied, ev);
                 return 1;
             }
         }
@@ -2227,7 +2238,9 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
                 ev->reason = -1;
                 return 2;
             }
-            fill_event(m, r, pcre2_get_ovector_pointer(m->md), h, implied, ev);
+            struct groups gs;
+            pattern_groups(r, h->msg.p, pcre2_get_ovector_pointer(m->md), &gs);
+            fill_event(m, r, &gs, h, implied, ev);
             return 1;
         }
         if (rc != PCRE2_ERROR_NOMATCH) {
