@@ -1355,7 +1355,30 @@ struct redis_pipe {
     char **cmd;
     int *len;
     char **key;
+    void (*on_reply)(size_t i, redisReply *r, void *arg);
+    void *on_reply_arg;
 };
+
+void
+redis_pipe_on_reply(struct redis_pipe *p, void (*fn)(size_t i, redisReply *r, void *arg), void *arg)
+{
+    p->on_reply = fn;
+    p->on_reply_arg = arg;
+}
+
+/* A reply the pipeline replaces by sending the command again (a redirection, TRYAGAIN,
+ * CLUSTERDOWN): on a cluster only. */
+static int
+pipe_resend(const struct redis_cl *cl, const redisReply *r)
+{
+    unsigned slot;
+    char host[256];
+    int port;
+
+    return cl->cluster && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+           (redis_redirect(r->str, &slot, host, sizeof(host), &port) != 0 ||
+            redis_cluster_transient(r->str));
+}
 
 struct redis_pipe *
 redis_pipe_new(struct redis_cl *cl)
@@ -1469,6 +1492,9 @@ redis_pipe_run(struct redis_pipe *p, int64_t timeout_ms, redisReply ***out, char
                 break;
             }
             rep[i] = r;
+            if (p->on_reply != NULL && !pipe_resend(cl, rep[i])) {
+                p->on_reply(i, rep[i], p->on_reply_arg);
+            }
         }
     }
     if (i < p->n) {
@@ -1488,14 +1514,9 @@ redis_pipe_run(struct redis_pipe *p, int64_t timeout_ms, redisReply ***out, char
         return -1;
     }
     for (i = 0; i < p->n && cl->cluster; i++) {
-        unsigned slot;
-        char host[256];
-        int port;
         char *dup;
 
-        if (rep[i]->type != REDIS_REPLY_ERROR || rep[i]->str == NULL ||
-            (redis_redirect(rep[i]->str, &slot, host, sizeof(host), &port) == 0 &&
-             !redis_cluster_transient(rep[i]->str))) {
+        if (!pipe_resend(cl, rep[i])) {
             continue;
         }
         freeReplyObject(rep[i]);
@@ -1517,6 +1538,9 @@ redis_pipe_run(struct redis_pipe *p, int64_t timeout_ms, redisReply ***out, char
             free(on);
             free(rep);
             return -1;
+        }
+        if (p->on_reply != NULL) {
+            p->on_reply(i, rep[i], p->on_reply_arg);
         }
     }
     free(on);

@@ -208,6 +208,12 @@ int redis_pipe_add(struct redis_pipe *p, const char *key, const char *fmt, ...);
 size_t redis_pipe_len(const struct redis_pipe *p);
 int redis_pipe_run(struct redis_pipe *p, int64_t timeout_ms, struct redisReply ***replies,
                    char *err, size_t errlen);
+/* fn(i, reply, arg) is called by redis_pipe_run on the final reply of command i as soon as it is
+ * read (a redirection's on the reply of the command sent again), before the next is read: it may
+ * shrink the reply in place (free elements it does not need), not free it. A scrape of a
+ * thousand agents' totals would otherwise hold every reply whole at once. */
+void redis_pipe_on_reply(struct redis_pipe *p,
+                         void (*fn)(size_t i, struct redisReply *r, void *arg), void *arg);
 void redis_pipe_free(struct redis_pipe *p);
 
 #endif
