@@ -201,7 +201,7 @@ token_end(const char *p, const char *end)
 /* The value of the first count (1 to 7) digits of u, the eight bytes at a pid with the first
  * lowest: one multiplication for each pair of digits, of pairs, then of fours, where the loop
  * in parse_tag takes a multiplication and three tests a digit. */
-static inline long
+static inline __attribute__((always_inline)) long
 digits8(uint64_t u, unsigned count)
 {
     u = (u & 0x0f0f0f0f0f0f0f0fULL) << (8 * (8 - count)); /* the digits at the high end */
@@ -215,20 +215,14 @@ digits8(uint64_t u, unsigned count)
 /* The bytes that end a program name in a tag. */
 static const unsigned char tag_stop[256] = {['['] = 1, [':'] = 1, [' '] = 1};
 
-/* "prog[pid]: " or "prog: ". Returns the message start, or NULL if p is not a program tag. */
-static const char *
-parse_tag(const char *p, const char *end, struct loghdr *out)
+/* The first byte at or after p that ends a program name ('[', ':' or ' '), or end. */
+static inline const char *
+tag_stop_at(const char *q, const char *end)
 {
-    const char *q = p;
-    long pid = -1;
-
 #ifdef __SSE2__
     /* 16 bytes at a time: "postfix/smtpd[" fits in one block */
     for (;;) {
         if (end - q < 16) {
-            while (q < end && !tag_stop[(unsigned char)*q]) {
-                q++;
-            }
             break;
         }
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
@@ -237,16 +231,23 @@ parse_tag(const char *p, const char *end, struct loghdr *out)
                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
         unsigned bits = (unsigned)_mm_movemask_epi8(m);
         if (bits != 0) {
-            q += __builtin_ctz(bits);
-            break;
+            return q + __builtin_ctz(bits);
         }
         q += 16;
     }
-#else
+#endif
     while (q < end && !tag_stop[(unsigned char)*q]) {
         q++;
     }
-#endif
+    return q;
+}
+
+/* parse_tag once the end of the program name is known: q is tag_stop_at(p, end). */
+static inline __attribute__((always_inline)) const char *
+tag_rest(const char *p, const char *q, const char *end, struct loghdr *out)
+{
+    long pid = -1;
+
     if (q == p || q >= end) {
         return NULL;
     }
@@ -267,8 +268,16 @@ parse_tag(const char *p, const char *end, struct loghdr *out)
                 unsigned n = (unsigned)__builtin_ctzll(nd) / 8;
                 if (n > 0) {
                     pid = digits8(u, n);
-                    q += n;
                 }
+                /* the usual "]: " after the digits, within the eight bytes: what the tests
+                 * below would find, byte by byte */
+                if (n <= 5 && ((u >> (8 * n)) & 0xffffff) == 0x203a5d) {
+                    out->program.p = p;
+                    out->program.len = (size_t)(pend - p);
+                    out->pid = pid;
+                    return skip_spaces(q + n + 3, end);
+                }
+                q += n; /* a byte that is not a digit follows */
             }
         }
 #endif
@@ -297,10 +306,16 @@ parse_tag(const char *p, const char *end, struct loghdr *out)
     return skip_spaces(q, end);
 }
 
-/* After the timestamp of a syslog line: "host prog[pid]: msg", with an optional
- * "<facility.priority>" token before the host (some rsyslog templates). */
-static void
-parse_host_tag(const char *p, const char *end, struct loghdr *out)
+/* "prog[pid]: " or "prog: ". Returns the message start, or NULL if p is not a program tag. */
+static const char *
+parse_tag(const char *p, const char *end, struct loghdr *out)
+{
+    return tag_rest(p, tag_stop_at(p, end), end, out);
+}
+
+/* parse_host_tag for every case. */
+static __attribute__((noinline)) void
+parse_host_tag_any(const char *p, const char *end, struct loghdr *out)
 {
     const char *te;
 
@@ -316,6 +331,51 @@ parse_host_tag(const char *p, const char *end, struct loghdr *out)
     const char *msg = parse_tag(p, end, out);
     out->msg.p = msg != NULL ? msg : p;
     out->msg.len = (size_t)(end - out->msg.p);
+}
+
+/* After the timestamp of a syslog line: "host prog[pid]: msg", with an optional
+ * "<facility.priority>" token before the host (some rsyslog templates). */
+static inline __attribute__((always_inline)) void
+parse_host_tag(const char *p, const char *end, struct loghdr *out)
+{
+#ifdef __SSE2__
+    /* The usual " host prog[": one space each side of a host name. Two blocks of the 32 bytes
+     * after the first space give the host's end and, unless the program name goes on past
+     * them, its end too. */
+    if (end - p > 32 && p[0] == ' ' && p[1] != ' ' && p[1] != '<') {
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(p + 17));
+        __m128i s0 = _mm_cmpeq_epi8(v0, _mm_set1_epi8(' '));
+        __m128i s1 = _mm_cmpeq_epi8(v1, _mm_set1_epi8(' '));
+        __m128i b0 = _mm_or_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8('[')),
+                                  _mm_cmpeq_epi8(v0, _mm_set1_epi8(':')));
+        __m128i b1 = _mm_or_si128(_mm_cmpeq_epi8(v1, _mm_set1_epi8('[')),
+                                  _mm_cmpeq_epi8(v1, _mm_set1_epi8(':')));
+        uint64_t sp = (uint64_t)(unsigned)_mm_movemask_epi8(s0) |
+                      (uint64_t)(unsigned)_mm_movemask_epi8(s1) << 16;
+        uint64_t stop = (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(b0, s0)) |
+                        (uint64_t)(unsigned)_mm_movemask_epi8(_mm_or_si128(b1, s1)) << 16;
+
+        if (sp != 0) {
+            unsigned k = (unsigned)__builtin_ctzll(sp);
+            const char *te = p + 1 + k, *q = te + 1;
+
+            if (q < end && *q != ' ') {
+                /* the stops of the program name, from q on; none: it goes on past p + 33 */
+                stop >>= k + 1;
+                const char *msg = tag_rest(
+                    q, stop != 0 ? q + __builtin_ctzll(stop) : tag_stop_at(p + 33, end), end, out);
+
+                out->host.p = p + 1;
+                out->host.len = k;
+                out->msg.p = msg != NULL ? msg : q;
+                out->msg.len = (size_t)(end - out->msg.p);
+                return;
+            }
+        }
+    }
+#endif
+    parse_host_tag_any(p, end, out);
 }
 
 void
@@ -345,8 +405,29 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
 
 /* 1 if the line starts with the memo's timestamp then a space: the parse of those bytes, in the
  * same context, would give the same format and time. */
+static inline int
+stamp_hit(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line, size_t len)
+{
+    size_t n = st->len;
+    uint64_t a, b, c, d;
+
+    if (n - 8 > 8 || len <= n || line[n] != ' ' || st->ref_year != ctx->ref_year ||
+        st->ref_mon != ctx->ref_mon || st->local_to_utc != ctx->local_to_utc ||
+        st->local_arg != ctx->local_arg) {
+        return 0;
+    }
+    /* 8 to 16 bytes ("Nov 28 14:03:01" is 15): the first eight and the last eight, which
+     * overlap */
+    memcpy(&a, line, 8);
+    memcpy(&b, st->bytes, 8);
+    memcpy(&c, line + n - 8, 8);
+    memcpy(&d, st->bytes + n - 8, 8);
+    return ((a ^ b) | (c ^ d)) == 0;
+}
+
+/* stamp_hit for the memo's other lengths (an RFC 3339 stamp: 19 to 32 bytes). */
 static int
-stamp_hit(const struct loghdr_ctx *ctx, const char *line, size_t len)
+stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len)
 {
     const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
     size_t n;
@@ -356,21 +437,7 @@ stamp_hit(const struct loghdr_ctx *ctx, const char *line, size_t len)
         st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
         return 0;
     }
-    /* eight bytes at a time, the last eight overlapping: a stamp is 15 to 32 bytes */
-    if (n < 8) {
-        return memcmp(line, st->bytes, n) == 0;
-    }
-    uint64_t a, b;
-    for (size_t i = 0; i + 8 <= n; i += 8) {
-        memcpy(&a, line + i, 8);
-        memcpy(&b, st->bytes + i, 8);
-        if (a != b) {
-            return 0;
-        }
-    }
-    memcpy(&a, line + n - 8, 8);
-    memcpy(&b, st->bytes + n - 8, 8);
-    return a == b;
+    return memcmp(line, st->bytes, n) == 0;
 }
 
 static int
@@ -575,7 +642,7 @@ parse_exim(const struct loghdr_ctx *ctx, const char *p, const char *end, struct 
 /* Exim writing to stderr under journald or a container keeps its own timestamp (and [pid]) at
  * the start of the message: "host exim[12]: 2021-07-17 23:20:49 [12] 1abc-... <= ...". Take the
  * time from it and start the message after it, as in Exim's own log files. */
-static void
+static inline __attribute__((always_inline)) void
 strip_exim_stamp(const struct loghdr_ctx *ctx, struct loghdr *out)
 {
     const char *p = out->msg.p, *end = out->msg.p + out->msg.len;
@@ -602,6 +669,13 @@ strip_exim_stamp(const struct loghdr_ctx *ctx, struct loghdr *out)
     out->msg.len = (size_t)(end - q);
 }
 
+/* strip_exim_stamp out of line, for the memo hit: a syslog line from "exim" is rare there. */
+static __attribute__((noinline, cold)) void
+strip_exim_stamp_cold(const struct loghdr_ctx *ctx, struct loghdr *out)
+{
+    strip_exim_stamp(ctx, out);
+}
+
 static void parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len,
                          struct loghdr *out);
 
@@ -618,8 +692,10 @@ is_hostname(const char *p, const char *end)
     return 1;
 }
 
-void
-loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+/* Every line that is not a memo hit of 8 to 16 bytes: kept out of loghdr_parse, so that the
+ * hit (most lines of a busy log) does not pay for the registers of the other formats. */
+static __attribute__((noinline)) void
+parse_full(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
 {
     parse_syslog(ctx, line, len, out);
     if (out->format == LOGHDR_NONE) {
@@ -640,6 +716,36 @@ loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     }
 }
 
+/* What parse_full gives for a line that starts with the memo's stamp: its format (never
+ * LOGHDR_NONE) and time, then the host and tag. */
+static __attribute__((noinline)) void
+parse_after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line,
+                  size_t len, struct loghdr *out)
+{
+    out->format = (enum loghdr_format)st->format;
+    out->time = st->time;
+    out->program.p = NULL;
+    out->program.len = 0;
+    out->pid = -1;
+    parse_host_tag(line + st->len, line + len, out);
+    if (out->program.len >= 4 && memcmp(out->program.p, "exim", 4) == 0) {
+        strip_exim_stamp_cold(ctx, out);
+    }
+}
+
+void
+loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+{
+    const struct loghdr_stamp *st;
+
+    /* only tests here, then one jump or the other: no registers to save for either */
+    if (ctx != NULL && (st = ctx->stamp) != NULL && stamp_hit(ctx, st, line, len)) {
+        parse_after_stamp(ctx, st, line, len, out);
+    } else {
+        parse_full(ctx, line, len, out);
+    }
+}
+
 static void
 parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
 {
@@ -655,7 +761,7 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     if (len < 8) {
         return;
     }
-    if (stamp_hit(ctx, line, len)) {
+    if (stamp_hit_long(ctx, line, len)) {
         out->format = (enum loghdr_format)ctx->stamp->format;
         out->time = ctx->stamp->time;
         parse_host_tag(line + ctx->stamp->len, end, out);

@@ -609,3 +609,125 @@ Test(loghdr, stamp_memo_skips_the_conversion)
     loghdr_parse(&ctx, lines[4], strlen(lines[4]), &h);
     cr_assert_eq(call.n, 4, "a cleared memo converts again");
 }
+
+/* A stamp of each length the memo holds (14 and 15 bytes, and longer ones) followed by a line
+ * that differs from it in one byte of the stamp, or the space after it, or is cut anywhere:
+ * with the memo the same header as without. */
+Test(loghdr, stamp_memo_each_byte)
+{
+    static const char *stamps[] = {
+        "Mar 7 14:03:01",           "Nov 28 14:03:01",
+        "Nov  3 14:03:01",          "Nov 28 14:03:01.25",
+        "Nov 28 2025 14:03:01",     "2026-11-28T14:03:01",
+        "2026-11-28T14:03:01+0100", "2026-11-28T14:03:01.123456+01:00",
+    };
+    static const char swap[] = "0123456789 :.-+TZNovMar";
+    struct guarded g;
+
+    guarded_init(&g);
+    for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++) {
+        char first[128], line[128];
+        size_t n = strlen(stamps[i]);
+        int len =
+            snprintf(first, sizeof(first), "%s mx1.example.org postfix/smtpd[123]: m x", stamps[i]);
+
+        for (size_t at = 0; at <= n; at++) {
+            for (size_t k = 0; k < sizeof(swap) - 1; k++) {
+                struct loghdr_stamp st;
+                struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
+                struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+                struct loghdr h1, h2;
+
+                memcpy(line, first, (size_t)len);
+                line[at] = swap[k];
+                loghdr_stamp_clear(&st);
+                loghdr_parse(&memo, first, (size_t)len, &h1);
+                const char *p = guarded_put(&g, line, (size_t)len);
+                loghdr_parse(&memo, p, (size_t)len, &h1);
+                loghdr_parse(&plain, p, (size_t)len, &h2);
+                expect_same_hdr(&h1, &h2, first, line);
+            }
+        }
+        /* shorter than the stamp, as long as it, one byte more, ... */
+        for (size_t cut = 0; cut <= (size_t)len; cut++) {
+            struct loghdr_stamp st;
+            struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
+            struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+            struct loghdr h1, h2;
+
+            loghdr_stamp_clear(&st);
+            loghdr_parse(&memo, first, (size_t)len, &h1);
+            const char *p = guarded_put(&g, first, cut);
+            loghdr_parse(&memo, p, cut, &h1);
+            loghdr_parse(&plain, p, cut, &h2);
+            memcpy(line, first, cut);
+            line[cut] = '\0';
+            if (n == 14 && cut == 15) {
+                /* "Mar 7 14:03:01 " alone: shorter than the 16 bytes the parse wants, but the
+                 * memo's stamp then a space */
+                cr_assert_eq(h1.format, LOGHDR_RFC3164);
+                cr_assert_eq(h1.time, st.time);
+                cr_assert_eq(h2.format, LOGHDR_NONE);
+                continue;
+            }
+            expect_same_hdr(&h1, &h2, first, line);
+        }
+    }
+    guarded_free(&g);
+}
+
+/* "stamp host prog[pid]: msg" for every length of host and program name up to 40 bytes (they
+ * end inside or after the 32 bytes that follow the stamp), pids of 0 to 9 digits and none, one
+ * or two spaces, messages short and long; read with the memo and without. */
+Test(loghdr, host_and_tag_lengths)
+{
+    static const char name[] = "abcdefghijklmnopqrstuvwxyz0123456789.-_/abcdefgh";
+    static const char *msgs[] = {"", "m", "status=sent (250 2.0.0 Ok: queued as 3F2A1B)"};
+    struct guarded g;
+    char line[192];
+
+    guarded_init(&g);
+    for (int hl = 1; hl <= 40; hl++) {
+        for (int pl = 1; pl <= 40; pl++) {
+            for (int nd = -1; nd <= 9; nd++) {
+                for (int sp = 1; sp <= 2; sp++) {
+                    for (size_t m = 0; m < sizeof(msgs) / sizeof(msgs[0]); m++) {
+                        char pid[16] = "";
+                        if (nd >= 0) {
+                            snprintf(pid, sizeof(pid), "[%.*s]", nd, "123456789");
+                        }
+                        int len =
+                            snprintf(line, sizeof(line), "Nov 28 14:03:01 %.*s%s%.*s%s: %s", hl,
+                                     name, sp == 2 ? "  " : " ", pl, name + 3, pid, msgs[m]);
+                        const char *p = guarded_put(&g, line, (size_t)len);
+                        int ok = nd < 9; /* 123456789 is more than a pid may be */
+                        const char *prog = p + 16 + hl + sp;
+                        struct loghdr_stamp st;
+                        struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+
+                        loghdr_stamp_clear(&st);
+                        for (int pass = 0; pass < 3; pass++) { /* no memo, memo miss, hit */
+                            struct loghdr h;
+                            loghdr_parse(pass == 0 ? NULL : &memo, p, (size_t)len, &h);
+                            cr_assert_eq(h.format, LOGHDR_RFC3164, "'%s'", line);
+                            cr_assert_eq(h.host.p, p + 16, "host of '%s'", line);
+                            cr_assert_eq(h.host.len, (size_t)hl, "host of '%s'", line);
+                            cr_assert_eq(h.program.p, ok ? prog : NULL, "program of '%s'", line);
+                            cr_assert_eq(h.program.len, ok ? (size_t)pl : 0, "program of '%s'",
+                                         line);
+                            cr_assert_eq(h.pid,
+                                         !ok || nd < 0 ? -1
+                                         : nd == 0     ? 0
+                                                       : atol(pid + 1),
+                                         "pid of '%s': %ld", line, h.pid);
+                            cr_assert_eq(h.msg.p, ok ? p + len - strlen(msgs[m]) : prog,
+                                         "msg of '%s'", line);
+                            cr_assert_eq(h.msg.p + h.msg.len, p + len);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    guarded_free(&g);
+}
