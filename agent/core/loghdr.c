@@ -404,14 +404,15 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
 }
 
 /* 1 if the line starts with the memo's timestamp then a space: the parse of those bytes, in the
- * same context, would give the same format and time. */
+ * same context, would give the same format and time. A line shorter than 16 bytes is none
+ * (parse_rfc3164 takes none: "Mar 7 14:03:01 " alone is no header, memo or not). */
 static inline int
 stamp_hit(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line, size_t len)
 {
     size_t n = st->len;
     uint64_t a, b, c, d;
 
-    if (n - 8 > 8 || len <= n || line[n] != ' ' || st->ref_year != ctx->ref_year ||
+    if (n - 8 > 8 || len <= n || len < 16 || line[n] != ' ' || st->ref_year != ctx->ref_year ||
         st->ref_mon != ctx->ref_mon || st->local_to_utc != ctx->local_to_utc ||
         st->local_arg != ctx->local_arg) {
         return 0;
@@ -432,7 +433,7 @@ stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len)
     const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
     size_t n;
 
-    if (st == NULL || (n = st->len) == 0 || len <= n || line[n] != ' ' ||
+    if (st == NULL || (n = st->len) == 0 || len <= n || len < 16 || line[n] != ' ' ||
         st->ref_year != ctx->ref_year || st->ref_mon != ctx->ref_mon ||
         st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
         return 0;
@@ -582,30 +583,80 @@ is_exim_msgid(const char *p, size_t len)
     return 1;
 }
 
+/* 1 if p starts Exim's timezone token ("+0100 "), sign then four digits, and *off is its offset
+ * in seconds. */
+static int
+exim_zone(const char *p, const char *end, int *off)
+{
+    int oh, om;
+
+    if (end - p >= 6 && (*p == '+' || *p == '-') && p[5] == ' ' &&
+        digits(p + 1, end, 2, &oh) == 0 && digits(p + 3, end, 2, &om) == 0) {
+        *off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
+        return 1;
+    }
+    return 0;
+}
+
+static int exim_rest(const char *p, const char *end, struct loghdr *out);
+
 /* Exim: "2026-11-28 14:03:01[.fff] [+zzzz] [[pid]] msg". Some collectors prepend this date to a
  * syslog-style "host prog[pid]: msg"; that is recognised too, unless the first token is an Exim
- * message id ("1aBcDe-000123-Xy DKIM: d=..." is Exim's own line). */
+ * message id ("1aBcDe-000123-Xy DKIM: d=..." is Exim's own line). A date at the start of the
+ * line, with no timezone token after it, goes to the memo: the lines of one second share it. */
 static int
-parse_exim(const struct loghdr_ctx *ctx, const char *p, const char *end, struct loghdr *out)
+parse_exim(const struct loghdr_ctx *ctx, const char *line, const char *p, const char *end,
+           struct loghdr *out)
 {
     struct iso_time it;
-    const char *q, *te;
+    const char *start = p, *stamp_end;
+    int off, zone = 0;
 
     if ((p = parse_iso(p, end, ' ', &it)) == NULL) {
         return -1;
     }
+    stamp_end = p;
     out->format = LOGHDR_EXIM;
     p = skip_spaces(p, end);
     /* A timezone as a separate token ("+0100") when Exim's log_timezone is set. */
-    if (!it.has_off && end - p >= 6 && (*p == '+' || *p == '-') && p[5] == ' ') {
-        int oh, om;
-        if (digits(p + 1, end, 2, &oh) == 0 && digits(p + 3, end, 2, &om) == 0) {
-            it.has_off = 1;
-            it.off = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-            p = skip_spaces(p + 5, end);
-        }
+    if (!it.has_off && exim_zone(p, end, &off)) {
+        it.has_off = 1;
+        it.off = off;
+        zone = 1;
+        p = skip_spaces(p + 5, end);
     }
     out->time = iso_epoch(ctx, &it);
+    if (start == line && !zone && stamp_end < end && *stamp_end == ' ') {
+        stamp_put(ctx, line, (size_t)(stamp_end - line), LOGHDR_EXIM, out->time);
+    }
+    return exim_rest(p, end, out);
+}
+
+/* A line that starts with the memo's Exim date then a space: what parse_exim gives, the date
+ * not parsed again. -1 when a timezone token follows (a date that had none when it was kept:
+ * parse_exim decides). */
+static int
+exim_after_stamp(const struct loghdr_ctx *ctx, const char *line, const char *end,
+                 struct loghdr *out)
+{
+    const char *p = skip_spaces(line + ctx->stamp->len, end);
+    int off;
+
+    if (exim_zone(p, end, &off)) {
+        return -1;
+    }
+    out->format = LOGHDR_EXIM;
+    out->time = ctx->stamp->time;
+    return exim_rest(p, end, out);
+}
+
+/* parse_exim after the date (and timezone): "[pid]", or "host prog[pid]: msg", then the
+ * message. */
+static int
+exim_rest(const char *p, const char *end, struct loghdr *out)
+{
+    const char *q, *te;
+
     te = token_end(p, end);
     /* "[pid]" from log_selector +pid */
     if (te - p >= 3 && *p == '[' && te[-1] == ']') {
@@ -762,10 +813,17 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
         return;
     }
     if (stamp_hit_long(ctx, line, len)) {
-        out->format = (enum loghdr_format)ctx->stamp->format;
-        out->time = ctx->stamp->time;
-        parse_host_tag(line + ctx->stamp->len, end, out);
-        return;
+        if (ctx->stamp->format == LOGHDR_EXIM) {
+            if (exim_after_stamp(ctx, line, end, out) == 0) {
+                return;
+            }
+            /* a timezone token after the date: parsed in full below */
+        } else {
+            out->format = (enum loghdr_format)ctx->stamp->format;
+            out->time = ctx->stamp->time;
+            parse_host_tag(line + ctx->stamp->len, end, out);
+            return;
+        }
     }
     if (*p == '<') { /* "<PRI>" */
         const char *q = p + 1;
@@ -795,7 +853,7 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
             return;
         }
         if (end - p > 10 && p[10] == ' ') {
-            if (parse_exim(ctx, p, end, out) == 0) {
+            if (parse_exim(ctx, line, p, end, out) == 0) {
                 return;
             }
             out->msg.p = p;
