@@ -1,5 +1,5 @@
 /*
- * Native scanners for the Postfix delivery record. See scanner.h for the contract.
+ * Native scanners for the commonest Postfix and Exim records. See scanner.h for the contract.
  *
  * Each step below names the part of the reference pattern it follows. Where the pattern has a
  * choice, the step takes the first one PCRE2 would try, and a comment says why no later choice
@@ -47,6 +47,16 @@
     "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}) )?"                                                      \
     "(?<text>[^;]*+(?:;(?! (?:from=<|to=<|proto=))[^;]*+)*+)"                                      \
     "(?:; (?:from=<[^>]*+>,? )?(?:to=<(?>[^@>]*@(?<domain>[^>]*)|[^>]*)>,? )?proto=.*|; .*)?$"
+
+/* The reference patterns of exim.delivered and exim.delivered.lmtp in patterns/exim.rules: a
+ * queue id, the arrow, the address, then (for LMTP) the transport, then the reply in C="...". */
+#define ED_HEAD                                                                                    \
+    "^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4} (?:=>|->|>>) "                             \
+    "(?>[^@\\s]*@(?<domain>[^\\s>]+)|\\S+) "
+#define ED_LMTP ".*? T=\\S*lmtp\\S* "
+#define ED_TAIL                                                                                    \
+    "(?>(?:[^C]++|\\BC|C(?!=\"))*)C=\"(?<reply>\\d{3})[ -]"                                        \
+    "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?(?<text>[^\"]*)"
 
 static inline int
 is_digit(unsigned char c)
@@ -606,12 +616,172 @@ postfix_delivery_any(const char *msg, size_t len, struct scan_caps *c)
     return postfix_delivery(msg, len, 0, c);
 }
 
+/* \w without Unicode properties: what \b and \B look at. */
+static inline int
+is_word(unsigned char c)
+{
+    return is_alnum(c) || c == '_';
+}
+
+/* ED_HEAD: the end of it (after the space that follows the address), or 0. */
+static size_t
+exim_head(const unsigned char *s, size_t n, struct scan_caps *c)
+{
+    size_t i, j, k;
+
+    /* ^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}  -- each run is followed by a byte
+     * outside its class, so it matches only when the whole run is of a length it allows */
+    i = skip_class(s, 0, n, SC_DIGIT | SC_ALPHA);
+    if (i != 6 || !LIT("-")) {
+        return 0;
+    }
+    j = i;
+    i = skip_class(s, i, n, SC_DIGIT | SC_ALPHA);
+    if (i - j < 6 || i - j > 11 || !LIT("-")) {
+        return 0;
+    }
+    j = i;
+    i = skip_class(s, i, n, SC_DIGIT | SC_ALPHA);
+    if (i - j < 2 || i - j > 4 || !LIT(" ")) {
+        return 0;
+    }
+    /* (?:=>|->|>>)  */
+    if (!LIT("=> ") && !LIT("-> ") && !LIT(">> ")) {
+        return 0;
+    }
+    /* (?>[^@\s]*@(?<domain>[^\s>]+)|\S+)  -- the first alternative when the run of [^@\s]
+     * stops at '@' (a shorter run stops on a byte of the class, not '@') and one byte of
+     * [^\s>] follows; the domain is then the longest run, which the atomic group keeps even
+     * when the space below is missing (the line then does not match: declined). Otherwise
+     * \S+, which stops where a space or the end is. */
+    j = find_any(s, i, n, '@', '@', '@', 1);
+    if (j < n && s[j] == '@' && (k = find_any(s, j + 1, n, '>', '>', '>', 1)) > j + 1) {
+        cap(c, SCAN_DOMAIN, j + 1, k);
+        i = k;
+    } else {
+        j = find_any(s, i, n, ' ', ' ', ' ', 1);
+        if (j == i) {
+            return 0;
+        }
+        i = j;
+    }
+    return LIT(" ") ? i : 0;
+}
+
+/* The first j >= i where "C=\"" starts at a word boundary (s[j - 1] is not a word byte; i > 0),
+ * or n. Found from its '"': a line has few of them (DN="...", the reply's own), and memchr
+ * skips the rest of it faster than a search for the three bytes. */
+static size_t
+find_reply_field(const unsigned char *s, size_t i, size_t n)
+{
+    const unsigned char *q;
+
+    for (size_t j = i + 2; j < n && (q = memchr(s + j, '"', n - j)) != NULL; j++) {
+        j = (size_t)(q - s); /* the '"' of a C=" that starts at j - 2 >= i */
+        if (s[j - 1] == '=' && s[j - 2] == 'C' && !is_word(s[j - 3])) {
+            return j - 2;
+        }
+    }
+    return n;
+}
+
+/* ED_TAIL from i > 0 on. */
+static int
+exim_tail(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
+{
+    size_t j;
+
+    /* (?>(?:[^C]++|\BC|C(?!="))*)C="  -- the loop takes every byte but a C that is at a word
+     * boundary and followed by =": it stops at the first such C (or the end), and being atomic
+     * it is not tried shorter, so the rest must match there or the line does not (declined). */
+    i = find_reply_field(s, i, n);
+    if (i == n) {
+        return 0;
+    }
+    i += 3;
+    /* (?<reply>\d{3})[ -] */
+    if (n - i < 4 || !is_digit(s[i]) || !is_digit(s[i + 1]) || !is_digit(s[i + 2]) ||
+        (s[i + 3] != ' ' && s[i + 3] != '-')) {
+        return 0;
+    }
+    cap(c, SCAN_REPLY, i, i + 3);
+    i += 4;
+    /* (?:(?<enh>\d\.\d{1,3}\.\d{1,3})[ -])?  -- entered when it can match: the text below
+     * matches whatever follows */
+    if ((j = enh_code(s, n, i, ' ')) != 0 || (j = enh_code(s, n, i, '-')) != 0) {
+        cap(c, SCAN_ENH, i, j);
+        i = j + 1;
+    }
+    /* (?<text>[^"]*)  -- the longest run; nothing follows it */
+    const unsigned char *q = memchr(s + i, '"', n - i);
+    cap(c, SCAN_TEXT, i, q != NULL ? (size_t)(q - s) : n);
+    return 1;
+}
+
+static int
+exim_delivered(const char *msg, size_t n, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i;
+
+    c->set = 0;
+    if ((i = exim_head(s, n, c)) == 0) {
+        return 0;
+    }
+    return exim_tail(s, n, i, c);
+}
+
+/* "lmtp" in s[i, e) */
+static int
+has_lmtp(const unsigned char *s, size_t i, size_t e)
+{
+    for (; e - i >= 4; i++) {
+        if (same_as(s + i, "lmtp", 4)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+exim_delivered_lmtp(const char *msg, size_t n, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i, p;
+
+    c->set = 0;
+    if ((i = exim_head(s, n, c)) == 0) {
+        return 0;
+    }
+    /* .*? T=\S*lmtp\S*   -- the lazy .*? tries each " T=" in turn, from the left. At one, the
+     * rest of this part matches when the run of \S after "T=" holds "lmtp" and a space follows
+     * it, and it ends there however the run is split around "lmtp": the first such " T=" is
+     * the one PCRE2 goes on from. '.' does not take a line feed (nor, with other newline
+     * conventions, a carriage return): declined on either. */
+    for (p = i; n - p >= 3; p++) {
+        if (s[p] == '\n' || s[p] == '\r') {
+            return 0;
+        }
+        if (s[p] == ' ' && s[p + 1] == 'T' && s[p + 2] == '=') {
+            size_t e = find_any(s, p + 3, n, ' ', ' ', ' ', 1);
+            if (e < n && s[e] == ' ' && has_lmtp(s, p + 3, e)) {
+                /* ED_TAIL from after the space. Should it fail here, a later " T=" could
+                 * still lead to a match: declined. */
+                return exim_tail(s, n, e + 1, c);
+            }
+        }
+    }
+    return 0;
+}
+
 static const struct scanner scanners[] = {
     {"postfix-delivery-remote", PD_HEAD PD_RELAY_REMOTE PD_TAIL, postfix_delivery_remote},
     {"postfix-delivery", PD_HEAD PD_RELAY_ANY PD_TAIL, postfix_delivery_any},
     {"postfix-smtpd-reject", PR_SMTPD PR_TAIL, postfix_smtpd_reject},
     {"postfix-postscreen-reject", PR_POSTSCREEN PR_TAIL, postfix_postscreen_reject},
     {"postfix-milter-reject", PR_MILTER PR_TAIL, postfix_milter_reject},
+    {"exim-delivered", ED_HEAD ED_TAIL, exim_delivered},
+    {"exim-delivered-lmtp", ED_HEAD ED_LMTP ED_TAIL, exim_delivered_lmtp},
 };
 
 const struct scanner *

@@ -97,6 +97,30 @@ static const char *const seeds[] = {
     "from=<a@b> to=<c@d> proto=ESMTP helo=<x>",
     "NOQUEUE: milter-reject: RCPT from x[192.0.2.9]: 451 4.7.1 Greylisting in action, please come "
     "back later; from=<a@b> to=<c@d> proto=ESMTP helo=<x>",
+    /* Exim deliveries: "=>", "->" and ">>", with and without an enhanced code, an address with
+     * no '@' or with '>' after it, C's in other fields (GCM, CV=, DN="CN=", IC=", _C=") */
+    "1xY9Pm-0000000023j-r07a => u335@example.net R=dnslookup T=remote_smtp H=mx2.example.net "
+    "[198.18.33.133] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"250 2.0.0 OK id=849930\"",
+    "1rXyZa-0001ab-Xy -> alias@example.org <bob@example.org> R=dnslookup T=remote_smtp "
+    "H=mx.example.org [192.0.2.7] C=\"250 OK queued as 4Xy7\"",
+    "1rXyZb-000Abc-Qz >> carol@example.com R=dnslookup T=remote_smtp H=mx.example.com "
+    "[192.0.2.8]:587 X=TLS1.2:ECDHE-RSA-AES128-GCM-SHA256:128 CV=no C=\"250-2.0.0-Ok: queued\"",
+    "1rXyZc-000Abd-Qz => postmaster <postmaster@example.net> R=smarthost T=remote_smtp "
+    "H=relay.example.net [192.0.2.9] C=\"250 Accepted\"",
+    "1rXyZd-000Abe-Qz => \"odd@>name\"@example.com R=dnslookup T=remote_smtp H=mx.example.com "
+    "[192.0.2.10] C=\"250 2.6.0 <a@b> [InternalId=1234, Hostname=x.outlook.com] 12345 bytes in "
+    "0.1, 1.2 KB/sec Queued mail for delivery\"",
+    "1rXyZe-000Abf-Qz => dave@example.net R=dnslookup T=remote_smtp H=mx.example.net [192.0.2.11] "
+    "X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes DN=\"CN=mx.example.net\" IC=\"1\" K_C=\"2\" "
+    "C=\"250 2.1.5 Ok\" QT=1s",
+    "1rXyZf-0001abcdefg-Qz99 => erin@sub.example.org@relay R=dnslookup T=remote_smtp "
+    "H=mx.sub.example.org [2001:db8::25] C=\"250 ok 1700000000 qp 1234\"",
+    /* over LMTP */
+    "1xY9Pq-000000008Eu-Nf8g => sales@ourdomain.example R=local_user T=dovecot_lmtp H=localhost "
+    "[127.0.0.1] C=\"250 2.0.0 <sales@ourdomain.example> oWWmwB Saved\"",
+    "1rXyZg-000Abh-Qz => info@example.org <info@example.org> F=<s@example.net> R=virtual "
+    "T=remote_smtp T=lmtp_delivery H=mail.example.org [192.0.2.12]:24 C=\"250 2.1.5 "
+    "<info@example.org> Ok\"",
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -409,7 +433,8 @@ Test(scanner, equals_its_pattern)
     }
 }
 
-/* The shipped Postfix delivery rules run a scanner; a pattern edited by one byte does not. */
+/* The shipped Postfix and Exim delivery rules run a scanner; a pattern edited by one byte does not.
+ */
 Test(scanner, attached_by_exact_pattern)
 {
     const struct scanner *list;
@@ -431,17 +456,23 @@ Test(scanner, attached_by_exact_pattern)
         const struct rule *r = ruleset_rule_at(rs, i);
         if (rule_scanner(r) != NULL) {
             with++;
-            cr_assert(strstr(rule_name(r), "postfix.") == rule_name(r), "%s", rule_name(r));
+            cr_assert(strstr(rule_name(r), "postfix.") == rule_name(r) ||
+                          strstr(rule_name(r), "exim.delivered") == rule_name(r),
+                      "%s", rule_name(r));
         }
     }
     cr_assert_eq(with, ruleset_scanner_count(rs));
-    cr_assert_geq(with, 7);
+    cr_assert_geq(with, 9);
     for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
         const struct rule *r = ruleset_rule_at(rs, i);
         if (strcmp(rule_name(r), "postfix.smtp.delivery") == 0) {
             cr_assert_str_eq(rule_scanner(r), "postfix-delivery-remote");
         } else if (strcmp(rule_name(r), "postfix.local.delivery") == 0) {
             cr_assert_str_eq(rule_scanner(r), "postfix-delivery");
+        } else if (strcmp(rule_name(r), "exim.delivered") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "exim-delivered");
+        } else if (strcmp(rule_name(r), "exim.delivered.lmtp") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "exim-delivered-lmtp");
         }
     }
     ruleset_set_scanners(rs, 0);
@@ -518,11 +549,18 @@ Test(scanner, packs_same_events_without_scanners)
         each_corpus_file(root, twin_file, &t);
     }
     /* mutated delivery records behind a syslog header, for each delivery service */
-    static const char *const progs[] = {"postfix/smtp",      "postfix/lmtp",
-                                        "postfix/local",     "postfix/error",
-                                        "postfix-out/retry", "postfix/amavis",
-                                        "postfix/smtpd",     "postfix/postscreen",
-                                        "postfix/cleanup",   "postfix/submission/smtpd"};
+    static const char *const progs[] = {"postfix/smtp",
+                                        "postfix/lmtp",
+                                        "postfix/local",
+                                        "postfix/error",
+                                        "postfix-out/retry",
+                                        "postfix/amavis",
+                                        "postfix/smtpd",
+                                        "postfix/postscreen",
+                                        "postfix/cleanup",
+                                        "postfix/submission/smtpd",
+                                        "exim",
+                                        "exim4"};
     for (int k = 0; k < 20000; k++) {
         const char *seed = seeds[rng() % NSEEDS];
         char msg[MAX_MSG];
@@ -770,6 +808,53 @@ Test(scanner, class_runs_of_every_length)
             }
         }
         cr_assert_gt(ck.accepted, 120);
+        checker_free(&ck);
+    }
+}
+
+/* The Exim scanners look for the reply's C=" 16 places at a time: with 0 to 40 bytes of other
+ * fields before it (each a byte that is, or is not, a word byte, or a C, = or " of a decoy
+ * C=") and 0 to 20 bytes of text after it, scanners and patterns agree, and the plain line is
+ * taken. */
+Test(scanner, exim_reply_field_at_every_offset)
+{
+    const struct scanner *list;
+    size_t n = scanner_list(&list);
+    struct checker ck;
+    static const char fill[] = "x _C=\"Z.";
+
+    for (size_t s = 0; s < n; s++) {
+        int lmtp = strcmp(list[s].name, "exim-delivered-lmtp") == 0;
+        if (!lmtp && strcmp(list[s].name, "exim-delivered") != 0) {
+            continue;
+        }
+        checker_init(&ck, &list[s]);
+        for (size_t before = 0; before <= 40; before++) {
+            for (size_t after = 0; after <= 20; after++) {
+                char pad[48], text[24], msg[256];
+                for (size_t i = 0; i < before; i++) {
+                    pad[i] = "R=ab T=smtp "[i % 12];
+                }
+                pad[before] = '\0';
+                memset(text, 'o', after);
+                text[after] = '\0';
+                int k = snprintf(msg, sizeof(msg),
+                                 "1rXyZa-0001ab-Xy => u@example.org R=u T=lmtp %s C=\"250 %s\"",
+                                 pad, text);
+                cr_assert(check(&ck, msg, (size_t)k), "not taken: %s", msg);
+                /* every byte from the pad to the reply replaced */
+                size_t from = (size_t)(strstr(msg, "T=lmtp ") - msg) + 7;
+                for (size_t i = from; i < (size_t)k && i < from + before + 8; i++) {
+                    for (size_t r = 0; r < sizeof(fill) - 1; r++) {
+                        char mut[256];
+                        memcpy(mut, msg, (size_t)k);
+                        mut[i] = fill[r];
+                        check(&ck, mut, (size_t)k);
+                    }
+                }
+            }
+        }
+        cr_assert_gt(ck.accepted, 41 * 21);
         checker_free(&ck);
     }
 }
