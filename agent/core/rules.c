@@ -1591,7 +1591,7 @@ letter(unsigned char c)
     return (unsigned)((c | 0x20u) - 'a') <= 25u;
 }
 
-/* Bytes rules_fold_text looks at: the word separators (space _ / ? & =), digits, '@', '.'. */
+/* Bytes the folding looks at: the word separators (space _ / ? & =), digits, '@', '.'. */
 enum { FOLD_SEP = 1, FOLD_DIGIT = 2, FOLD_MARK = 3 };
 static const unsigned char fold_class[256] = {
     [' '] = FOLD_SEP,   ['_'] = FOLD_SEP,   ['/'] = FOLD_SEP,   ['?'] = FOLD_SEP,
@@ -1601,34 +1601,54 @@ static const unsigned char fold_class[256] = {
     ['@'] = FOLD_MARK,  ['.'] = FOLD_MARK,
 };
 
-#ifdef __SSE2__
-/* The bytes of v that rules_fold_text looks at (fold_class not 0), as a bit mask. */
-static inline unsigned
-fold_mask(__m128i v)
+/* "//" before a word: the host of a URL, which names a provider's help page and is kept */
+static inline int
+fold_url_host(const unsigned char *t, size_t i)
 {
-    /* '.', '/' and the digits are 0x2e..0x39 */
-    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8('.'));
-    __m128i m = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(11)), d);
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('&')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
-    return (unsigned)_mm_movemask_epi8(m);
+    return i >= 2 && t[i - 1] == '/' && t[i - 2] == '/';
 }
-#endif
 
-#define ROOM(k) (!bounded || n + (k) < cap)
-/* bounded 0: the caller has checked cap >= 2 * len + 19, more than the output can take (a byte
- * gives at most two: '?' then '#') and 16 bytes more, so no room test is needed; the compiler
- * makes one copy of each. */
-static inline __attribute__((always_inline)) size_t
-fold_text(const char *text, size_t len, char *out, size_t cap, int bounded)
+/* The query of a URL: a '?' after "://" with no space between. */
+static int
+fold_url_query(const unsigned char *t, size_t q)
 {
-    const unsigned char *t = (const unsigned char *)text;
-    size_t i = 0, n = 0, chunk = 0;
+    size_t end = q; /* the bytes before end and after the last space are looked at */
+#ifdef __SSE2__
+    /* 16 bytes at a time, back from q: the last space, and the colons after it */
+    for (; end >= 16; end -= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + end - 16));
+        unsigned sp = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+        unsigned col = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')));
+        if (sp != 0) {
+            col &= ~0u << (31 - __builtin_clz(sp));
+        }
+        for (; col != 0; col &= col - 1) {
+            size_t k = end - 16 + (size_t)__builtin_ctz(col);
+            if (k + 3 <= q && t[k + 1] == '/' && t[k + 2] == '/') {
+                return 1;
+            }
+        }
+        if (sp != 0) {
+            return 0;
+        }
+    }
+#endif
+    for (size_t k = end; k-- > 0 && t[k] != ' ';) {
+        if (t[k] == ':' && k + 3 <= q && t[k + 1] == '/' && t[k + 2] == '/') {
+            return 1;
+        }
+    }
+    return 0;
+}
 
+/* The folding byte by byte with a room test for each byte: for a buffer that may be too small
+ * (it cuts the folding short) and for texts too long for the bit masks below. */
+static size_t
+fold_text_bounded(const unsigned char *t, size_t len, char *out, size_t cap)
+{
+    size_t i = 0, n = 0;
+
+#define ROOM(k) (n + (k) < cap)
     while (i < len && ROOM(2)) {
         size_t j = i, runs = 0, word = n;
         int at = 0, dotted = 0, prev_digit = 0;
@@ -1637,33 +1657,9 @@ fold_text(const char *text, size_t len, char *out, size_t cap, int bounded)
         for (; j < len; j++) {
             unsigned char c = t[j];
             unsigned k = fold_class[c];
-            if (k == 0) { /* the common case: a byte copied as it is */
+            if (k == 0) {
                 prev_digit = 0;
-                if (!bounded) { /* and the bytes after it up to the next one looked at */
-                    out[n++] = (char)c;
-#ifdef __SSE2__
-                    /* 16 at a time (the caller left 16 bytes more room for this) */
-                    while (j + 17 <= len) {
-                        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + j + 1));
-                        _mm_storeu_si128((__m128i *)(void *)(out + n), v);
-                        unsigned bits = fold_mask(v);
-                        if (bits != 0) {
-                            unsigned adv = (unsigned)__builtin_ctz(bits);
-                            n += adv;
-                            j += adv;
-                            goto copied;
-                        }
-                        n += 16;
-                        j += 16;
-                    }
-#endif
-                    while (j + 1 < len && fold_class[t[j + 1]] == 0) {
-                        out[n++] = (char)t[++j];
-                    }
-#ifdef __SSE2__
-                copied:;
-#endif
-                } else if (ROOM(2)) {
+                if (ROOM(2)) {
                     out[n++] = (char)c;
                 }
                 continue;
@@ -1691,18 +1687,14 @@ fold_text(const char *text, size_t len, char *out, size_t cap, int bounded)
                 out[n++] = (char)c;
             }
         }
-        /* the host of a URL ("//host/") names a provider's help page: kept */
-        int url_host = i >= 2 && t[i - 1] == '/' && t[i - 2] == '/';
-        if (at || runs >= 3 || (dotted && !url_host)) {
+        if (at || runs >= 3 || (dotted && !fold_url_host(t, i))) {
             n = word;
             out[n++] = '#';
         }
         if (j < len && ROOM(1)) {
             out[n++] = (char)t[j]; /* the separator */
         }
-        if (j < len && t[j] == ' ') {
-            chunk = j + 1;
-        } else if (j < len && t[j] == '?' && memmem(t + chunk, j - chunk, "://", 3) != NULL) {
+        if (j < len && t[j] == '?' && fold_url_query(t, j)) {
             /* the query of a URL carries ids: one '#' up to the next space */
             if (ROOM(1)) {
                 out[n++] = '#';
@@ -1713,22 +1705,335 @@ fold_text(const char *text, size_t len, char *out, size_t cap, int bounded)
             if (j < len && ROOM(1)) {
                 out[n++] = ' ';
             }
-            chunk = j + 1;
         }
         i = j + 1;
+    }
+#undef ROOM
+    return n;
+}
+
+/*
+ * Most of a text is copied as it is: words without a digit, '@' or '.', and the separators. So
+ * the bytes that make a word change are found by a bit mask of the text (16 bytes by one vector
+ * test), the folding goes from one to the next by bit scans, copying what lies between in
+ * blocks, and only the words around them are measured (their separators and digits, 16 bytes at
+ * a time).
+ */
+#define FOLD_FAST_MAX 1024 /* longer texts (not from matcher_reason) are folded byte by byte */
+#define FOLD_WORDS (FOLD_FAST_MAX / 64 + 1)
+
+struct fold_text {
+    /* digits, '@', '.' and '?' (which may start a URL query): bit i % 64 of word i / 64 for
+     * byte i, and a word of 0 after the text */
+    uint64_t stop[FOLD_WORDS];
+    /* the text from byte 16, with spaces before and after it: the 16 bytes before or after any
+     * byte of the text can be read, and a word ends at a space at the latest */
+    _Alignas(16) unsigned char buf[16 + FOLD_FAST_MAX + 32];
+};
+
+#ifdef __SSE2__
+static inline __m128i
+fold_load16(const unsigned char *s)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)s);
+}
+
+static inline __m128i
+fold_digits16(__m128i v)
+{
+    __m128i d = _mm_sub_epi8(v, _mm_set1_epi8('0'));
+    return _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+}
+
+/* The stops among 16 bytes, as a bit mask. */
+static inline uint64_t
+fold_stop16(__m128i v)
+{
+    __m128i x = _mm_or_si128(fold_digits16(v), _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
+    x = _mm_or_si128(x, _mm_cmpeq_epi8(v, _mm_set1_epi8('@')));
+    x = _mm_or_si128(x, _mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+    return (unsigned)_mm_movemask_epi8(x);
+}
+#endif
+
+/* The word separators among the 16 bytes at s, as a bit mask; with query 0, '?' is not looked
+ * for. */
+static inline unsigned
+fold_sep16(const unsigned char *s, int query)
+{
+#ifdef __SSE2__
+    __m128i v = fold_load16(s);
+    __m128i m = _mm_cmpeq_epi8(v, _mm_set1_epi8(' '));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('&')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    if (query) { /* '/' and '?' (0x2f, 0x3f) */
+        __m128i u = _mm_and_si128(v, _mm_set1_epi8((char)0xef));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(u, _mm_set1_epi8('/')));
+    } else {
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+    }
+    return (unsigned)_mm_movemask_epi8(m);
+#else
+    unsigned m = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        m |= (unsigned)(fold_class[s[i]] == FOLD_SEP && (query || s[i] != '?')) << i;
+    }
+    return m;
+#endif
+}
+
+/* The digits, and the '@' and '.', among the 16 bytes at s, as bit masks. */
+static inline void
+fold_word16(const unsigned char *s, uint64_t *digit, uint64_t *marks)
+{
+#ifdef __SSE2__
+    __m128i v = fold_load16(s);
+    __m128i m =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('@')), _mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+    *digit = (unsigned)_mm_movemask_epi8(fold_digits16(v));
+    *marks = (unsigned)_mm_movemask_epi8(m);
+#else
+    unsigned d = 0, m = 0;
+    for (unsigned i = 0; i < 16; i++) {
+        d |= (unsigned)(fold_class[s[i]] == FOLD_DIGIT) << i;
+        m |= (unsigned)(fold_class[s[i]] == FOLD_MARK) << i;
+    }
+    *digit = d;
+    *marks = m;
+#endif
+}
+
+/* Copies the text, and fills the stop mask; returns the number of mask words the text takes. */
+static size_t
+fold_classify(struct fold_text *f, const unsigned char *text, size_t len)
+{
+    unsigned char *t = f->buf + 16;
+    size_t nw = (len + 63) / 64, w = 0, k = 0;
+    uint64_t stop = 0;
+
+#ifdef __SSE2__
+    const __m128i spaces = _mm_set1_epi8(' ');
+    _mm_store_si128((__m128i *)(void *)f->buf, spaces);
+    for (; 64 * w + 64 <= len; w++) { /* 64 bytes a mask word */
+        const unsigned char *s = text + 64 * w;
+        __m128i v0 = fold_load16(s), v1 = fold_load16(s + 16);
+        __m128i v2 = fold_load16(s + 32), v3 = fold_load16(s + 48);
+        _mm_store_si128((__m128i *)(void *)(t + 64 * w), v0);
+        _mm_store_si128((__m128i *)(void *)(t + 64 * w + 16), v1);
+        _mm_store_si128((__m128i *)(void *)(t + 64 * w + 32), v2);
+        _mm_store_si128((__m128i *)(void *)(t + 64 * w + 48), v3);
+        f->stop[w] =
+            fold_stop16(v0) | fold_stop16(v1) << 16 | fold_stop16(v2) << 32 | fold_stop16(v3) << 48;
+    }
+    for (; 64 * w + 16 * k + 16 <= len; k++) { /* then 16 */
+        __m128i v = fold_load16(text + 64 * w + 16 * k);
+        _mm_store_si128((__m128i *)(void *)(t + 64 * w + 16 * k), v);
+        stop |= fold_stop16(v) << (16 * k);
+    }
+    unsigned char *rest = t + 64 * w + 16 * k;
+    _mm_store_si128((__m128i *)(void *)rest, spaces);
+    _mm_store_si128((__m128i *)(void *)(rest + 16), spaces);
+    if (rest < t + len) { /* the last bytes, then spaces */
+        if (len >= 16) {
+            _mm_storeu_si128((__m128i *)(void *)(t + len - 16), fold_load16(text + len - 16));
+        } else {
+            memcpy(t, text, len);
+        }
+        stop |= fold_stop16(_mm_load_si128((const __m128i *)(const void *)rest)) << (16 * k);
+    }
+    f->stop[w] = stop;
+#else
+    memset(f->buf, ' ', 16);
+    if (len > 0) {
+        memcpy(t, text, len);
+    }
+    memset(t + len, ' ', 32);
+    for (; w < nw; w++) {
+        stop = 0;
+        for (k = 0; k < 64 && 64 * w + k < len; k++) {
+            unsigned char c = t[64 * w + k];
+            stop |= (uint64_t)(fold_class[c] >= FOLD_DIGIT || c == '?') << k;
+        }
+        f->stop[w] = stop;
+    }
+#endif
+    f->stop[nw] = 0;
+    return nw;
+}
+
+/* k bytes; up to 16 more may be written (the caller's buffer has room) */
+static inline void
+fold_copy(char *out, const unsigned char *t, size_t k)
+{
+#ifdef __SSE2__
+    size_t c = 0;
+    do {
+        _mm_storeu_si128((__m128i *)(void *)(out + c), fold_load16(t + c));
+        c += 16;
+    } while (c < k);
+#else
+    memcpy(out, t, k);
+#endif
+}
+
+/* A word of more than 64 bytes: byte by byte. */
+static size_t
+fold_long_word(const unsigned char *t, size_t ws, size_t we, char *out, size_t n)
+{
+    size_t word = n, runs = 0;
+    int at = 0, dotted = 0, prev_digit = 0;
+
+    for (size_t j = ws; j < we; j++) {
+        unsigned char c = t[j];
+        if (fold_class[c] == FOLD_DIGIT) {
+            if (!prev_digit) {
+                runs++;
+                out[n++] = '#';
+            }
+            prev_digit = 1;
+            continue;
+        }
+        prev_digit = 0;
+        if (c == '@') {
+            at = 1;
+        } else if (c == '.' && j > ws && letter(t[j - 1]) && letter(t[j + 1])) {
+            dotted = 1;
+        }
+        out[n++] = (char)c;
+    }
+    if (at || runs >= 3 || (dotted && !fold_url_host(t, ws))) {
+        n = word;
+        out[n++] = '#';
     }
     return n;
 }
 
-#undef ROOM
+/* The folding with no room test: out holds 2 * len + 19 bytes, and the folding takes at most
+ * 2 * len (a '?' that starts a query gives "?#"), plus the 16 bytes more a copy may write. */
+static inline __attribute__((always_inline)) size_t
+fold_text_fast(const char *text, size_t len, char *out)
+{
+    struct fold_text f;
+    const unsigned char *t = f.buf + 16;
+    size_t nw = fold_classify(&f, (const unsigned char *)text, len);
+    size_t pos = 0, n = 0; /* the text before pos is folded to out[0..n) */
 
+    for (;;) {
+        /* the next byte that matters */
+        size_t w = pos >> 6;
+        uint64_t x = f.stop[w] & (~0ull << (pos & 63));
+        while (x == 0) {
+            if (++w >= nw) {
+                fold_copy(out + n, t + pos, len - pos);
+                return n + len - pos;
+            }
+            x = f.stop[w];
+        }
+        size_t p = 64 * w + (size_t)__builtin_ctzll(x);
+        if (t[p] == '?') {
+            fold_copy(out + n, t + pos, p + 1 - pos);
+            n += p + 1 - pos;
+            pos = p + 1;
+            if (fold_url_query(t, p)) {
+                /* the query of a URL carries ids: one '#' up to the next space */
+                const unsigned char *sp = memchr(t + pos, ' ', len - pos);
+                out[n++] = '#';
+                if (sp == NULL) {
+                    return n;
+                }
+                out[n++] = ' ';
+                pos = (size_t)(sp - t) + 1;
+            }
+            continue;
+        }
+        /* the word around p: after the last separator before it (pos at the earliest; the
+         * spaces before the text stop the search) up to the next separator (a space after the
+         * text at the latest) */
+        size_t ws = p, we = p;
+        for (;;) { /* no '?' between pos and p */
+            unsigned m = fold_sep16(t + ws - 16, 0);
+            if (m != 0) {
+                ws -= (size_t)__builtin_clz(m) - 16;
+                break;
+            }
+            ws -= 16;
+        }
+        if (ws < pos) {
+            ws = pos;
+        }
+        for (;;) {
+            unsigned m = fold_sep16(t + we, 1);
+            if (m != 0) {
+                we += (size_t)__builtin_ctz(m);
+                break;
+            }
+            we += 16;
+        }
+        size_t wl = we - ws;
+        fold_copy(out + n, t + pos, ws - pos);
+        n += ws - pos;
+        pos = we;
+        if (wl > 64) {
+            n = fold_long_word(t, ws, we, out, n);
+            continue;
+        }
+
+        /* one '#' for an id or a name, else each run of digits as '#' */
+        uint64_t in = ~0ull >> (64 - wl), digit, marks;
+        fold_word16(t + ws, &digit, &marks);
+        for (size_t i = 16; i < wl; i += 16) {
+            uint64_t d, m;
+            fold_word16(t + ws + i, &d, &m);
+            digit |= d << i;
+            marks |= m << i;
+        }
+        digit &= in;
+        marks &= in;
+        uint64_t starts = digit & ~(digit << 1); /* of runs of digits */
+        starts &= starts - 1;
+        starts &= starts - 1;
+        int fold = starts != 0; /* three runs or more */
+        if (!fold && marks != 0) {
+            int host = fold_url_host(t, ws);
+            for (; marks != 0 && !fold; marks &= marks - 1) {
+                size_t j = ws + (size_t)__builtin_ctzll(marks);
+                /* '@', or a dot between letters */
+                fold = t[j] == '@' || (!host && j > ws && letter(t[j - 1]) && letter(t[j + 1]));
+            }
+        }
+        if (fold) {
+            out[n++] = '#';
+            continue;
+        }
+        size_t a = 0;
+        while (digit != 0) {
+            size_t s = (size_t)__builtin_ctzll(digit);
+            fold_copy(out + n, t + ws + a, s - a);
+            n += s - a;
+            out[n++] = '#';
+            uint64_t rest = ~digit & (~0ull << s);
+            if (rest == 0) { /* the run ends the word */
+                a = wl;
+                break;
+            }
+            a = (size_t)__builtin_ctzll(rest);
+            digit &= ~0ull << a;
+        }
+        fold_copy(out + n, t + ws + a, wl - a);
+        n += wl - a;
+    }
+}
+
+/* Both ways fold alike; a buffer too small for the whole folding (matcher_reason's holds a
+ * text of up to 1014 bytes) takes the one with room tests. */
 size_t
 rules_fold_text(const char *text, size_t len, char *out, size_t cap)
 {
-    if (cap >= 19 && len <= (cap - 19) / 2) {
-        return fold_text(text, len, out, cap, 0);
+    if (len <= FOLD_FAST_MAX && cap >= 19 && len <= (cap - 19) / 2) {
+        return fold_text_fast(text, len, out);
     }
-    return fold_text(text, len, out, cap, 1);
+    return fold_text_bounded((const unsigned char *)text, len, out, cap);
 }
 
 static uint64_t

@@ -1584,3 +1584,70 @@ Test(rules, fold_text_paths_agree)
         cr_assert(nc == na && memcmp(a, b, na) == 0, "text %zu: a larger buffer folds alike", k);
     }
 }
+
+/* Folded texts, among them words that cross the 16-byte blocks the folding reads the text in
+ * (with a digit, '@' or '.' before and after a block's end), words of more than 64 bytes, URL
+ * hosts and queries; and a text repeated to either side of the 1024 bytes up to which the
+ * folding goes by bit masks. */
+Test(rules, fold_text_expected)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"0123456789abcde@fghij.klmno 12345", "# #"},
+        {"aaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbb x", "# x"},
+        {"xxxxxxxxxxxxxxx1yyyyyyyyyyyyyyy2zzzzzzzzzzzzzzz3 end", "# end"},
+        {"xxxxxxxxxxxxxxx12 yyyyyyyyyyyyyyyy34zz", "xxxxxxxxxxxxxxx# yyyyyyyyyyyyyyyy#zz"},
+        {"see https://help.example.com/x?id=1234&u=a@b.c then 5.7.1 [198.18.0.1]",
+         "see https://help.example.com/x?# then # #"},
+        {"go to http://a.b/c?d tail?e=1 x", "go to http://a.b/c?# tail?e=# x"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bc rest",
+         "# rest"},
+        {"ab1cdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa22x rest",
+         "ab#cdaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa#x rest"},
+        {"x https://h.example/p?", "x https://h.example/p?#"},
+        {"1.2.3.4", "#"},
+        {"//host.example.com/path", "//host.example.com/path"},
+        {"_x.y_ a.b <a@b> z.", "_#_ # # z."},
+        {"caf\xc3"
+         "\xa9"
+         ".com 12 .x x. 7.5",
+         "caf\xc3"
+         "\xa9"
+         ".com # .x x. #.#"},
+        {"aaaaaaaaaa://b.c?q=1 z", "aaaaaaaaaa://b.c?# z"},
+        {"aaaaaaaaaaaaa://host.example/?q=1&r=2 mx1.example.com[198.51.100.7]:25",
+         "aaaaaaaaaaaaa://host.example/?# #"},
+        {"hits=7.5 a=1 b_2_c 3/4/5 ??? &&& === ___ ///",
+         "hits=#.# a=# b_#_c #/#/# ??? &&& === ___ ///"},
+        {"Message rejected: 550-5.7.1 see https://support.example.com/mail/?p=NotAllowedError "
+         "x4si123456.27",
+         "Message rejected: # see https://support.example.com/mail/?# #"},
+    };
+    static const char pattern[] = "a1b2c3@x.y 198.18.0.1 hits=7.5 https://h.example/p?q=1 ";
+    static const char folded[] = "# # hits=#.# https://h.example/p?# ";
+    static char text[1200], want[1200], out[2600];
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        size_t len = strlen(cases[k].text), wl = strlen(cases[k].want);
+        for (int path = 0; path < 2; path++) {
+            size_t n = rules_fold_text(cases[k].text, len, out, 2 * len + 19 - (size_t)path);
+            cr_assert(n == wl && memcmp(out, cases[k].want, n) == 0, "'%s': '%.*s', not '%s'",
+                      cases[k].text, (int)n, out, cases[k].want);
+        }
+    }
+    for (size_t reps = 17; reps <= 20; reps++) { /* 935 to 1100 bytes */
+        size_t len = 0, wl = 0;
+        for (size_t r = 0; r < reps; r++) {
+            memcpy(text + len, pattern, sizeof(pattern) - 1);
+            memcpy(want + wl, folded, sizeof(folded) - 1);
+            len += sizeof(pattern) - 1;
+            wl += sizeof(folded) - 1;
+        }
+        for (int path = 0; path < 2; path++) {
+            size_t n = rules_fold_text(text, len, out, 2 * len + 19 - (size_t)path);
+            cr_assert(n == wl && memcmp(out, want, n) == 0, "%zu bytes: %zu folded, not %zu", len,
+                      n, wl);
+        }
+    }
+}
