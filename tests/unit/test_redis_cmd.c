@@ -67,6 +67,10 @@ server_start(void)
             struct timeval tv = {1, 0};
             ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
             if (ctx != NULL && !ctx->err) {
+                /* the connect timeout is the commands' too: a machine busy with other work
+                 * answered SCRIPT LOAD later than that once */
+                struct timeval cmd_tv = {30, 0};
+                redisSetTimeout(ctx, cmd_tv);
                 return;
             }
             if (ctx != NULL) {
@@ -121,10 +125,12 @@ static void
 load(void)
 {
     redisReply *r = redisCommand(ctx, "SCRIPT LOAD %s", rcmd_commit_lua);
+    cr_assert_not_null(r, "SCRIPT LOAD: %s", ctx->errstr);
     cr_assert_eq(r->type, REDIS_REPLY_STRING, "%s", r->str);
     memcpy(sha_commit, r->str, 41);
     freeReplyObject(r);
     r = redisCommand(ctx, "SCRIPT LOAD %s", rcmd_fleet_lua);
+    cr_assert_not_null(r, "SCRIPT LOAD: %s", ctx->errstr);
     cr_assert_eq(r->type, REDIS_REPLY_STRING, "%s", r->str);
     memcpy(sha_fleet, r->str, 41);
     freeReplyObject(r);
