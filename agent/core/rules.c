@@ -12,6 +12,7 @@
 #include "lists.h"
 #include "rules.h"
 #include "scanner.h"
+#include "words.h"
 
 #define RULES_DEPTH_LIMIT 2000
 #define RULES_HEAP_LIMIT_KIB 2048
@@ -1466,38 +1467,6 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
     e->used = 1;
 }
 
-/* The last r bytes of a name (1 to 7 of them) as one number, every byte in it: two overlapping
- * loads, or three bytes, instead of a memcpy of variable length (a call). */
-static inline uint64_t
-name_tail(const char *p, size_t r)
-{
-    if (r >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + r - 4, 4);
-        return a | (uint64_t)b << 32;
-    }
-    return (uint64_t)(unsigned char)p[0] | (uint64_t)(unsigned char)p[r / 2] << 8 |
-           (uint64_t)(unsigned char)p[r - 1] << 16;
-}
-
-/* a and b, both n bytes long, are equal. */
-static inline int
-same_name(const char *a, const char *b, size_t n)
-{
-    size_t i = 0;
-
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y) {
-            return 0;
-        }
-    }
-    return i == n || name_tail(a + i, n - i) == name_tail(b + i, n - i);
-}
-
 static struct cache_entry *
 lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
 {
@@ -1506,19 +1475,9 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
     size_t plen = prog->len < PROGRAM_MAX - 1 ? prog->len : PROGRAM_MAX - 1;
     uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)only ^ plen;
     struct cache_entry *e;
-    size_t i = 0;
 
-    /* eight bytes at a time: program names are short and looked up for every line */
-    for (; i + 8 <= plen; i += 8) {
-        uint64_t w;
-        memcpy(&w, pp + i, 8);
-        h = (h ^ w) * 1099511628211ull;
-        h ^= h >> 29;
-    }
-    if (i < plen) {
-        h = (h ^ name_tail(pp + i, plen - i)) * 1099511628211ull;
-        h ^= h >> 29;
-    }
+    /* program names are short and looked up for every line */
+    h = words_hash(h, pp, plen);
     for (size_t k = 0; k < CACHE_SLOTS; k++) {
         e = &m->cache[(h + k) & (CACHE_SLOTS - 1)];
         if (!e->used) {
@@ -1530,7 +1489,8 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
             build_entry(m->rs, e, e->program, only);
             return e;
         }
-        if (e->hash == h && e->plen == plen && e->only == only && same_name(e->program, pp, plen)) {
+        if (e->hash == h && e->plen == plen && e->only == only &&
+            words_equal(e->program, pp, plen)) {
             return e;
         }
     }

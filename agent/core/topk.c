@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "topk.h"
+#include "words.h"
 
 struct topk_entry {
     char key[TOPK_KEY_MAX];
@@ -27,21 +28,7 @@ struct topk {
 static uint32_t
 hash_key(const char *k, size_t len)
 {
-    uint64_t h = 1469598103934665603ull ^ len;
-    size_t i = 0;
-
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, k + i, 8);
-        h = (h ^ w) * 1099511628211ull;
-        h ^= h >> 29;
-    }
-    if (i < len) {
-        uint64_t w = 0;
-        memcpy(&w, k + i, len - i);
-        h = (h ^ w) * 1099511628211ull;
-        h ^= h >> 29;
-    }
+    uint64_t h = words_hash(1469598103934665603ull ^ len, k, len);
     return (uint32_t)(h ^ (h >> 32));
 }
 
