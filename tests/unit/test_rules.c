@@ -1512,7 +1512,7 @@ Test(rules, require_literals_contained)
             struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
             struct loghdr h;
             struct smtp_event ev;
-            char want[16] = "";
+            char want[32] = "";
             loghdr_parse(&ctx, line, n, &h);
             for (size_t r = 0; r < nr && want[0] == '\0'; r++) {
                 if (memmem(h.msg.p, h.msg.len, lit[r], strlen(lit[r])) != NULL) {
