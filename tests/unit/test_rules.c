@@ -1433,6 +1433,21 @@ Test(rules, require_literal)
     ruleset_free(rs);
 }
 
+/* A message "x: 550 " and up to max - 1 random bytes of alphabet after it, parsed into h (line
+ * holds it). */
+static void
+random_message(char line[64], const char *alphabet, size_t max, unsigned *seed, struct loghdr *h)
+{
+    struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+    size_t n = strlen(strcpy(line, "x: 550 ")), extra = (size_t)(rand_r(seed) % max);
+
+    for (size_t i = 0; i < extra; i++) {
+        line[n++] = alphabet[rand_r(seed) % strlen(alphabet)];
+    }
+    line[n] = '\0';
+    loghdr_parse(&ctx, line, n, h);
+}
+
 /* The require search (memchr on the literal's rarest byte, then a compare) against memmem,
  * on random literals and messages over an alphabet with a byte of each rarity. */
 Test(rules, require_literal_random)
@@ -1457,16 +1472,10 @@ Test(rules, require_literal_random)
         struct ruleset *rs = load_text(rules, round % 2);
         struct matcher *m = matcher_new(rs);
         for (int k = 0; k < 40; k++) {
-            char line[64] = "x: 550 ";
-            size_t n = strlen(line), extra = (size_t)(rand_r(&seed) % 24);
-            for (size_t i = 0; i < extra; i++) {
-                line[n++] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
-            }
-            line[n] = '\0';
-            struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+            char line[64];
             struct loghdr h;
             struct smtp_event ev;
-            loghdr_parse(&ctx, line, n, &h);
+            random_message(line, alphabet, 24, &seed, &h);
             int want = memmem(h.msg.p, h.msg.len, lit, ll) != NULL;
             enum match_result got = matcher_match(m, &h, NULL, &ev);
             cr_assert_eq(got == MATCH_OK, want, "literal '%s' in '%.*s': %d", lit, (int)h.msg.len,
@@ -1503,17 +1512,11 @@ Test(rules, require_literals_contained)
         struct ruleset *rs = load_text(rules, round % 2);
         struct matcher *m = matcher_new(rs);
         for (int k = 0; k < 40; k++) {
-            char line[64] = "x: 550 ";
-            size_t n = strlen(line), extra = (size_t)(rand_r(&seed) % 12);
-            for (size_t i = 0; i < extra; i++) {
-                line[n++] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
-            }
-            line[n] = '\0';
-            struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+            char line[64];
             struct loghdr h;
             struct smtp_event ev;
             char want[32] = "";
-            loghdr_parse(&ctx, line, n, &h);
+            random_message(line, alphabet, 12, &seed, &h);
             for (size_t r = 0; r < nr && want[0] == '\0'; r++) {
                 if (memmem(h.msg.p, h.msg.len, lit[r], strlen(lit[r])) != NULL) {
                     snprintf(want, sizeof(want), "p.r%zu", r);
