@@ -25,8 +25,16 @@ words_tail(const char *p, size_t r)
            (uint64_t)(unsigned char)p[r - 1] << 16;
 }
 
-/* A hash of p[0, n) from h: eight bytes a step (FNV-1a's multiplier, then a shift to spread
+/* One step of words_hash: eight bytes w into h (FNV-1a's multiplier, then a shift to spread
  * the high bits). */
+static inline uint64_t
+words_mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* A hash of p[0, n) from h: eight bytes a step. */
 static inline uint64_t
 words_hash(uint64_t h, const char *p, size_t n)
 {
@@ -35,12 +43,10 @@ words_hash(uint64_t h, const char *p, size_t n)
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h = (h ^ w) * 1099511628211ull;
-        h ^= h >> 29;
+        h = words_mix(h, w);
     }
     if (i < n) {
-        h = (h ^ words_tail(p + i, n - i)) * 1099511628211ull;
-        h ^= h >> 29;
+        h = words_mix(h, words_tail(p + i, n - i));
     }
     return h;
 }

@@ -391,3 +391,154 @@ Test(topk, case_folding_every_byte)
         }
     }
 }
+
+/* Which key gives its place up when several share the smallest count is decided by where they
+ * sit in the heap: the one at the root. Pinned here for two capacities, an add at a time. */
+static void
+expect_keys(struct topk *t, const char *want)
+{
+    struct topk_item items[8];
+    char got[64] = "";
+    size_t n = topk_list(t, items, 8);
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s:%llu/%llu", i ? " " : "",
+                 items[i].key, (unsigned long long)items[i].count,
+                 (unsigned long long)items[i].error);
+    }
+    cr_assert_str_eq(got, want);
+}
+
+Test(topk, eviction_order_on_ties)
+{
+    static const char *const three[] = {
+        "d:2/1 b:1/0 c:1/0", "d:2/1 e:2/1 c:1/0", "d:2/1 e:2/1 f:2/1",
+        "g:3/2 d:2/1 e:2/1", "g:3/2 h:3/2 e:2/1",
+    };
+    static const char *const four[] = {
+        "e:2/1 b:1/0 c:1/0 d:1/0",
+        "e:2/1 f:2/1 c:1/0 d:1/0",
+        "e:2/1 f:2/1 g:2/1 c:1/0",
+        "e:2/1 f:2/1 g:2/1 h:2/1",
+    };
+    const char *keys = "abcdefgh";
+    struct topk *t = topk_new(3);
+
+    for (int i = 0; i < 3; i++) {
+        topk_add(t, keys + i, 1, 1);
+    }
+    for (int i = 3; i < 8; i++) {
+        topk_add(t, keys + i, 1, 1);
+        expect_keys(t, three[i - 3]);
+    }
+    topk_free(t);
+    t = topk_new(4);
+    for (int i = 0; i < 4; i++) {
+        topk_add(t, keys + i, 1, 1);
+    }
+    for (int i = 4; i < 8; i++) {
+        topk_add(t, keys + i, 1, 1);
+        expect_keys(t, four[i - 4]);
+    }
+    topk_free(t);
+}
+
+/* FNV-1a of a table's list (keys, counts and error bounds, in order) and total. */
+static uint64_t
+list_digest(const struct topk *t)
+{
+    static struct topk_item items[1024];
+    size_t n = topk_list(t, items, 1024);
+    uint64_t h = 1469598103934665603ull;
+    uint64_t total = topk_total(t);
+
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v[2] = {items[i].count, items[i].error};
+        for (size_t k = 0; k <= strlen(items[i].key); k++) {
+            h = (h ^ (unsigned char)items[i].key[k]) * 1099511628211ull;
+        }
+        for (size_t k = 0; k < sizeof(v); k++) {
+            h = (h ^ ((const unsigned char *)v)[k]) * 1099511628211ull;
+        }
+    }
+    for (size_t k = 0; k < sizeof(total); k++) {
+        h = (h ^ ((const unsigned char *)&total)[k]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* A long skewed stream with many more distinct keys than room (keys of 1 to 40 bytes, some in
+ * upper case, counts of 1 to 4), into two tables merged now and then, one of them reset: the
+ * lists must be the ones the space-saving table has always given, down to which of the keys
+ * with the smallest count was evicted at each step (a change in the order of the heap's
+ * comparisons or in the order topk_merge visits the keys changes the digests). */
+static void
+digest_stream(size_t cap, unsigned seed, uint64_t want_a, uint64_t want_b)
+{
+    struct topk *a = topk_new(cap), *b = topk_new(cap);
+    char key[48];
+
+    for (int r = 0; r < 60000; r++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned k = (seed >> 8) % 5000;
+        seed = seed * 1103515245u + 12345u;
+        k = (unsigned)((uint64_t)k * ((seed >> 8) % 5000) / 5000); /* skewed to small k */
+        int len = snprintf(key, sizeof(key), "%u.%.*s", k, (int)(k % 37),
+                           "Mail.Example-Host.ORG.and.some.more.bytes");
+        struct topk *t = (seed >> 4) % 3 == 0 ? b : a;
+        topk_add(t, key, (size_t)len, 1 + (seed >> 20) % 4);
+        if (r % 7001 == 7000) {
+            topk_merge(a, b);
+        }
+        if (r % 20011 == 20010) {
+            topk_reset(b);
+        }
+    }
+    topk_merge(b, a);
+    cr_expect_eq(list_digest(a), want_a, "cap %zu: a %#llx", cap,
+                 (unsigned long long)list_digest(a));
+    cr_expect_eq(list_digest(b), want_b, "cap %zu: b %#llx", cap,
+                 (unsigned long long)list_digest(b));
+    topk_free(a);
+    topk_free(b);
+}
+
+Test(topk, digest_of_evicting_streams)
+{
+    digest_stream(1, 1, 0xeab7c812694e4b07ull, 0xa59086fb6d466e1full);
+    digest_stream(2, 2, 0x21b1f482b89be274ull, 0xe8d280ec31e9227bull);
+    digest_stream(5, 3, 0x3ce83ee1e062c0d1ull, 0xf764adae72d36b5dull);
+    digest_stream(64, 4, 0x8061919a6c4dace9ull, 0xb9a36f9fa5cbce6dull);
+    digest_stream(1000, 5, 0x67ea7dcd4ba4798full, 0x7a415880e8403cc6ull);
+}
+
+/* The last bytes of a key are folded as a word too: keys of 1 to 17 bytes (shorter than a word,
+ * a word and a tail, two words), every byte value at every place. */
+Test(topk, case_folding_every_length)
+{
+    struct topk *t = topk_new(4);
+
+    for (size_t len = 1; len <= 17; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 1; c < 256; c++) {
+                struct topk_item items[4];
+                char key[18], want[18];
+                memset(key, 'Q', len);
+                key[at] = (char)c;
+                for (size_t i = 0; i < len; i++) {
+                    unsigned char b = (unsigned char)key[i];
+                    want[i] = (char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
+                }
+                want[len] = '\0';
+                topk_reset(t);
+                topk_add(t, key, len, 1);
+                topk_add(t, want, len, 1);
+                cr_assert_eq(topk_list(t, items, 4), 1, "byte 0x%02x at %zu of %zu", c, at, len);
+                cr_assert(memcmp(items[0].key, want, len + 1) == 0, "byte 0x%02x at %zu of %zu", c,
+                          at, len);
+                cr_assert_eq(items[0].count, 2);
+            }
+        }
+    }
+    topk_free(t);
+}
