@@ -52,8 +52,9 @@ stats_reset(struct stats *st)
     topk_reset(lists);
 }
 
-void
-stats_add_status(struct stats *st, int cls, int subject, int detail, uint64_t n)
+/* stats_add_status, inline in stats_add_event: one an event. */
+static inline void
+status_add(struct stats *st, int cls, int subject, int detail, uint64_t n)
 {
     size_t mask = STATS_STATUS_MAX * 2 - 1;
     size_t h = ((size_t)cls * 1000003u + (size_t)subject * 1009u + (size_t)detail) & mask;
@@ -77,6 +78,12 @@ stats_add_status(struct stats *st, int cls, int subject, int detail, uint64_t n)
             return;
         }
     }
+}
+
+void
+stats_add_status(struct stats *st, int cls, int subject, int detail, uint64_t n)
+{
+    status_add(st, cls, subject, detail, n);
 }
 
 static int
@@ -118,7 +125,7 @@ stats_add_event(struct stats *st, const struct smtp_event *ev)
     if (ev->enh_class != 0) {
         st->subject[class_slot(ev->enh_class)][ev->enh_subject]++;
         st->dir_subject[ev->direction][class_slot(ev->enh_class)][ev->enh_subject]++;
-        stats_add_status(st, ev->enh_class, ev->enh_subject, ev->enh_detail, 1);
+        status_add(st, ev->enh_class, ev->enh_subject, ev->enh_detail, 1);
     } else if (ev->flags & EV_ENH_BAD) {
         st->status_invalid++;
     }
@@ -134,8 +141,11 @@ stats_add_event(struct stats *st, const struct smtp_event *ev)
     } else if (cls == 4 || cls == 5) {
         st->reason_none++;
     }
-    if (ev->rule != NULL && rule_index(ev->rule) < st->nrules) {
-        st->rule[rule_index(ev->rule)]++;
+    if (ev->rule != NULL) {
+        size_t r = rule_index(ev->rule); /* in rules.c: one call, not two */
+        if (r < st->nrules) {
+            st->rule[r]++;
+        }
     }
     if (ev->domain.len > 0) {
         topk_add(st->domains, ev->domain.p, ev->domain.len, 1);
