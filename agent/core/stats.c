@@ -341,8 +341,10 @@ stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d
     case DIM_SUBJECT:
         for (int c = 0; c < 3; c++) {
             for (int s = 0; s < 1000; s++) {
-                snprintf(k, sizeof(k), "%d.%d", classes[c], s);
-                kv_add(l, k, st->subject[c][s]);
+                if (st->subject[c][s] != 0) { /* kv_add skips it: no key to print */
+                    snprintf(k, sizeof(k), "%d.%d", classes[c], s);
+                    kv_add(l, k, st->subject[c][s]);
+                }
             }
         }
         break;
@@ -359,8 +361,10 @@ stats_collect(const struct stats *st, const struct ruleset *rs, enum stats_dim d
         break;
     case DIM_REPLY:
         for (int r = 0; r < 1000; r++) {
-            snprintf(k, sizeof(k), "%d", r);
-            kv_add(l, k, st->reply[r]);
+            if (st->reply[r] != 0) {
+                snprintf(k, sizeof(k), "%d", r);
+                kv_add(l, k, st->reply[r]);
+            }
         }
         kv_add(l, "invalid", st->reply_invalid);
         break;

@@ -499,6 +499,48 @@ Test(stats, json_exact)
     ruleset_free(rs);
 }
 
+/* The subjects and reply codes listed are the nonzero ones, every one of them (the first and
+ * last of each range too), by count and then by key. */
+Test(stats, collect_subjects_and_replies)
+{
+    struct ruleset *rs = load_rules();
+    struct stats st;
+    struct stats_kvlist l = {0};
+    static const char *const subjects[] = {"4.7", "2.0", "5.999", "4.999", "2.1"};
+    static const uint64_t subject_n[] = {5, 3, 3, 2, 1};
+    static const char *const replies[] = {"999", "250", "0", "invalid", "599"};
+    static const uint64_t reply_n[] = {9, 4, 2, 2, 1};
+
+    stats_init(&st, ruleset_rule_count(rs));
+    st.subject[0][0] = 3;
+    st.subject[0][1] = 1;
+    st.subject[1][7] = 5;
+    st.subject[1][999] = 2;
+    st.subject[2][999] = 3;
+    st.reply[0] = 2;
+    st.reply[250] = 4;
+    st.reply[599] = 1;
+    st.reply[999] = 9;
+    st.reply_invalid = 2;
+    stats_collect(&st, rs, DIM_SUBJECT, 10, &l);
+    cr_assert_eq(l.n, 5);
+    for (size_t i = 0; i < l.n; i++) {
+        cr_assert_str_eq(l.v[i].key, subjects[i]);
+        cr_assert_eq(l.v[i].n, subject_n[i], "%s", subjects[i]);
+    }
+    free(l.v);
+    memset(&l, 0, sizeof(l));
+    stats_collect(&st, rs, DIM_REPLY, 10, &l);
+    cr_assert_eq(l.n, 5);
+    for (size_t i = 0; i < l.n; i++) {
+        cr_assert_str_eq(l.v[i].key, replies[i]);
+        cr_assert_eq(l.v[i].n, reply_n[i], "%s", replies[i]);
+    }
+    free(l.v);
+    stats_free(&st);
+    ruleset_free(rs);
+}
+
 Test(stats, json_empty)
 {
     struct ruleset *rs = load_rules();
