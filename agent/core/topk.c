@@ -323,12 +323,45 @@ item_cmp(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
+/* The first max items in the order of item_cmp, by insertion into items: a report asks for
+ * the first ten or so of a thousand keys, and most are no better than the last kept (one
+ * comparison each), where sorting them all took more than 600,000 instructions. An item goes
+ * after those it compares equal to (keys that differ only after a NUL byte), where the merge
+ * sort of qsort leaves it. */
+static size_t
+list_first(const struct topk *t, struct topk_item *items, size_t max)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < t->n; i++) {
+        const struct topk_entry *e = &t->e[i];
+        struct topk_item it = {e->key, t->heap[t->pos[i]].count, e->error};
+        size_t j;
+        if (k == max && item_cmp(&it, &items[k - 1]) >= 0) {
+            continue;
+        }
+        j = k < max ? k++ : k - 1;
+        for (; j > 0 && item_cmp(&it, &items[j - 1]) < 0; j--) {
+            items[j] = items[j - 1];
+        }
+        items[j] = it;
+    }
+    return k;
+}
+
 size_t
 topk_list(const struct topk *t, struct topk_item *items, size_t max)
 {
-    struct topk_item *all = malloc((t->n ? t->n : 1) * sizeof(*all));
+    struct topk_item *all;
     size_t k;
 
+    if (max == 0) {
+        return 0;
+    }
+    if (max < t->n && max <= 64) {
+        return list_first(t, items, max);
+    }
+    all = malloc((t->n ? t->n : 1) * sizeof(*all));
     if (all == NULL) {
         return 0;
     }

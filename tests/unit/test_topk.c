@@ -542,3 +542,35 @@ Test(topk, case_folding_every_length)
     }
     topk_free(t);
 }
+
+/* A short list is the start of the whole one, for every length: the same keys (the same
+ * pointers) in the same order, ties of count by key, and keys that compare equal (they differ
+ * only after a NUL byte) in the order the whole list has them. */
+Test(topk, short_list_is_start_of_whole)
+{
+    struct topk *t = topk_new(200);
+    static struct topk_item all[200], part[200];
+    char key[8];
+    size_t n;
+
+    for (unsigned i = 0; i < 600; i++) {
+        unsigned k = (i * 7919u) % 150;
+        int len = snprintf(key, sizeof(key), "k%u", k % 50);
+        if (k >= 100) {
+            key[0] = '\0'; /* NUL and digits: equal to one another for strcmp */
+        }
+        topk_add(t, key, (size_t)len, 1 + (k % 3 == 0));
+    }
+    n = topk_list(t, all, 200);
+    cr_assert_eq(n, 100); /* k0 .. k49, and NUL 0 .. 49 */
+    for (size_t max = 0; max <= n + 1; max++) {
+        size_t m = topk_list(t, part, max);
+        cr_assert_eq(m, max < n ? max : n);
+        for (size_t i = 0; i < m; i++) {
+            cr_assert_eq(part[i].key, all[i].key, "max %zu: item %zu", max, i);
+            cr_assert_eq(part[i].count, all[i].count);
+            cr_assert_eq(part[i].error, all[i].error);
+        }
+    }
+    topk_free(t);
+}
