@@ -95,6 +95,7 @@ static void
 heap_down(struct topk *t, size_t i)
 {
     struct topk_node *h = t->heap;
+    uint32_t *pos = t->pos; /* loaded once: the stores below could be to *t for the compiler */
     struct topk_node x = h[i];
     size_t n = t->n, at = i;
 
@@ -109,12 +110,12 @@ heap_down(struct topk *t, size_t i)
             break;
         }
         h[i] = h[m];
-        t->pos[h[i].entry] = (uint32_t)i;
+        pos[h[i].entry] = (uint32_t)i;
         i = m;
     }
     if (i != at) {
         h[i] = x;
-        t->pos[x.entry] = (uint32_t)i;
+        pos[x.entry] = (uint32_t)i;
     }
 }
 
@@ -122,6 +123,7 @@ static void
 heap_up(struct topk *t, size_t i)
 {
     struct topk_node *h = t->heap;
+    uint32_t *pos = t->pos;
     struct topk_node x = h[i];
 
     while (i > 0) {
@@ -130,11 +132,11 @@ heap_up(struct topk *t, size_t i)
             break;
         }
         h[i] = h[p];
-        t->pos[h[i].entry] = (uint32_t)i;
+        pos[h[i].entry] = (uint32_t)i;
         i = p;
     }
     h[i] = x;
-    t->pos[x.entry] = (uint32_t)i;
+    pos[x.entry] = (uint32_t)i;
 }
 
 /* The slot holding key, or the empty slot where it would go. An entry is read only when its
