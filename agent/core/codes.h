@@ -13,14 +13,17 @@
  * allowed). Never reads past len; s need not be NUL-terminated. On failure the outputs are
  * left untouched; NULL output pointers are skipped. Values are not range-checked here: use
  * the _valid functions. */
-int codes_parse_reply(const char *s, size_t len, int *reply);
-int codes_parse_enh(const char *s, size_t len, int *cls, int *subject, int *detail);
+static inline int codes_parse_reply(const char *s, size_t len, int *reply);
+static inline int codes_parse_enh(const char *s, size_t len, int *cls, int *subject, int *detail);
 
 /* Validity: reply class 2/4/5 with second digit 0..5; enhanced class 2/4/5,
  * subject and detail 0..999. Intermediate 3yz replies (334, 354) are in the reply table but
  * are not valid final outcomes here. Return 1 or 0. */
-int codes_reply_valid(int reply);
-int codes_enh_valid(int cls, int subject, int detail);
+static inline int codes_reply_valid(int reply);
+static inline int codes_enh_valid(int cls, int subject, int detail);
+
+/* (The four above are defined at the end of this header: every event parses its codes, and
+ * inlined they cost a few compares where calls cost more than the parsing.) */
 
 /* Class digit (not a whole code): 2 "success", 4 "transient failure", 5 "permanent failure",
  * 3 "positive intermediate" (reply codes such as 354); NULL for another digit. */
@@ -62,5 +65,104 @@ struct reply_code_info {
  * sorted by code. */
 const struct reply_code_info *codes_reply_lookup(int reply);
 const struct reply_code_info *codes_reply_at(size_t i);
+
+/* ---- the parsing and validity tests declared above ---- */
+
+static inline int
+codes_is_digit_(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Reads 1 to 3 digits at s[*pos], never past len (a fourth digit is left for the caller to
+ * refuse). */
+static inline int
+codes_parse_1_3_(const char *s, size_t len, size_t *pos, int *out)
+{
+    size_t i = *pos;
+    int value;
+
+    if (i >= len || !codes_is_digit_(s[i])) {
+        return -1;
+    }
+    value = s[i++] - '0';
+    if (i < len && codes_is_digit_(s[i])) {
+        value = value * 10 + (s[i++] - '0');
+        if (i < len && codes_is_digit_(s[i])) {
+            value = value * 10 + (s[i++] - '0');
+        }
+    }
+    *pos = i;
+    *out = value;
+    return 0;
+}
+
+static inline int
+codes_parse_reply(const char *s, size_t len, int *reply)
+{
+    if (s == NULL || len != 3) {
+        return -1;
+    }
+    if (!codes_is_digit_(s[0]) || !codes_is_digit_(s[1]) || !codes_is_digit_(s[2])) {
+        return -1;
+    }
+    if (reply != NULL) {
+        *reply = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    }
+    return 0;
+}
+
+static inline int
+codes_parse_enh(const char *s, size_t len, int *cls, int *subject, int *detail)
+{
+    size_t pos = 2;
+    int c, sub = 0, det = 0;
+
+    /* "c.s.d" is 5 to 9 bytes */
+    if (s == NULL || len < 5 || len > 9 || !codes_is_digit_(s[0]) || s[1] != '.') {
+        return -1;
+    }
+    c = s[0] - '0';
+    if (codes_parse_1_3_(s, len, &pos, &sub) != 0 || pos >= len || s[pos] != '.') {
+        return -1;
+    }
+    pos++;
+    if (codes_parse_1_3_(s, len, &pos, &det) != 0 || pos != len) {
+        return -1;
+    }
+    if (cls != NULL) {
+        *cls = c;
+    }
+    if (subject != NULL) {
+        *subject = sub;
+    }
+    if (detail != NULL) {
+        *detail = det;
+    }
+    return 0;
+}
+
+static inline int
+codes_reply_valid(int reply)
+{
+    int cls;
+    int second;
+
+    if (reply < 200 || reply > 599) {
+        return 0;
+    }
+    cls = reply / 100;
+    second = (reply / 10) % 10;
+    return (cls == 2 || cls == 4 || cls == 5) && second <= 5;
+}
+
+static inline int
+codes_enh_valid(int cls, int subject, int detail)
+{
+    if (cls != 2 && cls != 4 && cls != 5) {
+        return 0;
+    }
+    return subject >= 0 && subject <= 999 && detail >= 0 && detail <= 999;
+}
 
 #endif

@@ -69,6 +69,7 @@ struct rule {
     int pick_id;          /* the number of its picked byte among the ruleset's first 64, or -1 */
     uint64_t pick_sub;    /* the numbers of the picked bytes it contains, its own included */
     const struct scanner *scanner; /* native equivalent of the pattern, or NULL */
+    unsigned scan_groups;          /* bit (1 << SCAN_x) when the pattern has group x */
 };
 
 struct pack {
@@ -983,6 +984,10 @@ finish_rules(struct loader *ld)
         r->g_text = group(r->re, "text");
         r->g_domain = group(r->re, "domain");
         r->g_status = group(r->re, "status");
+        r->scan_groups =
+            (r->g_domain.n > 0 ? 1u << SCAN_DOMAIN : 0) | (r->g_enh.n > 0 ? 1u << SCAN_ENH : 0) |
+            (r->g_status.n > 0 ? 1u << SCAN_STATUS : 0) |
+            (r->g_reply.n > 0 ? 1u << SCAN_REPLY : 0) | (r->g_text.n > 0 ? 1u << SCAN_TEXT : 0);
         r->scanner = scanner_for_pattern(r->pattern);
         if (r->ignore) {
             /* An ignore rule needs no code, direction or outcome. */
@@ -1503,26 +1508,36 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
     return e;
 }
 
+/* The outcome a status word names. Every delivery record has one: the words' lengths are kept
+ * with them, and a word of the right length is compared in line, without strlen and memcmp
+ * calls. */
 static int
 status_word_outcome(const char *s, size_t len)
 {
     static const struct {
-        const char *w;
+        char w[14];
+        unsigned char len; /* strlen(w) */
         int o;
     } words[] = {
-        {"sent", OUTCOME_DELIVERED},        {"delivered", OUTCOME_DELIVERED},
-        {"deliverable", OUTCOME_DELIVERED}, {"deferred", OUTCOME_DEFERRED},
-        {"softbounce", OUTCOME_DEFERRED},   {"SOFTBOUNCE", OUTCOME_DEFERRED},
-        {"tempfail", OUTCOME_DEFERRED},     {"TempFail", OUTCOME_DEFERRED},
-        {"bounced", OUTCOME_BOUNCED},       {"undeliverable", OUTCOME_BOUNCED},
-        {"failed", OUTCOME_BOUNCED},        {"permfail", OUTCOME_BOUNCED},
-        {"PermFail", OUTCOME_BOUNCED},      {"expired", OUTCOME_EXPIRED},
-        {"rejected", OUTCOME_REJECTED},     {"reject", OUTCOME_REJECTED},
-        {"Ok", OUTCOME_DELIVERED},          {"ok", OUTCOME_DELIVERED},
+        {"sent", 4, OUTCOME_DELIVERED},         {"delivered", 9, OUTCOME_DELIVERED},
+        {"deliverable", 11, OUTCOME_DELIVERED}, {"deferred", 8, OUTCOME_DEFERRED},
+        {"softbounce", 10, OUTCOME_DEFERRED},   {"SOFTBOUNCE", 10, OUTCOME_DEFERRED},
+        {"tempfail", 8, OUTCOME_DEFERRED},      {"TempFail", 8, OUTCOME_DEFERRED},
+        {"bounced", 7, OUTCOME_BOUNCED},        {"undeliverable", 13, OUTCOME_BOUNCED},
+        {"failed", 6, OUTCOME_BOUNCED},         {"permfail", 8, OUTCOME_BOUNCED},
+        {"PermFail", 8, OUTCOME_BOUNCED},       {"expired", 7, OUTCOME_EXPIRED},
+        {"rejected", 8, OUTCOME_REJECTED},      {"reject", 6, OUTCOME_REJECTED},
+        {"Ok", 2, OUTCOME_DELIVERED},           {"ok", 2, OUTCOME_DELIVERED},
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        if (strlen(words[i].w) == len && memcmp(words[i].w, s, len) == 0) {
-            return words[i].o;
+        if (words[i].len == len) {
+            size_t k = 0;
+            while (k < len && words[i].w[k] == s[k]) {
+                k++;
+            }
+            if (k == len) {
+                return words[i].o;
+            }
         }
     }
     return OUTCOME_UNKNOWN;
@@ -2358,15 +2373,10 @@ pattern_groups(const struct rule *r, const char *msg, const PCRE2_SIZE *ov, stru
 static void
 scanner_groups(const struct rule *r, const char *msg, const struct scan_caps *c, struct groups *gs)
 {
-    const struct gref *refs[SCAN_NGROUPS];
+    unsigned take = c->set & r->scan_groups;
 
-    refs[SCAN_DOMAIN] = &r->g_domain;
-    refs[SCAN_ENH] = &r->g_enh;
-    refs[SCAN_STATUS] = &r->g_status;
-    refs[SCAN_REPLY] = &r->g_reply;
-    refs[SCAN_TEXT] = &r->g_text;
     for (int g = 0; g < SCAN_NGROUPS; g++) {
-        if ((c->set & (1u << g)) && refs[g]->n > 0) {
+        if (take & (1u << g)) {
             gs->g[g] = (struct slice){msg + c->off[g], c->len[g]};
         } else {
             gs->g[g] = (struct slice){NULL, 0};

@@ -209,6 +209,60 @@ Test(codes_parse_enh, honours_len)
     cr_assert_eq(codes_parse_enh("5.7.1", 4, &c, &s, &d), -1);
 }
 
+/* The shape rule as written in codes.h ("c.s.d", c one digit, s and d 1 to 3 digits, nothing
+ * else), read digit by digit. */
+static int
+enh_reference(const char *s, size_t len, int *c, int *sub, int *det)
+{
+    int v[3] = {0, 0, 0};
+    size_t i = 0;
+
+    for (int part = 0; part < 3; part++) {
+        size_t n = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && n < (part == 0 ? 1u : 3u)) {
+            v[part] = v[part] * 10 + (s[i++] - '0');
+            n++;
+        }
+        if (n == 0 || (part < 2 && (i >= len || s[i++] != '.'))) {
+            return -1;
+        }
+    }
+    if (i != len) {
+        return -1;
+    }
+    *c = v[0];
+    *sub = v[1];
+    *det = v[2];
+    return 0;
+}
+
+/* Every text of up to 10 bytes over digits, dots and another byte parses as the reference
+ * reads it, and a failed parse leaves the outputs alone. */
+Test(codes_parse_enh, every_short_text)
+{
+    static const char alphabet[] = "09.x";
+    char buf[12];
+
+    for (size_t len = 0; len <= 10; len++) {
+        size_t total = 1;
+        for (size_t i = 0; i < len; i++) {
+            total *= 4;
+        }
+        for (size_t t = 0; t < total; t++) {
+            size_t x = t;
+            for (size_t i = 0; i < len; i++, x /= 4) {
+                buf[i] = alphabet[x % 4];
+            }
+            buf[len] = '1'; /* a digit after the end must not be read */
+            int c1 = -7, s1 = -7, d1 = -7, c2 = -7, s2 = -7, d2 = -7;
+            int want = enh_reference(buf, len, &c1, &s1, &d1);
+            int got = codes_parse_enh(buf, len, &c2, &s2, &d2);
+            cr_assert_eq(got, want, "\"%.*s\"", (int)len, buf);
+            cr_assert(c1 == c2 && s1 == s2 && d1 == d2, "\"%.*s\"", (int)len, buf);
+        }
+    }
+}
+
 Test(codes_parse, never_reads_past_len)
 {
     static const char *const inputs[] = {

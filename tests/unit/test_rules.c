@@ -1024,6 +1024,26 @@ Test(rules, status_words)
         {"dsn=5.1.1, status=whatever", OUTCOME_BOUNCED},   /* class 5, local: bounced */
         {"dsn=4.1.1, status=whatever", OUTCOME_DEFERRED},  /* class 4 */
         {"dsn=2.1.5, status=whatever", OUTCOME_DELIVERED}, /* class 2 */
+        /* every word, against a class that would say otherwise; near misses go by the class */
+        {"dsn=4.0.0, status=delivered", OUTCOME_DELIVERED},
+        {"dsn=5.0.0, status=softbounce", OUTCOME_DEFERRED},
+        {"dsn=5.0.0, status=SOFTBOUNCE", OUTCOME_DEFERRED},
+        {"dsn=5.0.0, status=tempfail", OUTCOME_DEFERRED},
+        {"dsn=5.0.0, status=TempFail", OUTCOME_DEFERRED},
+        {"dsn=2.0.0, status=failed", OUTCOME_BOUNCED},
+        {"dsn=2.0.0, status=permfail", OUTCOME_BOUNCED},
+        {"dsn=2.0.0, status=PermFail", OUTCOME_BOUNCED},
+        {"dsn=2.0.0, status=rejected", OUTCOME_REJECTED},
+        {"dsn=4.0.0, status=Ok", OUTCOME_DELIVERED},
+        {"dsn=4.0.0, status=ok", OUTCOME_DELIVERED},
+        {"dsn=4.0.0, status=sent", OUTCOME_DELIVERED},
+        {"dsn=4.0.0, status=OK", OUTCOME_DEFERRED},
+        {"dsn=4.0.0, status=Sent", OUTCOME_DEFERRED},
+        {"dsn=4.0.0, status=sen", OUTCOME_DEFERRED},
+        {"dsn=4.0.0, status=sents", OUTCOME_DEFERRED},
+        {"dsn=4.0.0, status=o", OUTCOME_DEFERRED},
+        {"dsn=2.0.0, status=rejecte", OUTCOME_DELIVERED},
+        {"dsn=2.0.0, status=undeliverablee", OUTCOME_DELIVERED},
     };
     struct ruleset *rs = load_text(text, 1);
     struct matcher *m = matcher_new(rs);
