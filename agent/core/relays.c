@@ -208,26 +208,67 @@ relays_parse(const char *list, struct relays **out, char *err, size_t errlen)
     return 0;
 }
 
-static const char *
-find(const char *s, size_t len, const char *lit)
-{
-    size_t n = strlen(lit);
+#if defined(__GNUC__)
+#define RELAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define RELAYS_INLINE static inline
+#endif
 
-    if (lit[n - 1] == '=') {
-        /* "relay=", " H=": from '=' to '=' (a delivery record has three or four of them) */
-        for (const char *e = s + n - 1; e < s + len;) {
-            const char *q = memchr(e, '=', (size_t)(s + len - e));
-            if (q == NULL) {
-                return NULL;
-            }
-            if (q[-(ptrdiff_t)(n - 1)] == lit[0] && memcmp(q - (n - 1), lit, n - 1) == 0) {
-                return q - (n - 1);
-            }
-            e = q + 1;
+/* The first "KEY=" in s (key: w, wl bytes, then '='), found from '=' to '=' (a delivery record
+ * has three or four of them). Inlined where w is a literal: the key is compared in line. */
+RELAYS_INLINE const char *
+find_eq(const char *s, size_t len, const char *w, size_t wl)
+{
+    for (const char *e = s + wl; e < s + len;) {
+        const char *q = memchr(e, '=', (size_t)(s + len - e));
+        if (q == NULL) {
+            return NULL;
         }
+        if (q[-(ptrdiff_t)wl] == w[0] && memcmp(q - wl, w, wl) == 0) {
+            return q - wl;
+        }
+        e = q + 1;
+    }
+    return NULL;
+}
+
+/* The first w (wl >= 2 bytes, a literal where this is inlined) in s, or NULL: its first two
+ * bytes tested at 16 places at once, the rest compared where both are. "host " and
+ * "connect to " are searched for in every relay=none line, where memmem's set-up cost several
+ * hundred instructions a call. */
+RELAYS_INLINE const char *
+find_lit(const char *s, size_t len, const char *w, size_t wl)
+{
+    size_t i = 0;
+
+    if (len < wl) {
         return NULL;
     }
-    return memmem(s, len, lit, n);
+#ifdef __SSE2__
+    const __m128i a = _mm_set1_epi8(w[0]), b = _mm_set1_epi8(w[1]);
+    /* 16 places a step while the byte after the last of them is in s */
+    for (; len - i >= 17; i += 16) {
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
+        unsigned bits = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(v0, a), _mm_cmpeq_epi8(v1, b)));
+        for (; bits != 0; bits &= bits - 1) {
+            size_t at = i + (size_t)__builtin_ctz(bits);
+            if (len - at < wl) {
+                return NULL; /* nor does a later place leave room for w */
+            }
+            if (memcmp(s + at, w, wl) == 0) {
+                return s + at;
+            }
+        }
+    }
+#endif
+    for (; len - i >= wl; i++) {
+        if (s[i] == w[0] && memcmp(s + i, w, wl) == 0) {
+            return s + i;
+        }
+    }
+    return NULL;
 }
 
 /* The first byte from p on that is not a name byte (is_name_char), or end. Host names are
@@ -295,22 +336,29 @@ int
 relays_extract(const char *msg, size_t len, const char **name, size_t *nlen, const char **addr,
                size_t *alen)
 {
-    static const char *const keys[] = {"relay=", " H=", "host ", "connect to "};
     const char *end = msg + len;
+    const char *p;
 
-    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-        const char *p = find(msg, len, keys[k]);
-        if (p == NULL) {
-            continue;
-        }
-        p += strlen(keys[k]);
-        if (k == 0 && (size_t)(end - p) >= 4 && memcmp(p, "none", 4) == 0 &&
+    /* The keys in turn, each literal in its own search: relay=, H=, "host ", "connect to ". */
+    if ((p = find_eq(msg, len, "relay", 5)) != NULL) {
+        p += 6;
+        if ((size_t)(end - p) >= 4 && memcmp(p, "none", 4) == 0 &&
             (p + 4 == end || !is_name_char(p[4]))) {
-            continue; /* relay=none: the host of "connect to" or "host" if any */
-        }
-        if (read_host(p, end, name, nlen, addr, alen)) {
+            /* relay=none: the host of "connect to" or "host" if any */
+        } else if (read_host(p, end, name, nlen, addr, alen)) {
             return 1;
         }
+    }
+    if ((p = find_eq(msg, len, " H", 2)) != NULL && read_host(p + 3, end, name, nlen, addr, alen)) {
+        return 1;
+    }
+    if ((p = find_lit(msg, len, "host ", 5)) != NULL &&
+        read_host(p + 5, end, name, nlen, addr, alen)) {
+        return 1;
+    }
+    if ((p = find_lit(msg, len, "connect to ", 11)) != NULL &&
+        read_host(p + 11, end, name, nlen, addr, alen)) {
+        return 1;
     }
     return 0;
 }

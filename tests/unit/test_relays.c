@@ -131,3 +131,37 @@ Test(relays, name_ends_at_every_byte)
         }
     }
 }
+
+/* For relay=none the host comes from "host " or "connect to ": found after false starts of
+ * every length ("h", "ho", "hos", "c", "conn", ...) at every offset, not found when cut short
+ * at the end, and the first of two is the one taken. */
+Test(relays, host_keys_at_every_place)
+{
+    static const char *const keys[] = {"host ", "connect to "};
+    static const char *const starts[] = {"", "h", "ho", "hos", "host", "c", "co", "connect t"};
+
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t s = 0; s < sizeof(starts) / sizeof(starts[0]); s++) {
+            for (size_t pad = 0; pad < 40; pad++) {
+                char msg[256];
+                int n =
+                    snprintf(msg, sizeof(msg),
+                             "Q: to=<a@b>, relay=none, %.*s%s%smx%zu[10.0.0.%zu] x %smy[1.1.1.1]",
+                             (int)pad, "........................................", starts[s],
+                             keys[k], pad, pad, keys[k]);
+                const char *nm, *a;
+                size_t nl, al;
+                char want[16];
+                int wl = snprintf(want, sizeof(want), "mx%zu", pad);
+                cr_assert_eq(relays_extract(msg, (size_t)n, &nm, &nl, &a, &al), 1, "%s", msg);
+                cr_assert_eq(nl, (size_t)wl, "%s", msg);
+                cr_assert(memcmp(nm, want, nl) == 0, "%s", msg);
+                /* the key cut short at the end of the message: no host */
+                n = snprintf(msg, sizeof(msg), "Q: to=<a@b>, relay=none, %.*s%s%.*s", (int)pad,
+                             "........................................", starts[s],
+                             (int)strlen(keys[k]) - 1, keys[k]);
+                cr_assert_eq(relays_extract(msg, (size_t)n, &nm, &nl, &a, &al), 0, "%s", msg);
+            }
+        }
+    }
+}
