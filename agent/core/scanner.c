@@ -236,13 +236,19 @@ digits13(const unsigned char *s, size_t n, size_t i, unsigned char next)
     return j;
 }
 
-/* "\d\.\d{1,3}\.\d{1,3}" followed by 'next'; returns the end of the code (before 'next') or 0. */
-static size_t
+/* "\d\.\d{1,3}\.\d{1,3}" followed by 'next' (no digit); returns the end of the code (before
+ * 'next') or 0. Most codes are "c.s.d" with one digit each (2.0.0, 4.4.1, 5.7.1): tested in
+ * one go before the general reading. */
+SCAN_INLINE size_t
 enh_code(const unsigned char *s, size_t n, size_t i, unsigned char next)
 {
     size_t j;
     if (n - i < 5 || !is_digit(s[i]) || s[i + 1] != '.') {
         return 0;
+    }
+    if (n - i >= 6 && is_digit(s[i + 2]) && s[i + 3] == '.' && is_digit(s[i + 4]) &&
+        s[i + 5] == next) {
+        return i + 5;
     }
     if ((j = digits13(s, n, i + 2, '.')) == 0) {
         return 0;

@@ -858,3 +858,71 @@ Test(scanner, exim_reply_field_at_every_offset)
         checker_free(&ck);
     }
 }
+
+/* Enhanced codes of every shape the pattern may meet, in dsn= and after the reply: parts of 0
+ * to 4 digits, each byte around them replaced, for the Postfix delivery and reject scanners and
+ * Exim's. Scanners and patterns agree; codes of one digit a part, the commonest, are taken. */
+Test(scanner, enhanced_codes_of_every_shape)
+{
+    const struct scanner *list;
+    size_t n = scanner_list(&list);
+    static const char *const parts[] = {"", "0", "5", "12", "999", "1000"};
+    static const char repl[] = "0.,- x";
+
+    for (size_t s = 0; s < n; s++) {
+        struct checker ck;
+        int delivery = strncmp(list[s].name, "postfix-delivery", 16) == 0;
+        int reject = strcmp(list[s].name, "postfix-smtpd-reject") == 0;
+        int exim = strcmp(list[s].name, "exim-delivered") == 0;
+        if (!delivery && !reject && !exim) {
+            continue;
+        }
+        checker_init(&ck, &list[s]);
+        for (size_t a = 0; a < 6; a++) {
+            for (size_t b = 0; b < 6; b++) {
+                for (size_t c = 0; c < 6; c++) {
+                    char code[16], msg[256];
+                    snprintf(code, sizeof(code), "%s.%s.%s", parts[a], parts[b], parts[c]);
+                    int k, k2;
+                    if (delivery) {
+                        k = snprintf(msg, sizeof(msg),
+                                     "4F2: to=<u@example.org>, relay=mx.example.org[192.0.2.1]:25, "
+                                     "delay=1, delays=0/0/0/1, dsn=%s, status=bounced (host "
+                                     "mx.example.org[192.0.2.1] said: 550 %s x)",
+                                     code, code);
+                    } else if (reject) {
+                        k = snprintf(msg, sizeof(msg),
+                                     "NOQUEUE: reject: RCPT from h[192.0.2.1]: 550 %s <u@x>: no; "
+                                     "from=<a@b> to=<u@x> proto=ESMTP helo=<h>",
+                                     code);
+                    } else {
+                        k = snprintf(msg, sizeof(msg),
+                                     "1rXyZa-0001ab-Xy => u@example.org R=u T=smtp C=\"250 %s ok\"",
+                                     code);
+                    }
+                    int taken = check(&ck, msg, (size_t)k);
+                    if (strlen(parts[a]) == 1 && strlen(parts[b]) == 1 && strlen(parts[c]) == 1) {
+                        cr_assert(taken, "not taken: %s", msg);
+                    }
+                    /* each byte of both codes and the byte after them replaced */
+                    const char *at = strstr(msg, code);
+                    for (int twice = 0; twice < 2 && at != NULL; twice++) {
+                        size_t from = (size_t)(at - msg);
+                        k2 = (int)strlen(code) + 1;
+                        for (size_t i = from; i < from + (size_t)k2 && i < (size_t)k; i++) {
+                            for (size_t r = 0; r < sizeof(repl) - 1; r++) {
+                                char mut[256];
+                                memcpy(mut, msg, (size_t)k);
+                                mut[i] = repl[r];
+                                check(&ck, mut, (size_t)k);
+                            }
+                        }
+                        at = strstr(at + 1, code);
+                    }
+                }
+            }
+        }
+        cr_assert_gt(ck.accepted, 27);
+        checker_free(&ck);
+    }
+}
