@@ -2540,11 +2540,15 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
         }
         if (r->scanner != NULL && m->rs->scanners) {
             struct scan_caps c;
-            if (r->scanner->fn(h->msg.p, h->msg.len, &c)) {
+            int sc = r->scanner->fn(h->msg.p, h->msg.len, &c);
+            if (sc > 0) {
                 struct groups gs;
                 scanner_groups(r, h->msg.p, &c, &gs);
                 fill_event(m, r, &gs, h, implied, ev);
                 return 1;
+            }
+            if (sc < 0) {
+                continue; /* the pattern cannot match */
             }
         }
         int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);

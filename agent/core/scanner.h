@@ -9,9 +9,10 @@
  * A scanner is attached to a rule by the rules loader when the rule's pattern is, byte for byte,
  * the scanner's reference pattern (so an edited pattern simply runs in PCRE2). On a message it
  * either accepts and gives exactly the captures the pattern would, or declines and the pattern
- * decides. It follows the pattern's first path (greedy repeats take the most, an optional group
- * is entered when it can match) and accepts only when that path reaches the end: that path is
- * the one PCRE2 returns. The unit tests and the fuzz target check the equivalence.
+ * decides, or (where it can tell) refuses: the pattern does not match. It follows the pattern's
+ * first path (greedy repeats take the most, an optional group is entered when it can match) and
+ * accepts only when that path reaches the end: that path is the one PCRE2 returns. The unit tests
+ * and the fuzz target check the equivalence.
  */
 #ifndef SMTPMON_AGENT_SCANNER_H
 #define SMTPMON_AGENT_SCANNER_H
@@ -27,7 +28,10 @@ struct scan_caps {
     size_t len[SCAN_NGROUPS];
 };
 
-/* 1: the pattern matches and c holds its captures; 0: declined (the pattern decides). */
+/* 1: the pattern matches and c holds its captures; 0: declined (the pattern decides); -1: the
+ * pattern cannot match (a scanner says so only where every path of the pattern has failed, as
+ * for a relay that is not the loopback address in a record whose fields before it admit one
+ * reading). */
 typedef int (*scanner_fn)(const char *msg, size_t len, struct scan_caps *c);
 
 struct scanner {
