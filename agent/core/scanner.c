@@ -270,7 +270,11 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
     /* ^(?<qid>[0-9A-Za-z]++): to= */
     i = skip_class(s, i, n, SC_DIGIT | SC_ALPHA);
     if (i == 0 || !LIT(": to=<")) {
-        return 0; /* without '<' the line is left to PCRE2 */
+        /* Without ": to=" after the queue id, no match: the pattern is anchored and the queue id
+         * possessive. Refused, as the smtpd(8), postscreen(8) and cleanup(8) records are by
+         * postfix.other.delivery, which has no services and is tried on them before their own
+         * rules. Without the '<' only, the line is left to PCRE2. */
+        return i > 0 && n - i >= 5 && same_as(s + i, ": to=", 5) ? 0 : -1;
     }
     /* <?(?>[^@>,]*@(?<domain>[^>,]*)|[^>,]*)  -- '<' taken, then the atomic group: the first
      * alternative when the run of [^@>,] stops at '@' (a shorter run stops on a byte of the class,

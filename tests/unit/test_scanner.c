@@ -1004,3 +1004,53 @@ Test(scanner, loopback_relays_of_every_shape)
     cr_assert_gt(refused, 100);
     cr_assert_gt(accepted, 20);
 }
+
+/* The Postfix delivery scanners refuse a record that has no ": to=" right after its queue id
+ * (the pattern is anchored and the queue id possessive), and leave one without the '<' to
+ * PCRE2: queue ids and what follows them of every shape, against the patterns. */
+Test(scanner, delivery_head_of_every_shape)
+{
+    const struct scanner *list;
+    size_t n = scanner_list(&list);
+    static const char *const qids[] = {"",
+                                       "4F2",
+                                       "NOQUEUE",
+                                       "4F-2",
+                                       "4F2 ",
+                                       " 4F2",
+                                       "\xc3\xa9"
+                                       "4F2"};
+    static const char *const after[] = {": to=<u@example.org>",
+                                        ": to=u@example.org",
+                                        ": to=",
+                                        ": to",
+                                        ":to=<u@example.org>",
+                                        ": reject: RCPT from h[192.0.2.1]: 550 5.1.1 <u@x>: no",
+                                        ": from=<a@b>, size=1, nrcpt=1 (queue active)",
+                                        ""};
+
+    for (size_t s = 0; s < n; s++) {
+        struct checker ck;
+        if (strncmp(list[s].name, "postfix-delivery", 16) != 0) {
+            continue;
+        }
+        checker_init(&ck, &list[s]);
+        for (size_t q = 0; q < sizeof(qids) / sizeof(qids[0]); q++) {
+            for (size_t a = 0; a < sizeof(after) / sizeof(after[0]); a++) {
+                char msg[256];
+                int k = snprintf(msg, sizeof(msg),
+                                 "%s%s, relay=localhost[127.0.0.1]:10024, delay=1, "
+                                 "delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)",
+                                 qids[q], after[a]);
+                for (int cut = 0; cut < 2; cut++) {
+                    /* the whole record, and the head alone */
+                    size_t len = cut ? strlen(qids[q]) + strlen(after[a]) : (size_t)k;
+                    check(&ck, msg, len);
+                }
+            }
+        }
+        cr_assert_gt(ck.refused, 40, "%s refused %zu", list[s].name, ck.refused);
+        cr_assert_geq(ck.accepted, 2, "%s accepted %zu", list[s].name, ck.accepted);
+        checker_free(&ck);
+    }
+}
