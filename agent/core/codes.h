@@ -68,7 +68,13 @@ const struct reply_code_info *codes_reply_at(size_t i);
 
 /* ---- the parsing and validity tests declared above ---- */
 
-static inline int
+#if defined(__GNUC__)
+#define CODES_INLINE static inline __attribute__((always_inline))
+#else
+#define CODES_INLINE static inline
+#endif
+
+CODES_INLINE int
 codes_is_digit_(char c)
 {
     return c >= '0' && c <= '9';
@@ -76,7 +82,7 @@ codes_is_digit_(char c)
 
 /* Reads 1 to 3 digits at s[*pos], never past len (a fourth digit is left for the caller to
  * refuse). */
-static inline int
+CODES_INLINE int
 codes_parse_1_3_(const char *s, size_t len, size_t *pos, int *out)
 {
     size_t i = *pos;
@@ -97,7 +103,7 @@ codes_parse_1_3_(const char *s, size_t len, size_t *pos, int *out)
     return 0;
 }
 
-static inline int
+CODES_INLINE int
 codes_parse_reply(const char *s, size_t len, int *reply)
 {
     if (s == NULL || len != 3) {
@@ -112,7 +118,7 @@ codes_parse_reply(const char *s, size_t len, int *reply)
     return 0;
 }
 
-static inline int
+CODES_INLINE int
 codes_parse_enh(const char *s, size_t len, int *cls, int *subject, int *detail)
 {
     size_t pos = 2;
@@ -142,7 +148,7 @@ codes_parse_enh(const char *s, size_t len, int *cls, int *subject, int *detail)
     return 0;
 }
 
-static inline int
+CODES_INLINE int
 codes_reply_valid(int reply)
 {
     int cls;
@@ -156,7 +162,7 @@ codes_reply_valid(int reply)
     return (cls == 2 || cls == 4 || cls == 5) && second <= 5;
 }
 
-static inline int
+CODES_INLINE int
 codes_enh_valid(int cls, int subject, int detail)
 {
     if (cls != 2 && cls != 4 && cls != 5) {
