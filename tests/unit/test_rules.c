@@ -1223,6 +1223,49 @@ Test(rules, reason_memo_keeps_codes_apart)
     ruleset_free(rs);
 }
 
+/* The memo of reasons (by the text as it comes with its digits as '0', then by its folding)
+ * gives what a matcher that never saw a text before gives: texts that differ in digits only,
+ * in a digit against a letter, in the runs of digits of a word, around many other texts (the
+ * memo's slots are reused) and longer than the texts looked up as they come. */
+Test(rules, reason_memo_same_as_a_fresh_matcher)
+{
+    const char *text = "reason rep\n  match ts#\\]\nreason ids\n  match \\bq#x#\n"
+                       "reason pol\n  match blocked\n";
+    static const char *forms[][3] = {
+        {"blocked [TS0", "] x", ""},
+        {"blocked [TSa", "] x", ""},
+        {"blocked [T", "S] ", ""},
+        {"q", "x", ""},
+        {"q", "x", "z7"},
+        {"q", "xx ", ""},
+        {"user@h", ".ex q1x", ""},
+        {"[ts", "]", ""},
+    };
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    char t[512];
+
+    for (int i = 0; i < 6000; i++) {
+        const char *const *f3 = forms[i % 8];
+        int n = snprintf(t, sizeof(t), "%s%d%s%d%s", f3[0], i % 97, f3[1], i % 13, f3[2]);
+        if (i % 50 == 0) { /* a long one */
+            n += snprintf(t + n, sizeof(t) - (size_t)n, " %0*d [TS%d]", 200 + i % 3, i, i % 10);
+        }
+        struct matcher *f = matcher_new(rs);
+        int want = matcher_reason(f, 421, 4, 7, i % 3, t, (size_t)n);
+        cr_assert_eq(matcher_reason(m, 421, 4, 7, i % 3, t, (size_t)n), want, "%s", t);
+        matcher_free(f);
+    }
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "blocked [TS01] x", 16), reason_idx(rs, "rep"));
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "blocked [TS91] x", 16), reason_idx(rs, "rep"));
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "blocked [TSl1] x", 16), reason_idx(rs, "pol"));
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "q1x2", 4), reason_idx(rs, "ids"));
+    cr_assert_eq(matcher_reason(m, 421, 4, 7, 0, "q1x2z3", 6), reason_idx(rs, "other"),
+                 "three runs of digits: the word is an id");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
 /* ---- engines, named groups, limits --------------------------------------------------------- */
 
 Test(rules, jit_and_interpreter_agree)
