@@ -5,6 +5,7 @@
 #endif
 
 #include "lists.h"
+#include "words.h"
 
 static int
 lower(int c)
@@ -302,17 +303,13 @@ gmail(const struct pairs *pairs, const char *s, size_t len)
 
 _Static_assert(sizeof(known) / sizeof(known[0]) > KNOWN_LISTS, "KNOWN_LISTS");
 
-size_t
-lists_find(const char *text, size_t len, const char **name)
+static size_t
+find_list(const char *text, size_t len, const char **name, size_t *zone_at)
 {
     const char *zone = NULL, *n;
     size_t zl;
     char low[LISTS_TEXT_MAX];
 
-    *name = NULL;
-    if (text == NULL || len == 0) {
-        return 0;
-    }
     /* The searches below run on a lower-case copy; a zone is returned from the original text at
      * the same offset. */
     if (len > sizeof(low)) {
@@ -367,7 +364,8 @@ lists_find(const char *text, size_t len, const char **name)
         /* the zone is a part of the text: a pair it has, the text has (the filter holds) */
         n = known_in(pairs, zone, zl, 0, sizeof(known) / sizeof(known[0]));
         if (n == NULL) {
-            *name = text + (zone - low);
+            *zone_at = (size_t)(zone - low);
+            *name = text + *zone_at;
             return zl;
         }
         *name = n;
@@ -384,4 +382,55 @@ lists_find(const char *text, size_t len, const char **name)
     }
     *name = n;
     return strlen(n);
+}
+
+/* The answers for the texts of the thread's last refusals, by a hash of the whole text: a log
+ * repeats the same refusal word for word (the same host's answer to each message it refuses),
+ * and the hash costs a tenth of the search. A zone is kept as its place in the text. Texts of
+ * LIST_MEMO_MAX bytes or more are searched each time: in real logs they are the providers' long
+ * answers with ids in them, which never repeat. */
+#define LIST_MEMO 1024 /* power of two */
+#define LIST_MEMO_MAX 192
+
+struct list_memo {
+    uint64_t key;     /* 0: empty */
+    const char *name; /* a canonical name, or NULL for a zone of the text or no list */
+    uint16_t tlen;    /* the text's length */
+    uint16_t off, len;
+};
+
+static _Thread_local struct list_memo list_memo[LIST_MEMO];
+
+size_t
+lists_find(const char *text, size_t len, const char **name)
+{
+    size_t zone_at = SIZE_MAX;
+
+    *name = NULL;
+    if (text == NULL || len == 0) {
+        return 0;
+    }
+    if (len >= LIST_MEMO_MAX) {
+        return find_list(text, len, name, &zone_at);
+    }
+    uint64_t key = words_hash(0x6a09e667f3bcc909ull ^ len, text, len);
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    key |= 1;
+    struct list_memo *e = &list_memo[key & (LIST_MEMO - 1)];
+    if (e->key == key && e->tlen == len) {
+        if (e->len > 0) {
+            *name = e->name != NULL ? e->name : text + e->off;
+        }
+        return e->len;
+    }
+
+    size_t n = find_list(text, len, name, &zone_at);
+    e->key = key;
+    e->tlen = (uint16_t)len;
+    e->len = (uint16_t)n;
+    e->name = zone_at == SIZE_MAX ? *name : NULL;
+    e->off = zone_at == SIZE_MAX ? 0 : (uint16_t)zone_at;
+    return n;
 }

@@ -171,3 +171,37 @@ Test(lists, many)
         cr_assert_str_eq(find("[tss0] 4]", buf, sizeof(buf)), "-");
     }
 }
+
+/* A zone is returned inside the text searched, even when the same text was searched before in
+ * another buffer; texts of the same length that differ in one byte keep their own answers. */
+Test(lists, zone_in_each_text)
+{
+    static const char *const texts[] = {
+        "blocked using bl.example.org; see it",
+        "blocked using bl.example.net; see it",
+        "listed at dnsbl-1.uceprotect.net x",
+        "listed at dnsbl-2.uceprotect.net x",
+        "listed at dnsbl-3.uceprotect.net x",
+        "listed at dnsbl-4.uceprotect.net x",
+        "Microsoft (S3150) says no",
+        "Microsoft (S3140) says no",
+    };
+    static const char *const want[] = {
+        "bl.example.org", "bl.example.net", "uceprotect-1",    "uceprotect-2",
+        "uceprotect-3",   "uceprotect",     "microsoft-s3150", "microsoft-s3140",
+    };
+    char a[64], b[64], *bufs[2] = {a, b};
+
+    for (int round = 0; round < 3000; round++) {
+        size_t k = (size_t)round * 7 % 8;
+        char *t = bufs[round & 1];
+        const char *n;
+        snprintf(t, 64, "%s", texts[k]);
+        size_t len = lists_find(t, strlen(t), &n);
+        cr_assert_eq(len, strlen(want[k]), "%s", t);
+        cr_assert(strncmp(n, want[k], len) == 0, "%s: %.*s", t, (int)len, n);
+        if (k < 2) {
+            cr_assert_eq(n, t + 14, "the zone in the text searched: %s", t);
+        }
+    }
+}
