@@ -119,6 +119,7 @@ struct ruleset {
     int other_reason;
     int reason_patterns;     /* reasons with a pattern */
     int reason_for_patterns; /* reasons with a 'match-for' pattern */
+    int reason_any_case;     /* every reason pattern matches as well in either case (any_case) */
     uint32_t reason_groups;
     uint32_t max_groups;
     int jit;
@@ -1022,6 +1023,25 @@ finish_rules(struct loader *ld)
     }
     number_requires(rs);
 }
+/* 1 if a pattern compiled caseless surely matches a text as it matches the text with its
+ * letters in lower case: no option set inside it ("(?-i)", "(?^)", "(?c)"), no verb, no
+ * property or POSIX class (\p{Lu} and [:upper:] keep to their case). Only the groups and
+ * assertions "(?:", "(?=", "(?!", "(?<=", "(?<!" are taken. */
+static int
+any_case(const char *pat)
+{
+    if (strstr(pat, "\\p") != NULL || strstr(pat, "\\P") != NULL || strstr(pat, "[:") != NULL ||
+        strstr(pat, "(*") != NULL) {
+        return 0;
+    }
+    for (const char *p = pat; (p = strstr(p, "(?")) != NULL; p += 2) {
+        if (p[2] != ':' && p[2] != '=' && p[2] != '!' &&
+            !(p[2] == '<' && (p[3] == '=' || p[3] == '!'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 static void
 finish_reasons(struct loader *ld)
@@ -1041,6 +1061,7 @@ finish_reasons(struct loader *ld)
         idx = rs->nreasons - 1;
     }
     rs->other_reason = (int)idx;
+    rs->reason_any_case = 1;
 
     for (size_t i = 0; i < rs->nreasons; i++) {
         struct reason *r = rs->reasons[i];
@@ -1063,6 +1084,9 @@ finish_reasons(struct loader *ld)
         }
         if (r->pattern == NULL) {
             continue;
+        }
+        if (!any_case(r->pattern)) {
+            rs->reason_any_case = 0;
         }
         r->re =
             compile(ld, r->pattern, PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, &code, &off);
@@ -2040,6 +2064,12 @@ memo_key(int reply, int enh_class, int subject, int detail, const char *norm, si
     return h | 1;
 }
 
+static inline unsigned char
+ascii_lower(unsigned char c)
+{
+    return (unsigned)(c - 'A') <= 25 ? (unsigned char)(c + 32) : c;
+}
+
 /* 0-61 for [0-9A-Za-z], -1 for any other byte */
 static inline int
 alnum_index(unsigned char c)
@@ -2064,6 +2094,11 @@ static uint64_t
 reason_candidates(struct matcher *m, unsigned char b0, int b1)
 {
     const struct ruleset *rs = m->rs;
+
+    if (rs->reason_any_case) { /* "Connection" and "connection" share their entry */
+        b0 = ascii_lower(b0);
+        b1 = b1 == 256 ? b1 : ascii_lower((unsigned char)b1);
+    }
     int a = alnum_index(b0);
 
     if (!m->cand_known[a][b1]) {
@@ -2095,10 +2130,17 @@ reason_candidates4(struct matcher *m, const unsigned char *t, size_t n)
     const struct ruleset *rs = m->rs;
     uint64_t base = reason_candidates(m, t[0], n > 1 ? t[1] : 256);
     uint64_t key = 0;
+    unsigned char low[4];
     size_t slot;
 
     if (n < 3 || base == 0) {
         return base;
+    }
+    if (rs->reason_any_case) { /* as in reason_candidates */
+        for (size_t i = 0; i < n; i++) {
+            low[i] = ascii_lower(t[i]);
+        }
+        t = low;
     }
     memcpy(&key, t, n);
     key |= (uint64_t)n << 32;

@@ -1266,6 +1266,76 @@ Test(rules, reason_memo_same_as_a_fresh_matcher)
     ruleset_free(rs);
 }
 
+/* Which reasons may match at a word start is known from its first bytes, found by partial
+ * matching on one byte, then two, then four: assertions that look past the end of those bytes
+ * must not leave a reason out. The expected reasons (0: the pattern's, 1: other) are those of a
+ * matcher that tries the pattern at every word start of each text. */
+Test(rules, reason_assertions_at_the_end_of_a_word_start)
+{
+    static const char *texts[] = {"a",   "ab", "ac", "a b", "xab", "b", "ba",
+                                  "ab.", "a.", "aa", "abc", "c a", "x"};
+    static const struct {
+        const char *pattern, *want;
+    } cases[] = {{"(?!ab)a", "0100111100101"},     {"(?=ab)a", "1011111011011"},
+                 {"\\bab\\b", "1011111011111"},    {"a\\b", "0110111101101"},
+                 {"(?<!x)ab", "1011111011011"},    {"a(?!b)", "0100111100101"},
+                 {"a$", "0111111111101"},          {"a\\z", "0111111111101"},
+                 {"ab|a(?=c)", "1001111011011"},   {"a(?!b)c?", "0100111100101"},
+                 {"(?<=a)b", "1111111111111"},     {"\\Bb", "1111111111111"},
+                 {"a(*COMMIT)b", "1011111011011"}, {"(?!a)", "1110000111100"},
+                 {"\\b", "0000000000000"}};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char rules[128];
+        snprintf(rules, sizeof(rules), "reason r\n  match %s\n", cases[i].pattern);
+        struct ruleset *rs = load_text(rules, 1);
+        struct matcher *m = matcher_new(rs);
+        for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+            int r = matcher_reason(m, 550, 5, 9, 9, texts[k], strlen(texts[k]));
+            cr_assert_eq(r, cases[i].want[k] - '0', "%s on \"%s\"", cases[i].pattern, texts[k]);
+        }
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
+
+/* The table of the first bytes of a word is shared by a word's upper and lower case when the
+ * reason patterns match alike in either; a pattern that sets its own case keeps it apart. (The
+ * texts differ beyond case: the memo of folded texts takes "abc" and "ABC" for one text.) */
+Test(rules, reason_word_start_case)
+{
+    static const struct {
+        const char *rules, *first, *second;
+        int first_is_r, second_is_r;
+    } cases[] = {
+        {"reason r\n  match (?-i)Abc\n", "abc x", "Abc y", 0, 1},
+        {"reason r\n  match (?-i)Abc\n", "Abc x", "abc y", 1, 0},
+        {"reason r\n  match (?-i:AB)c\n", "abc x", "ABC y", 0, 1},
+        {"reason r\n  match [[:upper:]]bc\n", "abc x", "Abc y", 1, 1},
+        {"reason r\n  match (?c)xyz\n", "xyz x", "XYZ y", 1, 1},
+        {"reason r\n  match Abc\n", "abc x", "ABC y", 1, 1},
+        {"reason r\n  match ab(?=C)\n", "aBc x", "ABc y", 1, 1},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct errlist e = {0};
+        struct ruleset *rs =
+            ruleset_load_text("t.rules", cases[i].rules, strlen(cases[i].rules), 1, &e);
+        if (rs == NULL) { /* a PCRE2 without the option: nothing to test */
+            errlist_clear(&e);
+            continue;
+        }
+        struct matcher *m = matcher_new(rs);
+        int r = reason_idx(rs, "r"), o = reason_idx(rs, "other");
+        cr_assert_eq(matcher_reason(m, 550, 5, 9, 9, cases[i].first, 5),
+                     cases[i].first_is_r ? r : o, "%s on %s", cases[i].rules, cases[i].first);
+        cr_assert_eq(matcher_reason(m, 550, 5, 9, 9, cases[i].second, 5),
+                     cases[i].second_is_r ? r : o, "%s on %s", cases[i].rules, cases[i].second);
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
+
 /* ---- engines, named groups, limits --------------------------------------------------------- */
 
 Test(rules, jit_and_interpreter_agree)
