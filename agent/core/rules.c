@@ -2089,7 +2089,8 @@ alnum_index(unsigned char c)
 /* The reasons (bit i: reason i < REASON_MASKED) that may match at a word start whose bytes are
  * b0, b1 (256: the text ends after b0). A reason is left out only when matching it anchored
  * on those bytes, with PCRE2_PARTIAL_HARD, neither matches nor runs into their end: then no
- * text that starts so can match it. */
+ * text that starts so can match it. So the reasons for b0, b1 are among those for b0 alone,
+ * and only those are tried. */
 static uint64_t
 reason_candidates(struct matcher *m, unsigned char b0, int b1)
 {
@@ -2104,10 +2105,13 @@ reason_candidates(struct matcher *m, unsigned char b0, int b1)
     if (!m->cand_known[a][b1]) {
         unsigned char subj[2] = {b0, (unsigned char)(b1 & 0xff)};
         size_t n = b1 == 256 ? 1 : 2;
-        uint64_t mask = 0;
+        uint64_t mask = 0, maybe = ~0ull;
+        if (b1 != 256) {
+            maybe = reason_candidates(m, b0, 256);
+        }
         for (size_t i = 0; i < rs->nreasons && i < REASON_MASKED; i++) {
             const struct reason *r = rs->reasons[i];
-            if (r->re == NULL) {
+            if (r->re == NULL || !(maybe >> i & 1)) {
                 continue;
             }
             int rc = r->untested ? 0
