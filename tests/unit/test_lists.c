@@ -205,3 +205,45 @@ Test(lists, zone_in_each_text)
         }
     }
 }
+
+/* Every Spamhaus name, in prose and as a zone, in either case; and texts with "spamhaus" broken
+ * (the names are skipped together when the text lacks pairs of "spamhaus"). */
+Test(lists, spamhaus_names)
+{
+    static const char *const cases[][2] = {
+        {"sbl-xbl.spamhaus", "spamhaus-sbl-xbl"},
+        {"zen.spamhaus", "spamhaus-zen"},
+        {"sbl.spamhaus", "spamhaus-sbl"},
+        {"xbl.spamhaus", "spamhaus-xbl"},
+        {"pbl.spamhaus", "spamhaus-pbl"},
+        {"dbl.spamhaus", "spamhaus-dbl"},
+        {"zrd.spamhaus", "spamhaus-zrd"},
+        {"css.spamhaus", "spamhaus-css"},
+        {"spamhaus.org/query/dbl", "spamhaus-dbl"},
+        {"spamhaus.org/sbl", "spamhaus-sbl"},
+        {"spamhaus.org/pbl", "spamhaus-pbl"},
+        {"spamhaus.org/xbl", "spamhaus-xbl"},
+        {"spamhaus pbl", "spamhaus-pbl"},
+        {"spamhaus sbl", "spamhaus-sbl"},
+        {"spamhaus xbl", "spamhaus-xbl"},
+        {"spamhaus dbl", "spamhaus-dbl"},
+        {"spamhaus zen", "spamhaus-zen"},
+        {"spamhaus", "spamhaus"},
+        {"SpamHaus", "spamhaus"},
+        {"spam haus", "-"},
+        {"spamhau s", "-"},
+        {"s pamhaus", "-"},
+        {"spamhuas mh au", "-"},
+    };
+    char text[128], buf[128];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text), "IP is in %s, sorry", cases[i][0]);
+        cr_expect_str_eq(find(text, buf, sizeof(buf)), cases[i][1], "%s", text);
+        if (strchr(cases[i][0], ' ') == NULL && strchr(cases[i][0], '/') == NULL &&
+            strchr(cases[i][0], '.') != NULL) {
+            snprintf(text, sizeof(text), "blocked using %s.org; see it", cases[i][0]);
+            cr_expect_str_eq(find(text, buf, sizeof(buf)), cases[i][1], "%s", text);
+        }
+    }
+}
