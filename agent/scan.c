@@ -110,7 +110,7 @@ struct worker {
     _Atomic uint64_t done; /* bytes read, for the progress bar */
     int err;               /* errno of a read failure */
     const char *errwhat;
-    int nul_any;      /* a NUL byte was read: lines are checked for them from then on */
+    int nul_any;      /* a NUL byte was read (set by the linebuf): lines are checked from then on */
     uint64_t nul_off; /* offset of the first NUL byte seen; UINT64_MAX: none */
     int ready;
 };
@@ -193,9 +193,6 @@ read_range(struct worker *w, off_t start, off_t end)
             break;
         }
         pos += n;
-        if (!w->nul_any && memchr(buf, '\0', (size_t)n) != NULL) {
-            w->nul_any = 1;
-        }
         linebuf_feed(w->lb, buf, (size_t)n, on_line, w);
         atomic_fetch_add_explicit(&w->done, (uint64_t)n, memory_order_relaxed);
     }
@@ -325,6 +322,7 @@ worker_init(struct worker *w, const struct ruleset *rs, const struct scan_opts *
         (w->buf = malloc(SCAN_CHUNK)) == NULL) {
         return -1;
     }
+    linebuf_watch_nul(w->lb, &w->nul_any);
     w->pl.only = only;
     w->pl.internal = o->internal;
     w->pl.ctx.local_to_utc = tz_local_to_utc;

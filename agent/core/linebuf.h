@@ -28,6 +28,13 @@ void linebuf_free(struct linebuf *lb);
 size_t linebuf_feed(struct linebuf *lb, const char *buf, size_t len, linebuf_line_cb *cb,
                     void *arg);
 
+/* Has *flag set to 1 when a NUL byte is fed (flag NULL: never): at the latest before the callback
+ * gets the line that holds it, or before linebuf_feed() returns if the byte is left in a pending
+ * line or in padding; possibly earlier (bytes after a line may be looked at before the line is
+ * delivered). A reader that looks for NUL bytes in a line only once the flag is set misses none,
+ * with no pass of its own over the input. Nothing clears the flag. */
+void linebuf_watch_nul(struct linebuf *lb, int *flag);
+
 /* At the end of a finished input (batch commands only), delivers a pending last line that has
  * no newline. The agent never calls this: a partial line waits for its newline. */
 void linebuf_finish(struct linebuf *lb, linebuf_line_cb *cb, void *arg);

@@ -658,3 +658,173 @@ Test(linebuf, nul_run_is_padding)
     linebuf_free(lb);
     free(buf);
 }
+
+/* ---- lines against 64-byte blocks ----------------------------------------------------------- */
+
+/* Lines of every length from 0 to 200 put newlines at every position against the 64-byte blocks
+ * a feed may be looked at in, and feeds end at every position too: one feed, feeds of 1, 63, 64,
+ * 65, 100, 127 and 129 bytes, each the same lines at the same offsets. Bytes 0x02 and 0x08 (which
+ * share bits with '\n' and NUL) are in the lines as data. */
+Test(linebuf, block_boundaries)
+{
+    enum { LINES = 201 };
+    static const size_t sizes[] = {0, 1, 63, 64, 65, 100, 127, 129};
+    size_t total = LINES * (LINES + 1) / 2, pos = 0;
+    char *in = malloc(total);
+
+    cr_assert_not_null(in);
+    for (size_t l = 0; l < LINES; l++) {
+        for (size_t k = 0; k < l; k++) {
+            in[pos++] = k % 29 == 5 ? '\x02' : k % 31 == 7 ? '\x08' : (char)('a' + (l + k) % 26);
+        }
+        in[pos++] = '\n';
+    }
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        struct linebuf *lb = linebuf_new(4096);
+        size_t done = 0, next = 0; /* the line expected next: its length is its number */
+
+        while (done < total) {
+            struct seen s = {0};
+            size_t want = sizes[k] == 0 || sizes[k] > total - done ? total - done : sizes[k];
+
+            feed_all(lb, in + done, want, &s);
+            done += want;
+            for (size_t i = 0; i < s.n; i++, next++) {
+                size_t at = next * (next + 1) / 2; /* where line 'next' begins */
+                expect_line(&s, i, in + at, next, at + next + 1);
+            }
+            seen_free(&s);
+        }
+        cr_assert_eq(next, LINES, "size %zu", sizes[k]);
+        cr_assert_eq(linebuf_committed(lb), total);
+        cr_assert_eq(linebuf_pending(lb), 0);
+        linebuf_free(lb);
+    }
+    free(in);
+}
+
+/* NUL padding runs of every length around the 16- and 64-byte steps, after a line and at the very
+ * start, in one feed and cut anywhere: skipped, the lines around them delivered at their offsets,
+ * and a NUL byte inside a line kept. */
+Test(linebuf, nul_runs_of_every_length)
+{
+    for (size_t run = 1; run <= 200; run++) {
+        char in[3 * 200 + 16];
+        size_t n = 0, first_end, second_end;
+
+        memset(in, 0, sizeof(in));
+        n += run;                       /* padding at the start */
+        memcpy(in + n, "one\n", 4);
+        n += 4;
+        first_end = n;
+        n += run;                       /* padding between lines */
+        memcpy(in + n, "t\0o\r\n", 5);
+        n += 5;
+        second_end = n;
+        n += run;                       /* padding at the end */
+        for (size_t cut = 0; cut <= n; cut += cut < 80 ? 1 : 37) {
+            struct linebuf *lb = linebuf_new(32);
+            struct seen s = {0};
+
+            feed_all(lb, in, cut, &s);
+            feed_all(lb, in + cut, n - cut, &s);
+            cr_assert_eq(s.n, 2, "run %zu cut %zu", run, cut);
+            expect_str(&s, 0, "one", first_end);
+            expect_line(&s, 1, "t\0o", 3, second_end);
+            cr_assert_eq(linebuf_pending(lb), run, "run %zu cut %zu", run, cut);
+            cr_assert_eq(linebuf_overlong(lb), 0);
+            seen_free(&s);
+            linebuf_free(lb);
+        }
+    }
+}
+
+/* A stop after every line of a buffer with several lines a block, the rest fed again each time, as
+ * the agent's tail does: every line once, in order, at its offset. */
+Test(linebuf, stop_after_every_line)
+{
+    char in[400];
+    size_t n = 0, used = 0, lines = 0;
+    struct linebuf *lb = linebuf_new(64);
+    struct seen s = {.stop_after = 1};
+
+    for (size_t l = 0; n + l + 1 < sizeof(in); l = (l + 7) % 23) {
+        memset(in + n, 'a' + (int)(lines % 26), l);
+        n += l;
+        in[n++] = '\n';
+        lines++;
+    }
+    while (used < n) {
+        size_t before = s.n;
+
+        s.stop_after = s.n + 1;
+        used += linebuf_feed(lb, in + used, n - used, collect, &s);
+        cr_assert_eq(s.n, before + 1);
+        cr_assert_eq(s.end[before], used);
+        cr_assert_eq(linebuf_committed(lb), used);
+        cr_assert_eq(linebuf_offset(lb), used);
+    }
+    cr_assert_eq(s.n, lines);
+    seen_free(&s);
+    linebuf_free(lb);
+}
+
+/* ---- NUL watch ------------------------------------------------------------------------------- */
+
+struct nul_seen {
+    int flag;
+    int ok;           /* every line with a NUL byte came with the flag set */
+    size_t lines;
+};
+
+static int
+check_nul(void *arg, const char *line, size_t len, uint64_t end)
+{
+    struct nul_seen *ns = arg;
+
+    (void)end;
+    ns->lines++;
+    if (memchr(line, '\0', len) != NULL && !ns->flag) {
+        ns->ok = 0;
+    }
+    return 0;
+}
+
+Test(linebuf, watch_nul_not_set_by_text)
+{
+    static const char in[] = "a\x02z\n\x08\r\n\n\xf5\x0a\xff\x0b\x01\n";
+    struct nul_seen ns = {.ok = 1};
+    struct linebuf *lb = linebuf_new(64);
+
+    linebuf_watch_nul(lb, &ns.flag);
+    cr_assert_eq(linebuf_feed(lb, in, sizeof(in) - 1, check_nul, &ns), sizeof(in) - 1);
+    linebuf_finish(lb, check_nul, &ns);
+    cr_assert_eq(ns.lines, 5);
+    cr_assert_eq(ns.flag, 0);
+    linebuf_free(lb);
+}
+
+/* The flag is set before the line with the NUL byte is delivered, wherever the byte is in a long
+ * feed; before the feed returns when the byte is in padding or in a pending line. */
+Test(linebuf, watch_nul_before_the_line)
+{
+    char in[300];
+
+    for (size_t at = 0; at < sizeof(in); at++) {
+        for (int tail = 0; tail < 2; tail++) {
+            struct nul_seen ns = {.ok = 1};
+            struct linebuf *lb = linebuf_new(64);
+            size_t n = tail ? at + 1 : sizeof(in);
+
+            for (size_t i = 0; i < sizeof(in); i++) {
+                in[i] = i % 50 == 49 ? '\n' : 'x';
+            }
+            in[at] = '\0';
+            linebuf_watch_nul(lb, &ns.flag);
+            cr_assert_eq(linebuf_feed(lb, in, n, check_nul, &ns), n);
+            cr_assert(ns.ok, "NUL at %zu: a line with it came before the flag", at);
+            cr_assert_eq(ns.flag, 1, "NUL at %zu (feed of %zu)", at, n);
+            linebuf_free(lb);
+        }
+    }
+}
