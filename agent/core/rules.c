@@ -27,7 +27,8 @@
 /* The table by two bytes is then narrowed by the first four, for the prefixes a matcher meets
  * (a few thousand in a busy log): an open-addressing cache, not filled beyond three quarters. */
 #define REASON_PREFIXES 8192
-#define CACHE_SLOTS 128  /* program -> rules cache entries per matcher */
+#define CACHE_BITS 7
+#define CACHE_SLOTS (1 << CACHE_BITS) /* program -> rules cache entries per matcher */
 #define REASON_MEMO 4096 /* memoised reason choices per matcher (power of two) */
 /* Texts this long or longer are not looked up by their raw key: in real logs they are the long
  * answers of the big providers, with ids in them that the folding hides (none repeats as it
@@ -129,7 +130,7 @@ struct ruleset {
 struct cache_entry {
     char program[PROGRAM_MAX];
     size_t plen;
-    uint64_t hash;
+    uint64_t key[3]; /* prog_key() of the program */
     const struct pack *only;
     int used;
     const struct rule **code; /* rules with a code group */
@@ -1500,30 +1501,56 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
     e->used = 1;
 }
 
-static struct cache_entry *
-lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
+/* Three words that tell program names of up to 24 bytes apart (two names of the same length
+ * are equal exactly when their keys are): the first eight bytes and the last eight, which
+ * overlap below 16, and the eight after the first; below eight bytes, words_tail's number. A
+ * longer name is told apart by its key and its bytes after the first 16. */
+static inline __attribute__((always_inline)) void
+prog_key(const char *p, size_t n, uint64_t *a, uint64_t *b, uint64_t *c)
 {
-    static const char empty[1] = "";
-    const char *pp = prog->p != NULL ? prog->p : empty;
-    size_t plen = prog->len < PROGRAM_MAX - 1 ? prog->len : PROGRAM_MAX - 1;
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)(uintptr_t)only ^ plen;
+    *b = *c = 0;
+    if (n >= 8) {
+        memcpy(a, p, 8);
+        memcpy(b, p + n - 8, 8);
+        if (n > 16) {
+            memcpy(c, p + 8, 8);
+        }
+    } else {
+        *a = n > 0 ? words_tail(p, n) : 0;
+    }
+}
+
+/* e holds the program with key (a, b, c) and length plen, for the pack only. */
+static inline int
+entry_is(const struct cache_entry *e, const char *pp, size_t plen, uint64_t a, uint64_t b,
+         uint64_t c, const struct pack *only)
+{
+    return e->used && ((e->key[0] ^ a) | (e->key[1] ^ b) | (e->key[2] ^ c)) == 0 &&
+           e->plen == plen && e->only == only &&
+           (plen <= 24 || words_equal(e->program + 16, pp + 16, plen - 16));
+}
+
+/* lookup past its first slot: the later slots, or a new entry. */
+static __attribute__((noinline)) struct cache_entry *
+lookup_probe(struct matcher *m, const char *pp, size_t plen, uint64_t a, uint64_t b, uint64_t c,
+             size_t h, const struct pack *only)
+{
     struct cache_entry *e;
 
-    /* program names are short and looked up for every line */
-    h = words_hash(h, pp, plen);
     for (size_t k = 0; k < CACHE_SLOTS; k++) {
         e = &m->cache[(h + k) & (CACHE_SLOTS - 1)];
         if (!e->used) {
             memcpy(e->program, pp, plen);
             e->program[plen] = '\0';
             e->plen = plen;
-            e->hash = h;
+            e->key[0] = a;
+            e->key[1] = b;
+            e->key[2] = c;
             e->only = only;
             build_entry(m->rs, e, e->program, only);
             return e;
         }
-        if (e->hash == h && e->plen == plen && e->only == only &&
-            words_equal(e->program, pp, plen)) {
+        if (entry_is(e, pp, plen, a, b, c, only)) {
             return e;
         }
     }
@@ -1534,6 +1561,28 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
     e->program[plen] = '\0';
     build_entry(m->rs, e, e->program, only);
     return e;
+}
+
+static inline __attribute__((always_inline)) struct cache_entry *
+lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
+{
+    static const char empty[1] = "";
+    const char *pp = prog->p != NULL ? prog->p : empty;
+    size_t plen = prog->len < PROGRAM_MAX - 1 ? prog->len : PROGRAM_MAX - 1;
+    uint64_t a, b, c;
+    size_t h;
+
+    /* program names are short and looked up for every line: a fixed number of loads and one
+     * multiplication a word (the high bits of the sum pick the slot), not a loop over the
+     * bytes and another to compare them; the first slot tested here, the others out of line */
+    prog_key(pp, plen, &a, &b, &c);
+    h = (size_t)(((a ^ plen ^ (uint64_t)(uintptr_t)only) * 0x9e3779b97f4a7c15ull ^
+                  b * 0xc2b2ae3d27d4eb4full ^ c * 0x165667b19e3779f9ull) >>
+                 (64 - CACHE_BITS));
+    if (entry_is(&m->cache[h], pp, plen, a, b, c, only)) {
+        return &m->cache[h];
+    }
+    return lookup_probe(m, pp, plen, a, b, c, h, only);
 }
 
 /* The outcome a status word names. Every delivery record has one: the words' lengths are kept

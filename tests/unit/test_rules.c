@@ -1477,6 +1477,58 @@ Test(rules, many_programs_overflow_the_cache)
     ruleset_free(rs);
 }
 
+/* The cache of rules by program name tells every two names apart: for names of 1 to 40 bytes,
+ * the same name with any one byte changed, one byte longer or one shorter, is another program
+ * (no pack takes it), looked up between lookups of the name itself; names of distinct bytes and
+ * of one byte repeated ("aaaaaaaaa" and "aaaaaaaaaa" share their first and last eight bytes).
+ * 127 other names fill the other slots of the cache (128), so that a name not in it is compared
+ * with every entry. */
+Test(rules, program_cache_tells_names_apart)
+{
+    for (size_t t = 0; t < 80; t++) {
+        size_t len = t % 40 + 1;
+        char name[48], other[48], text[512], line[256];
+        struct smtp_event ev;
+
+        for (size_t i = 0; i < len; i++) { /* the second time, one byte repeated */
+            name[i] = t < 40 ? (char)('a' + (i * 7 + len) % 26) : 'a';
+        }
+        name[len] = '\0';
+        snprintf(text, sizeof(text),
+                 "reason other\n\npack p\nprograms %s\n\nrule p.code\n  direction inbound\n"
+                 "  outcome rejected\n  match ^(?<reply>\\d{3}) x$\n",
+                 name);
+        struct ruleset *rs = load_text(text, 1);
+        struct matcher *m = matcher_new(rs);
+
+        for (int k = 0; k < 127; k++) {
+            snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 f%d[1]: 550 x", k);
+            cr_assert_eq(match(m, line, NULL, &ev), MATCH_UNMATCHED);
+        }
+        for (size_t i = 0; i <= len + 1; i++) {
+            memcpy(other, name, len + 1);
+            if (i < len) {
+                other[i] = (char)(other[i] == 'Z' ? 'Y' : 'Z'); /* one byte changed */
+            } else if (i == len) {
+                if (len == 1) {
+                    continue; /* "[1]: " is no tag */
+                }
+                other[len - 1] = '\0'; /* one shorter */
+            } else {
+                other[len] = 'q'; /* one longer */
+                other[len + 1] = '\0';
+            }
+            snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 %s[1]: 550 x", name);
+            cr_assert_eq(match(m, line, NULL, &ev), MATCH_OK, "%s", name);
+            cr_assert_eq(ev.program.len, len);
+            snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 %s[1]: 550 x", other);
+            cr_assert_eq(match(m, line, NULL, &ev), MATCH_UNMATCHED, "%s as %s", other, name);
+        }
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
+
 Test(rules, long_program_name)
 {
     struct ruleset *rs = load_text(base_rules, 1);
