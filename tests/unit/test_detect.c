@@ -216,6 +216,34 @@ Test(detect, token_far_into_long_message)
     free(m);
 }
 
+/* A token, or a decoy that only looks like one, at every place of messages of 1 to 100 bytes
+ * (the blocks of 32 and 16 bytes and the last one, which overlaps them), ending at an
+ * inaccessible page: detect_codes agrees with detect_list and reads nothing past the end. */
+Test(detect, one_token_at_every_place)
+{
+    static const char *const tokens[] = {"(550 x", "dsn=4.2.0", " 5.7.1 ", "to [192.0.2.5]:25 x",
+                                         "v5.1.2", "ab250 ", "=2.0.0"};
+    char msg[128];
+    struct detect_hit hit;
+
+    for (size_t t = 0; t < sizeof(tokens) / sizeof(tokens[0]); t++) {
+        size_t tl = strlen(tokens[t]);
+        for (size_t len = 1; len <= 100; len++) {
+            for (size_t at = 0; at < len; at++) {
+                char *base, *m;
+                size_t page, n;
+                memset(msg, at % 2 ? 'x' : '7', len);
+                memcpy(msg + at, tokens[t], at + tl <= len ? tl : len - at);
+                m = guarded_copy(msg, len, &base, &page);
+                n = detect_list(m, len, &hit, 1);
+                cr_assert_eq(detect_codes(m, len), n > 0 ? (unsigned)hit.kind : 0u, "'%.*s'",
+                             (int)len, m);
+                munmap(base, 2 * page);
+            }
+        }
+    }
+}
+
 /* detect_codes is a fast path of detect_list: both must agree on every input. */
 Test(detect, codes_agrees_with_list_on_random_input)
 {
