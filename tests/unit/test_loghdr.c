@@ -770,3 +770,85 @@ Test(loghdr, exim_stamp_memo)
     }
     guarded_free(&g);
 }
+
+/* After Exim's date, a first token of 1 to 48 bytes (an Exim message id has 16 or 23): the
+ * whole is Exim's message, or, with a program tag after it, the host of a syslog-style line. */
+Test(loghdr, exim_first_token_lengths)
+{
+    static const char name[] = "abcdefghijklmnopqrstuvwxyz0123456789.-_abcdefghijklmnop";
+    struct guarded g;
+    char line[160];
+
+    guarded_init(&g);
+    for (int tl = 1; tl <= 48; tl++) {
+        for (int tagged = 0; tagged < 2; tagged++) {
+            int len = snprintf(line, sizeof(line), "2026-11-28 14:03:01 %.*s %s", tl, name,
+                               tagged ? "postfix/smtpd[7]: m" : "<= a@example.org");
+            const char *p = guarded_put(&g, line, (size_t)len);
+            struct loghdr_stamp st;
+            struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+
+            loghdr_stamp_clear(&st);
+            for (int pass = 0; pass < 3; pass++) { /* no memo, memo miss, hit */
+                struct loghdr h;
+                loghdr_parse(pass == 0 ? NULL : &memo, p, (size_t)len, &h);
+                cr_assert_eq(h.format, LOGHDR_EXIM, "'%s'", line);
+                cr_assert_eq(h.time, utc(2026, 11, 28, 14, 3, 1), "'%s'", line);
+                if (tagged) {
+                    cr_assert_eq(h.host.p, p + 20, "host of '%s'", line);
+                    cr_assert_eq(h.host.len, (size_t)tl, "host of '%s'", line);
+                    expect_slice(h.program, "postfix/smtpd", "program", line);
+                    cr_assert_eq(h.pid, 7);
+                    expect_slice(h.msg, "m", "msg", line);
+                } else {
+                    cr_assert_eq(h.host.len, 0, "host of '%s'", line);
+                    expect_slice(h.program, "exim", "program", line);
+                    cr_assert_eq(h.pid, -1);
+                    cr_assert_eq(h.msg.p, p + 20, "msg of '%s'", line);
+                    cr_assert_eq(h.msg.len, (size_t)len - 20, "msg of '%s'", line);
+                }
+            }
+        }
+    }
+    guarded_free(&g);
+}
+
+/* A syslog line from exim whose message starts with Exim's own date: the date is the line's
+ * time and the message starts after it (and its [pid]); with any byte of the date replaced by
+ * one that no date has there, neither. */
+Test(loghdr, exim_date_in_message_each_byte)
+{
+    static const char date[] = "2021-07-17 23:20:49";
+    struct guarded g;
+
+    guarded_init(&g);
+    for (size_t at = 0; at <= sizeof(date) - 1; at++) {
+        for (int k = 0; k < 2; k++) {
+            char d[32], line[128];
+            memcpy(d, date, sizeof(date));
+            if (at < sizeof(date) - 1) {
+                /* a digit where a separator is, else a separator where a digit is */
+                d[at] = (char)((d[at] >= '0' && d[at] <= '9') ? (k ? '-' : ':') : (k ? '5' : 'x'));
+            }
+            int len = snprintf(line, sizeof(line), "Nov 28 14:03:01 mx1 exim[12]: %s [12] m x", d);
+            const char *p = guarded_put(&g, line, (size_t)len);
+            int ok = at == sizeof(date) - 1;
+            struct loghdr_stamp st;
+            struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+
+            struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
+
+            loghdr_stamp_clear(&st);
+            for (int pass = 0; pass < 3; pass++) { /* no memo, memo miss, hit */
+                struct loghdr h;
+                loghdr_parse(pass == 0 ? &plain : &memo, p, (size_t)len, &h);
+                cr_assert_eq(h.format, LOGHDR_RFC3164, "'%s'", line);
+                expect_slice(h.program, "exim", "program", line);
+                cr_assert_eq(h.time, ok ? utc(2021, 7, 17, 23, 20, 49) : utc(2026, 11, 28, 14, 3, 1),
+                             "time of '%s'", line);
+                expect_slice(h.msg, ok ? "m x" : line + 30, "msg", line);
+            }
+        }
+    }
+    guarded_free(&g);
+}
