@@ -683,17 +683,19 @@ exim_rest(const char *p, const char *end, struct loghdr *out)
             p = skip_spaces(te, end);
         }
     } else if (te < end && te > p) {
-        /* "host prog[pid]: msg" after the date: the second token must be a program tag */
-        struct loghdr tmp = *out;
+        /* "host prog[pid]: msg" after the date: the second token must be a program tag (the
+         * tag goes to tmp's program and pid, all parse_tag writes) */
+        struct loghdr tmp;
         const char *t2 = skip_spaces(te, end);
         const char *msg = parse_tag(t2, end, &tmp);
         if (msg != NULL && memchr(p, '=', (size_t)(te - p)) == NULL &&
             !is_exim_msgid(p, (size_t)(te - p))) {
-            tmp.host.p = p;
-            tmp.host.len = (size_t)(te - p);
-            tmp.msg.p = msg;
-            tmp.msg.len = (size_t)(end - msg);
-            *out = tmp;
+            out->host.p = p;
+            out->host.len = (size_t)(te - p);
+            out->program = tmp.program;
+            out->pid = tmp.pid;
+            out->msg.p = msg;
+            out->msg.len = (size_t)(end - msg);
             return 0;
         }
     }
