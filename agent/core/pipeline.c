@@ -22,6 +22,9 @@ line_hdr(struct pipeline *p, struct stats *st, const struct loghdr *hdr, const c
     st->lines++;
     st->bytes += len + 1;
     r = matcher_match(p->matcher, hdr, p->only, ev);
+    if (r == MATCH_NOCODE) {
+        return r; /* most lines: one test, not the switch's three */
+    }
     switch (r) {
     case MATCH_OK:
         pipeline_relay_direction(p->internal, hdr, ev);
