@@ -1,3 +1,4 @@
+#include <stddef.h>
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -413,9 +414,19 @@ stamp_hit(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const cha
     size_t n = st->len;
     uint64_t a, b, c, d;
 
-    if (n - 8 > 8 || len <= n || len < 16 || line[n] != ' ' || st->ref_year != ctx->ref_year ||
-        st->ref_mon != ctx->ref_mon || st->local_to_utc != ctx->local_to_utc ||
-        st->local_arg != ctx->local_arg) {
+    if (n - 8 > 8 || len <= n || len < 16 || line[n] != ' ' ||
+        st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
+        return 0;
+    }
+    /* ref_year and ref_mon, next to each other in both, compared as one word */
+    _Static_assert(offsetof(struct loghdr_ctx, ref_mon) ==
+                           offsetof(struct loghdr_ctx, ref_year) + sizeof(int) &&
+                       offsetof(struct loghdr_stamp, ref_mon) ==
+                           offsetof(struct loghdr_stamp, ref_year) + sizeof(int),
+                   "ref_year then ref_mon");
+    memcpy(&a, (const char *)ctx + offsetof(struct loghdr_ctx, ref_year), 8);
+    memcpy(&b, (const char *)st + offsetof(struct loghdr_stamp, ref_year), 8);
+    if (a != b) {
         return 0;
     }
     /* 8 to 16 bytes ("Nov 28 14:03:01" is 15): the first eight and the last eight, which

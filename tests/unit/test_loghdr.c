@@ -852,3 +852,29 @@ Test(loghdr, exim_date_in_message_each_byte)
     }
     guarded_free(&g);
 }
+
+/* The memo is not used when the reference year alone, or the month alone, has changed since
+ * the stamp was kept ("Dec 31" is last year's when read in January). */
+Test(loghdr, stamp_memo_reference_year_and_month)
+{
+    static const char line[] = "Dec 31 23:59:59 mx1 p[3]: m";
+    static const int refs[][4] = {{2027, 11, 2027, 1}, {2027, 1, 2027, 11}, {2026, 12, 2027, 12}};
+
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++) {
+        struct loghdr_stamp st;
+        struct loghdr_ctx memo = {refs[i][0], refs[i][1], NULL, NULL, &st};
+        struct loghdr_ctx plain = {refs[i][2], refs[i][3], NULL, NULL, NULL};
+        struct loghdr h1, h2;
+
+        loghdr_stamp_clear(&st);
+        loghdr_parse(&memo, line, strlen(line), &h1);
+        memo.ref_year = refs[i][2];
+        memo.ref_mon = refs[i][3];
+        loghdr_parse(&memo, line, strlen(line), &h1);
+        loghdr_parse(&plain, line, strlen(line), &h2);
+        cr_assert_eq(h1.time, h2.time, "read in %d-%d after %d-%d", refs[i][2], refs[i][3],
+                     refs[i][0], refs[i][1]);
+        cr_assert_eq(h1.time,
+                     utc(refs[i][3] == 1 ? refs[i][2] - 1 : refs[i][2], 12, 31, 23, 59, 59));
+    }
+}
