@@ -222,7 +222,7 @@ Test(detect, token_far_into_long_message)
 Test(detect, one_token_at_every_place)
 {
     static const char *const tokens[] = {"(550 x", "dsn=4.2.0", " 5.7.1 ", "to [192.0.2.5]:25 x",
-                                         "v5.1.2", "ab250 ", "=2.0.0"};
+                                         "v5.1.2", "ab250 ",    "=2.0.0"};
     char msg[128];
     struct detect_hit hit;
 

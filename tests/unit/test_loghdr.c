@@ -844,7 +844,8 @@ Test(loghdr, exim_date_in_message_each_byte)
                 loghdr_parse(pass == 0 ? &plain : &memo, p, (size_t)len, &h);
                 cr_assert_eq(h.format, LOGHDR_RFC3164, "'%s'", line);
                 expect_slice(h.program, "exim", "program", line);
-                cr_assert_eq(h.time, ok ? utc(2021, 7, 17, 23, 20, 49) : utc(2026, 11, 28, 14, 3, 1),
+                cr_assert_eq(h.time,
+                             ok ? utc(2021, 7, 17, 23, 20, 49) : utc(2026, 11, 28, 14, 3, 1),
                              "time of '%s'", line);
                 expect_slice(h.msg, ok ? "m x" : line + 30, "msg", line);
             }
