@@ -51,6 +51,12 @@ enh_len(const unsigned char *s, size_t i, size_t len)
     if (j >= len || s[j] != '.') {
         return 0;
     }
+    /* the usual "5.7.1" with a byte after it: what the loops below find, without them */
+    if (i + 6 <= len && is_digit(s[i + 2]) && s[i + 3] == '.' && is_digit(s[i + 4]) &&
+        !is_digit(s[i + 5])) {
+        j = i + 5;
+        goto after;
+    }
     j++;
     for (k = 0; k < 3 && j < len && is_digit(s[j]); k++, j++) {
     }
@@ -63,6 +69,7 @@ enh_len(const unsigned char *s, size_t i, size_t len)
     if (k == 0 || (j < len && is_digit(s[j]))) {
         return 0;
     }
+after:
     if (j < len) {
         unsigned char c = s[j];
         if (c == '.') {

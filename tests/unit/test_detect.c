@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -239,6 +240,39 @@ Test(detect, one_token_at_every_place)
                 cr_assert_eq(detect_codes(m, len), n > 0 ? (unsigned)hit.kind : 0u, "'%.*s'",
                              (int)len, m);
                 munmap(base, 2 * page);
+            }
+        }
+    }
+}
+
+/* Enhanced codes with groups of 0 to 4 digits, then the end of the message or each kind of
+ * byte: a token of 1 to 3 digits a group, not followed by a '.' and a digit, a letter, '-',
+ * '_' or a byte above 0x7f. */
+Test(detect, enhanced_code_groups_and_what_follows)
+{
+    static const char *const after[] = {"", " ", ".", ".5", ",", ")", ";", "x", "-", "_", "\x80"};
+    struct detect_hit hit;
+
+    for (int g1 = 0; g1 <= 4; g1++) {
+        for (int g2 = 0; g2 <= 4; g2++) {
+            for (size_t a = 0; a < sizeof(after) / sizeof(after[0]); a++) {
+                char m[64];
+                int len =
+                    snprintf(m, sizeof(m), "x 5.%.*s.%.*s%s", g1, "1234", g2, "5678", after[a]);
+                char c = after[a][0];
+                int ok = g1 >= 1 && g1 <= 3 && g2 >= 1 && g2 <= 3 && !(c >= '0' && c <= '9') &&
+                         !(c == '.' && after[a][1] != '\0') && c != 'x' && c != '-' && c != '_' &&
+                         (unsigned char)c < 0x80;
+                size_t n = detect_list(m, (size_t)len, &hit, 1);
+
+                cr_assert_eq(n, (size_t)ok, "'%s'", m);
+                if (ok) {
+                    cr_assert_eq(hit.off, 2, "'%s'", m);
+                    cr_assert_eq(hit.len, (size_t)(3 + g1 + g2), "'%s'", m);
+                    cr_assert_eq(hit.kind, DETECT_ENH, "'%s'", m);
+                }
+                cr_assert_eq(detect_codes(m, (size_t)len), ok ? (unsigned)DETECT_ENH : 0u, "'%s'",
+                             m);
             }
         }
     }
