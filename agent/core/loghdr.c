@@ -244,9 +244,11 @@ tag_stop_at(const char *q, const char *end)
     return q;
 }
 
-/* parse_tag once the end of the program name is known: q is tag_stop_at(p, end). */
+/* parse_tag once the end of the program name is known: q is tag_stop_at(p, end). want_pid 0:
+ * the caller does not read out->pid, whose digits are then not read into a number when they
+ * are few (more than a pid may have still make the tag none). */
 static inline __attribute__((always_inline)) const char *
-tag_rest(const char *p, const char *q, const char *end, struct loghdr *out)
+tag_rest(const char *p, const char *q, const char *end, struct loghdr *out, int want_pid)
 {
     long pid = -1;
 
@@ -268,7 +270,7 @@ tag_rest(const char *p, const char *q, const char *end, struct loghdr *out)
                 (((u + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL);
             if (nd != 0) {
                 unsigned n = (unsigned)__builtin_ctzll(nd) / 8;
-                if (n > 0) {
+                if (want_pid && n > 0) {
                     pid = digits8(u, n);
                 }
                 /* the usual "]: " after the digits, within the eight bytes: what the tests
@@ -312,7 +314,7 @@ tag_rest(const char *p, const char *q, const char *end, struct loghdr *out)
 static const char *
 parse_tag(const char *p, const char *end, struct loghdr *out)
 {
-    return tag_rest(p, tag_stop_at(p, end), end, out);
+    return tag_rest(p, tag_stop_at(p, end), end, out, 1);
 }
 
 /* parse_host_tag for every case. */
@@ -338,7 +340,7 @@ parse_host_tag_any(const char *p, const char *end, struct loghdr *out)
 /* After the timestamp of a syslog line: "host prog[pid]: msg", with an optional
  * "<facility.priority>" token before the host (some rsyslog templates). */
 static inline __attribute__((always_inline)) void
-parse_host_tag(const char *p, const char *end, struct loghdr *out)
+parse_host_tag_pid(const char *p, const char *end, struct loghdr *out, int want_pid)
 {
 #ifdef __SSE2__
     /* The usual " host prog[": one space each side of a host name. Two blocks of the 32 bytes
@@ -365,8 +367,9 @@ parse_host_tag(const char *p, const char *end, struct loghdr *out)
             if (q < end && *q != ' ') {
                 /* the stops of the program name, from q on; none: it goes on past p + 33 */
                 stop >>= k + 1;
-                const char *msg = tag_rest(
-                    q, stop != 0 ? q + __builtin_ctzll(stop) : tag_stop_at(p + 33, end), end, out);
+                const char *msg =
+                    tag_rest(q, stop != 0 ? q + __builtin_ctzll(stop) : tag_stop_at(p + 33, end),
+                             end, out, want_pid);
 
                 out->host.p = p + 1;
                 out->host.len = k;
@@ -377,7 +380,14 @@ parse_host_tag(const char *p, const char *end, struct loghdr *out)
         }
     }
 #endif
+    (void)want_pid;
     parse_host_tag_any(p, end, out);
+}
+
+static inline __attribute__((always_inline)) void
+parse_host_tag(const char *p, const char *end, struct loghdr *out)
+{
+    parse_host_tag_pid(p, end, out, 1);
 }
 
 void
@@ -773,9 +783,11 @@ is_hostname(const char *p, const char *end)
 }
 
 /* Every line that is not a memo hit of 8 to 16 bytes: kept out of loghdr_parse, so that the
- * hit (most lines of a busy log) does not pay for the registers of the other formats. */
+ * hit (most lines of a busy log) does not pay for the registers of the other formats. want_pid
+ * 0: the pid is -1 (loghdr_parse_nopid). */
 static __attribute__((noinline)) void
-parse_full(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+parse_full(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out,
+           int want_pid)
 {
     parse_syslog(ctx, line, len, out);
     if (out->format == LOGHDR_NONE) {
@@ -794,23 +806,44 @@ parse_full(const struct loghdr_ctx *ctx, const char *line, size_t len, struct lo
     if (out->program.len > 0) {
         strip_exim_stamp(ctx, out);
     }
+    if (!want_pid) {
+        out->pid = -1;
+    }
 }
 
 /* What parse_full gives for a line that starts with the memo's stamp: its format (never
  * LOGHDR_NONE) and time, then the host and tag. */
-static __attribute__((noinline)) void
-parse_after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line,
-                  size_t len, struct loghdr *out)
+static inline __attribute__((always_inline)) void
+after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line,
+            size_t len, struct loghdr *out, int want_pid)
 {
     out->format = (enum loghdr_format)st->format;
     out->time = st->time;
     out->program.p = NULL;
     out->program.len = 0;
     out->pid = -1;
-    parse_host_tag(line + st->len, line + len, out);
+    parse_host_tag_pid(line + st->len, line + len, out, want_pid);
+    if (!want_pid) {
+        out->pid = -1; /* whatever the parse left there */
+    }
     if (out->program.len >= 4 && memcmp(out->program.p, "exim", 4) == 0) {
         strip_exim_stamp_cold(ctx, out);
     }
+}
+
+static __attribute__((noinline)) void
+parse_after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line,
+                  size_t len, struct loghdr *out)
+{
+    after_stamp(ctx, st, line, len, out, 1);
+}
+
+/* parse_after_stamp for loghdr_parse_nopid. */
+static __attribute__((noinline)) void
+parse_after_stamp_nopid(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st,
+                        const char *line, size_t len, struct loghdr *out)
+{
+    after_stamp(ctx, st, line, len, out, 0);
 }
 
 void
@@ -822,7 +855,19 @@ loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     if (ctx != NULL && (st = ctx->stamp) != NULL && stamp_hit(ctx, st, line, len)) {
         parse_after_stamp(ctx, st, line, len, out);
     } else {
-        parse_full(ctx, line, len, out);
+        parse_full(ctx, line, len, out, 1);
+    }
+}
+
+void
+loghdr_parse_nopid(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+{
+    const struct loghdr_stamp *st;
+
+    if (ctx != NULL && (st = ctx->stamp) != NULL && stamp_hit(ctx, st, line, len)) {
+        parse_after_stamp_nopid(ctx, st, line, len, out);
+    } else {
+        parse_full(ctx, line, len, out, 0);
     }
 }
 

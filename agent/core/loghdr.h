@@ -61,6 +61,11 @@ struct loghdr {
 
 void loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out);
 
+/* loghdr_parse for a caller that does not read the pid (the pipeline: no event carries it):
+ * the same header, but pid is -1. Most lines' pid digits are then not read into a number. */
+void loghdr_parse_nopid(const struct loghdr_ctx *ctx, const char *line, size_t len,
+                        struct loghdr *out);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t loghdr_days_from_civil(int year, int mon, int mday);
 

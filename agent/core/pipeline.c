@@ -52,7 +52,7 @@ pipeline_line(struct pipeline *p, struct stats *st, const char *line, size_t len
 {
     struct loghdr h;
 
-    loghdr_parse(&p->ctx, line, len, &h);
+    loghdr_parse_nopid(&p->ctx, line, len, &h); /* nothing after reads h.pid */
     return line_hdr(p, st, &h, line, len, ev);
 }
 

@@ -879,3 +879,52 @@ Test(loghdr, stamp_memo_reference_year_and_month)
                      utc(refs[i][3] == 1 ? refs[i][2] - 1 : refs[i][2], 12, 31, 23, 59, 59));
     }
 }
+
+/* loghdr_parse_nopid gives loghdr_parse's header but a pid of -1: every header case, and lines
+ * with hosts and program names of 1 to 40 bytes and pids of 0 to 9 digits (the usual path and
+ * the others), read after one another with the memo (hits and misses) and without. */
+Test(loghdr, nopid_is_parse_without_pid)
+{
+    static const char name[] = "abcdefghijklmnopqrstuvwxyz0123456789.-_/abcdefgh";
+    struct loghdr_stamp s1, s2;
+    struct loghdr_ctx c1 = {2026, 11, NULL, NULL, &s1}, c2 = {2026, 11, NULL, NULL, &s2};
+    struct guarded g;
+    char line[512];
+    size_t n = 0;
+
+    loghdr_stamp_clear(&s1);
+    loghdr_stamp_clear(&s2);
+    guarded_init(&g);
+    for (int hl = 1; hl <= 40; hl += 3) {
+        for (int pl = 1; pl <= 40; pl++) {
+            for (int nd = -1; nd <= 9; nd++) {
+                for (size_t c = 0; c <= NHDR_CASES; c++, n++) {
+                    int len;
+                    if (c < NHDR_CASES) {
+                        if (hl != 1 || pl != 1 || nd != -1) {
+                            continue;
+                        }
+                        len = snprintf(line, sizeof(line), "%s", hdr_cases[c].line);
+                    } else {
+                        char pid[16] = "";
+                        if (nd >= 0) {
+                            snprintf(pid, sizeof(pid), "[%.*s]", nd, "123456789");
+                        }
+                        len = snprintf(line, sizeof(line), "Nov 28 14:03:%02zu %.*s %.*s%s: m x",
+                                       n % 3, hl, name, pl, name + 3, pid);
+                    }
+                    cr_assert_lt((size_t)len, sizeof(line));
+                    const char *p = guarded_put(&g, line, (size_t)len);
+                    for (int memo = 0; memo < 2; memo++) {
+                        struct loghdr h1, h2;
+                        loghdr_parse(memo ? &c1 : NULL, p, (size_t)len, &h1);
+                        loghdr_parse_nopid(memo ? &c2 : NULL, p, (size_t)len, &h2);
+                        h1.pid = -1;
+                        expect_same_hdr(&h2, &h1, "", line);
+                    }
+                }
+            }
+        }
+    }
+    guarded_free(&g);
+}
