@@ -29,7 +29,7 @@
 #define REASON_PREFIXES 8192
 #define CACHE_BITS 7
 #define CACHE_SLOTS (1 << CACHE_BITS) /* program -> rules cache entries per matcher */
-#define REASON_MEMO 4096 /* memoised reason choices per matcher (power of two) */
+#define REASON_MEMO 4096              /* memoised reason choices per matcher (power of two) */
 /* Texts this long or longer are not looked up by their raw key: in real logs they are the long
  * answers of the big providers, with ids in them that the folding hides (none repeats as it
  * is in a relay's day), and the key would cost more than it spares. */

@@ -713,15 +713,15 @@ Test(linebuf, nul_runs_of_every_length)
         size_t n = 0, first_end, second_end;
 
         memset(in, 0, sizeof(in));
-        n += run;                       /* padding at the start */
+        n += run; /* padding at the start */
         memcpy(in + n, "one\n", 4);
         n += 4;
         first_end = n;
-        n += run;                       /* padding between lines */
+        n += run; /* padding between lines */
         memcpy(in + n, "t\0o\r\n", 5);
         n += 5;
         second_end = n;
-        n += run;                       /* padding at the end */
+        n += run; /* padding at the end */
         for (size_t cut = 0; cut <= n; cut += cut < 80 ? 1 : 37) {
             struct linebuf *lb = linebuf_new(32);
             struct seen s = {0};
@@ -773,7 +773,7 @@ Test(linebuf, stop_after_every_line)
 
 struct nul_seen {
     int flag;
-    int ok;           /* every line with a NUL byte came with the flag set */
+    int ok; /* every line with a NUL byte came with the flag set */
     size_t lines;
 };
 
