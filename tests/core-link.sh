@@ -12,7 +12,7 @@ set -eu
 # What the core may take from libc and libm, after the prefixes and suffixes that glibc,
 # _FORTIFY_SOURCE and the stack protector add (__isoc99_sscanf, __snprintf_chk) are taken off.
 ALLOWED='
-malloc calloc realloc free
+malloc calloc realloc free aligned_alloc
 memcpy memmove memset memcmp memchr memrchr memmem
 strlen strnlen strcmp strncmp strcasecmp strncasecmp strchr strrchr strstr strcasestr
 strspn strcspn strpbrk strdup strndup strtok_r strtol strtoul strtoll strtoull strtod
