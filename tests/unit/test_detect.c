@@ -245,6 +245,35 @@ Test(detect, one_token_at_every_place)
     }
 }
 
+/* Each of the 256 bytes before a reply code, before an enhanced code and between ':' and a
+ * reply code, at every place of messages of 1 to 100 bytes: detect_codes agrees with
+ * detect_list whatever bytes it rules out before looking at a token. */
+Test(detect, every_byte_before_a_token_at_every_place)
+{
+    static const char *const forms[] = {"%550 x", "%5.7.1 x", ":%550 x", "%2.0.0", "%421"};
+    char msg[128];
+    struct detect_hit hit;
+
+    for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+        size_t fl = strlen(forms[f]);
+        for (int b = 0; b < 256; b++) {
+            char tok[16];
+            memcpy(tok, forms[f], fl);
+            *(char *)memchr(tok, '%', fl) = (char)b;
+            for (size_t len = 1; len <= 100; len++) {
+                for (size_t at = 0; at < len; at++) {
+                    size_t n;
+                    memset(msg, at % 2 ? 'x' : '.', len);
+                    memcpy(msg + at, tok, at + fl <= len ? fl : len - at);
+                    n = detect_list(msg, len, &hit, 1);
+                    cr_assert_eq(detect_codes(msg, len), n > 0 ? (unsigned)hit.kind : 0u,
+                                 "byte 0x%02x before '%s' at %zu of %zu", b, forms[f], at, len);
+                }
+            }
+        }
+    }
+}
+
 /* Enhanced codes with groups of 0 to 4 digits, then the end of the message or each kind of
  * byte: a token of 1 to 3 digits a group, not followed by a '.' and a digit, a letter, '-',
  * '_' or a byte above 0x7f. */
