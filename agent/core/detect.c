@@ -21,7 +21,38 @@
 #include <emmintrin.h>
 #endif
 
+#include "cpu.h"
 #include "detect.h"
+
+#ifdef CPU_X86_AVX2
+#include <immintrin.h>
+#define DETECT_AVX2 1
+
+/* Whether messages of 34 bytes or more are looked at 32 bytes a step: set before main() runs,
+ * from what the processor can do (asked once: CPUID is slow in a virtual machine);
+ * detect_use_avx2() changes it (for tests). */
+static int detect_avx2, detect_can_avx2;
+
+__attribute__((constructor)) static void
+detect_init(void)
+{
+    detect_avx2 = detect_can_avx2 = cpu_have_avx2();
+}
+#endif
+
+int
+detect_use_avx2(int on)
+{
+#ifdef DETECT_AVX2
+    int was = detect_avx2;
+
+    detect_avx2 = on && detect_can_avx2;
+    return was;
+#else
+    (void)on;
+    return 0;
+#endif
+}
 
 static inline int
 is_digit(unsigned char c)
@@ -198,36 +229,33 @@ token_at(const unsigned char *s, size_t i, size_t len)
 }
 
 #ifdef __SSE2__
-/* A mask of the positions of v holding a '2', '4' or '5' whose next byte (in nx) is '.', '/'
- * or '0'..'5': every token starts so. '/' lies between '.' and '0'; keeping it out would cost
- * one more compare per block, and token_at rejects it. */
+/* A mask of the positions of v where a token may start: a '2', '4' or '5' followed (in nx) by
+ * a '.' and preceded (in pv) by a byte that enh_before_ok may accept, or followed by '0'..'5'
+ * and preceded by a byte that reply_before_ok may accept. The bytes before are tested as
+ * supersets that take few operations: for an enhanced code ' '..'=' but not '-'..'9', or '['
+ * ( space ( [ " ' = # , ; < : and a few others); for a reply code ' '..',' or '=' ( space
+ * ( " ' # , and the '=' of "reject=", and a few others). Most candidates (digits inside
+ * addresses, ports after ':', sizes after '=' and in parentheses are partly left) are rejected
+ * here, with vector operations, where token_at would spend a mispredicted branch on each. */
 static inline unsigned
-candidates(__m128i v, __m128i nx)
+starts(__m128i v, __m128i nx, __m128i pv)
 {
     /* '4' | 1 == '5' | 1 == '5' */
     __m128i c = _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(1)), _mm_set1_epi8('5')),
                              _mm_cmpeq_epi8(v, _mm_set1_epi8('2')));
-    /* '.'..'5' moved to -128..-121: one signed compare tests the range */
-    __m128i n =
-        _mm_cmpgt_epi8(_mm_set1_epi8(-120), _mm_add_epi8(nx, _mm_set1_epi8((char)(0x80 - '.'))));
-    return (unsigned)_mm_movemask_epi8(_mm_and_si128(c, n));
-}
-
-/* A mask of the positions of pv (the bytes before the candidates) holding a byte in
- * ' '..'=' but not '-'..'9', or a '[': all the bytes enh_before_ok or reply_before_ok may
- * accept ( space ( [ " ' = # , ; < : ), and few others. Most candidates (digits inside
- * addresses, ports and times) follow a '.', a digit or a letter: rejecting them here, with a
- * few vector operations, saves a mispredicted branch each. */
-static inline unsigned
-before_mask(__m128i pv)
-{
-    /* ' '..'=' moved to -128..-99 and '-'..'9' to -128..-116: signed compares test the
-     * ranges */
-    __m128i in =
-        _mm_cmpgt_epi8(_mm_set1_epi8(-98), _mm_add_epi8(pv, _mm_set1_epi8((char)(0x80 - ' '))));
+    __m128i dot = _mm_cmpeq_epi8(nx, _mm_set1_epi8('.'));
+    /* ranges moved to start at -128, each tested by one signed compare: '0'..'5',
+     * ' '..'=', '-'..'9', ' '..',' */
+    __m128i dig =
+        _mm_cmpgt_epi8(_mm_set1_epi8(-122), _mm_add_epi8(nx, _mm_set1_epi8((char)(0x80 - '0'))));
+    __m128i sp = _mm_add_epi8(pv, _mm_set1_epi8((char)(0x80 - ' ')));
+    __m128i in = _mm_cmpgt_epi8(_mm_set1_epi8(-98), sp);
     __m128i out =
         _mm_cmpgt_epi8(_mm_set1_epi8(-115), _mm_add_epi8(pv, _mm_set1_epi8((char)(0x80 - '-'))));
-    __m128i m = _mm_or_si128(_mm_andnot_si128(out, in), _mm_cmpeq_epi8(pv, _mm_set1_epi8('[')));
+    __m128i enh = _mm_or_si128(_mm_andnot_si128(out, in), _mm_cmpeq_epi8(pv, _mm_set1_epi8('[')));
+    __m128i rep = _mm_or_si128(_mm_cmpgt_epi8(_mm_set1_epi8(-115), sp),
+                               _mm_cmpeq_epi8(pv, _mm_set1_epi8('=')));
+    __m128i m = _mm_and_si128(c, _mm_or_si128(_mm_and_si128(dot, enh), _mm_and_si128(dig, rep)));
     return (unsigned)_mm_movemask_epi8(m);
 }
 
@@ -248,6 +276,74 @@ detect_bits(const unsigned char *s, size_t at, size_t len, unsigned bits)
 }
 #endif
 
+#ifdef DETECT_AVX2
+/* starts() on 32 bytes. */
+__attribute__((target("avx2"))) static inline unsigned
+starts32(__m256i v, __m256i nx, __m256i pv)
+{
+    __m256i c = _mm256_or_si256(
+        _mm256_cmpeq_epi8(_mm256_or_si256(v, _mm256_set1_epi8(1)), _mm256_set1_epi8('5')),
+        _mm256_cmpeq_epi8(v, _mm256_set1_epi8('2')));
+    __m256i dot = _mm256_cmpeq_epi8(nx, _mm256_set1_epi8('.'));
+    __m256i dig = _mm256_cmpgt_epi8(_mm256_set1_epi8(-122),
+                                    _mm256_add_epi8(nx, _mm256_set1_epi8((char)(0x80 - '0'))));
+    __m256i sp = _mm256_add_epi8(pv, _mm256_set1_epi8((char)(0x80 - ' ')));
+    __m256i in = _mm256_cmpgt_epi8(_mm256_set1_epi8(-98), sp);
+    __m256i out = _mm256_cmpgt_epi8(_mm256_set1_epi8(-115),
+                                    _mm256_add_epi8(pv, _mm256_set1_epi8((char)(0x80 - '-'))));
+    __m256i enh =
+        _mm256_or_si256(_mm256_andnot_si256(out, in), _mm256_cmpeq_epi8(pv, _mm256_set1_epi8('[')));
+    __m256i rep = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(-115), sp),
+                                  _mm256_cmpeq_epi8(pv, _mm256_set1_epi8('=')));
+    __m256i m = _mm256_and_si256(
+        c, _mm256_or_si256(_mm256_and_si256(dot, enh), _mm256_and_si256(dig, rep)));
+    return (unsigned)_mm256_movemask_epi8(m);
+}
+
+/* The loop of detect_codes() from s[1] on, 32 positions a step (len >= 34: one step at least),
+ * with the same tests in the same order: the same answer in half the vector instructions. */
+__attribute__((target("avx2"))) static unsigned
+detect_avx2_from1(const unsigned char *s, size_t len)
+{
+    size_t i = 1;
+    unsigned kind, bits;
+
+    /* While the third byte after every place is within the message, a reply code's candidates
+     * are also tested for the byte after them (reply_len: one of  space - " ) , ;  or the
+     * end): ' '..'-' or ';', a superset. Sizes ("size=2048,") and counts ("(256/256 bits)")
+     * are rejected so. */
+    for (; i + 35 <= len; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + i));
+        __m256i nx = _mm256_loadu_si256((const __m256i *)(const void *)(s + i + 1));
+        __m256i pv = _mm256_loadu_si256((const __m256i *)(const void *)(s + i - 1));
+        __m256i av = _mm256_loadu_si256((const __m256i *)(const void *)(s + i + 3));
+        __m256i after = _mm256_or_si256(
+            _mm256_cmpgt_epi8(_mm256_set1_epi8(-114),
+                              _mm256_add_epi8(av, _mm256_set1_epi8((char)(0x80 - ' ')))),
+            _mm256_cmpeq_epi8(av, _mm256_set1_epi8(';')));
+        /* an enhanced code's candidates (next byte '.') are kept whatever comes after */
+        __m256i keep = _mm256_or_si256(after, _mm256_cmpeq_epi8(nx, _mm256_set1_epi8('.')));
+
+        bits = starts32(v, nx, pv) & (unsigned)_mm256_movemask_epi8(keep);
+        if (bits != 0 && (kind = detect_bits(s, i, len, bits)) != 0) {
+            return kind;
+        }
+    }
+    if (i + 2 < len) {
+        /* the final block, overlapping the one before (at <= i), ends where the last token
+         * may start or later and loads its next bytes within the message */
+        size_t at = i + 33 <= len ? i : len - 33;
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(s + at));
+        __m256i nx = _mm256_loadu_si256((const __m256i *)(const void *)(s + at + 1));
+        __m256i pv = _mm256_loadu_si256((const __m256i *)(const void *)(s + at - 1));
+
+        bits = starts32(v, nx, pv) & (~0u << (i - at));
+        return bits != 0 ? detect_bits(s, at, len, bits) : 0;
+    }
+    return 0;
+}
+#endif
+
 unsigned
 detect_codes(const char *msg, size_t len)
 {
@@ -263,6 +359,11 @@ detect_codes(const char *msg, size_t len)
         return kind;
     }
     i = 1;
+#ifdef DETECT_AVX2
+    if (detect_avx2 && len >= 34) {
+        return detect_avx2_from1(s, len);
+    }
+#endif
     /* 16 bytes at a time. No token starts in the last two bytes (a token has three or more),
      * so the last block ends there and loads its next bytes within the message. */
     if (len >= 18) {
@@ -276,8 +377,7 @@ detect_codes(const char *msg, size_t len)
             __m128i n1 = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 17));
             __m128i p0 = _mm_loadu_si128((const __m128i *)(const void *)(s + i - 1));
             __m128i p1 = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 15));
-            unsigned bits = (candidates(v0, n0) & before_mask(p0)) |
-                            (candidates(v1, n1) & before_mask(p1)) << 16;
+            unsigned bits = starts(v0, n0, p0) | starts(v1, n1, p1) << 16;
             if (bits != 0 && (kind = detect_bits(s, i, len, bits)) != 0) {
                 return kind;
             }
@@ -285,10 +385,8 @@ detect_codes(const char *msg, size_t len)
         if (i + 17 <= len) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
             __m128i nx = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 1));
-            unsigned bits = candidates(v, nx);
-            if (bits != 0) {
-                bits &= before_mask(_mm_loadu_si128((const __m128i *)(const void *)(s + i - 1)));
-            }
+            unsigned bits =
+                starts(v, nx, _mm_loadu_si128((const __m128i *)(const void *)(s + i - 1)));
             if (bits != 0 && (kind = detect_bits(s, i, len, bits)) != 0) {
                 return kind;
             }
@@ -298,10 +396,9 @@ detect_codes(const char *msg, size_t len)
             size_t at = len - 17;
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
             __m128i nx = _mm_loadu_si128((const __m128i *)(const void *)(s + at + 1));
-            unsigned bits = candidates(v, nx) & (0xffffu << (i - at));
-            if (bits != 0) {
-                bits &= before_mask(_mm_loadu_si128((const __m128i *)(const void *)(s + at - 1)));
-            }
+            unsigned bits =
+                starts(v, nx, _mm_loadu_si128((const __m128i *)(const void *)(s + at - 1))) &
+                (0xffffu << (i - at));
             return bits != 0 ? detect_bits(s, at, len, bits) : 0;
         }
         return 0;

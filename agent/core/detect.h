@@ -19,6 +19,10 @@ struct detect_hit {
 /* Returns the DETECT_* kind of the first token found, 0 if the message carries no code. */
 unsigned detect_codes(const char *msg, size_t len);
 
+/* Whether detect_codes() may take its AVX2 path (the default where the processor has AVX2):
+ * tests compare the two. Returns the previous setting. */
+int detect_use_avx2(int on);
+
 /* Lists up to max tokens (for explain and tests); returns how many were found. */
 size_t detect_list(const char *msg, size_t len, struct detect_hit *hits, size_t max);
 

@@ -3,13 +3,14 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-#if defined(__SSE2__) && defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
+
+#include "cpu.h"
+#include "linebuf.h"
+
+#ifdef CPU_X86_AVX2
 #include <immintrin.h>
 #define LINEBUF_AVX2 1
 #endif
-
-#include "linebuf.h"
 
 struct linebuf {
     char *buf; /* partial line carried over from the previous feed */
@@ -23,25 +24,6 @@ struct linebuf {
     uint64_t line_start; /* where the line being emitted begins */
     uint64_t overlong;
 };
-
-#ifdef LINEBUF_AVX2
-/* AVX2 in the processor, and the 32-byte registers saved by the system. */
-static int
-have_avx2(void)
-{
-    unsigned a, b, c, d, lo, hi;
-
-    if (!__get_cpuid(1, &a, &b, &c, &d) || (c & bit_OSXSAVE) == 0 || (c & bit_AVX) == 0) {
-        return 0;
-    }
-    __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    if ((lo & 6) != 6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
-        return 0;
-    }
-    return (b & bit_AVX2) != 0;
-}
-#endif
 
 struct linebuf *
 linebuf_new(size_t max_line)
@@ -57,7 +39,7 @@ linebuf_new(size_t max_line)
     }
     lb->max = max_line;
 #ifdef LINEBUF_AVX2
-    lb->avx2 = have_avx2();
+    lb->avx2 = cpu_have_avx2();
 #endif
     return lb;
 }
