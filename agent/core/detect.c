@@ -352,8 +352,8 @@ detect_codes(const char *msg, size_t len)
     unsigned kind;
 
 #ifdef __SSE2__
-    /* The first byte has no byte before it to load: tested alone, with the test of
-     * candidates() (many messages start with a queue id). */
+    /* The first byte has no byte before it to load: tested alone, after a quick test of it
+     * and the byte after it (many messages start with a queue id). */
     if (len >= 2 && is_class(s[0]) && (unsigned char)(s[1] - '.') <= 7 &&
         (kind = token_at(s, 0, len)) != 0) {
         return kind;

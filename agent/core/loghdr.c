@@ -846,29 +846,35 @@ parse_after_stamp_nopid(const struct loghdr_ctx *ctx, const struct loghdr_stamp 
     after_stamp(ctx, st, line, len, out, 0);
 }
 
-void
-loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+/* The body of loghdr_parse and loghdr_parse_nopid, want_pid a constant in each: only tests
+ * here, then one jump or the other, with no registers to save for either. */
+static inline __attribute__((always_inline)) void
+parse_entry(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out,
+            int want_pid)
 {
     const struct loghdr_stamp *st;
 
-    /* only tests here, then one jump or the other: no registers to save for either */
     if (ctx != NULL && (st = ctx->stamp) != NULL && stamp_hit(ctx, st, line, len)) {
-        parse_after_stamp(ctx, st, line, len, out);
+        if (want_pid) {
+            parse_after_stamp(ctx, st, line, len, out);
+        } else {
+            parse_after_stamp_nopid(ctx, st, line, len, out);
+        }
     } else {
-        parse_full(ctx, line, len, out, 1);
+        parse_full(ctx, line, len, out, want_pid);
     }
+}
+
+void
+loghdr_parse(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
+{
+    parse_entry(ctx, line, len, out, 1);
 }
 
 void
 loghdr_parse_nopid(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out)
 {
-    const struct loghdr_stamp *st;
-
-    if (ctx != NULL && (st = ctx->stamp) != NULL && stamp_hit(ctx, st, line, len)) {
-        parse_after_stamp_nopid(ctx, st, line, len, out);
-    } else {
-        parse_full(ctx, line, len, out, 0);
-    }
+    parse_entry(ctx, line, len, out, 0);
 }
 
 static void

@@ -499,13 +499,28 @@ Test(stats, json_exact)
     ruleset_free(rs);
 }
 
+/* stats_collect of dimension d lists exactly keys[0..n) with counts want[0..n), in order. */
+static void
+expect_collected(const struct stats *st, const struct ruleset *rs, enum stats_dim d,
+                 const char *const *keys, const uint64_t *want, size_t n)
+{
+    struct stats_kvlist l = {0};
+
+    stats_collect(st, rs, d, 10, &l);
+    cr_assert_eq(l.n, n);
+    for (size_t i = 0; i < l.n; i++) {
+        cr_assert_str_eq(l.v[i].key, keys[i]);
+        cr_assert_eq(l.v[i].n, want[i], "%s", keys[i]);
+    }
+    free(l.v);
+}
+
 /* The subjects and reply codes listed are the nonzero ones, every one of them (the first and
  * last of each range too), by count and then by key. */
 Test(stats, collect_subjects_and_replies)
 {
     struct ruleset *rs = load_rules();
     struct stats st;
-    struct stats_kvlist l = {0};
     static const char *const subjects[] = {"4.7", "2.0", "5.999", "4.999", "2.1"};
     static const uint64_t subject_n[] = {5, 3, 3, 2, 1};
     static const char *const replies[] = {"999", "250", "0", "invalid", "599"};
@@ -522,21 +537,8 @@ Test(stats, collect_subjects_and_replies)
     st.reply[599] = 1;
     st.reply[999] = 9;
     st.reply_invalid = 2;
-    stats_collect(&st, rs, DIM_SUBJECT, 10, &l);
-    cr_assert_eq(l.n, 5);
-    for (size_t i = 0; i < l.n; i++) {
-        cr_assert_str_eq(l.v[i].key, subjects[i]);
-        cr_assert_eq(l.v[i].n, subject_n[i], "%s", subjects[i]);
-    }
-    free(l.v);
-    memset(&l, 0, sizeof(l));
-    stats_collect(&st, rs, DIM_REPLY, 10, &l);
-    cr_assert_eq(l.n, 5);
-    for (size_t i = 0; i < l.n; i++) {
-        cr_assert_str_eq(l.v[i].key, replies[i]);
-        cr_assert_eq(l.v[i].n, reply_n[i], "%s", replies[i]);
-    }
-    free(l.v);
+    expect_collected(&st, rs, DIM_SUBJECT, subjects, subject_n, 5);
+    expect_collected(&st, rs, DIM_REPLY, replies, reply_n, 5);
     stats_free(&st);
     ruleset_free(rs);
 }
