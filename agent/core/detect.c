@@ -228,6 +228,14 @@ token_at(const unsigned char *s, size_t i, size_t len)
     return 0;
 }
 
+unsigned
+detect_token_at(const char *msg, size_t len, size_t off)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+
+    return off < len && is_class(s[off]) ? token_at(s, off, len) : 0;
+}
+
 #ifdef __SSE2__
 /* A mask of the positions of v where a token may start: a '2', '4' or '5' followed (in nx) by
  * a '.' and preceded (in pv) by a byte that enh_before_ok may accept, or followed by '0'..'5'

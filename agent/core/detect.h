@@ -19,6 +19,10 @@ struct detect_hit {
 /* Returns the DETECT_* kind of the first token found, 0 if the message carries no code. */
 unsigned detect_codes(const char *msg, size_t len);
 
+/* The DETECT_* kind of a token that starts at msg[off], or 0. A token found so is one that
+ * detect_codes() looks for: when this is not 0, neither is detect_codes(msg, len). */
+unsigned detect_token_at(const char *msg, size_t len, size_t off);
+
 /* Whether detect_codes() may take its AVX2 path (the default where the processor has AVX2):
  * tests compare the two. Returns the previous setting. */
 int detect_use_avx2(int on);

@@ -137,6 +137,11 @@ struct cache_entry {
     size_t ncode;
     const struct rule **nocode; /* rules with a default code */
     size_t nnocode;
+    /* The first rules of code, up to the first without a scanner: tried before the detector
+     * while most lines of the program match one of them (code_first), see matcher_match. */
+    size_t nfirst;
+    unsigned first_lines, first_hits; /* lines of this window, and those the first rules took */
+    int code_first;
 };
 
 struct matcher {
@@ -155,6 +160,7 @@ struct matcher {
     struct cache_entry cache[CACHE_SLOTS];
     struct cache_entry scratch;
     uint64_t limit_hits;
+    int order;           /* matcher_set_order */
     uint8_t *names_list; /* by reason: 1 when a refusal for it may name a list (list_reason) */
     struct {
         uint64_t key; /* 0: empty */
@@ -1359,6 +1365,7 @@ matcher_new(const struct ruleset *rs)
         return NULL;
     }
     m->rs = rs;
+    m->order = -1;
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
     if ((m->names_list = malloc(rs->nreasons + 1)) != NULL) {
@@ -1401,6 +1408,9 @@ cache_entry_clear(struct cache_entry *e)
     e->code = NULL;
     e->nocode = NULL;
     e->ncode = e->nnocode = 0;
+    e->nfirst = 0;
+    e->first_lines = e->first_hits = 0;
+    e->code_first = 0;
     e->used = 0;
 }
 
@@ -1423,6 +1433,12 @@ matcher_free(struct matcher *m)
     pcre2_match_context_free(m->mctx);
     pcre2_jit_stack_free(m->jit_stack);
     free(m);
+}
+
+void
+matcher_set_order(struct matcher *m, int order)
+{
+    m->order = order < 0 ? -1 : order > 0;
 }
 
 uint64_t
@@ -1497,6 +1513,9 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
                 add_pack_rules(e, rs->packs[i], service);
             }
         }
+    }
+    while (rs->scanners && e->nfirst < e->ncode && e->code[e->nfirst]->scanner != NULL) {
+        e->nfirst++;
     }
     e->used = 1;
 }
@@ -2697,10 +2716,22 @@ contains(const char *s, size_t n, const char *w, size_t wl, size_t pick, int *no
     return 0;
 }
 
-/* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. */
+/* Whether a code the detector looks for starts where the reply or enhanced code of a match was
+ * taken from: then detect_codes() of the message is not 0. */
+static int
+groups_detected(const struct loghdr *h, const struct groups *gs)
+{
+    const struct slice *e = &gs->g[SCAN_ENH], *r = &gs->g[SCAN_REPLY];
+
+    return (e->len > 0 && detect_token_at(h->msg.p, h->msg.len, (size_t)(e->p - h->msg.p))) ||
+           (r->len > 0 && detect_token_at(h->msg.p, h->msg.len, (size_t)(r->p - h->msg.p)));
+}
+
+/* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. With proven
+ * not NULL, *proven is set to whether a match's code is one the detector finds. */
 static int
 try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
-          int implied, struct smtp_event *ev)
+          int implied, struct smtp_event *ev, int *proven)
 {
     uint64_t absent = 0;       /* the numbers of the require literals the message lacks */
     uint64_t absent_bytes = 0; /* and of the picked bytes it lacks */
@@ -2730,6 +2761,9 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
                 struct groups gs;
                 scanner_groups(r, h->msg.p, &c, &gs);
                 fill_event(m, r, &gs, h, implied, ev);
+                if (proven != NULL) {
+                    *proven = groups_detected(h, &gs);
+                }
                 return 1;
             }
             if (sc < 0) {
@@ -2747,6 +2781,9 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             struct groups gs;
             pattern_groups(r, h->msg.p, pcre2_get_ovector_pointer(m->md), &gs);
             fill_event(m, r, &gs, h, implied, ev);
+            if (proven != NULL) {
+                *proven = groups_detected(h, &gs);
+            }
             return 1;
         }
         if (rc != PCRE2_ERROR_NOMATCH) {
@@ -2756,24 +2793,93 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
     return 0;
 }
 
+/* Lines of a program between two choices of its order (below); a power of two. */
+#define FIRST_WINDOW 512
+
+/* Counts a line of a program whose first rules have a scanner: hit when they took it with a
+ * code the detector finds. At the end of a window, the program's lines are taken rules first
+ * if more than half of its lines were such. */
+static inline void
+first_tally(struct cache_entry *e, int hit)
+{
+    e->first_hits += (unsigned)hit;
+    if (++e->first_lines == FIRST_WINDOW) {
+        e->code_first = e->first_hits > FIRST_WINDOW / 2;
+        e->first_lines = e->first_hits = 0;
+    }
+}
+
+/* Whether the rule that took a line is one of the program's first rules. */
+static int
+in_first(const struct cache_entry *e, const struct rule *r)
+{
+    for (size_t i = 0; i < e->nfirst; i++) {
+        if (e->code[i] == r) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * A line with a code the detector finds is tried against the rules with a code, in their
+ * order; if none takes it, against those with a default. A line without one, against those
+ * with a default only.
+ *
+ * Most lines of some programs (smtp(8), lmtp(8), local(8): nearly every line a delivery
+ * record) are taken by one of the first rules, which end with a scanner: for such a program the
+ * first rules are tried before the detector, and when one takes the line with a code that the
+ * detector finds where the match took it from (detect_token_at), the detector cannot say there
+ * is none, and is not run. Otherwise it decides as before: with no code, the first rules' try
+ * is undone (only its count of match-limit errors is kept: the result was not used) and the
+ * line goes to the rules with a default; with one, the first rules' answer stands, or the rules
+ * after them are tried. So the result is the same in either order, and which order a program
+ * takes, chosen by its last 512 lines, changes the time only.
+ */
 enum match_result
 matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only,
               struct smtp_event *ev)
 {
     struct cache_entry *e = lookup(m, &h->program, only);
+    size_t from = 0;
+    int rc = 0;
 
-    if (detect_codes(h->msg.p, h->msg.len) != 0) {
-        int rc = try_rules(m, e->code, e->ncode, h, 0, ev);
-        if (rc == 0) {
-            /* A rule with a default may still describe this line (its code unparsed). */
-            rc = try_rules(m, e->nocode, e->nnocode, h, 1, ev);
-        }
-        if (rc == 1) {
+    if (m->order < 0 ? e->code_first : m->order && e->nfirst > 0) {
+        uint64_t limit_hits = m->limit_hits;
+        int proven = 0;
+        rc = try_rules(m, e->code, e->nfirst, h, 0, ev, &proven);
+        first_tally(e, proven);
+        if (proven) {
             ev->flags |= EV_DETECTED;
+            return MATCH_OK;
         }
-        return rc == 1 ? MATCH_OK : rc == 2 ? MATCH_IGNORED : MATCH_UNMATCHED;
+        if (detect_codes(h->msg.p, h->msg.len) == 0) {
+            m->limit_hits = limit_hits;
+            goto nocode;
+        }
+        from = e->nfirst;
+    } else if (detect_codes(h->msg.p, h->msg.len) == 0) {
+        if (e->nfirst > 0) {
+            first_tally(e, 0);
+        }
+        goto nocode;
     }
-    if (e->nnocode > 0 && try_rules(m, e->nocode, e->nnocode, h, 1, ev)) {
+    if (rc == 0) {
+        rc = try_rules(m, e->code + from, e->ncode - from, h, 0, ev, NULL);
+        if (e->nfirst > 0 && from == 0) {
+            first_tally(e, rc == 1 && in_first(e, ev->rule));
+        }
+    }
+    if (rc == 0) {
+        /* A rule with a default may still describe this line (its code unparsed). */
+        rc = try_rules(m, e->nocode, e->nnocode, h, 1, ev, NULL);
+    }
+    if (rc == 1) {
+        ev->flags |= EV_DETECTED;
+    }
+    return rc == 1 ? MATCH_OK : rc == 2 ? MATCH_IGNORED : MATCH_UNMATCHED;
+nocode:
+    if (e->nnocode > 0 && try_rules(m, e->nocode, e->nnocode, h, 1, ev, NULL)) {
         return MATCH_OK;
     }
     return MATCH_NOCODE;

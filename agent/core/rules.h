@@ -96,6 +96,11 @@ enum match_result matcher_match(struct matcher *m, const struct loghdr *h, const
 int matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int detail,
                    const char *text, size_t len);
 
+/* The order in which a line meets the detector and the rules (matcher_match): -1 (the default)
+ * chooses by each program's recent lines, 0 runs the detector first, 1 the first rules first.
+ * The results are the same in every order; tests compare them. */
+void matcher_set_order(struct matcher *m, int order);
+
 /* Counters for lines whose matching hit a PCRE2 limit (they count as unmatched). */
 uint64_t matcher_limit_hits(const struct matcher *m);
 

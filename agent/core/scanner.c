@@ -30,6 +30,13 @@
 #define PD_RELAY_REMOTE "(?:none|[^,\\[\\s]*\\[[^\\]]*\\]:\\d+)"
 #define PD_RELAY_ANY "[^,]+"
 #define PD_RELAY_LOOPBACK "[^,\\[\\s]*\\[(?:127\\.0\\.0\\.1|::1)\\]:\\d+"
+/* postfix.smtp.loopback and postfix.smtp.loopback6: the address, or relay=none with a "connect to"
+ * that address in the text (a content filter that does not answer) */
+#define PD_RELAY_NONE_TO(addr)                                                                     \
+    "none(?=, [^(]*+\\((?:delivery temporarily suspended: )?connect to [^\\[\\s]*\\[" addr "\\])"
+#define PD_RELAY_LOOP4                                                                             \
+    "(?:[^,\\[\\s]*\\[127\\.0\\.0\\.1\\]:\\d+|" PD_RELAY_NONE_TO("127\\.0\\.0\\.1") ")"
+#define PD_RELAY_LOOP6 "(?:[^,\\[\\s]*\\[::1\\]:\\d+|" PD_RELAY_NONE_TO("::1") ")"
 #define PD_TAIL                                                                                    \
     ", (?:conn_use=\\d+, )?delay=[\\d.]++, delays=[\\d./]++, (?:tls=[^,]*, )?"                     \
     "dsn=(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}), status=(?<status>[a-z]+)[a-z-]* "                      \
@@ -258,7 +265,7 @@ enh_code(const unsigned char *s, size_t n, size_t i, unsigned char next)
 }
 
 /* The relay of a delivery record, by pattern: PD_RELAY_ANY, PD_RELAY_REMOTE, PD_RELAY_LOOPBACK. */
-enum pd_relay { PD_ANY, PD_REMOTE, PD_LOOPBACK };
+enum pd_relay { PD_ANY, PD_REMOTE, PD_LOOPBACK, PD_LOOP4, PD_LOOP6 };
 
 static int
 postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_caps *c)
@@ -309,7 +316,49 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
     if (!LIT("relay=")) {
         return 0;
     }
-    if (relay == PD_LOOPBACK) {
+    if (relay == PD_LOOP4 || relay == PD_LOOP6) {
+        /* (?:[^,\[\s]*\[ADDR\]:\d+|none(?=, [^(]*+\((?:delivery temporarily suspended: )?
+         * connect to [^\[\s]*\[ADDR\]))  -- for "none," the first alternative's run stops at the
+         * ',' where '[' is due: the lookahead alone decides. Otherwise the first alternative, and
+         * as below only where its run stops. Either way, a record that fails here could not
+         * reach "relay=" elsewhere (see PD_LOOPBACK): no match at all. */
+        const char *addr = relay == PD_LOOP4 ? "127.0.0.1]" : "::1]";
+        size_t alen = relay == PD_LOOP4 ? 10 : 4;
+        if (n - i >= 5 && same_as(s + i, "none,", 5)) {
+            const unsigned char *open;
+            j = i + 4;
+            if (n - j < 2 || !same_as(s + j, ", ", 2) ||
+                (open = memchr(s + j + 2, '(', n - j - 2)) == NULL) {
+                return -1;
+            }
+            j = (size_t)(open - s) + 1; /* [^(]*+ takes every byte before the first '(' */
+            if (n - j >= 32 && same_as(s + j, "delivery temporarily suspended: ", 32)) {
+                j += 32; /* else "connect to " cannot be there either */
+            }
+            if (n - j < 11 || !same_as(s + j, "connect to ", 11)) {
+                return -1;
+            }
+            j = find_any(s, j + 11, n, '[', '[', '[', 1);
+            if (n - j < alen + 1 || s[j] != '[' || !same_as(s + j + 1, addr, alen)) {
+                return -1;
+            }
+            i += 6; /* "none, " */
+        } else {
+            i = find_any(s, i, n, ',', '[', '[', 1);
+            if (!LIT("[") || n - i < alen + 1 || !same_as(s + i, addr, alen) ||
+                s[i + alen] != ':') {
+                return -1;
+            }
+            i += alen + 1;
+            j = i;
+            while (i < n && is_digit(s[i])) {
+                i++;
+            }
+            if (i == j || !LIT(", ")) {
+                return -1;
+            }
+        }
+    } else if (relay == PD_LOOPBACK) {
         /* [^,\[\s]*\[(?:127\.0\.0\.1|::1)\]:\d+,   -- the run can only stop where it does (a
          * shorter one leaves a byte of its class where '[' is due), and so can \d+. Nor could
          * PCRE2 reach "relay=" anywhere else: the queue id is possessive; "to=" without its '<'
@@ -655,6 +704,18 @@ postfix_delivery_loopback(const char *msg, size_t len, struct scan_caps *c)
     return postfix_delivery(msg, len, PD_LOOPBACK, c);
 }
 
+static int
+postfix_smtp_loopback(const char *msg, size_t len, struct scan_caps *c)
+{
+    return postfix_delivery(msg, len, PD_LOOP4, c);
+}
+
+static int
+postfix_smtp_loopback6(const char *msg, size_t len, struct scan_caps *c)
+{
+    return postfix_delivery(msg, len, PD_LOOP6, c);
+}
+
 /* \w without Unicode properties: what \b and \B look at. */
 static inline int
 is_word(unsigned char c)
@@ -817,6 +878,8 @@ static const struct scanner scanners[] = {
     {"postfix-delivery-remote", PD_HEAD PD_RELAY_REMOTE PD_TAIL, postfix_delivery_remote},
     {"postfix-delivery", PD_HEAD PD_RELAY_ANY PD_TAIL, postfix_delivery_any},
     {"postfix-delivery-loopback", PD_HEAD PD_RELAY_LOOPBACK PD_TAIL, postfix_delivery_loopback},
+    {"postfix-smtp-loopback", PD_HEAD PD_RELAY_LOOP4 PD_TAIL, postfix_smtp_loopback},
+    {"postfix-smtp-loopback6", PD_HEAD PD_RELAY_LOOP6 PD_TAIL, postfix_smtp_loopback6},
     {"postfix-smtpd-reject", PR_SMTPD PR_TAIL, postfix_smtpd_reject},
     {"postfix-postscreen-reject", PR_POSTSCREEN PR_TAIL, postfix_postscreen_reject},
     {"postfix-milter-reject", PR_MILTER PR_TAIL, postfix_milter_reject},
