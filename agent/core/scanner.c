@@ -267,13 +267,12 @@ enh_code(const unsigned char *s, size_t n, size_t i, unsigned char next)
 /* The relay of a delivery record, by pattern: PD_RELAY_ANY, PD_RELAY_REMOTE, PD_RELAY_LOOPBACK. */
 enum pd_relay { PD_ANY, PD_REMOTE, PD_LOOPBACK, PD_LOOP4, PD_LOOP6 };
 
-static int
-postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_caps *c)
+/* PD_HEAD: the position after "relay=", or 0 with *rc the scanner's answer. */
+static size_t
+pd_head_parse(const unsigned char *s, size_t n, struct scan_caps *c, int *rc)
 {
-    const unsigned char *s = (const unsigned char *)msg;
     size_t i = 0, j;
 
-    c->set = 0;
     /* ^(?<qid>[0-9A-Za-z]++): to= */
     i = skip_class(s, i, n, SC_DIGIT | SC_ALPHA);
     if (i == 0 || !LIT(": to=<")) {
@@ -281,7 +280,8 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
          * possessive. Refused, as the smtpd(8), postscreen(8) and cleanup(8) records are by
          * postfix.other.delivery, which has no services and is tried on them before their own
          * rules. Without the '<' only, the line is left to PCRE2. */
-        return i > 0 && n - i >= 5 && same_as(s + i, ": to=", 5) ? 0 : -1;
+        *rc = i > 0 && n - i >= 5 && same_as(s + i, ": to=", 5) ? 0 : -1;
+        return 0;
     }
     /* <?(?>[^@>,]*@(?<domain>[^>,]*)|[^>,]*)  -- '<' taken, then the atomic group: the first
      * alternative when the run of [^@>,] stops at '@' (a shorter run stops on a byte of the class,
@@ -313,8 +313,45 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
             return 0;
         }
     }
-    if (!LIT("relay=")) {
-        return 0;
+    return LIT("relay=") ? i : 0;
+}
+
+/* PD_HEAD, read once a message for the delivery scanners tried on it in turn (the loopback
+ * rules', then the delivery rule's): kept in c (head_msg) for the next of them. */
+static size_t
+pd_head(const unsigned char *s, size_t n, struct scan_caps *c, int *rc)
+{
+    size_t end;
+
+    if (c->head_msg == (const char *)s && c->head_len == n) {
+        if (c->head_dom) {
+            cap(c, SCAN_DOMAIN, c->dom_off, c->dom_end);
+        }
+        *rc = c->head_rc;
+        return c->head_end;
+    }
+    *rc = 0;
+    end = pd_head_parse(s, n, c, rc);
+    c->head_msg = (const char *)s;
+    c->head_len = n;
+    c->head_end = end;
+    c->head_rc = *rc;
+    c->head_dom = (c->set >> SCAN_DOMAIN) & 1u;
+    c->dom_off = c->off[SCAN_DOMAIN];
+    c->dom_end = c->off[SCAN_DOMAIN] + c->len[SCAN_DOMAIN];
+    return end;
+}
+
+static int
+postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i, j;
+    int rc;
+
+    c->set = 0;
+    if ((i = pd_head(s, n, c, &rc)) == 0) {
+        return rc;
     }
     if (relay == PD_LOOP4 || relay == PD_LOOP6) {
         /* (?:[^,\[\s]*\[ADDR\]:\d+|none(?=, [^(]*+\((?:delivery temporarily suspended: )?

@@ -26,7 +26,16 @@ struct scan_caps {
     unsigned set; /* bit (1 << SCAN_x) when the group took part in the match */
     size_t off[SCAN_NGROUPS];
     size_t len[SCAN_NGROUPS];
+    /* What the Postfix delivery scanners read of head_msg up to "relay=", for the next of them
+     * on the same message. A caller sets head_msg to NULL before the first scanner call on a
+     * message (SCAN_CAPS_INIT), and keeps c for the others on it. */
+    const char *head_msg;
+    size_t head_len, head_end, dom_off, dom_end;
+    int head_rc;
+    unsigned head_dom;
 };
+
+#define SCAN_CAPS_INIT(c) ((c)->head_msg = NULL)
 
 /* 1: the pattern matches and c holds its captures; 0: declined (the pattern decides); -1: the
  * pattern cannot match (a scanner says so only where every path of the pattern has failed, as

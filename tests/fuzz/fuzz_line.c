@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct ruleset *shipped;
 static FILE *devnull;
 
-#define MAX_SCANNERS 8
+#define MAX_SCANNERS 16
 static struct {
     const struct scanner *sc;
     pcre2_code *re;
@@ -81,9 +81,22 @@ load_scanners(void)
 static void
 check_scanners(const char *msg, size_t len)
 {
+    struct scan_caps shared; /* read by each scanner in turn, as try_rules shares it */
+
+    SCAN_CAPS_INIT(&shared);
     for (size_t i = 0; i < nrefs; i++) {
         struct scan_caps c;
+        SCAN_CAPS_INIT(&c);
         int sc = refs[i].sc->fn(msg, len, &c);
+        if (refs[i].sc->fn(msg, len, &shared) != sc) {
+            fail("a scanner answers otherwise after another one read the message");
+        }
+        for (int g = 0; sc > 0 && g < SCAN_NGROUPS; g++) {
+            if (shared.set != c.set ||
+                (((c.set >> g) & 1) && (shared.off[g] != c.off[g] || shared.len[g] != c.len[g]))) {
+                fail("a scanner captures otherwise after another one read the message");
+            }
+        }
         if (sc == 0) {
             continue;
         }

@@ -197,13 +197,45 @@ checker_free(struct checker *ck)
     pcre2_code_free(ck->re);
 }
 
-/* Returns 1 if the scanner accepted. Fails the test on any difference with PCRE2. */
+/* The scanner that reads a message before the one checked, in the second call of check(). */
+static const struct scanner *
+primer(void)
+{
+    const struct scanner *list;
+    size_t n = scanner_list(&list);
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(list[i].name, "postfix-delivery") == 0) {
+            return &list[i];
+        }
+    }
+    cr_assert_fail("no postfix-delivery scanner");
+    return NULL;
+}
+
+/* Returns 1 if the scanner accepted. Fails the test on any difference with PCRE2, and on any
+ * difference between the scanner on a fresh scan_caps and on one another scanner has read the
+ * message with (what the delivery scanners share, as try_rules calls them). */
 static int
 check(struct checker *ck, const char *msg, size_t len)
 {
-    struct scan_caps c;
+    struct scan_caps c, p;
+    SCAN_CAPS_INIT(&c);
+    SCAN_CAPS_INIT(&p);
     int ok = ck->sc->fn(msg, len, &c);
     int rc = pcre2_match(ck->re, (PCRE2_SPTR)msg, len, 0, 0, ck->md, NULL);
+
+    (void)primer()->fn(msg, len, &p);
+    cr_assert_eq(ck->sc->fn(msg, len, &p), ok, "%s answers otherwise after another scanner: [%.*s]",
+                 ck->sc->name, (int)len, msg);
+    if (ok > 0) {
+        cr_assert_eq(p.set, c.set, "%s: other groups after another scanner", ck->sc->name);
+        for (int g = 0; g < SCAN_NGROUPS; g++) {
+            cr_assert(!((c.set >> g) & 1) || (p.off[g] == c.off[g] && p.len[g] == c.len[g]),
+                      "%s: group %s differs after another scanner: [%.*s]", ck->sc->name,
+                      scanner_group_name(g), (int)len, msg);
+        }
+    }
 
     ck->checked++;
     if (ok < 0) {
@@ -1105,4 +1137,63 @@ Test(scanner, delivery_head_of_every_shape)
         cr_assert_geq(ck.accepted, 2, "%s accepted %zu", list[s].name, ck.accepted);
         checker_free(&ck);
     }
+}
+
+/* The rules with a default take their lines without a code, each behind the one byte its
+ * program's rules all require (matcher_match looks for it before trying them), in either order
+ * of detector and rules; a line that lacks the byte is no event. */
+Test(scanner, rules_with_a_default_behind_their_byte)
+{
+    static const struct {
+        const char *line, *rule;
+    } cases[] = {
+        {"Nov 28 00:01:00 mx postfix/smtpd[42]: warning: unknown[198.51.100.23]: SASL LOGIN "
+         "authentication failed: UGFzc3dvcmQ6",
+         "postfix.smtpd.sasl"},
+        {"Nov 28 00:01:00 mx postfix/submission/smtpd[42]: warning: mail.example.org"
+         "[198.51.100.24]:587: SASL PLAIN authentication failed: Connection lost to "
+         "authentication server",
+         "postfix.smtpd.sasl.temp"},
+        {"Nov 28 00:01:00 mx postfix/qmgr[42]: 4F2A81C0: from=<s@example.org>, status=expired, "
+         "returned to sender",
+         "postfix.qmgr.expired"},
+        {"Nov 28 00:01:00 mx postfix/postscreen[42]: NOQUEUE: reject: CONNECT from "
+         "[198.51.100.25]:4242: too many connections",
+         "postfix.postscreen.toomany"},
+        {"Nov 28 00:01:00 mx postfix/postscreen[42]: NOQUEUE: reject: CONNECT from "
+         "[198.51.100.26]:4242: all server ports busy",
+         "postfix.postscreen.busy"},
+        {"Nov 28 00:01:00 mx postfix/smtpd[42]: warning: unknown[198.51.100.23]: sasl login "
+         "authentication failed: UGFzc3dvcmQ6",
+         NULL},
+        {"Nov 28 00:01:00 mx postfix/qmgr[42]: 4F2A81C0: from=<s@example.org>, size=1234, "
+         "nrcpt=1 (queue active)",
+         NULL},
+    };
+    const char *dirs[] = {"patterns"};
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load(dirs, 1, 0, &e);
+    cr_assert_not_null(rs);
+
+    for (int order = -1; order <= 1; order++) {
+        struct matcher *m = matcher_new(rs);
+        matcher_set_order(m, order);
+        for (int round = 0; round < 2; round++) { /* the second with the programs known */
+            for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                struct loghdr h;
+                struct smtp_event ev;
+                loghdr_parse(&hdr_ctx, cases[i].line, strlen(cases[i].line), &h);
+                enum match_result r = matcher_match(m, &h, NULL, &ev);
+                if (cases[i].rule == NULL) {
+                    cr_assert_eq(r, MATCH_NOCODE, "[%s]", cases[i].line);
+                    continue;
+                }
+                cr_assert_eq(r, MATCH_OK, "[%s]: %d", cases[i].line, (int)r);
+                cr_assert_str_eq(rule_name(ev.rule), cases[i].rule);
+                cr_assert(ev.flags & EV_IMPLIED);
+            }
+        }
+        matcher_free(m);
+    }
+    ruleset_free(rs);
 }
