@@ -331,6 +331,7 @@ pd_head(const unsigned char *s, size_t n, struct scan_caps *c, int *rc)
         return c->head_end;
     }
     *rc = 0;
+    c->head_run = 0;
     end = pd_head_parse(s, n, c, rc);
     c->head_msg = (const char *)s;
     c->head_len = n;
@@ -340,6 +341,17 @@ pd_head(const unsigned char *s, size_t n, struct scan_caps *c, int *rc)
     c->dom_off = c->off[SCAN_DOMAIN];
     c->dom_end = c->off[SCAN_DOMAIN] + c->len[SCAN_DOMAIN];
     return end;
+}
+
+/* [^,\[\s]* from i, the relay's first byte: where the run stops, found once a message for the
+ * delivery scanners tried on it (c->head_run, 0 until then; the run starts after "relay="). */
+static inline size_t
+relay_run(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
+{
+    if (c->head_run == 0) {
+        c->head_run = find_any(s, i, n, ',', '[', '[', 1);
+    }
+    return c->head_run;
 }
 
 static int
@@ -381,7 +393,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
             }
             i += 6; /* "none, " */
         } else {
-            i = find_any(s, i, n, ',', '[', '[', 1);
+            i = relay_run(s, n, i, c);
             if (!LIT("[") || n - i < alen + 1 || !same_as(s + i, addr, alen) ||
                 s[i + alen] != ':') {
                 return -1;
@@ -403,7 +415,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
          * with it; ">?" and the orig_to group match at most one way before ", " and "relay=".
          * So a relay that is not the loopback address is no match at all: refused, where
          * PCRE2 spent some 1,900 instructions on each lmtp(8) record to a local store. */
-        i = find_any(s, i, n, ',', '[', '[', 1);
+        i = relay_run(s, n, i, c);
         if (!LIT("[") || !(LIT("127.0.0.1") || LIT("::1")) || !LIT("]:")) {
             return -1;
         }
@@ -418,7 +430,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
         /* (?:none|[^,\[\s]*\[[^\]]*\]:\d+),   -- "none" first; each run below can only stop
          * where it does, as a shorter one leaves a byte of its class where a delimiter is due */
         if (!LIT("none, ")) {
-            i = find_any(s, i, n, ',', '[', '[', 1);
+            i = relay_run(s, n, i, c);
             if (!LIT("[")) {
                 return 0;
             }

@@ -30,7 +30,7 @@ struct scan_caps {
      * on the same message. A caller sets head_msg to NULL before the first scanner call on a
      * message (SCAN_CAPS_INIT), and keeps c for the others on it. */
     const char *head_msg;
-    size_t head_len, head_end, dom_off, dom_end;
+    size_t head_len, head_end, dom_off, dom_end, head_run;
     int head_rc;
     unsigned head_dom;
 };
