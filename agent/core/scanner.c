@@ -735,35 +735,17 @@ postfix_milter_reject(const char *msg, size_t n, struct scan_caps *c)
     return reject_tail(s, n, i, c);
 }
 
-static int
-postfix_delivery_remote(const char *msg, size_t len, struct scan_caps *c)
-{
-    return postfix_delivery(msg, len, PD_REMOTE, c);
-}
-
-static int
-postfix_delivery_any(const char *msg, size_t len, struct scan_caps *c)
-{
-    return postfix_delivery(msg, len, PD_ANY, c);
-}
-
-static int
-postfix_delivery_loopback(const char *msg, size_t len, struct scan_caps *c)
-{
-    return postfix_delivery(msg, len, PD_LOOPBACK, c);
-}
-
-static int
-postfix_smtp_loopback(const char *msg, size_t len, struct scan_caps *c)
-{
-    return postfix_delivery(msg, len, PD_LOOP4, c);
-}
-
-static int
-postfix_smtp_loopback6(const char *msg, size_t len, struct scan_caps *c)
-{
-    return postfix_delivery(msg, len, PD_LOOP6, c);
-}
+/* The delivery scanners, one a relay form: postfix_delivery() with that form. */
+#define PD_SCANNER(name, relay)                                                                    \
+    static int name(const char *msg, size_t len, struct scan_caps *c)                              \
+    {                                                                                              \
+        return postfix_delivery(msg, len, relay, c);                                               \
+    }
+PD_SCANNER(postfix_delivery_remote, PD_REMOTE)
+PD_SCANNER(postfix_delivery_any, PD_ANY)
+PD_SCANNER(postfix_delivery_loopback, PD_LOOPBACK)
+PD_SCANNER(postfix_smtp_loopback, PD_LOOP4)
+PD_SCANNER(postfix_smtp_loopback6, PD_LOOP6)
 
 /* \w without Unicode properties: what \b and \B look at. */
 static inline int
