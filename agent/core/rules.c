@@ -2914,7 +2914,7 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
         }
         goto nocode;
     }
-    if (rc == 0) {
+    if (rc == 0 && from < e->ncode) { /* (e->code is NULL for a program without such rules) */
         rc = try_rules(m, e->code + from, e->ncode - from, h, 0, ev, NULL);
         if (e->nfirst > 0 && from == 0) {
             first_tally(e, rc == 1 && in_first(e, ev->rule));
