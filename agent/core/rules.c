@@ -193,13 +193,13 @@ byte_commonness(unsigned char c)
     if (c == ' ' || (c >= '0' && c <= '9') || strchr("etaoinsrlcdhum.", c) != NULL) {
         return 3;
     }
-    if (strchr("pfgbywvk=<>@:-,/()[]", c) != NULL) {
-        return 2;
+    if (strchr("pfgbywvk=<>@:-,/()[]", c) != NULL || strchr("ACDEHLMOPRSTX", c) != NULL) {
+        return 2; /* and the capitals of SMTP's words and of Exim's fields: TLS, EHLO, RCPT, H= */
     }
     if (c >= 'a' && c <= 'z') {
         return 1; /* j q x z */
     }
-    return 0; /* capitals, quotes, other punctuation, bytes above 127 */
+    return 0; /* other capitals, quotes, other punctuation, bytes above 127 */
 }
 
 /* The offset of the rarest byte of w (the last of the rarest). */
