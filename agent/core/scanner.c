@@ -343,6 +343,19 @@ pd_head(const unsigned char *s, size_t n, struct scan_caps *c, int *rc)
     return end;
 }
 
+/* \d+,  from i (a port, conn_use's count): the end, or 0. A shorter run of digits leaves a digit
+ * where ',' is due. */
+static inline size_t
+digits_comma(const unsigned char *s, size_t n, size_t i)
+{
+    size_t j = i;
+
+    while (i < n && is_digit(s[i])) {
+        i++;
+    }
+    return i > j && LIT(", ") ? i : 0;
+}
+
 /* [^,\[\s]* from i, the relay's first byte: where the run stops, found once a message for the
  * delivery scanners tried on it (c->head_run, 0 until then; the run starts after "relay="). */
 static inline size_t
@@ -399,11 +412,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
                 return -1;
             }
             i += alen + 1;
-            j = i;
-            while (i < n && is_digit(s[i])) {
-                i++;
-            }
-            if (i == j || !LIT(", ")) {
+            if ((i = digits_comma(s, n, i)) == 0) {
                 return -1;
             }
         }
@@ -419,11 +428,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
         if (!LIT("[") || !(LIT("127.0.0.1") || LIT("::1")) || !LIT("]:")) {
             return -1;
         }
-        j = i;
-        while (i < n && is_digit(s[i])) {
-            i++;
-        }
-        if (i == j || !LIT(", ")) {
+        if ((i = digits_comma(s, n, i)) == 0) {
             return -1;
         }
     } else if (relay == PD_REMOTE) {
@@ -438,11 +443,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
             if (!LIT("]:")) {
                 return 0;
             }
-            j = i;
-            while (i < n && is_digit(s[i])) {
-                i++;
-            }
-            if (i == j || !LIT(", ")) {
+            if ((i = digits_comma(s, n, i)) == 0) {
                 return 0;
             }
         }
@@ -456,11 +457,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
     }
     /* (?:conn_use=\d+, )? */
     if (LIT("conn_use=")) {
-        j = i;
-        while (i < n && is_digit(s[i])) {
-            i++;
-        }
-        if (i == j || !LIT(", ")) {
+        if ((i = digits_comma(s, n, i)) == 0) {
             return 0;
         }
     }
