@@ -2775,6 +2775,19 @@ groups_detected(const struct loghdr *h, const struct groups *gs)
            (r->len > 0 && detect_token_at(h->msg.p, h->msg.len, (size_t)(r->p - h->msg.p)));
 }
 
+/* try_rules' answer when rule r took the line: the event filled, and *proven (when asked) set
+ * to whether the match's code is one the detector finds. */
+static inline int
+take(struct matcher *m, const struct rule *r, const struct groups *gs, const struct loghdr *h,
+     int implied, struct smtp_event *ev, int *proven)
+{
+    fill_event(m, r, gs, h, implied, ev);
+    if (proven != NULL) {
+        *proven = groups_detected(h, gs);
+    }
+    return 1;
+}
+
 /* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. With proven
  * not NULL, *proven is set to whether a match's code is one the detector finds. */
 static int
@@ -2810,11 +2823,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             if (sc > 0) {
                 struct groups gs;
                 scanner_groups(r, h->msg.p, &c, &gs);
-                fill_event(m, r, &gs, h, implied, ev);
-                if (proven != NULL) {
-                    *proven = groups_detected(h, &gs);
-                }
-                return 1;
+                return take(m, r, &gs, h, implied, ev, proven);
             }
             if (sc < 0) {
                 continue; /* the pattern cannot match */
@@ -2830,11 +2839,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             }
             struct groups gs;
             pattern_groups(r, h->msg.p, pcre2_get_ovector_pointer(m->md), &gs);
-            fill_event(m, r, &gs, h, implied, ev);
-            if (proven != NULL) {
-                *proven = groups_detected(h, &gs);
-            }
-            return 1;
+            return take(m, r, &gs, h, implied, ev, proven);
         }
         if (rc != PCRE2_ERROR_NOMATCH) {
             m->limit_hits++;

@@ -378,57 +378,45 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
     if ((i = pd_head(s, n, c, &rc)) == 0) {
         return rc;
     }
-    if (relay == PD_LOOP4 || relay == PD_LOOP6) {
-        /* (?:[^,\[\s]*\[ADDR\]:\d+|none(?=, [^(]*+\((?:delivery temporarily suspended: )?
-         * connect to [^\[\s]*\[ADDR\]))  -- for "none," the first alternative's run stops at the
-         * ',' where '[' is due: the lookahead alone decides. Otherwise the first alternative, and
-         * as below only where its run stops. Either way, a record that fails here could not
-         * reach "relay=" elsewhere (see PD_LOOPBACK): no match at all. */
+    if ((relay == PD_LOOP4 || relay == PD_LOOP6) && n - i >= 5 && same_as(s + i, "none,", 5)) {
+        /* postfix.smtp.loopback(6): (?:[^,\[\s]*\[ADDR\]:\d+|none(?=, [^(]*+\((?:delivery
+         * temporarily suspended: )?connect to [^\[\s]*\[ADDR\]))  -- for "none," the first
+         * alternative's run stops at the ',' where '[' is due: the lookahead alone decides, and
+         * a record that fails it could not reach "relay=" elsewhere (below): no match at all. */
         const char *addr = relay == PD_LOOP4 ? "127.0.0.1]" : "::1]";
         size_t alen = relay == PD_LOOP4 ? 10 : 4;
-        if (n - i >= 5 && same_as(s + i, "none,", 5)) {
-            const unsigned char *open;
-            j = i + 4;
-            if (n - j < 2 || !same_as(s + j, ", ", 2) ||
-                (open = memchr(s + j + 2, '(', n - j - 2)) == NULL) {
-                return -1;
-            }
-            j = (size_t)(open - s) + 1; /* [^(]*+ takes every byte before the first '(' */
-            if (n - j >= 32 && same_as(s + j, "delivery temporarily suspended: ", 32)) {
-                j += 32; /* else "connect to " cannot be there either */
-            }
-            if (n - j < 11 || !same_as(s + j, "connect to ", 11)) {
-                return -1;
-            }
-            j = find_any(s, j + 11, n, '[', '[', '[', 1);
-            if (n - j < alen + 1 || s[j] != '[' || !same_as(s + j + 1, addr, alen)) {
-                return -1;
-            }
-            i += 6; /* "none, " */
-        } else {
-            i = relay_run(s, n, i, c);
-            if (!LIT("[") || n - i < alen + 1 || !same_as(s + i, addr, alen) ||
-                s[i + alen] != ':') {
-                return -1;
-            }
-            i += alen + 1;
-            if ((i = digits_comma(s, n, i)) == 0) {
-                return -1;
-            }
-        }
-    } else if (relay == PD_LOOPBACK) {
-        /* [^,\[\s]*\[(?:127\.0\.0\.1|::1)\]:\d+,   -- the run can only stop where it does (a
-         * shorter one leaves a byte of its class where '[' is due), and so can \d+. Nor could
-         * PCRE2 reach "relay=" anywhere else: the queue id is possessive; "to=" without its '<'
-         * starts the same run of [^@>,] (it takes '<'), so the atomic group ends where it does
-         * with it; ">?" and the orig_to group match at most one way before ", " and "relay=".
-         * So a relay that is not the loopback address is no match at all: refused, where
-         * PCRE2 spent some 1,900 instructions on each lmtp(8) record to a local store. */
-        i = relay_run(s, n, i, c);
-        if (!LIT("[") || !(LIT("127.0.0.1") || LIT("::1")) || !LIT("]:")) {
+        const unsigned char *open;
+        j = i + 4;
+        if (n - j < 2 || !same_as(s + j, ", ", 2) ||
+            (open = memchr(s + j + 2, '(', n - j - 2)) == NULL) {
             return -1;
         }
-        if ((i = digits_comma(s, n, i)) == 0) {
+        j = (size_t)(open - s) + 1; /* [^(]*+ takes every byte before the first '(' */
+        if (n - j >= 32 && same_as(s + j, "delivery temporarily suspended: ", 32)) {
+            j += 32; /* else "connect to " cannot be there either */
+        }
+        if (n - j < 11 || !same_as(s + j, "connect to ", 11)) {
+            return -1;
+        }
+        j = find_any(s, j + 11, n, '[', '[', '[', 1);
+        if (n - j < alen + 1 || s[j] != '[' || !same_as(s + j + 1, addr, alen)) {
+            return -1;
+        }
+        i += 6; /* "none, " */
+    } else if (relay == PD_LOOPBACK || relay == PD_LOOP4 || relay == PD_LOOP6) {
+        /* [^,\[\s]*\[ADDR\]:\d+,  with ADDR 127\.0\.0\.1|::1 (postfix.lmtp.loopback), or one
+         * of them (the first alternative of postfix.smtp.loopback(6)) -- the run can only stop
+         * where it does (a shorter one leaves a byte of its class where '[' is due), and so can
+         * \d+. Nor could PCRE2 reach "relay=" anywhere else: the queue id is possessive; "to="
+         * without its '<' starts the same run of [^@>,] (it takes '<'), so the atomic group ends
+         * where it does with it; ">?" and the orig_to group match at most one way before ", "
+         * and "relay=". So a relay that is not the loopback address is no match at all:
+         * refused, where PCRE2 spent some 1,900 instructions on each lmtp(8) record to a local
+         * store. */
+        i = relay_run(s, n, i, c);
+        if (!LIT("[") ||
+            !((relay != PD_LOOP6 && LIT("127.0.0.1")) || (relay != PD_LOOP4 && LIT("::1"))) ||
+            !LIT("]:") || (i = digits_comma(s, n, i)) == 0) {
             return -1;
         }
     } else if (relay == PD_REMOTE) {
