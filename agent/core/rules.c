@@ -193,8 +193,9 @@ byte_commonness(unsigned char c)
     if (c == ' ' || (c >= '0' && c <= '9') || strchr("etaoinsrlcdhum.", c) != NULL) {
         return 3;
     }
-    if (strchr("pfgbywvk=<>@:-,/()[]", c) != NULL || strchr("ACDEHLMOPRSTX", c) != NULL) {
-        return 2; /* and the capitals of SMTP's words and of Exim's fields: TLS, EHLO, RCPT, H= */
+    /* and the capitals of SMTP's words and of Exim's fields: TLS, EHLO, RCPT, H= */
+    if (strchr("pfgbywvk=<>@:-,/()[]ACDEHLMOPRSTX", c) != NULL) {
+        return 2;
     }
     if (c >= 'a' && c <= 'z') {
         return 1; /* j q x z */
@@ -2458,25 +2459,26 @@ raw_key(int reply, int enh_class, int subject, int detail, const char *text, siz
 {
     uint64_t h = 0x243f6a8885a308d3ull;
     const char *at = len > 0 ? memchr(text, '@', len) : NULL;
+    size_t ws = 0, we = 0;
 
     h = raw_mix(h, (uint64_t)(uint32_t)(reply * 1000000 + enh_class * 1000 + subject) << 32 |
                        (uint32_t)detail);
-    if (at != NULL) {
-        size_t ws = (size_t)(at - text), we = ws + 1;
+    if (at != NULL) { /* the word around the '@' */
+        ws = (size_t)(at - text);
+        we = ws + 1;
         while (ws > 0 && fold_class[(unsigned char)text[ws - 1]] != FOLD_SEP) {
             ws--;
         }
         while (we < len && fold_class[(unsigned char)text[we]] != FOLD_SEP) {
             we++;
         }
-        if (we == len || text[we] == ' ') {
-            h = raw_part(h ^ 0x4057u, text, ws); /* '@' */
-            h = raw_part(h, text + we, len - we);
-            goto done;
-        }
     }
-    h = raw_part(h, text, len);
-done:
+    if (at != NULL && (we == len || text[we] == ' ')) {
+        h = raw_part(h ^ 0x4057u, text, ws); /* '@' */
+        h = raw_part(h, text + we, len - we);
+    } else {
+        h = raw_part(h, text, len);
+    }
     /* a last mixing (MurmurHash3's) so that every byte reaches the low bits of the slot */
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
@@ -2638,7 +2640,7 @@ scanner_groups(const struct rule *r, const char *msg, const struct scan_caps *c,
 
 static void
 fill_event(struct matcher *m, const struct rule *r, const struct groups *gs, const struct loghdr *h,
-           int implied, struct smtp_event *ev)
+           struct smtp_event *ev)
 {
     const char *msg = h->msg.p;
     struct slice s;
@@ -2683,7 +2685,6 @@ fill_event(struct matcher *m, const struct rule *r, const struct groups *gs, con
         }
         ev->flags |= EV_IMPLIED;
     }
-    (void)implied;
     if (ev->reply != 0 && ev->enh_class != 0 && ev->reply / 100 != ev->enh_class) {
         ev->flags |= EV_MISMATCH;
     }
@@ -2779,9 +2780,9 @@ groups_detected(const struct loghdr *h, const struct groups *gs)
  * to whether the match's code is one the detector finds. */
 static inline int
 take(struct matcher *m, const struct rule *r, const struct groups *gs, const struct loghdr *h,
-     int implied, struct smtp_event *ev, int *proven)
+     struct smtp_event *ev, int *proven)
 {
-    fill_event(m, r, gs, h, implied, ev);
+    fill_event(m, r, gs, h, ev);
     if (proven != NULL) {
         *proven = groups_detected(h, gs);
     }
@@ -2792,7 +2793,7 @@ take(struct matcher *m, const struct rule *r, const struct groups *gs, const str
  * not NULL, *proven is set to whether a match's code is one the detector finds. */
 static int
 try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
-          int implied, struct smtp_event *ev, int *proven)
+          struct smtp_event *ev, int *proven)
 {
     uint64_t absent = 0;       /* the numbers of the require literals the message lacks */
     uint64_t absent_bytes = 0; /* and of the picked bytes it lacks */
@@ -2823,7 +2824,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             if (sc > 0) {
                 struct groups gs;
                 scanner_groups(r, h->msg.p, &c, &gs);
-                return take(m, r, &gs, h, implied, ev, proven);
+                return take(m, r, &gs, h, ev, proven);
             }
             if (sc < 0) {
                 continue; /* the pattern cannot match */
@@ -2839,7 +2840,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             }
             struct groups gs;
             pattern_groups(r, h->msg.p, pcre2_get_ovector_pointer(m->md), &gs);
-            return take(m, r, &gs, h, implied, ev, proven);
+            return take(m, r, &gs, h, ev, proven);
         }
         if (rc != PCRE2_ERROR_NOMATCH) {
             m->limit_hits++;
@@ -2902,7 +2903,7 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
     if (m->order < 0 ? e->code_first : m->order && e->nfirst > 0) {
         uint64_t limit_hits = m->limit_hits;
         int proven = 0;
-        rc = try_rules(m, e->code, e->nfirst, h, 0, ev, &proven);
+        rc = try_rules(m, e->code, e->nfirst, h, ev, &proven);
         first_tally(e, proven);
         if (proven) {
             ev->flags |= EV_DETECTED;
@@ -2920,14 +2921,14 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
         goto nocode;
     }
     if (rc == 0 && from < e->ncode) { /* (e->code is NULL for a program without such rules) */
-        rc = try_rules(m, e->code + from, e->ncode - from, h, 0, ev, NULL);
+        rc = try_rules(m, e->code + from, e->ncode - from, h, ev, NULL);
         if (e->nfirst > 0 && from == 0) {
             first_tally(e, rc == 1 && in_first(e, ev->rule));
         }
     }
     if (rc == 0) {
         /* A rule with a default may still describe this line (its code unparsed). */
-        rc = try_rules(m, e->nocode, e->nnocode, h, 1, ev, NULL);
+        rc = try_rules(m, e->nocode, e->nnocode, h, ev, NULL);
     }
     if (rc == 1) {
         ev->flags |= EV_DETECTED;
@@ -2939,7 +2940,7 @@ nocode:
      * memchr here instead of a try of the rules. */
     if (e->nnocode > 0 &&
         (e->nocode_byte < 0 || memchr(h->msg.p, e->nocode_byte, h->msg.len) != NULL) &&
-        try_rules(m, e->nocode, e->nnocode, h, 1, ev, NULL)) {
+        try_rules(m, e->nocode, e->nnocode, h, ev, NULL)) {
         return MATCH_OK;
     }
     return MATCH_NOCODE;
