@@ -393,11 +393,12 @@ find_list(const char *text, size_t len, const char **name, size_t *zone_at)
     return strlen(n);
 }
 
-/* The answers for the texts of the thread's last refusals, by a hash of the whole text: a log
- * repeats the same refusal word for word (the same host's answer to each message it refuses),
- * and the hash costs a tenth of the search. A zone is kept as its place in the text. Texts of
- * LIST_MEMO_MAX bytes or more are searched each time: in real logs they are the providers' long
- * answers with ids in them, which never repeat. */
+/* The answers for the texts of the thread's last refusals, by a key of the whole text: a log
+ * repeats the same refusal with other addresses in it (the same host's answer to each message
+ * it refuses, "Client host [198.18.3.4] blocked using zen.spamhaus.org"), and the key costs a
+ * tenth of the search. A zone is kept as its place in the text. Texts of LIST_MEMO_MAX bytes or
+ * more are searched each time: in real logs they are the providers' long answers with ids in
+ * them, which never repeat. */
 #define LIST_MEMO 1024 /* power of two */
 #define LIST_MEMO_MAX 192
 
@@ -409,6 +410,83 @@ struct list_memo {
 };
 
 static _Thread_local struct list_memo list_memo[LIST_MEMO];
+
+/*
+ * The memo's key of a text: its bytes with every digit read as '0', and the runs of digits that
+ * a name may depend on as they are: a run after a letter or '-', and a run of four digits or
+ * more after '/'. No answer depends on the other digits. Every digit of a needle is in a run
+ * that starts after a letter or '-' of the needle, or after its '/' with five digits or more
+ * ("(s3150)", "[tss04]", "dnsbl-1.", "sc-001 (", "ipv6", "answer/81126"; no needle starts with
+ * a digit), so where a needle occurs the text's run there is kept; and a zone after a phrase is
+ * measured by byte classes, in which all digits are alike (and returned as its place in the
+ * text, whose own digits it shows). An address, a port or a count (after a space, '[', '.',
+ * ':', '(' or "/ip/") is read as zeros: one key for the refusals that differ by them alone.
+ */
+static uint64_t
+memo_key(const char *text, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    uint64_t h = 0x6a09e667f3bcc909ull ^ len, digits[(LIST_MEMO_MAX + 63) / 64] = {0};
+    size_t i = 0;
+
+#ifdef __SSE2__
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9);
+    _Alignas(16) unsigned char tail[16] = {0}; /* the last bytes, when fewer than 16 */
+    for (; i < len; i += 16) {
+        const unsigned char *b = t + i;
+        if (len - i < 16) {
+            memcpy(tail, b, len - i);
+            b = tail;
+        }
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)b);
+        __m128i d = _mm_sub_epi8(v, zero);
+        __m128i dig = _mm_cmpeq_epi8(_mm_min_epu8(d, nine), d);
+        __m128i w = _mm_sub_epi8(v, _mm_and_si128(d, dig)); /* every digit read as '0' */
+        h = words_mix(h, (uint64_t)_mm_cvtsi128_si64(w));
+        h = words_mix(h, (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(w, w)));
+        digits[i / 64] |= (uint64_t)(unsigned)_mm_movemask_epi8(dig) << (i % 64);
+    }
+#else
+    for (; i < len; i += 8) {
+        unsigned char w[8] = {0};
+        for (size_t j = 0; j < 8 && i + j < len; j++) {
+            int d = (unsigned)(t[i + j] - '0') <= 9;
+            w[j] = d ? '0' : t[i + j];
+            digits[(i + j) / 64] |= (uint64_t)d << ((i + j) % 64);
+        }
+        uint64_t x;
+        memcpy(&x, w, 8);
+        h = words_mix(h, x);
+    }
+#endif
+    /* the runs of digits, each from its first digit p to its end e */
+    for (size_t p = 0, e; p < len; p = e) {
+        size_t k = p / 64;
+        uint64_t m = digits[k] & (~0ull << (p % 64));
+        while (m == 0 && ++k < (len + 63) / 64) {
+            m = digits[k];
+        }
+        if (m == 0) {
+            break;
+        }
+        p = k * 64 + (size_t)__builtin_ctzll(m);
+        /* the first byte after p that is not a digit (the bits after len are clear) */
+        uint64_t x = ~digits[k] & (~0ull << (p % 64));
+        while (x == 0 && ++k < (len + 63) / 64) {
+            x = ~digits[k];
+        }
+        e = x == 0 ? len : k * 64 + (size_t)__builtin_ctzll(x);
+        e = e < len ? e : len;
+        unsigned char c = p > 0 ? t[p - 1] : 0;
+        if ((unsigned)((c | 0x20u) - 'a') <= 25u || c == '-' || (c == '/' && e - p >= 4)) {
+            h = words_hash(words_mix(h, (uint64_t)p << 32 | (uint64_t)(e - p)), text + p, e - p);
+        }
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h | 1;
+}
 
 size_t
 lists_find(const char *text, size_t len, const char **name)
@@ -422,11 +500,7 @@ lists_find(const char *text, size_t len, const char **name)
     if (len >= LIST_MEMO_MAX) {
         return find_list(text, len, name, &zone_at);
     }
-    uint64_t key = words_hash(0x6a09e667f3bcc909ull ^ len, text, len);
-    key ^= key >> 33;
-    key *= 0xff51afd7ed558ccdull;
-    key ^= key >> 33;
-    key |= 1;
+    uint64_t key = memo_key(text, len);
     struct list_memo *e = &list_memo[key & (LIST_MEMO - 1)];
     if (e->key == key && e->tlen == len) {
         if (e->len > 0) {
@@ -442,4 +516,13 @@ lists_find(const char *text, size_t len, const char **name)
     e->name = zone_at == SIZE_MAX ? *name : NULL;
     e->off = zone_at == SIZE_MAX ? 0 : (uint16_t)zone_at;
     return n;
+}
+
+size_t
+lists_search(const char *text, size_t len, const char **name)
+{
+    size_t zone_at;
+
+    *name = NULL;
+    return text == NULL || len == 0 ? 0 : find_list(text, len, name, &zone_at);
 }

@@ -19,4 +19,7 @@
  * case). */
 size_t lists_find(const char *text, size_t len, const char **name);
 
+/* lists_find without its memo of the last answers: what the memo must give. */
+size_t lists_search(const char *text, size_t len, const char **name);
+
 #endif

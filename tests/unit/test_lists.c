@@ -247,3 +247,80 @@ Test(lists, spamhaus_names)
         }
     }
 }
+
+/* The memo answers as the search does. Texts are made of pieces with digits in them, each
+ * template filled in with other digits many times: refusals that differ by an address or a
+ * count share a memo entry, and those that differ by a digit a name depends on ("[TSS04]",
+ * "dnsbl-1.", "(S3150)") must not. */
+Test(lists, memo_same_as_search)
+{
+    static const char *const pieces[] = {
+        "blocked using ",
+        "listed at ",
+        "dnsbl-#.uceprotect.net",
+        "(S31#0)",
+        "(AS84#)",
+        "SC-00# (",
+        "[TSS0#]",
+        "[TS0#]",
+        "[BL2#]",
+        "answer/8112#",
+        "answer/18813#",
+        "?p=ipv#autherror",
+        "IPv# sending guidelines",
+        "gsmtp",
+        "zen.spamhaus.org",
+        "bl#.example.org",
+        "[###.##.#.###]",
+        "Client host ",
+        " ",
+        "; ",
+        "from ###.##.##.##",
+        "port ##",
+        "abc##",
+        "x-##",
+        "/##",
+        "(##)",
+        "Yahoo",
+        "mx#.example.com",
+        "#",
+        "Microsoft",
+        "spamhaus.org/sbl",
+        "OFR_### [###]",
+        "##-##",
+        "xxxxxxxxxxxxxxx",
+        "https://www.spamhaus.org/query/ip/###.##.#.###",
+        "/####",
+    };
+    const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+    unsigned seed = 12345;
+    size_t hits = 0;
+
+#define NEXT() (seed = seed * 1103515245u + 12345u, (seed >> 16) & 0x7fffu)
+    for (int tmpl = 0; tmpl < 2000; tmpl++) {
+        size_t pick[8], n = 1 + NEXT() % 8;
+        for (size_t i = 0; i < n; i++) {
+            pick[i] = NEXT() % npieces;
+        }
+        for (int fill = 0; fill < 40; fill++) {
+            char text[256];
+            size_t len = 0;
+            for (size_t i = 0; i < n; i++) {
+                for (const char *p = pieces[pick[i]]; *p != '\0' && len < 180; p++) {
+                    text[len++] = *p == '#' ? (char)('0' + NEXT() % 10) : *p;
+                }
+            }
+            text[len] = '\0';
+            const char *a, *b;
+            size_t la = lists_find(text, len, &a), lb = lists_search(text, len, &b);
+            cr_assert_eq(la, lb, "%s", text);
+            if (la > 0) {
+                /* the same canonical name, or the zone at the same place of this text */
+                cr_assert_eq(a, b, "%s: %.*s, not %.*s", text, (int)la, a, (int)lb, b);
+                hits++;
+            }
+        }
+    }
+#undef NEXT
+    cr_assert_gt(hits, 1000, "most texts name a list: %zu", hits);
+}
