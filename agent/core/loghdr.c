@@ -396,6 +396,9 @@ loghdr_stamp_clear(struct loghdr_stamp *st)
     memset(st, 0, sizeof(*st));
 }
 
+/* "YYYY-MM-DDTHH:MM:SS": where an RFC 3339 or Exim clock ends, and its fraction may begin */
+#define ISO_CLOCK_END 19
+
 /* Keeps the timestamp line[0, len) and its time in ctx's memo. */
 static void
 stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format, int64_t t)
@@ -407,6 +410,24 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
     }
     memcpy(st->bytes, line, len);
     st->len = len;
+    st->frac = 0;
+    if ((format == LOGHDR_RFC3339 || format == LOGHDR_EXIM) && len > ISO_CLOCK_END &&
+        (line[ISO_CLOCK_END] == '.' || line[ISO_CLOCK_END] == ',')) {
+        size_t r = ISO_CLOCK_END + 1;
+        while (r < len && (unsigned)(line[r] - '0') <= 9) {
+            r++;
+        }
+        if (len - r < 8) { /* the zone and the space fit a word: "+01:00 " (else no fraction) */
+            unsigned char w[8] = {0}, m[8] = {0};
+            memcpy(w, line + r, len - r);
+            w[len - r] = ' ';
+            memset(m, 0xff, len - r + 1);
+            memcpy(&st->rest, w, 8);
+            memcpy(&st->rest_mask, m, 8);
+            st->rest_len = len - r;
+            st->frac = ISO_CLOCK_END;
+        }
+    }
     st->time = t;
     st->format = format;
     st->ref_year = ctx->ref_year;
@@ -448,32 +469,96 @@ stamp_hit(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const cha
     return ((a ^ b) | (c ^ d)) == 0;
 }
 
-/* stamp_hit for the memo's other lengths (an RFC 3339 stamp: 19 to 32 bytes). */
-static int
+/* n bytes of a and b are equal (n >= 8): eight at a time, the last eight overlapping, not a
+ * call. */
+static inline int
+same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y, d = 0;
+    size_t i = 0;
+
+    for (; i + 8 < n; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return (d | (x ^ y)) == 0;
+}
+
+/* A line that starts with the memo's stamp of a fraction of a second, with any other digits
+ * there (none too), as parse_clock reads them: the bytes before the fraction, its separator and
+ * the bytes after it must be the memo's, then a space. The length of the line's stamp, or 0.
+ * Rsyslog's and journald's precise stamps change with every line ("2026-11-28T14:03:01.123456
+ * +01:00"); their time, in whole seconds, once a second. */
+static inline size_t
+stamp_hit_frac(const struct loghdr_stamp *st, const char *line, size_t len)
+{
+    size_t i = ISO_CLOCK_END + 1;
+    uint64_t a, b, c, d, e, f;
+
+    if (len <= i) {
+        return 0;
+    }
+    memcpy(&a, line, 8);
+    memcpy(&b, st->bytes, 8);
+    memcpy(&c, line + 8, 8);
+    memcpy(&d, st->bytes + 8, 8);
+    memcpy(&e, line + i - 8, 8);
+    memcpy(&f, st->bytes + i - 8, 8);
+    if (((a ^ b) | (c ^ d) | (e ^ f)) != 0) {
+        return 0;
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; len - i >= 8; i += 8) { /* the digits, eight at a time while eight remain */
+        uint64_t u, nd;
+        memcpy(&u, line + i, 8);
+        /* the bytes that are not digits, as in tag_rest */
+        nd = ((u & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
+             (((u + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL);
+        if (nd != 0) {
+            i += (size_t)__builtin_ctzll(nd) / 8;
+            break;
+        }
+    }
+#endif
+    while (i < len && (unsigned)(line[i] - '0') <= 9) {
+        i++;
+    }
+    if (len - i <= st->rest_len) {
+        return 0; /* no room for the zone and the space after it */
+    }
+    if (len - i >= 8) {
+        memcpy(&a, line + i, 8);
+    } else {
+        a = 0;
+        memcpy(&a, line + i, len - i); /* the bytes in the order of st->rest's */
+    }
+    return ((a ^ st->rest) & st->rest_mask) == 0 ? i + st->rest_len : 0;
+}
+
+/* stamp_hit for the memo's other lengths (an RFC 3339 stamp: 19 to 40 bytes): the length of the
+ * line's stamp, or 0. */
+static size_t
 stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len)
 {
     const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
     size_t n;
 
-    if (st == NULL || (n = st->len) == 0 || len <= n || len < 16 || line[n] != ' ' ||
-        st->ref_year != ctx->ref_year || st->ref_mon != ctx->ref_mon ||
-        st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
+    if (st == NULL || (n = st->len) == 0 || len < 16 || st->ref_year != ctx->ref_year ||
+        st->ref_mon != ctx->ref_mon || st->local_to_utc != ctx->local_to_utc ||
+        st->local_arg != ctx->local_arg) {
         return 0;
     }
-    /* 19 to 40 bytes in practice: eight at a time, the last eight overlapping, not a call */
-    if (n >= 8) {
-        uint64_t a, b, d = 0;
-        size_t i = 0;
-        for (; i + 8 < n; i += 8) {
-            memcpy(&a, line + i, 8);
-            memcpy(&b, st->bytes + i, 8);
-            d |= a ^ b;
-        }
-        memcpy(&a, line + n - 8, 8);
-        memcpy(&b, st->bytes + n - 8, 8);
-        return (d | (a ^ b)) == 0;
+    if (st->frac > 0) {
+        return stamp_hit_frac(st, line, len);
     }
-    return memcmp(line, st->bytes, n) == 0;
+    if (len <= n || line[n] != ' ') {
+        return 0;
+    }
+    /* 19 to 40 bytes in practice */
+    return (n >= 8 ? same_bytes(line, st->bytes, n) : memcmp(line, st->bytes, n) == 0) ? n : 0;
 }
 
 static int
@@ -671,10 +756,10 @@ parse_exim(const struct loghdr_ctx *ctx, const char *line, const char *p, const 
  * not parsed again. -1 when a timezone token follows (a date that had none when it was kept:
  * parse_exim decides). */
 static int
-exim_after_stamp(const struct loghdr_ctx *ctx, const char *line, const char *end,
+exim_after_stamp(const struct loghdr_ctx *ctx, const char *line, size_t stamp_len, const char *end,
                  struct loghdr *out)
 {
-    const char *p = skip_spaces(line + ctx->stamp->len, end);
+    const char *p = skip_spaces(line + stamp_len, end);
     int off;
 
     if (exim_zone(p, end, &off)) {
@@ -814,15 +899,15 @@ parse_full(const struct loghdr_ctx *ctx, const char *line, size_t len, struct lo
 /* What parse_full gives for a line that starts with the memo's stamp: its format (never
  * LOGHDR_NONE) and time, then the host and tag. */
 static inline __attribute__((always_inline)) void
-after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line,
-            size_t len, struct loghdr *out, int want_pid)
+after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, size_t stamp_len,
+            const char *line, size_t len, struct loghdr *out, int want_pid)
 {
     out->format = (enum loghdr_format)st->format;
     out->time = st->time;
     out->program.p = NULL;
     out->program.len = 0;
     out->pid = -1;
-    parse_host_tag_pid(line + st->len, line + len, out, want_pid);
+    parse_host_tag_pid(line + stamp_len, line + len, out, want_pid);
     if (!want_pid) {
         out->pid = -1; /* whatever the parse left there */
     }
@@ -835,7 +920,7 @@ static __attribute__((noinline)) void
 parse_after_stamp(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st, const char *line,
                   size_t len, struct loghdr *out)
 {
-    after_stamp(ctx, st, line, len, out, 1);
+    after_stamp(ctx, st, st->len, line, len, out, 1);
 }
 
 /* parse_after_stamp for loghdr_parse_nopid. */
@@ -843,7 +928,25 @@ static __attribute__((noinline)) void
 parse_after_stamp_nopid(const struct loghdr_ctx *ctx, const struct loghdr_stamp *st,
                         const char *line, size_t len, struct loghdr *out)
 {
-    after_stamp(ctx, st, line, len, out, 0);
+    after_stamp(ctx, st, st->len, line, len, out, 0);
+}
+
+/* A line that is no memo hit of 8 to 16 bytes: an RFC 3339 stamp with a fraction the memo's
+ * matches but for its digits (another fraction each line) gives what parse_full would, as
+ * above; any other line goes to parse_full. */
+static __attribute__((noinline)) void
+parse_other(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out,
+            int want_pid)
+{
+    const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
+    size_t sl;
+
+    if (st != NULL && st->frac > 0 && st->format == LOGHDR_RFC3339 &&
+        (sl = stamp_hit_long(ctx, line, len)) > 0) {
+        after_stamp(ctx, st, sl, line, len, out, want_pid);
+    } else {
+        parse_full(ctx, line, len, out, want_pid);
+    }
 }
 
 /* The body of loghdr_parse and loghdr_parse_nopid, want_pid a constant in each: only tests
@@ -861,7 +964,7 @@ parse_entry(const struct loghdr_ctx *ctx, const char *line, size_t len, struct l
             parse_after_stamp_nopid(ctx, st, line, len, out);
         }
     } else {
-        parse_full(ctx, line, len, out, want_pid);
+        parse_other(ctx, line, len, out, want_pid);
     }
 }
 
@@ -892,16 +995,17 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     if (len < 8) {
         return;
     }
-    if (stamp_hit_long(ctx, line, len)) {
+    size_t sl = stamp_hit_long(ctx, line, len);
+    if (sl > 0) {
         if (ctx->stamp->format == LOGHDR_EXIM) {
-            if (exim_after_stamp(ctx, line, end, out) == 0) {
+            if (exim_after_stamp(ctx, line, sl, end, out) == 0) {
                 return;
             }
             /* a timezone token after the date: parsed in full below */
         } else {
             out->format = (enum loghdr_format)ctx->stamp->format;
             out->time = ctx->stamp->time;
-            parse_host_tag(line + ctx->stamp->len, end, out);
+            parse_host_tag(line + sl, end, out);
             return;
         }
     }

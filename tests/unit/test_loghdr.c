@@ -610,6 +610,89 @@ Test(loghdr, stamp_memo_skips_the_conversion)
     cr_assert_eq(call.n, 4, "a cleared memo converts again");
 }
 
+/* Precise stamps (rsyslog's RFC 3339, journald's short-iso-precise, Exim's +millisec) change
+ * their fraction with every line: the memo serves the lines of one second whatever the
+ * fraction, and converts again for the next second or another zone. */
+Test(loghdr, stamp_memo_fraction)
+{
+    struct local_call call = {0};
+    struct loghdr_stamp st = {0};
+    struct loghdr_ctx ctx = {2026, 11, fake_local, &call, &st};
+    struct loghdr h;
+    const char *lines[] = {
+        "2026-11-28T14:03:01.123456 mx1 p: m",
+        "2026-11-28T14:03:01.9 mx2 q[2]: n",
+        "2026-11-28T14:03:01 mx1 p: m",
+        "2026-11-28T14:03:01.5 mx1 p: m",
+        "2026-11-28T14:03:01,5 mx1 p: m",
+        "2026-11-28T14:03:01,75 mx1 p: m",
+        "2026-11-28T14:03:02.5 mx1 p: m",
+        "2026-11-28 14:03:02.125 [7] 1aBcDe-000123-Xy x",
+        "2026-11-28 14:03:02.3 1aBcDe-000123-Xy y",
+        "2026-11-28 14:03:02.3 +0100 z",
+        "2026-11-28T14:03:02.1+01:00 mx1 p: m",
+        "2026-11-28T14:03:02.999999+01:00 mx1 p: m",
+    };
+    const int calls[] = {1, 1, 2, 3, 4, 4, 5, 6, 6, 6, 6, 6};
+    const int64_t at_0100 = 1795874582 - 3600; /* 2026-11-28 14:03:02 +0100 */
+    const int64_t times[] = {424242, 424242, 424242, 424242,  424242,  424242,
+                             424242, 424242, 424242, at_0100, at_0100, at_0100};
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        loghdr_parse(&ctx, lines[i], strlen(lines[i]), &h);
+        cr_assert_eq(h.time, times[i], "%s: %lld", lines[i], (long long)h.time);
+        cr_assert_eq(call.n, calls[i], "conversions after '%s': %d", lines[i], call.n);
+    }
+}
+
+static size_t
+next_index(unsigned *seed, size_t n)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) % n;
+}
+
+/* Pairs of precise stamps, the second one the first with its fraction, separator, zone or clock
+ * changed, in RFC 3339 and Exim form: with the memo of the first the same header as without. */
+Test(loghdr, stamp_memo_fraction_pairs)
+{
+    static const char *fracs[] = {"", ".", ".5", ".25", ".123456", ",5", ",999", ".1234567890"};
+    static const char *zones[] = {"", "Z", "+01:00", "+0100", "-05:30", "+01", "+01:00x", "z"};
+    static const char *clocks[] = {"14:03:01", "14:03:02", "14:03:0x"};
+    static const char *tails[] = {" mx1 postfix/smtpd[12]: m",
+                                  " [7] 1aBcDe-000123-Xy => a",
+                                  " +0100 1aBcDe-000123-Xy x",
+                                  "",
+                                  " ",
+                                  "x mx1 p: m"};
+    unsigned seed = 99;
+    struct guarded g;
+
+    guarded_init(&g);
+#define PICK(a) (a)[next_index(&seed, sizeof(a) / sizeof((a)[0]))]
+    for (int iter = 0; iter < 50000; iter++) {
+        char first[160], line[160];
+        char sep = iter & 1 ? 'T' : ' ';
+        int n1 = snprintf(first, sizeof(first), "2026-11-28%c%s%s%s%s", sep, clocks[0], PICK(fracs),
+                          PICK(zones), PICK(tails));
+        int n2 = snprintf(line, sizeof(line), "2026-11-28%c%s%s%s%s", sep, PICK(clocks),
+                          PICK(fracs), PICK(zones), PICK(tails));
+        struct loghdr_stamp st;
+        struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
+        struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+        struct loghdr h1, h2;
+
+        loghdr_stamp_clear(&st);
+        loghdr_parse(&memo, first, (size_t)n1, &h1);
+        const char *p = guarded_put(&g, line, (size_t)n2);
+        loghdr_parse(&memo, p, (size_t)n2, &h1);
+        loghdr_parse(&plain, p, (size_t)n2, &h2);
+        expect_same_hdr(&h1, &h2, first, line);
+    }
+#undef PICK
+    guarded_free(&g);
+}
+
 /* A stamp of each length the memo holds (14 and 15 bytes, and longer ones) followed by a line
  * that differs from it in one byte of the stamp, or the space after it, or is cut anywhere:
  * with the memo the same header as without. */
