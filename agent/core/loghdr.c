@@ -411,8 +411,8 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
     memcpy(st->bytes, line, len);
     st->len = len;
     st->frac = 0;
-    if ((format == LOGHDR_RFC3339 || format == LOGHDR_EXIM) && len > ISO_CLOCK_END &&
-        (line[ISO_CLOCK_END] == '.' || line[ISO_CLOCK_END] == ',')) {
+    if ((format == LOGHDR_RFC3339 || format == LOGHDR_EXIM || format == LOGHDR_RFC5424) &&
+        len > ISO_CLOCK_END && (line[ISO_CLOCK_END] == '.' || line[ISO_CLOCK_END] == ',')) {
         size_t r = ISO_CLOCK_END + 1;
         while (r < len && (unsigned)(line[r] - '0') <= 9) {
             r++;
@@ -539,16 +539,17 @@ stamp_hit_frac(const struct loghdr_stamp *st, const char *line, size_t len)
 }
 
 /* stamp_hit for the memo's other lengths (an RFC 3339 stamp: 19 to 40 bytes): the length of the
- * line's stamp, or 0. */
+ * line's stamp, or 0. The memo of an RFC 5424 stamp, kept without the "<PRI>1 " before it, is
+ * for rfc5424 only (1), the others for the start of a line only (0). */
 static size_t
-stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len)
+stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len, int rfc5424)
 {
     const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
     size_t n;
 
-    if (st == NULL || (n = st->len) == 0 || len < 16 || st->ref_year != ctx->ref_year ||
-        st->ref_mon != ctx->ref_mon || st->local_to_utc != ctx->local_to_utc ||
-        st->local_arg != ctx->local_arg) {
+    if (st == NULL || (n = st->len) == 0 || len < 16 || (st->format == LOGHDR_RFC5424) != rfc5424 ||
+        st->ref_year != ctx->ref_year || st->ref_mon != ctx->ref_mon ||
+        st->local_to_utc != ctx->local_to_utc || st->local_arg != ctx->local_arg) {
         return 0;
     }
     if (st->frac > 0) {
@@ -618,6 +619,7 @@ parse_rfc5424(const struct loghdr_ctx *ctx, const char *p, const char *end, stru
     const char *te;
     int64_t t = -1;
     struct iso_time it;
+    size_t sl;
 
     if (end - p < 3 || p[0] != '1' || p[1] != ' ') {
         return -1;
@@ -625,10 +627,18 @@ parse_rfc5424(const struct loghdr_ctx *ctx, const char *p, const char *end, stru
     p += 2;
     if (*p == '-') {
         p++;
-    } else if ((p = parse_iso(p, end, 'T', &it)) == NULL) {
-        return -1;
+    } else if ((sl = stamp_hit_long(ctx, p, (size_t)(end - p), 1)) > 0) {
+        t = ctx->stamp->time; /* the memo's stamp, then a space: as parsed below */
+        p += sl;
     } else {
+        const char *ts = p;
+        if ((p = parse_iso(p, end, 'T', &it)) == NULL) {
+            return -1;
+        }
         t = iso_epoch(ctx, &it);
+        if (p < end && *p == ' ') {
+            stamp_put(ctx, ts, (size_t)(p - ts), LOGHDR_RFC5424, t);
+        }
     }
     out->format = LOGHDR_RFC5424;
     out->time = t;
@@ -942,7 +952,7 @@ parse_other(const struct loghdr_ctx *ctx, const char *line, size_t len, struct l
     size_t sl;
 
     if (st != NULL && st->frac > 0 && st->format == LOGHDR_RFC3339 &&
-        (sl = stamp_hit_long(ctx, line, len)) > 0) {
+        (sl = stamp_hit_long(ctx, line, len, 0)) > 0) {
         after_stamp(ctx, st, sl, line, len, out, want_pid);
     } else {
         parse_full(ctx, line, len, out, want_pid);
@@ -995,7 +1005,7 @@ parse_syslog(const struct loghdr_ctx *ctx, const char *line, size_t len, struct 
     if (len < 8) {
         return;
     }
-    size_t sl = stamp_hit_long(ctx, line, len);
+    size_t sl = stamp_hit_long(ctx, line, len, 0);
     if (sl > 0) {
         if (ctx->stamp->format == LOGHDR_EXIM) {
             if (exim_after_stamp(ctx, line, sl, end, out) == 0) {
