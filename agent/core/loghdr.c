@@ -396,9 +396,6 @@ loghdr_stamp_clear(struct loghdr_stamp *st)
     memset(st, 0, sizeof(*st));
 }
 
-/* "YYYY-MM-DDTHH:MM:SS": where an RFC 3339 or Exim clock ends, and its fraction may begin */
-#define ISO_CLOCK_END 19
-
 /* Keeps the timestamp line[0, len) and its time in ctx's memo. */
 static void
 stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format, int64_t t)
@@ -410,10 +407,14 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
     }
     memcpy(st->bytes, line, len);
     st->len = len;
+    /* The fraction of a second: the first '.' or ',' of a stamp (the clock's digits and colons
+     * come before it; months, days, dates have none) */
     st->frac = 0;
-    if ((format == LOGHDR_RFC3339 || format == LOGHDR_EXIM || format == LOGHDR_RFC5424) &&
-        len > ISO_CLOCK_END && (line[ISO_CLOCK_END] == '.' || line[ISO_CLOCK_END] == ',')) {
-        size_t r = ISO_CLOCK_END + 1;
+    for (size_t f = 8; f < len; f++) {
+        if (line[f] != '.' && line[f] != ',') {
+            continue;
+        }
+        size_t r = f + 1;
         while (r < len && (unsigned)(line[r] - '0') <= 9) {
             r++;
         }
@@ -425,8 +426,9 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
             memcpy(&st->rest, w, 8);
             memcpy(&st->rest_mask, m, 8);
             st->rest_len = len - r;
-            st->frac = ISO_CLOCK_END;
+            st->frac = f;
         }
+        break;
     }
     st->time = t;
     st->format = format;
@@ -495,19 +497,10 @@ same_bytes(const char *a, const char *b, size_t n)
 static inline size_t
 stamp_hit_frac(const struct loghdr_stamp *st, const char *line, size_t len)
 {
-    size_t i = ISO_CLOCK_END + 1;
-    uint64_t a, b, c, d, e, f;
+    size_t i = st->frac + 1;
+    uint64_t a;
 
-    if (len <= i) {
-        return 0;
-    }
-    memcpy(&a, line, 8);
-    memcpy(&b, st->bytes, 8);
-    memcpy(&c, line + 8, 8);
-    memcpy(&d, st->bytes + 8, 8);
-    memcpy(&e, line + i - 8, 8);
-    memcpy(&f, st->bytes + i - 8, 8);
-    if (((a ^ b) | (c ^ d) | (e ^ f)) != 0) {
+    if (len <= i || !same_bytes(line, st->bytes, i)) {
         return 0;
     }
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -941,9 +934,9 @@ parse_after_stamp_nopid(const struct loghdr_ctx *ctx, const struct loghdr_stamp 
     after_stamp(ctx, st, st->len, line, len, out, 0);
 }
 
-/* A line that is no memo hit of 8 to 16 bytes: an RFC 3339 stamp with a fraction the memo's
- * matches but for its digits (another fraction each line) gives what parse_full would, as
- * above; any other line goes to parse_full. */
+/* A line that is no memo hit of 8 to 16 bytes: an RFC 3339 or RFC 3164 stamp with a fraction
+ * the memo's matches but for its digits (another fraction each line) gives what parse_full
+ * would, as above; any other line goes to parse_full. */
 static __attribute__((noinline)) void
 parse_other(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out,
             int want_pid)
@@ -951,7 +944,8 @@ parse_other(const struct loghdr_ctx *ctx, const char *line, size_t len, struct l
     const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
     size_t sl;
 
-    if (st != NULL && st->frac > 0 && st->format == LOGHDR_RFC3339 &&
+    if (st != NULL && st->frac > 0 &&
+        (st->format == LOGHDR_RFC3339 || st->format == LOGHDR_RFC3164) &&
         (sl = stamp_hit_long(ctx, line, len, 0)) > 0) {
         after_stamp(ctx, st, sl, line, len, out, want_pid);
     } else {

@@ -653,30 +653,38 @@ next_index(unsigned *seed, size_t n)
 }
 
 /* Pairs of precise stamps, the second one the first with its fraction, separator, zone or clock
- * changed, in RFC 3339 and Exim form: with the memo of the first the same header as without. */
+ * changed, in RFC 3339, RFC 5424 (the memo of its stamp alone, after "<PRI>1 "), Exim and RFC
+ * 3164 form, or in another form: with the memo of the first the same header as without. */
 Test(loghdr, stamp_memo_fraction_pairs)
 {
+    static const char *dates[] = {"2026-11-28T",       "<22>1 2026-11-28T", "<19>1 2026-11-28T",
+                                  "<22>2 2026-11-28T", "2026-11-28 ",       "Nov 28 ",
+                                  "Nov 28 2026 ",      "<13>Nov 28 "};
     static const char *fracs[] = {"", ".", ".5", ".25", ".123456", ",5", ",999", ".1234567890"};
-    static const char *zones[] = {"", "Z", "+01:00", "+0100", "-05:30", "+01", "+01:00x", "z"};
-    static const char *clocks[] = {"14:03:01", "14:03:02", "14:03:0x"};
+    static const char *zones[] = {"", "", "Z", "+01:00", "+0100", "-05:30", "+01", "+01:00x", "z"};
+    static const char *clocks[] = {"14:03:01", "14:03:01", "14:03:02", "14:03:0x"};
     static const char *tails[] = {" mx1 postfix/smtpd[12]: m",
                                   " [7] 1aBcDe-000123-Xy => a",
                                   " +0100 1aBcDe-000123-Xy x",
                                   "",
                                   " ",
-                                  "x mx1 p: m"};
+                                  "x mx1 p: m",
+                                  " mx1 postfix/smtpd 12 - - m",
+                                  " - - - - m"};
     unsigned seed = 99;
     struct guarded g;
 
     guarded_init(&g);
 #define PICK(a) (a)[next_index(&seed, sizeof(a) / sizeof((a)[0]))]
-    for (int iter = 0; iter < 50000; iter++) {
+    for (int iter = 0; iter < 100000; iter++) {
         char first[160], line[160];
-        char sep = iter & 1 ? 'T' : ' ';
-        int n1 = snprintf(first, sizeof(first), "2026-11-28%c%s%s%s%s", sep, clocks[0], PICK(fracs),
+        size_t d = next_index(&seed, sizeof(dates) / sizeof(dates[0]));
+        /* mostly the same form twice, sometimes another */
+        size_t d2 = iter % 4 ? d : next_index(&seed, sizeof(dates) / sizeof(dates[0]));
+        int n1 = snprintf(first, sizeof(first), "%s%s%s%s%s", dates[d], clocks[0], PICK(fracs),
                           PICK(zones), PICK(tails));
-        int n2 = snprintf(line, sizeof(line), "2026-11-28%c%s%s%s%s", sep, PICK(clocks),
-                          PICK(fracs), PICK(zones), PICK(tails));
+        int n2 = snprintf(line, sizeof(line), "%s%s%s%s%s", dates[d2], PICK(clocks), PICK(fracs),
+                          PICK(zones), PICK(tails));
         struct loghdr_stamp st;
         struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
         struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
