@@ -200,6 +200,16 @@ token_end(const char *p, const char *end)
 }
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Of the eight bytes u, those that are not digits, as nonzero bytes (the first byte lowest): not
+ * 0x3_, or 0x3a..0x3f (+ 6 carries them out of 0x3_); a carry out of a byte changes only the
+ * bytes after it, so the lowest nonzero byte is the first byte that is not a digit. */
+static inline uint64_t
+not_digits8(uint64_t u)
+{
+    return ((u & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
+           (((u + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL);
+}
+
 /* The value of the first count (1 to 7) digits of u, the eight bytes at a pid with the first
  * lowest: one multiplication for each pair of digits, of pairs, then of fours, where the loop
  * in parse_tag takes a multiplication and three tests a digit. */
@@ -261,13 +271,9 @@ tag_rest(const char *p, const char *q, const char *end, struct loghdr *out, int 
         pid = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         if (end - q >= 8) {
-            /* the bytes that are not digits: not 0x3_, or 0x3a..0x3f (+ 6 carries them out of
-             * 0x3_); a carry out of a byte changes only the bytes after it */
             uint64_t u;
             memcpy(&u, q, 8);
-            uint64_t nd =
-                ((u & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
-                (((u + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL);
+            uint64_t nd = not_digits8(u);
             if (nd != 0) {
                 unsigned n = (unsigned)__builtin_ctzll(nd) / 8;
                 if (want_pid && n > 0) {
@@ -507,9 +513,7 @@ stamp_hit_frac(const struct loghdr_stamp *st, const char *line, size_t len)
     for (; len - i >= 8; i += 8) { /* the digits, eight at a time while eight remain */
         uint64_t u, nd;
         memcpy(&u, line + i, 8);
-        /* the bytes that are not digits, as in tag_rest */
-        nd = ((u & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL) |
-             (((u + 0x0606060606060606ULL) & 0xf0f0f0f0f0f0f0f0ULL) ^ 0x3030303030303030ULL);
+        nd = not_digits8(u);
         if (nd != 0) {
             i += (size_t)__builtin_ctzll(nd) / 8;
             break;

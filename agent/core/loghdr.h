@@ -27,8 +27,8 @@ typedef int64_t loghdr_local_fn(void *arg, int year, int mon, int mday, int hour
 #define LOGHDR_STAMP_MAX 40
 struct loghdr_stamp {
     size_t len; /* 0: empty */
-    /* An RFC 3339 or Exim stamp with a fraction of a second: where its separator ('.' or ',')
-     * is (0: none), and the bytes after the fraction's digits with the space after them, as one
+    /* A stamp with a fraction of a second: where its separator ('.' or ',') is (0: none), and
+     * the bytes after the fraction's digits (a zone, or none) with the space after them, as one
      * word and a mask of its bytes */
     size_t frac;
     uint64_t rest, rest_mask;

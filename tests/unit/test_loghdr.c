@@ -587,6 +587,20 @@ Test(loghdr, stamp_memo_equals_parse)
     }
 }
 
+/* Each line parsed in turn gives its time and leaves the count of conversions given. */
+static void
+expect_conversions(const struct loghdr_ctx *ctx, const struct local_call *call,
+                   const char *const *lines, const int *calls, const int64_t *times, size_t n)
+{
+    struct loghdr h;
+
+    for (size_t i = 0; i < n; i++) {
+        loghdr_parse(ctx, lines[i], strlen(lines[i]), &h);
+        cr_assert_eq(h.time, times[i], "%s: %lld", lines[i], (long long)h.time);
+        cr_assert_eq(call->n, calls[i], "conversions after '%s': %d", lines[i], call->n);
+    }
+}
+
 Test(loghdr, stamp_memo_skips_the_conversion)
 {
     struct local_call call = {0};
@@ -599,15 +613,32 @@ Test(loghdr, stamp_memo_skips_the_conversion)
         "2026-11-28T14:03:01 mx1 q: m",
     };
     const int calls[] = {1, 1, 2, 3, 3};
+    const int64_t times[] = {424242, 424242, 424242, 424242, 424242};
 
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        loghdr_parse(&ctx, lines[i], strlen(lines[i]), &h);
-        cr_assert_eq(h.time, 424242, "%s", lines[i]);
-        cr_assert_eq(call.n, calls[i], "conversions after '%s': %d", lines[i], call.n);
-    }
+    expect_conversions(&ctx, &call, lines, calls, times, sizeof(lines) / sizeof(lines[0]));
     loghdr_stamp_clear(&st);
     loghdr_parse(&ctx, lines[4], strlen(lines[4]), &h);
     cr_assert_eq(call.n, 4, "a cleared memo converts again");
+}
+
+/* text (n2 bytes, read from a guarded buffer) right after first (n1 bytes) gives with the memo
+ * of the stamps, in the context of 2026-11, the header it gives without. */
+static void
+expect_memo_as_plain(struct guarded *g, const char *first, size_t n1, const char *text, size_t n2)
+{
+    struct loghdr_stamp st;
+    struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
+    struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
+    struct loghdr h1, h2;
+    char label[256];
+
+    loghdr_stamp_clear(&st);
+    loghdr_parse(&memo, first, n1, &h1);
+    const char *p = guarded_put(g, text, n2);
+    loghdr_parse(&memo, p, n2, &h1);
+    loghdr_parse(&plain, p, n2, &h2);
+    snprintf(label, sizeof(label), "%.*s", (int)n2, text);
+    expect_same_hdr(&h1, &h2, first, label);
 }
 
 /* Precise stamps (rsyslog's RFC 3339, journald's short-iso-precise, Exim's +millisec) change
@@ -618,7 +649,6 @@ Test(loghdr, stamp_memo_fraction)
     struct local_call call = {0};
     struct loghdr_stamp st = {0};
     struct loghdr_ctx ctx = {2026, 11, fake_local, &call, &st};
-    struct loghdr h;
     const char *lines[] = {
         "2026-11-28T14:03:01.123456 mx1 p: m",
         "2026-11-28T14:03:01.9 mx2 q[2]: n",
@@ -638,11 +668,7 @@ Test(loghdr, stamp_memo_fraction)
     const int64_t times[] = {424242, 424242, 424242, 424242,  424242,  424242,
                              424242, 424242, 424242, at_0100, at_0100, at_0100};
 
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-        loghdr_parse(&ctx, lines[i], strlen(lines[i]), &h);
-        cr_assert_eq(h.time, times[i], "%s: %lld", lines[i], (long long)h.time);
-        cr_assert_eq(call.n, calls[i], "conversions after '%s': %d", lines[i], call.n);
-    }
+    expect_conversions(&ctx, &call, lines, calls, times, sizeof(lines) / sizeof(lines[0]));
 }
 
 static size_t
@@ -685,17 +711,7 @@ Test(loghdr, stamp_memo_fraction_pairs)
                           PICK(zones), PICK(tails));
         int n2 = snprintf(line, sizeof(line), "%s%s%s%s%s", dates[d2], PICK(clocks), PICK(fracs),
                           PICK(zones), PICK(tails));
-        struct loghdr_stamp st;
-        struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
-        struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
-        struct loghdr h1, h2;
-
-        loghdr_stamp_clear(&st);
-        loghdr_parse(&memo, first, (size_t)n1, &h1);
-        const char *p = guarded_put(&g, line, (size_t)n2);
-        loghdr_parse(&memo, p, (size_t)n2, &h1);
-        loghdr_parse(&plain, p, (size_t)n2, &h2);
-        expect_same_hdr(&h1, &h2, first, line);
+        expect_memo_as_plain(&g, first, (size_t)n1, line, (size_t)n2);
     }
 #undef PICK
     guarded_free(&g);
@@ -725,36 +741,14 @@ Test(loghdr, stamp_memo_each_byte)
 
         for (size_t at = 0; at <= n; at++) {
             for (size_t k = 0; k < sizeof(swap) - 1; k++) {
-                struct loghdr_stamp st;
-                struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
-                struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
-                struct loghdr h1, h2;
-
                 memcpy(line, first, (size_t)len);
                 line[at] = swap[k];
-                loghdr_stamp_clear(&st);
-                loghdr_parse(&memo, first, (size_t)len, &h1);
-                const char *p = guarded_put(&g, line, (size_t)len);
-                loghdr_parse(&memo, p, (size_t)len, &h1);
-                loghdr_parse(&plain, p, (size_t)len, &h2);
-                expect_same_hdr(&h1, &h2, first, line);
+                expect_memo_as_plain(&g, first, (size_t)len, line, (size_t)len);
             }
         }
         /* shorter than the stamp, as long as it, one byte more, ... */
         for (size_t cut = 0; cut <= (size_t)len; cut++) {
-            struct loghdr_stamp st;
-            struct loghdr_ctx plain = {2026, 11, NULL, NULL, NULL};
-            struct loghdr_ctx memo = {2026, 11, NULL, NULL, &st};
-            struct loghdr h1, h2;
-
-            loghdr_stamp_clear(&st);
-            loghdr_parse(&memo, first, (size_t)len, &h1);
-            const char *p = guarded_put(&g, first, cut);
-            loghdr_parse(&memo, p, cut, &h1);
-            loghdr_parse(&plain, p, cut, &h2);
-            memcpy(line, first, cut);
-            line[cut] = '\0';
-            expect_same_hdr(&h1, &h2, first, line);
+            expect_memo_as_plain(&g, first, (size_t)len, first, cut);
         }
     }
     guarded_free(&g);
