@@ -79,6 +79,7 @@ struct item {
     int fail_errno;
     int err;           /* errno of a read failure */
     char errwhat[128]; /* zlib's message of a read failure, "" none */
+    int gz_cut;        /* that failure: the gzip data ends early (all before it was read) */
     uint64_t nul_off;  /* UINT64_MAX: no NUL byte */
     int inflated;      /* gzip data, not read through */
 };
@@ -190,6 +191,14 @@ read_range(struct worker *w, off_t start, off_t end)
             }
         }
         if (n == 0) {
+            int zerr = Z_OK;
+            if (w->gz != NULL && (w->errwhat = gzerror(w->gz, &zerr), zerr != Z_OK)) {
+                /* zlib keeps reading after a stream that ends early (Z_BUF_ERROR, a file that
+                 * may still grow) and tells so only here: a truncated gzip file or pipe */
+                w->err = zerr == Z_ERRNO ? errno : EIO;
+            } else {
+                w->errwhat = NULL;
+            }
             break;
         }
         pos += n;
@@ -270,8 +279,14 @@ scan_item(struct worker *w, struct item *it)
     if (w->gz != NULL) {
         it->inflated = !gzdirect(w->gz);
         if (w->errwhat != NULL) {
-            /* gzerror's text lives in the gzFile */
-            snprintf(it->errwhat, sizeof(it->errwhat), "%s", w->errwhat);
+            /* gzerror's text lives in the gzFile; it starts with the "path" of gzdopen's
+             * descriptor ("<fd:4>: "), which names nothing to the user */
+            const char *what = w->errwhat;
+            if (strncmp(what, "<fd:", 4) == 0 && strstr(what, ">: ") != NULL) {
+                what = strstr(what, ">: ") + 3;
+            }
+            snprintf(it->errwhat, sizeof(it->errwhat), "%s", what);
+            it->gz_cut = strcmp(what, "unexpected end of file") == 0;
         }
         gzclose(w->gz);
         w->gz = NULL;
@@ -497,9 +512,17 @@ item_report(const struct item *it)
     }
     if (it->err != 0) {
         errno = it->err;
-        if (it->errwhat[0] != '\0' && it->err == EIO) {
-            log_warnx("scan: read error file=%s: %s (counts up to there are kept)", path,
-                      it->errwhat);
+        if (it->errwhat[0] != '\0' && it->err == EIO && it->gz_cut) {
+            log_warnx("scan: read error file=%s: %s (truncated gzip data; counts up to there "
+                      "are kept)",
+                      path, it->errwhat);
+        } else if (it->errwhat[0] != '\0' && it->err == EIO) {
+            /* zlib's gzread() drops what the failing call decompressed: the lines of up to
+             * SCAN_CHUNK bytes before the damage */
+            log_warnx("scan: read error file=%s: %s (damaged gzip data; counts up to there are "
+                      "kept, but for the lines of up to %d KiB before the damage: "
+                      "'zcat %s | smtpmon scan -' counts all that gzip can read)",
+                      path, it->errwhat, SCAN_CHUNK / 1024, path);
         } else {
             log_warn("scan: read error file=%s (counts up to there are kept)", path);
         }
