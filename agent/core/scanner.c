@@ -39,7 +39,7 @@
 #define PD_RELAY_LOOP6 "(?:[^,\\[\\s]*\\[::1\\]:\\d+|" PD_RELAY_NONE_TO("::1") ")"
 #define PD_TAIL                                                                                    \
     ", (?:conn_use=\\d+, )?delay=[\\d.]++, delays=[\\d./]++, (?:tls=[^,]*, )?"                     \
-    "dsn=(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}), status=(?<status>[a-z]+)[a-z-]* "                      \
+    "dsn=(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}), status=(?<status>[A-Za-z]+)[a-z-]* "                   \
     "\\((?:(?:delivery temporarily suspended: )?host \\S+ (?:said|refused to talk to me): )?"      \
     "(?:(?<reply>\\d{3})[ -](?:\\d\\.\\d{1,3}\\.\\d{1,3} )?)?(?<text>(?s:.*))$"
 
@@ -470,7 +470,8 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
             return 0;
         }
     }
-    /* dsn=(?<enh>\d\.\d{1,3}\.\d{1,3}), status=(?<status>[a-z]+)[a-z-]* \( */
+    /* dsn=(?<enh>\d\.\d{1,3}\.\d{1,3}), status=(?<status>[A-Za-z]+)[a-z-]* \(  -- letters of either
+     * case: with soft_bounce = yes Postfix writes status=SOFTBOUNCE (global/bounce.c) */
     if (!LIT("dsn=") || (j = enh_code(s, n, i, ',')) == 0) {
         return 0;
     }
@@ -480,7 +481,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
         return 0;
     }
     j = i;
-    i = skip_class(s, i, n, SC_LOWER);
+    i = skip_class(s, i, n, SC_ALPHA);
     if (i == j) {
         return 0;
     }
