@@ -2112,11 +2112,62 @@ fold_text_fast(const char *text, size_t len, char *out)
     }
 }
 
+/* A byte of an address's local part (RFC 5322 atext and '.', or above 127 for SMTPUTF8). */
+static int
+local_part_char(unsigned char c)
+{
+    return (unsigned)((c | 0x20) - 'a') <= 25 || (unsigned)(c - '0') <= 9 || c >= 0x80 ||
+           (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
+}
+
+/*
+ * Where the address whose '@' is text[at] starts. A local part may hold bytes the folding reads
+ * as separators ('_', '=', '/', '&', '?': first_last@, SRS0=hash=tt=domain=user@,
+ * bounces+id-user=domain@): back from the '@' over the bytes of a local part, to a '<', a '(', a
+ * space or the text's start, where an address starts. When the run stops at any other byte (a
+ * word run together with others, as qmail's '_' for every space), at itself: the word around
+ * the '@' is then the folding's own.
+ */
+static size_t
+address_start(const char *text, size_t at)
+{
+    size_t q = at;
+
+    while (q > 0 && local_part_char((unsigned char)text[q - 1])) {
+        q--;
+    }
+    return q == 0 || text[q - 1] == '<' || text[q - 1] == '(' || text[q - 1] == ' ' ? q : at;
+}
+
 /* Both ways fold alike; a buffer too small for the whole folding (matcher_reason's holds a
- * text of up to 1014 bytes) takes the one with room tests. */
+ * text of up to 1014 bytes) takes the one with room tests. An address becomes one '#' whatever
+ * its local part holds: its separators are read as plain bytes (a copy of the text, made only
+ * when one has such bytes), so "<max_larsen@example.com>:" folds as "<pierre@example.com>:" does
+ * and keeps no "<max_" from its local part in the text searched for a reason. */
 size_t
 rules_fold_text(const char *text, size_t len, char *out, size_t cap)
 {
+    char copy[REASON_TEXT_MAX];
+    const char *at = len > 0 ? memchr(text, '@', len) : NULL;
+
+    for (int copied = 0; at != NULL && len <= sizeof(copy);
+         at = memchr(at + 1, '@', len - (size_t)(at + 1 - text))) {
+        size_t a = (size_t)(at - text);
+        for (size_t i = address_start(text, a); i < a; i++) {
+            if (fold_class[(unsigned char)text[i]] == FOLD_SEP) {
+                if (!copied) {
+                    memcpy(copy, text, len);
+                    text = copy;
+                    at = copy + a;
+                    copied = 1;
+                }
+                copy[i] = 'x';
+            }
+        }
+        if (a + 1 >= len) {
+            break;
+        }
+    }
     if (len <= FOLD_FAST_MAX && cap >= 19 && len <= (cap - 19) / 2) {
         return fold_text_fast(text, len, out);
     }
@@ -2463,9 +2514,9 @@ raw_key(int reply, int enh_class, int subject, int detail, const char *text, siz
 
     h = raw_mix(h, (uint64_t)(uint32_t)(reply * 1000000 + enh_class * 1000 + subject) << 32 |
                        (uint32_t)detail);
-    if (at != NULL) { /* the word around the '@' */
-        ws = (size_t)(at - text);
-        we = ws + 1;
+    if (at != NULL) { /* the word around the '@', from the address's start (rules_fold_text) */
+        we = (size_t)(at - text) + 1;
+        ws = address_start(text, we - 1);
         while (ws > 0 && fold_class[(unsigned char)text[ws - 1]] != FOLD_SEP) {
             ws--;
         }

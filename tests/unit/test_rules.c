@@ -5,6 +5,7 @@
  * code, the order in which a reason is chosen, JIT and interpreter agreement, duplicate named
  * groups, and the PCRE2 match limit against a catastrophic pattern.
  */
+#include <ctype.h>
 #include <criterion/criterion.h>
 
 #include <pcre2.h>
@@ -1266,6 +1267,46 @@ Test(rules, reason_memo_same_as_a_fresh_matcher)
     ruleset_free(rs);
 }
 
+/* The memo's key leaves out an address from where it starts (its local part may hold '_', '=',
+ * '/', '&' or '?', which the folding otherwise reads as separators) and the folding makes it one
+ * '#': a reason word in a local part ("<virus_alerts@...>") is no reason, and texts that differ in
+ * the address alone share a key. Where the bytes before an address run on into other words (qmail
+ * writes '_' for every space), those words stay, and the key keeps them. Texts of prefixes,
+ * addresses and suffixes in a shuffled order, each against a fresh matcher. */
+Test(rules, reason_memo_addresses_with_separators)
+{
+    const char *text = "reason vir\n  match virus\nreason pol\n  match blocked\n";
+    static const char *const pre[] = {"",        "x_",     "said:_550_", "blocked ",  "virus_",
+                                      "<",       "(<",     "to ",        "a_virus_<", "b:_",
+                                      "said:_<", "virus=", "virus "};
+    static const char *const local[] = {"virus_alerts", "max_larsen", "a=b=virus", "spam&x",
+                                        "q?z",          "v/w",        "plain",     "x_virus"};
+    static const char *const post[] = {" blocked", "_blocked", ">: blocked", "", "> virus", ">"};
+    const size_t np = sizeof(pre) / sizeof(pre[0]), nl = sizeof(local) / sizeof(local[0]),
+                 ns = sizeof(post) / sizeof(post[0]), n = np * nl * ns;
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *m = matcher_new(rs);
+    char t[256];
+    unsigned seed = 7;
+
+    for (size_t k = 0; k < 4 * n; k++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t c = (seed >> 8) % n;
+        int len = snprintf(t, sizeof(t), "%s%s@example.com%s", pre[c % np], local[c / np % nl],
+                           post[c / np / nl]);
+        struct matcher *f = matcher_new(rs);
+        int want = matcher_reason(f, 550, 5, 7, 1, t, (size_t)len);
+        cr_assert_eq(matcher_reason(m, 550, 5, 7, 1, t, (size_t)len), want, "%s", t);
+        matcher_free(f);
+    }
+    cr_assert_eq(matcher_reason(m, 550, 5, 7, 1, "<virus_alerts@example.com>: blocked", 35),
+                 reason_idx(rs, "pol"), "a reason word in a local part");
+    cr_assert_eq(matcher_reason(m, 550, 5, 7, 1, "said:_virus_alerts@example.com", 30),
+                 reason_idx(rs, "vir"), "qmail's '_' for a space: the words before stay");
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
 /* Which reasons may match at a word start is known from its first bytes, found by partial
  * matching on one byte, then two, then four: assertions that look past the end of those bytes
  * must not leave a reason out. The expected reasons (0: the pattern's, 1: other) are those of a
@@ -1773,10 +1814,32 @@ Test(rules, fold_text_paths_agree)
     }
 }
 
-/* The reason memo keys a text without its first word with an '@' (between two of the folding's
- * separators, space _ / ? & =) when a space or the end follows that word: the folding must
- * give the same for any such word there. Random texts of separators, URL pieces, digits and
- * words, the word replaced by others of every length. */
+/* Where the memo's key word starts (rules.c, raw_key): back from the '@' over the bytes of a
+ * local part to a '<', '(', space or the start (else the '@' itself), then to the separator
+ * before. */
+static size_t
+key_word_start(const char *text, size_t at)
+{
+    size_t q = at;
+
+    while (q > 0 && (isalnum((unsigned char)text[q - 1]) || (unsigned char)text[q - 1] >= 0x80 ||
+                     strchr("!#$%&'*+-/=?^_`{|}~.", text[q - 1]) != NULL)) {
+        q--;
+    }
+    if (!(q == 0 || text[q - 1] == '<' || text[q - 1] == '(' || text[q - 1] == ' ')) {
+        q = at;
+    }
+    while (q > 0 && !strchr(" _/?&=", text[q - 1])) {
+        q--;
+    }
+    return q;
+}
+
+/* The reason memo keys a text without its first word with an '@' (from the start of its
+ * address, key_word_start, to the folding's next separator: space _ / ? & =) when a space or
+ * the end follows that word: the folding must give the same for any such word there (that
+ * keeps the text before it a key's). Random texts of separators, URL pieces, digits and words,
+ * the word replaced by others of every length. */
 Test(rules, fold_text_ignores_the_first_at_word)
 {
     const char pieces[] = "ab.@?/&=_ 0123:/x<>";
@@ -1799,10 +1862,7 @@ Test(rules, fold_text_ignores_the_first_at_word)
         if (at == NULL) {
             continue;
         }
-        size_t ws = (size_t)(at - text), we = ws + 1;
-        while (ws > 0 && !strchr(" _/?&=", text[ws - 1])) {
-            ws--;
-        }
+        size_t ws = key_word_start(text, (size_t)(at - text)), we = (size_t)(at - text) + 1;
         while (we < len && !strchr(" _/?&=", text[we])) {
             we++;
         }
@@ -1819,6 +1879,10 @@ Test(rules, fold_text_ignores_the_first_at_word)
         }
         memcpy(other + ol, text + we, len - we);
         ol += len - we;
+        if (key_word_start(other, (size_t)((const char *)memchr(other + ws, '@', wl) - other)) !=
+            ws) {
+            continue; /* its address runs on into the text before: another key */
+        }
         size_t na = rules_fold_text(text, len, a, sizeof(a));
         size_t nb = rules_fold_text(other, ol, b, sizeof(b));
         cr_assert(na == nb && memcmp(a, b, na) == 0, "'%.*s' -> '%.*s', but '%.*s' -> '%.*s'",
