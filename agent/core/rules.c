@@ -2143,7 +2143,9 @@ address_start(const char *text, size_t at)
  * text of up to 1014 bytes) takes the one with room tests. An address becomes one '#' whatever
  * its local part holds: its separators are read as plain bytes (a copy of the text, made only
  * when one has such bytes), so "<max_larsen@example.com>:" folds as "<pierre@example.com>:" does
- * and keeps no "<max_" from its local part in the text searched for a reason. */
+ * and keeps no "<max_" from its local part in the text searched for a reason. A text longer
+ * than the copy (2,048 bytes, a multi-line reply; no memo key is made of one) folds as it
+ * comes. */
 size_t
 rules_fold_text(const char *text, size_t len, char *out, size_t cap)
 {
