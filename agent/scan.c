@@ -111,6 +111,7 @@ struct worker {
     _Atomic uint64_t done; /* bytes read, for the progress bar */
     int err;               /* errno of a read failure */
     const char *errwhat;
+    int gz_cut;       /* that failure: zlib's Z_BUF_ERROR, the gzip data ends early */
     int nul_any;      /* a NUL byte was read (set by the linebuf): lines are checked from then on */
     uint64_t nul_off; /* offset of the first NUL byte seen; UINT64_MAX: none */
     int ready;
@@ -196,6 +197,7 @@ read_range(struct worker *w, off_t start, off_t end)
                 /* zlib keeps reading after a stream that ends early (Z_BUF_ERROR, a file that
                  * may still grow) and tells so only here: a truncated gzip file or pipe */
                 w->err = zerr == Z_ERRNO ? errno : EIO;
+                w->gz_cut = zerr == Z_BUF_ERROR;
             } else {
                 w->errwhat = NULL;
             }
@@ -214,6 +216,7 @@ item_begin(struct worker *w, const struct item *it, int64_t ref)
     w->posbase = it->posbase;
     w->err = 0;
     w->errwhat = NULL;
+    w->gz_cut = 0;
     w->nul_any = 0;
     w->nul_off = UINT64_MAX;
     tz_year_month(ref, &w->pl.ctx.ref_year, &w->pl.ctx.ref_mon);
@@ -286,7 +289,7 @@ scan_item(struct worker *w, struct item *it)
                 what = strstr(what, ">: ") + 3;
             }
             snprintf(it->errwhat, sizeof(it->errwhat), "%s", what);
-            it->gz_cut = strcmp(what, "unexpected end of file") == 0;
+            it->gz_cut = w->gz_cut;
         }
         gzclose(w->gz);
         w->gz = NULL;
