@@ -284,9 +284,9 @@ scan_item(struct worker *w, struct item *it)
         if (w->errwhat != NULL) {
             /* gzerror's text lives in the gzFile; it starts with the "path" of gzdopen's
              * descriptor ("<fd:4>: "), which names nothing to the user */
-            const char *what = w->errwhat;
-            if (strncmp(what, "<fd:", 4) == 0 && strstr(what, ">: ") != NULL) {
-                what = strstr(what, ">: ") + 3;
+            const char *what = w->errwhat, *end = strstr(what, ">: ");
+            if (strncmp(what, "<fd:", 4) == 0 && end != NULL) {
+                what = end + 3;
             }
             snprintf(it->errwhat, sizeof(it->errwhat), "%s", what);
             it->gz_cut = w->gz_cut;

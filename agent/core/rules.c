@@ -2150,25 +2150,20 @@ size_t
 rules_fold_text(const char *text, size_t len, char *out, size_t cap)
 {
     char copy[REASON_TEXT_MAX];
-    const char *at = len > 0 ? memchr(text, '@', len) : NULL;
+    const char *at;
 
-    for (int copied = 0; at != NULL && len <= sizeof(copy);
-         at = memchr(at + 1, '@', len - (size_t)(at + 1 - text))) {
+    for (size_t from = 0;
+         len <= sizeof(copy) && (at = memchr(text + from, '@', len - from)) != NULL;) {
         size_t a = (size_t)(at - text);
         for (size_t i = address_start(text, a); i < a; i++) {
             if (fold_class[(unsigned char)text[i]] == FOLD_SEP) {
-                if (!copied) {
-                    memcpy(copy, text, len);
-                    text = copy;
-                    at = copy + a;
-                    copied = 1;
+                if (text != copy) {
+                    text = memcpy(copy, text, len);
                 }
-                copy[i] = 'x';
+                copy[i] = 'x'; /* a byte of a local part as well: later addresses start alike */
             }
         }
-        if (a + 1 >= len) {
-            break;
-        }
+        from = a + 1;
     }
     if (len <= FOLD_FAST_MAX && cap >= 19 && len <= (cap - 19) / 2) {
         return fold_text_fast(text, len, out);
