@@ -167,10 +167,17 @@ read_range(struct worker *w, off_t start, off_t end)
 
         if (w->gz != NULL) {
             n = gzread(w->gz, buf, (unsigned)want);
-            if (n < 0) {
+            if (n <= 0) {
+                /* an error (-1), or the end: zlib keeps reading after a stream that ends early
+                 * (Z_BUF_ERROR, a file that may still grow) and tells so only through gzerror:
+                 * a truncated gzip file or pipe */
                 int zerr;
-                w->errwhat = gzerror(w->gz, &zerr);
-                w->err = zerr == Z_ERRNO ? errno : EIO;
+                const char *what = gzerror(w->gz, &zerr);
+                if (zerr != Z_OK) {
+                    w->errwhat = what;
+                    w->err = zerr == Z_ERRNO ? errno : EIO;
+                    w->gz_cut = zerr == Z_BUF_ERROR;
+                }
                 break;
             }
         } else {
@@ -192,15 +199,6 @@ read_range(struct worker *w, off_t start, off_t end)
             }
         }
         if (n == 0) {
-            int zerr = Z_OK;
-            if (w->gz != NULL && (w->errwhat = gzerror(w->gz, &zerr), zerr != Z_OK)) {
-                /* zlib keeps reading after a stream that ends early (Z_BUF_ERROR, a file that
-                 * may still grow) and tells so only here: a truncated gzip file or pipe */
-                w->err = zerr == Z_ERRNO ? errno : EIO;
-                w->gz_cut = zerr == Z_BUF_ERROR;
-            } else {
-                w->errwhat = NULL;
-            }
             break;
         }
         pos += n;

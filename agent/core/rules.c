@@ -2112,13 +2112,14 @@ fold_text_fast(const char *text, size_t len, char *out)
     }
 }
 
-/* A byte of an address's local part (RFC 5322 atext and '.', or above 127 for SMTPUTF8). */
-static int
-local_part_char(unsigned char c)
-{
-    return (unsigned)((c | 0x20) - 'a') <= 25 || (unsigned)(c - '0') <= 9 || c >= 0x80 ||
-           (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
-}
+/* The bytes of an address's local part: RFC 5322 atext and '.', and those above 127 (SMTPUTF8). */
+static const unsigned char local_part[256] = {
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, [0x80 ... 0xff] = 1, ['!'] = 1,
+    ['#'] = 1,         ['$'] = 1,         ['%'] = 1,         ['&'] = 1,           ['\''] = 1,
+    ['*'] = 1,         ['+'] = 1,         ['-'] = 1,         ['/'] = 1,           ['='] = 1,
+    ['?'] = 1,         ['^'] = 1,         ['_'] = 1,         ['`'] = 1,           ['{'] = 1,
+    ['|'] = 1,         ['}'] = 1,         ['~'] = 1,         ['.'] = 1,
+};
 
 /*
  * Where the address whose '@' is text[at] starts. A local part may hold bytes the folding reads
@@ -2133,7 +2134,7 @@ address_start(const char *text, size_t at)
 {
     size_t q = at;
 
-    while (q > 0 && local_part_char((unsigned char)text[q - 1])) {
+    while (q > 0 && local_part[(unsigned char)text[q - 1]]) {
         q--;
     }
     return q == 0 || text[q - 1] == '<' || text[q - 1] == '(' || text[q - 1] == ' ' ? q : at;

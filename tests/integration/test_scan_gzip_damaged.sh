@@ -37,13 +37,13 @@ open(sys.argv[3], 'wb').write(d.decompress(data))
 EOF
 }
 
-# Cut at random places (and just before the 8-byte trailer: all the text, no checksum).
+# Cut at random places after the header, and just before the 8-byte trailer (all the text, no
+# checksum) and its last byte.
 cuts="$((size - 8)) $((size - 1))"
 for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do
-    cuts="$cuts $((20 + RANDOM * 32768 % (size - 20) + RANDOM % (size - 20)))"
+    cuts="$cuts $((20 + (RANDOM * 32768 + RANDOM) % (size - 28)))"
 done
 for n in $cuts; do
-    n=$((n % (size - 20) + 20))
     head -c "$n" "$T/whole.gz" > "$T/cut.gz"
     prefix "$T/whole.gz" "$n" "$T/cut.log"
     "$SMTPMON" scan --format json "$T/cut.log" > "$T/want.json"
