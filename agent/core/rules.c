@@ -1,4 +1,5 @@
 #include <fnmatch.h>
+#include <ctype.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -654,6 +655,46 @@ rule_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
     }
 }
 
+/* The first digit of a reason pattern that stands for itself (not in a {m,n} quantifier or an
+ * escape such as \x41), or NULL. Reply texts reach the reason patterns with every run of
+ * digits folded to '#' (see rules_fold_text), so such a digit never matches. */
+static const char *
+literal_digit(const char *pat)
+{
+    for (const char *p = pat; *p != '\0'; p++) {
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+            if (*p == 'x') {
+                while (isxdigit((unsigned char)p[1])) {
+                    p++;
+                }
+            }
+        } else if (*p == '{') {
+            p += strspn(p + 1, "0123456789,");
+        } else if ((unsigned)(*p - '0') <= 9) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* An error for a reason pattern with a digit that can never match, naming it. */
+static int
+digit_error(struct loader *ld, unsigned ln, const struct reason *r, const char *key,
+            const char *pat)
+{
+    const char *d = literal_digit(pat);
+
+    if (d == NULL) {
+        return 0;
+    }
+    errlist_add(ld->errs, ld->file, ln,
+                "reason '%s': the '%c' in %s '...%.16s' never matches: reply texts reach the "
+                "reasons with every run of digits as '#' (write '#' for it)",
+                r->name, *d, key, d > pat + 8 ? d - 8 : pat);
+    return -1;
+}
+
 static void
 reason_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
 {
@@ -710,6 +751,9 @@ reason_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
             errlist_add(ld->errs, ld->file, ln, "reason '%s': a second 'match' line", r->name);
             return;
         }
+        if (digit_error(ld, ln, r, key, arg) < 0) {
+            return;
+        }
         r->pattern = strdup(arg);
         r->pattern_line = ln;
     } else if (strcmp(key, "match-for") == 0) {
@@ -750,6 +794,9 @@ reason_key(struct loader *ld, unsigned ln, const char *key, const char *arg)
             }
             a[r->nfor_statuses++] = g;
             r->for_statuses = a;
+        }
+        if (digit_error(ld, ln, r, key, pat) < 0) {
+            return;
         }
         r->for_pattern = strdup(pat);
         r->for_pattern_line = ln;

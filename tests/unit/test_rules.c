@@ -1959,3 +1959,24 @@ Test(rules, fold_text_expected)
         }
     }
 }
+
+/* Reply texts reach the reasons with every run of digits as '#': a digit in a reason pattern
+ * never matches, and is an error naming it (quantifiers and escapes keep theirs). */
+Test(rules, reason_pattern_digit_is_an_error)
+{
+    expect_one_error("reason proto\n  match (?:malformed|smtputf8)\n",
+                     "t.rules:2: reason 'proto': the '8' in match '...|smtputf8)' never matches: "
+                     "reply texts reach the reasons with every run of digits as '#' (write '#' "
+                     "for it)");
+    expect_one_error("reason moved\n  match-for 5.4.1 moved[ _]to[ _]1\n",
+                     "t.rules:2: reason 'moved': the '1' in match-for '..._]to[ _]1' never "
+                     "matches: reply texts reach the reasons with every run of digits as '#' "
+                     "(write '#' for it)");
+
+    struct errlist e = {0};
+    const char *ok = "reason proto\n  match smtputf#|ex.{0,20}[ _]limit|\\x41uth|a{2}b\n";
+    struct ruleset *rs = ruleset_load_text("t.rules", ok, strlen(ok), 1, &e);
+    cr_assert_not_null(rs, "quantifiers, escapes and '#' are no digit to refuse");
+    ruleset_free(rs);
+    errlist_clear(&e);
+}
