@@ -431,3 +431,98 @@ Test(packs, minimum_cases)
                       mins[i].min);
     }
 }
+
+/* Stretches one token of a case line: the bytes from `at` to the next separator (included)
+ * repeated until the line is about `target` bytes. Returns the new line (caller frees). */
+static char *
+stretch(const char *line, size_t at, size_t target)
+{
+    static const char seps[] = " :,=<>[]()\"';/";
+    size_t len = strlen(line), end = at;
+    size_t tok, reps;
+    char *out, *w;
+
+    while (end < len && strchr(seps, line[end]) == NULL) {
+        end++;
+    }
+    if (end < len) {
+        end++; /* the separator belongs to the token: "a:", "x=" */
+    }
+    tok = end - at;
+    reps = tok == 0 || target <= len ? 0 : (target - len) / tok;
+    cr_assert_not_null(out = malloc(len + reps * tok + 1));
+    memcpy(out, line, at);
+    w = out + at;
+    for (size_t i = 0; i < reps; i++) {
+        memcpy(w, line + at, tok);
+        w += tok;
+    }
+    memcpy(w, line + at, len - at + 1);
+    return out;
+}
+
+/* Every case line, with each of its tokens in turn repeated until the line is 4 KB (a long
+ * but real length: Exchange and Exim write lines of that size), is decided within the PCRE2
+ * match limit by every rule tried on it. A rule that backtracks without bound (a lazy run that
+ * may stop at each ':' of a long field, nested quantifiers) shows here as a limit hit on lines
+ * no case was written for. */
+Test(packs, stretched_cases_stay_within_the_match_limit, .timeout = 120)
+{
+    const struct loghdr_ctx ctx = {.ref_year = 2026, .ref_mon = 12};
+    struct ruleset *rs = load_patterns();
+    struct matcher *m;
+    char **files = NULL;
+    size_t nfiles, tried = 0, hits = 0;
+
+    cr_assert_not_null(rs);
+    cr_assert_not_null(m = matcher_new(rs));
+    nfiles = list_cases(&files);
+    for (size_t i = 0; i < nfiles; i++) {
+        FILE *fp = fopen(files[i], "r");
+        char *line = NULL;
+        size_t cap = 0;
+        unsigned ln = 0;
+
+        cr_assert_not_null(fp);
+        while (getline(&line, &cap, fp) != -1) {
+            char *tab = strchr(line, '\t');
+            size_t len, step;
+
+            ln++;
+            if (line[0] == '#' || tab == NULL) {
+                continue;
+            }
+            *tab = '\0';
+            len = strlen(line);
+            /* up to 24 tokens a line, spread over it: every one of a short line */
+            step = len / 24 + 1;
+            for (size_t at = 0; at < len; at += step) {
+                char *s = stretch(line, at, 16384);
+                struct loghdr h;
+                struct smtp_event ev;
+                unsigned long before = matcher_limit_hits(m);
+
+                loghdr_parse(&ctx, s, strlen(s), &h);
+                (void)matcher_match(m, &h, NULL, &ev);
+                tried++;
+                if (matcher_limit_hits(m) != before) {
+                    hits++;
+                    if (hits <= 200) {
+                        cr_log_error("%s:%u: the token at byte %zu repeated to 16 KB hits the "
+                                     "match limit: '%.60s'",
+                                     files[i], ln, at, line + at);
+                    }
+                }
+                free(s);
+            }
+        }
+        free(line);
+        fclose(fp);
+    }
+    cr_log_info("%zu stretched lines", tried);
+    cr_expect_gt(tried, 1000);
+    cr_expect_eq(hits, 0, "%zu stretched case lines hit the match limit (listed above)", hits);
+    free_list(files, nfiles);
+    matcher_free(m);
+    ruleset_free(rs);
+}
