@@ -76,6 +76,7 @@ struct rule {
     uint64_t pick_sub;    /* the numbers of the picked bytes it contains, its own included */
     const struct scanner *scanner; /* native equivalent of the pattern, or NULL */
     unsigned scan_groups;          /* bit (1 << SCAN_x) when the pattern has group x */
+    size_t lead_len; /* the literal every match starts with ("^warning: "), in pattern + 1 */
 };
 
 struct pack {
@@ -146,6 +147,10 @@ struct cache_entry {
     /* The byte every rule of nocode requires (the picked byte of each one's require literal), or
      * -1: a line without a code that lacks it is left without calling try_rules. */
     int nocode_byte;
+    /* The bytes every rule of nocode's matches start with (smtpd(8)'s "warning: "), or none: a
+     * line without a code that does not start with them is left so too. */
+    const char *nocode_lead;
+    size_t nocode_lead_len;
 };
 
 struct matcher {
@@ -1022,6 +1027,50 @@ number_requires(struct ruleset *rs)
     }
 }
 
+/* The length of the literal every match of an anchored pattern starts with (the bytes after
+ * its '^' up to the first metacharacter, less one that a quantifier makes optional), or 0: no
+ * '^', or an alternative at the top level ("^a|b") that may match without it. */
+static size_t
+lead_literal(const char *pat)
+{
+    static const char meta[] = "\\^$.|?*+()[]{}";
+    int depth = 0;
+    size_t n;
+
+    if (pat[0] != '^') {
+        return 0;
+    }
+    for (const char *p = pat; *p != '\0'; p++) {
+        if (*p == '\\') {
+            if (*++p == '\0') {
+                break;
+            }
+        } else if (*p == '[') { /* a class: "[]...]" and "[^]...]" hold a ']' first */
+            p += p[1] == '^' ? 2 : 1;
+            if (*p == ']') {
+                p++;
+            }
+            while (*p != '\0' && *p != ']') {
+                p += *p == '\\' && p[1] != '\0' ? 2 : 1;
+            }
+            if (*p == '\0') {
+                break;
+            }
+        } else if (*p == '(') {
+            depth++;
+        } else if (*p == ')') {
+            depth--;
+        } else if (*p == '|' && depth == 0) {
+            return 0;
+        }
+    }
+    n = strcspn(pat + 1, meta);
+    if (n > 0 && strchr("?*+{", pat[1 + n]) != NULL && pat[1 + n] != '\0') {
+        n--;
+    }
+    return n;
+}
+
 static void
 finish_rules(struct loader *ld)
 {
@@ -1052,6 +1101,7 @@ finish_rules(struct loader *ld)
             (r->g_status.n > 0 ? 1u << SCAN_STATUS : 0) |
             (r->g_reply.n > 0 ? 1u << SCAN_REPLY : 0) | (r->g_text.n > 0 ? 1u << SCAN_TEXT : 0);
         r->scanner = scanner_for_pattern(r->pattern);
+        r->lead_len = lead_literal(r->pattern);
         if (r->ignore) {
             /* An ignore rule needs no code, direction or outcome. */
         } else if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 && r->def_cls == 0) {
@@ -1579,6 +1629,26 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
             break;
         }
         e->nocode_byte = b;
+    }
+    e->nocode_lead = NULL;
+    e->nocode_lead_len = 0;
+    for (size_t i = 0; i < e->nnocode; i++) {
+        const struct rule *r = e->nocode[i];
+        size_t n = 0;
+        if (i == 0) {
+            n = r->lead_len;
+        } else {
+            while (n < e->nocode_lead_len && n < r->lead_len &&
+                   r->pattern[1 + n] == e->nocode_lead[n]) {
+                n++;
+            }
+        }
+        if (n == 0) {
+            e->nocode_lead_len = 0;
+            break;
+        }
+        e->nocode_lead = r->pattern + 1;
+        e->nocode_lead_len = n;
     }
     e->used = 1;
 }
@@ -3035,6 +3105,8 @@ nocode:
      * require (smtpd(8)'s "SASL", qmgr(8)'s "status=expired", postscreen(8)'s literals): one
      * memchr here instead of a try of the rules. */
     if (e->nnocode > 0 &&
+        (e->nocode_lead_len == 0 || (h->msg.len >= e->nocode_lead_len &&
+                                     memcmp(h->msg.p, e->nocode_lead, e->nocode_lead_len) == 0)) &&
         (e->nocode_byte < 0 || memchr(h->msg.p, e->nocode_byte, h->msg.len) != NULL) &&
         try_rules(m, e->nocode, e->nnocode, h, ev, NULL)) {
         return MATCH_OK;

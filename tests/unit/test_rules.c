@@ -1980,3 +1980,86 @@ Test(rules, reason_pattern_digit_is_an_error)
     ruleset_free(rs);
     errlist_clear(&e);
 }
+
+/* A random anchored pattern over "abc*": literals, optional and repeated atoms, classes, groups
+ * with alternatives, escapes, and sometimes an alternative at the top level ("^ab|c", which
+ * may match anywhere without its lead). */
+static void
+random_anchored(char *out, size_t cap, unsigned *seed)
+{
+    static const char *const atoms[] = {"a", "b", "c", "\\*", "[ab]", "(?:a|bc)", "[|]", "a\\|"};
+    static const char *const quants[] = {"", "", "", "?", "*", "+", "{0,2}"};
+    size_t n = (size_t)snprintf(out, cap, "^");
+    size_t natoms = 1 + (size_t)(rand_r(seed) % 5);
+
+    for (size_t i = 0; i < natoms; i++) {
+        n += (size_t)snprintf(out + n, cap - n, "%s%s",
+                              atoms[rand_r(seed) % (sizeof(atoms) / sizeof(atoms[0]))],
+                              quants[rand_r(seed) % (sizeof(quants) / sizeof(quants[0]))]);
+        if (i == 0 && rand_r(seed) % 4 == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "|%s", rand_r(seed) % 2 ? "c" : "b\\*");
+        }
+    }
+}
+
+/* Lines without a code reach a program's rules with a default only when they start with the
+ * literal all those rules' matches start with (smtpd(8)'s "warning: "): random anchored
+ * patterns, one to three rules a program, against random messages, matched by PCRE2 alone. */
+Test(rules, nocode_lead_prefilter_random)
+{
+    static const char alphabet[] = "abc*|Z";
+    unsigned seed = 11;
+
+    for (int round = 0; round < 400; round++) {
+        char pats[3][96], rules[1024];
+        pcre2_code *re[3];
+        size_t nr = 1 + (size_t)(rand_r(&seed) % 3), off = 0;
+        off += (size_t)snprintf(rules + off, sizeof(rules) - off, "pack p\nprograms x\n");
+        for (size_t r = 0; r < nr; r++) {
+            int err;
+            PCRE2_SIZE eoff;
+            random_anchored(pats[r], sizeof(pats[r]), &seed);
+            cr_assert_not_null(re[r] = pcre2_compile((PCRE2_SPTR)pats[r], PCRE2_ZERO_TERMINATED, 0,
+                                                     &err, &eoff, NULL),
+                               "%s", pats[r]);
+            off += (size_t)snprintf(rules + off, sizeof(rules) - off,
+                                    "rule p.r%zu\n  direction inbound\n  status 5.0.0\n"
+                                    "  require Z\n  match %s\n",
+                                    r, pats[r]);
+        }
+        struct ruleset *rs = load_text(rules, round % 2);
+        struct matcher *m = matcher_new(rs);
+        pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+        for (int k = 0; k < 60; k++) {
+            struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+            char line[64] = "x: ";
+            size_t n = 3, extra = (size_t)(rand_r(&seed) % 8);
+            struct loghdr h;
+            struct smtp_event ev;
+            char want[32] = "";
+            for (size_t i = 0; i < extra; i++) {
+                line[n++] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+            }
+            line[n++] = 'Z';
+            line[n] = '\0';
+            loghdr_parse(&ctx, line, n, &h);
+            for (size_t r = 0; r < nr && want[0] == '\0'; r++) {
+                if (pcre2_match(re[r], (PCRE2_SPTR)h.msg.p, h.msg.len, 0, 0, md, NULL) >= 0) {
+                    snprintf(want, sizeof(want), "p.r%zu", r);
+                }
+            }
+            enum match_result got = matcher_match(m, &h, NULL, &ev);
+            cr_assert_eq(got == MATCH_OK, want[0] != '\0', "'%s' against %s | %s | %s", line,
+                         pats[0], nr > 1 ? pats[1] : "", nr > 2 ? pats[2] : "");
+            if (got == MATCH_OK) {
+                cr_assert_str_eq(rule_name(ev.rule), want, "'%s'", line);
+            }
+        }
+        pcre2_match_data_free(md);
+        for (size_t r = 0; r < nr; r++) {
+            pcre2_code_free(re[r]);
+        }
+        matcher_free(m);
+        ruleset_free(rs);
+    }
+}
