@@ -2969,6 +2969,10 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
 
     for (size_t i = 0; i < n; i++) {
         const struct rule *r = rules[i];
+        if (r->lead_len > 0 &&
+            (h->msg.len < r->lead_len || memcmp(h->msg.p, r->pattern + 1, r->lead_len) != 0)) {
+            continue; /* the pattern's first bytes are not the message's */
+        }
         if (r->require != NULL) {
             int none = 0;
             if ((r->require_sub & absent) || (r->pick_sub & absent_bytes)) {

@@ -1982,10 +1982,10 @@ Test(rules, reason_pattern_digit_is_an_error)
 }
 
 /* A random anchored pattern over "abc*": literals, optional and repeated atoms, classes, groups
- * with alternatives, escapes, and sometimes an alternative at the top level ("^ab|c", which
- * may match anywhere without its lead). */
+ * with alternatives, escapes, and, when top is set, sometimes an alternative at the top level
+ * ("^ab|c", which may match anywhere without its lead). */
 static void
-random_anchored(char *out, size_t cap, unsigned *seed)
+random_anchored(char *out, size_t cap, unsigned *seed, int top)
 {
     static const char *const atoms[] = {"a", "b", "c", "\\*", "[ab]", "(?:a|bc)", "[|]", "a\\|"};
     static const char *const quants[] = {"", "", "", "?", "*", "+", "{0,2}"};
@@ -1996,49 +1996,60 @@ random_anchored(char *out, size_t cap, unsigned *seed)
         n += (size_t)snprintf(out + n, cap - n, "%s%s",
                               atoms[rand_r(seed) % (sizeof(atoms) / sizeof(atoms[0]))],
                               quants[rand_r(seed) % (sizeof(quants) / sizeof(quants[0]))]);
-        if (i == 0 && rand_r(seed) % 4 == 0) {
+        if (top && i == 0 && rand_r(seed) % 4 == 0) {
             n += (size_t)snprintf(out + n, cap - n, "|%s", rand_r(seed) % 2 ? "c" : "b\\*");
         }
     }
 }
 
-/* Lines without a code reach a program's rules with a default only when they start with the
- * literal all those rules' matches start with (smtpd(8)'s "warning: "): random anchored
- * patterns, one to three rules a program, against random messages, matched by PCRE2 alone. */
+/* A rule is tried only on a message that starts with the literal its anchored pattern starts
+ * with, and lines without a code reach a program's rules with a default only when they start
+ * with the literal all of those start with (smtpd(8)'s "warning: "): random anchored patterns,
+ * one to three rules a program, with a default code or a reply group (every other round),
+ * against random messages with and without a code, matched by PCRE2 alone. */
 Test(rules, nocode_lead_prefilter_random)
 {
     static const char alphabet[] = "abc*|Z";
     unsigned seed = 11;
+    size_t positives = 0;
 
     for (int round = 0; round < 400; round++) {
-        char pats[3][96], rules[1024];
+        char pats[3][128], rules[1024];
+        int coded = round % 4 >= 2;
         pcre2_code *re[3];
         size_t nr = 1 + (size_t)(rand_r(&seed) % 3), off = 0;
         off += (size_t)snprintf(rules + off, sizeof(rules) - off, "pack p\nprograms x\n");
         for (size_t r = 0; r < nr; r++) {
             int err;
             PCRE2_SIZE eoff;
-            random_anchored(pats[r], sizeof(pats[r]), &seed);
+            /* (a top-level alternative would leave the reply group of a coded rule unset) */
+            random_anchored(pats[r], sizeof(pats[r]), &seed, !coded);
+            if (coded) {
+                strcat(pats[r], ".*?(?<reply>\\d{3})");
+            }
             cr_assert_not_null(re[r] = pcre2_compile((PCRE2_SPTR)pats[r], PCRE2_ZERO_TERMINATED, 0,
                                                      &err, &eoff, NULL),
                                "%s", pats[r]);
             off += (size_t)snprintf(rules + off, sizeof(rules) - off,
-                                    "rule p.r%zu\n  direction inbound\n  status 5.0.0\n"
+                                    "rule p.r%zu\n  direction inbound\n%s"
                                     "  require Z\n  match %s\n",
-                                    r, pats[r]);
+                                    r, coded ? "" : "  status 5.0.0\n", pats[r]);
         }
         struct ruleset *rs = load_text(rules, round % 2);
         struct matcher *m = matcher_new(rs);
         pcre2_match_data *md = pcre2_match_data_create(4, NULL);
         for (int k = 0; k < 60; k++) {
             struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
-            char line[64] = "x: ";
-            size_t n = 3, extra = (size_t)(rand_r(&seed) % 8);
+            char line[64] = "Nov 28 14:03:01 h x[1]: "; /* the message starts after it */
+            size_t n = strlen(line), extra = (size_t)(rand_r(&seed) % 8);
             struct loghdr h;
             struct smtp_event ev;
             char want[32] = "";
             for (size_t i = 0; i < extra; i++) {
                 line[n++] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+            }
+            if (coded && rand_r(&seed) % 4 != 0) {
+                n += (size_t)snprintf(line + n, sizeof(line) - n, " (550 ");
             }
             line[n++] = 'Z';
             line[n] = '\0';
@@ -2049,6 +2060,7 @@ Test(rules, nocode_lead_prefilter_random)
                 }
             }
             enum match_result got = matcher_match(m, &h, NULL, &ev);
+            positives += want[0] != '\0';
             cr_assert_eq(got == MATCH_OK, want[0] != '\0', "'%s' against %s | %s | %s", line,
                          pats[0], nr > 1 ? pats[1] : "", nr > 2 ? pats[2] : "");
             if (got == MATCH_OK) {
@@ -2062,4 +2074,5 @@ Test(rules, nocode_lead_prefilter_random)
         matcher_free(m);
         ruleset_free(rs);
     }
+    cr_expect_gt(positives, 1000, "%zu messages matched", positives);
 }
