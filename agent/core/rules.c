@@ -1,5 +1,5 @@
-#include <fnmatch.h>
 #include <ctype.h>
+#include <fnmatch.h>
 #include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,9 +694,9 @@ digit_error(struct loader *ld, unsigned ln, const struct reason *r, const char *
         return 0;
     }
     errlist_add(ld->errs, ld->file, ln,
-                "reason '%s': the '%c' in %s '...%.16s' never matches: reply texts reach the "
+                "reason '%s': the '%c' in %s '%s%.16s' never matches: reply texts reach the "
                 "reasons with every run of digits as '#' (write '#' for it)",
-                r->name, *d, key, d > pat + 8 ? d - 8 : pat);
+                r->name, *d, key, d > pat + 8 ? "..." : "", d > pat + 8 ? d - 8 : pat);
     return -1;
 }
 
@@ -1065,8 +1065,8 @@ lead_literal(const char *pat)
         }
     }
     n = strcspn(pat + 1, meta);
-    if (n > 0 && strchr("?*+{", pat[1 + n]) != NULL && pat[1 + n] != '\0') {
-        n--;
+    if (n > 0 && pat[1 + n] != '\0' && strchr("?*+{", pat[1 + n]) != NULL) {
+        n--; /* "^ab?": b may be absent */
     }
     return n;
 }
@@ -2955,6 +2955,13 @@ take(struct matcher *m, const struct rule *r, const struct groups *gs, const str
     return 1;
 }
 
+/* Whether the message starts with the n bytes of lit (a pattern's leading literal). */
+static inline int
+msg_starts(const struct loghdr *h, const char *lit, size_t n)
+{
+    return h->msg.len >= n && memcmp(h->msg.p, lit, n) == 0;
+}
+
 /* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. With proven
  * not NULL, *proven is set to whether a match's code is one the detector finds. */
 static int
@@ -2969,8 +2976,7 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
 
     for (size_t i = 0; i < n; i++) {
         const struct rule *r = rules[i];
-        if (r->lead_len > 0 &&
-            (h->msg.len < r->lead_len || memcmp(h->msg.p, r->pattern + 1, r->lead_len) != 0)) {
+        if (r->lead_len > 0 && !msg_starts(h, r->pattern + 1, r->lead_len)) {
             continue; /* the pattern's first bytes are not the message's */
         }
         if (r->require != NULL) {
@@ -3109,8 +3115,7 @@ nocode:
      * require (smtpd(8)'s "SASL", qmgr(8)'s "status=expired", postscreen(8)'s literals): one
      * memchr here instead of a try of the rules. */
     if (e->nnocode > 0 &&
-        (e->nocode_lead_len == 0 || (h->msg.len >= e->nocode_lead_len &&
-                                     memcmp(h->msg.p, e->nocode_lead, e->nocode_lead_len) == 0)) &&
+        (e->nocode_lead_len == 0 || msg_starts(h, e->nocode_lead, e->nocode_lead_len)) &&
         (e->nocode_byte < 0 || memchr(h->msg.p, e->nocode_byte, h->msg.len) != NULL) &&
         try_rules(m, e->nocode, e->nnocode, h, ev, NULL)) {
         return MATCH_OK;

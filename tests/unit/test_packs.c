@@ -461,11 +461,11 @@ stretch(const char *line, size_t at, size_t target)
     return out;
 }
 
-/* Every case line, with each of its tokens in turn repeated until the line is 4 KB (a long
- * but real length: Exchange and Exim write lines of that size), is decided within the PCRE2
- * match limit by every rule tried on it. A rule that backtracks without bound (a lazy run that
- * may stop at each ':' of a long field, nested quantifiers) shows here as a limit hit on lines
- * no case was written for. */
+/* Every case line, with each of its tokens in turn repeated until the line is 16 KB (twice the
+ * longest message rsyslog passes by default), is decided within the PCRE2 match limit by every
+ * rule tried on it. A rule that backtracks without bound (nested quantifiers, a lazy run that
+ * may stop at every byte of a field and retry the rest each time) shows here as a limit hit on
+ * lines no case was written for. */
 Test(packs, stretched_cases_stay_within_the_match_limit, .timeout = 120)
 {
     const struct loghdr_ctx ctx = {.ref_year = 2026, .ref_mon = 12};
