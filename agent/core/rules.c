@@ -1630,24 +1630,16 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
         }
         e->nocode_byte = b;
     }
-    e->nocode_lead = NULL;
-    e->nocode_lead_len = 0;
-    for (size_t i = 0; i < e->nnocode; i++) {
+    /* the longest start the leading literals of nocode's rules share */
+    e->nocode_lead = e->nnocode > 0 ? e->nocode[0]->pattern + 1 : NULL;
+    e->nocode_lead_len = e->nnocode > 0 ? e->nocode[0]->lead_len : 0;
+    for (size_t i = 1; i < e->nnocode && e->nocode_lead_len > 0; i++) {
         const struct rule *r = e->nocode[i];
         size_t n = 0;
-        if (i == 0) {
-            n = r->lead_len;
-        } else {
-            while (n < e->nocode_lead_len && n < r->lead_len &&
-                   r->pattern[1 + n] == e->nocode_lead[n]) {
-                n++;
-            }
+        while (n < e->nocode_lead_len && n < r->lead_len &&
+               r->pattern[1 + n] == e->nocode_lead[n]) {
+            n++;
         }
-        if (n == 0) {
-            e->nocode_lead_len = 0;
-            break;
-        }
-        e->nocode_lead = r->pattern + 1;
         e->nocode_lead_len = n;
     }
     e->used = 1;

@@ -2007,7 +2007,7 @@ random_anchored(char *out, size_t cap, unsigned *seed, int top)
  * with the literal all of those start with (smtpd(8)'s "warning: "): random anchored patterns,
  * one to three rules a program, with a default code or a reply group (every other round),
  * against random messages with and without a code, matched by PCRE2 alone. */
-Test(rules, nocode_lead_prefilter_random)
+Test(rules, lead_literal_prefilter_random)
 {
     static const char alphabet[] = "abc*|Z";
     unsigned seed = 11;
