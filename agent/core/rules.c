@@ -1,6 +1,8 @@
 #include <ctype.h>
 #include <fnmatch.h>
 #include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,10 @@ struct rule {
     char *pattern;
     unsigned pattern_line;
     pcre2_code *re;
+    /* 1 while re awaits its JIT compilation: done on the rule's first match (rule_jit), as a
+     * log reaches few of the rules (the JIT code of all of them was two thirds of the start-up
+     * time and a megabyte of memory) */
+    atomic_uchar jit_pending;
     struct gref g_reply, g_enh, g_text, g_domain, g_status;
     int disabled;
     int ignore;    /* matching lines carry no reply: protocol traces, version banners */
@@ -389,6 +395,7 @@ struct loader {
     struct errlist *errs;
     size_t errs_before; /* errors already listed by the caller (the configuration's) */
     int use_jit;
+    int jit_tried; /* a pattern's JIT compilation was attempted: rs->jit says whether JIT works */
     int dir_level;
     /* current context */
     const char *file;
@@ -939,17 +946,37 @@ compile_error(struct loader *ld, const char *file, unsigned ln, const char *what
                 (size_t)off, (const char *)msg);
 }
 
+/* The pattern compiled; with jit, its JIT code too (else a rule's, when first matched). */
 static pcre2_code *
-compile(struct loader *ld, const char *pat, uint32_t opts, int *code, PCRE2_SIZE *off)
+compile(struct loader *ld, const char *pat, uint32_t opts, int jit, int *code, PCRE2_SIZE *off)
 {
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, code, off, NULL);
 
-    if (re != NULL && ld->use_jit) {
+    if (re != NULL && jit && ld->use_jit && ld->rs->jit) {
+        ld->jit_tried = 1;
         if (pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) != 0) {
-            ld->rs->jit = 0;
+            ld->rs->jit = 0; /* e.g. MemoryDenyWriteExecute=yes: no later compilation either */
         }
     }
     return re;
+}
+
+/* The JIT compilations of rules on their first match: one at a time, as the scan's threads
+ * share the rules, and none while another thread could match the same pattern (pcre2_match
+ * reads what pcre2_jit_compile writes). */
+static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static __attribute__((noinline, cold)) void
+rule_jit(const struct rule *cr)
+{
+    struct rule *r = (struct rule *)cr; /* a rule's one field written after loading */
+
+    pthread_mutex_lock(&jit_lock);
+    if (atomic_load_explicit(&r->jit_pending, memory_order_relaxed)) {
+        (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* failed: the interpreter runs it */
+        atomic_store_explicit(&r->jit_pending, 0, memory_order_release);
+    }
+    pthread_mutex_unlock(&jit_lock);
 }
 
 static struct gref
@@ -1086,11 +1113,15 @@ finish_rules(struct loader *ld)
             errlist_add(ld->errs, r->file, r->line, "rule '%s' has no 'match' line", r->name);
             continue;
         }
-        r->re = compile(ld, r->pattern, PCRE2_DUPNAMES, &code, &off);
+        /* JIT code on the rule's first match (rule_jit), unless no pattern has been JIT
+         * compiled yet (no reasons): this one then finds whether JIT works at all */
+        int jit_now = !ld->jit_tried;
+        r->re = compile(ld, r->pattern, PCRE2_DUPNAMES, jit_now, &code, &off);
         if (r->re == NULL) {
             compile_error(ld, r->file, r->pattern_line, "rule", r->name, code, off);
             continue;
         }
+        atomic_init(&r->jit_pending, !jit_now && ld->use_jit && ld->rs->jit);
         r->g_reply = group(r->re, "reply");
         r->g_enh = group(r->re, "enh");
         r->g_text = group(r->re, "text");
@@ -1179,7 +1210,7 @@ finish_reasons(struct loader *ld)
 
         if (r->for_pattern != NULL) {
             r->for_re = compile(ld, r->for_pattern,
-                                PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, &code, &off);
+                                PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, 1, &code, &off);
             if (r->for_re == NULL) {
                 compile_error(ld, r->file, r->for_pattern_line, "reason", r->name, code, off);
             } else {
@@ -1196,8 +1227,8 @@ finish_reasons(struct loader *ld)
         if (!any_case(r->pattern)) {
             rs->reason_any_case = 0;
         }
-        r->re =
-            compile(ld, r->pattern, PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, &code, &off);
+        r->re = compile(ld, r->pattern, PCRE2_CASELESS | PCRE2_ANCHORED | PCRE2_DUPNAMES, 1, &code,
+                        &off);
         if (r->re == NULL) {
             compile_error(ld, r->file, r->pattern_line, "reason", r->name, code, off);
             continue;
@@ -2997,6 +3028,9 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             if (sc < 0) {
                 continue; /* the pattern cannot match */
             }
+        }
+        if (atomic_load_explicit(&r->jit_pending, memory_order_acquire)) {
+            rule_jit(r);
         }
         int rc = pcre2_match(r->re, (PCRE2_SPTR)h->msg.p, h->msg.len, 0, 0, m->md, m->mctx);
         if (rc >= 0) {
