@@ -1458,6 +1458,17 @@ rule_scanner(const struct rule *r)
 }
 
 int
+rule_jit_compiled(const struct rule *r)
+{
+    size_t size = 0;
+
+    if (atomic_load_explicit(&r->jit_pending, memory_order_acquire) || r->re == NULL) {
+        return 0;
+    }
+    return pcre2_pattern_info(r->re, PCRE2_INFO_JITSIZE, &size) == 0 && size > 0;
+}
+
+int
 rule_default_reply(const struct rule *r)
 {
     return r->def_reply;

@@ -71,6 +71,8 @@ int rule_tried_without_code(const struct rule *r);
 const char *rule_require(const struct rule *r);
 /* The name of the rule's native scanner, or NULL. */
 const char *rule_scanner(const struct rule *r);
+/* 1 if the rule's pattern has its JIT code: compiled on the rule's first match (for tests). */
+int rule_jit_compiled(const struct rule *r);
 /* The rule's 'reply' default (0 none) and 'status' default (0 none; class, subject, detail). */
 int rule_default_reply(const struct rule *r);
 int rule_default_status(const struct rule *r, int *subject, int *detail);

@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,99 @@ Test(rules, load_base)
     cr_assert_str_eq(ruleset_reason_name(rs, 5), "none");
     cr_assert_eq(ruleset_jit(rs), 1);
     ruleset_free(rs);
+}
+
+/* A rule's JIT code is compiled when a line first reaches its pattern, not at load: the
+ * smtpd rule's after its line, the Exim rules' never on Postfix lines, none without JIT. */
+Test(rules, rule_jit_compiled_on_first_match)
+{
+    struct ruleset *rs = load_text(base_rules, 1);
+    struct matcher *m = matcher_new(rs);
+    struct smtp_event ev;
+
+    cr_assert_eq(ruleset_jit(rs), 1);
+    for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
+        cr_assert_not(rule_jit_compiled(ruleset_rule_at(rs, i)), "%zu at load", i);
+    }
+    cr_assert_eq(match(m, L_SMTPD_REJECT, NULL, &ev), MATCH_OK);
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtpd.reject");
+    cr_assert(rule_jit_compiled(ev.rule));
+    cr_assert_eq(match(m, L_SMTPD_REJECT, NULL, &ev), MATCH_OK); /* and used from then on */
+    cr_assert_str_eq(rule_name(ev.rule), "postfix.smtpd.reject");
+    cr_assert_not(rule_jit_compiled(ruleset_rule_at(rs, 3)));
+    cr_assert_not(rule_jit_compiled(ruleset_rule_at(rs, 4)));
+    matcher_free(m);
+    ruleset_free(rs);
+
+    rs = load_text(base_rules, 0);
+    m = matcher_new(rs);
+    cr_assert_eq(match(m, L_SMTPD_REJECT, NULL, &ev), MATCH_OK);
+    cr_assert_not(rule_jit_compiled(ev.rule));
+    matcher_free(m);
+    ruleset_free(rs);
+}
+
+/* Threads that share a ruleset, each with its own matcher, reach the same rules at once: the
+ * first match of each compiles its JIT code while the others wait, and every thread takes each
+ * line as one thread alone does. */
+struct jit_race {
+    const struct ruleset *rs;
+    const char *want[sizeof(all_lines) / sizeof(all_lines[0])];
+    int bad;
+};
+
+static void *
+jit_race_thread(void *arg)
+{
+    struct jit_race *jr = arg;
+    struct matcher *m = matcher_new(jr->rs);
+    struct smtp_event ev;
+
+    for (int round = 0; round < 50 && m != NULL; round++) {
+        for (size_t i = 0; i < sizeof(all_lines) / sizeof(all_lines[0]); i++) {
+            enum match_result r = match(m, all_lines[i], NULL, &ev);
+            const char *got = r == MATCH_OK ? rule_name(ev.rule) : "-";
+            if (strcmp(got, jr->want[i]) != 0) {
+                __atomic_add_fetch(&jr->bad, 1, __ATOMIC_RELAXED);
+            }
+        }
+    }
+    matcher_free(m);
+    return NULL;
+}
+
+Test(rules, rule_jit_shared_by_threads)
+{
+    struct ruleset *ref = load_text(base_rules, 0);
+    struct matcher *m = matcher_new(ref);
+    struct jit_race jr = {0};
+    struct smtp_event ev;
+    pthread_t t[4];
+
+    for (size_t i = 0; i < sizeof(all_lines) / sizeof(all_lines[0]); i++) {
+        jr.want[i] = match(m, all_lines[i], NULL, &ev) == MATCH_OK ? rule_name(ev.rule) : "-";
+    }
+    for (int run = 0; run < 20; run++) {
+        jr.rs = load_text(base_rules, 1);
+        for (int i = 0; i < 4; i++) {
+            cr_assert_eq(pthread_create(&t[i], NULL, jit_race_thread, &jr), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(t[i], NULL);
+        }
+        for (size_t i = 0; i < ruleset_rule_count(jr.rs); i++) {
+            const struct rule *r = ruleset_rule_at(jr.rs, i);
+            /* every rule but the delivery one (its lines go to its scanner) met a line */
+            cr_assert_eq(rule_jit_compiled(r),
+                         strcmp(rule_name(r), "postfix.smtp.delivery") != 0 ||
+                             rule_scanner(r) == NULL,
+                         "%s", rule_name(r));
+        }
+        ruleset_free((struct ruleset *)jr.rs);
+    }
+    cr_assert_eq(jr.bad, 0);
+    matcher_free(m);
+    ruleset_free(ref);
 }
 
 Test(rules, other_reason_built_in)
