@@ -56,6 +56,9 @@ struct smtp_event {
     int reason;          /* index in the reason catalogue; -1 none (successes) */
     struct slice text;   /* reply text, may be empty */
     struct slice domain; /* recipient (or client) domain, may be empty */
+    /* the next hop as a rule's relay group took it ("mx.example[192.0.2.1]:25"), or empty:
+     * then found in the message (relays_internal) */
+    struct slice relay;
     /* failures: the blocklist or filter named (agent/core/lists.h), or empty */
     struct slice list;
     struct slice program; /* syslog program, e.g. "postfix/smtp"; may be empty */

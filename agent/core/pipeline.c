@@ -5,7 +5,9 @@ int
 pipeline_relay_direction(const struct relays *internal, const struct loghdr *hdr,
                          struct smtp_event *ev)
 {
-    if (ev->direction == DIR_OUTBOUND && relays_internal(internal, hdr->msg.p, hdr->msg.len)) {
+    if (ev->direction == DIR_OUTBOUND &&
+        (ev->relay.len > 0 ? relays_internal_hop(internal, ev->relay.p, ev->relay.len)
+                           : relays_internal(internal, hdr->msg.p, hdr->msg.len))) {
         ev->direction = DIR_INTERNAL;
         return 1;
     }

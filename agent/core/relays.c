@@ -383,16 +383,12 @@ name_listed(const struct relays *r, const char *name, size_t len)
     return 0;
 }
 
-int
-relays_internal(const struct relays *r, const char *msg, size_t len)
+/* Whether the hop read_host found is loopback, or in r. */
+static int
+hop_internal(const struct relays *r, const char *name, size_t nlen, const char *addr, size_t alen)
 {
-    const char *name, *addr;
-    size_t nlen, alen;
     struct net a;
 
-    if (!relays_extract(msg, len, &name, &nlen, &addr, &alen)) {
-        return 0;
-    }
     if (r == NULL && !(alen >= 4 && memcmp(addr, "127.", 4) == 0) &&
         !(alen == 3 && memcmp(addr, "::1", 3) == 0)) {
         /* loopback only: no address to parse (inet_pton is the dearest step) */
@@ -414,4 +410,40 @@ relays_internal(const struct relays *r, const char *msg, size_t len)
         return 1;
     }
     return nlen > 0 && name_listed(r, name, nlen);
+}
+
+int
+relays_internal(const struct relays *r, const char *msg, size_t len)
+{
+    const char *name, *addr;
+    size_t nlen, alen;
+
+    return relays_extract(msg, len, &name, &nlen, &addr, &alen) &&
+           hop_internal(r, name, nlen, addr, alen);
+}
+
+int
+relays_internal_hop(const struct relays *r, const char *hop, size_t len)
+{
+    const char *name, *addr;
+    size_t nlen, alen;
+
+    if (r == NULL && len > 0 && (addr = memchr(hop, '[', len)) != NULL &&
+        !((size_t)(addr - hop) >= 9 && (hop[0] | 0x20) == 'l' &&
+          strncasecmp(hop, "localhost", 9) == 0)) {
+        /* Loopback only, and the hop is not named localhost: internal only when the address
+         * read_host would find (after the first '[', past an "IPv6:") is one of the two
+         * hop_internal parses, which the rest of the hops (nearly all) are spared. */
+        const char *end = hop + len;
+        addr++;
+        if (end - addr >= 5 && (addr[0] | 0x20) == 'i' && strncasecmp(addr, "IPv6:", 5) == 0) {
+            addr += 5;
+        }
+        if (!(end - addr >= 4 && memcmp(addr, "127.", 4) == 0) &&
+            !(end - addr >= 4 && memcmp(addr, "::1]", 4) == 0)) {
+            return 0;
+        }
+    }
+    return read_host(hop, hop + len, &name, &nlen, &addr, &alen) &&
+           hop_internal(r, name, nlen, addr, alen);
 }

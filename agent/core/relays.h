@@ -28,4 +28,8 @@ int relays_extract(const char *msg, size_t len, const char **name, size_t *nlen,
 /* 1 if the message names a relay that is loopback or in r (r may be NULL: loopback only). */
 int relays_internal(const struct relays *r, const char *msg, size_t len);
 
+/* relays_internal for the hop alone, as logged after relay= ("NAME[ADDR]:PORT", NAME [ADDR],
+ * [ADDR] or NAME): what a rule's relay group took. */
+int relays_internal_hop(const struct relays *r, const char *hop, size_t len);
+
 #endif

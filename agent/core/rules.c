@@ -70,7 +70,7 @@ struct rule {
      * log reaches few of the rules (the JIT code of all of them was two thirds of the start-up
      * time and a megabyte of memory) */
     atomic_uchar jit_pending;
-    struct gref g_reply, g_enh, g_text, g_domain, g_status;
+    struct gref g_reply, g_enh, g_text, g_domain, g_status, g_relay;
     int disabled;
     int ignore;    /* matching lines carry no reply: protocol traces, version banners */
     char *require; /* a literal the message must contain before the pattern is tried */
@@ -1127,10 +1127,12 @@ finish_rules(struct loader *ld)
         r->g_text = group(r->re, "text");
         r->g_domain = group(r->re, "domain");
         r->g_status = group(r->re, "status");
+        r->g_relay = group(r->re, "relay");
         r->scan_groups =
             (r->g_domain.n > 0 ? 1u << SCAN_DOMAIN : 0) | (r->g_enh.n > 0 ? 1u << SCAN_ENH : 0) |
             (r->g_status.n > 0 ? 1u << SCAN_STATUS : 0) |
-            (r->g_reply.n > 0 ? 1u << SCAN_REPLY : 0) | (r->g_text.n > 0 ? 1u << SCAN_TEXT : 0);
+            (r->g_reply.n > 0 ? 1u << SCAN_REPLY : 0) | (r->g_text.n > 0 ? 1u << SCAN_TEXT : 0) |
+            (r->g_relay.n > 0 ? 1u << SCAN_RELAY : 0);
         r->scanner = scanner_for_pattern(r->pattern);
         r->lead_len = lead_literal(r->pattern);
         if (r->ignore) {
@@ -2820,6 +2822,7 @@ pattern_groups(const struct rule *r, const char *msg, const PCRE2_SIZE *ov, stru
     gs->g[SCAN_STATUS] = group_slice(msg, ov, &r->g_status);
     gs->g[SCAN_REPLY] = group_slice(msg, ov, &r->g_reply);
     gs->g[SCAN_TEXT] = group_slice(msg, ov, &r->g_text);
+    gs->g[SCAN_RELAY] = group_slice(msg, ov, &r->g_relay);
 }
 
 /* A scanner's captures as the pattern's groups would give them (a group the pattern lacks is
@@ -2890,6 +2893,7 @@ fill_event(struct matcher *m, const struct rule *r, const struct groups *gs, con
     }
     ev->text = trim_text(gs->g[SCAN_TEXT]);
     ev->domain = gs->g[SCAN_DOMAIN];
+    ev->relay = gs->g[SCAN_RELAY];
     cls = event_class(ev);
 
     if (r->outcome != OUTCOME_FROM_STATUS) {

@@ -27,7 +27,7 @@
 #define PD_HEAD                                                                                    \
     "^(?<qid>[0-9A-Za-z]++): to=<?(?>[^@>,]*@(?<domain>[^>,]*)|[^>,]*)>?, "                        \
     "(?:orig_to=<?[^>,]*>?, )?relay="
-#define PD_RELAY_REMOTE "(?:none|[^,\\[\\s]*\\[[^\\]]*\\]:\\d+)"
+#define PD_RELAY_REMOTE "(?:none|(?<relay>[^,\\[\\s]*\\[[^\\]]*\\]:\\d+))"
 #define PD_RELAY_ANY "[^,]+"
 #define PD_RELAY_LOOPBACK "[^,\\[\\s]*\\[(?:127\\.0\\.0\\.1|::1)\\]:\\d+"
 /* postfix.smtp.loopback and postfix.smtp.loopback6: the address, or relay=none with a "connect to"
@@ -423,6 +423,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
         /* (?:none|[^,\[\s]*\[[^\]]*\]:\d+),   -- "none" first; each run below can only stop
          * where it does, as a shorter one leaves a byte of its class where a delimiter is due */
         if (!LIT("none, ")) {
+            j = i;
             i = relay_run(s, n, i, c);
             if (!LIT("[")) {
                 return 0;
@@ -434,6 +435,7 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
             if ((i = digits_comma(s, n, i)) == 0) {
                 return 0;
             }
+            cap(c, SCAN_RELAY, j, i - 2); /* (?<relay>...) ends before ", " */
         }
     } else {
         /* [^,]+,  */
@@ -925,6 +927,7 @@ scanner_list(const struct scanner **list)
 const char *
 scanner_group_name(enum scan_group g)
 {
-    static const char *const names[SCAN_NGROUPS] = {"domain", "enh", "status", "reply", "text"};
+    static const char *const names[SCAN_NGROUPS] = {"domain", "enh",  "status",
+                                                    "reply",  "text", "relay"};
     return (unsigned)g < SCAN_NGROUPS ? names[g] : "?";
 }

@@ -20,7 +20,15 @@
 #include <stddef.h>
 
 /* The named groups a scanner fills, as the engine reads them. */
-enum scan_group { SCAN_DOMAIN, SCAN_ENH, SCAN_STATUS, SCAN_REPLY, SCAN_TEXT, SCAN_NGROUPS };
+enum scan_group {
+    SCAN_DOMAIN,
+    SCAN_ENH,
+    SCAN_STATUS,
+    SCAN_REPLY,
+    SCAN_TEXT,
+    SCAN_RELAY,
+    SCAN_NGROUPS
+};
 
 struct scan_caps {
     unsigned set; /* bit (1 << SCAN_x) when the group took part in the match */

@@ -165,3 +165,45 @@ Test(relays, host_keys_at_every_place)
         }
     }
 }
+
+/* A relay group's hop is judged as the whole message judges it: random hops of loopback, listed
+ * and other names and addresses, in the forms read_host reads and a few it does not, against
+ * each list, with relays_internal of "Q: to=<a@b>, relay=HOP, delay=1" as the reference. */
+Test(relays, hop_as_the_message)
+{
+    static const char *const names[] = {
+        "",    "localhost",  "LocalHost.",     "localhostx", "local", "mx.example", "a.mx.example",
+        "l!x", "localhost!", "mx_1-2.example", "lo"};
+    static const char *const addrs[] = {"127.0.0.1",        "127.9.8.7", "127.x",    "::1",
+                                        "IPv6:::1",         "ipv6:::1",  "0:0::1",   "::1x",
+                                        "192.0.2.1",        "10.1.2.3",  "fe80::1",  "",
+                                        "IPv6:2001:db8::5", "127.",      "1.2.3.4]x"};
+    static const char *const lists[] = {"", "10.0.0.0/8", "mx.example", ".example",
+                                        "::1/128 192.0.2.0/24"};
+    static const char *const gaps[] = {"", " ", "  ", "!"};
+    unsigned seed = 1234567;
+
+    for (size_t li = 0; li < sizeof(lists) / sizeof(lists[0]); li++) {
+        struct relays *r = NULL;
+        char err[320];
+        cr_assert_eq(relays_parse(lists[li], &r, err, sizeof(err)), 0, "%s", err);
+        for (int k = 0; k < 4000; k++) {
+            char hop[128], msg[192];
+            seed = seed * 1103515245u + 12345u;
+            const char *n = names[(seed >> 8) % (sizeof(names) / sizeof(names[0]))];
+            const char *a = addrs[(seed >> 16) % (sizeof(addrs) / sizeof(addrs[0]))];
+            const char *g = gaps[(seed >> 24) % (sizeof(gaps) / sizeof(gaps[0]))];
+            int bracket = (seed >> 28) % 8 != 0, port = (seed >> 29) % 2;
+            snprintf(hop, sizeof(hop), "%s%s%s%s%s%s", n, g, bracket ? "[" : "", a,
+                     bracket ? "]" : "", port ? ":25" : "");
+            if (hop[0] == '\0') {
+                continue;
+            }
+            snprintf(msg, sizeof(msg), "Q: to=<a@b>, relay=%s, delay=1", hop);
+            cr_assert_eq(relays_internal_hop(r, hop, strlen(hop)),
+                         relays_internal(r, msg, strlen(msg)), "list '%s', hop '%s'", lists[li],
+                         hop);
+        }
+        relays_free(r);
+    }
+}
