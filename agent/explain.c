@@ -147,6 +147,7 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
             printf("%-10s %s\n", "reason", ruleset_reason_name(rs, ev.reason));
         }
         print_slice("domain", ev.domain);
+        print_slice("relay", ev.relay);
         print_slice("list", ev.list);
         print_slice("text", ev.text);
         if (ev.flags & EV_IMPLIED) {
