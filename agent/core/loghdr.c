@@ -436,6 +436,12 @@ stamp_put(const struct loghdr_ctx *ctx, const char *line, size_t len, int format
         }
         break;
     }
+    st->sec_at = 0;
+    if (st->frac == 0 && len >= 8 && line[len - 3] == ':' && line[len - 6] == ':' &&
+        (unsigned)(line[len - 2] - '0') <= 5 && (unsigned)(line[len - 1] - '0') <= 9) {
+        st->sec_at = len - 2;
+        st->sec = (line[len - 2] - '0') * 10 + (line[len - 1] - '0');
+    }
     st->time = t;
     st->format = format;
     st->ref_year = ctx->ref_year;
@@ -535,6 +541,29 @@ stamp_hit_frac(const struct loghdr_stamp *st, const char *line, size_t len)
     return ((a ^ st->rest) & st->rest_mask) == 0 ? i + st->rest_len : 0;
 }
 
+/* A line whose stamp (n bytes, a space after them) is the memo's but for the seconds, 00 to 59:
+ * n, with the memo moved to the line's second (the time by the difference: the offset from UTC
+ * does not change within a minute), or 0. A log of a few lines a second has a new stamp on
+ * every line, and most of them in a minute already seen: a full parse and conversion each,
+ * before. */
+static size_t
+stamp_hit_minute(struct loghdr_stamp *st, const char *line, size_t n)
+{
+    size_t s = st->sec_at;
+    unsigned d1 = (unsigned)(line[s] - '0'), d2 = (unsigned)(line[s + 1] - '0');
+
+    if (s + 2 != n || d1 > 5 || d2 > 9 ||
+        !(s >= 8 ? same_bytes(line, st->bytes, s) : memcmp(line, st->bytes, s) == 0)) {
+        return 0;
+    }
+    int sec = (int)(d1 * 10 + d2);
+    st->time += sec - st->sec;
+    st->sec = sec;
+    st->bytes[s] = line[s];
+    st->bytes[s + 1] = line[s + 1];
+    return n;
+}
+
 /* stamp_hit for the memo's other lengths (an RFC 3339 stamp: 19 to 40 bytes): the length of the
  * line's stamp, or 0. The memo of an RFC 5424 stamp, kept without the "<PRI>1 " before it, is
  * for rfc5424 only (1), the others for the start of a line only (0). */
@@ -556,7 +585,10 @@ stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len, int r
         return 0;
     }
     /* 19 to 40 bytes in practice */
-    return (n >= 8 ? same_bytes(line, st->bytes, n) : memcmp(line, st->bytes, n) == 0) ? n : 0;
+    if (n >= 8 ? same_bytes(line, st->bytes, n) : memcmp(line, st->bytes, n) == 0) {
+        return n;
+    }
+    return st->sec_at > 0 ? stamp_hit_minute(ctx->stamp, line, n) : 0;
 }
 
 static int
@@ -939,8 +971,8 @@ parse_after_stamp_nopid(const struct loghdr_ctx *ctx, const struct loghdr_stamp 
 }
 
 /* A line that is no memo hit of 8 to 16 bytes: an RFC 3339 or RFC 3164 stamp with a fraction
- * the memo's matches but for its digits (another fraction each line) gives what parse_full
- * would, as above; any other line goes to parse_full. */
+ * the memo's matches but for its digits (another fraction each line), or the memo's but for the
+ * seconds, gives what parse_full would, as above; any other line goes to parse_full. */
 static __attribute__((noinline)) void
 parse_other(const struct loghdr_ctx *ctx, const char *line, size_t len, struct loghdr *out,
             int want_pid)
@@ -948,7 +980,7 @@ parse_other(const struct loghdr_ctx *ctx, const char *line, size_t len, struct l
     const struct loghdr_stamp *st = ctx != NULL ? ctx->stamp : NULL;
     size_t sl;
 
-    if (st != NULL && st->frac > 0 &&
+    if (st != NULL && (st->frac > 0 || st->sec_at > 0) &&
         (st->format == LOGHDR_RFC3339 || st->format == LOGHDR_RFC3164) &&
         (sl = stamp_hit_long(ctx, line, len, 0)) > 0) {
         after_stamp(ctx, st, sl, line, len, out, want_pid);

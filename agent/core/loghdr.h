@@ -33,6 +33,11 @@ struct loghdr_stamp {
     size_t frac;
     uint64_t rest, rest_mask;
     size_t rest_len;
+    /* A stamp that ends with the seconds ("Nov 28 14:03:01", Exim's "2026-11-28 14:03:01"):
+     * where their two digits are (0: it does not), and their value. A line of the same minute
+     * takes the memo's time moved by the difference, and leaves its own seconds in the memo. */
+    size_t sec_at;
+    int sec;
     char bytes[LOGHDR_STAMP_MAX];
     int64_t time;
     int format;

@@ -607,18 +607,23 @@ Test(loghdr, stamp_memo_skips_the_conversion)
     struct loghdr_stamp st = {0};
     struct loghdr_ctx ctx = {2026, 11, fake_local, &call, &st};
     struct loghdr h;
+    /* (fake_local gives 424242 for any local time: a second later in the same minute, the
+     * memo's time moves by one, where a conversion would give 424242 again) */
     const char *lines[] = {
         "Nov 28 14:03:01 mx1 postfix/smtp[1]: m", "Nov 28 14:03:01 mx2 postfix/smtpd[2]: n",
-        "Nov 28 14:03:02 mx1 postfix/smtp[1]: m", "2026-11-28T14:03:01 mx1 p: m",
-        "2026-11-28T14:03:01 mx1 q: m",
+        "Nov 28 14:03:02 mx1 postfix/smtp[1]: m", "Nov 28 14:03:59 mx1 postfix/smtp[1]: m",
+        "Nov 28 14:04:00 mx1 postfix/smtp[1]: m", "2026-11-28T14:03:01 mx1 p: m",
+        "2026-11-28T14:03:01 mx1 q: m",           "2026-11-28T14:03:09 mx1 q: m",
+        "2026-11-28T14:03:09.5 mx1 q: m",
     };
-    const int calls[] = {1, 1, 2, 3, 3};
-    const int64_t times[] = {424242, 424242, 424242, 424242, 424242};
+    const int calls[] = {1, 1, 1, 1, 2, 3, 3, 3, 4};
+    const int64_t times[] = {424242, 424242, 424243, 424300, 424242,
+                             424242, 424242, 424250, 424242};
 
     expect_conversions(&ctx, &call, lines, calls, times, sizeof(lines) / sizeof(lines[0]));
     loghdr_stamp_clear(&st);
-    loghdr_parse(&ctx, lines[4], strlen(lines[4]), &h);
-    cr_assert_eq(call.n, 4, "a cleared memo converts again");
+    loghdr_parse(&ctx, lines[6], strlen(lines[6]), &h);
+    cr_assert_eq(call.n, 5, "a cleared memo converts again");
 }
 
 /* text (n2 bytes, read from a guarded buffer) right after first (n1 bytes) gives with the memo
@@ -1009,6 +1014,88 @@ Test(loghdr, nopid_is_parse_without_pid)
                     }
                 }
             }
+        }
+    }
+    guarded_free(&g);
+}
+
+/* A zone whose offset changes within the hours the test walks through (UTC+1 before 02:00 on
+ * the 29th, UTC+2 from then on), as days since 2026-11-01 in seconds: enough for the memo's
+ * minutes, which must never take a time across a change or a minute. */
+static int64_t
+stepped_zone(void *arg, int year, int mon, int mday, int hour, int min, int sec)
+{
+    (void)arg;
+    int64_t days = (int64_t)(year - 2026) * 372 + (int64_t)(mon - 11) * 31 + (mday - 1);
+    int64_t off = days > 28 || (days == 28 && hour >= 2) ? 7200 : 3600;
+    return days * 86400 + hour * 3600 + min * 60 + sec - off;
+}
+
+/* Random walks through the clock in the stamps of RFC 3164 (with and without a year), Exim
+ * (with a pid) and RFC 3339 local time, with seconds 60, 61 and a lone digit now and then:
+ * every line's header with the memo is the header without it. */
+Test(loghdr, stamp_memo_minutes_random)
+{
+    static const char *const mon[] = {"Nov", "Dec"};
+    struct guarded g;
+    unsigned seed = 20261205;
+    int64_t t = 27 * 86400 + 23 * 3600; /* the 28th, 23:00 */
+
+    guarded_init(&g);
+    for (int run = 0; run < 4; run++) {
+        struct loghdr_stamp st;
+        struct loghdr_ctx memo = {2026, 11, stepped_zone, NULL, &st};
+        struct loghdr_ctx plain = {2026, 11, stepped_zone, NULL, NULL};
+        char prev[160] = "";
+
+        loghdr_stamp_clear(&st);
+        for (int i = 0; i < 3000; i++) {
+            char line[160], secs[4];
+            struct loghdr h1, h2;
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 8;
+            t += r % 16 == 0 ? (int64_t)(r % 7) * 3600 - 3 * 3600 : (int64_t)(r % 5) - 1;
+            if (t < 0) {
+                t = 3600;
+            }
+            int64_t d = t / 86400, s = t % 86400;
+            int day = (int)(d % 58), m = day >= 30 ? 1 : 0, mday = m ? day - 29 : day + 1;
+            int hh = (int)(s / 3600), mm = (int)(s / 60 % 60), ss = (int)(s % 60);
+            switch ((r >> 8) % 16) {
+            case 0:
+                snprintf(secs, sizeof(secs), "60");
+                break;
+            case 1:
+                snprintf(secs, sizeof(secs), "61");
+                break;
+            case 2:
+                snprintf(secs, sizeof(secs), "%d", ss % 10);
+                break;
+            default:
+                snprintf(secs, sizeof(secs), "%02d", ss);
+            }
+            switch ((r >> 12) % 4) {
+            case 0:
+                snprintf(line, sizeof(line), "%s %2d %02d:%02d:%s mx1 postfix/smtp[%u]: m", mon[m],
+                         mday, hh, mm, secs, r % 999);
+                break;
+            case 1:
+                snprintf(line, sizeof(line), "%s %2d 2026 %02d:%02d:%s mx1 p: m", mon[m], mday, hh,
+                         mm, secs);
+                break;
+            case 2:
+                snprintf(line, sizeof(line), "2026-%02d-%02d %02d:%02d:%s [%u] 1aBcDe-000123-Xy x",
+                         11 + m, mday, hh, mm, secs, r % 99);
+                break;
+            default:
+                snprintf(line, sizeof(line), "2026-%02d-%02dT%02d:%02d:%s mx1 p[1]: m", 11 + m,
+                         mday, hh, mm, secs);
+            }
+            const char *p = guarded_put(&g, line, strlen(line));
+            loghdr_parse(&memo, p, strlen(line), &h1);
+            loghdr_parse(&plain, p, strlen(line), &h2);
+            expect_same_hdr(&h1, &h2, prev, line);
+            snprintf(prev, sizeof(prev), "%s", line);
         }
     }
     guarded_free(&g);
