@@ -550,9 +550,12 @@ static size_t
 stamp_hit_minute(struct loghdr_stamp *st, const char *line, size_t n)
 {
     size_t s = st->sec_at;
-    unsigned d1 = (unsigned)(line[s] - '0'), d2 = (unsigned)(line[s + 1] - '0');
 
-    if (s + 2 != n || d1 > 5 || d2 > 9 ||
+    if (s + 2 != n) { /* (stamp_put keeps sec_at two bytes before the end) */
+        return 0;
+    }
+    unsigned d1 = (unsigned)(line[s] - '0'), d2 = (unsigned)(line[s + 1] - '0');
+    if (d1 > 5 || d2 > 9 ||
         !(s >= 8 ? same_bytes(line, st->bytes, s) : memcmp(line, st->bytes, s) == 0)) {
         return 0;
     }

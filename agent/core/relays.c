@@ -432,8 +432,9 @@ relays_internal_hop(const struct relays *r, const char *hop, size_t len)
         !((size_t)(addr - hop) >= 9 && (hop[0] | 0x20) == 'l' &&
           strncasecmp(hop, "localhost", 9) == 0)) {
         /* Loopback only, and the hop is not named localhost: internal only when the address
-         * read_host would find (after the first '[', past an "IPv6:") is one of the two
-         * hop_internal parses, which the rest of the hops (nearly all) are spared. */
+         * read_host would find (after the first '[', past an "IPv6:") starts "127." or is
+         * "::1", the two that hop_internal parses; the other hops (nearly all) are not read
+         * further. */
         const char *end = hop + len;
         addr++;
         if (end - addr >= 5 && (addr[0] | 0x20) == 'i' && strncasecmp(addr, "IPv6:", 5) == 0) {
