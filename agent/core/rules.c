@@ -1,7 +1,6 @@
 #include <ctype.h>
 #include <fnmatch.h>
 #include <pcre2.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -963,20 +962,26 @@ compile(struct loader *ld, const char *pat, uint32_t opts, int jit, int *code, P
 
 /* The JIT compilations of rules on their first match: one at a time, as the scan's threads
  * share the rules, and none while another thread could match the same pattern (pcre2_match
- * reads what pcre2_jit_compile writes). */
-static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
+ * reads what pcre2_jit_compile writes). A spin lock of C11 atomics, not a mutex: the pure core
+ * calls no thread library, and a thread waits once a rule at most, while another compiles (a
+ * few hundred microseconds). */
+static atomic_flag jit_lock = ATOMIC_FLAG_INIT;
 
 static __attribute__((noinline, cold)) void
 rule_jit(const struct rule *cr)
 {
     struct rule *r = (struct rule *)cr; /* a rule's one field written after loading */
 
-    pthread_mutex_lock(&jit_lock);
+    while (atomic_flag_test_and_set_explicit(&jit_lock, memory_order_acquire)) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
     if (atomic_load_explicit(&r->jit_pending, memory_order_relaxed)) {
         (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE); /* failed: the interpreter runs it */
         atomic_store_explicit(&r->jit_pending, 0, memory_order_release);
     }
-    pthread_mutex_unlock(&jit_lock);
+    atomic_flag_clear_explicit(&jit_lock, memory_order_release);
 }
 
 static struct gref
