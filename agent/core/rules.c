@@ -69,7 +69,7 @@ struct rule {
      * log reaches few of the rules (the JIT code of all of them was nearly half the start-up's
      * instructions and 0.8 MiB of memory) */
     atomic_uchar jit_pending;
-    struct gref g_reply, g_enh, g_text, g_domain, g_status, g_relay;
+    struct gref g[SCAN_NGROUPS]; /* by enum scan_group: the groups named as scanner_group_name() */
     int disabled;
     int ignore;    /* matching lines carry no reply: protocol traces, version banners */
     char *require; /* a literal the message must contain before the pattern is tried */
@@ -1127,22 +1127,17 @@ finish_rules(struct loader *ld)
             continue;
         }
         atomic_init(&r->jit_pending, !jit_now && ld->use_jit && ld->rs->jit);
-        r->g_reply = group(r->re, "reply");
-        r->g_enh = group(r->re, "enh");
-        r->g_text = group(r->re, "text");
-        r->g_domain = group(r->re, "domain");
-        r->g_status = group(r->re, "status");
-        r->g_relay = group(r->re, "relay");
-        r->scan_groups =
-            (r->g_domain.n > 0 ? 1u << SCAN_DOMAIN : 0) | (r->g_enh.n > 0 ? 1u << SCAN_ENH : 0) |
-            (r->g_status.n > 0 ? 1u << SCAN_STATUS : 0) |
-            (r->g_reply.n > 0 ? 1u << SCAN_REPLY : 0) | (r->g_text.n > 0 ? 1u << SCAN_TEXT : 0) |
-            (r->g_relay.n > 0 ? 1u << SCAN_RELAY : 0);
+        r->scan_groups = 0;
+        for (int g = 0; g < SCAN_NGROUPS; g++) {
+            r->g[g] = group(r->re, scanner_group_name((enum scan_group)g));
+            r->scan_groups |= r->g[g].n > 0 ? 1u << g : 0;
+        }
         r->scanner = scanner_for_pattern(r->pattern);
         r->lead_len = lead_literal(r->pattern);
         if (r->ignore) {
             /* An ignore rule needs no code, direction or outcome. */
-        } else if (r->g_reply.n == 0 && r->g_enh.n == 0 && r->def_reply == 0 && r->def_cls == 0) {
+        } else if (r->g[SCAN_REPLY].n == 0 && r->g[SCAN_ENH].n == 0 && r->def_reply == 0 &&
+                   r->def_cls == 0) {
             errlist_add(ld->errs, r->file, r->pattern_line,
                         "rule '%s': the pattern has no (?<reply>...) or (?<enh>...) group and "
                         "the rule no 'reply' or 'status' default",
@@ -1636,7 +1631,7 @@ add_pack_rules(struct cache_entry *e, const struct pack *p, const char *service)
         if (r->disabled || r->re == NULL || !rule_takes(r, service)) {
             continue;
         }
-        if (r->g_reply.n > 0 || r->g_enh.n > 0 || r->ignore) {
+        if (r->g[SCAN_REPLY].n > 0 || r->g[SCAN_ENH].n > 0 || r->ignore) {
             push_ptr((void ***)&e->code, &e->ncode, (void *)(uintptr_t)r);
         }
         if (r->def_reply != 0 || r->def_cls != 0) {
@@ -2822,12 +2817,9 @@ struct groups {
 static void
 pattern_groups(const struct rule *r, const char *msg, const PCRE2_SIZE *ov, struct groups *gs)
 {
-    gs->g[SCAN_DOMAIN] = group_slice(msg, ov, &r->g_domain);
-    gs->g[SCAN_ENH] = group_slice(msg, ov, &r->g_enh);
-    gs->g[SCAN_STATUS] = group_slice(msg, ov, &r->g_status);
-    gs->g[SCAN_REPLY] = group_slice(msg, ov, &r->g_reply);
-    gs->g[SCAN_TEXT] = group_slice(msg, ov, &r->g_text);
-    gs->g[SCAN_RELAY] = group_slice(msg, ov, &r->g_relay);
+    for (int g = 0; g < SCAN_NGROUPS; g++) {
+        gs->g[g] = group_slice(msg, ov, &r->g[g]);
+    }
 }
 
 /* A scanner's captures as the pattern's groups would give them (a group the pattern lacks is
