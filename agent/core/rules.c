@@ -1775,7 +1775,8 @@ lookup(struct matcher *m, const struct slice *prog, const struct pack *only)
 
 /* The outcome a status word names. Every delivery record has one: the words' lengths are kept
  * with them, and a word of the right length is compared in line, without strlen and memcmp
- * calls. */
+ * calls. "undeliverable" names none: Postfix writes it for an address-verification probe that
+ * failed, for good or for now (global/bounce.c and defer.c), so the class decides. */
 static int
 status_word_outcome(const char *s, size_t len)
 {
@@ -1788,7 +1789,7 @@ status_word_outcome(const char *s, size_t len)
         {"deliverable", 11, OUTCOME_DELIVERED}, {"deferred", 8, OUTCOME_DEFERRED},
         {"softbounce", 10, OUTCOME_DEFERRED},   {"SOFTBOUNCE", 10, OUTCOME_DEFERRED},
         {"tempfail", 8, OUTCOME_DEFERRED},      {"TempFail", 8, OUTCOME_DEFERRED},
-        {"bounced", 7, OUTCOME_BOUNCED},        {"undeliverable", 13, OUTCOME_BOUNCED},
+        {"bounced", 7, OUTCOME_BOUNCED},        {"undeliverable", 13, OUTCOME_UNKNOWN},
         {"failed", 6, OUTCOME_BOUNCED},         {"permfail", 8, OUTCOME_BOUNCED},
         {"PermFail", 8, OUTCOME_BOUNCED},       {"expired", 7, OUTCOME_EXPIRED},
         {"rejected", 8, OUTCOME_REJECTED},      {"reject", 6, OUTCOME_REJECTED},
