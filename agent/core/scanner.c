@@ -40,7 +40,8 @@
 #define PD_TAIL                                                                                    \
     ", (?:conn_use=\\d+, )?delay=[\\d.]++, delays=[\\d./]++, (?:tls=[^,]*, )?"                     \
     "dsn=(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3}), status=(?<status>[A-Za-z]+)[a-z-]* "                   \
-    "\\((?:(?:delivery temporarily suspended: )?host \\S+ (?:said|refused to talk to me): )?"      \
+    "\\((?:(?:delivery temporarily suspended: )?(?:host \\S+ (?:said|refused to talk to me)|"      \
+    "SASL (?:\\[CACHED\\] )?authentication failed; server \\S+ said): )?"                          \
     "(?:(?<reply>\\d{3})[ -](?:\\d\\.\\d{1,3}\\.\\d{1,3} )?)?(?<text>(?s:.*))$"
 
 /* The three reject records of smtpd(8), postscreen(8) and the milters share their tail. */
@@ -492,9 +493,12 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
     if (!LIT(" (")) {
         return 0;
     }
-    /* (?:(?:delivery temporarily suspended: )?host \S+ (?:said|refused to talk to me): )?
-     * When the first try fails the group cannot match at all: \S+ can only end before a space,
-     * and without the optional prefix "host " would have to match "delivery". */
+    /* (?:(?:delivery temporarily suspended: )?(?:host \S+ (?:said|refused to talk to me)|SASL
+     * (?:\[CACHED\] )?authentication failed; server \S+ said): )?  -- smtp_sasl_glue.c writes the
+     * second. When the first try fails the group cannot match at all: the alternatives start
+     * with different bytes, \S+ can only end before a space, "[CACHED] " left out leaves '['
+     * where "authentication" is due, and without the optional prefix "host " or "SASL " would
+     * have to match "delivery". */
     j = i;
     (void)lit(s, n, &j, "delivery temporarily suspended: ", 32);
     if (lit(s, n, &j, "host ", 5)) {
@@ -502,6 +506,14 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
         if (k > j &&
             (lit(s, n, &k, " said: ", 7) || lit(s, n, &k, " refused to talk to me: ", 24))) {
             i = k;
+        }
+    } else if (lit(s, n, &j, "SASL ", 5)) {
+        (void)lit(s, n, &j, "[CACHED] ", 9);
+        if (lit(s, n, &j, "authentication failed; server ", 30)) {
+            size_t k = find_any(s, j, n, ' ', ' ', ' ', 1);
+            if (k > j && lit(s, n, &k, " said: ", 7)) {
+                i = k;
+            }
         }
     }
     /* (?:(?<reply>\d{3})[ -](?:\d\.\d{1,3}\.\d{1,3} )?)? */

@@ -97,6 +97,14 @@ static const char *const seeds[] = {
     "3F2A81CC: to=<t@example.com>, relay=mx.example.com[192.0.2.10]:25, delay=5, "
     "delays=0/0/0/5, dsn=4.2.121, status=deferred (host mx.example.com[192.0.2.10] said: "
     "452-4.2.121 Too many messages from this sender today (in reply to MAIL FROM command))",
+    /* smtp_sasl_glue.c: the relay host refused our login (the cached form, and qmgr's
+     * suspended one) */
+    "3F2A81CD: to=<s@example.com>, relay=smtp.example.net[192.0.2.11]:587, delay=1, "
+    "delays=0/0/0/1, dsn=4.7.8, status=deferred (SASL authentication failed; server "
+    "smtp.example.net[192.0.2.11] said: 535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6)",
+    "3F2A81CE: to=<r@example.com>, relay=none, delay=9, delays=9/0/0/0, dsn=4.7.8, "
+    "status=deferred (delivery temporarily suspended: SASL [CACHED] authentication failed; "
+    "server smtp.example.net[192.0.2.11]:587 said: 535 5.7.8 Error: authentication failed)",
     /* smtpd(8), postscreen(8) and milter rejects */
     "NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 550 5.1.1 <a@example.com>: Recipient address "
     "rejected: User unknown in virtual mailbox table; from=<s@example.org> to=<a@example.com> "
