@@ -3,10 +3,11 @@
  * directory): every case of tests/data/packs/NAME.cases is a real-shaped log
  * line and what the matcher must make of it.
  *
- * A case is one line of eight or nine tab-separated fields:
- *   line  rule  reply  enh  direction  outcome  reason  domain  [list]
+ * A case is one line of eight to ten tab-separated fields:
+ *   line  rule  reply  enh  direction  outcome  reason  domain  [list  [text]]
  * with '-' for an empty field (the ninth, when present, is the blocklist or filter the
- * refusal names, agent/core/lists.h; '-': none); a rule of '-' (and every other field '-') means
+ * refusal names, agent/core/lists.h; '-': none; the tenth the reply text the event carries,
+ * exactly); a rule of '-' (and every other field '-') means
  * that the line must not produce an event. '#' starts a comment line. Every
  * failing field of every case is reported as "file:line: FIELD: expected X got
  * Y" before the test fails, so that one run shows them all.
@@ -28,7 +29,7 @@
 #define PATTERNS_DIR "patterns"
 #define CASES_DIR "tests/data/packs"
 #define CASE_FIELDS 8
-#define CASE_FIELDS_MAX 9 /* with the optional list */
+#define CASE_FIELDS_MAX 10 /* with the optional list and text */
 #define MAX_FAIL_LOG 400
 
 struct case_stats {
@@ -236,6 +237,10 @@ run_case(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
         }
         check_field(st, file, ln, "list", f[8], got);
     }
+    if (f[8] != NULL && f[9] != NULL) {
+        slice_str(&ev.text, got, sizeof(got));
+        check_field(st, file, ln, "text", f[9], got);
+    }
 }
 
 static void
@@ -260,10 +265,10 @@ run_file(struct matcher *m, const struct ruleset *rs, struct case_stats *st, con
             continue;
         }
         nf = split_tabs(line, f, CASE_FIELDS_MAX);
-        if (nf != CASE_FIELDS && nf != CASE_FIELDS_MAX) {
+        if (nf < CASE_FIELDS || nf > CASE_FIELDS_MAX) {
             char want[32];
             char have[32];
-            snprintf(want, sizeof(want), "%d or %d fields", CASE_FIELDS, CASE_FIELDS_MAX);
+            snprintf(want, sizeof(want), "%d to %d fields", CASE_FIELDS, CASE_FIELDS_MAX);
             if (nf > CASE_FIELDS_MAX) {
                 snprintf(have, sizeof(have), "more");
             } else {
