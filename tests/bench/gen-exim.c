@@ -8,7 +8,8 @@
  * <= ..."), a few lines per second of log time: messages received ("<="), delivered ("=>", and
  * "->" for further recipients of one delivery), bounced ("**", by a remote server or on this
  * host), deferred ("==") and retried later until delivered or timed out, remote replies on
- * their own line ("H=... SMTP error from remote mail server"), bounce messages ("<= <>") of which
+ * their own line ("H=... SMTP error from remote mail server", recognised but counted from the
+ * address's "==" line that repeats them), bounce messages ("<= <>") of which
  * some cannot be delivered and are frozen, ACL refusals ("rejected RCPT", "rejected after DATA",
  * "rejected connection", "temporarily rejected"), refused SMTP AUTH, and the usual lines with
  * no reply (connections, queue runs, "Completed", retry time not reached, TLS errors).
@@ -497,20 +498,22 @@ outbound_message(void)
             defer_later(id, rcpt);
             left = 1;
         } else if (k < 975) {
+            /* transports/smtp.c logs the host's answer on its own line (recognised, not
+             * counted), then deliver.c the address's deferral with the same reply */
             const struct reply *r = &host_replies[rn(ARRAY_LEN(host_replies))];
-            struct want w = {"exim.remote.reply", r->reply,  r->enh, "outbound",
+            struct want w = {"exim.defer.remote", r->reply,  r->enh, "outbound",
                              "deferred",          r->reason, 0};
             text_of(text, sizeof(text), r, domain_of(rcpt));
             codes_of(codes, sizeof(codes), r);
             client_ip(ip, sizeof(ip));
-            emit(&w,
+            emit(NULL,
                  "%s H=mx1.%s [%s]: SMTP error from remote mail server after initial connection: "
                  "%s %s",
                  id, domain_of(rcpt), ip, codes, text);
-            emit(NULL,
-                 "%s == %s R=dnslookup T=remote_smtp defer (-53): retry time not reached for any "
-                 "host",
-                 id, rcpt);
+            emit(&w,
+                 "%s == %s R=dnslookup T=remote_smtp defer (-46) H=mx1.%s [%s]: SMTP error from "
+                 "remote mail server after initial connection: %s %s",
+                 id, rcpt, domain_of(rcpt), ip, codes, text);
             defer_later(id, rcpt);
             left = 1;
         } else {
