@@ -526,3 +526,25 @@ lists_search(const char *text, size_t len, const char **name)
     *name = NULL;
     return text == NULL || len == 0 ? 0 : find_list(text, len, name, &zone_at);
 }
+
+int
+lists_is_dnsbl(const char *name, size_t len)
+{
+    static const char *const providers[] = {"microsoft-", "yahoo-", "gmail-"};
+
+    if (name == NULL || len == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (strlen(known[i].name) == len && memcmp(known[i].name, name, len) == 0) {
+            return i < KNOWN_LISTS;
+        }
+    }
+    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
+        size_t pl = strlen(providers[i]);
+        if (len > pl && memcmp(name, providers[i], pl) == 0) {
+            return 0;
+        }
+    }
+    return 1; /* a zone taken from the text, after "blocked using", "listed at" and the like */
+}

@@ -176,6 +176,7 @@ struct matcher {
     uint64_t limit_hits;
     int order;           /* matcher_set_order */
     uint8_t *names_list; /* by reason: 1 when a refusal for it may name a list (list_reason) */
+    int reason_other, reason_blocklist; /* their numbers, or -1 */
     struct {
         uint64_t key; /* 0: empty */
         int reason;
@@ -1517,6 +1518,15 @@ matcher_new(const struct ruleset *rs)
         /* once here, not a dozen strcmp calls for each refusal */
         for (size_t i = 0; i < rs->nreasons; i++) {
             m->names_list[i] = (uint8_t)list_reason(rs, (int)i);
+        }
+    }
+    m->reason_other = m->reason_blocklist = -1;
+    for (size_t i = 0; i < rs->nreasons; i++) {
+        const char *n = ruleset_reason_name(rs, (int)i);
+        if (strcmp(n, "other") == 0) {
+            m->reason_other = (int)i;
+        } else if (strcmp(n, "blocklist") == 0) {
+            m->reason_blocklist = (int)i;
         }
     }
     if (rs->reason_patterns > 0 || rs->reason_for_patterns > 0) {
@@ -2923,6 +2933,13 @@ fill_event(struct matcher *m, const struct rule *r, const struct groups *gs, con
             const char *t = ev->text.p != NULL && ev->text.len > 0 ? ev->text.p : msg;
             size_t tl = ev->text.p != NULL && ev->text.len > 0 ? ev->text.len : h->msg.len;
             ev->list.len = lists_find(t, tl, &ev->list.p);
+            /* A text that says nothing the catalogue reads but names a DNS blocklist ("550 at
+             * zen.spamhaus.org", the last line of a refusal split over several): the list is the
+             * reason. A filter's or a provider's name alone is not. */
+            if (ev->list.len > 0 && ev->reason >= 0 && ev->reason == m->reason_other &&
+                m->reason_blocklist >= 0 && lists_is_dnsbl(ev->list.p, ev->list.len)) {
+                ev->reason = m->reason_blocklist;
+            }
         }
     }
 }

@@ -324,3 +324,30 @@ Test(lists, memo_same_as_search)
 #undef NEXT
     cr_assert_gt(hits, 1000, "most texts name a list: %zu", hits);
 }
+
+/* A DNS blocklist's name (which makes a refusal that says nothing else a blocklist one) is told
+ * from a receiver's filter or a provider's own code, for names lists_find gives from texts. */
+Test(lists, dnsbl_or_filter)
+{
+    static const struct {
+        const char *text;
+        int dnsbl;
+    } cases[] = {
+        {"550 at zen.spamhaus.org", 1},
+        {"554 Rejected 203.0.113.13 found in dnsbl.sorbs.net", 1},
+        {"554 blocked using b.barracudacentral.org", 1},
+        {"550 5.7.1 Service unavailable; client [192.0.2.5] blocked using bl.example-dnsbl.org", 1},
+        {"554 5.7.0 Blocked - see https://ipcheck.proofpoint.com/?ip=198.51.100.25", 0},
+        {"550 Rejected by header based Anti-Spoofing policy - https://community.mimecast.com/x", 0},
+        {"550 5.7.1 Unfortunately, messages from [198.51.100.7] weren't sent. (S3150)", 0},
+        {"421 4.7.0 [TSS04] Messages from 198.51.100.7 temporarily deferred", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *name;
+        size_t len = lists_find(cases[i].text, strlen(cases[i].text), &name);
+        cr_assert_gt(len, 0, "%s names no list", cases[i].text);
+        cr_assert_eq(lists_is_dnsbl(name, len), cases[i].dnsbl, "%s: %.*s", cases[i].text, (int)len,
+                     name);
+    }
+    cr_assert_not(lists_is_dnsbl(NULL, 0));
+}
