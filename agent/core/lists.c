@@ -528,23 +528,20 @@ lists_search(const char *text, size_t len, const char **name)
 }
 
 int
-lists_is_dnsbl(const char *name, size_t len)
+lists_is_dnsbl(const char *text, size_t tlen, const char *name, size_t len)
 {
-    static const char *const providers[] = {"microsoft-", "yahoo-", "gmail-"};
-
     if (name == NULL || len == 0) {
         return 0;
     }
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+    /* a zone lists_find took from the text (after "blocked using", "listed at" and the like) */
+    if ((uintptr_t)name - (uintptr_t)text < tlen) {
+        return 1;
+    }
+    /* else one of the canonical names: a DNSBL's, or a filter's or a provider's code */
+    for (size_t i = 0; i < KNOWN_LISTS; i++) {
         if (strlen(known[i].name) == len && memcmp(known[i].name, name, len) == 0) {
-            return i < KNOWN_LISTS;
+            return 1;
         }
     }
-    for (size_t i = 0; i < sizeof(providers) / sizeof(providers[0]); i++) {
-        size_t pl = strlen(providers[i]);
-        if (len > pl && memcmp(name, providers[i], pl) == 0) {
-            return 0;
-        }
-    }
-    return 1; /* a zone taken from the text, after "blocked using", "listed at" and the like */
+    return 0;
 }

@@ -22,8 +22,9 @@ size_t lists_find(const char *text, size_t len, const char **name);
 /* lists_find without its memo of the last answers: what the memo must give. */
 size_t lists_search(const char *text, size_t len, const char **name);
 
-/* Is a name lists_find gave a DNS blocklist's (a known one, or a zone the text names), not a
- * receiver's filter (proofpoint, mimecast, ...) or a provider's own code (microsoft-s3150)? */
-int lists_is_dnsbl(const char *name, size_t len);
+/* Is the name lists_find gave for text a DNS blocklist's (a known one, or a zone the text
+ * names), not a receiver's filter (proofpoint, mimecast, ...) or a provider's own code
+ * (microsoft-s3150)? */
+int lists_is_dnsbl(const char *text, size_t tlen, const char *name, size_t len);
 
 #endif

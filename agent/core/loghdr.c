@@ -501,6 +501,13 @@ same_bytes(const char *a, const char *b, size_t n)
     return (d | (x ^ y)) == 0;
 }
 
+/* n bytes of a and b are equal, whatever n: same_bytes from eight on, memcmp below. */
+static inline int
+same_prefix(const char *a, const char *b, size_t n)
+{
+    return n >= 8 ? same_bytes(a, b, n) : memcmp(a, b, n) == 0;
+}
+
 /* A line that starts with the memo's stamp of a fraction of a second, with any other digits
  * there (none too), as parse_clock reads them: the bytes before the fraction, its separator and
  * the bytes after it must be the memo's, then a space. The length of the line's stamp, or 0.
@@ -555,8 +562,7 @@ stamp_hit_minute(struct loghdr_stamp *st, const char *line, size_t n)
         return 0;
     }
     unsigned d1 = (unsigned)(line[s] - '0'), d2 = (unsigned)(line[s + 1] - '0');
-    if (d1 > 5 || d2 > 9 ||
-        !(s >= 8 ? same_bytes(line, st->bytes, s) : memcmp(line, st->bytes, s) == 0)) {
+    if (d1 > 5 || d2 > 9 || !same_prefix(line, st->bytes, s)) {
         return 0;
     }
     int sec = (int)(d1 * 10 + d2);
@@ -588,7 +594,7 @@ stamp_hit_long(const struct loghdr_ctx *ctx, const char *line, size_t len, int r
         return 0;
     }
     /* 19 to 40 bytes in practice */
-    if (n >= 8 ? same_bytes(line, st->bytes, n) : memcmp(line, st->bytes, n) == 0) {
+    if (same_prefix(line, st->bytes, n)) {
         return n;
     }
     return st->sec_at > 0 ? stamp_hit_minute(ctx->stamp, line, n) : 0;

@@ -1514,19 +1514,17 @@ matcher_new(const struct ruleset *rs)
     m->order = -1;
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
+    m->reason_other = m->reason_blocklist = -1;
     if ((m->names_list = malloc(rs->nreasons + 1)) != NULL) {
         /* once here, not a dozen strcmp calls for each refusal */
         for (size_t i = 0; i < rs->nreasons; i++) {
+            const char *n = ruleset_reason_name(rs, (int)i);
             m->names_list[i] = (uint8_t)list_reason(rs, (int)i);
-        }
-    }
-    m->reason_other = m->reason_blocklist = -1;
-    for (size_t i = 0; i < rs->nreasons; i++) {
-        const char *n = ruleset_reason_name(rs, (int)i);
-        if (strcmp(n, "other") == 0) {
-            m->reason_other = (int)i;
-        } else if (strcmp(n, "blocklist") == 0) {
-            m->reason_blocklist = (int)i;
+            if (strcmp(n, "other") == 0) {
+                m->reason_other = (int)i;
+            } else if (strcmp(n, "blocklist") == 0) {
+                m->reason_blocklist = (int)i;
+            }
         }
     }
     if (rs->reason_patterns > 0 || rs->reason_for_patterns > 0) {
@@ -2937,7 +2935,7 @@ fill_event(struct matcher *m, const struct rule *r, const struct groups *gs, con
              * zen.spamhaus.org", the last line of a refusal split over several): the list is the
              * reason. A filter's or a provider's name alone is not. */
             if (ev->list.len > 0 && ev->reason >= 0 && ev->reason == m->reason_other &&
-                m->reason_blocklist >= 0 && lists_is_dnsbl(ev->list.p, ev->list.len)) {
+                m->reason_blocklist >= 0 && lists_is_dnsbl(t, tl, ev->list.p, ev->list.len)) {
                 ev->reason = m->reason_blocklist;
             }
         }

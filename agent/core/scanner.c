@@ -501,19 +501,17 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
      * have to match "delivery". */
     j = i;
     (void)lit(s, n, &j, "delivery temporarily suspended: ", 32);
-    if (lit(s, n, &j, "host ", 5)) {
-        size_t k = find_any(s, j, n, ' ', ' ', ' ', 1);
-        if (k > j &&
-            (lit(s, n, &k, " said: ", 7) || lit(s, n, &k, " refused to talk to me: ", 24))) {
-            i = k;
-        }
-    } else if (lit(s, n, &j, "SASL ", 5)) {
+    int host = lit(s, n, &j, "host ", 5), sasl = !host && lit(s, n, &j, "SASL ", 5);
+    if (sasl) {
         (void)lit(s, n, &j, "[CACHED] ", 9);
-        if (lit(s, n, &j, "authentication failed; server ", 30)) {
-            size_t k = find_any(s, j, n, ' ', ' ', ' ', 1);
-            if (k > j && lit(s, n, &k, " said: ", 7)) {
-                i = k;
-            }
+        sasl = lit(s, n, &j, "authentication failed; server ", 30);
+    }
+    if (host || sasl) {
+        /* \S+ then " said: " (or, after "host ", " refused to talk to me: ") */
+        size_t k = find_any(s, j, n, ' ', ' ', ' ', 1);
+        if (k > j && (lit(s, n, &k, " said: ", 7) ||
+                      (host && lit(s, n, &k, " refused to talk to me: ", 24)))) {
+            i = k;
         }
     }
     /* (?:(?<reply>\d{3})[ -](?:\d\.\d{1,3}\.\d{1,3} )?)? */

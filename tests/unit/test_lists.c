@@ -346,8 +346,8 @@ Test(lists, dnsbl_or_filter)
         const char *name;
         size_t len = lists_find(cases[i].text, strlen(cases[i].text), &name);
         cr_assert_gt(len, 0, "%s names no list", cases[i].text);
-        cr_assert_eq(lists_is_dnsbl(name, len), cases[i].dnsbl, "%s: %.*s", cases[i].text, (int)len,
-                     name);
+        cr_assert_eq(lists_is_dnsbl(cases[i].text, strlen(cases[i].text), name, len),
+                     cases[i].dnsbl, "%s: %.*s", cases[i].text, (int)len, name);
     }
-    cr_assert_not(lists_is_dnsbl(NULL, 0));
+    cr_assert_not(lists_is_dnsbl("x", 1, NULL, 0));
 }
