@@ -12,6 +12,7 @@
 #include "codes.h"
 #include "detect.h"
 #include "lists.h"
+#include "picks.h"
 #include "rules.h"
 #include "scanner.h"
 #include "words.h"
@@ -156,6 +157,24 @@ struct cache_entry {
      * line without a code that does not start with them is left so too. */
     const char *nocode_lead;
     size_t nocode_lead_len;
+    /* A pair of bytes of each require literal of code's and nocode's rules (the first 16
+     * pairs), and by list (0 code, 1 nocode) the rules among its first 64 (bit i: rule i) that
+     * require each pair, or none (no literal, a one-byte literal, a pair not held): a long list
+     * is tried only at the rules whose pair the message has, found in one pass (candidates). */
+    struct picks picks;
+    uint64_t pick_rules[2][PICKS_MAX];
+    uint64_t other_rules[2];
+    unsigned paired[2]; /* the rules of the list that require a held pair */
+};
+
+/* What is known of one message over the tries of its rules: the numbers of the require
+ * literals (rule.require_id) and of the picked bytes (rule.pick_id) it lacks, and the pairs of
+ * its program's entry it has. */
+struct line_facts {
+    uint64_t absent;
+    uint64_t absent_bytes;
+    unsigned present;
+    int picked; /* present is known */
 };
 
 struct matcher {
@@ -175,6 +194,7 @@ struct matcher {
     struct cache_entry scratch;
     uint64_t limit_hits;
     int order;           /* matcher_set_order */
+    int pairs;           /* matcher_set_pairs */
     uint8_t *names_list; /* by reason: 1 when a refusal for it may name a list (list_reason) */
     int reason_other, reason_blocklist; /* their numbers, or -1 */
     struct {
@@ -227,6 +247,32 @@ rarest_byte(const char *w, size_t wl)
         }
     }
     return pick;
+}
+
+/* The offset of the pair of adjacent bytes of w (wl >= 2) that a message is looked at for: the
+ * rarest by byte_commonness summed, the last of the rarest; a pair p holds already is taken
+ * when it is as rare or one step more common (16 pairs are held at most). */
+static size_t
+rarest_pair(const struct picks *p, const char *w, size_t wl)
+{
+    size_t best = wl - 2, held = wl;
+    int best_c = 99, held_c = 99;
+
+    for (size_t i = wl - 1; i-- > 0;) {
+        int c = byte_commonness((unsigned char)w[i]) + byte_commonness((unsigned char)w[i + 1]);
+        if (c < best_c) {
+            best = i;
+            best_c = c;
+        }
+        for (unsigned k = 0; k < p->n; k++) {
+            if (c < held_c && p->pair[k][0] == (unsigned char)w[i] &&
+                p->pair[k][1] == (unsigned char)w[i + 1]) {
+                held = i;
+                held_c = c;
+            }
+        }
+    }
+    return held < wl && held_c <= best_c + 1 ? held : best;
 }
 
 static int
@@ -1512,6 +1558,7 @@ matcher_new(const struct ruleset *rs)
     }
     m->rs = rs;
     m->order = -1;
+    m->pairs = 1;
     m->md = pcre2_match_data_create(rs->max_groups, NULL);
     m->mctx = pcre2_match_context_create(NULL);
     m->reason_other = m->reason_blocklist = -1;
@@ -1592,6 +1639,12 @@ void
 matcher_set_order(struct matcher *m, int order)
 {
     m->order = order < 0 ? -1 : order > 0;
+}
+
+void
+matcher_set_pairs(struct matcher *m, int on)
+{
+    m->pairs = on != 0;
 }
 
 uint64_t
@@ -1681,6 +1734,29 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
             break;
         }
         e->nocode_byte = b;
+    }
+    picks_init(&e->picks);
+    for (int l = 1; l >= 0; l--) { /* nocode's first: most lines have no code */
+        const struct rule *const *rules = l == 0 ? e->code : e->nocode;
+        size_t n = l == 0 ? e->ncode : e->nnocode;
+        memset(e->pick_rules[l], 0, sizeof(e->pick_rules[l]));
+        e->other_rules[l] = 0;
+        e->paired[l] = 0;
+        for (size_t i = 0; i < n && i < 64; i++) {
+            const struct rule *r = rules[i];
+            int k = -1;
+            if (r->require != NULL && r->require_len >= 2) {
+                size_t at = rarest_pair(&e->picks, r->require, r->require_len);
+                k = picks_add(&e->picks, (unsigned char)r->require[at],
+                              (unsigned char)r->require[at + 1]);
+            }
+            if (k >= 0) {
+                e->pick_rules[l][k] |= UINT64_C(1) << i;
+                e->paired[l]++;
+            } else {
+                e->other_rules[l] |= UINT64_C(1) << i;
+            }
+        }
     }
     /* the longest start the leading literals of nocode's rules share */
     e->nocode_lead = e->nnocode > 0 ? e->nocode[0]->pattern + 1 : NULL;
@@ -3013,19 +3089,66 @@ msg_starts(const struct loghdr *h, const char *lit, size_t n)
     return h->msg.len >= n && memcmp(h->msg.p, lit, n) == 0;
 }
 
+/* Lists with fewer rules that require a held pair are tried rule by rule, each searching for
+ * its literal: the pass would cost more than it saves (Postfix's and Sendmail's lists; most of
+ * their lines meet a delivery scanner first). */
+#define PICKS_MIN_RULES 8
+
+/* The rules of list l of e (0 code, 1 nocode) from 'from' on, n of them, that the message may
+ * match: bit i for rule from + i, set for a rule that requires a pair the message has, or none
+ * of the held pairs, or that is past the list's first 64. */
+static __attribute__((noinline)) uint64_t
+candidates_of(const struct cache_entry *e, int l, size_t from, const struct loghdr *h,
+              struct line_facts *f)
+{
+    uint64_t c;
+
+    if (!f->picked) {
+        f->present = picks_present(&e->picks, h->msg.p, h->msg.len);
+        f->picked = 1;
+    }
+    c = e->other_rules[l];
+    for (unsigned p = f->present; p != 0; p &= p - 1) {
+        c |= e->pick_rules[l][__builtin_ctz(p)];
+    }
+    return from == 0 ? c : c >> from | ~UINT64_C(0) << (64 - from);
+}
+
+static inline uint64_t
+candidates(const struct matcher *m, const struct cache_entry *e, int l, size_t from, size_t n,
+           const struct loghdr *h, struct line_facts *f)
+{
+    if (n < PICKS_MIN_RULES || e->paired[l] < PICKS_MIN_RULES || from >= 64 || !m->pairs) {
+        return ~UINT64_C(0);
+    }
+    return candidates_of(e, l, from, h, f);
+}
+
+/* The first candidate rule from i on: bit i of cand, or any past the first 64. */
+static inline size_t
+next_rule(uint64_t cand, size_t i)
+{
+    uint64_t rest;
+
+    if (cand == ~UINT64_C(0) || i >= 64) {
+        return i; /* every rule: most lists */
+    }
+    rest = cand >> i;
+    return rest != 0 ? i + (size_t)__builtin_ctzll(rest) : 64;
+}
+
 /* Returns 1 if a rule matched (ev filled), 2 if an ignore rule matched, else 0. With proven
  * not NULL, *proven is set to whether a match's code is one the detector finds. */
 static int
-try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const struct loghdr *h,
-          struct smtp_event *ev, int *proven)
+try_rules(struct matcher *m, const struct rule *const *rules, size_t n, uint64_t cand,
+          const struct loghdr *h, struct line_facts *f, struct smtp_event *ev, int *proven)
 {
-    uint64_t absent = 0;       /* the numbers of the require literals the message lacks */
-    uint64_t absent_bytes = 0; /* and of the picked bytes it lacks */
-    struct scan_caps c;        /* one for the message: the delivery scanners share what they read */
+    struct scan_caps c; /* one for the message: the delivery scanners share what they read */
+    uint64_t absent = f->absent, absent_bytes = f->absent_bytes; /* read here, kept in f too */
 
     SCAN_CAPS_INIT(&c);
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = next_rule(cand, 0); i < n; i = next_rule(cand, i + 1)) {
         const struct rule *r = rules[i];
         if (r->lead_len > 0 && !msg_starts(h, r->pattern + 1, r->lead_len)) {
             continue; /* the pattern's first bytes are not the message's */
@@ -3038,10 +3161,10 @@ try_rules(struct matcher *m, const struct rule *const *rules, size_t n, const st
             if (!contains(h->msg.p, h->msg.len, r->require, r->require_len, r->require_pick,
                           &none)) {
                 if (r->require_id >= 0) {
-                    absent |= UINT64_C(1) << r->require_id;
+                    f->absent = absent |= UINT64_C(1) << r->require_id;
                 }
                 if (none && r->pick_id >= 0) {
-                    absent_bytes |= UINT64_C(1) << r->pick_id;
+                    f->absent_bytes = absent_bytes |= UINT64_C(1) << r->pick_id;
                 }
                 continue;
             }
@@ -3127,13 +3250,15 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
               struct smtp_event *ev)
 {
     struct cache_entry *e = lookup(m, &h->program, only);
+    struct line_facts f = {0, 0, 0, 0};
     size_t from = 0;
     int rc = 0;
 
     if (m->order < 0 ? e->code_first : m->order && e->nfirst > 0) {
         uint64_t limit_hits = m->limit_hits;
         int proven = 0;
-        rc = try_rules(m, e->code, e->nfirst, h, ev, &proven);
+        rc = try_rules(m, e->code, e->nfirst, candidates(m, e, 0, 0, e->nfirst, h, &f), h, &f, ev,
+                       &proven);
         first_tally(e, proven);
         if (proven) {
             ev->flags |= EV_DETECTED;
@@ -3151,14 +3276,16 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
         goto nocode;
     }
     if (rc == 0 && from < e->ncode) { /* (e->code is NULL for a program without such rules) */
-        rc = try_rules(m, e->code + from, e->ncode - from, h, ev, NULL);
+        rc = try_rules(m, e->code + from, e->ncode - from,
+                       candidates(m, e, 0, from, e->ncode - from, h, &f), h, &f, ev, NULL);
         if (e->nfirst > 0 && from == 0) {
             first_tally(e, rc == 1 && in_first(e, ev->rule));
         }
     }
     if (rc == 0) {
         /* A rule with a default may still describe this line (its code unparsed). */
-        rc = try_rules(m, e->nocode, e->nnocode, h, ev, NULL);
+        rc = try_rules(m, e->nocode, e->nnocode, candidates(m, e, 1, 0, e->nnocode, h, &f), h, &f,
+                       ev, NULL);
     }
     if (rc == 1) {
         ev->flags |= EV_DETECTED;
@@ -3171,7 +3298,8 @@ nocode:
     if (e->nnocode > 0 &&
         (e->nocode_lead_len == 0 || msg_starts(h, e->nocode_lead, e->nocode_lead_len)) &&
         (e->nocode_byte < 0 || memchr(h->msg.p, e->nocode_byte, h->msg.len) != NULL) &&
-        try_rules(m, e->nocode, e->nnocode, h, ev, NULL)) {
+        try_rules(m, e->nocode, e->nnocode, candidates(m, e, 1, 0, e->nnocode, h, &f), h, &f, ev,
+                  NULL)) {
         return MATCH_OK;
     }
     return MATCH_NOCODE;

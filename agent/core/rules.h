@@ -103,6 +103,11 @@ int matcher_reason(struct matcher *m, int reply, int enh_class, int subject, int
  * The results are the same in every order; tests compare them. */
 void matcher_set_order(struct matcher *m, int order);
 
+/* Whether a long list of rules is tried only at the rules whose literal's pair of bytes the
+ * message has (1, the default), or at every rule, each searching for its literal (0). The
+ * results are the same; tests compare them. */
+void matcher_set_pairs(struct matcher *m, int on);
+
 /* Counters for lines whose matching hit a PCRE2 limit (they count as unmatched). */
 uint64_t matcher_limit_hits(const struct matcher *m);
 

@@ -24,6 +24,7 @@
 #include "errlist.h"
 #include "event.h"
 #include "loghdr.h"
+#include "picks.h"
 #include "rules.h"
 #include "rules_load.h"
 #include "scanner.h"
@@ -663,6 +664,31 @@ Test(scanner, packs_same_events_without_scanners)
     matcher_free(t.off);
     ruleset_free(on);
     ruleset_free(off);
+}
+
+/* A long list of rules tried only where the message has its literals' pairs of bytes (Exim's)
+ * gives what trying every rule gives: the sample, the corpus and the mutants, the pairs found
+ * with AVX2 and without. */
+Test(scanner, pairs_same_events_as_every_rule)
+{
+    const char *dirs[] = {"patterns"};
+    struct errlist e = {0};
+    struct ruleset *rs = ruleset_load(dirs, 1, 0, &e);
+    cr_assert_not_null(rs);
+
+    for (int avx2 = 1; avx2 >= 0; avx2--) {
+        int was = picks_use_avx2(avx2);
+        struct twin t = {matcher_new(rs), matcher_new(rs), 0, 0};
+        matcher_set_pairs(t.off, 0);
+        twin_run(&t);
+        cr_assert_eq(matcher_limit_hits(t.on), matcher_limit_hits(t.off));
+        printf("pairs on/off (AVX2 %s): %zu lines, %zu events, all equal\n", avx2 ? "on" : "off",
+               t.lines, t.ok);
+        matcher_free(t.on);
+        matcher_free(t.off);
+        picks_use_avx2(was);
+    }
+    ruleset_free(rs);
 }
 
 /* A program's first rules tried before the detector give what the detector first gives: every
