@@ -199,7 +199,10 @@ check_committed() {
 # Keeps the test's exit status: cleanup reads it from $?.
 _redis_cleanup() {
     _redis_rc=$?
-    [ -n "${PROXY_PID:-}" ] && kill -9 "$PROXY_PID" 2>/dev/null
+    if [ -n "${PROXY_PID:-}" ]; then
+        kill -9 "$PROXY_PID" 2>/dev/null || true
+        wait "$PROXY_PID" 2>/dev/null || true # reaped here: no "Killed" notice from the shell
+    fi
     stop_redis
     (exit "$_redis_rc")
     cleanup
