@@ -67,6 +67,24 @@
     "(?>(?:[^C]++|\\BC|C(?!=\"))*)C=\"(?<reply>\\d{3})[ -]"                                        \
     "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?(?<text>[^\"]*)"
 
+/* The reference patterns of sendmail.local.delivery and sendmail.delivery in
+ * patterns/sendmail.rules: the queue id and the recipients, the mailer (local deliveries), the
+ * dsn= field and those Sendmail writes between it and stat= (ntries=, stage=, reply= of 8.16.1
+ * and later), then stat= and its text. */
+#define SM_HEAD                                                                                    \
+    "^(?<qid>[0-9A-Za-z]+): to=<?(?>[^@>,\\s]*@(?<domain>[^>,\\s]+))?"                             \
+    "(?>[^=,]*+(?:,(?! )[^=,]*+)*+), "
+#define SM_LOCAL                                                                                   \
+    "(?:(?>(?:[^,]++|,(?! mailer=))*), )?mailer=(?:local|prog|\\*file\\*|\\*include\\*|cyrus\\w*|" \
+    "lmtp|procmail|mail\\.local|dovecot|maildrop), "
+#define SM_DSN                                                                                     \
+    "(?>(?:[^d]++|d(?!sn=))*)dsn=(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})(?:, ntries=\\d+)?"              \
+    "(?:, stage=\\w+)?(?:, reply=(?:(?<reply>\\d{3})[ -](?:\\d\\.\\d{1,3}\\.\\d{1,3} )?"           \
+    "(?<text>(?>(?:[^,]++|,(?! stat=))*))|(?>(?:[^,]++|,(?! stat=))*)))?, stat="
+#define SM_STAT_LOCAL "(?:Deferred: )?"
+#define SM_STAT_ANY "(?:Deferred: |Sent \\()?"
+#define SM_TAIL "(?:(?<reply>\\d{3})[ -](?:\\d\\.\\d{1,3}\\.\\d{1,3} )?)?(?<text>(?s:.*))$"
+
 static inline int
 is_digit(unsigned char c)
 {
@@ -903,6 +921,191 @@ exim_delivered_lmtp(const char *msg, size_t n, struct scan_caps *c)
     return 0;
 }
 
+/* The first place at or after i where the n bytes end with the literal w, or n. */
+static size_t
+find_lit(const unsigned char *s, size_t n, size_t i, const char *w, size_t wl)
+{
+    const unsigned char *p = i <= n ? memmem(s + i, n - i, w, wl) : NULL;
+    return p != NULL ? (size_t)(p - s) : n;
+}
+
+/* A mailer of SM_LOCAL's list and ", " at i: the position after them, or 0. Each alternative
+ * is followed by ", ", so at most one of them can match; cyrus\w* takes the whole run of word
+ * bytes (a shorter take leaves a word byte where ',' is due). */
+static size_t
+sm_local_mailer(const unsigned char *s, size_t n, size_t i)
+{
+    static const struct {
+        const char *w;
+        size_t len;
+    } names[] = {{"local", 5},    {"prog", 4},        {"*file*", 6},  {"*include*", 9}, {"lmtp", 4},
+                 {"procmail", 8}, {"mail.local", 10}, {"dovecot", 7}, {"maildrop", 8}};
+    size_t j = i;
+
+    if (n - i >= 5 && same_as(s + i, "cyrus", 5)) {
+        for (j = i + 5; j < n && is_word(s[j]); j++) {
+        }
+        return lit(s, n, &j, ", ", 2) ? j : 0;
+    }
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        j = i;
+        if (lit(s, n, &j, names[k].w, names[k].len) && lit(s, n, &j, ", ", 2)) {
+            return j;
+        }
+    }
+    return 0;
+}
+
+/* SM_DSN and the stat= tail (SM_STAT_LOCAL or SM_STAT_ANY, SM_TAIL) from i: 1 with the captures,
+ * or 0 when they do not match from i. Every part either has one way to match or none: the
+ * first "dsn=" (atomic), a code followed by ',' (a shorter take of its digits leaves a digit
+ * there), fields that each start with their own literal, a reply= field whose two alternatives
+ * end at the same first ", stat=", and a tail that always matches. */
+static int
+sm_tail(const unsigned char *s, size_t n, size_t i, int sent, struct scan_caps *c)
+{
+    size_t j;
+    int reply1 = 0;
+
+    i = find_lit(s, n, i, "dsn=", 4);
+    if (i == n) {
+        return 0;
+    }
+    i += 4;
+    if ((j = enh_code(s, n, i, ',')) == 0) {
+        return 0;
+    }
+    cap(c, SCAN_ENH, i, j);
+    i = j;
+    if (LIT(", ntries=")) {
+        for (j = i; i < n && is_digit(s[i]); i++) {
+        }
+        if (i == j) {
+            return 0;
+        }
+    }
+    if (LIT(", stage=")) {
+        for (j = i; i < n && is_word(s[i]); i++) {
+        }
+        if (i == j) {
+            return 0;
+        }
+    }
+    if (LIT(", reply=")) {
+        /* (?<reply>\d{3})[ -](?:ENH )?(?<text>...) or the same run without groups: both end at
+         * the first ", stat=" from here (none can start inside the code) */
+        size_t end = find_lit(s, n, i, ", stat=", 7);
+        if (end == n) {
+            return 0;
+        }
+        if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+            (s[i + 3] == ' ' || s[i + 3] == '-')) {
+            cap(c, SCAN_REPLY, i, i + 3);
+            i += 4;
+            if ((j = enh_code(s, n, i, ' ')) != 0 && j < end) {
+                i = j + 1;
+            }
+            cap(c, SCAN_TEXT, i, end);
+            reply1 = 1;
+        }
+        i = end;
+    }
+    if (!LIT(", stat=")) {
+        return 0;
+    }
+    /* the tail always matches: the optional prefix and reply taken when there */
+    if (!LIT("Deferred: ") && sent) {
+        (void)LIT("Sent (");
+    }
+    if (reply1) {
+        return 1; /* the first groups of the names, set in reply=, are the ones read */
+    }
+    if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+        (s[i + 3] == ' ' || s[i + 3] == '-')) {
+        cap(c, SCAN_REPLY, i, i + 3);
+        i += 4;
+        if ((j = enh_code(s, n, i, ' ')) != 0) {
+            i = j + 1;
+        }
+    }
+    cap(c, SCAN_TEXT, i, n);
+    return 1;
+}
+
+/* SM_HEAD, then SM_LOCAL when local, then sm_tail. */
+static int
+sendmail_delivery(const char *msg, size_t n, int local, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i, j, k, p;
+
+    c->set = 0;
+    /* ^[0-9A-Za-z]+: to=  -- the run can only end where ':' is due */
+    i = skip_class(s, 0, n, SC_DIGIT | SC_ALPHA);
+    if (i == 0 || !LIT(": to=")) {
+        return -1;
+    }
+    /* The recipients run to the first ", " when no '=' comes before it: from wherever the
+     * optional '<' and domain group leave it, the possessive run stops there, so every way
+     * through them ends there. A '=' before it: declined (a domain group that took it could
+     * still lead past it). No ", " and no '=': no way at all. */
+    for (p = i;; p++) {
+        p = find_any(s, p, n, '=', ',', ',', 0);
+        if (p == n) {
+            return -1;
+        }
+        if (s[p] == '=') {
+            return 0;
+        }
+        if (p + 1 < n && s[p + 1] == ' ') {
+            break;
+        }
+    }
+    /* the first way: '<' taken, then the domain group when its run stops at '@' and a domain
+     * follows */
+    j = i + (i < n && s[i] == '<');
+    k = find_any(s, j, n, '@', '>', ',', 1);
+    if (k < n && s[k] == '@') {
+        size_t d = find_any(s, k + 1, n, '>', ',', ',', 1);
+        if (d > k + 1) {
+            cap(c, SCAN_DOMAIN, k + 1, d);
+        }
+    }
+    i = p + 2;
+    if (local) {
+        /* The group taken (the first ", mailer=" from here, atomic), or left out ("mailer=" here):
+         * the first with a mailer of the list goes on; when neither has one, no match. */
+        size_t m = find_lit(s, n, i, ", mailer=", 9);
+        size_t by_group = m < n ? sm_local_mailer(s, n, m + 9) : 0;
+        size_t here = n - i >= 7 && same_as(s + i, "mailer=", 7) ? sm_local_mailer(s, n, i + 7) : 0;
+        if (by_group == 0 && here == 0) {
+            return -1;
+        }
+        unsigned dom = c->set;
+        if (by_group != 0 && sm_tail(s, n, by_group, 0, c)) {
+            return 1;
+        }
+        if (by_group != 0 && here != 0) {
+            return 0; /* the other way could still match: PCRE2 decides */
+        }
+        c->set = dom;
+        return here != 0 && sm_tail(s, n, here, 0, c) ? 1 : -1;
+    }
+    return sm_tail(s, n, i, 1, c) ? 1 : -1;
+}
+
+static int
+sendmail_local_delivery(const char *msg, size_t n, struct scan_caps *c)
+{
+    return sendmail_delivery(msg, n, 1, c);
+}
+
+static int
+sendmail_any_delivery(const char *msg, size_t n, struct scan_caps *c)
+{
+    return sendmail_delivery(msg, n, 0, c);
+}
+
 static const struct scanner scanners[] = {
     {"postfix-delivery-remote", PD_HEAD PD_RELAY_REMOTE PD_TAIL, postfix_delivery_remote},
     {"postfix-delivery", PD_HEAD PD_RELAY_ANY PD_TAIL, postfix_delivery_any},
@@ -914,6 +1117,9 @@ static const struct scanner scanners[] = {
     {"postfix-milter-reject", PR_MILTER PR_TAIL, postfix_milter_reject},
     {"exim-delivered", ED_HEAD ED_TAIL, exim_delivered},
     {"exim-delivered-lmtp", ED_HEAD ED_LMTP ED_TAIL, exim_delivered_lmtp},
+    {"sendmail-local-delivery", SM_HEAD SM_LOCAL SM_DSN SM_STAT_LOCAL SM_TAIL,
+     sendmail_local_delivery},
+    {"sendmail-delivery", SM_HEAD SM_DSN SM_STAT_ANY SM_TAIL, sendmail_any_delivery},
 };
 
 const struct scanner *

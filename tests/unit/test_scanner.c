@@ -150,6 +150,25 @@ static const char *const seeds[] = {
     "1rXyZg-000Abh-Qz => info@example.org <info@example.org> F=<s@example.net> R=virtual "
     "T=remote_smtp T=lmtp_delivery H=mail.example.org [192.0.2.12]:24 C=\"250 2.1.5 "
     "<info@example.org> Ok\"",
+    /* Sendmail deliveries: local mailers (the mailer first or after other fields), remote ones
+     * with and without reply= (8.16.1 on), ntries= and stage=, stat= with a code, "Deferred: " or
+     * "Sent (" */
+    "21QCHclE012427: to=<root@server1.alsoft.org>, delay=00:00:00, xdelay=00:00:00, mailer=local, "
+    "pri=33772, dsn=2.0.0, stat=Sent",
+    "w1PAm2xr012346: to=<a@example.org>,<c@example.org>, ctladdr=<x@example.org> (1000/1000), "
+    "delay=00:00:01, xdelay=00:00:01, mailer=cyrusv2, pri=30000, dsn=4.2.2, ntries=3, stage=DATA, "
+    "reply=452 4.2.2 Mailbox full, stat=Deferred: 452 4.2.2 Mailbox full",
+    "w1PAm2xr012347: to=carol, mailer=mail.local, delay=00:00:00, dsn=5.2.2, stat=552 5.2.2 Over "
+    "quota",
+    "21QCHmDg012661: to=root, ctladdr=root (0/0), delay=00:00:00, xdelay=00:00:00, mailer=relay, "
+    "pri=180030, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (21QCHmgr012662 Message "
+    "accepted for delivery)",
+    "w1PAm2xr012345: to=<bob@example.com>, delay=00:00:02, xdelay=00:00:02, mailer=esmtp, "
+    "tls_verify=OK, pri=120456, relay=mx.example.com. [192.0.2.25], dsn=5.1.1, reply=550 5.1.1 "
+    "<bob@example.com>... User unknown, stat=User unknown",
+    "w1PAm2xr012348: to=<dan@example.net>, delay=02:00:13, xdelay=00:00:31, mailer=esmtp, "
+    "pri=2220456, relay=mx.example.net. [192.0.2.26], dsn=4.7.1, ntries=4, stat=Deferred: 451 "
+    "4.7.1 Please try again later",
 };
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -182,7 +201,8 @@ struct checker {
     const struct scanner *sc;
     pcre2_code *re;
     pcre2_match_data *md;
-    int num[SCAN_NGROUPS];
+    int num[SCAN_NGROUPS][4]; /* the groups of each name, in their order (a name may repeat) */
+    int nnum[SCAN_NGROUPS];
     size_t accepted, declined_but_matched, refused, checked;
 };
 
@@ -194,8 +214,13 @@ checker_init(struct checker *ck, const struct scanner *sc)
     ck->re = compile_ref(sc->pattern, PCRE2_DUPNAMES);
     ck->md = pcre2_match_data_create_from_pattern(ck->re, NULL);
     for (int g = 0; g < SCAN_NGROUPS; g++) {
-        /* negative when the pattern has no such group: the scanner must never set it */
-        ck->num[g] = pcre2_substring_number_from_name(ck->re, (PCRE2_SPTR)scanner_group_name(g));
+        /* none when the pattern has no such group: the scanner must never set it */
+        PCRE2_SPTR first, last;
+        int size = pcre2_substring_nametable_scan(ck->re, (PCRE2_SPTR)scanner_group_name(g), &first,
+                                                  &last);
+        for (PCRE2_SPTR e = first; size > 0 && e <= last && ck->nnum[g] < 4; e += size) {
+            ck->num[g][ck->nnum[g]++] = (e[0] << 8) | e[1];
+        }
     }
 }
 
@@ -264,12 +289,17 @@ check(struct checker *ck, const char *msg, size_t len)
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ck->md);
     for (int g = 0; g < SCAN_NGROUPS; g++) {
         int set = (c.set >> g) & 1;
-        if (ck->num[g] < 0) {
+        if (ck->nnum[g] == 0) {
             cr_assert(!set, "%s sets group %s that its pattern lacks", ck->sc->name,
                       scanner_group_name(g));
             continue;
         }
-        PCRE2_SIZE a = ov[2 * ck->num[g]], b = ov[2 * ck->num[g] + 1];
+        /* of groups of one name, the first set is the one the rules read (group_slice) */
+        PCRE2_SIZE a = PCRE2_UNSET, b = PCRE2_UNSET;
+        for (int k = 0; k < ck->nnum[g] && a == PCRE2_UNSET; k++) {
+            a = ov[2 * ck->num[g][k]];
+            b = ov[2 * ck->num[g][k] + 1];
+        }
         cr_assert_eq(set, a != PCRE2_UNSET, "%s: group %s %s by the scanner only: [%.*s]",
                      ck->sc->name, scanner_group_name(g), set ? "set" : "unset", (int)len, msg);
         if (set) {
@@ -501,8 +531,8 @@ Test(scanner, equals_its_pattern)
     }
 }
 
-/* The shipped Postfix and Exim delivery rules run a scanner; a pattern edited by one byte does not.
- */
+/* The shipped Postfix, Exim and Sendmail delivery rules run a scanner; a pattern edited by one
+ * byte does not. */
 Test(scanner, attached_by_exact_pattern)
 {
     const struct scanner *list;
@@ -525,12 +555,14 @@ Test(scanner, attached_by_exact_pattern)
         if (rule_scanner(r) != NULL) {
             with++;
             cr_assert(strstr(rule_name(r), "postfix.") == rule_name(r) ||
-                          strstr(rule_name(r), "exim.delivered") == rule_name(r),
+                          strstr(rule_name(r), "exim.delivered") == rule_name(r) ||
+                          strcmp(rule_name(r), "sendmail.delivery") == 0 ||
+                          strcmp(rule_name(r), "sendmail.local.delivery") == 0,
                       "%s", rule_name(r));
         }
     }
     cr_assert_eq(with, ruleset_scanner_count(rs));
-    cr_assert_geq(with, 11);
+    cr_assert_geq(with, 13);
     for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
         const struct rule *r = ruleset_rule_at(rs, i);
         if (strcmp(rule_name(r), "postfix.smtp.delivery") == 0) {
@@ -547,6 +579,10 @@ Test(scanner, attached_by_exact_pattern)
             cr_assert_str_eq(rule_scanner(r), "exim-delivered");
         } else if (strcmp(rule_name(r), "exim.delivered.lmtp") == 0) {
             cr_assert_str_eq(rule_scanner(r), "exim-delivered-lmtp");
+        } else if (strcmp(rule_name(r), "sendmail.local.delivery") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "sendmail-local-delivery");
+        } else if (strcmp(rule_name(r), "sendmail.delivery") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "sendmail-delivery");
         }
     }
     ruleset_set_scanners(rs, 0);
@@ -630,7 +666,8 @@ twin_run(struct twin *t)
                                         "postfix/cleanup",
                                         "postfix/submission/smtpd",
                                         "exim",
-                                        "exim4"};
+                                        "exim4",
+                                        "sm-mta"};
     for (int k = 0; k < 20000; k++) {
         const char *seed = seeds[rng() % NSEEDS];
         char msg[MAX_MSG];
