@@ -2168,3 +2168,92 @@ Test(rules, lead_literal_prefilter_random)
     }
     cr_expect_gt(positives, 1000, "%zu messages matched", positives);
 }
+
+/* A program with more rules than a list's 64 bits: 80 rules, each pattern ending with its
+ * literal. Most require one of 16 pairs of rare letters (all held, shared by several rules, rules
+ * 60 to 63 among them, so that the candidates often end before the 64th); every ninth requires
+ * nothing and every eleventh one letter (tried on every line); those past the 64th require words
+ * of other letters. Random messages holding some of the literals go to the same rule, or none,
+ * with the pairs and without. */
+Test(rules, pairs_past_64_rules_and_held_pairs)
+{
+    static const char rare[] = "jqxzJQXZ";
+    unsigned seed = 20261205;
+    char pairs[16][3], lits[80][5];
+    char *text = malloc(80 * 160 + 256);
+    size_t len = 0, np = 0;
+
+    cr_assert_not_null(text);
+    while (np < 16) {
+        char a = rare[rand_r(&seed) % 8], b = rare[rand_r(&seed) % 8];
+        int dup = 0;
+        for (size_t k = 0; k < np; k++) {
+            dup |= pairs[k][0] == a && pairs[k][1] == b;
+        }
+        if (!dup) {
+            pairs[np][0] = a;
+            pairs[np][1] = b;
+            pairs[np++][2] = '\0';
+        }
+    }
+    len += (size_t)sprintf(text + len, "pack p\nprograms p\n");
+    for (int r = 0; r < 80; r++) {
+        int none = r % 9 == 4, one = r % 11 == 7;
+        if (r >= 64) {
+            /* past the bits: letters of no other literal, so that lines reach them */
+            lits[r][0] = 'k';
+            for (int k = 1; k < 4; k++) {
+                lits[r][k] = "vwy"[rand_r(&seed) % 3];
+            }
+            lits[r][4] = '\0';
+        } else if (none) {
+            for (int k = 0; k < 3; k++) {
+                lits[r][k] = rare[rand_r(&seed) % 8];
+            }
+            lits[r][3] = '\0';
+        } else if (one) {
+            lits[r][0] = rare[rand_r(&seed) % 8];
+            lits[r][1] = '\0';
+        } else {
+            memcpy(lits[r], pairs[rand_r(&seed) % 16], 3);
+        }
+        len += (size_t)sprintf(text + len,
+                               "rule r%d\n  direction inbound\n%s%s%s  match ^M: (?<reply>\\d{3}) "
+                               ".*%s\n",
+                               r, none ? "" : "  require ", none ? "" : lits[r], none ? "" : "\n",
+                               lits[r]);
+    }
+    struct ruleset *rs = load_text(text, 1);
+    struct matcher *on = matcher_new(rs), *off = matcher_new(rs);
+    struct loghdr_ctx ctx = {2026, 11, NULL, NULL};
+    size_t matched = 0, late = 0;
+
+    matcher_set_pairs(off, 0);
+    for (int i = 0; i < 20000; i++) {
+        char line[256];
+        size_t n = (size_t)sprintf(line, "Nov 28 00:01:00 mx p[1]: M: 550 ");
+        int parts = (int)(rand_r(&seed) % 3);
+        for (int k = 0; k < parts; k++) {
+            n += (size_t)sprintf(line + n, "a%s", lits[rand_r(&seed) % 80]);
+        }
+        line[n] = '\0';
+        struct loghdr h;
+        struct smtp_event a, b;
+        loghdr_parse(&ctx, line, n, &h);
+        enum match_result ra = matcher_match(on, &h, NULL, &a);
+        enum match_result rb = matcher_match(off, &h, NULL, &b);
+        cr_assert_eq(ra, rb, "[%s]", line);
+        if (ra == MATCH_OK) {
+            cr_assert_eq(rule_index(a.rule), rule_index(b.rule), "[%s]: %s and %s", line,
+                         rule_name(a.rule), rule_name(b.rule));
+            matched++;
+            late += rule_index(a.rule) >= 64;
+        }
+    }
+    cr_assert_gt(matched, 5000, "%zu matched", matched);
+    cr_assert_gt(late, 10, "%zu taken by a rule past the 64th", late);
+    matcher_free(on);
+    matcher_free(off);
+    ruleset_free(rs);
+    free(text);
+}
