@@ -43,7 +43,8 @@ static struct {
     const struct scanner *sc;
     pcre2_code *re;
     pcre2_match_data *md;
-    int num[SCAN_NGROUPS];
+    int num[SCAN_NGROUPS][4]; /* the groups of each name, in their order (a name may repeat) */
+    int nnum[SCAN_NGROUPS];
 } refs[MAX_SCANNERS];
 static size_t nrefs;
 
@@ -71,8 +72,12 @@ load_scanners(void)
         }
         refs[i].md = pcre2_match_data_create_from_pattern(refs[i].re, NULL);
         for (int g = 0; g < SCAN_NGROUPS; g++) {
-            refs[i].num[g] =
-                pcre2_substring_number_from_name(refs[i].re, (PCRE2_SPTR)scanner_group_name(g));
+            PCRE2_SPTR first, last;
+            int size = pcre2_substring_nametable_scan(refs[i].re, (PCRE2_SPTR)scanner_group_name(g),
+                                                      &first, &last);
+            for (PCRE2_SPTR e = first; size > 0 && e <= last && refs[i].nnum[g] < 4; e += size) {
+                refs[i].num[g][refs[i].nnum[g]++] = (e[0] << 8) | e[1];
+            }
         }
     }
     nrefs = n < MAX_SCANNERS ? n : MAX_SCANNERS;
@@ -112,13 +117,17 @@ check_scanners(const char *msg, size_t len)
         }
         const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(refs[i].md);
         for (int g = 0; g < SCAN_NGROUPS; g++) {
-            int k = refs[i].num[g];
             int set = (c.set >> g) & 1;
-            if (k < 0) { /* the pattern has no such group */
+            if (refs[i].nnum[g] == 0) { /* the pattern has no such group */
                 if (set) {
                     fail("a scanner sets a group its pattern lacks");
                 }
                 continue;
+            }
+            /* of groups of one name, the first set is the one the rules read */
+            int k = refs[i].num[g][0];
+            for (int j = 0; j < refs[i].nnum[g] && ov[2 * k] == PCRE2_UNSET; j++) {
+                k = refs[i].num[g][j];
             }
             if (set != (ov[2 * k] != PCRE2_UNSET) ||
                 (set && (ov[2 * k] != c.off[g] || ov[2 * k + 1] != c.off[g] + c.len[g]))) {
