@@ -921,7 +921,7 @@ exim_delivered_lmtp(const char *msg, size_t n, struct scan_caps *c)
     return 0;
 }
 
-/* The first place at or after i where the n bytes end with the literal w, or n. */
+/* Where the literal w first starts in s[i..n), or n. */
 static size_t
 find_lit(const unsigned char *s, size_t n, size_t i, const char *w, size_t wl)
 {
@@ -1002,7 +1002,7 @@ sm_tail(const unsigned char *s, size_t n, size_t i, int sent, struct scan_caps *
             (s[i + 3] == ' ' || s[i + 3] == '-')) {
             cap(c, SCAN_REPLY, i, i + 3);
             i += 4;
-            if ((j = enh_code(s, n, i, ' ')) != 0 && j < end) {
+            if ((j = enh_code(s, n, i, ' ')) != 0) { /* digits and dots: before end */
                 i = j + 1;
             }
             cap(c, SCAN_TEXT, i, end);
