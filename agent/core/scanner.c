@@ -283,6 +283,24 @@ enh_code(const unsigned char *s, size_t n, size_t i, unsigned char next)
     return digits13(s, n, j + 1, next);
 }
 
+/* (?<reply>\d{3})[ -](?:\d\.\d{1,3}\.\d{1,3} )?  at i, taken when it is there (the optional
+ * group that ends the delivery patterns before their text): the position after it, or i. */
+SCAN_INLINE size_t
+reply_at(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
+{
+    size_t j;
+
+    if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
+        (s[i + 3] == ' ' || s[i + 3] == '-')) {
+        cap(c, SCAN_REPLY, i, i + 3);
+        i += 4;
+        if ((j = enh_code(s, n, i, ' ')) != 0) {
+            i = j + 1;
+        }
+    }
+    return i;
+}
+
 /* The relay of a delivery record, by pattern: PD_RELAY_ANY, PD_RELAY_REMOTE, PD_RELAY_LOOPBACK. */
 enum pd_relay { PD_ANY, PD_REMOTE, PD_LOOPBACK, PD_LOOP4, PD_LOOP6 };
 
@@ -532,16 +550,8 @@ postfix_delivery(const char *msg, size_t n, enum pd_relay relay, struct scan_cap
             i = k;
         }
     }
-    /* (?:(?<reply>\d{3})[ -](?:\d\.\d{1,3}\.\d{1,3} )?)? */
-    if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
-        (s[i + 3] == ' ' || s[i + 3] == '-')) {
-        cap(c, SCAN_REPLY, i, i + 3);
-        i += 4;
-        if ((j = enh_code(s, n, i, ' ')) != 0) {
-            i = j + 1;
-        }
-    }
-    /* (?<text>(?s:.*))$  -- the rest, whatever it is */
+    /* (?:(?<reply>\d{3})[ -](?:\d\.\d{1,3}\.\d{1,3} )?)?(?<text>(?s:.*))$  -- the text the rest */
+    i = reply_at(s, n, i, c);
     cap(c, SCAN_TEXT, i, n);
     return 1;
 }
@@ -998,14 +1008,8 @@ sm_tail(const unsigned char *s, size_t n, size_t i, int sent, struct scan_caps *
         if (end == n) {
             return 0;
         }
-        if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
-            (s[i + 3] == ' ' || s[i + 3] == '-')) {
-            cap(c, SCAN_REPLY, i, i + 3);
-            i += 4;
-            if ((j = enh_code(s, n, i, ' ')) != 0) { /* digits and dots: before end */
-                i = j + 1;
-            }
-            cap(c, SCAN_TEXT, i, end);
+        if ((j = reply_at(s, n, i, c)) != i) { /* its code's digits and dots end before end */
+            cap(c, SCAN_TEXT, j, end);
             reply1 = 1;
         }
         i = end;
@@ -1020,14 +1024,7 @@ sm_tail(const unsigned char *s, size_t n, size_t i, int sent, struct scan_caps *
     if (reply1) {
         return 1; /* the first groups of the names, set in reply=, are the ones read */
     }
-    if (n - i >= 4 && is_digit(s[i]) && is_digit(s[i + 1]) && is_digit(s[i + 2]) &&
-        (s[i + 3] == ' ' || s[i + 3] == '-')) {
-        cap(c, SCAN_REPLY, i, i + 3);
-        i += 4;
-        if ((j = enh_code(s, n, i, ' ')) != 0) {
-            i = j + 1;
-        }
-    }
+    i = reply_at(s, n, i, c);
     cap(c, SCAN_TEXT, i, n);
     return 1;
 }
