@@ -104,9 +104,10 @@ present_avx2(const struct picks *p, const unsigned char *s, size_t n)
         _mm256_storeu_si256((__m256i *)(void *)pad, _mm256_setzero_si256());
         _mm256_storeu_si256((__m256i *)(void *)(pad + 32), _mm256_setzero_si256());
         if (n >= 16) {
-            _mm_storeu_si128((__m128i *)(void *)pad, _mm_loadu_si128((const __m128i *)s));
+            _mm_storeu_si128((__m128i *)(void *)pad,
+                             _mm_loadu_si128((const __m128i *)(const void *)s));
             _mm_storeu_si128((__m128i *)(void *)(pad + n - 16),
-                             _mm_loadu_si128((const __m128i *)(s + n - 16)));
+                             _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)));
         } else if (n >= 8) {
             memcpy(pad, s, 8);
             memcpy(pad + n - 8, s + n - 8, 8);

@@ -2,8 +2,8 @@
  * picks.h -- which of up to 16 byte pairs a message contains, in one pass over it.
  *
  * The rules of a program each require a literal. An Exim line without a code is tried against
- * some thirty such rules, each searching the message for its literal's rarest byte: a dozen
- * memchr calls a line, most of them finding a byte of the random message id and comparing on.
+ * some thirty such rules, each searching the message for its literal's rarest byte: about nine
+ * memchr calls a line, many of them finding a letter of the random message id and comparing on.
  * A picks set holds one pair of adjacent bytes of each literal as nibble tables, one bit a
  * pair, and tells in one pass (32 positions a step with AVX2) which pairs the message has: a
  * rule whose pair is absent cannot match and is not looked at.
@@ -19,8 +19,8 @@
 struct picks {
     unsigned n; /* pairs held, at most PICKS_MAX */
     unsigned char pair[PICKS_MAX][2];
-    /* bit b of table [g][nibble]: pair 8 * g + b has this nibble: lo/hi of its first byte (0)
-     * and of its second (1) */
+    /* bit b of lo[g][k][x] (hi[g][k][x]): pair 8 * g + b has x as the low (high) nibble of its
+     * first byte (k 0) or of its second (k 1) */
     uint8_t lo[2][2][16], hi[2][2][16];
 };
 
