@@ -32,7 +32,11 @@
 #define REASON_PREFIXES 8192
 #define CACHE_BITS 7
 #define CACHE_SLOTS (1 << CACHE_BITS) /* program -> rules cache entries per matcher */
-#define REASON_MEMO 4096              /* memoised reason choices per matcher (power of two) */
+/* Lists with fewer rules that require a held pair are tried rule by rule, each searching for
+ * its literal: the pass would cost more than it saves (Postfix's and Sendmail's lists; most of
+ * their lines meet a delivery scanner first). */
+#define PICKS_MIN_RULES 8
+#define REASON_MEMO 4096 /* memoised reason choices per matcher (power of two) */
 /* Texts this long or longer are not looked up by their raw key: in real logs they are the long
  * answers of the big providers, with ids in them that the folding hides (none repeats as it
  * is in a relay's day), and the key would cost more than it spares. */
@@ -164,7 +168,7 @@ struct cache_entry {
     struct picks picks;
     uint64_t pick_rules[2][PICKS_MAX];
     uint64_t other_rules[2];
-    unsigned paired[2]; /* the rules of the list that require a held pair */
+    int by_pairs[2]; /* the list is tried by pairs: PICKS_MIN_RULES of its rules have one */
 };
 
 /* What is known of one message over the tries of its rules: the numbers of the require
@@ -264,9 +268,8 @@ rarest_pair(const struct picks *p, const char *w, size_t wl)
             best = i;
             best_c = c;
         }
-        for (unsigned k = 0; k < p->n; k++) {
-            if (c < held_c && p->pair[k][0] == (unsigned char)w[i] &&
-                p->pair[k][1] == (unsigned char)w[i + 1]) {
+        for (unsigned k = 0; k < p->n && c < held_c; k++) {
+            if (p->pair[k][0] == (unsigned char)w[i] && p->pair[k][1] == (unsigned char)w[i + 1]) {
                 held = i;
                 held_c = c;
             }
@@ -1739,9 +1742,9 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
     for (int l = 1; l >= 0; l--) { /* nocode's first: most lines have no code */
         const struct rule *const *rules = l == 0 ? e->code : e->nocode;
         size_t n = l == 0 ? e->ncode : e->nnocode;
+        unsigned paired = 0;
         memset(e->pick_rules[l], 0, sizeof(e->pick_rules[l]));
         e->other_rules[l] = 0;
-        e->paired[l] = 0;
         for (size_t i = 0; i < n && i < 64; i++) {
             const struct rule *r = rules[i];
             int k = -1;
@@ -1752,11 +1755,12 @@ build_entry(const struct ruleset *rs, struct cache_entry *e, const char *program
             }
             if (k >= 0) {
                 e->pick_rules[l][k] |= UINT64_C(1) << i;
-                e->paired[l]++;
+                paired++;
             } else {
                 e->other_rules[l] |= UINT64_C(1) << i;
             }
         }
+        e->by_pairs[l] = paired >= PICKS_MIN_RULES;
     }
     /* the longest start the leading literals of nocode's rules share */
     e->nocode_lead = e->nnocode > 0 ? e->nocode[0]->pattern + 1 : NULL;
@@ -3089,14 +3093,9 @@ msg_starts(const struct loghdr *h, const char *lit, size_t n)
     return h->msg.len >= n && memcmp(h->msg.p, lit, n) == 0;
 }
 
-/* Lists with fewer rules that require a held pair are tried rule by rule, each searching for
- * its literal: the pass would cost more than it saves (Postfix's and Sendmail's lists; most of
- * their lines meet a delivery scanner first). */
-#define PICKS_MIN_RULES 8
-
-/* The rules of list l of e (0 code, 1 nocode) from 'from' on, n of them, that the message may
- * match: bit i for rule from + i, set for a rule that requires a pair the message has, or none
- * of the held pairs, or that is past the list's first 64. */
+/* The rules of list l of e (0 code, 1 nocode) from 'from' on that the message may match: bit i for
+ * rule from + i, set for a rule that requires a pair the message has, or none of the held pairs, or
+ * that is past the list's first 64. */
 static __attribute__((noinline)) uint64_t
 candidates_of(const struct cache_entry *e, int l, size_t from, const struct loghdr *h,
               struct line_facts *f)
@@ -3115,10 +3114,10 @@ candidates_of(const struct cache_entry *e, int l, size_t from, const struct logh
 }
 
 static inline uint64_t
-candidates(const struct matcher *m, const struct cache_entry *e, int l, size_t from, size_t n,
+candidates(const struct matcher *m, const struct cache_entry *e, int l, size_t from,
            const struct loghdr *h, struct line_facts *f)
 {
-    if (n < PICKS_MIN_RULES || e->paired[l] < PICKS_MIN_RULES || from >= 64 || !m->pairs) {
+    if (!e->by_pairs[l] || from >= 64 || !m->pairs) {
         return ~UINT64_C(0);
     }
     return candidates_of(e, l, from, h, f);
@@ -3257,8 +3256,7 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
     if (m->order < 0 ? e->code_first : m->order && e->nfirst > 0) {
         uint64_t limit_hits = m->limit_hits;
         int proven = 0;
-        rc = try_rules(m, e->code, e->nfirst, candidates(m, e, 0, 0, e->nfirst, h, &f), h, &f, ev,
-                       &proven);
+        rc = try_rules(m, e->code, e->nfirst, candidates(m, e, 0, 0, h, &f), h, &f, ev, &proven);
         first_tally(e, proven);
         if (proven) {
             ev->flags |= EV_DETECTED;
@@ -3276,16 +3274,15 @@ matcher_match(struct matcher *m, const struct loghdr *h, const struct pack *only
         goto nocode;
     }
     if (rc == 0 && from < e->ncode) { /* (e->code is NULL for a program without such rules) */
-        rc = try_rules(m, e->code + from, e->ncode - from,
-                       candidates(m, e, 0, from, e->ncode - from, h, &f), h, &f, ev, NULL);
+        rc = try_rules(m, e->code + from, e->ncode - from, candidates(m, e, 0, from, h, &f), h, &f,
+                       ev, NULL);
         if (e->nfirst > 0 && from == 0) {
             first_tally(e, rc == 1 && in_first(e, ev->rule));
         }
     }
     if (rc == 0) {
         /* A rule with a default may still describe this line (its code unparsed). */
-        rc = try_rules(m, e->nocode, e->nnocode, candidates(m, e, 1, 0, e->nnocode, h, &f), h, &f,
-                       ev, NULL);
+        rc = try_rules(m, e->nocode, e->nnocode, candidates(m, e, 1, 0, h, &f), h, &f, ev, NULL);
     }
     if (rc == 1) {
         ev->flags |= EV_DETECTED;
@@ -3298,8 +3295,7 @@ nocode:
     if (e->nnocode > 0 &&
         (e->nocode_lead_len == 0 || msg_starts(h, e->nocode_lead, e->nocode_lead_len)) &&
         (e->nocode_byte < 0 || memchr(h->msg.p, e->nocode_byte, h->msg.len) != NULL) &&
-        try_rules(m, e->nocode, e->nnocode, candidates(m, e, 1, 0, e->nnocode, h, &f), h, &f, ev,
-                  NULL)) {
+        try_rules(m, e->nocode, e->nnocode, candidates(m, e, 1, 0, h, &f), h, &f, ev, NULL)) {
         return MATCH_OK;
     }
     return MATCH_NOCODE;

@@ -7,21 +7,19 @@
 #include <criterion/criterion.h>
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "picks.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static unsigned seed = 20261205;
 
-static uint64_t
+static unsigned
 rng(void)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return (unsigned)rand_r(&seed);
 }
 
 /* The pairs of p in s[0..n), by their definition. */
