@@ -57,15 +57,38 @@
     "(?<text>[^;]*+(?:;(?! (?:from=<|to=<|proto=))[^;]*+)*+)"                                      \
     "(?:; (?:from=<[^>]*+>,? )?(?:to=<(?>[^@>]*@(?<domain>[^>]*)|[^>]*)>,? )?proto=.*|; .*)?$"
 
+/* An Exim message id and the space after it (the ids of 4.97 on have longer parts). */
+#define EX_QID "[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4} "
+
 /* The reference patterns of exim.delivered and exim.delivered.lmtp in patterns/exim.rules: a
  * queue id, the arrow, the address, then (for LMTP) the transport, then the reply in C="...". */
-#define ED_HEAD                                                                                    \
-    "^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4} (?:=>|->|>>) "                             \
-    "(?>[^@\\s]*@(?<domain>[^\\s>]+)|\\S+) "
+#define ED_HEAD "^" EX_QID "(?:=>|->|>>) (?>[^@\\s]*@(?<domain>[^\\s>]+)|\\S+) "
 #define ED_LMTP ".*? T=\\S*lmtp\\S* "
 #define ED_TAIL                                                                                    \
     "(?>(?:[^C]++|\\BC|C(?!=\"))*)C=\"(?<reply>\\d{3})[ -]"                                        \
     "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?(?<text>[^\"]*)"
+
+/* The reference patterns of exim.bounce.remote and exim.defer.remote: the remote server's reply
+ * to a recipient that bounced (**) or was deferred (==); a bounce's text stops before the DT=
+ * field (log_selector +deliver_time) that may end the line. */
+#define ER_ADDR "(?>[^@\\s:]*@(?<domain>[^\\s>:]+)|[^\\s:]+)"
+#define ER_ERROR                                                                                   \
+    ".*?(?:SMTP error from remote (?:mail server|mailer) after|PRDR error after|"                  \
+    "Malformed SMTP reply in response to) .*?: (?:host \\S+ \\[[^\\]]*\\]: )?"                     \
+    "(?<reply>\\d{3})[ -](?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?"
+#define ER_BOUNCE                                                                                  \
+    "^" EX_QID "\\*\\* " ER_ADDR ER_ERROR                                                          \
+    "(?<text>(?:[^ ]++| (?!DT=[\\dwdhms.]+$))*+)(?: DT=[\\dwdhms.]+)?$"
+#define ER_DEFER "^" EX_QID "== " ER_ADDR ER_ERROR "(?<text>(?s:.*))$"
+
+/* The reference patterns of exim.reject.rcpt and exim.reject.rcpt.temp: an ACL's refusal of a
+ * recipient, an SPF result before the verb, then the address and the ACL's message. */
+#define EJ_HEAD "^(?:" EX_QID ")?(?:H|U|F)=.*?(?: (?<text>SPF=\\w+))?"
+#define EJ_TAIL                                                                                    \
+    " rejected RCPT <?(?>[^@>\\s:]*@(?<domain>[^>\\s:]+)|[^>\\s:]*)>?(?:: (?:(?<reply>\\d{3})[ -]" \
+    "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?)?)?(?<text>(?s:.*))$"
+#define EJ_RCPT EJ_HEAD "(?<!temporarily)" EJ_TAIL
+#define EJ_RCPT_TEMP EJ_HEAD " temporarily" EJ_TAIL
 
 /* The reference patterns of sendmail.local.delivery and sendmail.delivery in
  * patterns/sendmail.rules: the queue id and the recipients, the mailer (local deliveries), the
@@ -780,14 +803,13 @@ is_word(unsigned char c)
     return is_alnum(c) || c == '_';
 }
 
-/* ED_HEAD: the end of it (after the space that follows the address), or 0. */
+/* EX_QID at the start: the position after its space, or 0. Each run is followed by a byte
+ * outside its class, so it matches only when the whole run is of a length it allows. */
 static size_t
-exim_head(const unsigned char *s, size_t n, struct scan_caps *c)
+exim_qid(const unsigned char *s, size_t n)
 {
-    size_t i, j, k;
+    size_t i, j;
 
-    /* ^[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4}  -- each run is followed by a byte
-     * outside its class, so it matches only when the whole run is of a length it allows */
     i = skip_class(s, 0, n, SC_DIGIT | SC_ALPHA);
     if (i != 6 || !LIT("-")) {
         return 0;
@@ -800,6 +822,18 @@ exim_head(const unsigned char *s, size_t n, struct scan_caps *c)
     j = i;
     i = skip_class(s, i, n, SC_DIGIT | SC_ALPHA);
     if (i - j < 2 || i - j > 4 || !LIT(" ")) {
+        return 0;
+    }
+    return i;
+}
+
+/* ED_HEAD: the end of it (after the space that follows the address), or 0. */
+static size_t
+exim_head(const unsigned char *s, size_t n, struct scan_caps *c)
+{
+    size_t i, j, k;
+
+    if ((i = exim_qid(s, n)) == 0) {
         return 0;
     }
     /* (?:=>|->|>>)  */
@@ -937,6 +971,229 @@ find_lit(const unsigned char *s, size_t n, size_t i, const char *w, size_t wl)
 {
     const unsigned char *p = i <= n ? memmem(s + i, n - i, w, wl) : NULL;
     return p != NULL ? (size_t)(p - s) : n;
+}
+
+/* '.' takes any byte but a line feed (and, under other newline conventions, a carriage
+ * return): a message with either is left to PCRE2 by the scanners whose patterns have a lazy
+ * ".*?", rather than followed through every convention. Log lines have neither. */
+static inline int
+has_newline(const unsigned char *s, size_t n)
+{
+    return memchr(s, '\n', n) != NULL || memchr(s, '\r', n) != NULL;
+}
+
+/* (?<reply>\d{3})[ -](?:(?<enh>\d\.\d{1,3}\.\d{1,3})[ -])?  at i: the position after it, or 0
+ * when the reply is not there. The enhanced code is taken when it can match (what follows
+ * matches any byte). */
+static size_t
+exim_reply(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
+{
+    size_t j;
+
+    if (n - i < 4 || !is_digit(s[i]) || !is_digit(s[i + 1]) || !is_digit(s[i + 2]) ||
+        (s[i + 3] != ' ' && s[i + 3] != '-')) {
+        return 0;
+    }
+    cap(c, SCAN_REPLY, i, i + 3);
+    i += 4;
+    if ((j = enh_code(s, n, i, ' ')) != 0 || (j = enh_code(s, n, i, '-')) != 0) {
+        cap(c, SCAN_ENH, i, j);
+        i = j + 1;
+    }
+    return i;
+}
+
+/* The phrases ER_ERROR names, each with the space after the group: the length of the one at i,
+ * or 0. They start with different bytes, so at most one is there. */
+static size_t
+error_phrase_at(const unsigned char *s, size_t n, size_t i)
+{
+    size_t j = i;
+
+    if (lit(s, n, &j, "SMTP error from remote ", 23)) {
+        return lit(s, n, &j, "mail server after ", 18) || lit(s, n, &j, "mailer after ", 13) ? j - i
+                                                                                             : 0;
+    }
+    if (lit(s, n, &j, "PRDR error after ", 17) ||
+        lit(s, n, &j, "Malformed SMTP reply in response to ", 36)) {
+        return j - i;
+    }
+    return 0;
+}
+
+/* ER_BOUNCE and ER_DEFER. The address is matched one way (the anchored id and the atomic group
+ * leave no other); then the lazy ".*?" goes to each place where a phrase starts, in turn, and
+ * from each the lazy ".*?: " to each ": " after it, in turn: at each, the host group is tried
+ * before its absence, and the first place where a reply follows is the match (the enhanced
+ * code and the text always match after it). When no place leads to a reply, no path of the
+ * pattern matches: refused. */
+static int
+exim_remote_error(const char *msg, size_t n, int bounce, struct scan_caps *c)
+{
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i, j, k, p, q, r;
+
+    c->set = 0;
+    if ((i = exim_qid(s, n)) == 0 || !(bounce ? LIT("** ") : LIT("== "))) {
+        return -1;
+    }
+    if (has_newline(s, n)) {
+        return 0;
+    }
+    /* (?>[^@\s:]*@(?<domain>[^\s>:]+)|[^\s:]+)  -- the first alternative when the run of
+     * [^@\s:] stops at '@' and a byte of [^\s>:] follows (the domain is then the longest run);
+     * else the longest run of [^\s:], at least one byte, or no match */
+    j = find_any(s, i, n, '@', ':', ':', 1);
+    if (j < n && s[j] == '@' && (k = find_any(s, j + 1, n, '>', ':', ':', 1)) > j + 1) {
+        cap(c, SCAN_DOMAIN, j + 1, k);
+        i = k;
+    } else if ((j = find_any(s, i, n, ':', ':', ':', 1)) > i) {
+        i = j;
+    } else {
+        return -1;
+    }
+    for (p = i; p < n; p++) {
+        /* the next place at or after p where a phrase may start: 'S', 'P' or 'M' */
+        p = find_any(s, p, n, 'S', 'P', 'M', 0);
+        size_t len = p < n ? error_phrase_at(s, n, p) : 0;
+        if (len == 0) {
+            continue;
+        }
+        for (q = p + len; (q = find_lit(s, n, q, ": ", 2)) < n; q++) {
+            unsigned keep = c->set & (1u << SCAN_DOMAIN);
+            r = q + 2;
+            /* (?:host \S+ \[[^\]]*\]: )?  -- \S+ and [^\]]* can only stop where they do: a
+             * shorter run leaves a byte of its class where ' ' or ']' is due */
+            j = r;
+            if (lit(s, n, &j, "host ", 5) && (k = find_any(s, j, n, ' ', ' ', ' ', 1)) > j &&
+                n - k >= 2 && s[k] == ' ' && s[k + 1] == '[') {
+                const unsigned char *e = memchr(s + k + 2, ']', n - k - 2);
+                j = e != NULL ? (size_t)(e - s) : n;
+                if (lit(s, n, &j, "]: ", 3) && (k = exim_reply(s, n, j, c)) != 0) {
+                    r = k;
+                    goto text;
+                }
+                c->set = keep;
+            }
+            if ((k = exim_reply(s, n, r, c)) != 0) {
+                r = k;
+                goto text;
+            }
+            c->set = keep;
+        }
+    }
+    return -1;
+text:
+    if (bounce) {
+        /* (?<text>(?:[^ ]++| (?!DT=[\dwdhms.]+$))*+)(?: DT=[\dwdhms.]+)?$  -- the loop stops
+         * only at a space followed by DT= and such bytes to the end: the last space, if any */
+        const unsigned char *sp = memrchr(s + r, ' ', n - r);
+        if (sp != NULL && (size_t)(s + n - sp) > 4 && same_as(sp + 1, "DT=", 3)) {
+            size_t e = (size_t)(sp - s) + 4;
+            while (e < n && (is_digit(s[e]) || s[e] == 'w' || s[e] == 'd' || s[e] == 'h' ||
+                             s[e] == 'm' || s[e] == 's' || s[e] == '.')) {
+                e++;
+            }
+            if (e == n) {
+                cap(c, SCAN_TEXT, r, (size_t)(sp - s));
+                return 1;
+            }
+        }
+    }
+    cap(c, SCAN_TEXT, r, n);
+    return 1;
+}
+
+static int
+exim_bounce_remote(const char *msg, size_t n, struct scan_caps *c)
+{
+    return exim_remote_error(msg, n, 1, c);
+}
+
+static int
+exim_defer_remote(const char *msg, size_t n, struct scan_caps *c)
+{
+    return exim_remote_error(msg, n, 0, c);
+}
+
+/* EJ_RCPT (temp 0) and EJ_RCPT_TEMP (temp 1). After "H=" (or U=, F=) the lazy ".*?" stops at
+ * the first place where the optional " SPF=\w+" and then the verb can follow: the verb's places
+ * are taken in turn. At one, the group is there when " SPF=" and a run of word bytes end just
+ * before it (a run cannot end elsewhere, a space follows); it starts earlier than the verb, yet
+ * no place between could hold the verb, whose spaces the group has none of. Without the group,
+ * the verb itself at that place. (?<!temporarily) looks at the same place either way. From the
+ * verb on every part of the pattern is optional or a longest run: it matches, one way. */
+static int
+exim_reject_rcpt(const char *msg, size_t n, int temp, struct scan_caps *c)
+{
+    static const char verb[] = " rejected RCPT ", verb_temp[] = " temporarily rejected RCPT ";
+    const char *v = temp ? verb_temp : verb;
+    size_t vl = temp ? sizeof(verb_temp) - 1 : sizeof(verb) - 1;
+    const unsigned char *s = (const unsigned char *)msg;
+    size_t i, j, k, q, w;
+
+    c->set = 0;
+    /* ^(?:QID )?(?:H|U|F)=  -- without the id, a message that starts with one has no '=' as
+     * its second byte */
+    i = exim_qid(s, n);
+    if (n - i < 2 || (s[i] != 'H' && s[i] != 'U' && s[i] != 'F') || s[i + 1] != '=') {
+        return -1;
+    }
+    i += 2;
+    if (has_newline(s, n)) {
+        return 0;
+    }
+    for (q = i; (q = find_lit(s, n, q, v, vl)) < n; q++) {
+        if (!temp && q >= 11 && same_as(s + q - 11, "temporarily", 11)) {
+            continue;
+        }
+        for (w = q; w > i && is_word(s[w - 1]); w--) {
+        }
+        if (w < q && w >= i + 5 && same_as(s + w - 5, " SPF=", 5)) {
+            cap(c, SCAN_TEXT, w - 4, q); /* "SPF=" and the word */
+        }
+        break;
+    }
+    if (q >= n) {
+        return -1;
+    }
+    i = q + vl;
+    /* <?(?>[^@>\s:]*@(?<domain>[^>\s:]+)|[^>\s:]*)>?  -- as in ER_ADDR, the second alternative
+     * may be empty */
+    if (i < n && s[i] == '<') {
+        i++;
+    }
+    j = find_any(s, i, n, '@', '>', ':', 1);
+    if (j < n && s[j] == '@' && (k = find_any(s, j + 1, n, '>', ':', ':', 1)) > j + 1) {
+        cap(c, SCAN_DOMAIN, j + 1, k);
+        i = k;
+    } else {
+        i = find_any(s, i, n, '>', ':', ':', 1);
+    }
+    if (i < n && s[i] == '>') {
+        i++;
+    }
+    /* (?:: (?:REPLY)?)?(?<text>(?s:.*))$  -- the second "text" is read only when the first
+     * (the SPF result) did not take part */
+    if (LIT(": ") && (j = exim_reply(s, n, i, c)) != 0) {
+        i = j;
+    }
+    if (!(c->set & (1u << SCAN_TEXT))) {
+        cap(c, SCAN_TEXT, i, n);
+    }
+    return 1;
+}
+
+static int
+exim_reject_rcpt_perm(const char *msg, size_t n, struct scan_caps *c)
+{
+    return exim_reject_rcpt(msg, n, 0, c);
+}
+
+static int
+exim_reject_rcpt_temp(const char *msg, size_t n, struct scan_caps *c)
+{
+    return exim_reject_rcpt(msg, n, 1, c);
 }
 
 /* A mailer of SM_LOCAL's list and ", " at i: the position after them, or 0. Each alternative
@@ -1114,6 +1371,10 @@ static const struct scanner scanners[] = {
     {"postfix-milter-reject", PR_MILTER PR_TAIL, postfix_milter_reject},
     {"exim-delivered", ED_HEAD ED_TAIL, exim_delivered},
     {"exim-delivered-lmtp", ED_HEAD ED_LMTP ED_TAIL, exim_delivered_lmtp},
+    {"exim-bounce-remote", ER_BOUNCE, exim_bounce_remote},
+    {"exim-defer-remote", ER_DEFER, exim_defer_remote},
+    {"exim-reject-rcpt", EJ_RCPT, exim_reject_rcpt_perm},
+    {"exim-reject-rcpt-temp", EJ_RCPT_TEMP, exim_reject_rcpt_temp},
     {"sendmail-local-delivery", SM_HEAD SM_LOCAL SM_DSN SM_STAT_LOCAL SM_TAIL,
      sendmail_local_delivery},
     {"sendmail-delivery", SM_HEAD SM_DSN SM_STAT_ANY SM_TAIL, sendmail_any_delivery},

@@ -5,7 +5,9 @@
  * a mail log. Its pattern costs about 8,000 instructions a line in the PCRE2 interpreter (the
  * only engine left when MemoryDenyWriteExecute forbids JIT) and about a fifth of that with JIT;
  * a hand-written scanner does it in a few hundred either way. Exim's and Sendmail's delivery
- * records have theirs too.
+ * records have theirs too, and so do Exim's remote refusals (** and ==, "SMTP error from remote
+ * mail server") and its ACL's refusals of a recipient, which cost the interpreter 7,000 to
+ * 9,000 cycles a line.
  *
  * A scanner is attached to a rule by the rules loader when the rule's pattern is, byte for byte,
  * the scanner's reference pattern (so an edited pattern simply runs in PCRE2). On a message it

@@ -30,7 +30,7 @@
 #include "scanner.h"
 
 #define MUTANTS 100000 /* per scanner */
-#define MAX_SCANNERS 12
+#define MAX_SCANNERS 20
 #define NSEEDS (sizeof(seeds) / sizeof(seeds[0]))
 #define MAX_MSG 4096
 
@@ -150,6 +150,48 @@ static const char *const seeds[] = {
     "1rXyZg-000Abh-Qz => info@example.org <info@example.org> F=<s@example.net> R=virtual "
     "T=remote_smtp T=lmtp_delivery H=mail.example.org [192.0.2.12]:24 C=\"250 2.1.5 "
     "<info@example.org> Ok\"",
+    /* Exim's remote refusals: bounced (**) and deferred (==), each phrase, the older "host X
+     * [ip]: " before the reply, ": " in the command and an IPv6 host before the right one, a
+     * bounce's DT= field at the end */
+    "1xYGZ1-0000007p5J3-2vCU ** u3284@example.org R=dnslookup T=remote_smtp H=mx.example.org "
+    "[198.19.70.141]: SMTP error from remote mail server after RCPT TO:<u3284@example.org>: 550 "
+    "5.1.1 The email account that you tried to reach does not exist. - gsmtp",
+    "1rXyZh-000Abi-Qz ** bob@example.com <bob@example.com> R=dnslookup T=remote_smtp "
+    "H=mx.example.com [192.0.2.13] X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes: SMTP error from "
+    "remote mail server after end of data: host mx.example.com [192.0.2.13]: 554-5.7.1 Message "
+    "rejected as spam DT=1.2s",
+    "1rXyZi-000Abj-Qz ** carol@example.net R=dnslookup T=remote_smtp H=mx.example.net "
+    "[2001:db8::14]: PRDR error after end of data: 550 Rejected by recipient policy",
+    "1rXyZj-000Abk-Qz ** dave F=<s@example.com> R=dnslookup T=remote_smtp H=mx.example.org "
+    "[192.0.2.15]: SMTP error from remote mailer after RCPT TO:<dave@example.org>: 550-5.1.1 "
+    "User unknown DT=3s",
+    "1xYEZx-0000005e35N-v1mg == u1657@example.fr R=dnslookup T=remote_smtp defer (-44) "
+    "H=mx.example.fr [198.19.70.238]: SMTP error from remote mail server after RCPT "
+    "TO:<u1657@example.fr>: 451 4.7.1 Greylisted, please try again in 300 seconds",
+    "1rXyZk-000Abl-Qz == erin@example.com R=dnslookup T=remote_smtp defer (-46) H=mx.example.com "
+    "[192.0.2.16]: Malformed SMTP reply in response to MAIL FROM:<s@example.net> SIZE=1234: 421 "
+    "Service not available",
+    "1rXyZm-000Abn-Qz == frank@example.net R=dnslookup T=remote_smtp defer (-45) H=mx.example.net "
+    "[192.0.2.17]: SMTP error from remote mail server after pipelined MAIL FROM:<s@example.com>: "
+    "host mx.example.net [192.0.2.17]: 452-4.3.1 Insufficient system storage",
+    "1rXyZn-000Abo-Qz ** g@example.com R=r T=remote_smtp: SMTP error from remote mail server "
+    "after RCPT TO:<g@example.com>: host mx [x]: not a reply: 550 5.1.1 no such user DT=2m",
+    /* Exim's ACL refusals of a recipient: with and without an id, a code, an SPF result, the
+     * temporary ones, and a permanent one after the words of a temporary one */
+    "H=(spam.example) [198.19.63.109]:54067 I=[192.0.2.10]:25 F=<u260@yahoo.com> rejected RCPT "
+    "<dave1@ourdomain.example>: Unknown user",
+    "H=mail.example.com [192.0.2.20] F=<a@example.com> SPF=fail rejected RCPT "
+    "<b@ourdomain.example>",
+    "1rXyZl-000Abm-Qz H=mx.example.net [192.0.2.21] F=<a@example.net> rejected RCPT "
+    "<c@ourdomain.example>: 550 5.7.1 Relay not permitted",
+    "U=www-data F=<x@example.org> rejected RCPT postmaster: relay not permitted",
+    "H=(helo) [198.18.0.5]:40000 F=<x@example.org> temporarily rejected RCPT "
+    "<y@ourdomain.example>: greylisted",
+    "H=mx.example.org [192.0.2.22] F=<x@example.org> SPF=temperror temporarily rejected RCPT "
+    "<z@ourdomain.example>: 451 4.7.24 SPF lookup failed",
+    "H=x [192.0.2.1] F=<a@b> temporarily rejected RCPT <a@b>: later; then rejected RCPT <c@d>: "
+    "550 no",
+    "H=x F=<a@b> SPF=softfail rejected RCPT <@b>: 550-5.7.23 SPF",
     /* Sendmail deliveries: local mailers (the mailer first or after other fields), remote ones
      * with and without reply= (8.16.1 on), ntries= and stage=, stat= with a code, "Deferred: " or
      * "Sent (" */
@@ -556,13 +598,16 @@ Test(scanner, attached_by_exact_pattern)
             with++;
             cr_assert(strstr(rule_name(r), "postfix.") == rule_name(r) ||
                           strstr(rule_name(r), "exim.delivered") == rule_name(r) ||
+                          strcmp(rule_name(r), "exim.bounce.remote") == 0 ||
+                          strcmp(rule_name(r), "exim.defer.remote") == 0 ||
+                          strstr(rule_name(r), "exim.reject.rcpt") == rule_name(r) ||
                           strcmp(rule_name(r), "sendmail.delivery") == 0 ||
                           strcmp(rule_name(r), "sendmail.local.delivery") == 0,
                       "%s", rule_name(r));
         }
     }
     cr_assert_eq(with, ruleset_scanner_count(rs));
-    cr_assert_geq(with, 13);
+    cr_assert_geq(with, 17);
     for (size_t i = 0; i < ruleset_rule_count(rs); i++) {
         const struct rule *r = ruleset_rule_at(rs, i);
         if (strcmp(rule_name(r), "postfix.smtp.delivery") == 0) {
@@ -579,6 +624,14 @@ Test(scanner, attached_by_exact_pattern)
             cr_assert_str_eq(rule_scanner(r), "exim-delivered");
         } else if (strcmp(rule_name(r), "exim.delivered.lmtp") == 0) {
             cr_assert_str_eq(rule_scanner(r), "exim-delivered-lmtp");
+        } else if (strcmp(rule_name(r), "exim.bounce.remote") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "exim-bounce-remote");
+        } else if (strcmp(rule_name(r), "exim.defer.remote") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "exim-defer-remote");
+        } else if (strcmp(rule_name(r), "exim.reject.rcpt") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "exim-reject-rcpt");
+        } else if (strcmp(rule_name(r), "exim.reject.rcpt.temp") == 0) {
+            cr_assert_str_eq(rule_scanner(r), "exim-reject-rcpt-temp");
         } else if (strcmp(rule_name(r), "sendmail.local.delivery") == 0) {
             cr_assert_str_eq(rule_scanner(r), "sendmail-local-delivery");
         } else if (strcmp(rule_name(r), "sendmail.delivery") == 0) {
