@@ -309,6 +309,9 @@ if [[ " $sets " == *" postfix "* && " $sets " == *" exim "* ]]; then
     pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
     er=$(calc "print ${med[exim_scan1]} / ${med[exim_wc]}")
     check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
+    pr=$(calc "print ${med[postfix_scannj]} / ${med[postfix_wc]}")
+    er=$(calc "print ${med[exim_scannj]} / ${med[exim_wc]}")
+    check "the same with --no-jit (the packaged unit's mode)" "$(ratio "$er" "$pr")" $target_exim
 fi
 if [[ " $sets " == *" postfix "* && " $sets " == *" sendmail "* ]]; then
     pr=$(calc "print ${med[postfix_scan]} / ${med[postfix_wc]}")
@@ -317,6 +320,9 @@ if [[ " $sets " == *" postfix "* && " $sets " == *" sendmail "* ]]; then
     pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
     er=$(calc "print ${med[sendmail_scan1]} / ${med[sendmail_wc]}")
     check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
+    pr=$(calc "print ${med[postfix_scannj]} / ${med[postfix_wc]}")
+    er=$(calc "print ${med[sendmail_scannj]} / ${med[sendmail_wc]}")
+    check "the same with --no-jit (the packaged unit's mode)" "$(ratio "$er" "$pr")" $target_exim
 fi
 if [[ " $sets " == *" files "* ]]; then
     check "$nfiles files / one file, default threads" "$(ratio "${med[files_many]}" "${med[files_one]}")" $target_files
