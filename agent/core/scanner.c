@@ -876,12 +876,31 @@ find_reply_field(const unsigned char *s, size_t i, size_t n)
     return n;
 }
 
+/* (?<reply>\d{3})[ -](?:(?<enh>\d\.\d{1,3}\.\d{1,3})[ -])?  at i: the position after it, or 0
+ * when the reply is not there. The enhanced code is taken when it can match (what follows
+ * matches any byte). */
+static size_t
+exim_reply(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
+{
+    size_t j;
+
+    if (n - i < 4 || !is_digit(s[i]) || !is_digit(s[i + 1]) || !is_digit(s[i + 2]) ||
+        (s[i + 3] != ' ' && s[i + 3] != '-')) {
+        return 0;
+    }
+    cap(c, SCAN_REPLY, i, i + 3);
+    i += 4;
+    if ((j = enh_code(s, n, i, ' ')) != 0 || (j = enh_code(s, n, i, '-')) != 0) {
+        cap(c, SCAN_ENH, i, j);
+        i = j + 1;
+    }
+    return i;
+}
+
 /* ED_TAIL from i > 0 on. */
 static int
 exim_tail(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
 {
-    size_t j;
-
     /* (?>(?:[^C]++|\BC|C(?!="))*)C="  -- the loop takes every byte but a C that is at a word
      * boundary and followed by =": it stops at the first such C (or the end), and being atomic
      * it is not tried shorter, so the rest must match there or the line does not (declined). */
@@ -889,19 +908,10 @@ exim_tail(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
     if (i == n) {
         return 0;
     }
-    i += 3;
-    /* (?<reply>\d{3})[ -] */
-    if (n - i < 4 || !is_digit(s[i]) || !is_digit(s[i + 1]) || !is_digit(s[i + 2]) ||
-        (s[i + 3] != ' ' && s[i + 3] != '-')) {
+    /* the reply, and the enhanced code when it can match: the text below matches whatever
+     * follows */
+    if ((i = exim_reply(s, n, i + 3, c)) == 0) {
         return 0;
-    }
-    cap(c, SCAN_REPLY, i, i + 3);
-    i += 4;
-    /* (?:(?<enh>\d\.\d{1,3}\.\d{1,3})[ -])?  -- entered when it can match: the text below
-     * matches whatever follows */
-    if ((j = enh_code(s, n, i, ' ')) != 0 || (j = enh_code(s, n, i, '-')) != 0) {
-        cap(c, SCAN_ENH, i, j);
-        i = j + 1;
     }
     /* (?<text>[^"]*)  -- the longest run; nothing follows it */
     const unsigned char *q = memchr(s + i, '"', n - i);
@@ -982,27 +992,6 @@ has_newline(const unsigned char *s, size_t n)
     return memchr(s, '\n', n) != NULL || memchr(s, '\r', n) != NULL;
 }
 
-/* (?<reply>\d{3})[ -](?:(?<enh>\d\.\d{1,3}\.\d{1,3})[ -])?  at i: the position after it, or 0
- * when the reply is not there. The enhanced code is taken when it can match (what follows
- * matches any byte). */
-static size_t
-exim_reply(const unsigned char *s, size_t n, size_t i, struct scan_caps *c)
-{
-    size_t j;
-
-    if (n - i < 4 || !is_digit(s[i]) || !is_digit(s[i + 1]) || !is_digit(s[i + 2]) ||
-        (s[i + 3] != ' ' && s[i + 3] != '-')) {
-        return 0;
-    }
-    cap(c, SCAN_REPLY, i, i + 3);
-    i += 4;
-    if ((j = enh_code(s, n, i, ' ')) != 0 || (j = enh_code(s, n, i, '-')) != 0) {
-        cap(c, SCAN_ENH, i, j);
-        i = j + 1;
-    }
-    return i;
-}
-
 /* The phrases ER_ERROR names, each with the space after the group: the length of the one at i,
  * or 0. They start with different bytes, so at most one is there. */
 static size_t
@@ -1031,7 +1020,7 @@ static int
 exim_remote_error(const char *msg, size_t n, int bounce, struct scan_caps *c)
 {
     const unsigned char *s = (const unsigned char *)msg;
-    size_t i, j, k, p, q, r;
+    size_t i, j, k, p, q, r, len, close = 0;
 
     c->set = 0;
     if ((i = exim_qid(s, n)) == 0 || !(bounce ? LIT("** ") : LIT("== "))) {
@@ -1052,34 +1041,40 @@ exim_remote_error(const char *msg, size_t n, int bounce, struct scan_caps *c)
     } else {
         return -1;
     }
-    for (p = i; p < n; p++) {
-        /* the next place at or after p where a phrase may start: 'S', 'P' or 'M' */
-        p = find_any(s, p, n, 'S', 'P', 'M', 0);
-        size_t len = p < n ? error_phrase_at(s, n, p) : 0;
-        if (len == 0) {
-            continue;
+    /* The first place of a phrase: one whose first byte is 'S', 'P' or 'M'. A later place could
+     * only lead to the ": " after its own end, which all come after this one's end (no phrase
+     * starts inside another), and what follows a ": " does not depend on the phrase before it:
+     * when no ": " after this phrase leads to a reply, none after a later one does. So each
+     * byte is looked at a bounded number of times, however many phrases a line holds. */
+    for (p = i; (p = find_any(s, p, n, 'S', 'P', 'M', 0)) < n; p++) {
+        if ((len = error_phrase_at(s, n, p)) != 0) {
+            break;
         }
-        for (q = p + len; (q = find_lit(s, n, q, ": ", 2)) < n; q++) {
-            unsigned keep = c->set & (1u << SCAN_DOMAIN);
-            r = q + 2;
-            /* (?:host \S+ \[[^\]]*\]: )?  -- \S+ and [^\]]* can only stop where they do: a
-             * shorter run leaves a byte of its class where ' ' or ']' is due */
-            j = r;
-            if (lit(s, n, &j, "host ", 5) && (k = find_any(s, j, n, ' ', ' ', ' ', 1)) > j &&
-                n - k >= 2 && s[k] == ' ' && s[k + 1] == '[') {
+    }
+    if (p >= n) {
+        return -1;
+    }
+    for (q = p + len; (q = find_lit(s, n, q, ": ", 2)) < n; q++) {
+        r = q + 2;
+        /* (?:host \S+ \[[^\]]*\]: )?  -- \S+ and [^\]]* can only stop where they do: a shorter
+         * run leaves a byte of its class where ' ' or ']' is due. The ']' found last is the
+         * first one after any later place before it. */
+        j = r;
+        if (lit(s, n, &j, "host ", 5) && (k = find_any(s, j, n, ' ', ' ', ' ', 1)) > j &&
+            n - k >= 2 && s[k] == ' ' && s[k + 1] == '[') {
+            if (close < k + 2) {
                 const unsigned char *e = memchr(s + k + 2, ']', n - k - 2);
-                j = e != NULL ? (size_t)(e - s) : n;
-                if (lit(s, n, &j, "]: ", 3) && (k = exim_reply(s, n, j, c)) != 0) {
-                    r = k;
-                    goto text;
-                }
-                c->set = keep;
+                close = e != NULL ? (size_t)(e - s) : n;
             }
-            if ((k = exim_reply(s, n, r, c)) != 0) {
+            j = close;
+            if (lit(s, n, &j, "]: ", 3) && (k = exim_reply(s, n, j, c)) != 0) {
                 r = k;
                 goto text;
             }
-            c->set = keep;
+        }
+        if ((k = exim_reply(s, n, r, c)) != 0) {
+            r = k;
+            goto text;
         }
     }
     return -1;
