@@ -992,6 +992,24 @@ has_newline(const unsigned char *s, size_t n)
     return memchr(s, '\n', n) != NULL || memchr(s, '\r', n) != NULL;
 }
 
+/* ER_ADDR at i > 0 (gt 0), or EJ_TAIL's (?>[^@>\s:]*@(?<domain>[^>\s:]+)|[^>\s:]*) (gt 1): the
+ * first alternative when the run of [^@\s:] (and not '>') stops at '@' and a byte of [^\s>:]
+ * follows (the domain is then the longest run); else the longest run of [^\s:] (and not '>'),
+ * which ER_ADDR needs one byte of. The end, or 0 when there is no match. */
+static size_t
+exim_addr(const unsigned char *s, size_t n, size_t i, int gt, struct scan_caps *c)
+{
+    unsigned char stop = gt ? '>' : ':';
+    size_t j = find_any(s, i, n, '@', stop, ':', 1), k;
+
+    if (j < n && s[j] == '@' && (k = find_any(s, j + 1, n, '>', ':', ':', 1)) > j + 1) {
+        cap(c, SCAN_DOMAIN, j + 1, k);
+        return k;
+    }
+    j = find_any(s, i, n, stop, ':', ':', 1);
+    return j > i || gt ? j : 0;
+}
+
 /* The phrases ER_ERROR names, each with the space after the group: the length of the one at i,
  * or 0. They start with different bytes, so at most one is there. */
 static size_t
@@ -1029,16 +1047,7 @@ exim_remote_error(const char *msg, size_t n, int bounce, struct scan_caps *c)
     if (has_newline(s, n)) {
         return 0;
     }
-    /* (?>[^@\s:]*@(?<domain>[^\s>:]+)|[^\s:]+)  -- the first alternative when the run of
-     * [^@\s:] stops at '@' and a byte of [^\s>:] follows (the domain is then the longest run);
-     * else the longest run of [^\s:], at least one byte, or no match */
-    j = find_any(s, i, n, '@', ':', ':', 1);
-    if (j < n && s[j] == '@' && (k = find_any(s, j + 1, n, '>', ':', ':', 1)) > j + 1) {
-        cap(c, SCAN_DOMAIN, j + 1, k);
-        i = k;
-    } else if ((j = find_any(s, i, n, ':', ':', ':', 1)) > i) {
-        i = j;
-    } else {
+    if ((i = exim_addr(s, n, i, 0, c)) == 0) {
         return -1;
     }
     /* The first place of a phrase: one whose first byte is 'S', 'P' or 'M'. A later place could
@@ -1099,17 +1108,14 @@ text:
     return 1;
 }
 
-static int
-exim_bounce_remote(const char *msg, size_t n, struct scan_caps *c)
-{
-    return exim_remote_error(msg, n, 1, c);
-}
-
-static int
-exim_defer_remote(const char *msg, size_t n, struct scan_caps *c)
-{
-    return exim_remote_error(msg, n, 0, c);
-}
+/* A scanner of the table: fn with its last argument fixed. */
+#define EXIM_SCANNER(name, fn, arg)                                                                \
+    static int name(const char *msg, size_t n, struct scan_caps *c)                                \
+    {                                                                                              \
+        return fn(msg, n, arg, c);                                                                 \
+    }
+EXIM_SCANNER(exim_bounce_remote, exim_remote_error, 1)
+EXIM_SCANNER(exim_defer_remote, exim_remote_error, 0)
 
 /* EJ_RCPT (temp 0) and EJ_RCPT_TEMP (temp 1). After "H=" (or U=, F=) the lazy ".*?" stops at
  * the first place where the optional " SPF=\w+" and then the verb can follow: the verb's places
@@ -1125,7 +1131,7 @@ exim_reject_rcpt(const char *msg, size_t n, int temp, struct scan_caps *c)
     const char *v = temp ? verb_temp : verb;
     size_t vl = temp ? sizeof(verb_temp) - 1 : sizeof(verb) - 1;
     const unsigned char *s = (const unsigned char *)msg;
-    size_t i, j, k, q, w;
+    size_t i, j, q, w;
 
     c->set = 0;
     /* ^(?:QID )?(?:H|U|F)=  -- without the id, a message that starts with one has no '=' as
@@ -1153,18 +1159,11 @@ exim_reject_rcpt(const char *msg, size_t n, int temp, struct scan_caps *c)
         return -1;
     }
     i = q + vl;
-    /* <?(?>[^@>\s:]*@(?<domain>[^>\s:]+)|[^>\s:]*)>?  -- as in ER_ADDR, the second alternative
-     * may be empty */
+    /* <?ADDRESS>? */
     if (i < n && s[i] == '<') {
         i++;
     }
-    j = find_any(s, i, n, '@', '>', ':', 1);
-    if (j < n && s[j] == '@' && (k = find_any(s, j + 1, n, '>', ':', ':', 1)) > j + 1) {
-        cap(c, SCAN_DOMAIN, j + 1, k);
-        i = k;
-    } else {
-        i = find_any(s, i, n, '>', ':', ':', 1);
-    }
+    i = exim_addr(s, n, i, 1, c);
     if (i < n && s[i] == '>') {
         i++;
     }
@@ -1179,17 +1178,8 @@ exim_reject_rcpt(const char *msg, size_t n, int temp, struct scan_caps *c)
     return 1;
 }
 
-static int
-exim_reject_rcpt_perm(const char *msg, size_t n, struct scan_caps *c)
-{
-    return exim_reject_rcpt(msg, n, 0, c);
-}
-
-static int
-exim_reject_rcpt_temp(const char *msg, size_t n, struct scan_caps *c)
-{
-    return exim_reject_rcpt(msg, n, 1, c);
-}
+EXIM_SCANNER(exim_reject_rcpt_perm, exim_reject_rcpt, 0)
+EXIM_SCANNER(exim_reject_rcpt_temp, exim_reject_rcpt, 1)
 
 /* A mailer of SM_LOCAL's list and ", " at i: the position after them, or 0. Each alternative
  * is followed by ", ", so at most one of them can match; cyrus\w* takes the whole run of word
