@@ -58,11 +58,11 @@
     "(?:; (?:from=<[^>]*+>,? )?(?:to=<(?>[^@>]*@(?<domain>[^>]*)|[^>]*)>,? )?proto=.*|; .*)?$"
 
 /* An Exim message id and the space after it (the ids of 4.97 on have longer parts). */
-#define EX_QID "[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4} "
+#define EXIM_QID "[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4} "
 
 /* The reference patterns of exim.delivered and exim.delivered.lmtp in patterns/exim.rules: a
  * queue id, the arrow, the address, then (for LMTP) the transport, then the reply in C="...". */
-#define ED_HEAD "^" EX_QID "(?:=>|->|>>) (?>[^@\\s]*@(?<domain>[^\\s>]+)|\\S+) "
+#define ED_HEAD "^" EXIM_QID "(?:=>|->|>>) (?>[^@\\s]*@(?<domain>[^\\s>]+)|\\S+) "
 #define ED_LMTP ".*? T=\\S*lmtp\\S* "
 #define ED_TAIL                                                                                    \
     "(?>(?:[^C]++|\\BC|C(?!=\"))*)C=\"(?<reply>\\d{3})[ -]"                                        \
@@ -77,13 +77,13 @@
     "Malformed SMTP reply in response to) .*?: (?:host \\S+ \\[[^\\]]*\\]: )?"                     \
     "(?<reply>\\d{3})[ -](?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?"
 #define ER_BOUNCE                                                                                  \
-    "^" EX_QID "\\*\\* " ER_ADDR ER_ERROR                                                          \
+    "^" EXIM_QID "\\*\\* " ER_ADDR ER_ERROR                                                        \
     "(?<text>(?:[^ ]++| (?!DT=[\\dwdhms.]+$))*+)(?: DT=[\\dwdhms.]+)?$"
-#define ER_DEFER "^" EX_QID "== " ER_ADDR ER_ERROR "(?<text>(?s:.*))$"
+#define ER_DEFER "^" EXIM_QID "== " ER_ADDR ER_ERROR "(?<text>(?s:.*))$"
 
 /* The reference patterns of exim.reject.rcpt and exim.reject.rcpt.temp: an ACL's refusal of a
  * recipient, an SPF result before the verb, then the address and the ACL's message. */
-#define EJ_HEAD "^(?:" EX_QID ")?(?:H|U|F)=.*?(?: (?<text>SPF=\\w+))?"
+#define EJ_HEAD "^(?:" EXIM_QID ")?(?:H|U|F)=.*?(?: (?<text>SPF=\\w+))?"
 #define EJ_TAIL                                                                                    \
     " rejected RCPT <?(?>[^@>\\s:]*@(?<domain>[^>\\s:]+)|[^>\\s:]*)>?(?:: (?:(?<reply>\\d{3})[ -]" \
     "(?:(?<enh>\\d\\.\\d{1,3}\\.\\d{1,3})[ -])?)?)?(?<text>(?s:.*))$"
@@ -803,7 +803,7 @@ is_word(unsigned char c)
     return is_alnum(c) || c == '_';
 }
 
-/* EX_QID at the start: the position after its space, or 0. Each run is followed by a byte
+/* EXIM_QID at the start: the position after its space, or 0. Each run is followed by a byte
  * outside its class, so it matches only when the whole run is of a length it allows. */
 static size_t
 exim_qid(const unsigned char *s, size_t n)
