@@ -721,7 +721,7 @@ twin_run(struct twin *t)
                                         "exim",
                                         "exim4",
                                         "sm-mta"};
-    for (int k = 0; k < 24000; k++) {
+    for (int k = 0; k < 36000; k++) {
         const char *seed = seeds[rng() % NSEEDS];
         char msg[MAX_MSG];
         size_t len = k % 4 == 0 ? strlen(seed) : mutate(seed, strlen(seed), msg);
