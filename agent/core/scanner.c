@@ -784,17 +784,20 @@ postfix_milter_reject(const char *msg, size_t n, struct scan_caps *c)
     return reject_tail(s, n, i, c);
 }
 
-/* The delivery scanners, one a relay form: postfix_delivery() with that form. */
-#define PD_SCANNER(name, relay)                                                                    \
+/* A scanner of the table that is fn(msg, len, arg, c) with arg fixed: one pattern of a family
+ * the same function reads. */
+#define SCANNER_OF(name, fn, arg)                                                                  \
     static int name(const char *msg, size_t len, struct scan_caps *c)                              \
     {                                                                                              \
-        return postfix_delivery(msg, len, relay, c);                                               \
+        return fn(msg, len, arg, c);                                                               \
     }
-PD_SCANNER(postfix_delivery_remote, PD_REMOTE)
-PD_SCANNER(postfix_delivery_any, PD_ANY)
-PD_SCANNER(postfix_delivery_loopback, PD_LOOPBACK)
-PD_SCANNER(postfix_smtp_loopback, PD_LOOP4)
-PD_SCANNER(postfix_smtp_loopback6, PD_LOOP6)
+
+/* The delivery scanners, one a relay form: postfix_delivery() with that form. */
+SCANNER_OF(postfix_delivery_remote, postfix_delivery, PD_REMOTE)
+SCANNER_OF(postfix_delivery_any, postfix_delivery, PD_ANY)
+SCANNER_OF(postfix_delivery_loopback, postfix_delivery, PD_LOOPBACK)
+SCANNER_OF(postfix_smtp_loopback, postfix_delivery, PD_LOOP4)
+SCANNER_OF(postfix_smtp_loopback6, postfix_delivery, PD_LOOP6)
 
 /* \w without Unicode properties: what \b and \B look at. */
 static inline int
@@ -1108,14 +1111,8 @@ text:
     return 1;
 }
 
-/* A scanner of the table: fn with its last argument fixed. */
-#define EXIM_SCANNER(name, fn, arg)                                                                \
-    static int name(const char *msg, size_t n, struct scan_caps *c)                                \
-    {                                                                                              \
-        return fn(msg, n, arg, c);                                                                 \
-    }
-EXIM_SCANNER(exim_bounce_remote, exim_remote_error, 1)
-EXIM_SCANNER(exim_defer_remote, exim_remote_error, 0)
+SCANNER_OF(exim_bounce_remote, exim_remote_error, 1)
+SCANNER_OF(exim_defer_remote, exim_remote_error, 0)
 
 /* EJ_RCPT (temp 0) and EJ_RCPT_TEMP (temp 1). After "H=" (or U=, F=) the lazy ".*?" stops at
  * the first place where the optional " SPF=\w+" and then the verb can follow: the verb's places
@@ -1178,8 +1175,8 @@ exim_reject_rcpt(const char *msg, size_t n, int temp, struct scan_caps *c)
     return 1;
 }
 
-EXIM_SCANNER(exim_reject_rcpt_perm, exim_reject_rcpt, 0)
-EXIM_SCANNER(exim_reject_rcpt_temp, exim_reject_rcpt, 1)
+SCANNER_OF(exim_reject_rcpt_perm, exim_reject_rcpt, 0)
+SCANNER_OF(exim_reject_rcpt_temp, exim_reject_rcpt, 1)
 
 /* A mailer of SM_LOCAL's list and ", " at i: the position after them, or 0. Each alternative
  * is followed by ", ", so at most one of them can match; cyrus\w* takes the whole run of word
@@ -1333,17 +1330,8 @@ sendmail_delivery(const char *msg, size_t n, int local, struct scan_caps *c)
     return sm_tail(s, n, i, 1, c) ? 1 : -1;
 }
 
-static int
-sendmail_local_delivery(const char *msg, size_t n, struct scan_caps *c)
-{
-    return sendmail_delivery(msg, n, 1, c);
-}
-
-static int
-sendmail_any_delivery(const char *msg, size_t n, struct scan_caps *c)
-{
-    return sendmail_delivery(msg, n, 0, c);
-}
+SCANNER_OF(sendmail_local_delivery, sendmail_delivery, 1)
+SCANNER_OF(sendmail_any_delivery, sendmail_delivery, 0)
 
 static const struct scanner scanners[] = {
     {"postfix-delivery-remote", PD_HEAD PD_RELAY_REMOTE PD_TAIL, postfix_delivery_remote},

@@ -302,28 +302,26 @@ if [[ " $sets " == *" postfix "* ]]; then
     check "postfix scan --jobs 1 / wc -l" "$(ratio "${med[postfix_scan1]}" "${med[postfix_wc]}")" $target_wc1
     check "postfix scan / grep -cE, default threads" "$(ratio "${med[postfix_scan]}" "${med[postfix_grep]}")" $target_grep
 fi
-if [[ " $sets " == *" postfix "* && " $sets " == *" exim "* ]]; then
-    pr=$(calc "print ${med[postfix_scan]} / ${med[postfix_wc]}")
-    er=$(calc "print ${med[exim_scan]} / ${med[exim_wc]}")
-    check "exim (scan / wc -l) / postfix (scan / wc -l)" "$(ratio "$er" "$pr")" $target_exim
-    pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
-    er=$(calc "print ${med[exim_scan1]} / ${med[exim_wc]}")
-    check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
-    pr=$(calc "print ${med[postfix_scannj]} / ${med[postfix_wc]}")
-    er=$(calc "print ${med[exim_scannj]} / ${med[exim_wc]}")
-    check "the same with --no-jit (the packaged unit's mode)" "$(ratio "$er" "$pr")" $target_exim
-fi
-if [[ " $sets " == *" postfix "* && " $sets " == *" sendmail "* ]]; then
-    pr=$(calc "print ${med[postfix_scan]} / ${med[postfix_wc]}")
-    er=$(calc "print ${med[sendmail_scan]} / ${med[sendmail_wc]}")
-    check "sendmail (scan / wc -l) / postfix (scan / wc -l)" "$(ratio "$er" "$pr")" $target_exim
-    pr=$(calc "print ${med[postfix_scan1]} / ${med[postfix_wc]}")
-    er=$(calc "print ${med[sendmail_scan1]} / ${med[sendmail_wc]}")
-    check "the same with --jobs 1" "$(ratio "$er" "$pr")" $target_exim
-    pr=$(calc "print ${med[postfix_scannj]} / ${med[postfix_wc]}")
-    er=$(calc "print ${med[sendmail_scannj]} / ${med[sendmail_wc]}")
-    check "the same with --no-jit (the packaged unit's mode)" "$(ratio "$er" "$pr")" $target_exim
-fi
+# An MTA's scan/wc ratio against Postfix's, in each mode: JIT with the default threads, then
+# --jobs 1, then without JIT (the packaged unit's mode).
+against_postfix() {
+    local mta=$1 mode pr er label
+    for mode in scan scan1 scannj; do
+        case $mode in
+        scan) label="$mta (scan / wc -l) / postfix (scan / wc -l)" ;;
+        scan1) label="the same with --jobs 1" ;;
+        scannj) label="the same with --no-jit (the packaged unit's mode)" ;;
+        esac
+        pr=$(calc "print ${med[postfix_$mode]} / ${med[postfix_wc]}")
+        er=$(calc "print ${med[${mta}_$mode]} / ${med[${mta}_wc]}")
+        check "$label" "$(ratio "$er" "$pr")" $target_exim
+    done
+}
+for mta in exim sendmail; do
+    if [[ " $sets " == *" postfix "* && " $sets " == *" $mta "* ]]; then
+        against_postfix "$mta"
+    fi
+done
 if [[ " $sets " == *" files "* ]]; then
     check "$nfiles files / one file, default threads" "$(ratio "${med[files_many]}" "${med[files_one]}")" $target_files
     check "$nfiles files / one file, --jobs 1" "$(ratio "${med[files_many1]}" "${med[files_one1]}")" $target_files
