@@ -1,7 +1,8 @@
 /*
  * reload.c -- SIGHUP: the configuration and the patterns read again; on an error the running
  * ones stay. Batches counted with the old rules are sealed with them first; streams of removed
- * sources end, new ones start, the others take the new rules and reading settings. See agent.h.
+ * sources end, new ones start, the others take the new rules and reading settings; the alert
+ * rules are built again and go on from the running ones (alerts_carry). See agent.h.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -69,15 +70,20 @@ agent_reload(struct agent *ag)
         stream_seal(s, 1);
         s->keep = 0;
     }
-    /* The alert rules name reasons of the old rule set: rebuild them with the new one (their
-     * learned baselines are saved to and restored from Redis on the way). */
-    ag->x->alerts_free(ag->alerts);
-    ag->alerts = NULL;
-    config_free(&ag->cfg);
+    /* The alert rules are read again and name reasons of the new rule set: the new detector
+     * goes on from the running one (a rule that selects what it did keeps its window, baseline
+     * and state), which then saves its baselines and ends. */
+    struct alerts_out *old_alerts = ag->alerts;
+    struct config old_cfg = ag->cfg;
+    struct rsref *old_rsr = ag->rsr;
+
     ag->cfg = nc;
-    rsref_put(ag->rsr);
     ag->rsr = nr;
     ag->alerts = ag->x->alerts_new(ag->loop, &ag->cfg, ag->rsr->rs, ag->agent_id);
+    ag->x->alerts_carry(ag->alerts, old_alerts);
+    ag->x->alerts_free(old_alerts);
+    config_free(&old_cfg);
+    rsref_put(old_rsr);
     log_set_level(ag->cli.verbose ? LOG_LVL_DEBUG : (enum log_level)ag->cfg.log_level);
     agent_sources(ag, 0);
     for (pp = &ag->streams; *pp != NULL;) {

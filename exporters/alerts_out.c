@@ -546,6 +546,28 @@ alerts_out_free(struct alerts_out *ao)
 }
 
 void
+alerts_out_carry(struct alerts_out *to, const struct alerts_out *from)
+{
+    int *carried;
+
+    if (to == NULL || from == NULL || (carried = calloc(to->n + 1, sizeof(*carried))) == NULL) {
+        return;
+    }
+    alerts_carry(to->det, from->det, carried);
+    for (size_t i = 0; i < to->n; i++) {
+        if (carried[i] > 0) {
+            log_info("alerts: rule=%s keeps its window, baseline and state over the reload",
+                     to->rules[i].name);
+        } else if (carried[i] < 0) {
+            log_info("alerts: rule=%s selects other events or another window now: its window "
+                     "starts empty",
+                     to->rules[i].name);
+        }
+    }
+    free(carried);
+}
+
+void
 alerts_out_stop_budget(struct alerts_out *ao, int64_t budget_ms)
 {
     if (ao != NULL && budget_ms < ao->save_budget_ms) {

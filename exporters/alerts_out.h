@@ -31,6 +31,10 @@ struct alerts_out *alerts_out_new(struct ev_loop *loop, const struct config *c,
 /* Saves the baselines (blocking, bounded by the Redis timeout and the budget below) and frees
  * everything; running programs are left to finish on their own. NULL is accepted. */
 void alerts_out_free(struct alerts_out *ao);
+/* On a reload: 'to' (built from the new configuration) goes on from 'from' (alerts_carry):
+ * a rule whose name and selection stay keeps its window, baseline and firing state, whatever its
+ * thresholds now are. Logs what each rule kept. Both may be NULL. */
+void alerts_out_carry(struct alerts_out *to, const struct alerts_out *from);
 /* At stop: the save of alerts_out_free must end within budget_ms (0: not attempted). */
 void alerts_out_stop_budget(struct alerts_out *ao, int64_t budget_ms);
 /* Feeds one event (NULL ao is accepted: alerting is off). */

@@ -44,6 +44,7 @@ static const struct agent_exporters agent_exporters = {
     .alerts_new = alerts_out_new,
     .alerts_feed = alerts_out_feed,
     .alerts_status = alerts_out_status,
+    .alerts_carry = alerts_out_carry,
     .alerts_stop_budget = alerts_out_stop_budget,
     .alerts_free = alerts_out_free,
     .usage = exporters_usage,

@@ -81,6 +81,7 @@ struct agent_exporters {
     void (*alerts_feed)(struct alerts_out *ao, const struct smtp_event *ev, const char *line,
                         size_t len);
     void (*alerts_status)(const struct alerts_out *ao, char *status, size_t cap);
+    void (*alerts_carry)(struct alerts_out *to, const struct alerts_out *from);
     void (*alerts_stop_budget)(struct alerts_out *ao, int64_t budget_ms);
     void (*alerts_free)(struct alerts_out *ao);
     /* The synopsis of the exporters' commands, for smtpmon --help. */

@@ -52,6 +52,7 @@ struct rstate {
     char sample[ALERTS_SAMPLE_MAX];
     size_t sample_len;
     char host[TOP_KEY];
+    uint64_t steps; /* minute boundaries crossed since the rule started counting */
 };
 
 struct alerts {
@@ -62,9 +63,8 @@ struct alerts {
     char host[128];
     alerts_emit_fn *emit;
     void *arg;
-    int64_t cur;    /* current minute; NONE before the first event */
-    int64_t now;    /* latest log time seen */
-    uint64_t steps; /* minute boundaries crossed since the first event */
+    int64_t cur; /* current minute; NONE before the first event */
+    int64_t now; /* latest log time seen */
     struct alerts_counters cnt;
     char *json;
 };
@@ -321,6 +321,71 @@ alerts_counters(const struct alerts *d, struct alerts_counters *c)
     *c = d->cnt;
 }
 
+/* Rule i's reason by name (rule sets may number the reasons differently), "" for any. */
+static const char *
+rule_reason(const struct alerts *d, const struct alert_rule *r)
+{
+    if (r->reason < 0) {
+        return "";
+    }
+    return (size_t)r->reason < d->nreasons ? d->reasons[r->reason] : NULL;
+}
+
+static int
+same_selection(const struct alerts *da, const struct alert_rule *a, const struct alerts *db,
+               const struct alert_rule *b)
+{
+    const char *ra = rule_reason(da, a), *rb = rule_reason(db, b);
+
+    return a->direction == b->direction && a->outcome == b->outcome && a->cls == b->cls &&
+           a->window_s == b->window_s && strcmp(a->status, b->status) == 0 &&
+           strcmp(a->reply, b->reply) == 0 && strcmp(a->domain, b->domain) == 0 &&
+           strcmp(a->list, b->list) == 0 &&
+           (ra != NULL && rb != NULL ? strcmp(ra, rb) == 0 : a->reason == b->reason);
+}
+
+void
+alerts_carry(struct alerts *to, const struct alerts *from, int *carried)
+{
+    to->cur = from->cur;
+    to->now = from->now;
+    to->cnt = from->cnt;
+    for (size_t i = 0; i < to->n; i++) {
+        struct rstate *s = &to->rules[i];
+        const struct rstate *o = NULL;
+        int c = 0;
+
+        for (size_t j = 0; j < from->n && o == NULL; j++) {
+            if (strcmp(from->rules[j].r.name, s->r.name) == 0) {
+                o = &from->rules[j];
+            }
+        }
+        if (o != NULL && same_selection(to, &s->r, from, &o->r)) {
+            struct alert_rule r = s->r;
+            struct bucket *ring = s->ring;
+
+            *s = *o;
+            s->r = r;
+            s->ring = ring;
+            memcpy(ring, o->ring, s->nb * sizeof(*ring));
+            c = 1;
+        } else {
+            c = o != NULL ? -1 : 0;
+            for (size_t j = 0; j < s->nb; j++) {
+                bucket_clear(&s->ring[j], NONE);
+            }
+            s->wcount = s->wtotal = 0;
+            s->steps = 0;
+            if (to->cur != NONE) {
+                bucket_clear(&s->ring[(size_t)(to->cur % (int64_t)s->nb)], to->cur);
+            }
+        }
+        if (carried != NULL) {
+            carried[i] = c;
+        }
+    }
+}
+
 int
 alerts_firing(const struct alerts *d, size_t i)
 {
@@ -534,8 +599,8 @@ evaluate(struct alerts *d, struct rstate *s, int64_t t)
     double base;
     int cond;
 
-    if (d->steps < s->nb) {
-        return; /* the window has not been filled since the start */
+    if (s->steps < s->nb) {
+        return; /* the window has not been filled since the rule started */
     }
     base = baseline_at(s, t);
     cond = base >= 0 && condition(s, base);
@@ -611,9 +676,10 @@ step(struct alerts *d)
         struct rstate *s = &d->rules[i];
         struct bucket *b = &s->ring[(size_t)(next % (int64_t)s->nb)];
 
-        if (d->steps + 1 >= s->nb) {
+        if (s->steps + 1 >= s->nb) {
             sample(s, d->cur);
         }
+        s->steps++;
         if (b->idx != NONE) {
             s->wcount -= b->count;
             s->wtotal -= b->total;
@@ -621,7 +687,6 @@ step(struct alerts *d)
         bucket_clear(b, next);
     }
     d->cur = next;
-    d->steps++;
     for (size_t i = 0; i < d->n; i++) {
         evaluate(d, &d->rules[i], next * ALERTS_BUCKET_S);
     }

@@ -115,6 +115,15 @@ int alerts_firing(const struct alerts *d, size_t i);
 /* The baseline of rule i at time t (its hour of day), -1 while warming up. */
 double alerts_baseline(const struct alerts *d, size_t i, int64_t t);
 
+/* After a reload: 'to' (the new rules) goes on from 'from' (the running detector, left
+ * unchanged): its clock and counters, and for each rule of 'to' that has a rule of the same name
+ * in 'from' selecting the same events over the same window, all that rule holds (the window's
+ * counts, the baselines, the firing state); the thresholds are 'to''s. Any other rule of 'to'
+ * keeps what it has (a baseline restored, or none) and starts counting in the current minute, as
+ * at a start. carried[i], when not NULL, is set to 1 for rule i carried over, -1 for a rule of
+ * the same name whose selection or window changed, 0 for a new name. */
+void alerts_carry(struct alerts *to, const struct alerts *from, int *carried);
+
 /* The learned state of rule i (baseline, firing state), as text. The caller frees *out.
  * Returns 0, or -1 on allocation failure. */
 int alerts_state_encode(const struct alerts *d, size_t i, char **out, size_t *len);

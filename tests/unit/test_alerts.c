@@ -3,8 +3,10 @@
  * with noise fires nothing; a spike fires exactly one alert at its start and one recovery
  * after it; a slow ramp fires nothing; two spikes further apart than the cooldown fire twice,
  * closer ones once; the share threshold; the hour-of-day baseline; the state round trip and a
- * restart in the middle of a log; garbage states are rejected; the JSON of an alert keeps UTF-8
- * and writes invalid bytes as \udcXX; the default inbound-auth rule on a password-guessing run.
+ * restart in the middle of a log; a reload at random moments that changes nothing is no reload,
+ * and one that changes rules keeps what still selects the same; garbage states are rejected; the
+ * JSON of an alert keeps UTF-8 and writes invalid bytes as \udcXX; the default inbound-auth rule on
+ * a password-guessing run.
  */
 #include <criterion/criterion.h>
 
@@ -16,7 +18,7 @@
 #include "alerts.h"
 
 #define T0 (INT64_C(19674) * 86400) /* a midnight, UTC */
-#define MAXREC 64
+#define MAXREC 192
 
 struct rec {
     enum alert_type type;
@@ -469,6 +471,176 @@ Test(alerts, restart_keeps_the_baseline)
     alerts_free(whole);
     alerts_free(first);
     alerts_free(second);
+}
+
+/* The five shipped rules and one of a 7-minute window on outbound 4.x.x to one domain. */
+static size_t
+reload_rules(struct alert_rule *r)
+{
+    size_t n = alerts_default_count();
+
+    for (size_t i = 0; i < n; i++) {
+        r[i] = *alerts_default_at(i);
+    }
+    alerts_rule_defaults(&r[n]);
+    snprintf(r[n].name, sizeof(r[n].name), "gmail-deferrals");
+    r[n].direction = DIR_OUTBOUND;
+    snprintf(r[n].status, sizeof(r[n].status), "4.*.*");
+    snprintf(r[n].domain, sizeof(r[n].domain), "gmail.com");
+    r[n].window_s = 7 * 60;
+    r[n].min_count = 15;
+    return n + 1;
+}
+
+/* Random traffic in both directions with spikes of each kind, late and untimed events. */
+static void
+reload_traffic(struct alerts *d, int64_t m, uint32_t *spike)
+{
+    static const char *const dom[] = {"gmail.com", "example.net", "example.org"};
+    unsigned n = 40 + rnd(40);
+
+    if (*spike == 0 && rnd(500) == 0) {
+        *spike = 20 + rnd(30);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        int64_t t = T0 + m * 60 + rnd(60);
+        enum smtp_direction dir = rnd(3) == 0 ? DIR_INBOUND : DIR_OUTBOUND;
+        int cls = 2, subj = 0, det = 0;
+        uint32_t k = rnd(100);
+
+        if (*spike > 0 && k < 40) {
+            cls = k < 15 ? 5 : 4;
+            subj = k < 15 ? 7 : (int)rnd(8);
+            det = 1;
+        } else if (k < 6) {
+            cls = 4 + (int)rnd(2);
+            subj = (int)rnd(8);
+            det = (int)rnd(3);
+        }
+        if (rnd(50) == 0) {
+            t -= 60 + rnd(200); /* late, some too late */
+        }
+        feed_one(d, t, dir, cls, subj, det, dom[rnd(3)]);
+    }
+    if (*spike > 0) {
+        (*spike)--;
+    }
+}
+
+/* A reload that changes nothing is no event for the detector: at random moments (mid-minute
+ * too, over gaps, before the first event) the running detector is replaced by a new one with
+ * the same rules that goes on from it; the alerts and the learned states are those of a detector
+ * never replaced. */
+Test(alerts, reload_at_random_moments_is_no_reload)
+{
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        struct alert_rule r[8];
+        size_t n = reload_rules(r);
+        struct sink ref, got;
+        struct alerts *whole, *d;
+        uint32_t spike = 0, spike2;
+        size_t reloads = 0;
+        uint64_t when = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+
+        memset(&ref, 0, sizeof(ref));
+        memset(&got, 0, sizeof(got));
+        whole = alerts_new(r, n, NULL, "mx1", on_alert, &ref);
+        d = alerts_new(r, n, NULL, "mx1", on_alert, &got);
+        cr_assert(whole != NULL && d != NULL);
+        for (int64_t m = 0; m < 5 * 24 * 60; m++) {
+            uint64_t keep;
+
+            if (m == 2000) {
+                m +=
+                    100 + (int64_t)(seed * 997) % 3000; /* a gap: over two days for seeds 3 and 6 */
+            }
+            rng = (seed * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)m * 0xBF58476D1CE4E5B9ULL);
+            rng = rng != 0 ? rng : 1;
+            keep = rng;
+            spike2 = spike;
+            reload_traffic(whole, m, &spike);
+            rng = keep;
+            reload_traffic(d, m, &spike2);
+            when = when * 6364136223846793005ULL + 1442695040888963407ULL;
+            if ((when >> 33) % 97 == 0 || m == 0) {
+                struct alerts *e = alerts_new(r, n, NULL, "mx1", on_alert, &got);
+                cr_assert_not_null(e);
+                alerts_carry(e, d, NULL);
+                alerts_free(d);
+                d = e;
+                reloads++;
+            }
+        }
+        cr_assert_gt(reloads, 20);
+        cr_assert_gt(ref.n, 2, "seed %llu: %zu alerts, the test needs some",
+                     (unsigned long long)seed, ref.n);
+        cr_assert_eq(got.n, ref.n, "seed %llu: %zu alerts with reloads, %zu without",
+                     (unsigned long long)seed, got.n, ref.n);
+        for (size_t i = 0; i < ref.n; i++) {
+            cr_assert_str_eq(got.r[i].json, ref.r[i].json, "seed %llu, alert %zu",
+                             (unsigned long long)seed, i);
+        }
+        for (size_t i = 0; i < n; i++) {
+            char *a, *b;
+            size_t al, bl;
+
+            cr_assert_eq(alerts_state_encode(whole, i, &a, &al), 0);
+            cr_assert_eq(alerts_state_encode(d, i, &b, &bl), 0);
+            cr_assert(al == bl && memcmp(a, b, al) == 0, "seed %llu rule %zu:\n%.*s\n%.*s",
+                      (unsigned long long)seed, i, (int)al, a, (int)bl, b);
+            free(a);
+            free(b);
+        }
+        struct alerts_counters c1, c2;
+        alerts_counters(whole, &c1);
+        alerts_counters(d, &c2);
+        cr_assert(memcmp(&c1, &c2, sizeof(c1)) == 0);
+        alerts_free(whole);
+        alerts_free(d);
+    }
+}
+
+/* What a reload that changes rules keeps: a rule whose thresholds alone changed keeps its
+ * window and baseline and fires at once on a spike; one whose selection changed starts its
+ * window empty (and evaluates only once it is full); a new one starts in the current minute. */
+Test(alerts, reload_keeps_what_still_selects_the_same)
+{
+    struct alert_rule r[3], nr[3];
+    struct sink s;
+    int carried[3];
+    struct alerts *d, *e;
+
+    r[0] = *alerts_default_at(0); /* outbound 5.7.*, min_count 20 */
+    r[0].min_count = 1000000;
+    r[1] = *alerts_default_at(2); /* outbound deferrals */
+    nr[0] = *alerts_default_at(0);
+    nr[1] = r[1];
+    snprintf(nr[1].status, sizeof(nr[1].status), "4.7.*");
+    alerts_rule_defaults(&nr[2]);
+    snprintf(nr[2].name, sizeof(nr[2].name), "new");
+    nr[2].direction = DIR_OUTBOUND;
+    snprintf(nr[2].status, sizeof(nr[2].status), "5.*.*");
+    memset(&s, 0, sizeof(s));
+    rng = 88172645463325252ULL;
+    d = alerts_new(r, 2, NULL, "mx1", on_alert, &s);
+    cr_assert_not_null(d);
+    run(d, 0, 300, -1, -1, -1, -1);
+    cr_assert_eq(s.n, 0);
+    e = alerts_new(nr, 3, NULL, "mx1", on_alert, &s);
+    cr_assert_not_null(e);
+    alerts_carry(e, d, carried);
+    cr_assert_eq(carried[0], 1);
+    cr_assert_eq(carried[1], -1);
+    cr_assert_eq(carried[2], 0);
+    cr_assert_gt(alerts_baseline(e, 0, T0 + 300 * 60), 0);
+    cr_assert_eq(alerts_baseline(e, 2, T0 + 300 * 60), -1); /* warming up */
+    alerts_free(d);
+    run(e, 300, 330, 300, 320, -1, -1);
+    /* the carried rule fires in the spike's first minute; the new one is still warming up */
+    cr_assert_eq(s.n, 1, "%zu transitions", s.n);
+    cr_assert_eq((s.r[0].time - T0) / 60, 300, "%s", s.r[0].json);
+    cr_assert(strstr(s.r[0].json, "\"rule\":\"outbound-5.7\"") != NULL, "%s", s.r[0].json);
+    alerts_free(e);
 }
 
 Test(alerts, garbage_state_rejected)
