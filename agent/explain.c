@@ -103,8 +103,12 @@ explain_line(const struct ruleset *rs, const struct pack *only, const char *line
     struct smtp_event ev;
     struct matcher *m = matcher_new(rs);
     struct detect_hit hits[16];
-    static const char *const fmts[] = {"none", "RFC 3164 syslog", "RFC 3339 syslog",
-                                       "RFC 5424 syslog", "Exim main log"};
+    static const char *const fmts[] = {"none",
+                                       "RFC 3164 syslog",
+                                       "RFC 3339 syslog",
+                                       "RFC 5424 syslog",
+                                       "Exim main log",
+                                       "multilog through tai64nlocal"};
     enum match_result r;
     size_t nh;
 

@@ -180,6 +180,55 @@ skip_spaces(const char *p, const char *end)
     return p;
 }
 
+/* Solaris' and illumos' syslogd write a message id between the tag and the text of a message
+ * when log_msgid is on (the default): "postfix/smtpd[15931]: [ID 197553 mail.info] NOQUEUE: ...",
+ * the id a hash of the message's format, then facility.level. No part of the program's message:
+ * the text starts after it. p is at a '['. */
+static __attribute__((noinline)) const char *
+skip_msgid_tag(const char *p, const char *end)
+{
+    const char *q = p + 4, *d = q;
+
+    if (end - p <= 4 || memcmp(p, "[ID ", 4) != 0) {
+        return p;
+    }
+
+    while (q < end && (unsigned)(*q - '0') <= 9 && q - d < 10) {
+        q++;
+    }
+    if (q == d || q >= end || *q++ != ' ') {
+        return p;
+    }
+    for (int part = 0; part < 2; part++) { /* facility '.' level */
+        const char *w = q;
+        while (q < end && (((unsigned)(*q - 'a') <= 25) || (unsigned)(*q - '0') <= 9)) {
+            q++;
+        }
+        if (q == w || q >= end || *q++ != (part == 0 ? '.' : ']')) {
+            return p;
+        }
+    }
+    if (q < end && *q != ' ') {
+        return p;
+    }
+    return skip_spaces(q, end);
+}
+
+static __attribute__((noinline)) const char *
+msg_start_slow(const char *p, const char *end)
+{
+    p = skip_spaces(p, end);
+    return p < end && *p == '[' ? skip_msgid_tag(p, end) : p;
+}
+
+/* The message's start: p past the spaces after the tag, and past a Solaris message id (most
+ * messages start with neither: one test). */
+static inline __attribute__((always_inline)) const char *
+msg_start(const char *p, const char *end)
+{
+    return p < end && (*p == ' ' || *p == '[') ? msg_start_slow(p, end) : p;
+}
+
 static const char *
 token_end(const char *p, const char *end)
 {
@@ -285,7 +334,7 @@ tag_rest(const char *p, const char *q, const char *end, struct loghdr *out, int 
                     out->program.p = p;
                     out->program.len = (size_t)(pend - p);
                     out->pid = pid;
-                    return skip_spaces(q + n + 3, end);
+                    return msg_start(q + n + 3, end);
                 }
                 q += n; /* a byte that is not a digit follows */
             }
@@ -313,7 +362,7 @@ tag_rest(const char *p, const char *q, const char *end, struct loghdr *out, int 
     out->program.p = p;
     out->program.len = (size_t)(pend - p);
     out->pid = pid;
-    return skip_spaces(q, end);
+    return msg_start(q, end);
 }
 
 /* "prog[pid]: " or "prog: ". Returns the message start, or NULL if p is not a program tag. */
@@ -784,6 +833,15 @@ parse_exim(const struct loghdr_ctx *ctx, const char *line, const char *p, const 
         return -1;
     }
     stamp_end = p;
+    if (stamp_end - start == 29 && start[19] == '.' && !it.has_off) {
+        /* nanoseconds: tai64nlocal's local time of a multilog line ("@4000... delivery 12:
+         * success: ..."), which Exim's +millisec (three digits) never gives */
+        out->format = LOGHDR_TAI64NLOCAL;
+        out->time = iso_epoch(ctx, &it);
+        out->msg.p = skip_spaces(p, end);
+        out->msg.len = (size_t)(end - out->msg.p);
+        return 0;
+    }
     out->format = LOGHDR_EXIM;
     p = skip_spaces(p, end);
     /* A timezone as a separate token ("+0100") when Exim's log_timezone is set. */

@@ -17,6 +17,9 @@ enum loghdr_format {
     LOGHDR_RFC3339, /* "2026-11-28T14:03:01.123+01:00 host prog[pid]: msg" (and short-iso) */
     LOGHDR_RFC5424, /* "<34>1 2026-11-28T14:03:01Z host prog pid msgid [sd] msg" */
     LOGHDR_EXIM,    /* "2026-11-28 14:03:01 [pid] msg" (Exim's mainlog/rejectlog) */
+    /* "2026-11-28 14:03:01.714440500 msg": daemontools' multilog (qmail's logs) read through
+     * tai64nlocal; no host or program */
+    LOGHDR_TAI64NLOCAL,
 };
 
 /* Converts a local civil time (no offset in the line) to seconds since the epoch. */
