@@ -11,8 +11,9 @@
  * Reply code token: [245] [0-5] [0-9], where
  *   - the byte after is none (end), or one of  space - " ) , ;  and, when it is a space or '-',
  *     the text that follows does not start with a digit unless it starts an enhanced code;
- *   - the byte before is none (start of the message), one of ( " ' # ,  or "reject=", or a
- *     space that itself follows ':' (as in "said: 550", "RCPT from x[1.2.3.4]: 554").
+ *   - the byte before is none (start of the message), one of ( " ' # ,  or "reject=" or
+ *     "stat=", or a space that itself follows ':' (as in "said: 550", "RCPT from x[1.2.3.4]:
+ *     554") or "=>" (OpenSMTPD's "... => 550 Invalid recipient").
  *   This excludes PIDs ("[1234]"), ports (":465"), sizes and counters ("size=250,"), and
  *   numbers inside prose ("max count 250 for").
  */
@@ -175,9 +176,13 @@ reply_before_ok(const unsigned char *s, size_t i)
     case ',':
         return 1;
     case ' ':
-        return i >= 2 && s[i - 2] == ':';
+        /* "said: 550", and OpenSMTPD's "... => 550 Invalid recipient" before 6.0 */
+        return i >= 2 && (s[i - 2] == ':' || (s[i - 2] == '>' && i >= 3 && s[i - 3] == '='));
     case '=':
-        return i >= 7 && memcmp(s + i - 7, "reject=", 7) == 0;
+        /* Sendmail's "reject=550", OpenSMTPD's "stat=550 Invalid recipient" before 6.0 */
+        return (i >= 7 && memcmp(s + i - 7, "reject=", 7) == 0) ||
+               (i >= 5 && memcmp(s + i - 5, "stat=", 5) == 0 &&
+                (i == 5 || !(is_digit(s[i - 6]) || (unsigned)((s[i - 6] | 0x20) - 'a') <= 25)));
     default:
         return 0;
     }

@@ -84,6 +84,9 @@ static const struct det_case det_cases[] = {
     {"said: 550 5.1.1 and later 4.2.0 here", 3, {{6, 3, R}, {10, 5, E}, {26, 5, E}}},
     {"dsn=5.7.1,", 1, {{4, 5, E}}},
     {"dsn=5.999.999", 1, {{4, 9, E}}},
+    /* OpenSMTPD before 6.0: after "=> " and "stat=" */
+    {"\"RCPT TO:<a@b>\" => 550 Invalid recipient", 1, {{19, 3, R}}},
+    {"delay=0s, stat=451 Temporary failure", 1, {{15, 3, R}}},
     /* negatives */
     {"postfix/smtpd [2500] started", 0, {{0}}},
     {"connect to mx.example.com:465: Connection refused", 0, {{0}}},
@@ -125,6 +128,9 @@ static const struct det_case det_cases[] = {
     {"a/5.1.1", 0, {{0}}},
     {"-550 x", 0, {{0}}},
     {"size=550,", 0, {{0}}},
+    {"a > 550 x", 0, {{0}}},
+    {"a= 550 x", 0, {{0}}},
+    {"xstat=550", 0, {{0}}}, /* "stat=" is a word of its own */
     {"[550] x", 0, {{0}}},
     {"'554' rejected", 0, {{0}}}, /* a quote may open a reply code, not close it */
     {"", 0, {{0}}},
