@@ -669,7 +669,9 @@ noise(void)
              "error:0A000416:SSL routines::sslv3 alert certificate unknown",
              ip, 30000 + rn(30000));
     } else {
-        emit(NULL,
+        static const struct want w = {
+            "exim.reject.dropped.protocol", 0, "5.5.0", "inbound", "rejected", "protocol", 1};
+        emit(&w,
              "SMTP call from (ylmf-pc) [%s]:%u I=[192.0.2.10]:25 dropped: too many syntax or "
              "protocol errors (last command was \"AUTH LOGIN\", C=EHLO,AUTH)",
              ip, 30000 + rn(30000));
