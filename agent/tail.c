@@ -1467,26 +1467,41 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
 static int
 file_bytes(struct tail *t, struct tail_file *f, uint64_t off, size_t n, unsigned char *buf)
 {
-    if (n == 0) {
-        return 0;
+    /* The bytes kept in memory, each a run of the file as it was read: its head, the last
+     * chunk, the marker before the read offset, the bytes before the last line handed on. A
+     * range may need two of them: a line held back at the start of a chunk and handed on
+     * after a truncation puts the cursor just past it, its marker partly in the bytes kept
+     * before the chunk and partly in the chunk, and the file no longer has them. */
+    while (n > 0) {
+        const unsigned char *src[4];
+        uint64_t start[4], end[4];
+        size_t k = 0, got = 0;
+
+        src[k] = (const unsigned char *)f->head, start[k] = 0, end[k++] = f->nhead;
+        if (f == t->cur && t->rlen > 0 && t->rlen <= f->read_off) {
+            src[k] = (const unsigned char *)t->rbuf, start[k] = f->read_off - t->rlen,
+            end[k++] = f->read_off;
+        }
+        if (f->nmark <= f->read_off) {
+            src[k] = f->mark, start[k] = f->read_off - f->nmark, end[k++] = f->read_off;
+        }
+        if (f->ncmark <= f->cmark_end) {
+            src[k] = f->cmark, start[k] = f->cmark_end - f->ncmark, end[k++] = f->cmark_end;
+        }
+        for (size_t i = 0; i < k && got == 0; i++) {
+            if (off >= start[i] && off < end[i]) {
+                got = end[i] - off < n ? (size_t)(end[i] - off) : n;
+                memcpy(buf, src[i] + (off - start[i]), got);
+            }
+        }
+        if (got == 0) {
+            return read_exact(f->fd, buf, n, off);
+        }
+        off += got;
+        buf += got;
+        n -= got;
     }
-    if (off + n <= f->nhead) {
-        memcpy(buf, f->head + off, n);
-        return 0;
-    }
-    if (f == t->cur && t->rlen > 0 && off >= f->read_off - t->rlen && off + n <= f->read_off) {
-        memcpy(buf, t->rbuf + (off - (f->read_off - t->rlen)), n);
-        return 0;
-    }
-    if (off >= f->read_off - f->nmark && off + n <= f->read_off) {
-        memcpy(buf, f->mark + (off - (f->read_off - f->nmark)), n);
-        return 0;
-    }
-    if (off >= f->cmark_end - f->ncmark && off + n <= f->cmark_end) {
-        memcpy(buf, f->cmark + (off - (f->cmark_end - f->ncmark)), n);
-        return 0;
-    }
-    return read_exact(f->fd, buf, n, off);
+    return 0;
 }
 
 /* Keeps the bytes before the end of the last line handed out (see 'cmark'), taken from the
