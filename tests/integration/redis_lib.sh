@@ -180,6 +180,22 @@ alert_day() {
 alert_log() {
     awk -v a="$1" -v b="$2" '(a == "" || $1 >= a) && (b == "" || $1 < b)' "$T/day.log" >> "$LOG"
 }
+# alert_follow N [NAME]: `smtpmon alerts --follow` of $URL for N alerts into $T/NAME.out (NAME
+# follow by default; FOLLOW is its pid), once it has subscribed.
+alert_follow() {
+    _f=${2:-follow}
+    "$SMTPMON" alerts --follow --redis "$URL" --count "$1" > "$T/$_f.out" 2> "$T/$_f.err" &
+    FOLLOW=$!
+    wait_for 10 "grep -q subscribed '$T/$_f.err'" ||
+        fail "alerts --follow did not subscribe: $(cat "$T/$_f.err")"
+}
+# agent_reads_log CONF: starts the agent on CONF (log times in UTC) and waits until all of $LOG
+# is committed.
+agent_reads_log() {
+    export TZ=UTC
+    start_agent -f "$1"
+    wait_for 20 "[ \"\$(committed_offset)\" = $(stat -c %s "$LOG") ]" || fail "the history was not read"
+}
 
 # The fault tests' log: more N appends N more generated lines to $LOG (and the oracle);
 # check_committed WHAT [SECONDS] waits for the oracle, then checks that the committed cursor is

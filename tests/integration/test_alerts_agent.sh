@@ -16,14 +16,8 @@ LOG=$T/mail.log
 alert_log "" 2024-11-28T05:00
 write_rconf "$T/smtpmon.conf" "$REDIS_PORT" "[source mail]" "path = $LOG"
 
-"$SMTPMON" alerts --follow --redis "$URL" --count 2 > "$T/follow.out" 2> "$T/follow.err" &
-FOLLOW=$!
-wait_for 10 "grep -q subscribed '$T/follow.err'" ||
-    fail "alerts --follow did not subscribe: $(cat "$T/follow.err")"
-
-export TZ=UTC
-start_agent -f "$T/smtpmon.conf"
-wait_for 20 "[ \"\$(committed_offset)\" = $(stat -c %s "$LOG") ]" || fail "the history was not read"
+alert_follow 2
+agent_reads_log "$T/smtpmon.conf"
 [ ! -s "$T/follow.out" ] || fail "alert during the steady part: $(cat "$T/follow.out")"
 
 # The spike and what follows it, up to 08:00.
@@ -50,9 +44,7 @@ stop_agent
 KEY="smtpmon:{$AGENT_ID}:alerts:outbound-5.7"
 rcli HGET "$KEY" state | head -n 1 | grep -q '^smtpmon-alerts-state 1$' ||
     fail "no saved baseline in $KEY"
-"$SMTPMON" alerts --follow --redis "$URL" --count 1 > "$T/follow2.out" 2> "$T/follow2.err" &
-FOLLOW=$!
-wait_for 10 "grep -q subscribed '$T/follow2.err'" || fail "second follow did not subscribe"
+alert_follow 1 follow2
 start_agent -f "$T/smtpmon.conf"
 grep -q "rule=outbound-5.7 baseline restored" "$AGENT_ERR" || fail "baseline not restored"
 alert_log 2024-11-28T08:00 ""

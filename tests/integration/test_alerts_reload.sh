@@ -29,14 +29,8 @@ write_rconf "$T/after.conf" "$REDIS_PORT" "[source mail]" "path = $LOG" "${after
   "alert outbound-5.7,recovery outbound-5.7," ] ||
     fail "scan --alerts with the new rules: $(cat "$T/want")"
 
-"$SMTPMON" alerts --follow --redis "$URL" --count 2 > "$T/follow.out" 2> "$T/follow.err" &
-FOLLOW=$!
-wait_for 10 "grep -q subscribed '$T/follow.err'" ||
-    fail "alerts --follow did not subscribe: $(cat "$T/follow.err")"
-
-export TZ=UTC
-start_agent -f "$T/smtpmon.conf"
-wait_for 20 "[ \"\$(committed_offset)\" = $(stat -c %s "$LOG") ]" || fail "the history was not read"
+alert_follow 2
+agent_reads_log "$T/smtpmon.conf"
 
 # The new rules, then the rest of the day with the spike.
 cp "$T/after.conf" "$T/smtpmon.conf"
