@@ -1462,8 +1462,14 @@ tail_read(struct tail *t, tail_line_fn *fn, void *arg, size_t budget, double now
     return TAIL_IDLE;
 }
 
+/* A run of a file's bytes kept in memory: file offsets [start, end) at p. */
+struct kept_run {
+    const unsigned char *p;
+    uint64_t start, end;
+};
+
 /* The n bytes at off of the file being read as they were read: from the kept head, the last
- * chunk read or the marker, else from the file. 0, or -1 if none has them. */
+ * chunk read and the markers, pieced together, else from the file. 0, or -1 if none has them. */
 static int
 file_bytes(struct tail *t, struct tail_file *f, uint64_t off, size_t n, unsigned char *buf)
 {
@@ -1472,26 +1478,27 @@ file_bytes(struct tail *t, struct tail_file *f, uint64_t off, size_t n, unsigned
      * range may need two of them: a line held back at the start of a chunk and handed on
      * after a truncation puts the cursor just past it, its marker partly in the bytes kept
      * before the chunk and partly in the chunk, and the file no longer has them. */
-    while (n > 0) {
-        const unsigned char *src[4];
-        uint64_t start[4], end[4];
-        size_t k = 0, got = 0;
+    struct kept_run run[4];
+    size_t nrun = 0;
 
-        src[k] = (const unsigned char *)f->head, start[k] = 0, end[k++] = f->nhead;
-        if (f == t->cur && t->rlen > 0 && t->rlen <= f->read_off) {
-            src[k] = (const unsigned char *)t->rbuf, start[k] = f->read_off - t->rlen,
-            end[k++] = f->read_off;
-        }
-        if (f->nmark <= f->read_off) {
-            src[k] = f->mark, start[k] = f->read_off - f->nmark, end[k++] = f->read_off;
-        }
-        if (f->ncmark <= f->cmark_end) {
-            src[k] = f->cmark, start[k] = f->cmark_end - f->ncmark, end[k++] = f->cmark_end;
-        }
-        for (size_t i = 0; i < k && got == 0; i++) {
-            if (off >= start[i] && off < end[i]) {
-                got = end[i] - off < n ? (size_t)(end[i] - off) : n;
-                memcpy(buf, src[i] + (off - start[i]), got);
+    run[nrun++] = (struct kept_run){f->head, 0, f->nhead};
+    if (f == t->cur && t->rlen > 0 && t->rlen <= f->read_off) {
+        run[nrun++] =
+            (struct kept_run){(const unsigned char *)t->rbuf, f->read_off - t->rlen, f->read_off};
+    }
+    if (f->nmark <= f->read_off) {
+        run[nrun++] = (struct kept_run){f->mark, f->read_off - f->nmark, f->read_off};
+    }
+    if (f->ncmark <= f->cmark_end) {
+        run[nrun++] = (struct kept_run){f->cmark, f->cmark_end - f->ncmark, f->cmark_end};
+    }
+    while (n > 0) {
+        size_t got = 0;
+
+        for (size_t i = 0; i < nrun && got == 0; i++) {
+            if (off >= run[i].start && off < run[i].end) {
+                got = run[i].end - off < n ? (size_t)(run[i].end - off) : n;
+                memcpy(buf, run[i].p + (off - run[i].start), got);
             }
         }
         if (got == 0) {

@@ -192,7 +192,6 @@ skip_msgid_tag(const char *p, const char *end)
     if (end - p <= 4 || memcmp(p, "[ID ", 4) != 0) {
         return p;
     }
-
     while (q < end && (unsigned)(*q - '0') <= 9 && q - d < 10) {
         q++;
     }
